@@ -1,0 +1,44 @@
+import type { Client } from '@temporalio/client';
+import type { Knex } from 'knex';
+import type { DirectoryEvent } from '../domain/events';
+import type { ScalekitDirectory } from '../scalekit/directory';
+import type { ScheduleSettings } from '../temporal/schedules';
+import { applyDirectoryEvents, type ApplyResult } from './apply-events';
+import { withHeartbeat } from './heartbeat';
+import { createReconcileActivities, DEFAULT_RECONCILE_SETTINGS, type ReconcileSettings } from './reconcile';
+import { createScheduleActivities } from './schedules';
+
+export interface ActivityDeps {
+  db: Knex;
+  /** The Scalekit Directory API; undefined when no credentials are configured. */
+  directory: ScalekitDirectory | undefined;
+  client: Client;
+  schedules: ScheduleSettings;
+  reconcile?: Partial<ReconcileSettings>;
+}
+
+/**
+ * The worker's activities, closed over their dependencies. Workflows reference them only as
+ * `proxyActivities<Activities>` with `import type`.
+ */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    async applyDirectoryEvents(organizationId: string, events: DirectoryEvent[]): Promise<ApplyResult> {
+      return withHeartbeat(() => applyDirectoryEvents(deps.db, organizationId, events));
+    },
+    ...createReconcileActivities({
+      db: deps.db,
+      directory: deps.directory,
+      settings: { ...DEFAULT_RECONCILE_SETTINGS, ...deps.reconcile },
+    }),
+    ...createScheduleActivities({
+      db: deps.db,
+      client: deps.client,
+      schedules: deps.schedules,
+      directory: deps.directory,
+    }),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+export type { ApplyResult };

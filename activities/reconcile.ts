@@ -1,0 +1,309 @@
+import { ApplicationFailure, heartbeat } from '@temporalio/activity';
+import type { Knex } from 'knex';
+import { ensureOrganization } from '../db/repositories/directory';
+import * as runs from '../db/repositories/sync-runs';
+import {
+  NoDirectoryError,
+  OrganizationNotFoundError,
+  type Page,
+  type ScalekitDirectory,
+  type SnapshotGroup,
+  type SnapshotUser,
+} from '../scalekit/directory';
+import type { ApplyCounts, PlanSummary, ReconcileProgress, ReconcileRequest } from '../workflows/messages';
+import { withHeartbeat } from './heartbeat';
+
+export interface ReconcileSettings {
+  /** Mass-deprovision guard: stop when a run would deactivate more than this share of active users… */
+  guardShare: number;
+  /** …and at least this many. */
+  guardMinimum: number;
+  /** Directory pages read per workflow step (30 entities each). */
+  pagesPerStep: number;
+  /** A step returns after this long even if it has pages left, so events are not kept waiting. */
+  stepBudgetMs: number;
+  /** A delta reads from this long before the last snapshot: a margin for clock skew with Scalekit. */
+  deltaSkewMs: number;
+}
+
+export const DEFAULT_RECONCILE_SETTINGS: ReconcileSettings = {
+  guardShare: 0.2,
+  guardMinimum: 10,
+  pagesPerStep: 20,
+  stepBudgetMs: 4_000,
+  deltaSkewMs: 5 * 60_000,
+};
+
+export interface ReconcileDeps {
+  db: Knex;
+  directory: ScalekitDirectory | undefined;
+  settings: ReconcileSettings;
+}
+
+/** What the workflow keeps of a run between steps: a cursor, never directory data. */
+export interface ReconcileCursor extends ReconcileProgress {
+  /** When the deprovision guard stopped the run (workflow time). */
+  awaitingSince?: string;
+  /** Event batches the organization had applied when the plan was made (replan if more since). */
+  batchesAtPlan?: number;
+  directoryId: string;
+  pageToken: string;
+  updatedAfter: string | null;
+}
+
+function requireDirectory(deps: ReconcileDeps): ScalekitDirectory {
+  if (!deps.directory) {
+    throw ApplicationFailure.nonRetryable(
+      'Scalekit credentials are not configured on the worker (SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET)',
+      'ScalekitNotConfigured',
+    );
+  }
+  return deps.directory;
+}
+
+async function resolveDirectory(deps: ReconcileDeps, organizationId: string) {
+  try {
+    return await requireDirectory(deps).primaryDirectory(organizationId);
+  } catch (err) {
+    if (err instanceof OrganizationNotFoundError) throw ApplicationFailure.nonRetryable(err.message, 'OrganizationNotFound');
+    if (err instanceof NoDirectoryError) throw ApplicationFailure.nonRetryable(err.message, 'NoDirectory');
+    throw err;
+  }
+}
+
+function runFailure(run: runs.SyncRunRow | undefined, organizationId: string, runId: string): runs.SyncRunRow {
+  if (!run) throw ApplicationFailure.nonRetryable(`run ${runId} of ${organizationId} does not exist`, 'RunNotFound');
+  return run;
+}
+
+/** Fetches pages one ahead: the next request is in flight while the current page is written. */
+async function readPages<T>(
+  fetch: (token: string) => Promise<Page<T>>,
+  write: (items: T[]) => Promise<void>,
+  startToken: string,
+  maxPages: number,
+  budgetMs: number,
+  onPage: (page: Page<T>) => void,
+): Promise<{ nextToken: string; pages: number }> {
+  const deadline = Date.now() + budgetMs;
+  let next: Promise<Page<T>> | undefined = fetch(startToken);
+  let pages = 0;
+  let token = startToken;
+  while (next) {
+    const page = await next;
+    pages += 1;
+    token = page.nextPageToken;
+    const more = token !== '' && pages < maxPages && Date.now() < deadline;
+    next = more ? fetch(token) : undefined;
+    // Avoid an unhandled rejection if writing fails while the prefetch is pending.
+    next?.catch(() => undefined);
+    await write(page.items);
+    onPage(page);
+    heartbeat({ pages });
+  }
+  return { nextToken: token, pages };
+}
+
+export function createReconcileActivities(deps: ReconcileDeps) {
+  /** One bounded step of reading pages into the snapshot (see fetchDirectoryPages). */
+  async function fetchStep(organizationId: string, cursor: ReconcileCursor): Promise<ReconcileCursor> {
+
+    const directory = requireDirectory(deps);
+    const next: ReconcileCursor = { ...cursor };
+    const after = cursor.updatedAfter ?? undefined;
+    const read = <T>(
+      fetch: (token: string) => Promise<Page<T>>,
+      write: (items: T[]) => Promise<void>,
+      count: (page: Page<T>) => void,
+      then: ReconcileCursor['phase'],
+    ) =>
+      readPages<T>(fetch, write, cursor.pageToken, deps.settings.pagesPerStep, deps.settings.stepBudgetMs, count).then((r) => {
+        next.pages += r.pages;
+        next.pageToken = r.nextToken;
+        if (r.nextToken === '') next.phase = then;
+      });
+    if (cursor.phase === 'users') {
+      await read<SnapshotUser>(
+        (token) => directory.usersPage(organizationId, cursor.directoryId, token, after),
+        (items) => runs.insertSnapshotUsers(deps.db, cursor.runId, items),
+        (page) => {
+          next.usersFetched += page.items.length;
+          next.usersTotal = page.totalSize;
+        },
+        'groups',
+      );
+    } else if (cursor.phase === 'groups') {
+      await read<SnapshotGroup>(
+        (token) => directory.groupsPage(organizationId, cursor.directoryId, token, after),
+        (items) => runs.insertSnapshotGroups(deps.db, cursor.runId, items),
+        (page) => {
+          next.groupsFetched += page.items.length;
+          next.groupsTotal = page.totalSize;
+        },
+        'plan',
+      );
+    }
+    await runs.recordProgress(deps.db, cursor.runId, {
+      phase: next.phase,
+      pagesFetched: next.pages,
+      usersFetched: next.usersFetched,
+      groupsFetched: next.groupsFetched,
+      usersTotal: next.usersTotal,
+      groupsTotal: next.groupsTotal,
+    });
+    return next;
+}
+
+  return {
+    /** Opens a run: resolves the directory, records the snapshot time. Refuses clearly. */
+    async beginSyncRun(organizationId: string, request: ReconcileRequest): Promise<ReconcileCursor> {
+      const directory = await resolveDirectory(deps, organizationId);
+      await ensureOrganization(deps.db, organizationId);
+      let kind = request.kind;
+      let updatedAfter: string | null = null;
+      if (kind === 'delta') {
+        const last = await runs.lastCompletedSnapshot(deps.db, organizationId);
+        // A margin for clock skew between this database and Scalekit.
+        updatedAfter = last ? new Date(Date.parse(last) - deps.settings.deltaSkewMs).toISOString() : null;
+        // Without a completed run there is nothing to be a delta of.
+        if (!updatedAfter) kind = 'full';
+      }
+      const run = await runs.createRun(deps.db, {
+        organizationId,
+        kind,
+        trigger: request.trigger,
+        dryRun: request.dryRun,
+        directoryId: directory.id,
+        updatedAfter,
+      });
+      return {
+        runId: run.id,
+        kind,
+        dryRun: request.dryRun,
+        trigger: request.trigger,
+        phase: 'users',
+        startedAt: run.createdAt,
+        snapshotAt: run.snapshotAt,
+        pages: 0,
+        usersFetched: 0,
+        groupsFetched: 0,
+        usersTotal: null,
+        groupsTotal: null,
+        plan: null,
+        cancelRequested: false,
+        directoryId: directory.id,
+        pageToken: '',
+        updatedAfter,
+      };
+    },
+
+    /**
+     * One bounded step of reading the directory into the run's snapshot: up to `pagesPerStep`
+     * pages or `stepBudgetMs`. Returns the advanced cursor; retried steps rewrite the same rows.
+     */
+    async fetchDirectoryPages(organizationId: string, cursor: ReconcileCursor): Promise<ReconcileCursor> {
+      // The SDK backs off up to 30 s on Unavailable/429: keep heartbeating meanwhile.
+      return withHeartbeat(() => fetchStep(organizationId, cursor));
+    },
+
+    /** Computes the plan (set-based SQL) and says whether the guard tripped. */
+    async planSyncRun(organizationId: string, runId: string): Promise<PlanSummary> {
+      const directory = await resolveDirectory(deps, organizationId);
+      return withHeartbeat(() => deps.db.transaction(async (trx) => {
+        const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
+        const plan = await runs.computePlan(trx, {
+          organizationId,
+          run,
+          roleAssignments: directory.roleAssignments,
+          guard: { share: deps.settings.guardShare, minimum: deps.settings.guardMinimum },
+        });
+        if (run.dryRun) await runs.finishRun(trx, runId, 'planned');
+        else if (plan.needsApproval) await runs.finishRun(trx, runId, 'needs_approval');
+        return plan;
+      }));
+    },
+
+    /** Applies the stored plan with freshness rechecked per row; completes the run. */
+    async applySyncRun(organizationId: string, runId: string, replan = true): Promise<ApplyCounts> {
+      const done = await runs.getRun(deps.db, organizationId, runId);
+      // A retry after the apply committed must not need Scalekit to say so.
+      if (done?.status === 'completed' && done.result) return done.result;
+      const directory = await resolveDirectory(deps, organizationId);
+      return withHeartbeat(() => deps.db.transaction(async (trx) => {
+        // Serialize with event batches of the same organization.
+        await trx.raw('SELECT 1 FROM organizations WHERE id = ? FOR UPDATE', [organizationId]);
+        const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
+        if (run.status === 'completed' && run.result) return run.result;
+        await trx('sync_runs').where('id', runId).update({ status: 'applying', phase: 'apply' });
+        const options = {
+          organizationId,
+          run,
+          roleAssignments: directory.roleAssignments,
+          guard: { share: deps.settings.guardShare, minimum: deps.settings.guardMinimum },
+        };
+        // Events applied since the plan (or while it waited for approval) are in the tables now:
+        // plan again under the lock, so the apply starts from what is really there.
+        if (replan) await runs.computePlan(trx, options);
+        return runs.applyPlan(trx, options);
+      }));
+    },
+
+    /** A dry run's plan (status planned), to be applied on approval; refuses other runs. */
+    async loadPlannedRun(organizationId: string, runId: string): Promise<ReconcileCursor> {
+      const run = await runs.getRun(deps.db, organizationId, runId);
+      if (!run) throw ApplicationFailure.nonRetryable(`run ${runId} of ${organizationId} does not exist`, 'RunNotFound');
+      if (run.status !== 'planned' && run.status !== 'needs_approval') {
+        throw ApplicationFailure.nonRetryable(
+          `run ${runId} is ${run.status}; only a dry run's plan or a run waiting for approval can be approved`,
+          'RunNotApprovable',
+        );
+      }
+      return {
+        runId: run.id,
+        kind: run.kind,
+        dryRun: false,
+        trigger: run.trigger,
+        phase: 'apply',
+        startedAt: run.createdAt,
+        snapshotAt: run.snapshotAt,
+        pages: run.pagesFetched,
+        usersFetched: run.usersFetched,
+        groupsFetched: run.groupsFetched,
+        usersTotal: run.usersTotal,
+        groupsTotal: run.groupsTotal,
+        plan: run.plan,
+        cancelRequested: false,
+        directoryId: run.directoryId ?? '',
+        pageToken: '',
+        updatedAfter: run.updatedAfter,
+      };
+    },
+
+    /**
+     * Ends a run as cancelled or failed, in one transaction. Asking again for the state a run is
+     * already in succeeds (a retried step); a run that completed cannot be cancelled or failed.
+     */
+    async finishSyncRun(
+      organizationId: string,
+      runId: string,
+      status: 'cancelled' | 'failed',
+      error: string | null,
+    ): Promise<void> {
+      await deps.db.transaction(async (trx) => {
+        const run = await runs.getRun(trx, organizationId, runId);
+        if (!run) {
+          if (status === 'cancelled') throw ApplicationFailure.nonRetryable(`run ${runId} of ${organizationId} does not exist`, 'RunNotFound');
+          return;
+        }
+        if (run.status === status) return;
+        if (run.status === 'completed' || run.status === 'cancelled' || run.status === 'failed') {
+          if (status === 'failed') return;
+          throw ApplicationFailure.nonRetryable(`run ${runId} already ended (${run.status}); it cannot be cancelled`, 'RunEnded');
+        }
+        await runs.finishRun(trx, runId, status, { error });
+        await trx.raw(`DELETE FROM sync_snapshot_users WHERE run_id = ?`, [runId]);
+        await trx.raw(`DELETE FROM sync_snapshot_groups WHERE run_id = ?`, [runId]);
+      });
+    },
+  };
+}

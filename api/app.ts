@@ -1,0 +1,63 @@
+import Koa from 'koa';
+import type { Knex } from 'knex';
+import type { Logger } from '../observability/logger';
+import type { Metrics } from '../observability/metrics';
+import type { WebhookVerifier } from '../scalekit/webhook';
+import type { OrganizationWorkflows } from '../temporal/client';
+import { ApiError, errorMapper } from './errors';
+import { healthRouter } from './routes/health';
+import { operatorRouter } from './routes/operator';
+import { settingsRouter } from './routes/settings';
+import { SettingsLinks } from './settings-link';
+import type { PortalLinks } from '../scalekit/portal';
+import { webhookRouter } from './routes/webhook';
+
+export interface AppDeps {
+  db: Knex;
+  workflows: Pick<OrganizationWorkflows, 'deliver' | 'status' | 'reachable' | 'startReconcile' | 'approveRun' | 'cancelRun'>;
+  verifier: WebhookVerifier;
+  operatorApiToken: string | undefined;
+  logger: Logger;
+  metrics: Metrics;
+  maxBodyBytes?: number;
+  /** Scalekit's admin portal, for the settings page; undefined without Scalekit credentials. */
+  portal?: PortalLinks;
+}
+
+export function createApp(deps: AppDeps): Koa {
+  const app = new Koa();
+  app.proxy = true;
+
+  app.use(async function requestMetrics(ctx, next) {
+    try {
+      await next();
+    } finally {
+      const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
+      deps.metrics.httpRequests.inc({ route: String(route), status: String(ctx.status) });
+    }
+  });
+  app.use(errorMapper);
+
+  const settings = settingsRouter({
+    portal: deps.portal,
+    links: deps.operatorApiToken ? new SettingsLinks(deps.operatorApiToken) : undefined,
+    operatorApiToken: deps.operatorApiToken,
+    logger: deps.logger,
+  });
+  // The settings routes come first: they share the /api prefix with the operator router.
+  for (const router of [webhookRouter(deps), settings, operatorRouter(deps), healthRouter(deps)]) {
+    app.use(router.routes());
+    app.use(router.allowedMethods({ throw: false }));
+  }
+  app.use(async function notFound(ctx) {
+    if (ctx.status === 404 && ctx.body === undefined) {
+      throw new ApiError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
+    }
+  });
+
+  app.on('error', (err: Error, ctx?: Koa.Context) => {
+    deps.logger.error('request failed', { method: ctx?.method, path: ctx?.path, error: err });
+  });
+  app.silent = true;
+  return app;
+}

@@ -1,0 +1,41 @@
+import type { Context, Next } from 'koa';
+
+/** An error with an HTTP status and a stable machine-readable code, shown to the caller when < 500. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/**
+ * The one error-mapping middleware: 4xx messages are shown, 5xx are hidden behind a generic
+ * message (and logged through app.on('error')).
+ */
+export async function errorMapper(ctx: Context, next: Next): Promise<void> {
+  try {
+    await next();
+  } catch (err) {
+    if (err instanceof ApiError) {
+      ctx.status = err.status;
+      for (const [k, v] of Object.entries(err.headers)) ctx.set(k, v);
+      ctx.body = { error: err.code, message: err.message };
+      if (err.status >= 500) ctx.app.emit('error', err, ctx);
+      return;
+    }
+    const e = err as { status?: number; expose?: boolean; message?: string };
+    const status = typeof e.status === 'number' ? e.status : 500;
+    ctx.status = status;
+    if (status < 500 && e.expose) {
+      ctx.body = { error: 'bad_request', message: e.message };
+    } else {
+      ctx.body = { error: 'internal_error', message: 'internal error; see the service logs' };
+      ctx.app.emit('error', err, ctx);
+    }
+  }
+}

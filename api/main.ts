@@ -1,0 +1,48 @@
+import { ConfigError, exitWithParent, loadConfig } from '../config/index';
+import { createDatabase } from '../db/connection';
+import { createLogger } from '../observability/logger';
+import { Metrics } from '../observability/metrics';
+import { createScalekitClient } from '../scalekit/directory';
+import { PortalLinks } from '../scalekit/portal';
+import { WebhookVerifier } from '../scalekit/webhook';
+import { createLazyClient, OrganizationWorkflows } from '../temporal/client';
+import { createApp } from './app';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ level: config.logLevel, base: { service: 'scimflow-api' } });
+  if (config.webhookSecrets.length === 0) {
+    throw new ConfigError(['SCALEKIT_WEBHOOK_SECRET: required to verify webhooks (whsec_…; from Scalekit > Webhooks)']);
+  }
+  const address = config.temporal.address ?? `127.0.0.1:${config.dev.temporalPort}`;
+  const db = createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-api' });
+  const { client, connection } = createLazyClient({ address, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue });
+  const app = createApp({
+    db,
+    workflows: new OrganizationWorkflows(client, config.temporal.taskQueue),
+    verifier: new WebhookVerifier(config.webhookSecrets),
+    operatorApiToken: config.operatorApiToken,
+    logger,
+    metrics: new Metrics(),
+    portal: config.scalekit ? new PortalLinks(createScalekitClient(config.scalekit), config.scalekit.environmentUrl) : undefined,
+  });
+  const server = app.listen(config.port, () => {
+    logger.info('api listening', { port: config.port, webhook: `/webhooks/scalekit`, temporal: address });
+  });
+  const stop = () => {
+    logger.info('api stopping');
+    server.close(() => {
+      void Promise.allSettled([connection.close(), db.destroy()]).then(() => process.exit(0));
+    });
+    setTimeout(() => process.exit(0), 10_000).unref();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  if (config.dev.exitWithParent) exitWithParent(stop);
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+  else process.stderr.write(`scimflow api failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

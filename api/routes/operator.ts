@@ -1,0 +1,187 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import { listGroups, listUsers } from '../../db/repositories/directory';
+import { LEDGER_OUTCOMES, listLedger } from '../../db/repositories/ledger';
+import { getRun, listPlanChanges, listRuns } from '../../db/repositories/sync-runs';
+import { ORGANIZATION_ID } from '../../domain/events';
+import { ReconcileRefusedError, type OrganizationWorkflows } from '../../temporal/client';
+import { requireOperatorToken } from '../auth';
+import { ApiError } from '../errors';
+import { readRawBody } from '../raw-body';
+
+export interface OperatorDeps {
+  db: Knex;
+  workflows: Pick<OrganizationWorkflows, 'status' | 'startReconcile' | 'approveRun' | 'cancelRun'>;
+  operatorApiToken: string | undefined;
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const r = schema.safeParse(value);
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
+    throw new ApiError(400, 'invalid_request', `${where}${issue?.message ?? 'invalid request'}`);
+  }
+  return r.data;
+}
+
+const orgParam = z.string().regex(ORGANIZATION_ID, { message: 'expected an organization id such as org_123' });
+const limit = (max: number, fallback: number) =>
+  z.coerce
+    .number({ message: `expected a number from 1 to ${max}` })
+    .int({ message: `expected a whole number from 1 to ${max}` })
+    .min(1, { message: `expected a number from 1 to ${max}` })
+    .max(max, { message: `expected a number from 1 to ${max}` })
+    .default(fallback);
+
+const usersQuery = z.object({
+  active: z.enum(['true', 'false'], { message: 'expected true or false' }).optional(),
+  limit: limit(5000, 1000),
+  after: z.string().max(200).optional(),
+});
+
+const eventsQuery = z.object({
+  outcome: z
+    .enum(LEDGER_OUTCOMES as [string, ...string[]], { message: `expected one of ${LEDGER_OUTCOMES.join(', ')}` })
+    .optional(),
+  limit: limit(500, 50),
+  after: z.string().max(200).optional(),
+});
+
+const reconcileBody = z
+  .object({
+    dryRun: z.boolean({ message: 'expected true or false' }).default(false),
+    delta: z.boolean({ message: 'expected true or false' }).default(false),
+  })
+  .strict();
+
+const runParam = z.string().regex(/^\d{1,18}$/, { message: 'expected a run id (a number)' });
+const planQuery = z.object({ limit: limit(1000, 100), after: z.string().max(300).optional() });
+
+async function readJson(ctx: Context): Promise<unknown> {
+  const raw = await readRawBody(ctx, 16 * 1024);
+  if (raw.length === 0) return {};
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new ApiError(400, 'invalid_request', 'the request body is not valid JSON');
+  }
+}
+
+/** Temporal refusals are 409 with the reason; an unreachable Temporal is 503. */
+async function command<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ReconcileRefusedError) throw new ApiError(409, 'refused', err.message);
+    throw new ApiError(503, 'temporal_unavailable', 'Temporal did not answer; retry later', { 'Retry-After': '5' });
+  }
+}
+
+/** The operator API under /api, behind a bearer token. */
+export function operatorRouter(deps: OperatorDeps): Router {
+  const router = new Router({ prefix: '/api' });
+  router.use(requireOperatorToken(deps.operatorApiToken));
+
+  router.get('/organizations/:orgId/users', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    const q = parse(usersQuery, ctx.query);
+    const users = await listUsers(deps.db, {
+      organizationId,
+      active: q.active === undefined ? undefined : q.active === 'true',
+      limit: q.limit,
+      after: q.after,
+    });
+    ctx.body = { users, nextCursor: users.length === q.limit ? users[users.length - 1]?.id ?? null : null };
+  });
+
+  router.get('/organizations/:orgId/groups', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    ctx.body = { groups: await listGroups(deps.db, organizationId) };
+  });
+
+  router.get('/organizations/:orgId/events', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    const q = parse(eventsQuery, ctx.query);
+    const events = await listLedger(deps.db, {
+      organizationId,
+      outcome: q.outcome as (typeof LEDGER_OUTCOMES)[number] | undefined,
+      limit: q.limit,
+      after: q.after,
+    });
+    ctx.body = {
+      events: events.map((e) => ({
+        id: e.id,
+        type: e.type,
+        occurredAt: e.occurredAt,
+        receivedAt: e.receivedAt,
+        appliedAt: e.appliedAt,
+        outcome: e.outcome,
+        detail: e.detail,
+        duplicateDeliveries: e.duplicateCount,
+      })),
+      nextCursor: events.length === q.limit ? events[events.length - 1]?.id ?? null : null,
+    };
+  });
+
+  router.get('/organizations/:orgId/sync', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    let status;
+    try {
+      status = await deps.workflows.status(organizationId);
+    } catch {
+      throw new ApiError(503, 'temporal_unavailable', 'Temporal did not answer; retry later', { 'Retry-After': '5' });
+    }
+    if (!status) {
+      throw new ApiError(404, 'not_found', `no sync workflow for ${organizationId} yet: it starts with the organization's first event`);
+    }
+    ctx.body = status;
+  });
+
+  router.post('/organizations/:orgId/reconcile', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    const body = parse(reconcileBody, await readJson(ctx));
+    const accepted = await command(() =>
+      deps.workflows.startReconcile(organizationId, { kind: body.delta ? 'delta' : 'full', dryRun: body.dryRun, trigger: 'api' }),
+    );
+    ctx.status = 202;
+    ctx.body = { status: 'accepted', ...accepted };
+  });
+
+  router.get('/organizations/:orgId/runs', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    ctx.body = { runs: await listRuns(deps.db, organizationId) };
+  });
+
+  router.get('/organizations/:orgId/runs/:runId', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    const runId = parse(runParam, ctx.params.runId);
+    const q = parse(planQuery, ctx.query);
+    const run = await getRun(deps.db, organizationId, runId);
+    if (!run) throw new ApiError(404, 'not_found', `run ${runId} of ${organizationId} does not exist`);
+    const changes = await listPlanChanges(deps.db, runId, { limit: q.limit, after: q.after });
+    const last = changes[changes.length - 1];
+    ctx.body = {
+      run,
+      changes,
+      nextCursor: changes.length === q.limit && last ? `${last.entity}:${last.entityId}` : null,
+    };
+  });
+
+  router.post('/organizations/:orgId/runs/:runId/approve', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    const runId = parse(runParam, ctx.params.runId);
+    ctx.status = 202;
+    ctx.body = await command(() => deps.workflows.approveRun(organizationId, runId));
+  });
+
+  router.post('/organizations/:orgId/runs/:runId/cancel', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    const runId = parse(runParam, ctx.params.runId);
+    ctx.body = await command(() => deps.workflows.cancelRun(organizationId, runId));
+  });
+
+  return router;
+}

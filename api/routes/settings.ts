@@ -1,0 +1,103 @@
+import { randomBytes } from 'node:crypto';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { z } from 'zod';
+import { ORGANIZATION_ID } from '../../domain/events';
+import type { Logger } from '../../observability/logger';
+import type { PortalLinks } from '../../scalekit/portal';
+import { requireOperatorToken } from '../auth';
+import { ApiError } from '../errors';
+import type { SettingsLinks } from '../settings-link';
+import { messagePage, settingsPage } from '../settings-page';
+
+export interface SettingsDeps {
+  /** Undefined without Scalekit credentials: the portal cannot be reached. */
+  portal: PortalLinks | undefined;
+  /** Undefined without an operator token: no settings links can be signed. */
+  links: SettingsLinks | undefined;
+  operatorApiToken: string | undefined;
+  logger: Logger;
+}
+
+const orgParam = z.string().regex(ORGANIZATION_ID);
+
+function requirePortal(deps: SettingsDeps): PortalLinks {
+  if (!deps.portal) {
+    throw new ApiError(503, 'portal_unavailable', 'the admin portal needs Scalekit credentials (SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET)');
+  }
+  return deps.portal;
+}
+
+function html(ctx: Context, status: number, body: string, nonce: string, portalOrigin?: string): void {
+  ctx.status = status;
+  ctx.type = 'text/html; charset=utf-8';
+  // A portal link is single use and grants configuration access: never cache, never leak it.
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Referrer-Policy', 'strict-origin');
+  ctx.set(
+    'Content-Security-Policy',
+    [`default-src 'none'`, `script-src 'nonce-${nonce}'`, `style-src 'nonce-${nonce}'`, `frame-src ${portalOrigin ?? `'none'`}`, `base-uri 'none'`, `form-action 'none'`].join('; '),
+  );
+  ctx.body = body;
+}
+
+/**
+ * The organization's directory settings page (Scalekit's admin portal embedded), reached through a
+ * signed, expiring link that the operator API hands out; and the raw portal link for hosts that
+ * embed the portal in their own page.
+ */
+export function settingsRouter(deps: SettingsDeps): Router {
+  const router = new Router();
+  const operator = requireOperatorToken(deps.operatorApiToken);
+
+  router.post('/api/organizations/:orgId/settings-link', operator, (ctx) => {
+    const parsed = orgParam.safeParse(ctx.params.orgId);
+    if (!parsed.success) throw new ApiError(400, 'invalid_request', 'expected an organization id such as org_123');
+    requirePortal(deps);
+    if (!deps.links) throw new ApiError(503, 'settings_unavailable', 'set OPERATOR_API_TOKEN to sign settings links');
+    const link = deps.links.create(parsed.data);
+    ctx.status = 201;
+    ctx.body = { url: `${ctx.protocol}://${ctx.host}/settings/directory?${link.query}`, expiresAt: link.expiresAt };
+  });
+
+  router.post('/api/organizations/:orgId/portal-link', operator, async (ctx) => {
+    const parsed = orgParam.safeParse(ctx.params.orgId);
+    if (!parsed.success) throw new ApiError(400, 'invalid_request', 'expected an organization id such as org_123');
+    const link = await requirePortal(deps).generate(parsed.data);
+    if (!link) throw new ApiError(404, 'not_found', `Scalekit does not know organization ${parsed.data}`);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 201;
+    ctx.body = link;
+  });
+
+  router.get('/settings/directory', async (ctx) => {
+    const nonce = randomBytes(16).toString('base64');
+    const org = typeof ctx.query.org === 'string' ? ctx.query.org : '';
+    const expires = typeof ctx.query.expires === 'string' ? ctx.query.expires : '';
+    const sig = typeof ctx.query.sig === 'string' ? ctx.query.sig : '';
+    const verdict = deps.links && ORGANIZATION_ID.test(org) ? deps.links.check(org, expires, sig) : 'invalid';
+    if (verdict === 'invalid') {
+      return html(ctx, 403, messagePage('This link is not valid', 'Open the directory settings again from your account settings.', nonce), nonce);
+    }
+    if (verdict === 'expired') {
+      return html(ctx, 410, messagePage('This link has expired', 'Settings links are valid for 15 minutes. Open the directory settings again from your account settings.', nonce), nonce);
+    }
+    if (!deps.portal) {
+      return html(ctx, 503, messagePage('Directory settings are unavailable', 'This service has no Scalekit credentials configured. Contact your administrator.', nonce), nonce);
+    }
+    let link;
+    try {
+      link = await deps.portal.generate(org);
+    } catch (err) {
+      deps.logger.error('could not generate an admin portal link', { organizationId: org, error: err as Error });
+      return html(ctx, 503, messagePage('Directory settings are unavailable', 'Scalekit did not answer. Try again in a minute.', nonce), nonce);
+    }
+    if (!link) {
+      return html(ctx, 404, messagePage('Unknown organization', 'This organization is not set up for directory sync yet. Contact your account manager.', nonce), nonce);
+    }
+    const portalOrigin = new URL(deps.portal.environmentUrl).origin;
+    return html(ctx, 200, settingsPage({ organizationId: org, organizationName: null, portalLocation: link.location, portalOrigin, nonce }), nonce, portalOrigin);
+  });
+
+  return router;
+}

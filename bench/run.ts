@@ -1,0 +1,278 @@
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime } from '@temporalio/worker';
+import { Webhook } from 'standardwebhooks';
+import { applyDirectoryEvents } from '../activities/apply-events';
+import { createApp } from '../api/app';
+import { parseConfig } from '../config/index';
+import { createDatabase, migrateLatest } from '../db/connection';
+import { parseDirectoryWebhook, type DirectoryEvent } from '../domain/events';
+import { startEmulator } from '../emulator/index';
+import { createLogger } from '../observability/logger';
+import { Metrics } from '../observability/metrics';
+import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
+import { WebhookVerifier } from '../scalekit/webhook';
+import { freePort } from '../scripts/lib/ports';
+import { dropDatabase, ensureDatabase, serverReachable, withDatabase } from '../scripts/lib/postgres';
+import { resolveTemporalCli, startDevServer } from '../scripts/lib/temporal-server';
+import { OrganizationWorkflows } from '../temporal/client';
+import { createWorker } from '../worker/create';
+import { directoryEventSignal, ORGANIZATION_WORKFLOW_TYPE, organizationWorkflowId } from '../workflows/messages';
+
+/**
+ * `npm run bench`: scimflow's speed on this machine, each figure next to a baseline measured in
+ * the same run (what the same work costs without scimflow's machinery, or done naively).
+ *   import     a 10,000-user directory through the organization workflow vs reading its pages alone
+ *   webhooks   2,000 signed webhooks over HTTP, applied, vs bare signalWithStart calls
+ *   apply      set-based batches of 250 events vs one transaction per event
+ */
+
+const { values } = parseArgs({
+  options: {
+    users: { type: 'string', default: '10000' },
+    events: { type: 'string', default: '2000' },
+    only: { type: 'string' },
+  },
+});
+const USERS = Number(values.users);
+const EVENTS = Number(values.events);
+const only = values.only?.split(',');
+const want = (name: string) => !only || only.includes(name);
+
+const say = (line = '') => process.stdout.write(`${line}\n`);
+const ms = (n: number) => `${n.toFixed(0)} ms`;
+const rate = (count: number, millis: number) => `${Math.round((count / millis) * 1000).toLocaleString('en-US')}/s`;
+const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+}
+
+async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (i < items.length) await fn(items[i++] as T);
+    }),
+  );
+}
+
+async function waitFor(fn: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error('benchmark step timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function main(): Promise<void> {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+  const config = parseConfig(process.env);
+  const cli = resolveTemporalCli(config.dev.temporalCli);
+  if (!cli) throw new Error('no Temporal CLI: run `npm run bootstrap`');
+  if (!(await serverReachable(config.databaseUrl))) throw new Error(`PostgreSQL at ${new URL(config.databaseUrl).host} does not answer`);
+
+  say(`scimflow benchmarks (${new Date().toISOString()}, Node ${process.versions.node})`);
+  const tmp = mkdtempSync(join(tmpdir(), 'scimflow-bench-'));
+  const server = await startDevServer({ cli, port: await freePort(), watchPid: process.pid, logFile: join(tmp, 'temporal.log') });
+  const dbUrl = withDatabase(config.databaseUrl, `scimflow_bench_${process.pid}`);
+  await ensureDatabase(dbUrl);
+  const db = createDatabase({ url: dbUrl, maxConnections: 10 });
+  await migrateLatest(db);
+  const emulator = await startEmulator({ port: 0, seed: 7 });
+  const connection = await Connection.connect({ address: server.address });
+  const client = new Client({ connection });
+  const taskQueue = `bench-${randomBytes(4).toString('hex')}`;
+  const workflows = new OrganizationWorkflows(client, taskQueue, 30_000);
+  const directory = new ScalekitDirectory(
+    createScalekitClient({ environmentUrl: emulator.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret }),
+  );
+  const nativeConnection = await NativeConnection.connect({ address: server.address });
+  const worker = await createWorker({
+    connection: nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    activities: { db, directory, client, schedules: { taskQueue, fullInterval: '6h', deltaInterval: '1h' } },
+    shutdownGraceTime: '5 seconds',
+  });
+  const running = worker.run();
+
+  try {
+    if (want('import')) {
+      say();
+      say(`import: a ${USERS.toLocaleString('en-US')}-user directory (100 groups) from the emulator`);
+      const org = emulator.generateLarge({ users: USERS, groups: 100, seed: 11 }).organization.id;
+      const dir = await directory.primaryDirectory(org);
+      // Baseline: only reading every page through the SDK (the floor: 30 users per call).
+      let t = performance.now();
+      let pages = 0;
+      for (const kind of ['users', 'groups'] as const) {
+        let token = '';
+        do {
+          const page = kind === 'users' ? await directory.usersPage(org, dir.id, token) : await directory.groupsPage(org, dir.id, token);
+          token = page.nextPageToken;
+          pages += 1;
+        } while (token);
+      }
+      const baseline = performance.now() - t;
+      say(`  baseline  read ${pages} pages through the SDK, nothing written: ${ms(baseline)} (${rate(USERS, baseline)} users)`);
+      const rssBefore = process.memoryUsage().rss;
+      t = performance.now();
+      const accepted = await workflows.startReconcile(org, { kind: 'full', dryRun: false, trigger: 'import' });
+      let peakRss = rssBefore;
+      await waitFor(async () => {
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+        const s = await workflows.status(org);
+        return s?.lastReconcile?.runId === accepted.runId;
+      });
+      const took = performance.now() - t;
+      const outcome = (await workflows.status(org))?.lastReconcile;
+      if (outcome?.status !== 'completed' || outcome.result?.users.created !== USERS) {
+        throw new Error(`import did not complete as expected: ${JSON.stringify(outcome)}`);
+      }
+      say(`  scimflow  import (snapshot, plan, apply; in workflow steps): ${ms(took)} (${rate(USERS, took)} users)`);
+      say(`  ratio     import / read-only baseline = ${(took / baseline).toFixed(2)}x`);
+      say(`  memory    process RSS ${mib(rssBefore)} before, ${mib(peakRss)} peak (API client, worker and emulator in one process)`);
+    }
+
+    if (want('webhooks')) {
+      say();
+      say(`webhooks: ${EVENTS.toLocaleString('en-US')} signed user_created webhooks for one organization, 16 senders`);
+      const secret = `whsec_${randomBytes(32).toString('base64')}`;
+      const app = createApp({
+        db,
+        workflows,
+        verifier: new WebhookVerifier([secret]),
+        operatorApiToken: undefined,
+        logger: createLogger({ level: 'error' }),
+        metrics: new Metrics(),
+      });
+      const http = await new Promise<Server>((r) => {
+        const s = app.listen(0, '127.0.0.1', () => r(s));
+      });
+      const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}/webhooks/scalekit`;
+      const signer = new Webhook(secret);
+      const body = (org: string, i: number) =>
+        JSON.stringify({
+          spec_version: '1',
+          id: `evt_${org.slice(4, 12)}${String(i).padStart(8, '0')}`,
+          type: 'organization.directory.user_created',
+          occurred_at: new Date(Date.UTC(2026, 0, 1) + i).toISOString(),
+          organization_id: org,
+          object: 'DirectoryUser',
+          data: { id: `diruser_${i}`, organization_id: org, email: `u${i}@example.com`, given_name: 'U', family_name: String(i) },
+        });
+
+      // Baseline: the same events as bare signalWithStart calls (no HTTP, no verification).
+      const baseOrg = `org_b${randomBytes(4).toString('hex')}`;
+      const baseEvents = Array.from({ length: EVENTS }, (_, i) => {
+        const r = parseDirectoryWebhook(body(baseOrg, i));
+        if (r.status !== 'event') throw new Error('bad benchmark event');
+        return r.event;
+      });
+      let t = performance.now();
+      await pool(baseEvents, 16, async (e: DirectoryEvent) => {
+        await client.workflow.signalWithStart(ORGANIZATION_WORKFLOW_TYPE, {
+          workflowId: organizationWorkflowId(baseOrg),
+          taskQueue,
+          args: [{ organizationId: baseOrg }],
+          signal: directoryEventSignal,
+          signalArgs: [e],
+        });
+      });
+      const baseline = performance.now() - t;
+      await waitFor(async () => ((await workflows.status(baseOrg))?.applied ?? 0) >= EVENTS);
+      say(`  baseline  bare signalWithStart: ${ms(baseline)} (${rate(EVENTS, baseline)})`);
+
+      const org = `org_w${randomBytes(4).toString('hex')}`;
+      const latencies: number[] = [];
+      t = performance.now();
+      await pool(
+        Array.from({ length: EVENTS }, (_, i) => i),
+        16,
+        async (i) => {
+          const payload = body(org, i);
+          const id = `msg_${i}`;
+          const now = new Date();
+          const started = performance.now();
+          const res = await fetch(url, {
+            method: 'POST',
+            headers: {
+              'content-type': 'application/json',
+              'webhook-id': id,
+              'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
+              'webhook-signature': signer.sign(id, now, payload),
+            },
+            body: payload,
+          });
+          await res.arrayBuffer();
+          if (res.status !== 202) throw new Error(`webhook answered ${res.status}`);
+          latencies.push(performance.now() - started);
+        },
+      );
+      const accepted = performance.now() - t;
+      await waitFor(async () => ((await workflows.status(org))?.applied ?? 0) >= EVENTS);
+      const applied = performance.now() - t;
+      latencies.sort((a, b) => a - b);
+      say(`  scimflow  all accepted (202) after ${ms(accepted)} (${rate(EVENTS, accepted)}); all in Postgres after ${ms(applied)} (${rate(EVENTS, applied)})`);
+      say(`  latency   202 answered p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}`);
+      say(`  ratio     webhook acceptance / bare signalWithStart = ${(accepted / baseline).toFixed(2)}x`);
+      await new Promise((r) => http.close(r));
+    }
+
+    if (want('apply')) {
+      say();
+      say(`apply: ${EVENTS.toLocaleString('en-US')} events straight into Postgres (no Temporal)`);
+      const events = (org: string) =>
+        Array.from({ length: EVENTS }, (_, i) => {
+          const r = parseDirectoryWebhook(
+            JSON.stringify({
+              id: `evt_${org.slice(4, 12)}${String(i).padStart(8, '0')}`,
+              type: i % 4 === 3 ? 'organization.directory.user_updated' : 'organization.directory.user_created',
+              occurred_at: new Date(Date.UTC(2026, 0, 1) + i).toISOString(),
+              organization_id: org,
+              data: {
+                id: `diruser_${i % 1500}`,
+                email: `u${i % 1500}@example.com`,
+                groups: [{ id: `dirgroup_${i % 20}`, name: `G${i % 20}` }],
+              },
+            }),
+          );
+          if (r.status !== 'event') throw new Error('bad benchmark event');
+          return r.event;
+        });
+      const naiveOrg = `org_n${randomBytes(4).toString('hex')}`;
+      let t = performance.now();
+      for (const e of events(naiveOrg)) await applyDirectoryEvents(db, naiveOrg, [e]);
+      const baseline = performance.now() - t;
+      say(`  baseline  one transaction per event: ${ms(baseline)} (${rate(EVENTS, baseline)})`);
+      const batchOrg = `org_s${randomBytes(4).toString('hex')}`;
+      const all = events(batchOrg);
+      t = performance.now();
+      for (let i = 0; i < all.length; i += 250) await applyDirectoryEvents(db, batchOrg, all.slice(i, i + 250));
+      const batched = performance.now() - t;
+      say(`  scimflow  set-based batches of 250: ${ms(batched)} (${rate(EVENTS, batched)})`);
+      say(`  ratio     one-per-event / batched = ${(baseline / batched).toFixed(1)}x faster batched`);
+    }
+  } finally {
+    worker.shutdown();
+    await running;
+    await nativeConnection.close();
+    await connection.close();
+    await emulator.close();
+    await db.destroy();
+    await dropDatabase(dbUrl);
+    await server.stop();
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,180 @@
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { CliContext } from './context';
+import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors';
+import { orgsAdd, orgsList } from './orgs';
+import { runCommand } from './reconcile';
+import { decideCommand, planCommand, runsCommand } from './runs';
+import { scheduleCommand, type ScheduleAction, type ScheduleKindOption } from './schedule';
+import { statusCommand } from './status';
+
+/**
+ * scimflow: the engineers' CLI. Every command talks to the organization workflows through the
+ * Temporal client and reads sync runs from Postgres; nothing here writes directory data.
+ * Exit codes: 0 ok, 1 failure or refusal, 2 usage, 130 detached with Ctrl-C.
+ */
+
+function organizationIdArg(value: string): string {
+  if (!/^[A-Za-z0-9_.-]{1,200}$/.test(value)) throw new InvalidArgumentError('expected a Scalekit organization id, such as org_12345');
+  return value;
+}
+
+function runIdArg(value: string): string {
+  if (!/^\d{1,18}$/.test(value)) throw new InvalidArgumentError('expected a run number, as `scimflow runs <orgId>` lists them');
+  return value;
+}
+
+function positiveInt(max: number) {
+  return (value: string): number => {
+    const v = Number(value);
+    if (!/^\d+$/.test(value) || v < 1 || v > max) throw new InvalidArgumentError(`expected a whole number from 1 to ${max}`);
+    return v;
+  };
+}
+
+function cursorArg(value: string): string {
+  if (!/^(user|group):.+$/.test(value)) throw new InvalidArgumentError('expected a cursor as printed by the previous page, such as user:diruser_123');
+  return value;
+}
+
+const RUN_HELP = `
+While it waits, the command shows the run's progress (phase, pages, users fetched of the
+directory's total, rate, ETA, then the apply) and ends with the run's counts. Ctrl-C detaches:
+the run goes on in the organization workflow; watch it again with \`scimflow status <orgId>\`.
+A dry run stops after the plan; apply it with \`scimflow approve <orgId> <runId>\`.`;
+
+export function buildProgram(ctx: CliContext, setExitCode: (code: number) => void): Command {
+  const program = new Command('scimflow')
+    .description('Onboarding imports, reconciliations and schedules of scimflow organizations (through Temporal and Postgres).')
+    .exitOverride()
+    .showHelpAfterError('(add --help for usage)')
+    .helpCommand(true)
+    .addHelpText(
+      'after',
+      `
+Configuration comes from the environment or .env: TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+TEMPORAL_TASK_QUEUE, DATABASE_URL, SCALEKIT_ENVIRONMENT_URL/CLIENT_ID/CLIENT_SECRET.
+Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.`,
+    );
+  const run = (fn: () => Promise<number>) => async () => setExitCode(await fn());
+
+  const orgs = program.command('orgs').description('register and list organizations');
+  orgs
+    .command('add')
+    .description('register an organization: look up its primary directory in Scalekit, store it, create its reconcile schedules, start its workflow')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--json', 'print the registration as JSON')
+    .action((orgId: string, opts: { json?: boolean }) => run(() => orgsAdd(ctx, orgId, opts))());
+  orgs
+    .command('list')
+    .description('organizations with their directory, user counts, last run and schedule state')
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean }) => run(() => orgsList(ctx, opts))());
+
+  program
+    .command('import')
+    .description("onboarding import: register the organization if needed, then run a full reconcile of its whole directory and show its progress")
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--dry-run', 'stop after the plan: show what would change, change nothing')
+    .option('--json', 'no progress bar; print one JSON object with the outcome at the end')
+    .option('--no-wait', 'return once the run is accepted')
+    .addHelpText('after', RUN_HELP)
+    .action((orgId: string, opts: { dryRun?: boolean; json?: boolean; wait: boolean }) => run(() => runCommand(ctx, orgId, opts, 'import'))());
+
+  program
+    .command('reconcile')
+    .description('reconcile an organization with its directory now (full, or --delta for what changed since the last run)')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--dry-run', 'stop after the plan: show what would change, change nothing')
+    .option('--delta', 'read only users and groups updated since the last completed run (cannot see deletions)')
+    .option('--json', 'no progress bar; print one JSON object with the outcome at the end')
+    .option('--no-wait', 'return once the run is accepted')
+    .addHelpText('after', RUN_HELP)
+    .action((orgId: string, opts: { dryRun?: boolean; delta?: boolean; json?: boolean; wait: boolean }) =>
+      run(() => runCommand(ctx, orgId, opts, 'cli'))(),
+    );
+
+  program
+    .command('runs')
+    .description("an organization's recent runs (imports, reconciliations), newest first")
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--limit <n>', 'how many runs', positiveInt(1_000), 20)
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { json?: boolean; limit: number }) => run(() => runsCommand(ctx, orgId, opts))());
+
+  program
+    .command('plan')
+    .description("a run's plan: its counts and its changes, a page at a time")
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .argument('<runId>', 'run number', runIdArg)
+    .option('--limit <n>', 'changes per page', positiveInt(1_000), 50)
+    .option('--after <cursor>', 'start after this cursor (printed at the end of the previous page)', cursorArg)
+    .option('--json', 'print JSON (with nextCursor)')
+    .action((orgId: string, runId: string, opts: { json?: boolean; limit: number; after?: string }) => run(() => planCommand(ctx, orgId, runId, opts))());
+
+  program
+    .command('approve')
+    .description("apply a dry run's plan, or a run the deprovision guard stopped (freshness is checked again)")
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .argument('<runId>', 'run number', runIdArg)
+    .option('--wait', 'follow the apply and print its counts')
+    .option('--json', 'print JSON')
+    .action((orgId: string, runId: string, opts: { json?: boolean; wait?: boolean }) => run(() => decideCommand(ctx, 'approve', orgId, runId, opts))());
+
+  program
+    .command('cancel')
+    .description('discard a planned run or one waiting for approval, or stop a run in progress')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .argument('<runId>', 'run number', runIdArg)
+    .option('--json', 'print JSON')
+    .action((orgId: string, runId: string, opts: { json?: boolean }) => run(() => decideCommand(ctx, 'cancel', orgId, runId, opts))());
+
+  program
+    .command('status')
+    .description("the organization workflow's status (events, current run, last run) and its schedules")
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { json?: boolean }) => run(() => statusCommand(ctx, orgId, opts))());
+
+  const schedule = program.command('schedule').description("pause, resume or trigger an organization's reconcile schedules");
+  const descriptions: Record<ScheduleAction, string> = {
+    pause: 'pause the schedules (all kinds unless --kind)',
+    resume: 'resume the schedules (all kinds unless --kind)',
+    trigger: 'start a scheduled run now (full unless --kind delta); skipped if a run is in progress',
+  };
+  for (const action of ['pause', 'resume', 'trigger'] as const) {
+    const cmd = schedule
+      .command(action)
+      .description(descriptions[action])
+      .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+      .addOption(new Option('--kind <kind>', 'which schedule').choices(action === 'trigger' ? ['full', 'delta'] : ['full', 'delta', 'all']))
+      .option('--json', 'print JSON');
+    if (action !== 'trigger') cmd.option('--note <text>', 'why (shown in `status` and the Temporal UI)');
+    cmd.action((orgId: string, opts: { kind?: ScheduleKindOption; note?: string; json?: boolean }) => run(() => scheduleCommand(ctx, action, orgId, opts))());
+  }
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const ctx = new CliContext();
+  let code = 0;
+  try {
+    await buildProgram(ctx, (c) => (code = c)).parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // commander has printed the message or the help; --help and --version end with 0.
+      code = err.exitCode === 0 ? 0 : EXIT_USAGE;
+    } else {
+      const mapped = err instanceof CliError ? err : ctx.temporalError(err);
+      ctx.io.err(`error: ${(mapped as Error).message ?? String(mapped)}`);
+      code = mapped instanceof CliError ? mapped.exitCode : EXIT_FAILURE;
+    }
+  } finally {
+    await ctx.close();
+  }
+  return code;
+}
+
+const code = await main(process.argv);
+process.exitCode = code;
+// Anything left open (a lingering socket) must not keep a finished command alive.
+setTimeout(() => process.exit(code), 2_000).unref();

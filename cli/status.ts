@@ -1,0 +1,62 @@
+import { describeSchedules, type ScheduleState } from '../temporal/schedules';
+import { organizationWorkflowId, type OrganizationSyncStatus } from '../workflows/messages';
+import type { CliContext } from './context';
+import { CliError } from './errors';
+import { ago, n, time } from './format';
+import { describeProgress } from './progress';
+
+/** `status <orgId>`: the organization workflow's own account (status query) and its schedules. */
+
+function lastRunLine(s: OrganizationSyncStatus): string {
+  const l = s.lastReconcile;
+  if (!l) return 'none yet';
+  const head = `run ${l.runId || '(not started)'} ${l.kind}${l.dryRun ? ' dry run' : ''} ${l.status} ${ago(l.finishedAt)}`;
+  if (l.status === 'failed') return `${head}: ${l.error ?? 'unknown error'}`;
+  if (l.result) {
+    const u = l.result.users;
+    return `${head}: users created ${n(u.created)}, updated ${n(u.updated)}, deactivated ${n(u.deactivated)}, reactivated ${n(u.reactivated)}, unchanged ${n(u.unchanged)}; drift ${n(l.result.drift)}`;
+  }
+  if (l.plan) return `${head}: plan of ${n(l.plan.drift)} changes (\`scimflow plan ${s.organizationId} ${l.runId}\`)`;
+  return head;
+}
+
+function scheduleLine(sc: ScheduleState): string {
+  if (!sc.exists) return `  ${sc.kind.padEnd(5)}  none (create with \`scimflow orgs add <orgId>\`)`;
+  const state = sc.paused ? `paused${sc.note ? ` (${sc.note})` : ''}` : 'active';
+  return `  ${sc.kind.padEnd(5)}  ${state} · next ${sc.paused ? '-' : time(sc.nextActionAt)} · last ${sc.lastActionAt ? ago(sc.lastActionAt) : 'never'}  [${sc.id}]`;
+}
+
+export async function statusCommand(ctx: CliContext, organizationId: string, opts: { json?: boolean }): Promise<number> {
+  const temporal = await ctx.temporal();
+  let status: OrganizationSyncStatus | null;
+  let schedules: ScheduleState[];
+  try {
+    [status, schedules] = await Promise.all([temporal.workflows.status(organizationId), describeSchedules(temporal.client, organizationId)]);
+  } catch (err) {
+    throw ctx.temporalError(err);
+  }
+  if (opts.json) {
+    ctx.io.out(JSON.stringify({ organizationId, workflowId: organizationWorkflowId(organizationId), status, schedules }));
+    return status ? 0 : 1;
+  }
+  if (!status) {
+    throw new CliError(
+      `no organization workflow for ${organizationId} (${organizationWorkflowId(organizationId)}): register it with \`scimflow orgs add ${organizationId}\``,
+    );
+  }
+  const s = status;
+  const lines = [
+    `organization ${s.organizationId}  (workflow ${organizationWorkflowId(s.organizationId)}, first started ${ago(s.firstStartedAt)}, continued as new ${n(s.continuedAsNew)}×)`,
+    `events     queued ${n(s.queued)} · received ${n(s.received)} · applied ${n(s.applied)} · duplicates ${n(s.duplicates)} · stale ${n(s.stale)} · quarantined ${n(s.quarantined)} · batches ${n(s.batches)}`,
+    `last event ${s.lastAppliedEventAt ? `${time(s.lastAppliedEventAt)} (occurred)` : 'none applied yet'}${s.lastBatchAt ? ` · last batch ${ago(s.lastBatchAt)}` : ''}`,
+    `run        ${s.reconcile ? describeProgress(s.reconcile, null, Date.now() - Date.parse(s.reconcile.startedAt)) : 'none in progress'}`,
+    `last run   ${lastRunLine(s)}`,
+  ];
+  if (s.reconcilesSkipped > 0) lines.push(`skipped    ${n(s.reconcilesSkipped)} scheduled run(s) skipped because a run was in progress`);
+  if (s.reconcile?.phase === 'awaiting_approval') {
+    lines.push(`decide     \`scimflow approve ${organizationId} ${s.reconcile.runId}\` or \`scimflow cancel ${organizationId} ${s.reconcile.runId}\``);
+  }
+  lines.push('schedules', ...schedules.map(scheduleLine));
+  for (const line of lines) ctx.io.out(line);
+  return 0;
+}

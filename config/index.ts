@@ -1,0 +1,207 @@
+import { existsSync } from 'node:fs';
+import { z } from 'zod';
+
+/**
+ * The one place that reads the environment. Everything else receives plain values.
+ * A missing or malformed variable stops start-up with its name and what it expects.
+ */
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .optional();
+
+/** An empty value (a blank `PORT=` line in .env) counts as unset. */
+const blankAsUnset = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+
+const port = (fallback: number) =>
+  z.preprocess(
+    blankAsUnset,
+    z
+      .string()
+      .regex(/^\d{1,5}$/, { message: 'expected a port between 1 and 65535' })
+      .transform(Number)
+      .pipe(z.number().min(1, 'expected a port between 1 and 65535').max(65535, 'expected a port between 1 and 65535'))
+      .default(fallback),
+  );
+
+const webhookSecrets = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  )
+  .pipe(
+    z.array(
+      z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, {
+        message: 'expected one or more secrets of the form whsec_<base64>, separated by commas',
+      }),
+    ),
+  );
+
+export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/scimflow';
+
+const schema = z
+  .object({
+    SCALEKIT_ENVIRONMENT_URL: optionalString.pipe(
+      z.string().url({ message: 'expected a URL such as https://your-env.scalekit.com' }).optional(),
+    ),
+    SCALEKIT_CLIENT_ID: optionalString,
+    SCALEKIT_CLIENT_SECRET: optionalString,
+    SCALEKIT_WEBHOOK_SECRET: webhookSecrets,
+    DATABASE_URL: optionalString.pipe(
+      z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, { message: 'expected a postgres:// connection URL' })
+        .optional(),
+    ),
+    TEMPORAL_ADDRESS: optionalString.pipe(
+      z
+        .string()
+        .regex(/^[^\s:/]+:\d+$/, { message: 'expected host:port, for example 127.0.0.1:7233' })
+        .optional(),
+    ),
+    TEMPORAL_NAMESPACE: z.preprocess(blankAsUnset, z.string().trim().min(1).default('default')),
+    TEMPORAL_TASK_QUEUE: z.preprocess(blankAsUnset, z.string().trim().min(1).default('scimflow')),
+    PORT: port(3000),
+    OPERATOR_API_TOKEN: optionalString.pipe(
+      z.string().min(16, { message: 'expected at least 16 characters' }).optional(),
+    ),
+    RECONCILE_FULL_INTERVAL: z.preprocess(
+      blankAsUnset,
+      z.string().regex(/^\d+\s*(s|m|h|d)$/, { message: 'expected a duration such as 6h, 30m or 1d' }).default('6h'),
+    ),
+    RECONCILE_DELTA_INTERVAL: z.preprocess(
+      blankAsUnset,
+      z.string().regex(/^\d+\s*(s|m|h|d)$/, { message: 'expected a duration such as 1h or 15m' }).default('1h'),
+    ),
+    DEPROVISION_GUARD_SHARE: z.preprocess(
+      blankAsUnset,
+      z.coerce.number({ message: 'expected a share between 0 and 1, such as 0.2' }).min(0, 'expected a share between 0 and 1, such as 0.2').max(1, 'expected a share between 0 and 1, such as 0.2').default(0.2),
+    ),
+    DEPROVISION_GUARD_MIN: z.preprocess(
+      blankAsUnset,
+      z.coerce.number({ message: 'expected a whole number of users, such as 10' }).int('expected a whole number of users, such as 10').min(0, 'expected a whole number of users, such as 10').default(10),
+    ),
+    LOG_LEVEL: z.preprocess(blankAsUnset, z.enum(['debug', 'info', 'warn', 'error']).default('info')),
+    // Local tooling (npm run dev, npm test): where state lives and which Temporal CLI to run.
+    SCIMFLOW_DATA_DIR: z.preprocess(blankAsUnset, z.string().trim().min(1).default('.data')),
+    TEMPORAL_CLI: optionalString,
+    TEMPORAL_DEV_PORT: port(7233),
+    TEMPORAL_UI_PORT: port(8233),
+    EMULATOR_PORT: port(8280),
+    SCIMFLOW_EXIT_WITH_PARENT: z.enum(['0', '1', 'true', 'false']).optional(),
+  })
+  .superRefine((env, ctx) => {
+    const creds = [env.SCALEKIT_ENVIRONMENT_URL, env.SCALEKIT_CLIENT_ID, env.SCALEKIT_CLIENT_SECRET];
+    const set = creds.filter((v) => v !== undefined).length;
+    if (set !== 0 && set !== 3) {
+      for (const key of ['SCALEKIT_ENVIRONMENT_URL', 'SCALEKIT_CLIENT_ID', 'SCALEKIT_CLIENT_SECRET'] as const) {
+        if (env[key] === undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [key],
+            message: 'expected to be set together with the other SCALEKIT_* credentials (all three or none)',
+          });
+        }
+      }
+    }
+  });
+
+export interface ScalekitCredentials {
+  environmentUrl: string;
+  clientId: string;
+  clientSecret: string;
+}
+
+export interface Config {
+  scalekit: ScalekitCredentials | undefined;
+  webhookSecrets: string[];
+  databaseUrl: string;
+  /** True when DATABASE_URL was not set and the default applies. */
+  databaseUrlIsDefault: boolean;
+  temporal: { address: string | undefined; namespace: string; taskQueue: string };
+  port: number;
+  operatorApiToken: string | undefined;
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  reconcile: { fullInterval: string; deltaInterval: string; guardShare: number; guardMinimum: number };
+  dev: {
+    dataDir: string;
+    temporalCli: string | undefined;
+    temporalPort: number;
+    temporalUiPort: number;
+    emulatorPort: number;
+    /** Set by `npm run dev` for its children: exit when the parent is gone. */
+    exitWithParent: boolean;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nSet these in the environment or in a .env file (see README, "Configuration").`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses an environment (process.env by default) into a Config, or throws ConfigError. */
+export function parseConfig(env: Record<string, string | undefined>): Config {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const name = issue.path.join('.') || '(environment)';
+      return `${name}: ${issue.message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const e = result.data;
+  return {
+    scalekit:
+      e.SCALEKIT_ENVIRONMENT_URL && e.SCALEKIT_CLIENT_ID && e.SCALEKIT_CLIENT_SECRET
+        ? {
+            environmentUrl: e.SCALEKIT_ENVIRONMENT_URL.replace(/\/+$/, ''),
+            clientId: e.SCALEKIT_CLIENT_ID,
+            clientSecret: e.SCALEKIT_CLIENT_SECRET,
+          }
+        : undefined,
+    webhookSecrets: e.SCALEKIT_WEBHOOK_SECRET,
+    databaseUrl: e.DATABASE_URL ?? DEFAULT_DATABASE_URL,
+    databaseUrlIsDefault: e.DATABASE_URL === undefined,
+    temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    port: e.PORT,
+    operatorApiToken: e.OPERATOR_API_TOKEN,
+    logLevel: e.LOG_LEVEL,
+    reconcile: {
+      fullInterval: e.RECONCILE_FULL_INTERVAL,
+      deltaInterval: e.RECONCILE_DELTA_INTERVAL,
+      guardShare: e.DEPROVISION_GUARD_SHARE,
+      guardMinimum: e.DEPROVISION_GUARD_MIN,
+    },
+    dev: {
+      dataDir: e.SCIMFLOW_DATA_DIR,
+      temporalCli: e.TEMPORAL_CLI,
+      temporalPort: e.TEMPORAL_DEV_PORT,
+      temporalUiPort: e.TEMPORAL_UI_PORT,
+      emulatorPort: e.EMULATOR_PORT,
+      exitWithParent: e.SCIMFLOW_EXIT_WITH_PARENT === '1' || e.SCIMFLOW_EXIT_WITH_PARENT === 'true',
+    },
+  };
+}
+
+/** Exits the process when its parent goes away (the parent's Ctrl-C handler never ran). */
+export function exitWithParent(stop: () => void): void {
+  const parent = process.ppid;
+  setInterval(() => {
+    if (process.ppid !== parent) stop();
+  }, 2_000).unref();
+}
+
+/** Loads `.env` (if present, without overriding what is already set) and parses process.env. */
+export function loadConfig(envFile = '.env'): Config {
+  if (existsSync(envFile)) process.loadEnvFile(envFile);
+  return parseConfig(process.env);
+}
+

@@ -1,0 +1,22 @@
+import type { Knex } from 'knex';
+import * as directory from './20261123000000_directory';
+import * as syncRuns from './20261123010000_sync_runs';
+
+/**
+ * Migrations are listed here rather than discovered on disk, so they load the same way under
+ * tsx, vitest and a bundled build. Names are timestamped and never change once released.
+ */
+const migrations: Record<string, Knex.Migration> = {
+  '20261123000000_directory': directory,
+  '20261123010000_sync_runs': syncRuns,
+};
+
+export const migrationSource: Knex.MigrationSource<string> = {
+  getMigrations: async () => Object.keys(migrations).sort(),
+  getMigrationName: (name) => name,
+  getMigration: async (name) => {
+    const m = migrations[name];
+    if (!m) throw new Error(`unknown migration ${name}`);
+    return m;
+  },
+};

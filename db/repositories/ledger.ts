@@ -1,0 +1,211 @@
+import type { Knex } from 'knex';
+import type { DirectoryEvent } from '../../domain/events';
+import { describeConstraintViolation } from '../errors';
+
+export type LedgerOutcome = 'pending' | 'applied' | 'duplicate' | 'stale' | 'ignored' | 'quarantined';
+export const LEDGER_OUTCOMES: readonly LedgerOutcome[] = ['applied', 'duplicate', 'stale', 'ignored', 'quarantined'];
+
+export interface LedgerEntry {
+  id: string;
+  organizationId: string | null;
+  type: string | null;
+  source: string;
+  occurredAt: string | null;
+  receivedAt: string;
+  appliedAt: string | null;
+  outcome: LedgerOutcome;
+  detail: string | null;
+  duplicateCount: number;
+}
+
+/**
+ * Inserts a pending ledger row per event; returns the ids that were new. An id already present
+ * (a redelivery that got past the workflow's in-memory dedupe) is not inserted, and its row's
+ * duplicate counter goes up. The primary key makes this safe even against a concurrent retry of
+ * the same activity: the second transaction waits for the first and then finds the row.
+ */
+export async function recordPending(
+  db: Knex.Transaction,
+  events: readonly DirectoryEvent[],
+): Promise<{ fresh: Set<string>; unrecordable: Map<string, string> }> {
+  const unrecordable = new Map<string, string>();
+  if (events.length === 0) return { fresh: new Set(), unrecordable };
+  const row = (e: DirectoryEvent) => ({
+    id: e.id,
+    organization_id: e.organizationId,
+    type: e.type,
+    source: 'webhook',
+    occurred_at: e.occurredAt,
+    occurred_at_ns: e.occurredAtNs,
+    received_at: e.receivedAt,
+    outcome: 'pending',
+    webhook_id: e.webhookId,
+    payload: JSON.stringify(e),
+  });
+  const insert = async (trx: Knex.Transaction, rows: ReturnType<typeof row>[]) =>
+    ((await trx('directory_events').insert(rows).onConflict('id').ignore().returning('id')) as { id: string }[]).map((r) => r.id);
+  let inserted: string[];
+  try {
+    inserted = await db.transaction((sp) => insert(sp, events.map(row)));
+  } catch (err) {
+    if (!describeConstraintViolation(err)) throw err;
+    // One event the ledger cannot hold must not hold up the others: record them one by one,
+    // and the unstorable ones as quarantined without their payload.
+    inserted = [];
+    for (const e of events) {
+      try {
+        inserted.push(...(await db.transaction((sp) => insert(sp, [row(e)]))));
+      } catch (inner) {
+        const reason = describeConstraintViolation(inner);
+        if (!reason) throw inner;
+        unrecordable.set(e.id, reason);
+        await db.transaction((sp) =>
+          sp('directory_events')
+            .insert({ ...row(e), payload: null, occurred_at: null, occurred_at_ns: null, outcome: 'quarantined', detail: `could not be recorded: ${reason}` })
+            .onConflict('id')
+            .ignore(),
+        ).catch(() => undefined);
+      }
+    }
+  }
+  const fresh = new Set(inserted);
+  const duplicates = events.filter((e) => !fresh.has(e.id) && !unrecordable.has(e.id)).map((e) => e.id);
+  if (duplicates.length > 0) {
+    await db.raw(
+      `UPDATE directory_events SET duplicate_count = duplicate_count + 1 WHERE id = ANY(?::text[])`,
+      [duplicates],
+    );
+  }
+  return { fresh, unrecordable };
+}
+
+export interface OutcomeUpdate {
+  id: string;
+  outcome: Exclude<LedgerOutcome, 'pending'>;
+  detail: string | null;
+}
+
+export async function setOutcomes(db: Knex.Transaction, updates: readonly OutcomeUpdate[]): Promise<void> {
+  if (updates.length === 0) return;
+  await db.raw(
+    `UPDATE directory_events e
+        SET outcome = v.outcome, detail = v.detail, applied_at = now()
+       FROM unnest(?::text[], ?::text[], ?::text[]) AS v(id, outcome, detail)
+      WHERE e.id = v.id`,
+    [updates.map((u) => u.id), updates.map((u) => u.outcome), updates.map((u) => u.detail) as string[]],
+  );
+}
+
+export interface TerminalRecord {
+  id: string;
+  organizationId: string | null;
+  type: string | null;
+  occurredAt?: string | null;
+  occurredAtNs?: string | null;
+  outcome: 'ignored' | 'quarantined';
+  detail: string;
+  webhookId: string | null;
+  payload?: unknown;
+  rawBody?: string;
+}
+
+/**
+ * Records an event that never reaches the organization workflow: an unknown type (ignored) or a
+ * signed delivery we cannot understand (quarantined, raw body kept). A redelivery bumps the counter.
+ */
+export async function recordTerminal(db: Knex, rec: TerminalRecord): Promise<'recorded' | 'duplicate'> {
+  try {
+    return await insertTerminal(db, rec);
+  } catch (err) {
+    // A payload Postgres cannot hold as jsonb is kept as the raw body only.
+    if (rec.payload === undefined || !describeConstraintViolation(err)) throw err;
+    return insertTerminal(db, { ...rec, payload: undefined });
+  }
+}
+
+async function insertTerminal(db: Knex, rec: TerminalRecord): Promise<'recorded' | 'duplicate'> {
+  const result = await db.raw(
+    `INSERT INTO directory_events
+       (id, organization_id, type, source, occurred_at, occurred_at_ns, outcome, detail, webhook_id, payload, raw_body, applied_at)
+     VALUES (?, ?, ?, 'webhook', ?, ?, ?, ?, ?, ?::jsonb, ?, now())
+     ON CONFLICT (id) DO UPDATE SET duplicate_count = directory_events.duplicate_count + 1
+     RETURNING (xmax = 0) AS inserted`,
+    [
+      rec.id,
+      rec.organizationId,
+      rec.type,
+      rec.occurredAt ?? null,
+      rec.occurredAtNs ?? null,
+      rec.outcome,
+      rec.detail,
+      rec.webhookId,
+      // Postgres text and jsonb cannot hold NUL characters; keep everything else byte for byte.
+      rec.payload === undefined ? null : JSON.stringify(rec.payload).replaceAll('\\u0000', '\\ufffd'),
+      rec.rawBody === undefined ? null : rec.rawBody.replaceAll('\u0000', '\ufffd'),
+    ],
+  );
+  return (result.rows as { inserted: boolean }[])[0]?.inserted ? 'recorded' : 'duplicate';
+}
+
+/** Webhook events of the organization quarantined by a constraint conflict, oldest first. */
+export async function listConflictQuarantined(db: Knex.Transaction, organizationId: string, limit: number): Promise<DirectoryEvent[]> {
+  const rows = (await db('directory_events')
+    .where({ organization_id: organizationId, outcome: 'quarantined', source: 'webhook' })
+    .whereNotNull('payload')
+    .whereNotNull('occurred_at_ns')
+    .andWhere('detail', 'like', 'unique constraint violated%')
+    // The most recent first, and only for a day: conflicts that never clear do not starve new ones.
+    .andWhere('received_at', '>', db.raw(`now() - interval '1 day'`))
+    .orderBy('received_at', 'desc')
+    .limit(limit)
+    .select('payload')) as { payload: DirectoryEvent }[];
+  // Retried in the order they happened.
+  return rows.map((r) => r.payload).sort((a, b) => (BigInt(a.occurredAtNs) < BigInt(b.occurredAtNs) ? -1 : 1));
+}
+
+export interface LedgerQuery {
+  organizationId: string;
+  outcome?: LedgerOutcome;
+  limit: number;
+  /** Keyset cursor: the id of the last entry of the previous page. */
+  after?: string;
+}
+
+export async function listLedger(db: Knex, q: LedgerQuery): Promise<LedgerEntry[]> {
+  const query = db('directory_events')
+    .select(
+      'id',
+      'organization_id',
+      'type',
+      'source',
+      'occurred_at',
+      'received_at',
+      'applied_at',
+      'outcome',
+      'detail',
+      'duplicate_count',
+    )
+    .where('organization_id', q.organizationId)
+    .orderBy([
+      { column: 'received_at', order: 'desc' },
+      { column: 'id', order: 'desc' },
+    ])
+    .limit(q.limit);
+  if (q.outcome) query.andWhere('outcome', q.outcome);
+  if (q.after) {
+    query.andWhereRaw('(received_at, id) < ((SELECT received_at FROM directory_events WHERE id = ?), ?)', [q.after, q.after]);
+  }
+  const rows = (await query) as Record<string, unknown>[];
+  return rows.map((r) => ({
+    id: r.id as string,
+    organizationId: r.organization_id as string | null,
+    type: r.type as string | null,
+    source: r.source as string,
+    occurredAt: r.occurred_at ? (r.occurred_at as Date).toISOString() : null,
+    receivedAt: (r.received_at as Date).toISOString(),
+    appliedAt: r.applied_at ? (r.applied_at as Date).toISOString() : null,
+    outcome: r.outcome as LedgerOutcome,
+    detail: r.detail as string | null,
+    duplicateCount: r.duplicate_count as number,
+  }));
+}

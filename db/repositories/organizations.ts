@@ -1,0 +1,81 @@
+import type { Knex } from 'knex';
+import type { DirectoryInfo } from '../../scalekit/directory';
+
+/** Organizations: registration with what Scalekit says, and the list with counts. */
+
+export interface OrganizationUpsert {
+  organizationId: string;
+  displayName: string | null;
+  directory: DirectoryInfo | null;
+}
+
+/** Creates or refreshes the organization row; returns whether it was created. */
+export async function upsertOrganization(db: Knex, o: OrganizationUpsert): Promise<'created' | 'updated'> {
+  const d = o.directory;
+  const { rows } = await db.raw(
+    `INSERT INTO organizations (id, display_name, directory_id, directory_type, directory_provider, directory_enabled)
+     VALUES (?, ?, ?, ?, ?, ?)
+     ON CONFLICT (id) DO UPDATE
+        SET display_name       = coalesce(EXCLUDED.display_name, organizations.display_name),
+            directory_id       = coalesce(EXCLUDED.directory_id, organizations.directory_id),
+            directory_type     = coalesce(EXCLUDED.directory_type, organizations.directory_type),
+            directory_provider = coalesce(EXCLUDED.directory_provider, organizations.directory_provider),
+            directory_enabled  = coalesce(EXCLUDED.directory_enabled, organizations.directory_enabled),
+            updated_at         = now()
+     RETURNING (xmax = 0) AS inserted`,
+    [o.organizationId, o.displayName, d?.id ?? null, d?.directoryType ?? null, d?.provider ?? null, d?.enabled ?? null],
+  );
+  return (rows as { inserted: boolean }[])[0]?.inserted ? 'created' : 'updated';
+}
+
+export interface OrganizationListRow {
+  id: string;
+  displayName: string | null;
+  directoryId: string | null;
+  directoryEnabled: boolean | null;
+  syncPaused: boolean;
+  activeUsers: number;
+  totalUsers: number;
+  lastRun: { id: string; kind: string; trigger: string; status: string; createdAt: string; finishedAt: string | null } | null;
+}
+
+export async function listOrganizations(db: Knex): Promise<OrganizationListRow[]> {
+  const { rows } = await db.raw(
+    `SELECT o.id, o.display_name, o.directory_id, o.directory_enabled, o.sync_paused,
+            coalesce(u.active, 0) AS active_users, coalesce(u.total, 0) AS total_users,
+            r.id AS run_id, r.kind AS run_kind, r.trigger AS run_trigger, r.status AS run_status,
+            r.created_at AS run_created_at, r.finished_at AS run_finished_at
+       FROM organizations o
+       LEFT JOIN LATERAL (SELECT count(*) FILTER (WHERE active)::int AS active, count(*)::int AS total
+                            FROM directory_users WHERE organization_id = o.id) u ON true
+       LEFT JOIN LATERAL (SELECT id, kind, trigger, status, created_at, finished_at
+                            FROM sync_runs WHERE organization_id = o.id ORDER BY id DESC LIMIT 1) r ON true
+      ORDER BY o.id`,
+  );
+  const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null);
+  return (rows as Record<string, unknown>[]).map((r) => ({
+    id: r.id as string,
+    displayName: r.display_name as string | null,
+    directoryId: r.directory_id as string | null,
+    directoryEnabled: r.directory_enabled as boolean | null,
+    syncPaused: r.sync_paused as boolean,
+    activeUsers: Number(r.active_users),
+    totalUsers: Number(r.total_users),
+    lastRun:
+      r.run_id === null || r.run_id === undefined
+        ? null
+        : {
+            id: String(r.run_id),
+            kind: r.run_kind as string,
+            trigger: r.run_trigger as string,
+            status: r.run_status as string,
+            createdAt: iso(r.run_created_at) as string,
+            finishedAt: iso(r.run_finished_at),
+          },
+  }));
+}
+
+export async function organizationExists(db: Knex, organizationId: string): Promise<boolean> {
+  const row = (await db('organizations').where('id', organizationId).first('id')) as { id: string } | undefined;
+  return row !== undefined;
+}

@@ -1,0 +1,152 @@
+import { ScalekitClient, ScalekitNotFoundException } from '@scalekit-sdk/node';
+import {
+  DirectoryProvider,
+  DirectoryType,
+} from '@scalekit-sdk/node/lib/pkg/grpc/scalekit/v1/directories/directories_pb';
+import type { ScalekitCredentials } from '../config/index';
+
+/**
+ * The Scalekit Directory API as scimflow reads it, through the real `@scalekit-sdk/node` client:
+ * an organization's primary directory and its users and groups, 30 per page (Scalekit's maximum).
+ */
+
+export const PAGE_SIZE = 30;
+
+export function createScalekitClient(creds: ScalekitCredentials): ScalekitClient {
+  return new ScalekitClient(creds.environmentUrl, creds.clientId, creds.clientSecret);
+}
+
+export class OrganizationNotFoundError extends Error {
+  constructor(readonly organizationId: string) {
+    super(`Scalekit does not know organization ${organizationId}: check the id in the Scalekit dashboard (Organizations)`);
+    this.name = 'OrganizationNotFoundError';
+  }
+}
+
+export class NoDirectoryError extends Error {
+  constructor(readonly organizationId: string) {
+    super(
+      `organization ${organizationId} has no directory in Scalekit yet: its IT admin sets one up in the admin portal ` +
+        `(scimflow's settings page) before an import can run`,
+    );
+    this.name = 'NoDirectoryError';
+  }
+}
+
+export interface DirectoryInfo {
+  id: string;
+  enabled: boolean;
+  provider: string | null;
+  directoryType: string | null;
+  /** Scalekit's group → role mapping; user roles are derived from memberships with it. */
+  roleAssignments: { groupId: string; roleName: string }[];
+}
+
+export interface SnapshotUser {
+  id: string;
+  email: string | null;
+  preferredUsername: string | null;
+  givenName: string | null;
+  familyName: string | null;
+  updatedNs: string;
+  groups: string[];
+}
+
+export interface SnapshotGroup {
+  id: string;
+  displayName: string | null;
+  updatedNs: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextPageToken: string;
+  totalSize: number;
+}
+
+interface Timestamp {
+  seconds: bigint;
+  nanos: number;
+}
+
+const MAX_NS = 2n ** 63n - 1n;
+
+/** Epoch nanoseconds, clamped to what a bigint column holds (Go's zero time is year 1). */
+function timestampNs(ts: Timestamp | undefined): string {
+  if (!ts) return '0';
+  const ns = ts.seconds * 1_000_000_000n + BigInt(ts.nanos);
+  return (ns < 0n ? 0n : ns > MAX_NS ? MAX_NS : ns).toString();
+}
+
+const blankToNull = (s: string | undefined): string | null => (s === undefined || s === '' ? null : s);
+
+export class ScalekitDirectory {
+  constructor(private readonly client: ScalekitClient) {}
+
+  /** The organization's primary directory; throws OrganizationNotFoundError or NoDirectoryError. */
+  async primaryDirectory(organizationId: string): Promise<DirectoryInfo> {
+    let directories;
+    try {
+      ({ directories } = await this.client.directory.listDirectories(organizationId));
+    } catch (err) {
+      if (err instanceof ScalekitNotFoundException) throw new OrganizationNotFoundError(organizationId);
+      throw err;
+    }
+    const first = directories[0];
+    if (!first) throw new NoDirectoryError(organizationId);
+    const { directory } = await this.client.directory.getDirectory(organizationId, first.id);
+    const d = directory ?? first;
+    return {
+      id: d.id,
+      enabled: d.enabled,
+      provider: d.directoryProvider ? (DirectoryProvider[d.directoryProvider] ?? null) : null,
+      directoryType: d.directoryType ? (DirectoryType[d.directoryType] ?? null) : null,
+      roleAssignments: (d.roleAssignments?.assignments ?? []).map((a) => ({ groupId: a.groupId, roleName: a.roleName })),
+    };
+  }
+
+  /** The organization's display name, or null when Scalekit does not know it. */
+  async organizationName(organizationId: string): Promise<string | null> {
+    try {
+      const { organization } = await this.client.organization.getOrganization(organizationId);
+      return organization?.displayName ?? null;
+    } catch (err) {
+      if (err instanceof ScalekitNotFoundException) return null;
+      throw err;
+    }
+  }
+
+  async usersPage(organizationId: string, directoryId: string, pageToken: string, updatedAfter?: string): Promise<Page<SnapshotUser>> {
+    const res = await this.client.directory.listDirectoryUsers(organizationId, directoryId, {
+      pageSize: PAGE_SIZE,
+      ...(pageToken ? { pageToken } : {}),
+      ...(updatedAfter ? { updatedAfter } : {}),
+    });
+    return {
+      items: res.users.map((u) => ({
+        id: u.id,
+        email: blankToNull(u.email),
+        preferredUsername: blankToNull(u.preferredUsername),
+        givenName: blankToNull(u.givenName),
+        familyName: blankToNull(u.familyName),
+        updatedNs: timestampNs(u.updatedAt),
+        groups: [...new Set(u.groups.map((g) => g.id))].sort(),
+      })),
+      nextPageToken: res.nextPageToken,
+      totalSize: res.totalSize,
+    };
+  }
+
+  async groupsPage(organizationId: string, directoryId: string, pageToken: string, updatedAfter?: string): Promise<Page<SnapshotGroup>> {
+    const res = await this.client.directory.listDirectoryGroups(organizationId, directoryId, {
+      pageSize: PAGE_SIZE,
+      ...(pageToken ? { pageToken } : {}),
+      ...(updatedAfter ? { updatedAfter } : {}),
+    });
+    return {
+      items: res.groups.map((g) => ({ id: g.id, displayName: blankToNull(g.displayName), updatedNs: timestampNs(g.updatedAt) })),
+      nextPageToken: res.nextPageToken,
+      totalSize: res.totalSize,
+    };
+  }
+}

@@ -1,0 +1,245 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { SettingsLinks } from '../api/settings-link';
+import { ConfigError, loadConfig, type Config } from '../config/index';
+import { createDatabase, migrateLatest } from '../db/connection';
+import { ensureDatabase, serverReachable, startEmbeddedPostgres } from './lib/postgres';
+import { portInUse } from './lib/ports';
+import { ensureTemporalCli, PROJECT_ROOT, startDevServer, type DevServer } from './lib/temporal-server';
+
+/**
+ * `npm run dev`: everything scimflow needs on one machine, in the foreground.
+ * PostgreSQL (the local one, or an embedded one), the Temporal dev server with its Web UI, the
+ * local Scalekit emulator when no Scalekit credentials are configured, then the worker and the
+ * API. Ctrl-C stops them all.
+ */
+
+const say = (line = '') => process.stdout.write(`${line}\n`);
+const step = (line: string) => say(`[dev] ${line}`);
+
+interface DevSecrets {
+  operatorApiToken: string;
+  emulatorClientId: string;
+  emulatorClientSecret: string;
+  emulatorWebhookSecret: string;
+}
+
+/** Local-only secrets, generated once and kept in the (git-ignored) data folder. */
+function devSecrets(dataDir: string): DevSecrets {
+  const file = join(dataDir, 'dev-secrets.json');
+  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as DevSecrets;
+  const secrets: DevSecrets = {
+    operatorApiToken: randomBytes(24).toString('hex'),
+    emulatorClientId: 'skc_local_dev',
+    emulatorClientSecret: `emu_${randomBytes(18).toString('hex')}`,
+    emulatorWebhookSecret: `whsec_${randomBytes(32).toString('base64')}`,
+  };
+  writeFileSync(file, `${JSON.stringify(secrets, null, 2)}\n`, { mode: 0o600 });
+  return secrets;
+}
+
+function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream): void {
+  let buffer = '';
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => {
+    buffer += chunk;
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      out.write(`[${name}] ${buffer.slice(0, nl)}\n`);
+      buffer = buffer.slice(nl + 1);
+    }
+  });
+}
+
+const cleanups: (() => Promise<void> | void)[] = [];
+const children: ChildProcess[] = [];
+let stopping = false;
+
+async function stopAll(code: number): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    step('stopping …');
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((r) => {
+            if (c.exitCode !== null || c.signalCode !== null) return r();
+            const t = setTimeout(() => (c.kill('SIGKILL'), r()), 35_000);
+            c.once('exit', () => (clearTimeout(t), r()));
+          }),
+      ),
+    );
+    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+    step('stopped');
+    process.exit(code);
+}
+
+async function main(): Promise<void> {
+  const config: Config = loadConfig();
+  const dataDir = resolve(config.dev.dataDir);
+  mkdirSync(dataDir, { recursive: true });
+  const secrets = devSecrets(dataDir);
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  // PostgreSQL
+  let databaseUrl = config.databaseUrl;
+  if (!(await serverReachable(databaseUrl))) {
+    if (!config.databaseUrlIsDefault) {
+      throw new Error(`PostgreSQL at DATABASE_URL does not answer. Start it, or unset DATABASE_URL to use an embedded PostgreSQL.`);
+    }
+    step('no PostgreSQL answers at 127.0.0.1:5432: starting an embedded PostgreSQL (data in the data folder) …');
+    const embedded = await startEmbeddedPostgres(dataDir, 'scimflow');
+    databaseUrl = embedded.url;
+    cleanups.push(() => embedded.stop());
+  }
+  if (await ensureDatabase(databaseUrl)) step(`created database ${new URL(databaseUrl).pathname.slice(1)}`);
+  const db = createDatabase({ url: databaseUrl });
+  const applied = await migrateLatest(db);
+  await db.destroy();
+  step(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database schema is up to date');
+
+  // Temporal
+  let temporalAddress = config.temporal.address;
+  let temporalUi: string | undefined;
+  if (!temporalAddress) {
+    const { temporalPort, temporalUiPort } = config.dev;
+    for (const [port, what] of [
+      [temporalPort, 'TEMPORAL_DEV_PORT'],
+      [temporalUiPort, 'TEMPORAL_UI_PORT'],
+    ] as const) {
+      if (await portInUse(port)) {
+        throw new Error(
+          `port ${port} is already in use. If a Temporal server is running there, set TEMPORAL_ADDRESS=127.0.0.1:${temporalPort} to use it; otherwise pick another port with ${what}.`,
+        );
+      }
+    }
+    const cli = ensureTemporalCli(config.dev.temporalCli, step);
+    step(`starting the Temporal dev server (state in ${join(config.dev.dataDir, 'temporal.sqlite')}) …`);
+    const server: DevServer = await startDevServer({
+      cli,
+      port: temporalPort,
+      uiPort: temporalUiPort,
+      dbFile: join(dataDir, 'temporal.sqlite'),
+      namespace: config.temporal.namespace,
+      logFile: join(dataDir, 'temporal.log'),
+      watchPid: process.pid,
+    });
+    cleanups.push(() => server.stop());
+    temporalAddress = server.address;
+    temporalUi = server.uiUrl;
+  }
+
+  // Scalekit: real credentials, or the local emulator.
+  const webhookUrl = `http://127.0.0.1:${config.port}/webhooks/scalekit`;
+  const env: Record<string, string> = {
+    DATABASE_URL: databaseUrl,
+    TEMPORAL_ADDRESS: temporalAddress,
+    OPERATOR_API_TOKEN: config.operatorApiToken ?? secrets.operatorApiToken,
+    SCIMFLOW_EXIT_WITH_PARENT: '1',
+  };
+  let startDemo: (() => string[]) | undefined;
+  if (!config.scalekit) {
+    if (await portInUse(config.dev.emulatorPort)) {
+      throw new Error(`port ${config.dev.emulatorPort} (the Scalekit emulator) is in use; pick another with EMULATOR_PORT.`);
+    }
+    const { startEmulator } = await import('../emulator/index');
+    const emulator = await startEmulator({
+      port: config.dev.emulatorPort,
+      clientId: secrets.emulatorClientId,
+      clientSecret: secrets.emulatorClientSecret,
+      webhookSecrets: [secrets.emulatorWebhookSecret],
+      // No deliveries until the API answers: a first attempt refused at start-up would wait
+      // Scalekit's full retry schedule (5 s, then 5 min).
+    });
+    cleanups.push(() => emulator.close());
+    Object.assign(env, {
+      SCALEKIT_ENVIRONMENT_URL: emulator.url,
+      SCALEKIT_CLIENT_ID: emulator.clientId,
+      SCALEKIT_CLIENT_SECRET: emulator.clientSecret,
+      SCALEKIT_WEBHOOK_SECRET: secrets.emulatorWebhookSecret,
+    });
+    step(`no Scalekit credentials configured: the local Scalekit emulator runs at ${emulator.url}`);
+    startDemo = () => {
+      emulator.setWebhookUrl(webhookUrl);
+      // The demo organization arrives the way a customer's directory does: through webhooks.
+      const demo = emulator.seedDemo({ emitWebhooks: true });
+      const control = `${emulator.url}/_emulator`;
+      return [
+        `  Scalekit        local emulator at ${emulator.url} (demo organization ${demo.id} seeded;`,
+        `                  its webhooks are on their way)`,
+        '',
+        '  Make a change in the directory and watch it arrive:',
+        `    curl -s -X POST ${control}/organizations/${demo.id}/users \\`,
+        `      -H 'content-type: application/json' \\`,
+        `      -d '{"email":"new.hire@example.com","givenName":"New","familyName":"Hire"}'`,
+        `    curl -s -H "Authorization: Bearer $OPERATOR_API_TOKEN" \\`,
+        `      http://127.0.0.1:${config.port}/api/organizations/${demo.id}/users?active=true`,
+        '  Emulator control API: docs/emulator.md',
+        '',
+        '  The settings page your customer\'s IT admin sees (admin portal embedded; link valid 15 min):',
+        `    http://127.0.0.1:${config.port}/settings/directory?${new SettingsLinks(env.OPERATOR_API_TOKEN as string).create(demo.id).query}`,
+      ];
+    };
+  } else if (config.webhookSecrets.length === 0) {
+    throw new Error('SCALEKIT_WEBHOOK_SECRET is required with real Scalekit credentials (Scalekit dashboard > Webhooks).');
+  }
+
+  // Worker and API
+  const tsx = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
+  for (const [name, entry] of [
+    ['worker', 'worker/main.ts'],
+    ['api', 'api/main.ts'],
+  ] as const) {
+    const child = spawn(tsx, [entry], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    prefixLines(name, child.stdout, process.stdout);
+    prefixLines(name, child.stderr, process.stderr);
+    child.once('exit', (code, signal) => {
+      if (!stopping) {
+        step(`${name} exited (${signal ?? code}); stopping everything. Its last lines above say why.`);
+        void stopAll(1);
+      }
+    });
+    children.push(child);
+  }
+  await waitForApi(config.port);
+  const emulatorNote = startDemo?.() ?? [];
+
+  say('');
+  say('  scimflow is running');
+  say(`  Webhook URL     ${webhookUrl}`);
+  say(`  Operator API    http://127.0.0.1:${config.port}/api  (Authorization: Bearer <token below>)`);
+  say(`  Operator token  ${config.operatorApiToken ? '(OPERATOR_API_TOKEN from your environment)' : `${secrets.operatorApiToken}  (local only; in ${join(config.dev.dataDir, 'dev-secrets.json')})`}`);
+  say(`  Temporal UI     ${temporalUi ?? `(your Temporal at ${temporalAddress})`}`);
+  say(`  Health          http://127.0.0.1:${config.port}/readyz`);
+  if (emulatorNote.length) {
+    say('');
+    for (const line of emulatorNote) say(line);
+  }
+  say('');
+  say('  Send a signed test event yourself:  npm run send-event -- user_created --org org_test');
+  say('  Ctrl-C stops everything.');
+  say('');
+}
+
+async function waitForApi(port: number): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (res.ok) return;
+    } catch {
+      // not up yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`the API did not come up on port ${port} within 60 s (see its lines above)`);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`[dev] ${err instanceof ConfigError ? err.message : (err as Error).message}\n`);
+  void stopAll(1);
+});

@@ -1,0 +1,162 @@
+import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { DirectoryEvent } from '../domain/events';
+import {
+  approveRunUpdate,
+  cancelRunUpdate,
+  directoryEventSignal,
+  reconcileSignal,
+  startReconcileUpdate,
+  type ReconcileAccepted,
+  type ReconcileRequest,
+  ORGANIZATION_WORKFLOW_TYPE,
+  organizationWorkflowId,
+  SCIM_ORG_ID,
+  statusQuery,
+  type OrganizationSyncStatus,
+} from '../workflows/messages';
+import type { OrganizationWorkflowInput } from '../workflows/organization-state';
+
+/** The Temporal boundary for API and CLI: connect, signal organizations, query them. */
+
+export interface TemporalSettings {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+}
+
+/**
+ * A client whose connection is made on first use, so the API starts (and answers 503) while
+ * Temporal is down, and recovers by itself when it comes back.
+ */
+export function createLazyClient(settings: TemporalSettings): { client: Client; connection: Connection } {
+  const connection = Connection.lazy({ address: settings.address, connectTimeout: '3s' });
+  return { connection, client: new Client({ connection, namespace: settings.namespace }) };
+}
+
+/** The organization workflow refused a command; `message` says why and what to do. */
+export class ReconcileRefusedError extends Error {
+  constructor(
+    readonly organizationId: string,
+    message: string,
+    readonly reason: string | null,
+  ) {
+    super(message);
+    this.name = 'ReconcileRefusedError';
+  }
+}
+
+export class OrganizationWorkflows {
+  constructor(
+    private readonly client: Client,
+    private readonly taskQueue: string,
+    /** Upper bound for one call, so a webhook answers 503 quickly instead of hanging. */
+    private readonly callTimeoutMs = 5_000,
+  ) {}
+
+  /** Durably hands an event to its organization's workflow, starting the workflow if needed. */
+  async deliver(event: DirectoryEvent): Promise<void> {
+    const input: OrganizationWorkflowInput = { organizationId: event.organizationId };
+    await this.client.withDeadline(Date.now() + this.callTimeoutMs, () =>
+      this.client.workflow.signalWithStart(ORGANIZATION_WORKFLOW_TYPE, {
+        workflowId: organizationWorkflowId(event.organizationId),
+        taskQueue: this.taskQueue,
+        args: [input],
+        signal: directoryEventSignal,
+        signalArgs: [event],
+        typedSearchAttributes: [{ key: SCIM_ORG_ID, value: event.organizationId }],
+        staticSummary: `Directory sync for organization ${event.organizationId}`,
+      }),
+    );
+  }
+
+  private startOptions(organizationId: string) {
+    const input: OrganizationWorkflowInput = { organizationId };
+    return {
+      workflowId: organizationWorkflowId(organizationId),
+      taskQueue: this.taskQueue,
+      args: [input] as [OrganizationWorkflowInput],
+      typedSearchAttributes: [{ key: SCIM_ORG_ID, value: organizationId }],
+      staticSummary: `Directory sync for organization ${organizationId}`,
+    };
+  }
+
+  /** Starts the organization's workflow if it is not running (idempotent). */
+  async ensureRunning(organizationId: string): Promise<void> {
+    await this.client.workflow.start(ORGANIZATION_WORKFLOW_TYPE, {
+      ...this.startOptions(organizationId),
+      workflowIdConflictPolicy: 'USE_EXISTING',
+    });
+  }
+
+  /**
+   * Starts a reconciliation through the organization workflow (a Temporal Update, so the caller
+   * learns at once whether it was accepted). Throws ReconcileRefusedError with the reason.
+   */
+  async startReconcile(organizationId: string, request: ReconcileRequest): Promise<ReconcileAccepted> {
+    await this.ensureRunning(organizationId);
+    return this.update(organizationId, () =>
+      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(startReconcileUpdate, { args: [request] }),
+    );
+  }
+
+  async approveRun(organizationId: string, runId: string): Promise<{ runId: string; status: string }> {
+    await this.ensureRunning(organizationId);
+    return this.update(organizationId, () =>
+      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(approveRunUpdate, { args: [{ runId }] }),
+    );
+  }
+
+  async cancelRun(organizationId: string, runId: string): Promise<{ runId: string; status: string }> {
+    await this.ensureRunning(organizationId);
+    return this.update(organizationId, () =>
+      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(cancelRunUpdate, { args: [{ runId }] }),
+    );
+  }
+
+  /** Asks for a reconcile that is skipped if one is already running (what schedules do). */
+  async requestReconcile(organizationId: string, request: ReconcileRequest): Promise<void> {
+    await this.client.workflow.signalWithStart(ORGANIZATION_WORKFLOW_TYPE, {
+      ...this.startOptions(organizationId),
+      signal: reconcileSignal,
+      signalArgs: [request],
+    });
+  }
+
+  private async update<T>(organizationId: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      // A validator's rejection and a handler's refusal both arrive as the update's failure;
+      // anything else (Temporal unreachable, the call timed out) is not a refusal.
+      if (err instanceof WorkflowUpdateFailedError) {
+        const cause = err.cause as { message?: string; type?: string } | undefined;
+        throw new ReconcileRefusedError(organizationId, cause?.message ?? err.message, cause?.type ?? null);
+      }
+      throw err;
+    }
+  }
+
+  /** The workflow's status, or null when the organization has no workflow yet. */
+  async status(organizationId: string): Promise<OrganizationSyncStatus | null> {
+    try {
+      return await this.client.withDeadline(Date.now() + this.callTimeoutMs, () =>
+        this.client.workflow.getHandle(organizationWorkflowId(organizationId)).query(statusQuery),
+      );
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return null;
+      throw err;
+    }
+  }
+
+  /** True when the Temporal frontend answers. */
+  async reachable(): Promise<boolean> {
+    try {
+      await this.client.withDeadline(Date.now() + 2_000, () =>
+        this.client.connection.workflowService.getSystemInfo({}),
+      );
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

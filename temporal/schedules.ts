@@ -1,0 +1,91 @@
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client } from '@temporalio/client';
+import { SCHEDULED_RECONCILE_WORKFLOW_TYPE, scheduleId, SCIM_ORG_ID, type ReconcileKind } from '../workflows/messages';
+
+/**
+ * One Temporal Schedule per organization and kind (full every 6 h, delta hourly by default). A
+ * Schedule can only start workflows, so it starts a tiny workflow that signals the organization.
+ */
+
+export interface ScheduleSettings {
+  taskQueue: string;
+  fullInterval: string;
+  deltaInterval: string;
+}
+
+export interface ScheduleState {
+  id: string;
+  kind: ReconcileKind;
+  exists: boolean;
+  paused: boolean;
+  note: string | null;
+  nextActionAt: string | null;
+  lastActionAt: string | null;
+}
+
+export async function ensureSchedules(client: Client, organizationId: string, s: ScheduleSettings): Promise<string[]> {
+  const created: string[] = [];
+  for (const [kind, every] of [
+    ['full', s.fullInterval],
+    ['delta', s.deltaInterval],
+  ] as const) {
+    try {
+      await client.schedule.create({
+        scheduleId: scheduleId(organizationId, kind),
+        spec: { intervals: [{ every }] },
+        action: {
+          type: 'startWorkflow',
+          workflowType: SCHEDULED_RECONCILE_WORKFLOW_TYPE,
+          taskQueue: s.taskQueue,
+          args: [{ organizationId, kind }],
+          workflowId: `scim-scheduled-${kind}:${organizationId}`,
+          typedSearchAttributes: [{ key: SCIM_ORG_ID, value: organizationId }],
+        },
+        // A reconcile still running when the next is due is not doubled; missed ones within an
+        // hour of an outage still run once.
+        policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
+        memo: { organizationId, kind },
+        typedSearchAttributes: [{ key: SCIM_ORG_ID, value: organizationId }],
+      });
+      created.push(scheduleId(organizationId, kind));
+    } catch (err) {
+      if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    }
+  }
+  return created;
+}
+
+export async function describeSchedules(client: Client, organizationId: string): Promise<ScheduleState[]> {
+  const out: ScheduleState[] = [];
+  for (const kind of ['full', 'delta'] as const) {
+    const id = scheduleId(organizationId, kind);
+    try {
+      const d = await client.schedule.getHandle(id).describe();
+      out.push({
+        id,
+        kind,
+        exists: true,
+        paused: d.state.paused,
+        note: d.state.note ?? null,
+        nextActionAt: d.info.nextActionTimes[0]?.toISOString() ?? null,
+        lastActionAt: d.info.recentActions.at(-1)?.takenAt.toISOString() ?? null,
+      });
+    } catch (err) {
+      if (!(err instanceof ScheduleNotFoundError)) throw err;
+      out.push({ id, kind, exists: false, paused: false, note: null, nextActionAt: null, lastActionAt: null });
+    }
+  }
+  return out;
+}
+
+export async function controlSchedule(
+  client: Client,
+  organizationId: string,
+  kind: ReconcileKind,
+  action: 'pause' | 'resume' | 'trigger',
+  note?: string,
+): Promise<void> {
+  const handle = client.schedule.getHandle(scheduleId(organizationId, kind));
+  if (action === 'pause') await handle.pause(note ?? 'paused from the scimflow CLI');
+  else if (action === 'resume') await handle.unpause(note ?? 'resumed from the scimflow CLI');
+  else await handle.trigger('ALLOW_ALL');
+}

@@ -1,0 +1,489 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startEmulator, type EmulatorHandle } from '../../emulator/index';
+import { PROJECT_ROOT } from '../../scripts/lib/temporal-server';
+import { freePort } from '../../scripts/lib/ports';
+import { describeSchedules } from '../../temporal/schedules';
+import { databaseView, directoryView, waitForRun } from '../support/reconcile';
+import { eventually, startStack, type Stack } from '../support/stack';
+
+/**
+ * The engineers' CLI, run as a process the way an engineer runs it (the `scimflow` bin and
+ * `npm run cli`), against the emulator's Directory API, the in-process API + worker of the stack,
+ * the real Temporal dev server and real Postgres.
+ */
+
+let emulator: EmulatorHandle;
+let stack: Stack;
+/** Everything every CLI process printed: checked at the end for secrets. */
+const transcript: string[] = [];
+
+beforeAll(async () => {
+  emulator = await startEmulator({ port: 0, seed: randomInt(1, 2 ** 31) });
+  stack = await startStack({
+    scalekit: { environmentUrl: emulator.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret },
+  });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await emulator?.close();
+});
+
+const noEmit = { emit: false } as const;
+
+/** The CLI's environment: this run's services, and blanks for whatever a developer's .env holds. */
+function cliEnv(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    TMPDIR: process.env.TMPDIR,
+    NO_COLOR: '1',
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    TEMPORAL_NAMESPACE: 'default',
+    TEMPORAL_TASK_QUEUE: stack.taskQueue,
+    DATABASE_URL: stack.database.url,
+    SCALEKIT_ENVIRONMENT_URL: emulator.url,
+    SCALEKIT_CLIENT_ID: emulator.clientId,
+    SCALEKIT_CLIENT_SECRET: emulator.clientSecret,
+    SCALEKIT_WEBHOOK_SECRET: '',
+    OPERATOR_API_TOKEN: '',
+    RECONCILE_FULL_INTERVAL: '',
+    RECONCILE_DELTA_INTERVAL: '',
+    DEPROVISION_GUARD_SHARE: '',
+    DEPROVISION_GUARD_MIN: '',
+    LOG_LEVEL: '',
+    PORT: '',
+    SCIMFLOW_DATA_DIR: '',
+    TEMPORAL_CLI: '',
+    TEMPORAL_DEV_PORT: '',
+    TEMPORAL_UI_PORT: '',
+    EMULATOR_PORT: '',
+    SCIMFLOW_EXIT_WITH_PARENT: '0',
+    ...overrides,
+  };
+}
+
+interface CliProcess {
+  child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<CliResult>;
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<void>;
+}
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Starts the CLI through its bin shim (asynchronously: the stack's worker lives in this process and
+ * must keep running while the CLI waits for it).
+ */
+function startCli(args: string[], env: Record<string, string> = {}, command: string[] = [process.execPath, join(PROJECT_ROOT, 'cli/scimflow.mjs')]): CliProcess {
+  const [bin, ...pre] = command as [string, ...string[]];
+  const child = spawn(bin, [...pre, ...args], { cwd: PROJECT_ROOT, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<CliResult>((resolve) =>
+    child.once('close', (code) => {
+      transcript.push(out, err);
+      resolve({ code, stdout: out, stderr: err });
+    }),
+  );
+  return {
+    child,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    async waitForStderr(pattern, timeoutMs = 60_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(err)) {
+        if (child.exitCode !== null) throw new Error(`CLI exited (${child.exitCode}) before ${String(pattern)}:\n${out}\n${err}`);
+        if (Date.now() > deadline) throw new Error(`${String(pattern)} did not appear within ${timeoutMs} ms:\n${out}\n${err}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
+  };
+}
+
+function cli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return startCli(args, env).exited;
+}
+
+function json<T = Record<string, unknown>>(r: CliResult): T {
+  try {
+    return JSON.parse(r.stdout) as T;
+  } catch {
+    throw new Error(`stdout is not one JSON object (exit ${r.code}):\n${r.stdout}\n${r.stderr}`);
+  }
+}
+
+const PROGRESS_USERS = /run (\d+) \(full\) users \[[█░]+\] ([\d,]+) \/ ([\d,?]+) fetched/;
+const num = (s: string) => Number(s.replace(/,/g, ''));
+
+describe('usage', () => {
+  it('every command has --help (exit 0), a wrong command or argument exits 2', async () => {
+    const commands = [
+      [],
+      ['orgs'],
+      ['orgs', 'add'],
+      ['orgs', 'list'],
+      ['import'],
+      ['reconcile'],
+      ['runs'],
+      ['plan'],
+      ['approve'],
+      ['cancel'],
+      ['status'],
+      ['schedule'],
+      ['schedule', 'pause'],
+      ['schedule', 'resume'],
+      ['schedule', 'trigger'],
+    ];
+    for (let i = 0; i < commands.length; i += 5) {
+      const batch = commands.slice(i, i + 5);
+      const results = await Promise.all(batch.map((c) => cli([...c, '--help'])));
+      results.forEach((r, j) => {
+        const c = batch[j] ?? [];
+        expect(r.code, `${c.join(' ')} --help: ${r.stderr}`).toBe(0);
+        expect(r.stdout).toContain(`Usage: scimflow${c.length ? ` ${c.join(' ')}` : ''}`);
+        expect(r.stdout.split('\n')[2]?.trim().length, `${c.join(' ')} has a description`).toBeGreaterThan(10);
+      });
+    }
+    const [wrong, missing, badRun, badKind, viaNpm] = await Promise.all([
+      cli(['imprt', 'org_1']),
+      cli(['import']),
+      cli(['plan', 'org_1', 'latest']),
+      cli(['schedule', 'trigger', 'org_1', '--kind', 'weekly']),
+      startCli(['cli', '--', 'frobnicate'], {}, ['npm', 'run', '--silent']).exited,
+    ]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/unknown command 'imprt'/);
+    expect(wrong.stderr).toMatch(/Did you mean import\?/);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/missing required argument 'orgId'/);
+    expect(badRun.code).toBe(2);
+    expect(badRun.stderr).toMatch(/expected a run number/);
+    expect(badKind.code).toBe(2);
+    expect(badKind.stderr).toMatch(/Allowed choices are full, delta/);
+    expect(viaNpm.code).toBe(2);
+    expect(viaNpm.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+
+  it('says what to do when Temporal, the database or Scalekit credentials are missing', async () => {
+    const closed = await freePort();
+    const [noTemporal, noDatabase, noScalekit] = await Promise.all([
+      cli(['status', 'org_1'], { TEMPORAL_ADDRESS: `127.0.0.1:${closed}` }),
+      cli(['runs', 'org_1', '--json'], { DATABASE_URL: `postgres://scim:hunter2secret@127.0.0.1:${closed}/scimflow` }),
+      cli(['orgs', 'add', 'org_1'], { SCALEKIT_ENVIRONMENT_URL: '', SCALEKIT_CLIENT_ID: '', SCALEKIT_CLIENT_SECRET: '' }),
+    ]);
+    expect(noTemporal.code).toBe(1);
+    expect(noTemporal.stderr).toMatch(new RegExp(`cannot reach Temporal at 127.0.0.1:${closed}.*is \`npm run dev\` running\\?.*TEMPORAL_ADDRESS`));
+    expect(noDatabase.code).toBe(1);
+    expect(noDatabase.stdout).toBe('');
+    expect(noDatabase.stderr).toMatch(/cannot use the database .*DATABASE_URL/);
+    expect(noDatabase.stderr).not.toContain('hunter2secret');
+    expect(noScalekit.code).toBe(1);
+    expect(noScalekit.stderr).toMatch(/needs Scalekit credentials: set SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID and SCALEKIT_CLIENT_SECRET/);
+  });
+});
+
+describe('onboarding import', () => {
+  it('registers the organization, shows progress, and ends with counts equal to the directory', async () => {
+    // 10,000 users: a few seconds here, so the progress (polled 4×/s) shows several updates.
+    const { organization: org } = emulator.generateLarge({ users: 10_000, groups: 50, seed: randomInt(1, 2 ** 31) });
+    const snap = emulator.snapshot(org.id);
+    const r = await cli(['import', org.id]);
+    expect(r.code, r.stderr).toBe(0);
+
+    // Registration, then acceptance.
+    expect(r.stdout).toMatch(new RegExp(`registered ${org.id} "${org.displayName}"`));
+    expect(r.stdout).toContain(`directory   ${org.directoryId}`);
+    expect(r.stdout).toMatch(/schedules\s+created scim-reconcile:/);
+    const runId = /accepted: run (\d+) \(full\)/.exec(r.stdout)?.[1];
+    expect(runId).toBeDefined();
+
+    // Not a terminal: progress lines (no carriage returns), with users fetched of the total, rising.
+    expect(r.stderr).not.toContain('\r');
+    const userLines = r.stderr.split('\n').flatMap((l) => {
+      const m = PROGRESS_USERS.exec(l);
+      return m ? [{ run: m[1], fetched: num(m[2] ?? ''), total: m[3] ?? '' }] : [];
+    });
+    // Several updates (a line per tenth fetched), all of this run, rising, against the directory's total.
+    expect(userLines.length, r.stderr).toBeGreaterThanOrEqual(3);
+    expect(userLines.every((l) => l.run === runId && l.total === '10,000'), r.stderr).toBe(true);
+    const fetched = userLines.map((l) => l.fetched);
+    expect([...fetched].sort((a, b) => a - b)).toEqual(fetched);
+    expect(fetched.at(-1)).toBeGreaterThan(fetched[0] ?? 0);
+    // Later phases show up as their own lines (each is caught if it lasts longer than a poll).
+    expect(r.stderr).toMatch(new RegExp(`run ${runId} \\(full\\) (groups .* / 50 fetched|plan: comparing 10,000 users|apply: create 10,000)`));
+
+    // The end: the run's counts, equal to the directory.
+    expect(r.stdout).toMatch(new RegExp(`run ${runId} completed in [\\d.]+m?s: full \\(import\\) of ${org.id}, 10,000 users and 50 groups fetched in \\d+ pages \\([\\d,]+ users/s\\)`));
+    expect(r.stdout).toMatch(/users {3}created 10,000 · updated 0 · deactivated 0 · reactivated 0 · unchanged 0 · skipped \(newer events\) 0 · failed 0/);
+    expect(r.stdout).toMatch(/groups {2}created 50 · updated 0/);
+    expect(r.stdout).toMatch(/drift {3}10,050 changes/);
+    expect(snap.users).toHaveLength(10_000);
+
+    const db = stack.database.db;
+    expect(await databaseView(db, org.id)).toEqual(directoryView(emulator, org.id));
+    const row = await db('organizations').where('id', org.id).first();
+    expect(row).toMatchObject({ display_name: org.displayName, directory_id: org.directoryId });
+    const run = await db('sync_runs').where('id', runId).first();
+    expect(run).toMatchObject({ trigger: 'import', status: 'completed', users_fetched: 10_000 });
+    expect((await describeSchedules(stack.client, org.id)).every((s) => s.exists && !s.paused)).toBe(true);
+  });
+
+  it('--json prints one object with the outcome, and no progress', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    const r = await cli(['import', org.id, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const out = json<{
+      runId: string;
+      status: string;
+      trigger: string;
+      kind: string;
+      dryRun: boolean;
+      usersFetched: number;
+      durationMs: number;
+      result: { users: Record<string, number>; groups: Record<string, number>; drift: number };
+      registration: { directory: { id: string } };
+    }>(r);
+    const snap = emulator.snapshot(org.id);
+    expect(out).toMatchObject({ status: 'completed', trigger: 'import', kind: 'full', dryRun: false, usersFetched: snap.users.length });
+    expect(out.result.users).toMatchObject({ created: snap.users.length, updated: 0, deactivated: 0, failed: 0 });
+    expect(out.result.groups.created).toBe(snap.groups.length);
+    expect(out.result.drift).toBe(snap.users.length + snap.groups.length);
+    expect(out.durationMs).toBeGreaterThan(0);
+    expect(out.registration.directory.id).toBe(org.directoryId);
+    const run = await stack.database.db('sync_runs').where('id', out.runId).first();
+    expect(run.result).toEqual(out.result);
+    expect(await databaseView(stack.database.db, org.id)).toEqual(directoryView(emulator, org.id));
+  });
+
+  it('refuses an unknown organization (exit 1) without registering it', async () => {
+    const [r, asJson] = await Promise.all([cli(['import', 'org_doesnotexist']), cli(['import', 'org_doesnotexist', '--json'])]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: refused: Scalekit does not know organization org_doesnotexist: check the id/m);
+    expect(r.stdout).not.toContain('accepted');
+    expect(asJson.code).toBe(1);
+    expect(json(asJson)).toMatchObject({ organizationId: 'org_doesnotexist', status: 'refused', error: expect.stringMatching(/does not know/) });
+    expect(await stack.database.db('organizations').where('id', 'org_doesnotexist').first()).toBeUndefined();
+    expect(await stack.workflows.status('org_doesnotexist')).toBeNull();
+
+    const bare = emulator.createOrganization({ displayName: 'No directory yet', withoutDirectory: true });
+    const none = await cli(['import', bare.id]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/refused: .*has no directory in Scalekit yet/);
+  });
+
+  it('refuses a second import while one runs; Ctrl-C detaches and the run goes on', async () => {
+    // Large enough to still run while a second CLI process starts (imports run at thousands of users/s here).
+    const { organization: org } = emulator.generateLarge({ users: 30_000, groups: 100, seed: randomInt(1, 2 ** 31) });
+    const watching = startCli(['import', org.id]);
+    await watching.waitForStderr(PROGRESS_USERS);
+    const runId = /accepted: run (\d+)/.exec(watching.stdout())?.[1] ?? '';
+    expect(runId).not.toBe('');
+
+    const second = await cli(['import', org.id]);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toMatch(new RegExp(`refused: a run is already in progress for ${org.id}: run ${runId}`));
+
+    watching.child.kill('SIGINT');
+    const detached = await watching.exited;
+    expect(detached.code).toBe(130);
+    expect(detached.stdout).toMatch(new RegExp(`detached: run ${runId} goes on`));
+    expect(detached.stdout).toContain(`scimflow status ${org.id}`);
+    expect(detached.stdout).toContain(`scimflow runs ${org.id}`);
+
+    const outcome = await waitForRun(stack.workflows, org.id, runId);
+    expect(outcome.status).toBe('completed');
+    expect(outcome.result?.users.created).toBe(30_000);
+  });
+});
+
+describe('dry run, plan, approve, runs, status and schedules', () => {
+  it('a dry run prints the plan and changes nothing; approve applies it; runs and plan list them', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    const first = await cli(['import', org.id]);
+    expect(first.code, first.stderr).toBe(0);
+    const importRun = /accepted: run (\d+)/.exec(first.stdout)?.[1] ?? '';
+    const importDrift = emulator.snapshot(org.id).users.length + emulator.snapshot(org.id).groups.length;
+
+    // Changes whose webhooks never arrived.
+    const [a, b] = emulator.snapshot(org.id).users;
+    emulator.updateUser(org.id, a!.id, { givenName: 'Renamed' }, noEmit);
+    emulator.deleteUser(org.id, b!.id, noEmit);
+    const joiner = emulator.createUser(org.id, { email: `late.${randomInt(1e6)}@example.com`, givenName: 'Late', familyName: 'Joiner' }, noEmit);
+    const before = await databaseView(stack.database.db, org.id);
+
+    const dry = await cli(['reconcile', org.id, '--dry-run']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const dryRun = /accepted: run (\d+) \(full, dry run\)/.exec(dry.stdout)?.[1] ?? '';
+    expect(dryRun).not.toBe('');
+    expect(dry.stdout).toMatch(new RegExp(`run ${dryRun} planned in .*nothing was changed`));
+    expect(dry.stdout).toMatch(/users {3}create 1 · update 1 · deactivate 1 · reactivate 0/);
+    expect(dry.stdout).toMatch(/drift {3}3\b/);
+    expect(dry.stdout).toContain(`scimflow approve ${org.id} ${dryRun}`);
+    expect(await databaseView(stack.database.db, org.id)).toEqual(before);
+
+    // The plan, a page at a time.
+    const page1 = await cli(['plan', org.id, dryRun, '--limit', '2']);
+    expect(page1.code, page1.stderr).toBe(0);
+    expect(page1.stdout).toMatch(/users {3}create 1 · update 1 · deactivate 1/);
+    const next = /--after (\S+)/.exec(page1.stdout)?.[1] ?? '';
+    expect(next).toMatch(/^user:/);
+    const page2 = await cli(['plan', org.id, dryRun, '--limit', '2', '--after', next]);
+    const all = json<{ changes: { entityId: string; action: string; changes: Record<string, unknown> }[]; nextCursor: string | null }>(
+      await cli(['plan', org.id, dryRun, '--json']),
+    );
+    expect(all.nextCursor).toBeNull();
+    expect(all.changes.map((c) => [c.entityId, c.action]).sort()).toEqual(
+      [
+        [a!.id, 'update'],
+        [b!.id, 'deactivate'],
+        [joiner.id, 'create'],
+      ].sort(),
+    );
+    for (const c of all.changes) expect(page1.stdout.includes(c.entityId) !== page2.stdout.includes(c.entityId)).toBe(true);
+    expect(page1.stdout + page2.stdout).toMatch(/given_name: "[^"]*" → "Renamed"|givenName: "[^"]*" → "Renamed"/);
+
+    const approved = await cli(['approve', org.id, dryRun, '--wait']);
+    expect(approved.code, approved.stderr).toBe(0);
+    expect(approved.stdout).toContain(`approved: run ${dryRun} is applying`);
+    expect(approved.stdout).toMatch(new RegExp(`run ${dryRun} completed in .*\\n  users   created 1 · updated 1 · deactivated 1 · reactivated 0`));
+    expect((await waitForRun(stack.workflows, org.id, dryRun)).status).toBe('completed');
+    expect(await databaseView(stack.database.db, org.id)).toEqual(directoryView(emulator, org.id));
+    const again = await cli(['approve', org.id, dryRun]);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^error: refused: /m);
+    const unknownRun = await cli(['cancel', org.id, '999999']);
+    expect(unknownRun.code).toBe(1);
+    expect(unknownRun.stderr).toMatch(/run 999999 of .* does not exist/);
+
+    const runs = await cli(['runs', org.id]);
+    expect(runs.code).toBe(0);
+    const lines = runs.stdout.split('\n');
+    expect(lines[0]).toMatch(/^RUN\s+KIND\s+TRIGGER\s+DRY RUN\s+STATUS\s+STARTED\s+DURATION\s+USERS FETCHED\s+DRIFT$/);
+    expect(lines[1]).toMatch(new RegExp(`^\\s*${dryRun}\\s+full\\s+cli\\s+yes\\s+completed\\s.*\\s3$`));
+    expect(lines[2]).toMatch(new RegExp(`^\\s*${importRun}\\s+full\\s+import\\s+no\\s+completed\\s`));
+    const runsJson = json<{ runs: { id: string; status: string; drift: number }[] }>(await cli(['runs', org.id, '--json']));
+    expect(runsJson.runs.map((r) => [r.id, r.status, r.drift])).toEqual([
+      [dryRun, 'completed', 3],
+      [importRun, 'completed', importDrift],
+    ]);
+  });
+
+  it('a run the deprovision guard stops ends the command with the numbers and the decisions; cancel discards it', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    expect((await cli(['import', org.id, '--json'])).code).toBe(0);
+    const users = emulator.snapshot(org.id).users;
+    const gone = Math.ceil(users.length * 0.6);
+    for (const u of users.slice(0, gone)) emulator.deleteUser(org.id, u.id, noEmit);
+    const before = await databaseView(stack.database.db, org.id);
+
+    const r = await cli(['reconcile', org.id]);
+    expect(r.code, r.stderr).toBe(0);
+    const runId = /accepted: run (\d+)/.exec(r.stdout)?.[1] ?? '';
+    expect(r.stdout).toMatch(
+      new RegExp(`run ${runId} stopped before applying anything: it would deactivate ${gone} of ${users.length} active users \\(\\d+%\\), beyond the guard \\(more than 20% and at least 10\\)`),
+    );
+    expect(r.stdout).toContain(`scimflow approve ${org.id} ${runId}`);
+    expect(r.stdout).toContain(`scimflow cancel ${org.id} ${runId}`);
+    expect(r.stderr).toMatch(new RegExp(`run ${runId} \\(full\\) awaiting approval: it would deactivate ${gone} of ${users.length}`));
+    expect(await databaseView(stack.database.db, org.id)).toEqual(before);
+
+    const cancelled = await cli(['cancel', org.id, runId]);
+    expect(cancelled.code, cancelled.stderr).toBe(0);
+    expect(cancelled.stdout).toContain(`cancelled: run ${runId} is cancelled`);
+    expect((await stack.database.db('sync_runs').where('id', runId).first()).status).toBe('cancelled');
+    expect(await databaseView(stack.database.db, org.id)).toEqual(before);
+  });
+
+  it('status shows the workflow and its schedules; pause shows in status and orgs list; trigger causes a run', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    const imported = await cli(['import', org.id, '--json']);
+    const runId = json<{ runId: string }>(imported).runId;
+    const users = emulator.snapshot(org.id).users.length;
+
+    const status = await cli(['status', org.id]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain(`organization ${org.id}  (workflow scim-org:${org.id}`);
+    expect(status.stdout).toMatch(/events {5}queued 0 · received \d+ · applied \d+ · duplicates 0/);
+    expect(status.stdout).toMatch(/run {8}none in progress/);
+    expect(status.stdout).toMatch(new RegExp(`last run   run ${runId} full completed .*created ${users}`));
+    expect(status.stdout).toMatch(/full {3}active · next \d{4}-/);
+    const statusJson = json<{ status: { lastReconcile: { runId: string } }; schedules: { exists: boolean }[] }>(await cli(['status', org.id, '--json']));
+    expect(statusJson.status.lastReconcile.runId).toBe(runId);
+    expect(statusJson.schedules.map((s) => s.exists)).toEqual([true, true]);
+
+    const paused = await cli(['schedule', 'pause', org.id, '--note', 'customer migration']);
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(paused.stdout).toContain(`paused scim-reconcile:${org.id}, scim-reconcile-delta:${org.id}`);
+    expect((await cli(['status', org.id])).stdout).toMatch(/full {3}paused \(customer migration\)/);
+    const list = await cli(['orgs', 'list']);
+    expect(list.code, list.stderr).toBe(0);
+    const row = list.stdout.split('\n').find((l) => l.startsWith(org.id)) ?? '';
+    expect(row).toMatch(new RegExp(`${users}/${users}\\s+#${runId} full completed .* ago\\s+paused$`));
+    expect(row).toContain(org.directoryId);
+
+    expect((await cli(['schedule', 'resume', org.id])).code).toBe(0);
+    expect((await describeSchedules(stack.client, org.id)).map((s) => s.paused)).toEqual([false, false]);
+    const trigger = await cli(['schedule', 'trigger', org.id]);
+    expect(trigger.code, trigger.stderr).toBe(0);
+    expect(trigger.stdout).toContain(`triggered scim-reconcile:${org.id}`);
+    const scheduled = await eventually(async () => {
+      const r = await stack.database.db('sync_runs').where({ organization_id: org.id, trigger: 'schedule', status: 'completed' }).first();
+      return r as { id: string; drift: number } | undefined;
+    }, { timeoutMs: 60_000 });
+    expect(scheduled.drift).toBe(0);
+    expect((await cli(['runs', org.id])).stdout).toMatch(new RegExp(`${scheduled.id}\\s+full\\s+schedule\\s+no\\s+completed`));
+
+    const missing = await cli(['schedule', 'pause', 'org_never_registered']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/has no full and delta schedule .*scimflow orgs add org_never_registered/);
+  });
+
+  it('orgs add registers a new organization with its schedules and workflow', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    const r = await cli(['orgs', 'add', org.id]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`registered ${org.id} "${org.displayName}"`);
+    expect(r.stdout).toMatch(new RegExp(`directory   ${org.directoryId} \\(SCIM, .*enabled\\)`));
+    expect(r.stdout).toContain('organizations row created');
+    expect(r.stdout).toContain(`created scim-reconcile:${org.id}, scim-reconcile-delta:${org.id} (full every 6h, delta every 1h)`);
+    expect(r.stdout).toContain(`next: import its directory with \`scimflow import ${org.id}\``);
+    const schedules = await describeSchedules(stack.client, org.id);
+    expect(schedules.map((s) => [s.kind, s.exists, s.paused])).toEqual([
+      ['full', true, false],
+      ['delta', true, false],
+    ]);
+    expect(await stack.database.db('organizations').where('id', org.id).first()).toMatchObject({
+      display_name: org.displayName,
+      directory_id: org.directoryId,
+      directory_enabled: true,
+    });
+    expect(await stack.workflows.status(org.id)).not.toBeNull();
+
+    const again = await cli(['orgs', 'add', org.id]);
+    expect(again.code).toBe(0);
+    expect(again.stdout).toContain('organizations row updated');
+    expect(again.stdout).toContain('schedules   already there');
+
+    const unknown = await cli(['orgs', 'add', 'org_nobody']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/refused: Scalekit does not know organization org_nobody/);
+  });
+
+  it('never prints a secret', () => {
+    expect(transcript.length).toBeGreaterThan(20);
+    for (const text of transcript) expect(text).not.toContain(emulator.clientSecret);
+  });
+});

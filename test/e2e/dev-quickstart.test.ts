@@ -1,0 +1,124 @@
+import { mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { freePort, portInUse } from '../../scripts/lib/ports';
+import { createTestDatabase, type TestDatabase } from '../support/db';
+import { startDev, type DevProcess } from '../support/dev-process';
+import { eventually } from '../support/stack';
+
+/**
+ * The README's quick start, as a new user follows it: `npm run dev` with no Scalekit credentials,
+ * then signed events of every type with `npm run send-event`, read back through the operator API.
+ */
+
+let dev: DevProcess;
+let database: TestDatabase;
+let port: number;
+const ports: Record<string, number> = {};
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  for (const name of ['PORT', 'TEMPORAL_DEV_PORT', 'TEMPORAL_UI_PORT', 'EMULATOR_PORT']) ports[name] = await freePort();
+  port = ports.PORT as number;
+  dev = startDev(
+    {
+      ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+      DATABASE_URL: database.url,
+      // A developer's own .env must not point this test at a real Scalekit.
+      SCALEKIT_ENVIRONMENT_URL: '',
+      SCALEKIT_CLIENT_ID: '',
+      SCALEKIT_CLIENT_SECRET: '',
+      SCALEKIT_WEBHOOK_SECRET: '',
+      OPERATOR_API_TOKEN: '',
+      TEMPORAL_ADDRESS: '',
+    },
+    mkdtempSync(join(inject('tmpRoot'), 'dev-')),
+  );
+  await dev.waitFor('Ctrl-C stops everything.');
+}, 180_000);
+
+afterAll(async () => {
+  await dev?.interrupt();
+  await database?.drop();
+});
+
+it('prints where everything is', () => {
+  const out = dev.output();
+  expect(out).toContain(`Webhook URL     http://127.0.0.1:${port}/webhooks/scalekit`);
+  expect(out).toContain(`Temporal UI     http://127.0.0.1:${ports.TEMPORAL_UI_PORT}`);
+  expect(out).toContain('local emulator at http://127.0.0.1:');
+  expect(out).toContain(dev.secrets().operatorApiToken);
+  // The webhook secret is never printed.
+  expect(out).not.toContain(dev.secrets().emulatorWebhookSecret);
+});
+
+it('prints a working link to the settings page with the embedded admin portal', async () => {
+  const url = /(http:\/\/127\.0\.0\.1:\d+\/settings\/directory\?\S+)/.exec(dev.output())?.[1];
+  expect(url).toBeDefined();
+  const res = await fetch(url as string);
+  expect(res.status).toBe(200);
+  expect(await res.text()).toMatch(new RegExp(`<iframe[^>]* src="http://127\\.0\\.0\\.1:${ports.EMULATOR_PORT}/portal/`));
+});
+
+it('applies every event type sent with npm run send-event, visible through the operator API', async () => {
+  const token = dev.secrets().operatorApiToken;
+  const api = async <T>(path: string): Promise<T> => {
+    const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${token}` } });
+    expect(res.status).toBe(200);
+    return (await res.json()) as T;
+  };
+  const org = 'org_quickstart';
+  const steps = [
+    ['directory_enabled'],
+    ['group_created', '--group', 'dirgroup_a', '--name', 'Alpha'],
+    ['group_created', '--group', 'dirgroup_b', '--name', 'Beta'],
+    ['group_updated', '--group', 'dirgroup_b', '--name', 'Beta Team'],
+    ['user_created', '--user', 'diruser_1', '--group', 'dirgroup_a', '--group', 'dirgroup_b'],
+    ['user_created', '--user', 'diruser_2', '--group', 'dirgroup_b'],
+    ['user_updated', '--user', 'diruser_1', '--email', 'one@example.com', '--group', 'dirgroup_a'],
+    ['user_deleted', '--user', 'diruser_2'],
+    ['group_deleted', '--group', 'dirgroup_b', '--name', 'Beta Team'],
+    ['directory_disabled'],
+  ];
+  for (const step of steps) {
+    const r = dev.run(['send-event', '--', ...step, '--org', org, '--url', `http://127.0.0.1:${port}`]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/: 202 \{"status":"accepted"/);
+  }
+  const events = await eventually(async () => {
+    const b = await api<{ events: { outcome: string; type: string }[] }>(`/api/organizations/${org}/events`);
+    return b.events.length === steps.length && b.events.every((e) => e.outcome === 'applied') ? b.events : undefined;
+  });
+  expect(new Set(events.map((e) => e.type)).size).toBe(8);
+
+  const { users } = await api<{ users: { id: string; email: string; active: boolean; groups: string[] }[] }>(`/api/organizations/${org}/users`);
+  expect(users).toEqual([
+    expect.objectContaining({ id: 'diruser_1', email: 'one@example.com', active: true, groups: ['dirgroup_a'] }),
+    expect.objectContaining({ id: 'diruser_2', active: false, groups: [] }),
+  ]);
+  const { groups } = await api<{ groups: unknown[] }>(`/api/organizations/${org}/groups`);
+  expect(groups).toEqual([
+    { id: 'dirgroup_a', displayName: 'Alpha', deleted: false, memberCount: 1 },
+    { id: 'dirgroup_b', displayName: 'Beta Team', deleted: true, memberCount: 0 },
+  ]);
+  const status = await api<{ applied: number }>(`/api/organizations/${org}/sync`);
+  expect(status.applied).toBe(steps.length);
+});
+
+it('brings the emulator demo organization in and stops everything on Ctrl-C', async () => {
+  const token = dev.secrets().operatorApiToken;
+  const demo = /demo organization (org_\w+)/.exec(dev.output())?.[1];
+  expect(demo).toBeDefined();
+  const users = await eventually(async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/api/organizations/${demo}/users?active=true`, { headers: { authorization: `Bearer ${token}` } });
+    const b = (await res.json()) as { users?: unknown[] };
+    return (b.users?.length ?? 0) >= 40 ? b.users : undefined;
+  });
+  expect(users?.length).toBeGreaterThanOrEqual(40);
+
+  await dev.interrupt();
+  expect(dev.output()).toContain('[dev] stopped');
+  expect(dev.output()).not.toMatch(/exited \(/);
+  for (const p of Object.values(ports)) expect(await portInUse(p)).toBe(false);
+});

@@ -1,0 +1,76 @@
+import type { Knex } from 'knex';
+import type { EmulatorHandle } from '../../emulator/index';
+import type { OrganizationWorkflows } from '../../temporal/client';
+import type { ReconcileOutcome, ReconcileRequest } from '../../workflows/messages';
+import { eventually } from './stack';
+
+/** Starts a run through the organization workflow and waits until it has ended. */
+export async function reconcileAndWait(
+  workflows: OrganizationWorkflows,
+  organizationId: string,
+  request: Partial<ReconcileRequest> = {},
+  timeoutMs = 120_000,
+): Promise<ReconcileOutcome> {
+  const accepted = await workflows.startReconcile(organizationId, { kind: 'full', dryRun: false, trigger: 'test', ...request });
+  return waitForRun(workflows, organizationId, accepted.runId, timeoutMs);
+}
+
+export async function waitForRun(
+  workflows: OrganizationWorkflows,
+  organizationId: string,
+  runId: string,
+  timeoutMs = 120_000,
+): Promise<ReconcileOutcome> {
+  return eventually(
+    async () => {
+      const s = await workflows.status(organizationId);
+      return s?.lastReconcile?.runId === runId && s.reconcile?.runId !== runId ? s.lastReconcile : undefined;
+    },
+    { timeoutMs, intervalMs: 200 },
+  );
+}
+
+export interface Comparable {
+  users: Record<string, { email: string | null; givenName: string | null; familyName: string | null; groups: string[]; roles: string[] }>;
+  groups: Record<string, string | null>;
+}
+
+/** What the Directory API shows, in a shape comparable with the database. */
+export function directoryView(emulator: EmulatorHandle, organizationId: string): Comparable {
+  const snap = emulator.snapshot(organizationId);
+  const users: Comparable['users'] = {};
+  for (const u of snap.users) {
+    users[u.id] = {
+      email: u.email || null,
+      givenName: u.profile.givenName || null,
+      familyName: u.profile.familyName || null,
+      groups: [...u.groupIds].sort(),
+      roles: [...u.roles].sort(),
+    };
+  }
+  const groups: Comparable['groups'] = {};
+  for (const g of snap.groups) groups[g.id] = g.displayName;
+  return { users, groups };
+}
+
+/** Active users and live groups of the organization in scimflow's database. */
+export async function databaseView(db: Knex, organizationId: string): Promise<Comparable> {
+  const rows = (await db.raw(
+    `SELECT u.id, u.email, u.given_name, u.family_name, u.roles,
+            coalesce((SELECT array_agg(m.group_id ORDER BY m.group_id) FROM group_memberships m
+                       WHERE m.organization_id = u.organization_id AND m.user_id = u.id), '{}') AS groups
+       FROM directory_users u WHERE u.organization_id = ? AND u.active`,
+    [organizationId],
+  )).rows as { id: string; email: string | null; given_name: string | null; family_name: string | null; roles: string[]; groups: string[] }[];
+  const users: Comparable['users'] = {};
+  for (const r of rows) {
+    users[r.id] = { email: r.email, givenName: r.given_name, familyName: r.family_name, groups: r.groups, roles: [...r.roles].sort() };
+  }
+  const groupRows = (await db('directory_groups').where('organization_id', organizationId).whereNull('deleted_at').select('id', 'display_name')) as {
+    id: string;
+    display_name: string | null;
+  }[];
+  const groups: Comparable['groups'] = {};
+  for (const g of groupRows) groups[g.id] = g.display_name;
+  return { users, groups };
+}

@@ -1,0 +1,187 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { Client, Connection } from '@temporalio/client';
+import {
+  bundleWorkflowCode,
+  DefaultLogger,
+  NativeConnection,
+  Runtime,
+  type Worker,
+  type WorkflowBundle,
+} from '@temporalio/worker';
+import { inject } from 'vitest';
+import type { ReconcileSettings } from '../../activities/reconcile';
+import { createApp } from '../../api/app';
+import type { ScalekitCredentials } from '../../config/index';
+import { createScalekitClient, ScalekitDirectory } from '../../scalekit/directory';
+import { PortalLinks } from '../../scalekit/portal';
+import { memoryLogger } from '../../observability/logger';
+import { Metrics } from '../../observability/metrics';
+import { WebhookVerifier } from '../../scalekit/webhook';
+import { OrganizationWorkflows } from '../../temporal/client';
+import { createWorker, WORKFLOWS_PATH } from '../../worker/create';
+import { createTestDatabase, type TestDatabase } from './db';
+import { newSecret, signedHeaders } from './webhooks';
+
+// Worker state changes are not test output; warnings and errors still show.
+try {
+  Runtime.install({ logger: new DefaultLogger('WARN') });
+} catch {
+  // already installed in this process
+}
+
+let bundle: Promise<WorkflowBundle> | undefined;
+/** The workflow bundle, built once per test file. */
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never });
+  return bundle;
+}
+
+export interface Stack {
+  baseUrl: string;
+  secret: string;
+  operatorToken: string;
+  database: TestDatabase;
+  client: Client;
+  taskQueue: string;
+  workflows: OrganizationWorkflows;
+  metrics: Metrics;
+  logs: string[];
+  /** POSTs a signed delivery of `body` (a string is sent byte for byte). */
+  deliver(body: string | object, headers?: Record<string, string>): Promise<Response>;
+  /** GETs an operator API path with the bearer token. */
+  api<T = unknown>(path: string): Promise<T>;
+  startWorker(): Promise<void>;
+  stopWorker(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  temporalAddress?: string;
+  startWorker?: boolean;
+  /** Scalekit (the emulator) for reconciliation; without it, webhooks only. */
+  scalekit?: ScalekitCredentials;
+  reconcile?: Partial<ReconcileSettings>;
+  /** The webhook secret to verify with (the emulator's); a fresh one by default. */
+  webhookSecret?: string;
+}
+
+/** API + worker in this process against the run's Temporal dev server and a fresh database. */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const address = options.temporalAddress ?? inject('temporalAddress');
+  const database = await createTestDatabase();
+  const secret = options.webhookSecret ?? newSecret();
+  const operatorToken = randomBytes(24).toString('hex');
+  const taskQueue = `test-${randomBytes(6).toString('hex')}`;
+  const connection = Connection.lazy({ address, connectTimeout: '2s' });
+  const client = new Client({ connection });
+  const workflows = new OrganizationWorkflows(client, taskQueue, 3_000);
+  const metrics = new Metrics();
+  const logger = memoryLogger();
+  const app = createApp({
+    db: database.db,
+    workflows,
+    verifier: new WebhookVerifier([secret]),
+    operatorApiToken: operatorToken,
+    logger,
+    metrics,
+    portal: options.scalekit ? new PortalLinks(createScalekitClient(options.scalekit), options.scalekit.environmentUrl) : undefined,
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  let nativeConnection: NativeConnection | undefined;
+
+  const stack: Stack = {
+    baseUrl,
+    secret,
+    operatorToken,
+    database,
+    client,
+    taskQueue,
+    workflows,
+    metrics,
+    logs: logger.lines,
+    async deliver(body, headers) {
+      const text = typeof body === 'string' ? body : JSON.stringify(body);
+      return fetch(`${baseUrl}/webhooks/scalekit`, {
+        method: 'POST',
+        headers: headers ?? signedHeaders(secret, text),
+        body: text,
+      });
+    },
+    async api<T>(path: string) {
+      const res = await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${operatorToken}` } });
+      if (!res.ok) throw new Error(`GET ${path} → ${res.status} ${await res.text()}`);
+      return (await res.json()) as T;
+    },
+    async startWorker() {
+      nativeConnection ??= await NativeConnection.connect({ address });
+      worker = await createWorker({
+        connection: nativeConnection,
+        namespace: 'default',
+        taskQueue,
+        activities: {
+          db: database.db,
+          directory: options.scalekit ? new ScalekitDirectory(createScalekitClient(options.scalekit)) : undefined,
+          client,
+          schedules: { taskQueue, fullInterval: '6h', deltaInterval: '1h' },
+          reconcile: options.reconcile,
+        },
+        workflowBundle: await workflowBundle(),
+        shutdownGraceTime: '2 seconds',
+      });
+      running = worker.run();
+    },
+    async stopWorker() {
+      if (worker && worker.getState() === 'RUNNING') worker.shutdown();
+      await running;
+      worker = undefined;
+      running = undefined;
+      // A fresh connection for the next worker (the server may have been restarted meanwhile).
+      await nativeConnection?.close();
+      nativeConnection = undefined;
+    },
+    async stop() {
+      await stack.stopWorker();
+      // Workflows of this file end with it, so the shared server does not keep retrying them.
+      await terminateAll(client, taskQueue).catch(() => undefined);
+      await new Promise((r) => server.close(r));
+      await connection.close();
+      await database.drop();
+    },
+  };
+  if (options.startWorker !== false) await stack.startWorker();
+  return stack;
+}
+
+async function terminateAll(client: Client, taskQueue: string): Promise<void> {
+  for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}" AND ExecutionStatus = "Running"` })) {
+    await client.workflow.getHandle(wf.workflowId).terminate('test finished').catch(() => undefined);
+  }
+}
+
+/** Polls `fn` until it returns a truthy value (or the timeout passes, then throws with the last value). */
+export async function eventually<T>(
+  fn: () => Promise<T>,
+  { timeoutMs = 30_000, intervalMs = 100 } = {},
+): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+      last = v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}

@@ -1,0 +1,197 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_DATABASE_URL, parseConfig } from '../../config/index';
+
+const SECRET_A = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const SECRET_B = 'whsec_C2VjcmV0LWtleS1mb3ItdGVzdHMtb25seQ==';
+
+function configError(env: Record<string, string | undefined>): ConfigError {
+  try {
+    parseConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err;
+    throw err;
+  }
+  throw new Error('expected parseConfig to throw a ConfigError');
+}
+
+describe('parseConfig defaults', () => {
+  it('an empty environment gives the documented defaults', () => {
+    expect(parseConfig({})).toEqual({
+      scalekit: undefined,
+      webhookSecrets: [],
+      databaseUrl: DEFAULT_DATABASE_URL,
+      databaseUrlIsDefault: true,
+      temporal: { address: undefined, namespace: 'default', taskQueue: 'scimflow' },
+      port: 3000,
+      operatorApiToken: undefined,
+      logLevel: 'info',
+      reconcile: { fullInterval: '6h', deltaInterval: '1h', guardShare: 0.2, guardMinimum: 10 },
+      dev: {
+        dataDir: '.data',
+        temporalCli: undefined,
+        temporalPort: 7233,
+        temporalUiPort: 8233,
+        emulatorPort: 8280,
+        exitWithParent: false,
+      },
+    });
+    expect(DEFAULT_DATABASE_URL).toMatch(/^postgres:\/\//);
+  });
+
+  it('treats empty and blank values of optional variables as unset', () => {
+    const config = parseConfig({
+      SCALEKIT_ENVIRONMENT_URL: '',
+      SCALEKIT_CLIENT_ID: '  ',
+      SCALEKIT_CLIENT_SECRET: '',
+      DATABASE_URL: '',
+      TEMPORAL_ADDRESS: ' ',
+      OPERATOR_API_TOKEN: '',
+      SCALEKIT_WEBHOOK_SECRET: '',
+    });
+    expect(config.scalekit).toBeUndefined();
+    expect(config.databaseUrl).toBe(DEFAULT_DATABASE_URL);
+    expect(config.databaseUrlIsDefault).toBe(true);
+    expect(config.temporal.address).toBeUndefined();
+    expect(config.operatorApiToken).toBeUndefined();
+    expect(config.webhookSecrets).toEqual([]);
+  });
+
+  it('reads every variable when set', () => {
+    const config = parseConfig({
+      SCALEKIT_ENVIRONMENT_URL: 'https://acme.scalekit.dev//',
+      SCALEKIT_CLIENT_ID: 'skc_123',
+      SCALEKIT_CLIENT_SECRET: 'test_abc',
+      SCALEKIT_WEBHOOK_SECRET: SECRET_A,
+      DATABASE_URL: 'postgresql://u:p@db:5432/x',
+      TEMPORAL_ADDRESS: 'temporal:7233',
+      TEMPORAL_NAMESPACE: 'prod',
+      TEMPORAL_TASK_QUEUE: 'scim',
+      PORT: '8080',
+      OPERATOR_API_TOKEN: '0123456789abcdef',
+      LOG_LEVEL: 'debug',
+      SCIMFLOW_DATA_DIR: '/var/lib/scimflow',
+      TEMPORAL_CLI: '/usr/bin/temporal',
+      TEMPORAL_DEV_PORT: '17233',
+      TEMPORAL_UI_PORT: '18233',
+      EMULATOR_PORT: '18280',
+      SCIMFLOW_EXIT_WITH_PARENT: '1',
+      RECONCILE_FULL_INTERVAL: '12h',
+      RECONCILE_DELTA_INTERVAL: '15m',
+      DEPROVISION_GUARD_SHARE: '0.5',
+      DEPROVISION_GUARD_MIN: '3',
+    });
+    expect(config).toEqual({
+      // Trailing slashes dropped so paths can be appended.
+      scalekit: { environmentUrl: 'https://acme.scalekit.dev', clientId: 'skc_123', clientSecret: 'test_abc' },
+      webhookSecrets: [SECRET_A],
+      databaseUrl: 'postgresql://u:p@db:5432/x',
+      databaseUrlIsDefault: false,
+      temporal: { address: 'temporal:7233', namespace: 'prod', taskQueue: 'scim' },
+      port: 8080,
+      operatorApiToken: '0123456789abcdef',
+      logLevel: 'debug',
+      reconcile: { fullInterval: '12h', deltaInterval: '15m', guardShare: 0.5, guardMinimum: 3 },
+      dev: {
+        dataDir: '/var/lib/scimflow',
+        temporalCli: '/usr/bin/temporal',
+        temporalPort: 17233,
+        temporalUiPort: 18233,
+        emulatorPort: 18280,
+        exitWithParent: true,
+      },
+    });
+  });
+
+  it('splits comma-separated webhook secrets, trimming and skipping empty entries', () => {
+    const config = parseConfig({ SCALEKIT_WEBHOOK_SECRET: ` ${SECRET_A} ,, ${SECRET_B},` });
+    expect(config.webhookSecrets).toEqual([SECRET_A, SECRET_B]);
+  });
+
+  it('SCIMFLOW_EXIT_WITH_PARENT accepts 1/true/0/false only', () => {
+    expect(parseConfig({ SCIMFLOW_EXIT_WITH_PARENT: 'true' }).dev.exitWithParent).toBe(true);
+    expect(parseConfig({ SCIMFLOW_EXIT_WITH_PARENT: '0' }).dev.exitWithParent).toBe(false);
+    expect(parseConfig({ SCIMFLOW_EXIT_WITH_PARENT: 'false' }).dev.exitWithParent).toBe(false);
+    expect(configError({ SCIMFLOW_EXIT_WITH_PARENT: 'yes' }).message).toMatch(/SCIMFLOW_EXIT_WITH_PARENT/);
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(parseConfig({ HOME: '/root', PATH: '/bin' }).port).toBe(3000);
+  });
+});
+
+describe('parseConfig errors', () => {
+  it('is a ConfigError that lists every problem and says where to fix it', () => {
+    const err = configError({ PORT: 'eighty', LOG_LEVEL: 'loud' });
+    expect(err).toBeInstanceOf(Error);
+    expect(err.name).toBe('ConfigError');
+    expect(err.problems).toHaveLength(2);
+    expect(err.message).toMatch(/PORT/);
+    expect(err.message).toMatch(/LOG_LEVEL/);
+    expect(err.message).toMatch(/\.env/);
+  });
+
+  it.each([
+    ['SCALEKIT_ENVIRONMENT_URL', 'not a url', /SCALEKIT_ENVIRONMENT_URL: expected a URL/],
+    ['DATABASE_URL', 'mysql://localhost/db', /DATABASE_URL: expected a postgres:\/\/ connection URL/],
+    ['TEMPORAL_ADDRESS', 'http://localhost:7233', /TEMPORAL_ADDRESS: expected host:port/],
+    ['TEMPORAL_ADDRESS', 'localhost', /TEMPORAL_ADDRESS: expected host:port/],
+    ['PORT', 'abc', /PORT: expected a port between 1 and 65535/],
+    ['PORT', '0', /PORT: expected a port between 1 and 65535/],
+    ['PORT', '65536', /PORT: expected a port between 1 and 65535/],
+    ['PORT', '80.5', /PORT: expected a port between 1 and 65535/],
+    ['EMULATOR_PORT', '-1', /EMULATOR_PORT: expected a port between 1 and 65535/],
+    ['TEMPORAL_DEV_PORT', 'x', /TEMPORAL_DEV_PORT: expected a port between 1 and 65535/],
+    ['RECONCILE_FULL_INTERVAL', 'often', /RECONCILE_FULL_INTERVAL: expected a duration such as 6h/],
+    ['RECONCILE_DELTA_INTERVAL', '-1h', /RECONCILE_DELTA_INTERVAL: expected a duration/],
+    ['DEPROVISION_GUARD_SHARE', '1.5', /DEPROVISION_GUARD_SHARE: expected a share between 0 and 1/],
+    ['DEPROVISION_GUARD_MIN', '2.5', /DEPROVISION_GUARD_MIN: expected a whole number of users/],
+    ['SCALEKIT_WEBHOOK_SECRET', 'not-a-secret', /SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected one or more secrets of the form whsec_<base64>/],
+    ['SCALEKIT_WEBHOOK_SECRET', 'whsec_', /SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected one or more secrets of the form whsec_<base64>/],
+    ['SCALEKIT_WEBHOOK_SECRET', 'whsec_abc def', /SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected one or more secrets/],
+    ['OPERATOR_API_TOKEN', 'short', /OPERATOR_API_TOKEN: expected at least 16 characters/],
+    ['LOG_LEVEL', 'verbose', /LOG_LEVEL: .*debug.*info.*warn.*error/],
+  ])('%s=%j names the variable and what it expects', (name, value, pattern) => {
+    // The Scalekit credentials go together; give the other two so only `name` is wrong.
+    const creds = { SCALEKIT_ENVIRONMENT_URL: 'https://acme.scalekit.dev', SCALEKIT_CLIENT_ID: 'skc_1', SCALEKIT_CLIENT_SECRET: 'test_1' };
+    const err = configError({ ...creds, [name]: value });
+    expect(err.message).toMatch(pattern);
+    expect(err.problems).toHaveLength(1);
+  });
+
+  it('one bad secret among good ones is still an error', () => {
+    const err = configError({ SCALEKIT_WEBHOOK_SECRET: `${SECRET_A},oops` });
+    expect(err.message).toMatch(/SCALEKIT_WEBHOOK_SECRET/);
+  });
+
+  it('partial Scalekit credentials name exactly the missing ones', () => {
+    const onlyUrl = configError({ SCALEKIT_ENVIRONMENT_URL: 'https://acme.scalekit.dev' });
+    expect(onlyUrl.problems).toHaveLength(2);
+    expect(onlyUrl.message).toMatch(/SCALEKIT_CLIENT_ID: expected to be set together/);
+    expect(onlyUrl.message).toMatch(/SCALEKIT_CLIENT_SECRET: expected to be set together/);
+    expect(onlyUrl.problems.some((p) => p.startsWith('SCALEKIT_ENVIRONMENT_URL'))).toBe(false);
+
+    const noSecret = configError({ SCALEKIT_ENVIRONMENT_URL: 'https://acme.scalekit.dev', SCALEKIT_CLIENT_ID: 'skc_1' });
+    expect(noSecret.problems).toEqual([expect.stringMatching(/^SCALEKIT_CLIENT_SECRET: .*all three or none/)]);
+
+    const noUrl = configError({ SCALEKIT_CLIENT_ID: 'skc_1', SCALEKIT_CLIENT_SECRET: 'test_1' });
+    expect(noUrl.problems).toEqual([expect.stringMatching(/^SCALEKIT_ENVIRONMENT_URL: /)]);
+  });
+
+  it('never repeats a secret value it was given', () => {
+    const clientSecret = 'test_live_Zx9QmR7vK2pLw4Nj';
+    const badWebhookSecret = 'hunter2-webhook-secret-value';
+    const shortToken = 'tok_Ab3dEf9';
+    const err = configError({
+      SCALEKIT_CLIENT_ID: 'skc_1',
+      SCALEKIT_CLIENT_SECRET: clientSecret, // URL missing: credentials incomplete
+      SCALEKIT_WEBHOOK_SECRET: `${SECRET_A},${badWebhookSecret}`,
+      OPERATOR_API_TOKEN: shortToken,
+      DATABASE_URL: 'mysql://admin:db-password-123@db/x',
+    });
+    expect(err.problems.length).toBeGreaterThanOrEqual(4);
+    for (const value of [clientSecret, badWebhookSecret, shortToken, SECRET_A, 'db-password-123', SECRET_A.slice(6)]) {
+      expect(err.message).not.toContain(value);
+      expect(err.problems.join('\n')).not.toContain(value);
+    }
+  });
+});

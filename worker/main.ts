@@ -1,0 +1,49 @@
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
+import { ConfigError, exitWithParent, loadConfig } from '../config/index';
+import { createDatabase } from '../db/connection';
+import { createLogger } from '../observability/logger';
+import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
+import { createWorker } from './create';
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger({ level: config.logLevel, base: { service: 'scimflow-worker' } });
+  Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
+  const address = config.temporal.address ?? `127.0.0.1:${config.dev.temporalPort}`;
+  const db = createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker' });
+  const connection = await NativeConnection.connect({ address });
+  const clientConnection = await Connection.connect({ address });
+  const worker = await createWorker({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    activities: {
+      db,
+      directory: config.scalekit ? new ScalekitDirectory(createScalekitClient(config.scalekit)) : undefined,
+      client: new Client({ connection: clientConnection, namespace: config.temporal.namespace }),
+      schedules: {
+        taskQueue: config.temporal.taskQueue,
+        fullInterval: config.reconcile.fullInterval,
+        deltaInterval: config.reconcile.deltaInterval,
+      },
+      reconcile: { guardShare: config.reconcile.guardShare, guardMinimum: config.reconcile.guardMinimum },
+    },
+  });
+  if (!config.scalekit) {
+    logger.warn('no Scalekit credentials: webhooks are applied, but reconciliation and imports are unavailable');
+  }
+  if (config.dev.exitWithParent) exitWithParent(() => worker.shutdown());
+  logger.info('worker started', { temporal: address, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue });
+  await worker.run();
+  await connection.close();
+  await clientConnection.close();
+  await db.destroy();
+  logger.info('worker stopped');
+}
+
+main().catch((err: unknown) => {
+  if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+  else process.stderr.write(`scimflow worker failed: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,3 @@
+// The workflow bundle's entry: every workflow type the worker runs.
+export { organizationWorkflow } from './organization';
+export { scheduledReconcileWorkflow } from './scheduled-reconcile';

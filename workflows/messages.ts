@@ -1,0 +1,134 @@
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { DirectoryEvent } from '../domain/events';
+
+/**
+ * Message definitions shared by the workflows and their clients (API, CLI). Importing this module
+ * does not import workflow code.
+ */
+
+export const ORGANIZATION_WORKFLOW_TYPE = 'organizationWorkflow';
+
+export function organizationWorkflowId(organizationId: string): string {
+  return `scim-org:${organizationId}`;
+}
+
+/** A verified, normalized directory event for the organization. */
+export const directoryEventSignal = defineSignal<[DirectoryEvent]>('directoryEvent');
+
+/** Totals since the workflow was first started (carried across continue-as-new). */
+export interface OrganizationCounters {
+  received: number;
+  applied: number;
+  duplicates: number;
+  stale: number;
+  quarantined: number;
+  batches: number;
+  /** occurred_at of the newest applied event. */
+  lastAppliedEventAt: string | null;
+  /** When the batch currently in the database finished (workflow time). */
+  lastBatchAt: string | null;
+  firstStartedAt: string;
+  continuedAsNew: number;
+}
+
+export interface OrganizationSyncStatus extends OrganizationCounters {
+  organizationId: string;
+  /** Events received and not yet applied. */
+  queued: number;
+  /** When this run (after the latest continue-as-new) started. */
+  runStartedAt: string;
+  /** The reconciliation in progress, if any. */
+  reconcile: ReconcileProgress | null;
+  /** The last reconciliation that ended (completed, planned, cancelled or failed). */
+  lastReconcile: ReconcileOutcome | null;
+  /** Reconcile requests from schedules skipped because a run was in progress. */
+  reconcilesSkipped: number;
+}
+
+export const statusQuery = defineQuery<OrganizationSyncStatus>('status');
+
+// ---------------------------------------------------------------------------------------------
+// Reconciliation and imports
+
+export type ReconcileKind = 'full' | 'delta';
+export type ReconcilePhase = 'users' | 'groups' | 'plan' | 'awaiting_approval' | 'apply';
+
+export interface ReconcileRequest {
+  kind: ReconcileKind;
+  dryRun: boolean;
+  /** Who asked: 'import', 'cli', 'api', 'schedule'. */
+  trigger: string;
+}
+
+export interface PlanSummary {
+  users: { create: number; update: number; deactivate: number; reactivate: number; unchanged: number; skippedNewer: number };
+  groups: { create: number; update: number; delete: number; restore: number; unchanged: number; skippedNewer: number };
+  activeUsersBefore: number;
+  /** Entity changes the plan makes: for an organization already in sync, what events missed. */
+  drift: number;
+  /** The mass-deprovision guard tripped: the run waits for approve or cancel. */
+  needsApproval: boolean;
+  guard: { share: number; minimum: number };
+}
+
+export interface ApplyCounts {
+  users: { created: number; updated: number; deactivated: number; reactivated: number; unchanged: number; skippedNewer: number; failed: number };
+  groups: { created: number; updated: number; deleted: number; restored: number; skippedNewer: number };
+  drift: number;
+}
+
+export interface ReconcileProgress {
+  runId: string;
+  kind: ReconcileKind;
+  dryRun: boolean;
+  trigger: string;
+  phase: ReconcilePhase;
+  startedAt: string;
+  snapshotAt: string;
+  pages: number;
+  usersFetched: number;
+  groupsFetched: number;
+  usersTotal: number | null;
+  groupsTotal: number | null;
+  plan: PlanSummary | null;
+  cancelRequested: boolean;
+}
+
+export interface ReconcileOutcome {
+  runId: string;
+  kind: ReconcileKind;
+  dryRun: boolean;
+  status: 'completed' | 'planned' | 'cancelled' | 'failed';
+  finishedAt: string;
+  plan: PlanSummary | null;
+  result: ApplyCounts | null;
+  error: string | null;
+}
+
+export interface ReconcileAccepted {
+  runId: string;
+  kind: ReconcileKind;
+  dryRun: boolean;
+  snapshotAt: string;
+}
+
+/** Starts a reconciliation now; refused while another run is in progress. */
+export const startReconcileUpdate = defineUpdate<ReconcileAccepted, [ReconcileRequest]>('startReconcile');
+/** From schedules: reconcile when idle, otherwise skip (overlap policy SKIP). */
+export const reconcileSignal = defineSignal<[ReconcileRequest]>('requestReconcile');
+/** Applies a run that waits for approval (guard tripped) or a dry run's plan. */
+export const approveRunUpdate = defineUpdate<{ runId: string; status: string }, [{ runId: string }]>('approveRun');
+/** Discards a run that waits for approval, a dry run's plan, or stops a run in progress. */
+export const cancelRunUpdate = defineUpdate<{ runId: string; status: string }, [{ runId: string }]>('cancelRun');
+
+export const SCHEDULED_RECONCILE_WORKFLOW_TYPE = 'scheduledReconcileWorkflow';
+
+export function scheduleId(organizationId: string, kind: ReconcileKind): string {
+  return kind === 'full' ? `scim-reconcile:${organizationId}` : `scim-reconcile-delta:${organizationId}`;
+}
+
+/** Search attributes: organization ids only, never personal data or secrets. */
+export const SCIM_ORG_ID = defineSearchAttributeKey('ScimOrgId', SearchAttributeType.KEYWORD);
+
+export const CUSTOM_SEARCH_ATTRIBUTES = { ScimOrgId: 'Keyword' } as const;

@@ -1,0 +1,304 @@
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index';
+import type { ReconcileCursor } from '../activities/reconcile';
+import {
+  approveRunUpdate,
+  cancelRunUpdate,
+  directoryEventSignal,
+  reconcileSignal,
+  startReconcileUpdate,
+  statusQuery,
+  type ReconcileAccepted,
+  type ReconcileOutcome,
+  type ReconcileRequest,
+} from './messages';
+import { OrganizationState, type OrganizationWorkflowInput } from './organization-state';
+
+// Heartbeat timeouts let a worker crash be noticed in seconds; the activities heartbeat on a timer.
+const { applyDirectoryEvents } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '20 seconds',
+  // Transient failures (database restarting) retry until they pass: events wait in the queue,
+  // in order, instead of being dropped. Retries are harmless thanks to the event ledger.
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+// Reconcile steps give up after a few minutes of failures (Scalekit down): the run is marked
+// failed and the next scheduled one tries again, so events are never held up for long.
+const reconcileRetry = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 6 };
+const { beginSyncRun, loadPlannedRun, finishSyncRun, ensureOrganizationSchedules } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: reconcileRetry,
+});
+const { fetchDirectoryPages } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '15 seconds',
+  retry: reconcileRetry,
+});
+const { planSyncRun, applySyncRun } = proxyActivities<Activities>({
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '20 seconds',
+  retry: reconcileRetry,
+});
+
+/** A run the deprovision guard stopped waits this long for approve or cancel. */
+const APPROVAL_WINDOW_HOURS = 24;
+
+function approvalRemainingMs(c: ReconcileCursor): number {
+  const since = c.awaitingSince ? Date.parse(c.awaitingSince) : Date.now();
+  return Math.max(1, since + APPROVAL_WINDOW_HOURS * 3_600_000 - Date.now());
+}
+
+function approvalExpired(c: ReconcileCursor): boolean {
+  return approvalRemainingMs(c) <= 1;
+}
+
+function failureMessage(err: unknown): string {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  return (cause as Error | undefined)?.message ?? String(err);
+}
+
+/** Refusals an operator can act on, with the activity's own message. */
+function refusal(err: unknown): ApplicationFailure {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure) return ApplicationFailure.create({ message: cause.message, type: cause.type ?? 'Refused', nonRetryable: true });
+  return ApplicationFailure.create({ message: failureMessage(err), type: 'Refused', nonRetryable: true });
+}
+
+/**
+ * One long-lived workflow per organization (`scim-org:<orgId>`): every directory change of the
+ * organization is applied here, one batch at a time, in arrival order; reconciliations advance
+ * one bounded step between batches, so events never wait for a whole directory scan.
+ */
+export async function organizationWorkflow(input: OrganizationWorkflowInput): Promise<void> {
+  const state = new OrganizationState(input, new Date());
+  const org = state.organizationId;
+
+  const outcome = (c: ReconcileCursor, status: ReconcileOutcome['status'], fields: Partial<ReconcileOutcome> = {}): ReconcileOutcome => ({
+    runId: c.runId,
+    kind: c.kind,
+    dryRun: c.dryRun,
+    status,
+    finishedAt: new Date().toISOString(),
+    plan: c.plan,
+    result: null,
+    error: null,
+    ...fields,
+  });
+
+  setHandler(directoryEventSignal, (event) => {
+    state.enqueue(event);
+  });
+  setHandler(statusQuery, () => state.status());
+  setHandler(reconcileSignal, (request) => state.requestReconcile(request));
+
+  setHandler(
+    startReconcileUpdate,
+    async (request: ReconcileRequest): Promise<ReconcileAccepted> => {
+      state.reconcileStarting = true;
+      try {
+        const cursor = await beginSyncRun(org, request);
+        state.reconcile = cursor;
+        log.info('reconcile started', { runId: cursor.runId, kind: cursor.kind, dryRun: cursor.dryRun });
+        return { runId: cursor.runId, kind: cursor.kind, dryRun: cursor.dryRun, snapshotAt: cursor.snapshotAt };
+      } catch (err) {
+        throw refusal(err);
+      } finally {
+        state.reconcileStarting = false;
+      }
+    },
+    {
+      validator: (request: ReconcileRequest) => {
+        if (request.kind !== 'full' && request.kind !== 'delta') throw new Error(`unknown reconcile kind "${String(request.kind)}"`);
+        if (state.reconcileBusy) {
+          const r = state.reconcile;
+          throw new Error(
+            r
+              ? `a run is already in progress for ${org}: run ${r.runId} (${r.kind}, ${r.phase}); wait for it, or cancel it with: cancel ${org} ${r.runId}`
+              : `a run is being started for ${org}; try again in a moment`,
+          );
+        }
+      },
+    },
+  );
+
+  setHandler(
+    approveRunUpdate,
+    async ({ runId }) => {
+      const current = state.reconcile;
+      if (current && current.runId === runId) {
+        current.phase = 'apply';
+        return { runId, status: 'applying' };
+      }
+      state.reconcileStarting = true;
+      try {
+        state.reconcile = await loadPlannedRun(org, runId);
+        return { runId, status: 'applying' };
+      } catch (err) {
+        throw refusal(err);
+      } finally {
+        state.reconcileStarting = false;
+      }
+    },
+    {
+      validator: ({ runId }) => {
+        const r = state.reconcile;
+        if (r && r.runId === runId && r.phase !== 'awaiting_approval') {
+          throw new Error(`run ${runId} is not waiting for approval (it is in phase ${r.phase})`);
+        }
+        if ((r && r.runId !== runId) || state.reconcileStarting) {
+          throw new Error(`run ${r?.runId ?? '?'} is in progress for ${org}; approve ${runId} once it has finished`);
+        }
+      },
+    },
+  );
+
+  setHandler(cancelRunUpdate, async ({ runId }) => {
+    const current = state.reconcile;
+    if (current && current.runId === runId) {
+      current.cancelRequested = true;
+      // The main loop ends the run at its next step boundary; a long plan or apply step may
+      // finish first, so say what actually happened, or that the cancel is on its way.
+      const ended = await condition(() => state.reconcile?.runId !== runId, '30 seconds');
+      const last = state.lastReconcile;
+      return { runId, status: ended && last?.runId === runId ? last.status : 'cancel_requested' };
+    }
+    try {
+      await finishSyncRun(org, runId, 'cancelled', null);
+    } catch (err) {
+      throw refusal(err);
+    }
+    return { runId, status: 'cancelled' };
+  });
+
+  /** One bounded step of the open run. */
+  async function reconcileStep(c: ReconcileCursor): Promise<void> {
+    // No activity failure may escape the main loop: that would fail the workflow and its queue.
+    try {
+      if (c.cancelRequested) {
+        await finishSyncRun(org, c.runId, 'cancelled', null);
+        state.endReconcile(outcome(c, 'cancelled'));
+        return;
+      }
+      if (c.phase === 'awaiting_approval' && approvalExpired(c)) {
+        const error = `not approved within ${APPROVAL_WINDOW_HOURS} hours; cancelled so that scheduled reconciles can run again`;
+        log.warn('reconcile waiting for approval expired', { runId: c.runId });
+        await finishSyncRun(org, c.runId, 'cancelled', error);
+        state.endReconcile(outcome(c, 'cancelled', { error }));
+        return;
+      }
+      if (c.phase === 'users' || c.phase === 'groups') {
+        const next = await fetchDirectoryPages(org, c);
+        // A cancel that arrived during the step still applies.
+        state.reconcile = { ...next, cancelRequested: state.reconcile?.cancelRequested ?? false };
+      } else if (c.phase === 'plan') {
+        const plan = await planSyncRun(org, c.runId);
+        c.plan = plan;
+        c.batchesAtPlan = state.counters.batches;
+        if (c.dryRun) state.endReconcile(outcome(c, 'planned', { plan }));
+        else if (plan.needsApproval) {
+          c.phase = 'awaiting_approval';
+          c.awaitingSince = new Date().toISOString();
+          log.warn('reconcile needs approval: it would deactivate too many users', {
+            runId: c.runId,
+            deactivate: plan.users.deactivate,
+            activeUsers: plan.activeUsersBefore,
+          });
+        } else c.phase = 'apply';
+      } else if (c.phase === 'apply') {
+        // Plan again at apply only if events changed the tables since the plan.
+        const result = await applySyncRun(org, c.runId, c.batchesAtPlan === undefined || c.batchesAtPlan !== state.counters.batches);
+        state.endReconcile(outcome(c, 'completed', { result }));
+        log.info('reconcile completed', { runId: c.runId, drift: result.drift });
+      }
+    } catch (err) {
+      const message = failureMessage(err);
+      log.error('reconcile failed', { runId: c.runId, error: message });
+      try {
+        await finishSyncRun(org, c.runId, 'failed', message);
+      } catch {
+        // The run row says what it says; the workflow's outcome below is what operators see.
+      }
+      state.endReconcile(outcome(c, 'failed', { error: message }));
+    }
+  }
+
+  // First start of this organization: give it its reconcile schedules. This runs beside the main
+  // loop, so events are applied even while Scalekit is slow or unreachable.
+  if (!state.schedulesEnsured) {
+    void ensureOrganizationSchedules(org).then(
+      (registration) => {
+        // An id Scalekit does not know is asked again after the next continue-as-new.
+        state.schedulesEnsured = registration !== 'unknown_organization';
+      },
+      (err: unknown) => {
+        log.warn('could not create the reconcile schedules; the next run of this workflow tries again', { error: failureMessage(err) });
+      },
+    );
+  }
+
+  const canHandOver = () =>
+    state.continueAsNewDue(workflowInfo().continueAsNewSuggested) &&
+    state.canCarryQueue() &&
+    !state.reconcileStarting &&
+    !(state.reconcile?.cancelRequested ?? false);
+
+  for (;;) {
+    const waiting = state.reconcile?.phase === 'awaiting_approval' ? state.reconcile : null;
+    const ready = () =>
+      state.queued > 0 ||
+      state.reconcileRunnable ||
+      (state.pendingReconcile !== null && !state.reconcileBusy) ||
+      canHandOver();
+    // Only while a run waits for approval is there a timer: its approval window closing.
+    const woke = waiting ? await condition(ready, approvalRemainingMs(waiting)) : (await condition(ready), true);
+    if (woke === false && waiting && state.reconcile === waiting) await reconcileStep(waiting);
+    if (state.queued > 0) {
+      const batch = state.takeBatch();
+      const result = await applyDirectoryEvents(org, batch);
+      state.recordBatch(result, new Date());
+    }
+    if (state.pendingReconcile && !state.reconcileBusy) {
+      const request = state.pendingReconcile;
+      state.pendingReconcile = null;
+      state.reconcileStarting = true;
+      try {
+        state.reconcile = await beginSyncRun(org, request);
+      } catch (err) {
+        log.warn('scheduled reconcile could not start', { error: failureMessage(err) });
+        state.lastReconcile = {
+          runId: '',
+          kind: request.kind,
+          dryRun: request.dryRun,
+          status: 'failed',
+          finishedAt: new Date().toISOString(),
+          plan: null,
+          result: null,
+          error: failureMessage(err),
+        };
+      } finally {
+        state.reconcileStarting = false;
+      }
+    }
+    if (state.reconcile && state.reconcileRunnable) await reconcileStep(state.reconcile);
+
+    if (canHandOver()) {
+      // A schedule registration still in flight is abandoned; the next run asks again.
+      // A cancel that arrives while handlers finish is served by the loop first.
+      await condition(() => allHandlersFinished() || (state.reconcile?.cancelRequested ?? false));
+      if (canHandOver() && allHandlersFinished()) {
+        await continueAsNew<typeof organizationWorkflow>(state.toContinueAsNewInput());
+      }
+    }
+  }
+}

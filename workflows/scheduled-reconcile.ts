@@ -1,0 +1,16 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { Activities } from '../activities/index';
+import type { ReconcileKind } from './messages';
+
+const { requestOrganizationReconcile } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { maximumAttempts: 5 },
+});
+
+/**
+ * Started by an organization's Temporal Schedule. A Schedule can only start workflows, so this
+ * one asks the organization workflow to reconcile (it skips if a run is already in progress).
+ */
+export async function scheduledReconcileWorkflow(input: { organizationId: string; kind: ReconcileKind }): Promise<void> {
+  await requestOrganizationReconcile(input.organizationId, input.kind);
+}
