@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import type { EmulatorHandle } from '../../emulator/index';
 import type { OrganizationWorkflows } from '../../temporal/client';
 import type { ReconcileOutcome, ReconcileRequest } from '../../workflows/messages';
-import { eventually } from './stack';
+import { eventually, StopWaiting } from './stack';
 
 /** Starts a run through the organization workflow and waits until it has ended. */
 export async function reconcileAndWait(
@@ -24,7 +24,12 @@ export async function waitForRun(
   return eventually(
     async () => {
       const s = await workflows.status(organizationId);
-      return s?.lastReconcile?.runId === runId && s.reconcile?.runId !== runId ? s.lastReconcile : undefined;
+      const current = s?.reconcile;
+      // A run the deprovision guard stopped waits a day for a person: fail now, not at the timeout.
+      if (current?.runId === runId && current.phase === 'awaiting_approval') {
+        throw new StopWaiting(`run ${runId} is waiting for approval: ${JSON.stringify(current.plan)}`);
+      }
+      return s?.lastReconcile?.runId === runId && current?.runId !== runId ? s.lastReconcile : undefined;
     },
     { timeoutMs, intervalMs: 200 },
   );

@@ -167,6 +167,9 @@ async function terminateAll(client: Client, taskQueue: string): Promise<void> {
 }
 
 /** Polls `fn` until it returns a truthy value (or the timeout passes, then throws with the last value). */
+/** Thrown inside an `eventually` condition: the wait cannot succeed, so it ends at once. */
+export class StopWaiting extends Error {}
+
 export async function eventually<T>(
   fn: () => Promise<T>,
   { timeoutMs = 30_000, intervalMs = 100 } = {},
@@ -179,6 +182,7 @@ export async function eventually<T>(
       if (v) return v as NonNullable<T>;
       last = v;
     } catch (err) {
+      if (err instanceof StopWaiting) throw err;
       last = err;
     }
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
