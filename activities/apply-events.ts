@@ -2,10 +2,14 @@ import type { Knex } from 'knex';
 import { describeConstraintViolation } from '../db/errors';
 import * as directory from '../db/repositories/directory';
 import * as ledger from '../db/repositories/ledger';
+import * as roles from '../db/repositories/roles';
 import type { DirectoryEvent } from '../domain/events';
 import { entitiesOf, planBatch, type BatchPlan } from '../domain/plan';
+import type { RoleCounts } from '../workflows/messages';
 
 export interface ApplyResult {
+  /** Role grants the batch changed (users whose roles changed, roles gained, roles lost). */
+  roles: RoleCounts;
   applied: number;
   /** Earlier quarantined events applied now that their conflict cleared. */
   recovered: number;
@@ -54,9 +58,10 @@ async function retryConflicts(
   trx: Knex.Transaction,
   organizationId: string,
   exclude: ReadonlySet<string>,
-): Promise<(ledger.OutcomeUpdate & { retried: true })[]> {
+): Promise<{ updates: (ledger.OutcomeUpdate & { retried: true })[]; applied: DirectoryEvent[] }> {
   const candidates = await ledger.listConflictQuarantined(trx, organizationId, RETRY_LIMIT);
   const updates: (ledger.OutcomeUpdate & { retried: true })[] = [];
+  const applied: DirectoryEvent[] = [];
   for (const event of candidates) {
     if (exclude.has(event.id)) continue;
     try {
@@ -68,12 +73,32 @@ async function retryConflicts(
         detail: `${o?.outcome === 'stale' ? 'stale' : 'applied'} on retry: the conflict that quarantined it has cleared`,
         retried: true,
       });
+      if (o?.outcome !== 'stale') applied.push(event);
     } catch (err) {
       if (!describeConstraintViolation(err)) throw err;
     }
   }
   await ledger.setOutcomes(trx, updates);
-  return updates;
+  return { updates, applied };
+}
+
+/**
+ * Roles follow the users and groups the applied events changed; each user's grant names the
+ * newest event that touched the user (or the group event that changed the user's groups).
+ */
+async function resolveRolesAfter(trx: Knex.Transaction, organizationId: string, applied: readonly DirectoryEvent[]): Promise<roles.RoleResolution> {
+  if (applied.length === 0) return roles.emptyResolution();
+  const cause = new Map<string, DirectoryEvent>();
+  const note = (userId: string, e: DirectoryEvent) => {
+    const seen = cause.get(userId);
+    if (!seen || BigInt(e.occurredAtNs) >= BigInt(seen.occurredAtNs)) cause.set(userId, e);
+  };
+  const groupEvents = applied.filter((e) => e.kind === 'group');
+  for (const e of applied) if (e.kind === 'user') note(e.user.id, e);
+  for (const e of groupEvents) {
+    for (const userId of await roles.usersAffectedByGroups(trx, organizationId, [e.group.id])) note(userId, e);
+  }
+  return roles.resolveUserRoles(trx, organizationId, [...cause.keys()], (userId) => `event:${cause.get(userId)?.id ?? 'unknown'}`);
 }
 
 /**
@@ -119,9 +144,13 @@ export async function applyDirectoryEvents(
       }
     }
     await ledger.setOutcomes(trx, outcomes);
-    if (outcomes.some((o) => o.outcome === 'applied')) {
-      outcomes.push(...(await retryConflicts(trx, organizationId, new Set(unique.map((e) => e.id)))));
+    const appliedEvents = toApply.filter((e) => outcomes.some((o) => o.id === e.id && o.outcome === 'applied'));
+    if (appliedEvents.length > 0) {
+      const recovered = await retryConflicts(trx, organizationId, new Set(unique.map((e) => e.id)));
+      outcomes.push(...recovered.updates);
+      appliedEvents.push(...recovered.applied);
     }
+    const roleChanges = await resolveRolesAfter(trx, organizationId, appliedEvents);
 
     const count = (o: string) => outcomes.filter((u) => u.outcome === o && !u.retried).length;
     let lastAppliedOccurredAt: string | null = null;
@@ -134,6 +163,7 @@ export async function applyDirectoryEvents(
       }
     }
     return {
+      roles: { usersChanged: roleChanges.usersChanged, granted: roleChanges.granted, revoked: roleChanges.revoked },
       applied: count('applied'),
       recovered: outcomes.filter((o) => o.retried).length,
       duplicate: unique.length - toApply.length - unrecordable.size + (events.length - unique.length),

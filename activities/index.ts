@@ -3,9 +3,11 @@ import type { Knex } from 'knex';
 import type { DirectoryEvent } from '../domain/events';
 import type { ScalekitDirectory } from '../scalekit/directory';
 import type { ScheduleSettings } from '../temporal/schedules';
+import type { RoleChangeRequest, RoleChangeResult } from '../workflows/messages';
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
 import { withHeartbeat } from './heartbeat';
 import { createReconcileActivities, DEFAULT_RECONCILE_SETTINGS, type ReconcileSettings } from './reconcile';
+import { changeRoleMappings } from './roles';
 import { createScheduleActivities } from './schedules';
 
 export interface ActivityDeps {
@@ -25,6 +27,9 @@ export function createActivities(deps: ActivityDeps) {
   return {
     async applyDirectoryEvents(organizationId: string, events: DirectoryEvent[]): Promise<ApplyResult> {
       return withHeartbeat(() => applyDirectoryEvents(deps.db, organizationId, events));
+    },
+    async changeRoleMappings(organizationId: string, request: RoleChangeRequest): Promise<RoleChangeResult> {
+      return changeRoleMappings(deps.db, organizationId, request);
     },
     ...createReconcileActivities({
       db: deps.db,

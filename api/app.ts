@@ -7,6 +7,7 @@ import type { OrganizationWorkflows } from '../temporal/client';
 import { ApiError, errorMapper } from './errors';
 import { healthRouter } from './routes/health';
 import { operatorRouter } from './routes/operator';
+import { rolesRouter } from './routes/roles';
 import { settingsRouter } from './routes/settings';
 import { SettingsLinks } from './settings-link';
 import type { PortalLinks } from '../scalekit/portal';
@@ -14,7 +15,7 @@ import { webhookRouter } from './routes/webhook';
 
 export interface AppDeps {
   db: Knex;
-  workflows: Pick<OrganizationWorkflows, 'deliver' | 'status' | 'reachable' | 'startReconcile' | 'approveRun' | 'cancelRun'>;
+  workflows: Pick<OrganizationWorkflows, 'deliver' | 'status' | 'reachable' | 'startReconcile' | 'approveRun' | 'cancelRun' | 'changeRoles'>;
   verifier: WebhookVerifier;
   operatorApiToken: string | undefined;
   logger: Logger;
@@ -45,7 +46,7 @@ export function createApp(deps: AppDeps): Koa {
     logger: deps.logger,
   });
   // The settings routes come first: they share the /api prefix with the operator router.
-  for (const router of [webhookRouter(deps), settings, operatorRouter(deps), healthRouter(deps)]) {
+  for (const router of [webhookRouter(deps), settings, operatorRouter(deps), rolesRouter(deps), healthRouter(deps)]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));
   }

@@ -3,9 +3,11 @@ import { CliContext } from './context';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors';
 import { orgsAdd, orgsList } from './orgs';
 import { runCommand } from './reconcile';
+import { rolesChange, rolesList, rolesWhy } from './roles';
 import { decideCommand, planCommand, runsCommand } from './runs';
 import { scheduleCommand, type ScheduleAction, type ScheduleKindOption } from './schedule';
 import { statusCommand } from './status';
+import { DEFAULT_PRECEDENCE, MAX_PRECEDENCE, roleNameProblem } from '../domain/roles';
 
 /**
  * scimflow: the engineers' CLI. Every command talks to the organization workflows through the
@@ -28,6 +30,25 @@ function positiveInt(max: number) {
     const v = Number(value);
     if (!/^\d+$/.test(value) || v < 1 || v > max) throw new InvalidArgumentError(`expected a whole number from 1 to ${max}`);
     return v;
+  };
+}
+
+function precedenceArg(value: string): number {
+  const v = Number(value);
+  if (!/^\d+$/.test(value) || v > MAX_PRECEDENCE) throw new InvalidArgumentError(`expected a whole number from 0 to ${MAX_PRECEDENCE} (lower wins)`);
+  return v;
+}
+
+function roleArg(value: string): string {
+  const problem = roleNameProblem(value);
+  if (problem) throw new InvalidArgumentError(problem);
+  return value;
+}
+
+function idArg(what: string) {
+  return (value: string): string => {
+    if (value.length === 0 || value.length > 256) throw new InvalidArgumentError(`expected a directory ${what} id`);
+    return value;
   };
 }
 
@@ -151,6 +172,58 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     if (action !== 'trigger') cmd.option('--note <text>', 'why (shown in `status` and the Temporal UI)');
     cmd.action((orgId: string, opts: { kind?: ScheduleKindOption; note?: string; json?: boolean }) => run(() => scheduleCommand(ctx, action, orgId, opts))());
   }
+  const roles = program
+    .command('roles')
+    .description("which directory groups grant which of the application's roles, the default role, and why a user holds a role");
+  roles
+    .command('list')
+    .description("the organization's default role, its mapped groups (role, precedence, users granted) and its unmapped groups")
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { json?: boolean }) => run(() => rolesList(ctx, orgId, opts))());
+  roles
+    .command('map')
+    .description('grant <role> to the members of a directory group (replaces the group\'s mapping); a user in several mapped groups gets the lowest precedence')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .argument('<groupId>', 'directory group id, as `roles list` shows it', idArg('group'))
+    .argument('<role>', "the application's role name", roleArg)
+    .option('--precedence <n>', 'lower wins when a user is in several mapped groups', precedenceArg, DEFAULT_PRECEDENCE)
+    .option('--dry-run', 'show who would gain or lose a role; change nothing')
+    .option('--json', 'print JSON')
+    .action((orgId: string, groupId: string, role: string, opts: { precedence: number; dryRun?: boolean; json?: boolean }) =>
+      run(() => rolesChange(ctx, orgId, { action: 'map', groupId, role, precedence: opts.precedence }, opts))(),
+    );
+  roles
+    .command('unmap')
+    .description("remove a directory group's role mapping")
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .argument('<groupId>', 'directory group id', idArg('group'))
+    .option('--dry-run', 'show who would gain or lose a role; change nothing')
+    .option('--json', 'print JSON')
+    .action((orgId: string, groupId: string, opts: { dryRun?: boolean; json?: boolean }) =>
+      run(() => rolesChange(ctx, orgId, { action: 'unmap', groupId }, opts))(),
+    );
+  roles
+    .command('default')
+    .description('set the role of active users that no mapped group and no Scalekit role gives one (--none: no default)')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .argument('[role]', "the application's role name", roleArg)
+    .option('--none', 'remove the default role')
+    .option('--dry-run', 'show who would gain or lose a role; change nothing')
+    .option('--json', 'print JSON')
+    .action((orgId: string, role: string | undefined, opts: { none?: boolean; dryRun?: boolean; json?: boolean }) => {
+      if ((role === undefined) === (opts.none !== true)) {
+        throw new CliError('give either a role name or --none', EXIT_USAGE);
+      }
+      return run(() => rolesChange(ctx, orgId, { action: 'default', role: role ?? null }, opts))();
+    });
+  roles
+    .command('why')
+    .description('the roles a user holds and why: the group and precedence, Scalekit, or the default; and what granted it')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .argument('<userId>', 'directory user id', idArg('user'))
+    .option('--json', 'print JSON')
+    .action((orgId: string, userId: string, opts: { json?: boolean }) => run(() => rolesWhy(ctx, orgId, userId, opts))());
   return program;
 }
 

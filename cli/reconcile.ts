@@ -1,4 +1,4 @@
-import { ReconcileRefusedError } from '../temporal/client';
+import { WorkflowRefusedError } from '../temporal/client';
 import type { ReconcileAccepted, ReconcileRequest } from '../workflows/messages';
 import type { CliContext, Temporal } from './context';
 import { CliError, grpcCode, RefusedError } from './errors';
@@ -25,7 +25,7 @@ export async function startRun(ctx: CliContext, temporal: Temporal, organization
   try {
     return await temporal.client.withDeadline(Date.now() + ACCEPT_DEADLINE_MS, () => temporal.workflows.startReconcile(organizationId, request));
   } catch (err) {
-    if (err instanceof ReconcileRefusedError) throw new RefusedError(err.message);
+    if (err instanceof WorkflowRefusedError) throw new RefusedError(err.message);
     if (grpcCode(err) === 4) {
       throw new CliError(
         `the organization workflow did not answer within ${ACCEPT_DEADLINE_MS / 1_000} s: is a scimflow worker running ` +

@@ -1,5 +1,5 @@
 import { getRun, listPlanChanges, listRuns, type PlanChange, type SyncRunRow } from '../db/repositories/sync-runs';
-import { ReconcileRefusedError } from '../temporal/client';
+import { WorkflowRefusedError } from '../temporal/client';
 import type { CliContext } from './context';
 import { CliError, RefusedError } from './errors';
 import { ago, duration, n, table, time, truncate } from './format';
@@ -109,7 +109,7 @@ export async function decideCommand(
         ? await temporal.workflows.approveRun(organizationId, runId)
         : await temporal.workflows.cancelRun(organizationId, runId);
   } catch (err) {
-    if (err instanceof ReconcileRefusedError) {
+    if (err instanceof WorkflowRefusedError) {
       if (opts.json) {
         ctx.io.out(JSON.stringify({ organizationId, runId, status: 'refused', error: err.message }));
         return 1;

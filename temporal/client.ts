@@ -3,11 +3,14 @@ import type { DirectoryEvent } from '../domain/events';
 import {
   approveRunUpdate,
   cancelRunUpdate,
+  changeRolesUpdate,
   directoryEventSignal,
   reconcileSignal,
   startReconcileUpdate,
   type ReconcileAccepted,
   type ReconcileRequest,
+  type RoleChangeRequest,
+  type RoleChangeResult,
   ORGANIZATION_WORKFLOW_TYPE,
   organizationWorkflowId,
   SCIM_ORG_ID,
@@ -33,15 +36,15 @@ export function createLazyClient(settings: TemporalSettings): { client: Client; 
   return { connection, client: new Client({ connection, namespace: settings.namespace }) };
 }
 
-/** The organization workflow refused a command; `message` says why and what to do. */
-export class ReconcileRefusedError extends Error {
+/** The organization workflow refused a command (reconcile, approve, cancel, role change); `message` says why and what to do. */
+export class WorkflowRefusedError extends Error {
   constructor(
     readonly organizationId: string,
     message: string,
     readonly reason: string | null,
   ) {
     super(message);
-    this.name = 'ReconcileRefusedError';
+    this.name = 'WorkflowRefusedError';
   }
 }
 
@@ -90,7 +93,7 @@ export class OrganizationWorkflows {
 
   /**
    * Starts a reconciliation through the organization workflow (a Temporal Update, so the caller
-   * learns at once whether it was accepted). Throws ReconcileRefusedError with the reason.
+   * learns at once whether it was accepted). Throws WorkflowRefusedError with the reason.
    */
   async startReconcile(organizationId: string, request: ReconcileRequest): Promise<ReconcileAccepted> {
     await this.ensureRunning(organizationId);
@@ -113,6 +116,14 @@ export class OrganizationWorkflows {
     );
   }
 
+  /** Changes a role mapping or the default role (or previews it) through the organization workflow. */
+  async changeRoles(organizationId: string, request: RoleChangeRequest): Promise<RoleChangeResult> {
+    await this.ensureRunning(organizationId);
+    return this.update(organizationId, () =>
+      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(changeRolesUpdate, { args: [request] }),
+    );
+  }
+
   /** Asks for a reconcile that is skipped if one is already running (what schedules do). */
   async requestReconcile(organizationId: string, request: ReconcileRequest): Promise<void> {
     await this.client.workflow.signalWithStart(ORGANIZATION_WORKFLOW_TYPE, {
@@ -130,7 +141,7 @@ export class OrganizationWorkflows {
       // anything else (Temporal unreachable, the call timed out) is not a refusal.
       if (err instanceof WorkflowUpdateFailedError) {
         const cause = err.cause as { message?: string; type?: string } | undefined;
-        throw new ReconcileRefusedError(organizationId, cause?.message ?? err.message, cause?.type ?? null);
+        throw new WorkflowRefusedError(organizationId, cause?.message ?? err.message, cause?.type ?? null);
       }
       throw err;
     }

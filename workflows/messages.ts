@@ -76,6 +76,16 @@ export interface ApplyCounts {
   users: { created: number; updated: number; deactivated: number; reactivated: number; unchanged: number; skippedNewer: number; failed: number };
   groups: { created: number; updated: number; deleted: number; restored: number; skippedNewer: number };
   drift: number;
+  /** Role grants the run changed (absent in runs recorded before roles were resolved). */
+  roles?: RoleCounts;
+}
+
+export interface RoleCounts {
+  /** Users whose set of roles changed. */
+  usersChanged: number;
+  /** Roles users gained, and lost. */
+  granted: number;
+  revoked: number;
 }
 
 export interface ReconcileProgress {
@@ -132,3 +142,31 @@ export function scheduleId(organizationId: string, kind: ReconcileKind): string 
 export const SCIM_ORG_ID = defineSearchAttributeKey('ScimOrgId', SearchAttributeType.KEYWORD);
 
 export const CUSTOM_SEARCH_ATTRIBUTES = { ScimOrgId: 'Keyword' } as const;
+
+// ---------------------------------------------------------------------------------------------
+// Roles: group → role mappings and the organization's default role
+
+export type RoleMappingChange =
+  | { action: 'map'; groupId: string; role: string; precedence: number }
+  | { action: 'unmap'; groupId: string }
+  | { action: 'default'; role: string | null };
+
+export interface RoleChangeRequest {
+  change: RoleMappingChange;
+  /** Compute what would change and change nothing. */
+  dryRun: boolean;
+}
+
+export interface RoleChangeResult extends RoleCounts {
+  dryRun: boolean;
+  /** The change in words, e.g. `grp_1 → admin (precedence 10)`. */
+  summary: string;
+  /** The first users whose roles change, with their role names before and after. */
+  changes: { userId: string; email: string | null; before: string[]; after: string[] }[];
+}
+
+/**
+ * Changes a role mapping or the default role, and every user's roles with it, serialized with
+ * the organization's event batches and reconciles; `dryRun` previews the effect.
+ */
+export const changeRolesUpdate = defineUpdate<RoleChangeResult, [RoleChangeRequest]>('changeRoles');

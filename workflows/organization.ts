@@ -11,8 +11,10 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index';
 import type { ReconcileCursor } from '../activities/reconcile';
+import { roleChangeProblem } from '../domain/roles';
 import {
   approveRunUpdate,
+  changeRolesUpdate,
   cancelRunUpdate,
   directoryEventSignal,
   reconcileSignal,
@@ -21,6 +23,8 @@ import {
   type ReconcileAccepted,
   type ReconcileOutcome,
   type ReconcileRequest,
+  type RoleChangeRequest,
+  type RoleChangeResult,
 } from './messages';
 import { OrganizationState, type OrganizationWorkflowInput } from './organization-state';
 
@@ -43,6 +47,12 @@ const { beginSyncRun, loadPlannedRun, finishSyncRun, ensureOrganizationSchedules
 const { fetchDirectoryPages } = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   heartbeatTimeout: '15 seconds',
+  retry: reconcileRetry,
+});
+// A role change re-resolves every user of the organization: as long as an apply may take.
+const { changeRoleMappings } = proxyActivities<Activities>({
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '20 seconds',
   retry: reconcileRetry,
 });
 const { planSyncRun, applySyncRun } = proxyActivities<Activities>({
@@ -180,6 +190,25 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     }
     return { runId, status: 'cancelled' };
   });
+
+  setHandler(
+    changeRolesUpdate,
+    async (request: RoleChangeRequest): Promise<RoleChangeResult> => {
+      try {
+        const result = await changeRoleMappings(org, request);
+        if (!request.dryRun) log.info('role mapping changed', { change: result.summary, usersChanged: result.usersChanged });
+        return result;
+      } catch (err) {
+        throw refusal(err);
+      }
+    },
+    {
+      validator: (request: RoleChangeRequest) => {
+        const problem = roleChangeProblem(request.change);
+        if (problem) throw new Error(problem);
+      },
+    },
+  );
 
   /** One bounded step of the open run. */
   async function reconcileStep(c: ReconcileCursor): Promise<void> {

@@ -1,15 +1,13 @@
 import Router from '@koa/router';
-import type { Context } from 'koa';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { listGroups, listUsers } from '../../db/repositories/directory';
 import { LEDGER_OUTCOMES, listLedger } from '../../db/repositories/ledger';
 import { getRun, listPlanChanges, listRuns } from '../../db/repositories/sync-runs';
-import { ORGANIZATION_ID } from '../../domain/events';
-import { ReconcileRefusedError, type OrganizationWorkflows } from '../../temporal/client';
+import type { OrganizationWorkflows } from '../../temporal/client';
 import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
-import { readRawBody } from '../raw-body';
+import { command, orgParam, parse, readJson } from '../request';
 
 export interface OperatorDeps {
   db: Knex;
@@ -17,17 +15,6 @@ export interface OperatorDeps {
   operatorApiToken: string | undefined;
 }
 
-function parse<T>(schema: z.ZodType<T>, value: unknown): T {
-  const r = schema.safeParse(value);
-  if (!r.success) {
-    const issue = r.error.issues[0];
-    const where = issue?.path.length ? `${issue.path.join('.')}: ` : '';
-    throw new ApiError(400, 'invalid_request', `${where}${issue?.message ?? 'invalid request'}`);
-  }
-  return r.data;
-}
-
-const orgParam = z.string().regex(ORGANIZATION_ID, { message: 'expected an organization id such as org_123' });
 const limit = (max: number, fallback: number) =>
   z.coerce
     .number({ message: `expected a number from 1 to ${max}` })
@@ -59,26 +46,6 @@ const reconcileBody = z
 
 const runParam = z.string().regex(/^\d{1,18}$/, { message: 'expected a run id (a number)' });
 const planQuery = z.object({ limit: limit(1000, 100), after: z.string().max(300).optional() });
-
-async function readJson(ctx: Context): Promise<unknown> {
-  const raw = await readRawBody(ctx, 16 * 1024);
-  if (raw.length === 0) return {};
-  try {
-    return JSON.parse(raw.toString('utf8'));
-  } catch {
-    throw new ApiError(400, 'invalid_request', 'the request body is not valid JSON');
-  }
-}
-
-/** Temporal refusals are 409 with the reason; an unreachable Temporal is 503. */
-async function command<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof ReconcileRefusedError) throw new ApiError(409, 'refused', err.message);
-    throw new ApiError(503, 'temporal_unavailable', 'Temporal did not answer; retry later', { 'Retry-After': '5' });
-  }
-}
 
 /** The operator API under /api, behind a bearer token. */
 export function operatorRouter(deps: OperatorDeps): Router {

@@ -218,7 +218,10 @@ export interface UserView {
   familyName: string | null;
   active: boolean;
   groups: string[];
+  /** Scalekit's roles[] for the user. */
   roles: string[];
+  /** The roles the user holds in the application: Scalekit's, mapped from groups, or the default. */
+  effectiveRoles: string[];
   updatedAt: string;
 }
 
@@ -245,7 +248,9 @@ export async function listUsers(db: Db, q: UserQuery): Promise<UserView[]> {
   const { rows } = await db.raw(
     `SELECT u.id, u.email, u.name, u.given_name, u.family_name, u.active, u.roles, u.updated_at,
             coalesce((SELECT array_agg(m.group_id ORDER BY m.group_id) FROM group_memberships m
-                       WHERE m.organization_id = u.organization_id AND m.user_id = u.id), '{}') AS groups
+                       WHERE m.organization_id = u.organization_id AND m.user_id = u.id), '{}') AS groups,
+            coalesce((SELECT array_agg(DISTINCT r.role ORDER BY r.role) FROM user_roles r
+                       WHERE r.organization_id = u.organization_id AND r.user_id = u.id), '{}') AS effective_roles
        FROM directory_users u
       WHERE u.organization_id = ?${filter}
       ORDER BY u.id
@@ -261,6 +266,7 @@ export async function listUsers(db: Db, q: UserQuery): Promise<UserView[]> {
     active: r.active as boolean,
     groups: r.groups as string[],
     roles: r.roles as string[],
+    effectiveRoles: r.effective_roles as string[],
     updatedAt: (r.updated_at as Date).toISOString(),
   }));
 }

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { SnapshotGroup, SnapshotUser } from '../../scalekit/directory';
 import type { ApplyCounts, PlanSummary, ReconcileKind } from '../../workflows/messages';
 import { describeConstraintViolation } from '../errors';
+import { resolveUserRoles } from './roles';
 
 /**
  * Sync runs (reconciliations and imports): the run row, the directory snapshot it reads into
@@ -646,6 +647,9 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
   result.drift =
     result.users.created + result.users.updated + result.users.deactivated + result.users.reactivated +
     result.groups.created + result.groups.updated + result.groups.deleted + result.groups.restored;
+  // Roles follow: every user's grants are resolved again (this also repairs any that drifted).
+  const roleChanges = await resolveUserRoles(trx, o.organizationId, 'all', () => `sync_run:${run.id}`);
+  result.roles = { usersChanged: roleChanges.usersChanged, granted: roleChanges.granted, revoked: roleChanges.revoked };
   await trx('sync_runs').where('id', run.id).update({
     status: 'completed',
     phase: 'done',

@@ -145,6 +145,12 @@ describe('usage', () => {
       ['schedule', 'pause'],
       ['schedule', 'resume'],
       ['schedule', 'trigger'],
+      ['roles'],
+      ['roles', 'list'],
+      ['roles', 'map'],
+      ['roles', 'unmap'],
+      ['roles', 'default'],
+      ['roles', 'why'],
     ];
     for (let i = 0; i < commands.length; i += 5) {
       const batch = commands.slice(i, i + 5);
@@ -480,6 +486,50 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     const unknown = await cli(['orgs', 'add', 'org_nobody']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/refused: Scalekit does not know organization org_nobody/);
+  });
+
+  it('roles: list the groups, preview a mapping, apply it, explain a user, refuse bad input', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    expect((await cli(['import', org.id, '--json'])).code).toBe(0);
+    const groups = emulator.snapshot(org.id).groups;
+    const eng = groups.find((g) => g.displayName === 'Engineering')!;
+    const engineer = emulator.snapshot(org.id).users.find((u) => u.groupIds.includes(eng.id))!;
+    const mapped = () => stack.database.db('user_roles').where({ organization_id: org.id, source: 'mapping' }).count('* as n').first();
+
+    const list = await cli(['roles', 'list', org.id]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(/default role: \(none/);
+    expect(list.stdout).toMatch(new RegExp(`${eng.id}\\s+Engineering\\s+\\d+\\s+-`));
+
+    const preview = await cli(['roles', 'map', org.id, eng.id, 'developer', '--precedence', '5', '--dry-run']);
+    expect(preview.code, preview.stderr).toBe(0);
+    expect(preview.stdout).toContain(`dry run: ${eng.id} → developer (precedence 5)`);
+    expect(preview.stdout).toMatch(/would change the roles of \d+ users/);
+    expect(preview.stdout).toContain('nothing was changed');
+    expect(Number((await mapped())?.n)).toBe(0);
+
+    const applied = await cli(['roles', 'map', org.id, eng.id, 'developer', '--precedence', '5', '--json']);
+    expect(applied.code, applied.stderr).toBe(0);
+    const result = json<{ status: string; usersChanged: number }>(applied);
+    expect(result.status).toBe('applied');
+    expect(Number((await mapped())?.n)).toBe(result.usersChanged);
+
+    const why = await cli(['roles', 'why', org.id, engineer.id]);
+    expect(why.code, why.stderr).toBe(0);
+    expect(why.stdout).toMatch(/developer: member of group "Engineering" .* precedence 5/);
+    expect(why.stdout).toContain(`by role mapping: ${eng.id} → developer (precedence 5)`);
+
+    const [neither, badRole, unknownGroup, unknownUser] = await Promise.all([
+      cli(['roles', 'default', org.id]),
+      cli(['roles', 'map', org.id, eng.id, 'two words']),
+      cli(['roles', 'map', org.id, 'dirgroup_nope', 'admin']),
+      cli(['roles', 'why', org.id, 'diruser_nope']),
+    ]);
+    expect([neither.code, neither.stderr]).toEqual([2, expect.stringMatching(/give either a role name or --none/)]);
+    expect([badRole.code, badRole.stderr]).toEqual([2, expect.stringMatching(/"two words" is not a role name/)]);
+    expect([unknownGroup.code, unknownGroup.stderr]).toEqual([1, expect.stringMatching(/refused: group dirgroup_nope is not in the directory/)]);
+    expect([unknownUser.code, unknownUser.stderr]).toEqual([1, expect.stringMatching(/user diruser_nope is not in the directory/)]);
+    expect(Number((await mapped())?.n)).toBe(result.usersChanged);
   });
 
   it('never prints a secret', () => {

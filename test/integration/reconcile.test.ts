@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../emulator/index';
 import { describeSchedules, controlSchedule } from '../../temporal/schedules';
-import { ReconcileRefusedError } from '../../temporal/client';
+import { WorkflowRefusedError } from '../../temporal/client';
 import { databaseView, directoryView, reconcileAndWait, waitForRun } from '../support/reconcile';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { envelope, T } from '../support/webhooks';
@@ -54,13 +54,13 @@ describe('onboarding import', () => {
     );
     const bare = emulator.createOrganization({ displayName: 'No directory yet', withoutDirectory: true });
     const refusal = await stack.workflows.startReconcile(bare.id, { kind: 'full', dryRun: false, trigger: 'test' }).catch((e: unknown) => e);
-    expect(refusal).toBeInstanceOf(ReconcileRefusedError);
+    expect(refusal).toBeInstanceOf(WorkflowRefusedError);
     expect((refusal as Error).message).toMatch(/has no directory in Scalekit yet/);
 
     const org = emulator.generateLarge({ users: 3_000, groups: 30, seed: randomInt(1, 2 ** 31) }).organization;
     const first = await stack.workflows.startReconcile(org.id, { kind: 'full', dryRun: false, trigger: 'test' });
     const second = await stack.workflows.startReconcile(org.id, { kind: 'full', dryRun: false, trigger: 'test' }).catch((e: unknown) => e);
-    expect(second).toBeInstanceOf(ReconcileRefusedError);
+    expect(second).toBeInstanceOf(WorkflowRefusedError);
     expect((second as Error).message).toMatch(new RegExp(`run ${first.runId}.*in progress|in progress.*run ${first.runId}`));
     expect((await waitForRun(stack.workflows, org.id, first.runId)).status).toBe('completed');
   });

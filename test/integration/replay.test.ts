@@ -83,12 +83,18 @@ it('catches a workflow change that is not deterministic', async () => {
 });
 
 it('replays the histories of a session that uses every workflow feature', async () => {
-  // Events (with a duplicate), an import, a dry run approved, a guarded run cancelled, a delta,
-  // and a scheduled reconcile: the histories this code writes today replay against it.
+  // Events (with a duplicate), an import, a role mapping previewed and changed, a dry run
+  // approved, a guarded run cancelled, a delta, and a scheduled reconcile: the histories this
+  // code writes today replay against it.
   const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31), emitWebhooks: true });
   await emulator.settled(30_000);
   await eventually(async () => ((await stack.workflows.status(org.id))?.applied ?? 0) > 0);
   expect((await reconcileAndWait(stack.workflows, org.id, { trigger: 'import' })).status).toBe('completed');
+
+  const [group] = emulator.snapshot(org.id).groups;
+  const mapping = { action: 'map', groupId: group!.id, role: 'admin', precedence: 10 } as const;
+  expect((await stack.workflows.changeRoles(org.id, { change: mapping, dryRun: true })).dryRun).toBe(true);
+  expect((await stack.workflows.changeRoles(org.id, { change: mapping, dryRun: false })).usersChanged).toBeGreaterThan(0);
 
   const users = emulator.snapshot(org.id).users;
   emulator.setFaults({ seed: 7, duplicateRate: 0.5 });
@@ -129,7 +135,7 @@ it('replays the histories of a session that uses every workflow feature', async 
   const results = await replay(recorded);
   expect(results.map((r) => r.error?.message)).toEqual(recorded.map(() => undefined));
   const kinds = new Set(recorded.flatMap((r) => (r.history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean)));
-  expect([...kinds]).toEqual(expect.arrayContaining(['applyDirectoryEvents', 'beginSyncRun', 'planSyncRun', 'applySyncRun', 'finishSyncRun']));
+  expect([...kinds]).toEqual(expect.arrayContaining(['applyDirectoryEvents', 'beginSyncRun', 'planSyncRun', 'applySyncRun', 'finishSyncRun', 'changeRoleMappings']));
 
   if (process.env.SCIMFLOW_RECORD_HISTORIES === '1') {
     await mkdir(FIXTURES, { recursive: true });

@@ -1,0 +1,66 @@
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Knex } from 'knex';
+import * as roles from '../db/repositories/roles';
+import { describeRoleChange, roleChangeProblem } from '../domain/roles';
+import type { RoleChangeRequest, RoleChangeResult } from '../workflows/messages';
+import { withHeartbeat } from './heartbeat';
+
+/** Thrown to roll a preview's transaction back, carrying what it computed. */
+class Preview extends Error {
+  constructor(readonly result: RoleChangeResult) {
+    super('preview');
+  }
+}
+
+/**
+ * Changes one role mapping (or the default role) and resolves every user's roles again, in one
+ * transaction under the organization lock. A dry run does the same work and rolls it back, so the
+ * preview is exactly what the change would do.
+ */
+export async function changeRoleMappings(db: Knex, organizationId: string, request: RoleChangeRequest): Promise<RoleChangeResult> {
+  const { change, dryRun } = request;
+  const problem = roleChangeProblem(change);
+  if (problem) throw ApplicationFailure.nonRetryable(problem, 'InvalidRoleChange');
+  const summary = describeRoleChange(change);
+  try {
+    return await withHeartbeat(() =>
+      db.transaction(async (trx) => {
+        const org = (await trx.raw(`SELECT id FROM organizations WHERE id = ? FOR UPDATE`, [organizationId])).rows as unknown[];
+        if (org.length === 0) {
+          throw ApplicationFailure.nonRetryable(
+            `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`,
+            'OrganizationNotFound',
+          );
+        }
+        if (change.action === 'map') {
+          const group = (await trx('directory_groups').where({ organization_id: organizationId, id: change.groupId }).first('deleted_at')) as
+            | { deleted_at: Date | null }
+            | undefined;
+          if (!group) {
+            throw ApplicationFailure.nonRetryable(
+              `group ${change.groupId} is not in the directory of ${organizationId}; list its groups with: scimflow roles list ${organizationId}`,
+              'GroupNotFound',
+            );
+          }
+          if (group.deleted_at) {
+            throw ApplicationFailure.nonRetryable(`group ${change.groupId} was deleted in the directory; map one of its live groups`, 'GroupDeleted');
+          }
+          await roles.upsertRoleMapping(trx, organizationId, { groupId: change.groupId, role: change.role, precedence: change.precedence });
+        } else if (change.action === 'unmap') {
+          if (!(await roles.deleteRoleMapping(trx, organizationId, change.groupId))) {
+            throw ApplicationFailure.nonRetryable(`group ${change.groupId} has no role mapping in ${organizationId}`, 'MappingNotFound');
+          }
+        } else {
+          await roles.setDefaultRole(trx, organizationId, change.role);
+        }
+        const resolved = await roles.resolveUserRoles(trx, organizationId, 'all', () => `role mapping: ${summary}`);
+        const result: RoleChangeResult = { dryRun, summary, ...resolved };
+        if (dryRun) throw new Preview(result);
+        return result;
+      }),
+    );
+  } catch (err) {
+    if (err instanceof Preview) return err.result;
+    throw err;
+  }
+}

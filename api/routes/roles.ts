@@ -1,0 +1,92 @@
+import Router from '@koa/router';
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import { getDefaultRole, explainUserRoles, listRoleMappings } from '../../db/repositories/roles';
+import { DEFAULT_PRECEDENCE, MAX_PRECEDENCE, roleNameProblem, type RoleChangeInput } from '../../domain/roles';
+import type { OrganizationWorkflows } from '../../temporal/client';
+import { requireOperatorToken } from '../auth';
+import { ApiError } from '../errors';
+import { command, orgParam, parse, readJson } from '../request';
+
+export interface RolesDeps {
+  db: Knex;
+  workflows: Pick<OrganizationWorkflows, 'changeRoles'>;
+  operatorApiToken: string | undefined;
+}
+
+const roleName = z.string({ message: 'expected a role name' }).superRefine((role, ctx) => {
+  const problem = roleNameProblem(role);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
+const dryRun = z.boolean({ message: 'expected true or false' }).default(false);
+const groupParam = z.string().min(1).max(256, { message: 'expected a directory group id' });
+const userParam = z.string().min(1).max(256, { message: 'expected a directory user id' });
+
+const mapBody = z
+  .object({
+    role: roleName,
+    precedence: z
+      .number({ message: `expected a whole number from 0 to ${MAX_PRECEDENCE}` })
+      .int({ message: `expected a whole number from 0 to ${MAX_PRECEDENCE}` })
+      .min(0, { message: `expected a whole number from 0 to ${MAX_PRECEDENCE}` })
+      .max(MAX_PRECEDENCE, { message: `expected a whole number from 0 to ${MAX_PRECEDENCE}` })
+      .default(DEFAULT_PRECEDENCE),
+    dryRun,
+  })
+  .strict();
+const unmapBody = z.object({ dryRun }).strict();
+const defaultBody = z.object({ role: roleName.nullable(), dryRun }).strict();
+
+/**
+ * Group → role mappings and the default role under /api/organizations/:orgId/roles. Changes go
+ * through the organization workflow (serialized with its events); `dryRun: true` previews them.
+ */
+export function rolesRouter(deps: RolesDeps): Router {
+  const router = new Router({ prefix: '/api/organizations/:orgId' });
+  router.use(requireOperatorToken(deps.operatorApiToken));
+
+  const change = async (organizationId: string, c: RoleChangeInput, preview: boolean) => {
+    // An organization scimflow has never seen gets no workflow started on its behalf.
+    if (!(await deps.db('organizations').where('id', organizationId).first('id'))) {
+      throw new ApiError(404, 'not_found', `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`);
+    }
+    return command(() => deps.workflows.changeRoles(organizationId, { change: c, dryRun: preview }));
+  };
+
+  router.get('/roles', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    ctx.body = { defaultRole: await getDefaultRole(deps.db, organizationId), mappings: await listRoleMappings(deps.db, organizationId) };
+  });
+
+  router.put('/roles/mappings/:groupId', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    const groupId = parse(groupParam, ctx.params.groupId);
+    const body = parse(mapBody, await readJson(ctx));
+    ctx.body = await change(organizationId, { action: 'map', groupId, role: body.role, precedence: body.precedence }, body.dryRun);
+  });
+
+  router.delete('/roles/mappings/:groupId', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    const groupId = parse(groupParam, ctx.params.groupId);
+    const body = parse(unmapBody, await readJson(ctx));
+    ctx.body = await change(organizationId, { action: 'unmap', groupId }, body.dryRun);
+  });
+
+  router.put('/roles/default', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    const body = parse(defaultBody, await readJson(ctx));
+    ctx.body = await change(organizationId, { action: 'default', role: body.role }, body.dryRun);
+  });
+
+  router.get('/users/:userId/roles', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    const userId = parse(userParam, ctx.params.userId);
+    const user = (await deps.db('directory_users').where({ organization_id: organizationId, id: userId }).first('id', 'email', 'active')) as
+      | { id: string; email: string | null; active: boolean }
+      | undefined;
+    if (!user) throw new ApiError(404, 'not_found', `user ${userId} is not in the directory of ${organizationId}`);
+    ctx.body = { userId: user.id, email: user.email, active: user.active, roles: await explainUserRoles(deps.db, organizationId, userId) };
+  });
+
+  return router;
+}

@@ -1,0 +1,134 @@
+/**
+ * Role resolution: which of the application's roles a directory user holds, and why.
+ *
+ * - Scalekit's own roles (`roles[]` on the user, from group → role assignments made in Scalekit)
+ *   are kept, each as a grant from `scalekit`.
+ * - The organization's role mappings (directory group → role, with a precedence) grant ONE role:
+ *   the mapping with the lowest precedence among the user's live groups; a tie goes to the role
+ *   name, then the group id, in alphabetical order, so the answer never depends on row order.
+ * - The organization's default role is granted only when nothing else grants a role.
+ * - A deactivated user holds no role.
+ */
+
+export type RoleSource = 'scalekit' | 'mapping' | 'default';
+
+export interface RoleMapping {
+  groupId: string;
+  role: string;
+  precedence: number;
+}
+
+export interface RoleGrant {
+  role: string;
+  source: RoleSource;
+  /** The group whose mapping granted the role (source `mapping`). */
+  groupId: string | null;
+  precedence: number | null;
+}
+
+export interface RoleSubject {
+  active: boolean;
+  scalekitRoles: readonly string[];
+  /** Ids of the live (not deleted) groups the user is a member of. */
+  groupIds: readonly string[];
+}
+
+export const DEFAULT_PRECEDENCE = 100;
+export const MAX_PRECEDENCE = 1_000_000;
+const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
+
+/** Why a role name is not acceptable, or null when it is. */
+export function roleNameProblem(role: unknown): string | null {
+  if (typeof role !== 'string' || role.length === 0) return 'a role name is required';
+  if (!ROLE_NAME.test(role)) {
+    return `"${role.slice(0, 80)}" is not a role name: use 1 to 64 letters, digits, "_", ".", ":" or "-", starting with a letter or digit`;
+  }
+  return null;
+}
+
+/** Why a precedence is not acceptable, or null when it is. */
+export function precedenceProblem(precedence: unknown): string | null {
+  if (typeof precedence !== 'number' || !Number.isInteger(precedence) || precedence < 0 || precedence > MAX_PRECEDENCE) {
+    return `precedence must be a whole number from 0 to ${MAX_PRECEDENCE} (lower wins)`;
+  }
+  return null;
+}
+
+function compareMappings(a: RoleMapping, b: RoleMapping): number {
+  return a.precedence - b.precedence || (a.role < b.role ? -1 : a.role > b.role ? 1 : 0) || (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0);
+}
+
+const SOURCE_ORDER: Record<RoleSource, number> = { mapping: 0, scalekit: 1, default: 2 };
+
+export function compareGrants(a: RoleGrant, b: RoleGrant): number {
+  return SOURCE_ORDER[a.source] - SOURCE_ORDER[b.source] || (a.role < b.role ? -1 : a.role > b.role ? 1 : 0);
+}
+
+/** The roles `user` holds under `mappings` (by group id) and the organization's default role. */
+export function resolveRoles(user: RoleSubject, mappings: ReadonlyMap<string, RoleMapping>, defaultRole: string | null): RoleGrant[] {
+  if (!user.active) return [];
+  const grants: RoleGrant[] = [];
+  let best: RoleMapping | undefined;
+  for (const groupId of user.groupIds) {
+    const m = mappings.get(groupId);
+    if (m && (!best || compareMappings(m, best) < 0)) best = m;
+  }
+  if (best) grants.push({ role: best.role, source: 'mapping', groupId: best.groupId, precedence: best.precedence });
+  for (const role of new Set(user.scalekitRoles)) {
+    if (role) grants.push({ role, source: 'scalekit', groupId: null, precedence: null });
+  }
+  if (grants.length === 0 && defaultRole) grants.push({ role: defaultRole, source: 'default', groupId: null, precedence: null });
+  return grants.sort(compareGrants);
+}
+
+export interface GrantDiff {
+  /** Grants to write (new, or held for another reason: another group or precedence). */
+  upsert: RoleGrant[];
+  /** Grants the user no longer holds. */
+  revoke: RoleGrant[];
+}
+
+const grantKey = (g: RoleGrant) => `${g.source}\u0000${g.role}`;
+
+/** What changes between the grants a user holds and the grants resolved for them. */
+export function diffGrants(current: readonly RoleGrant[], desired: readonly RoleGrant[]): GrantDiff {
+  const before = new Map(current.map((g) => [grantKey(g), g]));
+  const after = new Map(desired.map((g) => [grantKey(g), g]));
+  const upsert: RoleGrant[] = [];
+  const revoke: RoleGrant[] = [];
+  for (const [key, g] of after) {
+    const old = before.get(key);
+    if (!old || old.groupId !== g.groupId || old.precedence !== g.precedence) upsert.push(g);
+  }
+  for (const [key, g] of before) if (!after.has(key)) revoke.push(g);
+  return { upsert, revoke };
+}
+
+/** The role names in a list of grants, each once, sorted. */
+export function roleNames(grants: readonly RoleGrant[]): string[] {
+  return [...new Set(grants.map((g) => g.role))].sort();
+}
+
+/** A role mapping change as the API and CLI accept it (mirrors the workflow message). */
+export type RoleChangeInput =
+  | { action: 'map'; groupId: string; role: string; precedence: number }
+  | { action: 'unmap'; groupId: string }
+  | { action: 'default'; role: string | null };
+
+/** Why a change cannot be made, or null when it is well-formed. */
+export function roleChangeProblem(change: RoleChangeInput): string | null {
+  if (change.action === 'map' || change.action === 'unmap') {
+    if (typeof change.groupId !== 'string' || change.groupId.length === 0 || change.groupId.length > 256) return 'a directory group id is required';
+  }
+  if (change.action === 'map') return roleNameProblem(change.role) ?? precedenceProblem(change.precedence);
+  if (change.action === 'default') return change.role === null ? null : roleNameProblem(change.role);
+  if (change.action !== 'unmap') return `unknown role change "${String((change as { action: unknown }).action)}"`;
+  return null;
+}
+
+/** A change in words, for results, logs and `granted_by`. */
+export function describeRoleChange(change: RoleChangeInput): string {
+  if (change.action === 'map') return `${change.groupId} → ${change.role} (precedence ${change.precedence})`;
+  if (change.action === 'unmap') return `${change.groupId} unmapped`;
+  return change.role === null ? 'no default role' : `default role ${change.role}`;
+}
