@@ -7,6 +7,7 @@ import type { RoleChangeRequest, RoleChangeResult } from '../workflows/messages'
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
 import { withHeartbeat } from './heartbeat';
 import { createReconcileActivities, DEFAULT_RECONCILE_SETTINGS, type ReconcileSettings } from './reconcile';
+import { applyDeferredEvents, deferDirectoryEvents, recordSyncPause, type DeferredApplyResult, type DeferResult } from './pause';
 import { changeRoleMappings } from './roles';
 import { createScheduleActivities } from './schedules';
 
@@ -27,6 +28,16 @@ export function createActivities(deps: ActivityDeps) {
   return {
     async applyDirectoryEvents(organizationId: string, events: DirectoryEvent[]): Promise<ApplyResult> {
       return withHeartbeat(() => applyDirectoryEvents(deps.db, organizationId, events));
+    },
+    async deferDirectoryEvents(organizationId: string, events: DirectoryEvent[]): Promise<DeferResult> {
+      return withHeartbeat(() => deferDirectoryEvents(deps.db, organizationId, events));
+    },
+    async applyDeferredEvents(organizationId: string, limit: number): Promise<DeferredApplyResult> {
+      return withHeartbeat(() => applyDeferredEvents(deps.db, organizationId, limit));
+    },
+    /** Returns how many events are deferred. */
+    async recordSyncPause(organizationId: string, pause: { since: string; note: string | null } | null): Promise<number> {
+      return recordSyncPause(deps.db, organizationId, pause);
     },
     async changeRoleMappings(organizationId: string, request: RoleChangeRequest): Promise<RoleChangeResult> {
       return changeRoleMappings(deps.db, organizationId, request);

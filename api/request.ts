@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import type { Knex } from 'knex';
 import { z } from 'zod';
 import { ORGANIZATION_ID } from '../domain/events';
 import { WorkflowRefusedError } from '../temporal/client';
@@ -36,5 +37,12 @@ export async function command<T>(fn: () => Promise<T>): Promise<T> {
   } catch (err) {
     if (err instanceof WorkflowRefusedError) throw new ApiError(409, 'refused', err.message);
     throw new ApiError(503, 'temporal_unavailable', 'Temporal did not answer; retry later', { 'Retry-After': '5' });
+  }
+}
+
+/** 404 with the next step for an organization scimflow has never seen (no workflow is started for it). */
+export async function requireKnownOrganization(db: Knex, organizationId: string): Promise<void> {
+  if (!(await db('organizations').where('id', organizationId).first('id'))) {
+    throw new ApiError(404, 'not_found', `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`);
   }
 }

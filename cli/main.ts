@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { CliContext } from './context';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors';
 import { orgsAdd, orgsList } from './orgs';
+import { pauseCommand } from './pause';
 import { runCommand } from './reconcile';
 import { rolesChange, rolesList, rolesWhy } from './roles';
 import { decideCommand, planCommand, runsCommand } from './runs';
@@ -172,6 +173,20 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     if (action !== 'trigger') cmd.option('--note <text>', 'why (shown in `status` and the Temporal UI)');
     cmd.action((orgId: string, opts: { kind?: ScheduleKindOption; note?: string; json?: boolean }) => run(() => scheduleCommand(ctx, action, orgId, opts))());
   }
+  program
+    .command('pause')
+    .description("stop applying an organization's directory changes: webhooks are kept in order, everyone keeps their access, scheduled reconciles are skipped")
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--note <text>', 'why (shown in `status`)')
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { note?: string; json?: boolean }) => run(() => pauseCommand(ctx, 'pause', orgId, opts))());
+  program
+    .command('resume')
+    .description('resume a paused organization: apply the changes kept during the pause, in the order they arrived, then new ones')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { json?: boolean }) => run(() => pauseCommand(ctx, 'resume', orgId, opts))());
+
   const roles = program
     .command('roles')
     .description("which directory groups grant which of the application's roles, the default role, and why a user holds a role");

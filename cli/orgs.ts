@@ -138,9 +138,10 @@ export async function orgsList(ctx: CliContext, opts: { json?: boolean }): Promi
     o.directoryId ? `${o.directoryId}${o.directoryEnabled === false ? ' (disabled)' : ''}` : 'none',
     `${n(o.activeUsers)}/${n(o.totalUsers)}`,
     o.lastRun ? `#${o.lastRun.id} ${o.lastRun.kind} ${o.lastRun.status} ${ago(o.lastRun.finishedAt ?? o.lastRun.createdAt)}` : '-',
+    o.syncPaused ? 'PAUSED' : 'live',
     scheduleSummary(schedules[i] ?? null),
   ]);
-  for (const line of table(['ORGANIZATION', 'NAME', 'DIRECTORY', 'USERS (ACTIVE/TOTAL)', 'LAST RUN', 'SCHEDULES'], rows)) ctx.io.out(line);
+  for (const line of table(['ORGANIZATION', 'NAME', 'DIRECTORY', 'USERS (ACTIVE/TOTAL)', 'LAST RUN', 'SYNC', 'SCHEDULES'], rows)) ctx.io.out(line);
   if (temporalNote) ctx.io.err(temporalNote);
   return 0;
 }

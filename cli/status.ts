@@ -52,7 +52,16 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
     `run        ${s.reconcile ? describeProgress(s.reconcile, null, Date.now() - Date.parse(s.reconcile.startedAt)) : 'none in progress'}`,
     `last run   ${lastRunLine(s)}`,
   ];
-  if (s.reconcilesSkipped > 0) lines.push(`skipped    ${n(s.reconcilesSkipped)} scheduled run(s) skipped because a run was in progress`);
+  if (s.paused) {
+    lines.splice(
+      1,
+      0,
+      `PAUSED     since ${time(s.paused.since)}${s.paused.note ? ` (${s.paused.note})` : ''}: ${n(s.deferred)} event(s) kept so far, none applied; resume with \`scimflow resume ${organizationId}\``,
+    );
+  } else if (s.resuming) {
+    lines.splice(1, 0, 'RESUMING   applying the events kept during the pause, in the order they arrived');
+  }
+  if (s.reconcilesSkipped > 0) lines.push(`skipped    ${n(s.reconcilesSkipped)} scheduled run(s) skipped because a run was in progress or the sync was paused`);
   if (s.reconcile?.phase === 'awaiting_approval') {
     lines.push(`decide     \`scimflow approve ${organizationId} ${s.reconcile.runId}\` or \`scimflow cancel ${organizationId} ${s.reconcile.runId}\``);
   }

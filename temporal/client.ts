@@ -4,6 +4,8 @@ import {
   approveRunUpdate,
   cancelRunUpdate,
   changeRolesUpdate,
+  pauseSyncUpdate,
+  resumeSyncUpdate,
   directoryEventSignal,
   reconcileSignal,
   startReconcileUpdate,
@@ -11,6 +13,7 @@ import {
   type ReconcileRequest,
   type RoleChangeRequest,
   type RoleChangeResult,
+  type SyncPause,
   ORGANIZATION_WORKFLOW_TYPE,
   organizationWorkflowId,
   SCIM_ORG_ID,
@@ -121,6 +124,22 @@ export class OrganizationWorkflows {
     await this.ensureRunning(organizationId);
     return this.update(organizationId, () =>
       this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(changeRolesUpdate, { args: [request] }),
+    );
+  }
+
+  /** Pauses the organization's sync: events are kept in order, nothing changes until resumed. */
+  async pauseSync(organizationId: string, note: string | null): Promise<{ paused: SyncPause; deferred: number }> {
+    await this.ensureRunning(organizationId);
+    return this.update(organizationId, () =>
+      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(pauseSyncUpdate, { args: [{ note }] }),
+    );
+  }
+
+  /** Resumes a paused sync: the deferred events are applied in arrival order. */
+  async resumeSync(organizationId: string): Promise<{ resumed: SyncPause; deferred: number }> {
+    await this.ensureRunning(organizationId);
+    return this.update(organizationId, () =>
+      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(resumeSyncUpdate, { args: [] }),
     );
   }
 

@@ -30,6 +30,8 @@ export interface OrganizationCounters {
   lastBatchAt: string | null;
   firstStartedAt: string;
   continuedAsNew: number;
+  /** Events kept in the ledger while the sync was paused (applied on resume). */
+  deferred: number;
 }
 
 export interface OrganizationSyncStatus extends OrganizationCounters {
@@ -42,9 +44,27 @@ export interface OrganizationSyncStatus extends OrganizationCounters {
   reconcile: ReconcileProgress | null;
   /** The last reconciliation that ended (completed, planned, cancelled or failed). */
   lastReconcile: ReconcileOutcome | null;
-  /** Reconcile requests from schedules skipped because a run was in progress. */
+  /** Reconcile requests from schedules skipped because a run was in progress or sync was paused. */
   reconcilesSkipped: number;
+  /** The sync is paused: events are kept, not applied. */
+  paused: SyncPause | null;
+  /** Resumed, and applying the events deferred during the pause (in arrival order). */
+  resuming: boolean;
 }
+
+export interface SyncPause {
+  since: string;
+  note: string | null;
+}
+
+/**
+ * Pauses the organization's sync: events keep arriving and are kept in the ledger, in order, but
+ * nothing changes (users, groups, roles) and no reconcile applies until resumed. Returns once no
+ * batch is being applied any more.
+ */
+export const pauseSyncUpdate = defineUpdate<{ paused: SyncPause; deferred: number }, [{ note: string | null }]>('pauseSync');
+/** Resumes: the deferred events are applied in arrival order, then new ones as usual. */
+export const resumeSyncUpdate = defineUpdate<{ resumed: SyncPause; deferred: number }, []>('resumeSync');
 
 export const statusQuery = defineQuery<OrganizationSyncStatus>('status');
 

@@ -1,6 +1,6 @@
 import type { ReconcileCursor } from '../activities/reconcile';
 import type { DirectoryEvent } from '../domain/events';
-import type { OrganizationCounters, OrganizationSyncStatus, ReconcileOutcome, ReconcileRequest } from './messages';
+import type { OrganizationCounters, OrganizationSyncStatus, ReconcileOutcome, ReconcileRequest, SyncPause } from './messages';
 
 export type { OrganizationCounters };
 
@@ -41,6 +41,9 @@ export interface OrganizationWorkflowInput {
     lastReconcile: ReconcileOutcome | null;
     reconcilesSkipped: number;
     schedulesEnsured: boolean;
+    /** Absent in runs that predate pausing. */
+    paused?: SyncPause | null;
+    resuming?: boolean;
   };
   limits?: Partial<OrganizationLimits>;
 }
@@ -80,13 +83,24 @@ export class OrganizationState {
   lastReconcile: ReconcileOutcome | null;
   reconcilesSkipped: number;
   schedulesEnsured: boolean;
+  /** While set, batches go to the ledger as deferred instead of being applied. */
+  paused: SyncPause | null;
+  /** After a resume, until every deferred event is applied: new events are deferred behind them. */
+  resuming: boolean;
+  /** A batch (or a deferred batch) is being applied right now. */
+  applying = false;
 
   constructor(input: OrganizationWorkflowInput, now: Date) {
     this.organizationId = input.organizationId;
     this.limits = { ...DEFAULT_LIMITS, ...input.limits };
     this.runStartedAt = now.toISOString();
     this.counters = input.carried?.counters
-      ? { ...input.carried.counters, continuedAsNew: input.carried.counters.continuedAsNew + 1 }
+      ? {
+          ...input.carried.counters,
+          // Counters carried from a run that predates pausing have no `deferred`.
+          deferred: (input.carried.counters as Partial<OrganizationCounters>).deferred ?? 0,
+          continuedAsNew: input.carried.counters.continuedAsNew + 1,
+        }
       : {
           received: 0,
           applied: 0,
@@ -98,12 +112,15 @@ export class OrganizationState {
           lastBatchAt: null,
           firstStartedAt: now.toISOString(),
           continuedAsNew: 0,
+          deferred: 0,
         };
     this.reconcile = input.carried?.reconcile ?? null;
     this.pendingReconcile = input.carried?.pendingReconcile ?? null;
     this.lastReconcile = input.carried?.lastReconcile ?? null;
     this.reconcilesSkipped = input.carried?.reconcilesSkipped ?? 0;
     this.schedulesEnsured = input.carried?.schedulesEnsured ?? false;
+    this.paused = input.carried?.paused ?? null;
+    this.resuming = input.carried?.resuming ?? false;
     for (const id of input.carried?.recentIds ?? []) this.remember(id);
     for (const event of input.carried?.queue ?? []) this.push(event);
   }
@@ -208,6 +225,8 @@ export class OrganizationState {
         lastReconcile: this.lastReconcile,
         reconcilesSkipped: this.reconcilesSkipped,
         schedulesEnsured: this.schedulesEnsured,
+        paused: this.paused,
+        resuming: this.resuming,
       },
       limits: this.limits,
     };
@@ -222,7 +241,20 @@ export class OrganizationState {
       reconcile: this.reconcile ? publicProgress(this.reconcile) : null,
       lastReconcile: this.lastReconcile,
       reconcilesSkipped: this.reconcilesSkipped,
+      paused: this.paused,
+      resuming: this.resuming,
     };
+  }
+
+  /** Batches are kept, not applied: paused, or resuming with deferred events still ahead. */
+  get deferring(): boolean {
+    return this.paused !== null || this.resuming;
+  }
+
+  recordDeferred(result: { deferred: number; duplicate: number; quarantined: number }): void {
+    this.counters.deferred += result.deferred;
+    this.counters.duplicates += result.duplicate;
+    this.counters.quarantined += result.quarantined;
   }
 
   /** A run is open or being opened. */
@@ -238,7 +270,7 @@ export class OrganizationState {
 
   /** Schedules ask; a busy organization skips (the Schedule's overlap policy is SKIP too). */
   requestReconcile(request: ReconcileRequest): void {
-    if (this.reconcileBusy || this.pendingReconcile) this.reconcilesSkipped += 1;
+    if (this.reconcileBusy || this.pendingReconcile || this.deferring) this.reconcilesSkipped += 1;
     else this.pendingReconcile = request;
   }
 

@@ -16,6 +16,8 @@ import {
   approveRunUpdate,
   changeRolesUpdate,
   cancelRunUpdate,
+  pauseSyncUpdate,
+  resumeSyncUpdate,
   directoryEventSignal,
   reconcileSignal,
   startReconcileUpdate,
@@ -25,6 +27,7 @@ import {
   type ReconcileRequest,
   type RoleChangeRequest,
   type RoleChangeResult,
+  type SyncPause,
 } from './messages';
 import { OrganizationState, type OrganizationWorkflowInput } from './organization-state';
 
@@ -37,10 +40,21 @@ const { applyDirectoryEvents } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
+// While the sync is paused, batches are kept in the ledger; on resume they are applied from it.
+// Same retry policy as applying: events wait, in order, until the database is back.
+const { deferDirectoryEvents, applyDeferredEvents } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  heartbeatTimeout: '20 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/** Deferred events applied per step on resume: one batch, like a live one. */
+const DEFERRED_BATCH = 250;
+
 // Reconcile steps give up after a few minutes of failures (Scalekit down): the run is marked
 // failed and the next scheduled one tries again, so events are never held up for long.
 const reconcileRetry = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 6 };
-const { beginSyncRun, loadPlannedRun, finishSyncRun, ensureOrganizationSchedules } = proxyActivities<Activities>({
+const { beginSyncRun, loadPlannedRun, finishSyncRun, ensureOrganizationSchedules, recordSyncPause } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: reconcileRetry,
 });
@@ -130,6 +144,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     {
       validator: (request: ReconcileRequest) => {
         if (request.kind !== 'full' && request.kind !== 'delta') throw new Error(`unknown reconcile kind "${String(request.kind)}"`);
+        if (!request.dryRun && state.deferring) throw new Error(pausedRefusal('a reconcile that changes data'));
         if (state.reconcileBusy) {
           const r = state.reconcile;
           throw new Error(
@@ -162,6 +177,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     },
     {
       validator: ({ runId }) => {
+        if (state.deferring) throw new Error(pausedRefusal(`approving run ${runId}`));
         const r = state.reconcile;
         if (r && r.runId === runId && r.phase !== 'awaiting_approval') {
           throw new Error(`run ${runId} is not waiting for approval (it is in phase ${r.phase})`);
@@ -206,6 +222,64 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
       validator: (request: RoleChangeRequest) => {
         const problem = roleChangeProblem(request.change);
         if (problem) throw new Error(problem);
+      },
+    },
+  );
+
+  function pausedRefusal(what: string): string {
+    const p = state.paused;
+    if (p) {
+      return `the sync of ${org} is paused since ${p.since}${p.note ? ` (${p.note})` : ''}: ${what} waits until it is resumed (scimflow resume ${org}); a dry run is allowed`;
+    }
+    return `the sync of ${org} is applying the events deferred during its pause; ${what} can start once they are applied (scimflow status ${org})`;
+  }
+
+  setHandler(
+    pauseSyncUpdate,
+    async ({ note }) => {
+      const pause = { since: new Date().toISOString(), note: note ?? null };
+      // From here on, batches are kept; the one being applied (if any) finishes first.
+      state.paused = pause;
+      try {
+        await recordSyncPause(org, pause);
+      } catch (err) {
+        state.paused = null;
+        throw refusal(err);
+      }
+      await condition(() => !state.applying);
+      log.info('sync paused', { note: pause.note });
+      return { paused: pause, deferred: state.counters.deferred };
+    },
+    {
+      validator: (_request: { note: string | null }) => {
+        if (state.paused) throw new Error(`the sync of ${org} is already paused since ${state.paused.since}; resume it with: scimflow resume ${org}`);
+        const r = state.reconcile;
+        if ((r && !r.dryRun) || state.reconcileStarting) {
+          throw new Error(
+            r
+              ? `run ${r.runId} (${r.kind}, ${r.phase}) is in progress for ${org}; wait for it or cancel it (scimflow cancel ${org} ${r.runId}), then pause`
+              : `a run is being started for ${org}; try again in a moment`,
+          );
+        }
+      },
+    },
+  );
+
+  setHandler(
+    resumeSyncUpdate,
+    async () => {
+      const pause = state.paused as SyncPause;
+      const deferred = await recordSyncPause(org, null).catch((err: unknown) => {
+        throw refusal(err);
+      });
+      state.paused = null;
+      state.resuming = true;
+      log.info('sync resumed', { deferred });
+      return { resumed: pause, deferred };
+    },
+    {
+      validator: () => {
+        if (!state.paused) throw new Error(`the sync of ${org} is not paused`);
       },
     },
   );
@@ -286,6 +360,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     const waiting = state.reconcile?.phase === 'awaiting_approval' ? state.reconcile : null;
     const ready = () =>
       state.queued > 0 ||
+      (state.resuming && !state.paused) ||
       state.reconcileRunnable ||
       (state.pendingReconcile !== null && !state.reconcileBusy) ||
       canHandOver();
@@ -294,8 +369,25 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     if (woke === false && waiting && state.reconcile === waiting) await reconcileStep(waiting);
     if (state.queued > 0) {
       const batch = state.takeBatch();
-      const result = await applyDirectoryEvents(org, batch);
-      state.recordBatch(result, new Date());
+      state.applying = true;
+      if (state.deferring) {
+        state.recordDeferred(await deferDirectoryEvents(org, batch));
+      } else {
+        const result = await applyDirectoryEvents(org, batch);
+        state.recordBatch(result, new Date());
+      }
+      state.applying = false;
+    }
+    if (state.resuming && !state.paused) {
+      // Deferred events in arrival order; events that arrived meanwhile were deferred behind them.
+      state.applying = true;
+      const result = await applyDeferredEvents(org, DEFERRED_BATCH);
+      if (result.taken > 0) state.recordBatch(result, new Date());
+      state.applying = false;
+      if (result.remaining === 0 && state.queued === 0) {
+        state.resuming = false;
+        log.info('deferred events applied; sync is live again');
+      }
     }
     if (state.pendingReconcile && !state.reconcileBusy) {
       const request = state.pendingReconcile;

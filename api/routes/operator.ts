@@ -7,11 +7,11 @@ import { getRun, listPlanChanges, listRuns } from '../../db/repositories/sync-ru
 import type { OrganizationWorkflows } from '../../temporal/client';
 import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
-import { command, orgParam, parse, readJson } from '../request';
+import { command, orgParam, parse, readJson, requireKnownOrganization } from '../request';
 
 export interface OperatorDeps {
   db: Knex;
-  workflows: Pick<OrganizationWorkflows, 'status' | 'startReconcile' | 'approveRun' | 'cancelRun'>;
+  workflows: Pick<OrganizationWorkflows, 'status' | 'startReconcile' | 'approveRun' | 'cancelRun' | 'pauseSync' | 'resumeSync'>;
   operatorApiToken: string | undefined;
 }
 
@@ -43,6 +43,8 @@ const reconcileBody = z
     delta: z.boolean({ message: 'expected true or false' }).default(false),
   })
   .strict();
+
+const pauseBody = z.object({ note: z.string({ message: 'expected a short text' }).max(500, { message: 'at most 500 characters' }).nullable().default(null) }).strict();
 
 const runParam = z.string().regex(/^\d{1,18}$/, { message: 'expected a run id (a number)' });
 const planQuery = z.object({ limit: limit(1000, 100), after: z.string().max(300).optional() });
@@ -148,6 +150,20 @@ export function operatorRouter(deps: OperatorDeps): Router {
     const organizationId = parse(orgParam, ctx.params.orgId);
     const runId = parse(runParam, ctx.params.runId);
     ctx.body = await command(() => deps.workflows.cancelRun(organizationId, runId));
+  });
+
+  router.post('/organizations/:orgId/pause', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    const body = parse(pauseBody, await readJson(ctx));
+    await requireKnownOrganization(deps.db, organizationId);
+    ctx.body = await command(() => deps.workflows.pauseSync(organizationId, body.note));
+  });
+
+  router.post('/organizations/:orgId/resume', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    parse(z.object({}).strict(), await readJson(ctx));
+    await requireKnownOrganization(deps.db, organizationId);
+    ctx.body = await command(() => deps.workflows.resumeSync(organizationId));
   });
 
   return router;

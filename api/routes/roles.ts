@@ -6,7 +6,7 @@ import { DEFAULT_PRECEDENCE, MAX_PRECEDENCE, roleNameProblem, type RoleChangeInp
 import type { OrganizationWorkflows } from '../../temporal/client';
 import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
-import { command, orgParam, parse, readJson } from '../request';
+import { command, orgParam, parse, readJson, requireKnownOrganization } from '../request';
 
 export interface RolesDeps {
   db: Knex;
@@ -47,9 +47,7 @@ export function rolesRouter(deps: RolesDeps): Router {
 
   const change = async (organizationId: string, c: RoleChangeInput, preview: boolean) => {
     // An organization scimflow has never seen gets no workflow started on its behalf.
-    if (!(await deps.db('organizations').where('id', organizationId).first('id'))) {
-      throw new ApiError(404, 'not_found', `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`);
-    }
+    await requireKnownOrganization(deps.db, organizationId);
     return command(() => deps.workflows.changeRoles(organizationId, { change: c, dryRun: preview }));
   };
 

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as directory from './20261123000000_directory';
 import * as syncRuns from './20261123010000_sync_runs';
 import * as roles from './20261124000000_roles';
+import * as syncPause from './20261124010000_sync_pause';
 
 /**
  * Migrations are listed here rather than discovered on disk, so they load the same way under
@@ -11,6 +12,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261123000000_directory': directory,
   '20261123010000_sync_runs': syncRuns,
   '20261124000000_roles': roles,
+  '20261124010000_sync_pause': syncPause,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -2,8 +2,9 @@ import type { Knex } from 'knex';
 import type { DirectoryEvent } from '../../domain/events';
 import { describeConstraintViolation } from '../errors';
 
-export type LedgerOutcome = 'pending' | 'applied' | 'duplicate' | 'stale' | 'ignored' | 'quarantined';
-export const LEDGER_OUTCOMES: readonly LedgerOutcome[] = ['applied', 'duplicate', 'stale', 'ignored', 'quarantined'];
+export type LedgerOutcome = 'pending' | 'deferred' | 'applied' | 'duplicate' | 'stale' | 'ignored' | 'quarantined';
+/** Outcomes operators filter by; `deferred` events wait for the organization's sync to resume. */
+export const LEDGER_OUTCOMES: readonly LedgerOutcome[] = ['applied', 'deferred', 'duplicate', 'stale', 'ignored', 'quarantined'];
 
 export interface LedgerEntry {
   id: string;
@@ -23,10 +24,30 @@ export interface LedgerEntry {
  * (a redelivery that got past the workflow's in-memory dedupe) is not inserted, and its row's
  * duplicate counter goes up. The primary key makes this safe even against a concurrent retry of
  * the same activity: the second transaction waits for the first and then finds the row.
+ * A row `deferred` while the organization's sync was paused becomes pending: its event is new.
  */
 export async function recordPending(
   db: Knex.Transaction,
   events: readonly DirectoryEvent[],
+): Promise<{ fresh: Set<string>; unrecordable: Map<string, string> }> {
+  return recordEvents(db, events, 'pending');
+}
+
+/**
+ * Keeps events that arrive while the organization's sync is paused: ledger rows `deferred`, with
+ * their payload, in arrival order. Nothing is applied; `loadDeferred` hands them back on resume.
+ */
+export async function recordDeferred(
+  db: Knex.Transaction,
+  events: readonly DirectoryEvent[],
+): Promise<{ fresh: Set<string>; unrecordable: Map<string, string> }> {
+  return recordEvents(db, events, 'deferred');
+}
+
+async function recordEvents(
+  db: Knex.Transaction,
+  events: readonly DirectoryEvent[],
+  outcome: 'pending' | 'deferred',
 ): Promise<{ fresh: Set<string>; unrecordable: Map<string, string> }> {
   const unrecordable = new Map<string, string>();
   if (events.length === 0) return { fresh: new Set(), unrecordable };
@@ -38,12 +59,18 @@ export async function recordPending(
     occurred_at: e.occurredAt,
     occurred_at_ns: e.occurredAtNs,
     received_at: e.receivedAt,
-    outcome: 'pending',
+    outcome,
     webhook_id: e.webhookId,
     payload: JSON.stringify(e),
   });
-  const insert = async (trx: Knex.Transaction, rows: ReturnType<typeof row>[]) =>
-    ((await trx('directory_events').insert(rows).onConflict('id').ignore().returning('id')) as { id: string }[]).map((r) => r.id);
+  const insert = async (trx: Knex.Transaction, rows: ReturnType<typeof row>[]) => {
+    const query = trx('directory_events').insert(rows).onConflict('id');
+    const returned =
+      outcome === 'pending'
+        ? await query.merge(['outcome']).where('directory_events.outcome', 'deferred').returning('id')
+        : await query.ignore().returning('id');
+    return (returned as { id: string }[]).map((r) => r.id);
+  };
   let inserted: string[];
   try {
     inserted = await db.transaction((sp) => insert(sp, events.map(row)));
@@ -208,4 +235,21 @@ export async function listLedger(db: Knex, q: LedgerQuery): Promise<LedgerEntry[
     detail: r.detail as string | null,
     duplicateCount: r.duplicate_count as number,
   }));
+}
+
+/** Events deferred while the organization's sync was paused, in arrival order. */
+export async function loadDeferred(db: Knex | Knex.Transaction, organizationId: string, limit: number): Promise<DirectoryEvent[]> {
+  const rows = (await db('directory_events')
+    .where({ organization_id: organizationId, outcome: 'deferred' })
+    .orderBy('seq')
+    .limit(limit)
+    .select('payload')) as { payload: DirectoryEvent }[];
+  return rows.map((r) => r.payload);
+}
+
+export async function countDeferred(db: Knex | Knex.Transaction, organizationId: string): Promise<number> {
+  const row = (await db('directory_events').where({ organization_id: organizationId, outcome: 'deferred' }).count('* as n').first()) as
+    | { n: string | number }
+    | undefined;
+  return Number(row?.n ?? 0);
 }

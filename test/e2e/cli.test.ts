@@ -8,6 +8,7 @@ import { freePort } from '../../scripts/lib/ports';
 import { describeSchedules } from '../../temporal/schedules';
 import { databaseView, directoryView, waitForRun } from '../support/reconcile';
 import { eventually, startStack, type Stack } from '../support/stack';
+import { envelope, T } from '../support/webhooks';
 
 /**
  * The engineers' CLI, run as a process the way an engineer runs it (the `scimflow` bin and
@@ -145,6 +146,8 @@ describe('usage', () => {
       ['schedule', 'pause'],
       ['schedule', 'resume'],
       ['schedule', 'trigger'],
+      ['pause'],
+      ['resume'],
       ['roles'],
       ['roles', 'list'],
       ['roles', 'map'],
@@ -530,6 +533,31 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect([unknownGroup.code, unknownGroup.stderr]).toEqual([1, expect.stringMatching(/refused: group dirgroup_nope is not in the directory/)]);
     expect([unknownUser.code, unknownUser.stderr]).toEqual([1, expect.stringMatching(/user diruser_nope is not in the directory/)]);
     expect(Number((await mapped())?.n)).toBe(result.usersChanged);
+  });
+
+  it('pause keeps changes back and shows in status and orgs list; resume applies them', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    expect((await cli(['import', org.id, '--json'])).code).toBe(0);
+    const paused = await cli(['pause', org.id, '--note', 'IdP migration']);
+    expect(paused.code, paused.stderr).toBe(0);
+    expect(paused.stdout).toMatch(new RegExp(`paused the sync of ${org.id} at .* \\(IdP migration\\)`));
+    expect(paused.stdout).toContain(`resume with \`scimflow resume ${org.id}\``);
+
+    const user = emulator.snapshot(org.id).users[0]!;
+    const update = envelope(T.userUpdated, org.id, { id: user.id, email: user.email, given_name: 'Paused', family_name: user.profile.familyName, active: true }, new Date().toISOString());
+    expect((await stack.deliver(update)).status).toBe(202);
+    await eventually(async () => (await stack.workflows.status(org.id))?.deferred === 1);
+    const [status, list, again] = await Promise.all([cli(['status', org.id]), cli(['orgs', 'list']), cli(['pause', org.id])]);
+    expect(status.stdout).toMatch(/PAUSED {5}since .* \(IdP migration\): 1 event\(s\) kept so far, none applied/);
+    expect(list.stdout).toMatch(new RegExp(`${org.id} .* PAUSED `));
+    expect([again.code, again.stderr]).toEqual([1, expect.stringMatching(/refused: the sync of .* is already paused/)]);
+
+    const resumed = await cli(['resume', org.id, '--json']);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(json(resumed)).toMatchObject({ status: 'resumed', deferred: 1, resumed: { note: 'IdP migration' } });
+    await eventually(async () => (await stack.database.db('directory_users').where({ organization_id: org.id, id: user.id }).first('given_name'))?.given_name === 'Paused');
+    const live = await cli(['resume', org.id]);
+    expect([live.code, live.stderr]).toEqual([1, expect.stringMatching(/refused: the sync of .* is not paused/)]);
   });
 
   it('never prints a secret', () => {

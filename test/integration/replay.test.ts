@@ -83,8 +83,8 @@ it('catches a workflow change that is not deterministic', async () => {
 });
 
 it('replays the histories of a session that uses every workflow feature', async () => {
-  // Events (with a duplicate), an import, a role mapping previewed and changed, a dry run
-  // approved, a guarded run cancelled, a delta, and a scheduled reconcile: the histories this
+  // Events (with a duplicate), an import, a role mapping previewed and changed, a pause with
+  // events kept and a resume, a dry run approved, a guarded run cancelled, a delta, and a scheduled reconcile: the histories this
   // code writes today replay against it.
   const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31), emitWebhooks: true });
   await emulator.settled(30_000);
@@ -97,11 +97,15 @@ it('replays the histories of a session that uses every workflow feature', async 
   expect((await stack.workflows.changeRoles(org.id, { change: mapping, dryRun: false })).usersChanged).toBeGreaterThan(0);
 
   const users = emulator.snapshot(org.id).users;
+  await stack.workflows.pauseSync(org.id, 'replay');
   emulator.setFaults({ seed: 7, duplicateRate: 0.5 });
   emulator.updateUser(org.id, users[0]!.id, { givenName: 'Replayed' });
   emulator.deleteUser(org.id, users[1]!.id);
   await emulator.settled(30_000);
   emulator.setFaults({});
+  await eventually(async () => ((await stack.workflows.status(org.id))?.deferred ?? 0) >= 2);
+  await stack.workflows.resumeSync(org.id);
+  await eventually(async () => (await stack.workflows.status(org.id))?.resuming === false);
 
   const dry = await reconcileAndWait(stack.workflows, org.id, { dryRun: true });
   expect(dry.status).toBe('planned');
@@ -135,11 +139,13 @@ it('replays the histories of a session that uses every workflow feature', async 
   const results = await replay(recorded);
   expect(results.map((r) => r.error?.message)).toEqual(recorded.map(() => undefined));
   const kinds = new Set(recorded.flatMap((r) => (r.history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean)));
-  expect([...kinds]).toEqual(expect.arrayContaining(['applyDirectoryEvents', 'beginSyncRun', 'planSyncRun', 'applySyncRun', 'finishSyncRun', 'changeRoleMappings']));
+  expect([...kinds]).toEqual(expect.arrayContaining(['applyDirectoryEvents', 'beginSyncRun', 'planSyncRun', 'applySyncRun', 'finishSyncRun', 'changeRoleMappings', 'deferDirectoryEvents', 'applyDeferredEvents']));
 
   if (process.env.SCIMFLOW_RECORD_HISTORIES === '1') {
+    // Named with the time of recording: histories of older code stay beside them and keep replaying.
+    const stamp = new Date().toISOString().slice(0, 16).replace(/[-:]/g, '');
     await mkdir(FIXTURES, { recursive: true });
-    for (const r of recorded) await writeFile(path.join(FIXTURES, `${r.name}.json`), historyToJSON(r.history) + '\n');
+    for (const r of recorded) await writeFile(path.join(FIXTURES, `${r.name}.${stamp}.json`), historyToJSON(r.history) + '\n');
     console.log(`recorded ${recorded.length} histories into ${path.relative(process.cwd(), FIXTURES)}`);
   }
 }, 120_000);

@@ -179,6 +179,7 @@ describe('counters', () => {
       lastBatchAt: null,
       firstStartedAt: T0.toISOString(),
       continuedAsNew: 0,
+      deferred: 0,
     });
     expect(s.runStartedAt).toBe(T0.toISOString());
   });
@@ -225,6 +226,9 @@ describe('counters', () => {
       reconcile: null,
       lastReconcile: null,
       reconcilesSkipped: 0,
+      deferred: 0,
+      paused: null,
+      resuming: false,
     });
   });
 });
@@ -413,5 +417,50 @@ describe('reconcile state', () => {
     });
     expect(next.reconcile).toBeNull();
     expect(new OrganizationState(next.toContinueAsNewInput(), T1).lastReconcile).toMatchObject({ runId: '7', status: 'completed' });
+  });
+});
+
+describe('pause', () => {
+  it('defers while paused and while resuming; schedules are skipped meanwhile', () => {
+    const s = state();
+    expect(s.deferring).toBe(false);
+    s.paused = { since: T0.toISOString(), note: 'IdP migration' };
+    expect(s.deferring).toBe(true);
+    s.requestReconcile({ kind: 'full', dryRun: false, trigger: 'schedule' });
+    expect([s.pendingReconcile, s.reconcilesSkipped]).toEqual([null, 1]);
+    s.paused = null;
+    s.resuming = true;
+    expect(s.deferring).toBe(true);
+    s.resuming = false;
+    s.requestReconcile({ kind: 'full', dryRun: false, trigger: 'schedule' });
+    expect(s.pendingReconcile).not.toBeNull();
+  });
+
+  it('counts deferred events, and duplicates and unstorable ones found by the ledger', () => {
+    const s = state();
+    s.recordDeferred({ deferred: 5, duplicate: 2, quarantined: 1 });
+    expect(s.status()).toMatchObject({ deferred: 5, duplicates: 2, quarantined: 1, applied: 0 });
+  });
+
+  it('carries the pause and the resume across continue-as-new', () => {
+    const s = state();
+    s.paused = { since: T0.toISOString(), note: 'audit' };
+    s.recordDeferred({ deferred: 3, duplicate: 0, quarantined: 0 });
+    const next = new OrganizationState(JSON.parse(JSON.stringify(s.toContinueAsNewInput())) as OrganizationWorkflowInput, T1);
+    expect(next.status()).toMatchObject({ paused: { since: T0.toISOString(), note: 'audit' }, resuming: false, deferred: 3 });
+    next.paused = null;
+    next.resuming = true;
+    expect(new OrganizationState(next.toContinueAsNewInput(), T1).status()).toMatchObject({ paused: null, resuming: true });
+  });
+
+  it('continues a run that predates pausing: live, nothing deferred', () => {
+    const old = JSON.parse(JSON.stringify(state().toContinueAsNewInput())) as OrganizationWorkflowInput;
+    const carried = old.carried as unknown as Record<string, unknown>;
+    delete carried.paused;
+    delete carried.resuming;
+    delete (carried.counters as Record<string, unknown>).deferred;
+    const next = new OrganizationState(old, T1);
+    expect(next.status()).toMatchObject({ paused: null, resuming: false, deferred: 0 });
+    expect(next.deferring).toBe(false);
   });
 });

@@ -1,0 +1,51 @@
+import type { Knex } from 'knex';
+import { ensureOrganization } from '../db/repositories/directory';
+import * as ledger from '../db/repositories/ledger';
+import type { DirectoryEvent } from '../domain/events';
+import { applyDirectoryEvents, type ApplyResult } from './apply-events';
+
+/**
+ * Pausing an organization's sync keeps everyone's access as it is: events that arrive meanwhile
+ * are kept in the ledger as `deferred` (nothing lost, nothing applied), and resuming applies them
+ * in arrival order, a batch at a time, before any new event.
+ */
+
+export interface DeferResult {
+  deferred: number;
+  duplicate: number;
+  /** Events the ledger could not hold (recorded as quarantined without their payload). */
+  quarantined: number;
+}
+
+export async function deferDirectoryEvents(db: Knex, organizationId: string, events: readonly DirectoryEvent[]): Promise<DeferResult> {
+  return db.transaction(async (trx) => {
+    await ensureOrganization(trx, organizationId);
+    const seen = new Set<string>();
+    const unique = events.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
+    const { fresh, unrecordable } = await ledger.recordDeferred(trx, unique);
+    return { deferred: fresh.size, duplicate: events.length - fresh.size - unrecordable.size, quarantined: unrecordable.size };
+  });
+}
+
+export interface DeferredApplyResult extends ApplyResult {
+  /** Deferred events in this batch. */
+  taken: number;
+  /** Deferred events still waiting after it. */
+  remaining: number;
+}
+
+/** Applies the oldest `limit` deferred events of the organization, exactly as a batch. */
+export async function applyDeferredEvents(db: Knex, organizationId: string, limit: number): Promise<DeferredApplyResult> {
+  const events = await ledger.loadDeferred(db, organizationId, limit);
+  const result = await applyDirectoryEvents(db, organizationId, events);
+  return { ...result, taken: events.length, remaining: await ledger.countDeferred(db, organizationId) };
+}
+
+/** Records the pause on the organization row (for listings); the workflow holds the real state. */
+export async function recordSyncPause(db: Knex, organizationId: string, pause: { since: string; note: string | null } | null): Promise<number> {
+  await ensureOrganization(db, organizationId);
+  await db('organizations')
+    .where('id', organizationId)
+    .update({ sync_paused: pause !== null, sync_paused_at: pause?.since ?? null, sync_paused_note: pause?.note ?? null, updated_at: db.fn.now() });
+  return ledger.countDeferred(db, organizationId);
+}

@@ -1,0 +1,46 @@
+import { WorkflowRefusedError } from '../temporal/client';
+import type { CliContext } from './context';
+import { RefusedError } from './errors';
+import { n, time } from './format';
+
+/**
+ * `pause <orgId>` / `resume <orgId>`: stop applying an organization's directory changes (everyone
+ * keeps the access they have; events are kept in order) and apply them later. Not the same as
+ * `schedule pause`, which only stops scheduled reconciles.
+ */
+export async function pauseCommand(
+  ctx: CliContext,
+  action: 'pause' | 'resume',
+  organizationId: string,
+  opts: { note?: string; json?: boolean },
+): Promise<number> {
+  const temporal = await ctx.temporal();
+  try {
+    if (action === 'pause') {
+      const r = await temporal.workflows.pauseSync(organizationId, opts.note ?? null);
+      if (opts.json) ctx.io.out(JSON.stringify({ organizationId, status: 'paused', ...r }));
+      else {
+        ctx.io.out(`paused the sync of ${organizationId} at ${time(r.paused.since)}${r.paused.note ? ` (${r.paused.note})` : ''}`);
+        ctx.io.out('webhooks are still accepted and kept in order; users, groups and roles stay as they are; scheduled reconciles are skipped');
+        ctx.io.out(`resume with \`scimflow resume ${organizationId}\``);
+      }
+    } else {
+      const r = await temporal.workflows.resumeSync(organizationId);
+      if (opts.json) ctx.io.out(JSON.stringify({ organizationId, status: 'resumed', ...r }));
+      else {
+        ctx.io.out(`resumed the sync of ${organizationId} (paused since ${time(r.resumed.since)})`);
+        ctx.io.out(`applying ${n(r.deferred)} deferred event(s) in the order they arrived; follow with \`scimflow status ${organizationId}\``);
+      }
+    }
+  } catch (err) {
+    if (err instanceof WorkflowRefusedError) {
+      if (opts.json) {
+        ctx.io.out(JSON.stringify({ organizationId, status: 'refused', error: err.message }));
+        return 1;
+      }
+      throw new RefusedError(err.message);
+    }
+    throw ctx.temporalError(err);
+  }
+  return 0;
+}
