@@ -440,7 +440,7 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     const list = await cli(['orgs', 'list']);
     expect(list.code, list.stderr).toBe(0);
     const row = list.stdout.split('\n').find((l) => l.startsWith(org.id)) ?? '';
-    expect(row).toMatch(new RegExp(`${users}/${users}\\s+#${runId} full completed .* ago\\s+paused$`));
+    expect(row).toMatch(new RegExp(`${users}/${users}\\s+#${runId} full completed .* ago\\s+live\\s+paused$`));
     expect(row).toContain(org.directoryId);
 
     expect((await cli(['schedule', 'resume', org.id])).code).toBe(0);
