@@ -103,6 +103,24 @@ async function main(): Promise<void> {
   });
   const running = worker.run();
 
+  /** Imports `org` through the organization workflow; returns how long it took. */
+  const importOrganization = async (org: string, onPoll: () => void = () => undefined): Promise<number> => {
+    const t = performance.now();
+    const accepted = await workflows.startReconcile(org, { kind: 'full', dryRun: false, trigger: 'import' });
+    await waitFor(async () => {
+      onPoll();
+      const s = await workflows.status(org);
+      return s?.lastReconcile?.runId === accepted.runId;
+    });
+    const took = performance.now() - t;
+    const outcome = (await workflows.status(org))?.lastReconcile;
+    if (outcome?.status !== 'completed' || outcome.result?.users.created !== USERS) {
+      throw new Error(`import did not complete as expected: ${JSON.stringify(outcome)}`);
+    }
+    return took;
+  };
+  let importedOrg: string | undefined;
+
   try {
     if (want('import')) {
       say();
@@ -123,22 +141,40 @@ async function main(): Promise<void> {
       const baseline = performance.now() - t;
       say(`  baseline  read ${pages} pages through the SDK, nothing written: ${ms(baseline)} (${rate(USERS, baseline)} users)`);
       const rssBefore = process.memoryUsage().rss;
-      t = performance.now();
-      const accepted = await workflows.startReconcile(org, { kind: 'full', dryRun: false, trigger: 'import' });
       let peakRss = rssBefore;
-      await waitFor(async () => {
-        peakRss = Math.max(peakRss, process.memoryUsage().rss);
-        const s = await workflows.status(org);
-        return s?.lastReconcile?.runId === accepted.runId;
-      });
-      const took = performance.now() - t;
-      const outcome = (await workflows.status(org))?.lastReconcile;
-      if (outcome?.status !== 'completed' || outcome.result?.users.created !== USERS) {
-        throw new Error(`import did not complete as expected: ${JSON.stringify(outcome)}`);
-      }
+      const took = await importOrganization(org, () => (peakRss = Math.max(peakRss, process.memoryUsage().rss)));
+      importedOrg = org;
       say(`  scimflow  import (snapshot, plan, apply; in workflow steps): ${ms(took)} (${rate(USERS, took)} users)`);
       say(`  ratio     import / read-only baseline = ${(took / baseline).toFixed(2)}x`);
       say(`  memory    process RSS ${mib(rssBefore)} before, ${mib(peakRss)} peak (API client, worker and emulator in one process)`);
+    }
+
+    if (want('roles')) {
+      say();
+      say(`roles: a default role and a group mapping for a ${USERS.toLocaleString('en-US')}-user organization`);
+      let org = importedOrg;
+      if (!org) {
+        org = emulator.generateLarge({ users: USERS, groups: 100, seed: 13 }).organization.id;
+        await importOrganization(org);
+      }
+      // Baseline: reading what resolution reads (users, live memberships, grants), writing nothing.
+      let t = performance.now();
+      await db('directory_users').where('organization_id', org).select('id', 'active', 'roles');
+      await db('group_memberships').where('organization_id', org).select('user_id', 'group_id');
+      await db('user_roles').where('organization_id', org).select('user_id', 'role', 'source', 'group_id', 'precedence');
+      const baseline = performance.now() - t;
+      say(`  baseline  read every user, membership and grant, nothing written: ${ms(baseline)}`);
+      t = performance.now();
+      const byDefault = await workflows.changeRoles(org, { change: { action: 'default', role: 'member' }, dryRun: false });
+      const tookDefault = performance.now() - t;
+      const group = (await db('directory_groups').where('organization_id', org).orderBy('id').first('id')) as { id: string };
+      t = performance.now();
+      const byGroup = await workflows.changeRoles(org, { change: { action: 'map', groupId: group.id, role: 'bench_admin', precedence: 10 }, dryRun: false });
+      const tookGroup = performance.now() - t;
+      if (byDefault.usersChanged === 0 || byGroup.usersChanged === 0) throw new Error(`role changes changed nobody: ${JSON.stringify({ byDefault, byGroup })}`);
+      say(`  scimflow  default role, through the workflow: ${ms(tookDefault)} (${byDefault.usersChanged.toLocaleString('en-US')} users gained a role, ${rate(USERS, tookDefault)} users resolved)`);
+      say(`  scimflow  one group mapped: ${ms(tookGroup)} (${byGroup.usersChanged.toLocaleString('en-US')} users changed role, ${rate(USERS, tookGroup)} users resolved)`);
+      say(`  ratio     default role / read-only baseline = ${(tookDefault / baseline).toFixed(2)}x`);
     }
 
     if (want('webhooks')) {

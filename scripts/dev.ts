@@ -180,6 +180,10 @@ async function main(): Promise<void> {
         `      http://127.0.0.1:${config.port}/api/organizations/${demo.id}/users?active=true`,
         '  Emulator control API: docs/emulator.md',
         '',
+        "  Give the demo's groups roles of your application (--dry-run previews who gains or loses one):",
+        `    npm run cli -- roles list ${demo.id}`,
+        `    npm run cli -- roles map ${demo.id} <groupId> admin --precedence 10 --dry-run`,
+        '',
         '  The settings page your customer\'s IT admin sees (admin portal embedded; link valid 15 min):',
         `    http://127.0.0.1:${config.port}/settings/directory?${new SettingsLinks(env.OPERATOR_API_TOKEN as string).create(demo.id).query}`,
       ];
