@@ -93,10 +93,12 @@ async function resolveRolesAfter(trx: Knex.Transaction, organizationId: string, 
     const seen = cause.get(userId);
     if (!seen || BigInt(e.occurredAtNs) >= BigInt(seen.occurredAtNs)) cause.set(userId, e);
   };
-  const groupEvents = applied.filter((e) => e.kind === 'group');
   for (const e of applied) if (e.kind === 'user') note(e.user.id, e);
-  for (const e of groupEvents) {
-    for (const userId of await roles.usersAffectedByGroups(trx, organizationId, [e.group.id])) note(userId, e);
+  // Mappings are by group id: of the group events, only a deletion changes anyone's roles (its
+  // memberships are gone), and only for users whose role came from that group.
+  for (const e of applied) {
+    if (e.kind !== 'group' || e.type !== 'organization.directory.group_deleted') continue;
+    for (const userId of await roles.holdersOfGroupMappings(trx, organizationId, [e.group.id])) note(userId, e);
   }
   return roles.resolveUserRoles(trx, organizationId, [...cause.keys()], (userId) => `event:${cause.get(userId)?.id ?? 'unknown'}`);
 }

@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { ensureOrganization } from '../db/repositories/directory';
 import * as ledger from '../db/repositories/ledger';
@@ -41,11 +42,19 @@ export async function applyDeferredEvents(db: Knex, organizationId: string, limi
   return { ...result, taken: events.length, remaining: await ledger.countDeferred(db, organizationId) };
 }
 
-/** Records the pause on the organization row (for listings); the workflow holds the real state. */
+/**
+ * Records the pause on the organization row (for listings; the workflow holds the real state) and
+ * returns how many events wait in the ledger. An organization scimflow does not know is refused.
+ */
 export async function recordSyncPause(db: Knex, organizationId: string, pause: { since: string; note: string | null } | null): Promise<number> {
-  await ensureOrganization(db, organizationId);
-  await db('organizations')
+  const updated = await db('organizations')
     .where('id', organizationId)
     .update({ sync_paused: pause !== null, sync_paused_at: pause?.since ?? null, sync_paused_note: pause?.note ?? null, updated_at: db.fn.now() });
+  if (updated === 0) {
+    throw ApplicationFailure.nonRetryable(
+      `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`,
+      'OrganizationNotFound',
+    );
+  }
   return ledger.countDeferred(db, organizationId);
 }

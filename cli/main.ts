@@ -53,6 +53,11 @@ function idArg(what: string) {
   };
 }
 
+function noteArg(value: string): string {
+  if (value.length > 500) throw new InvalidArgumentError('at most 500 characters');
+  return value;
+}
+
 function cursorArg(value: string): string {
   if (!/^(user|group):.+$/.test(value)) throw new InvalidArgumentError('expected a cursor as printed by the previous page, such as user:diruser_123');
   return value;
@@ -177,7 +182,7 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .command('pause')
     .description("stop applying an organization's directory changes: webhooks are kept in order, everyone keeps their access, scheduled reconciles are skipped")
     .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
-    .option('--note <text>', 'why (shown in `status`)')
+    .option('--note <text>', 'why, at most 500 characters (shown in `status`)', noteArg)
     .option('--json', 'print JSON')
     .action((orgId: string, opts: { note?: string; json?: boolean }) => run(() => pauseCommand(ctx, 'pause', orgId, opts))());
   program

@@ -1,6 +1,7 @@
 import { WorkflowRefusedError } from '../temporal/client';
 import type { CliContext } from './context';
-import { RefusedError } from './errors';
+import { CliError, RefusedError } from './errors';
+import { organizationExists } from '../db/repositories/organizations';
 import { n, time } from './format';
 
 /**
@@ -14,6 +15,7 @@ export async function pauseCommand(
   organizationId: string,
   opts: { note?: string; json?: boolean },
 ): Promise<number> {
+  await requireOrganization(ctx, organizationId);
   const temporal = await ctx.temporal();
   try {
     if (action === 'pause') {
@@ -43,4 +45,11 @@ export async function pauseCommand(
     throw ctx.temporalError(err);
   }
   return 0;
+}
+
+/** Commands that change an organization refuse one scimflow has never seen (nothing is started for it). */
+export async function requireOrganization(ctx: CliContext, organizationId: string): Promise<void> {
+  if (!(await ctx.withDb((db) => organizationExists(db, organizationId)))) {
+    throw new CliError(`scimflow does not know organization ${organizationId} yet; register it first: scimflow orgs add ${organizationId}`);
+  }
 }

@@ -6,6 +6,7 @@ import type { RoleChangeResult } from '../workflows/messages';
 import type { CliContext } from './context';
 import { CliError, RefusedError } from './errors';
 import { n, table, time } from './format';
+import { requireOrganization } from './pause';
 
 /**
  * `roles list|map|unmap|default|why`: which directory groups grant which of the application's
@@ -46,6 +47,7 @@ export async function rolesChange(
   change: RoleChangeInput,
   opts: { dryRun?: boolean; json?: boolean },
 ): Promise<number> {
+  await requireOrganization(ctx, organizationId);
   const temporal = await ctx.temporal();
   let result: RoleChangeResult;
   try {

@@ -1,3 +1,4 @@
+import { countDeferred } from '../db/repositories/ledger';
 import { describeSchedules, type ScheduleState } from '../temporal/schedules';
 import { organizationWorkflowId, type OrganizationSyncStatus } from '../workflows/messages';
 import type { CliContext } from './context';
@@ -52,14 +53,17 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
     `run        ${s.reconcile ? describeProgress(s.reconcile, null, Date.now() - Date.parse(s.reconcile.startedAt)) : 'none in progress'}`,
     `last run   ${lastRunLine(s)}`,
   ];
-  if (s.paused) {
+  if (s.paused || s.resuming) {
+    // How many wait is the ledger's answer (the workflow counts every event it ever kept).
+    const waiting = await ctx.withDb((db) => countDeferred(db, organizationId)).catch(() => null);
+    const count = waiting === null ? 'some events' : `${n(waiting)} event(s)`;
     lines.splice(
       1,
       0,
-      `PAUSED     since ${time(s.paused.since)}${s.paused.note ? ` (${s.paused.note})` : ''}: ${n(s.deferred)} event(s) kept so far, none applied; resume with \`scimflow resume ${organizationId}\``,
+      s.paused
+        ? `PAUSED     since ${time(s.paused.since)}${s.paused.note ? ` (${s.paused.note})` : ''}: ${count} kept, none applied; resume with \`scimflow resume ${organizationId}\``
+        : `RESUMING   applying the events kept during the pause in the order they arrived: ${count} to go`,
     );
-  } else if (s.resuming) {
-    lines.splice(1, 0, 'RESUMING   applying the events kept during the pause, in the order they arrived');
   }
   if (s.reconcilesSkipped > 0) lines.push(`skipped    ${n(s.reconcilesSkipped)} scheduled run(s) skipped because a run was in progress or the sync was paused`);
   if (s.reconcile?.phase === 'awaiting_approval') {

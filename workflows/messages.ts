@@ -30,7 +30,7 @@ export interface OrganizationCounters {
   lastBatchAt: string | null;
   firstStartedAt: string;
   continuedAsNew: number;
-  /** Events kept in the ledger while the sync was paused (applied on resume). */
+  /** Events kept in the ledger during pauses, in total (each is applied on resume). */
   deferred: number;
 }
 
@@ -63,7 +63,7 @@ export interface SyncPause {
  * batch is being applied any more.
  */
 export const pauseSyncUpdate = defineUpdate<{ paused: SyncPause; deferred: number }, [{ note: string | null }]>('pauseSync');
-/** Resumes: the deferred events are applied in arrival order, then new ones as usual. */
+/** Resumes: the deferred events are applied in arrival order, then new ones as usual. `deferred`: how many wait. */
 export const resumeSyncUpdate = defineUpdate<{ resumed: SyncPause; deferred: number }, []>('resumeSync');
 
 export const statusQuery = defineQuery<OrganizationSyncStatus>('status');

@@ -222,6 +222,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
       validator: (request: RoleChangeRequest) => {
         const problem = roleChangeProblem(request.change);
         if (problem) throw new Error(problem);
+        if (!request.dryRun && state.deferring) throw new Error(pausedRefusal('changing roles'));
       },
     },
   );
@@ -234,24 +235,41 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     return `the sync of ${org} is applying the events deferred during its pause; ${what} can start once they are applied (scimflow status ${org})`;
   }
 
+  /** A pause or resume is being recorded: a second one waits for it to finish. */
+  let pauseTransition = false;
+
   setHandler(
     pauseSyncUpdate,
     async ({ note }) => {
       const pause = { since: new Date().toISOString(), note: note ?? null };
+      pauseTransition = true;
       // From here on, batches are kept; the one being applied (if any) finishes first.
       state.paused = pause;
-      try {
-        await recordSyncPause(org, pause);
-      } catch (err) {
-        state.paused = null;
-        throw refusal(err);
+      // A scheduled run waiting to open would change data: skipped, as schedules are while paused.
+      if (state.pendingReconcile && !state.pendingReconcile.dryRun) {
+        state.pendingReconcile = null;
+        state.reconcilesSkipped += 1;
       }
-      await condition(() => !state.applying);
-      log.info('sync paused', { note: pause.note });
-      return { paused: pause, deferred: state.counters.deferred };
+      try {
+        const waiting = await recordSyncPause(org, pause);
+        await condition(() => !state.applying);
+        log.info('sync paused', { note: pause.note });
+        return { paused: pause, deferred: waiting };
+      } catch (err) {
+        // Not paused after all; whatever was kept meanwhile is applied first, in order.
+        if (state.paused === pause) {
+          state.paused = null;
+          state.resuming = true;
+        }
+        throw refusal(err);
+      } finally {
+        pauseTransition = false;
+      }
     },
     {
-      validator: (_request: { note: string | null }) => {
+      validator: ({ note }: { note: string | null }) => {
+        if (note !== null && (typeof note !== 'string' || note.length > 500)) throw new Error('the note must be a text of at most 500 characters');
+        if (pauseTransition) throw new Error(`a pause or resume of ${org} is being recorded; try again in a moment`);
         if (state.paused) throw new Error(`the sync of ${org} is already paused since ${state.paused.since}; resume it with: scimflow resume ${org}`);
         const r = state.reconcile;
         if ((r && !r.dryRun) || state.reconcileStarting) {
@@ -269,16 +287,22 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     resumeSyncUpdate,
     async () => {
       const pause = state.paused as SyncPause;
-      const deferred = await recordSyncPause(org, null).catch((err: unknown) => {
+      pauseTransition = true;
+      try {
+        const deferred = await recordSyncPause(org, null);
+        state.paused = null;
+        state.resuming = true;
+        log.info('sync resumed', { deferred });
+        return { resumed: pause, deferred };
+      } catch (err) {
         throw refusal(err);
-      });
-      state.paused = null;
-      state.resuming = true;
-      log.info('sync resumed', { deferred });
-      return { resumed: pause, deferred };
+      } finally {
+        pauseTransition = false;
+      }
     },
     {
       validator: () => {
+        if (pauseTransition) throw new Error(`a pause or resume of ${org} is being recorded; try again in a moment`);
         if (!state.paused) throw new Error(`the sync of ${org} is not paused`);
       },
     },
@@ -388,6 +412,11 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
         state.resuming = false;
         log.info('deferred events applied; sync is live again');
       }
+    }
+    if (state.pendingReconcile && state.deferring && !state.pendingReconcile.dryRun) {
+      // Asked for before a pause, or carried over continue-as-new: skipped like a scheduled run.
+      state.pendingReconcile = null;
+      state.reconcilesSkipped += 1;
     }
     if (state.pendingReconcile && !state.reconcileBusy) {
       const request = state.pendingReconcile;

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { listGroups, listUsers } from '../../db/repositories/directory';
-import { LEDGER_OUTCOMES, listLedger } from '../../db/repositories/ledger';
+import { countDeferred, LEDGER_OUTCOMES, listLedger } from '../../db/repositories/ledger';
 import { getRun, listPlanChanges, listRuns } from '../../db/repositories/sync-runs';
 import type { OrganizationWorkflows } from '../../temporal/client';
 import { requireOperatorToken } from '../auth';
@@ -106,7 +106,8 @@ export function operatorRouter(deps: OperatorDeps): Router {
     if (!status) {
       throw new ApiError(404, 'not_found', `no sync workflow for ${organizationId} yet: it starts with the organization's first event`);
     }
-    ctx.body = status;
+    // How many kept events wait is the ledger's answer; the workflow counts all it ever kept.
+    ctx.body = status.paused || status.resuming ? { ...status, deferredWaiting: await countDeferred(deps.db, organizationId) } : status;
   });
 
   router.post('/organizations/:orgId/reconcile', async (ctx) => {

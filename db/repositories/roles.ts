@@ -171,15 +171,13 @@ export async function resolveUserRoles(
   return out;
 }
 
-/** Users whose grants may change when group `groupIds` change: members and holders of their mappings. */
-export async function usersAffectedByGroups(db: Db, organizationId: string, groupIds: readonly string[]): Promise<string[]> {
+/** Users who hold a role because of one of these groups' mappings. */
+export async function holdersOfGroupMappings(db: Db, organizationId: string, groupIds: readonly string[]): Promise<string[]> {
   if (groupIds.length === 0) return [];
-  const { rows } = await db.raw(
-    `SELECT user_id FROM group_memberships WHERE organization_id = ? AND group_id = ANY(?::text[])
-     UNION
-     SELECT user_id FROM user_roles WHERE organization_id = ? AND group_id = ANY(?::text[])`,
-    [organizationId, [...groupIds], organizationId, [...groupIds]],
-  );
+  const { rows } = await db.raw(`SELECT DISTINCT user_id FROM user_roles WHERE organization_id = ? AND group_id = ANY(?::text[])`, [
+    organizationId,
+    [...groupIds],
+  ]);
   return (rows as { user_id: string }[]).map((r) => r.user_id);
 }
 

@@ -548,7 +548,7 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect((await stack.deliver(update)).status).toBe(202);
     await eventually(async () => (await stack.workflows.status(org.id))?.deferred === 1);
     const [status, list, again] = await Promise.all([cli(['status', org.id]), cli(['orgs', 'list']), cli(['pause', org.id])]);
-    expect(status.stdout).toMatch(/PAUSED {5}since .* \(IdP migration\): 1 event\(s\) kept so far, none applied/);
+    expect(status.stdout).toMatch(/PAUSED {5}since .* \(IdP migration\): 1 event\(s\) kept, none applied/);
     expect(list.stdout).toMatch(new RegExp(`${org.id} .* PAUSED `));
     expect([again.code, again.stderr]).toEqual([1, expect.stringMatching(/refused: the sync of .* is already paused/)]);
 
@@ -556,8 +556,18 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(json(resumed)).toMatchObject({ status: 'resumed', deferred: 1, resumed: { note: 'IdP migration' } });
     await eventually(async () => (await stack.database.db('directory_users').where({ organization_id: org.id, id: user.id }).first('given_name'))?.given_name === 'Paused');
-    const live = await cli(['resume', org.id]);
+    const [live, unknown, unknownRoles, longNote] = await Promise.all([
+      cli(['resume', org.id]),
+      cli(['pause', 'org_never_seen']),
+      cli(['roles', 'default', 'org_never_seen', 'member']),
+      cli(['pause', org.id, '--note', 'x'.repeat(501)]),
+    ]);
     expect([live.code, live.stderr]).toEqual([1, expect.stringMatching(/refused: the sync of .* is not paused/)]);
+    for (const r of [unknown, unknownRoles]) {
+      expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/does not know organization org_never_seen yet; register it first: scimflow orgs add org_never_seen/)]);
+    }
+    expect(await stack.workflows.status('org_never_seen')).toBeNull();
+    expect([longNote.code, longNote.stderr]).toEqual([2, expect.stringMatching(/at most 500 characters/)]);
   });
 
   it('never prints a secret', () => {

@@ -87,6 +87,12 @@ describe('pause and resume', () => {
     expect(dry.plan?.drift).toBeGreaterThan(0);
     await expect(stack.workflows.approveRun(org, dry.runId)).rejects.toThrow(/approving run .* waits until it is resumed/);
     await expect(stack.workflows.pauseSync(org, null)).rejects.toThrow(/already paused since/);
+    await expect(stack.workflows.changeRoles(org, { change: { action: 'default', role: 'member' }, dryRun: false })).rejects.toThrow(
+      /changing roles waits until it is resumed/,
+    );
+    const preview = await stack.workflows.changeRoles(org, { change: { action: 'default', role: 'member' }, dryRun: true });
+    expect(preview.usersChanged).toBeGreaterThan(0);
+    expect(await stack.api(`/api/organizations/${org}/sync`)).toMatchObject({ deferredWaiting: emitted.length });
     await stack.workflows.requestReconcile(org, { kind: 'full', dryRun: false, trigger: 'schedule' });
     await eventually(async () => (await stack.workflows.status(org))?.reconcilesSkipped === 1);
     expect(await databaseView(stack.database.db, org)).toEqual(before);

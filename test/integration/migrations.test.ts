@@ -1,0 +1,51 @@
+import { randomBytes } from 'node:crypto';
+import type { Knex } from 'knex';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { createDatabase, migrateLatest } from '../../db/connection';
+import { dropDatabase, ensureDatabase, withDatabase } from '../../scripts/lib/postgres';
+
+/**
+ * Every migration goes up, down and up again on an empty database, and a down migration that
+ * would lose data refuses with what to do instead.
+ */
+
+let url: string;
+let db: Knex;
+
+beforeAll(async () => {
+  url = withDatabase(inject('postgresUrl'), `scimflow_migrations_${process.pid}_${randomBytes(4).toString('hex')}`);
+  await ensureDatabase(url);
+  db = createDatabase({ url, maxConnections: 2, quiet: true });
+});
+afterAll(async () => {
+  await db?.destroy();
+  if (url) await dropDatabase(url);
+});
+
+const tables = async () =>
+  ((await db.raw(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name NOT LIKE 'knex%' ORDER BY 1`)).rows as {
+    table_name: string;
+  }[]).map((r) => r.table_name);
+
+it('goes up, all the way down, and up again', async () => {
+  const applied = await migrateLatest(db);
+  expect(applied.length).toBeGreaterThanOrEqual(4);
+  const all = await tables();
+  expect(all).toEqual(expect.arrayContaining(['organizations', 'directory_users', 'directory_events', 'sync_runs', 'role_mappings', 'user_roles']));
+
+  await db.migrate.rollback(undefined, true);
+  expect(await tables()).toEqual([]);
+  expect(await migrateLatest(db)).toEqual(applied);
+  expect(await tables()).toEqual(all);
+});
+
+it('refuses to undo pausing while events are kept for a paused organization', async () => {
+  await migrateLatest(db);
+  await db('directory_events').insert({ id: 'evt_kept', organization_id: 'org_1', outcome: 'deferred' });
+  await expect(db.migrate.down()).rejects.toThrow(/events are kept for paused organizations: resume them/);
+  expect(await db('directory_events').where('id', 'evt_kept').first('outcome')).toEqual({ outcome: 'deferred' });
+  await db('directory_events').where('id', 'evt_kept').delete();
+  await db.migrate.down();
+  expect((await db.raw(`SELECT column_name FROM information_schema.columns WHERE table_name = 'directory_events' AND column_name = 'seq'`)).rows).toEqual([]);
+});
