@@ -21,6 +21,8 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   maxBodyBytes?: number;
+  /** Where people reach the API, for settings links; unset: the requesting host. */
+  publicBaseUrl?: string;
   /** Scalekit's admin portal, for the settings page; undefined without Scalekit credentials. */
   portal?: PortalLinks;
 }
@@ -40,6 +42,8 @@ export function createApp(deps: AppDeps): Koa {
   app.use(errorMapper);
 
   const settings = settingsRouter({
+    db: deps.db,
+    publicBaseUrl: deps.publicBaseUrl,
     portal: deps.portal,
     links: deps.operatorApiToken ? new SettingsLinks(deps.operatorApiToken) : undefined,
     operatorApiToken: deps.operatorApiToken,

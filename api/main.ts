@@ -24,6 +24,7 @@ async function main(): Promise<void> {
     operatorApiToken: config.operatorApiToken,
     logger,
     metrics: new Metrics(),
+    publicBaseUrl: config.publicBaseUrl,
     portal: config.scalekit ? new PortalLinks(createScalekitClient(config.scalekit), config.scalekit.environmentUrl) : undefined,
   });
   const server = app.listen(config.port, () => {

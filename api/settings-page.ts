@@ -30,6 +30,10 @@ export const SETTINGS_SCRIPT = String.raw`(function () {
   var config = JSON.parse(document.getElementById('settings-config').textContent);
   var status = document.getElementById('status');
   var RELOADS_KEY = 'scimflow-portal-reloads';
+  // The link that opened this page works once: keep it out of the address bar and history.
+  if (window.history && window.history.replaceState && window.location.search) {
+    window.history.replaceState(null, '', window.location.pathname);
+  }
 
   function show(text, kind) {
     status.textContent = text;

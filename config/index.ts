@@ -68,6 +68,12 @@ const schema = z
     TEMPORAL_NAMESPACE: z.preprocess(blankAsUnset, z.string().trim().min(1).default('default')),
     TEMPORAL_TASK_QUEUE: z.preprocess(blankAsUnset, z.string().trim().min(1).default('scimflow')),
     PORT: port(3000),
+    PUBLIC_BASE_URL: optionalString.pipe(
+      z
+        .string()
+        .regex(/^https?:\/\/[^/?#\s]+\/?$/, { message: 'expected the URL people reach the API at, scheme and host only, such as https://scim.example.com' })
+        .optional(),
+    ),
     OPERATOR_API_TOKEN: optionalString.pipe(
       z.string().min(16, { message: 'expected at least 16 characters' }).optional(),
     ),
@@ -126,6 +132,8 @@ export interface Config {
   databaseUrlIsDefault: boolean;
   temporal: { address: string | undefined; namespace: string; taskQueue: string };
   port: number;
+  /** Where people reach the API (settings links); unset: the host of the request that asks. */
+  publicBaseUrl: string | undefined;
   operatorApiToken: string | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   reconcile: { fullInterval: string; deltaInterval: string; guardShare: number; guardMinimum: number };
@@ -172,6 +180,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     databaseUrlIsDefault: e.DATABASE_URL === undefined,
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
     port: e.PORT,
+    publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     operatorApiToken: e.OPERATOR_API_TOKEN,
     logLevel: e.LOG_LEVEL,
     reconcile: {

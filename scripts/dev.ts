@@ -184,7 +184,7 @@ async function main(): Promise<void> {
         `    npm run cli -- roles list ${demo.id}`,
         `    npm run cli -- roles map ${demo.id} <groupId> admin --precedence 10 --dry-run`,
         '',
-        '  The settings page your customer\'s IT admin sees (admin portal embedded; link valid 15 min):',
+        '  The settings page your customer\'s IT admin sees (admin portal embedded; the link opens once, within 15 min):',
         `    http://127.0.0.1:${config.port}/settings/directory?${new SettingsLinks(env.OPERATOR_API_TOKEN as string).create(demo.id).query}`,
       ];
     };

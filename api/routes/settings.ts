@@ -1,16 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
+import type { Knex } from 'knex';
+import { spendSettingsLink } from '../../db/repositories/settings-links';
 import { z } from 'zod';
 import { ORGANIZATION_ID } from '../../domain/events';
 import type { Logger } from '../../observability/logger';
 import type { PortalLinks } from '../../scalekit/portal';
 import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
-import type { SettingsLinks } from '../settings-link';
+import { SETTINGS_COOKIE, type SettingsLinks } from '../settings-link';
 import { messagePage, settingsPage } from '../settings-page';
 
 export interface SettingsDeps {
+  db: Knex;
+  /** Where people reach the API; unset: the host of the request for the link. */
+  publicBaseUrl: string | undefined;
   /** Undefined without Scalekit credentials: the portal cannot be reached. */
   portal: PortalLinks | undefined;
   /** Undefined without an operator token: no settings links can be signed. */
@@ -57,7 +62,9 @@ export function settingsRouter(deps: SettingsDeps): Router {
     if (!deps.links) throw new ApiError(503, 'settings_unavailable', 'set OPERATOR_API_TOKEN to sign settings links');
     const link = deps.links.create(parsed.data);
     ctx.status = 201;
-    ctx.body = { url: `${ctx.protocol}://${ctx.host}/settings/directory?${link.query}`, expiresAt: link.expiresAt };
+    const base = deps.publicBaseUrl ?? `${ctx.protocol}://${ctx.host}`;
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { url: `${base}/settings/directory?${link.query}`, expiresAt: link.expiresAt, singleUse: true };
   });
 
   router.post('/api/organizations/:orgId/portal-link', operator, async (ctx) => {
@@ -72,15 +79,45 @@ export function settingsRouter(deps: SettingsDeps): Router {
 
   router.get('/settings/directory', async (ctx) => {
     const nonce = randomBytes(16).toString('base64');
-    const org = typeof ctx.query.org === 'string' ? ctx.query.org : '';
-    const expires = typeof ctx.query.expires === 'string' ? ctx.query.expires : '';
-    const sig = typeof ctx.query.sig === 'string' ? ctx.query.sig : '';
-    const verdict = deps.links && ORGANIZATION_ID.test(org) ? deps.links.check(org, expires, sig) : 'invalid';
-    if (verdict === 'invalid') {
-      return html(ctx, 403, messagePage('This link is not valid', 'Open the directory settings again from your account settings.', nonce), nonce);
-    }
-    if (verdict === 'expired') {
-      return html(ctx, 410, messagePage('This link has expired', 'Settings links are valid for 15 minutes. Open the directory settings again from your account settings.', nonce), nonce);
+    const again = 'Open the directory settings again from your account settings.';
+    let org: string;
+    if (ctx.querystring) {
+      // A link: valid once. Its first use opens a session (cookie) for the rest of its 15 minutes.
+      const verdict = deps.links ? deps.links.check(ctx.query) : { status: 'invalid' as const };
+      if (verdict.status === 'expired') {
+        return html(ctx, 410, messagePage('This link has expired', `Settings links are valid for 15 minutes. ${again}`, nonce), nonce);
+      }
+      if (verdict.status === 'invalid' || !ORGANIZATION_ID.test(verdict.organizationId)) {
+        return html(ctx, 403, messagePage('This link is not valid', again, nonce), nonce);
+      }
+      let fresh: boolean;
+      try {
+        fresh = await spendSettingsLink(deps.db, verdict.nonce, verdict.organizationId, verdict.expires);
+      } catch (err) {
+        deps.logger.error('could not record a settings link as used', { organizationId: verdict.organizationId, error: err as Error });
+        return html(ctx, 503, messagePage('Directory settings are unavailable', 'Try again in a minute.', nonce), nonce);
+      }
+      if (!fresh) {
+        return html(ctx, 410, messagePage('This link has already been used', `Settings links open once. ${again}`, nonce), nonce);
+      }
+      ctx.cookies.set(SETTINGS_COOKIE, (deps.links as SettingsLinks).session(verdict.organizationId, verdict.expires), {
+        httpOnly: true,
+        sameSite: 'lax',
+        path: '/settings/directory',
+        secure: ctx.secure,
+        maxAge: Math.max(0, verdict.expires * 1000 - Date.now()),
+        overwrite: true,
+      });
+      org = verdict.organizationId;
+    } else {
+      const session = deps.links ? deps.links.checkSession(ctx.cookies.get(SETTINGS_COOKIE)) : { status: 'invalid' as const };
+      if (session.status === 'expired') {
+        return html(ctx, 410, messagePage('Your session has ended', `Settings sessions last 15 minutes. ${again}`, nonce), nonce);
+      }
+      if (session.status === 'invalid' || !ORGANIZATION_ID.test(session.organizationId)) {
+        return html(ctx, 403, messagePage('Open this page from your account settings', again, nonce), nonce);
+      }
+      org = session.organizationId;
     }
     if (!deps.portal) {
       return html(ctx, 503, messagePage('Directory settings are unavailable', 'This service has no Scalekit credentials configured. Contact your administrator.', nonce), nonce);

@@ -3,6 +3,7 @@ import * as directory from './20261123000000_directory';
 import * as syncRuns from './20261123010000_sync_runs';
 import * as roles from './20261124000000_roles';
 import * as syncPause from './20261124010000_sync_pause';
+import * as settingsLinks from './20261124020000_settings_links';
 
 /**
  * Migrations are listed here rather than discovered on disk, so they load the same way under
@@ -13,6 +14,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261123010000_sync_runs': syncRuns,
   '20261124000000_roles': roles,
   '20261124010000_sync_pause': syncPause,
+  '20261124020000_settings_links': settingsLinks,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

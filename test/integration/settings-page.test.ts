@@ -1,7 +1,15 @@
 import { randomInt } from 'node:crypto';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createApp } from '../../api/app';
 import { SettingsLinks } from '../../api/settings-link';
+import { memoryLogger } from '../../observability/logger';
+import { Metrics } from '../../observability/metrics';
+import { createScalekitClient } from '../../scalekit/directory';
+import { PortalLinks } from '../../scalekit/portal';
+import { WebhookVerifier } from '../../scalekit/webhook';
 import { SETTINGS_SCRIPT } from '../../api/settings-page';
 import { startEmulator, type EmulatorHandle } from '../../emulator/index';
 import { startStack, type Stack } from '../support/stack';
@@ -38,7 +46,7 @@ async function settingsLink(org: string): Promise<{ url: string; expiresAt: stri
 const iframeSrc = (html: string) => /<iframe[^>]* src="([^"]+)"/.exec(html)?.[1]?.replace(/&#38;/g, '&');
 
 describe('settings links and the page', () => {
-  it('opens the embedded admin portal with a fresh single-use link on every load', async () => {
+  it('opens the embedded admin portal once per link; reloads go through the session it opens, each with a fresh portal link', async () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) }).id;
     const link = await settingsLink(org);
     expect(new Date(link.expiresAt).getTime() - Date.now()).toBeGreaterThan(14 * 60_000);
@@ -47,12 +55,24 @@ describe('settings links and the page', () => {
     expect(first.status).toBe(200);
     expect(first.headers.get('cache-control')).toBe('no-store');
     expect(first.headers.get('content-security-policy')).toContain(`frame-src ${new URL(emulator.url).origin}`);
+    const cookie = first.headers.get('set-cookie') ?? '';
+    expect(cookie).toMatch(/^scimflow_settings=[^;]+; path=\/settings\/directory; expires=[^;]+; samesite=lax; httponly$/);
     const html = await first.text();
     expect(html).toContain('allow="clipboard-write"');
     const src = iframeSrc(html);
     expect(src?.startsWith(`${emulator.url}/portal/`)).toBe(true);
 
-    const second = iframeSrc(await (await fetch(link.url)).text());
+    // The link opens once: a second visit (history, a forwarded message, a proxy log) does not.
+    const replay = await fetch(link.url);
+    expect(replay.status).toBe(410);
+    expect(await replay.text()).toContain('This link has already been used');
+
+    // The page reloads itself at its clean address, with the session cookie: a fresh portal link.
+    const session = cookie.split(';')[0] as string;
+    const reload = await fetch(`${stack.baseUrl}/settings/directory`, { headers: { cookie: session } });
+    expect(reload.status).toBe(200);
+    const second = iframeSrc(await reload.text());
+    expect(second?.startsWith(`${emulator.url}/portal/`)).toBe(true);
     expect(second).not.toBe(src);
 
     // The portal accepts a link once: what the iframe loads works, a replay fails.
@@ -61,14 +81,32 @@ describe('settings links and the page', () => {
     const replayed = await (await fetch(src as string)).text();
     expect(replayed).toContain('SESSION_EXPIRED');
 
-    // The single-use link never reaches the logs.
-    expect(stack.logs.join('\n')).not.toContain(new URL(src as string).search.slice(1));
+    // Neither link reaches the logs.
+    const logs = stack.logs.join('\n');
+    expect(logs).not.toContain(new URL(src as string).search.slice(1));
+    expect(logs).not.toContain(new URL(link.url).searchParams.get('sig') as string);
+  });
+
+  it('opens no page without a link or a session of its own', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) }).id;
+    const links = new SettingsLinks(stack.operatorToken);
+    const open = (cookie?: string) => fetch(`${stack.baseUrl}/settings/directory`, cookie ? { headers: { cookie } } : {});
+    expect((await open()).status).toBe(403);
+    expect((await open('scimflow_settings=garbage')).status).toBe(403);
+    const forged = links.session(org, Math.floor(Date.now() / 1000) + 600).replace(org, 'org_other');
+    expect((await open(`scimflow_settings=${forged}`)).status).toBe(403);
+    const otherKey = new SettingsLinks('another-operator-token').session(org, Math.floor(Date.now() / 1000) + 600);
+    expect((await open(`scimflow_settings=${otherKey}`)).status).toBe(403);
+    const ended = await open(`scimflow_settings=${links.session(org, Math.floor(Date.now() / 1000) - 1)}`);
+    expect(ended.status).toBe(410);
+    expect(await ended.text()).toContain('Your session has ended');
   });
 
   it('refuses a tampered, an expired and an unauthorised link', async () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) }).id;
     const link = await settingsLink(org);
     const tampered = link.url.replace(`org=${org}`, 'org=org_other');
+    expect((await fetch(link.url.replace(/&n=[^&]+/, ''))).status).toBe(403);
     expect((await fetch(tampered)).status).toBe(403);
     expect((await fetch(link.url.replace(/sig=[^&]+/, 'sig=abc'))).status).toBe(403);
 
@@ -89,6 +127,32 @@ describe('settings links and the page', () => {
     const res = await fetch(link.url);
     expect(res.status).toBe(404);
     expect(await res.text()).toContain('not set up for directory sync');
+  });
+
+  it('signs links for PUBLIC_BASE_URL when it is set, not for the host the request names', async () => {
+    const app = createApp({
+      db: stack.database.db,
+      workflows: stack.workflows,
+      verifier: new WebhookVerifier([stack.secret]),
+      operatorApiToken: stack.operatorToken,
+      logger: memoryLogger(),
+      metrics: new Metrics(),
+      publicBaseUrl: 'https://scim.example.com',
+      portal: new PortalLinks(createScalekitClient({ environmentUrl: emulator.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret }), emulator.url),
+    });
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/organizations/org_1/settings-link`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.operatorToken}`, 'x-forwarded-host': 'evil.example' },
+      });
+      expect(res.status).toBe(201);
+      expect(((await res.json()) as { url: string }).url).toMatch(/^https:\/\/scim\.example\.com\/settings\/directory\?org=org_1&expires=\d+&n=[\w-]+&sig=/);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it('hands a raw portal link to hosts that embed the portal themselves', async () => {
@@ -114,9 +178,11 @@ describe('the page script', () => {
       getElementById: (id: string) =>
         id === 'settings-config' ? { textContent: JSON.stringify({ organizationId: 'org_1', portalOrigin: 'https://acme.scalekit.com' }) } : status,
     };
+    const addresses: string[] = [];
     const window = {
       addEventListener: (_: string, fn: (e: { origin: string; data: unknown }) => void) => listeners.push(fn),
-      location: { reload: () => (reloads += 1) },
+      location: { reload: () => (reloads += 1), pathname: '/settings/directory', search: '?org=org_1&expires=1&n=x&sig=y' },
+      history: { replaceState: (_state: unknown, _title: string, url: string) => addresses.push(url) },
     };
     const sessionStorage = {
       getItem: (k: string) => storage.get(k) ?? null,
@@ -125,8 +191,12 @@ describe('the page script', () => {
     };
     runInNewContext(SETTINGS_SCRIPT, { window, document, sessionStorage });
     const send = (origin: string, data: unknown) => listeners.forEach((l) => l({ origin, data }));
-    return { send, status, reloads: () => reloads };
+    return { send, status, reloads: () => reloads, addresses };
   }
+
+  it('takes the spent link out of the address bar at once', () => {
+    expect(run().addresses).toEqual(['/settings/directory']);
+  });
 
   it('ignores messages from any origin but the portal', () => {
     const page = run();

@@ -23,6 +23,7 @@ describe('parseConfig defaults', () => {
       databaseUrlIsDefault: true,
       temporal: { address: undefined, namespace: 'default', taskQueue: 'scimflow' },
       port: 3000,
+      publicBaseUrl: undefined,
       operatorApiToken: undefined,
       logLevel: 'info',
       reconcile: { fullInterval: '6h', deltaInterval: '1h', guardShare: 0.2, guardMinimum: 10 },
@@ -67,6 +68,7 @@ describe('parseConfig defaults', () => {
       TEMPORAL_NAMESPACE: 'prod',
       TEMPORAL_TASK_QUEUE: 'scim',
       PORT: '8080',
+      PUBLIC_BASE_URL: 'https://scim.example.com/',
       OPERATOR_API_TOKEN: '0123456789abcdef',
       LOG_LEVEL: 'debug',
       SCIMFLOW_DATA_DIR: '/var/lib/scimflow',
@@ -88,6 +90,7 @@ describe('parseConfig defaults', () => {
       databaseUrlIsDefault: false,
       temporal: { address: 'temporal:7233', namespace: 'prod', taskQueue: 'scim' },
       port: 8080,
+      publicBaseUrl: 'https://scim.example.com',
       operatorApiToken: '0123456789abcdef',
       logLevel: 'debug',
       reconcile: { fullInterval: '12h', deltaInterval: '15m', guardShare: 0.5, guardMinimum: 3 },
@@ -149,6 +152,8 @@ describe('parseConfig errors', () => {
     ['SCALEKIT_WEBHOOK_SECRET', 'whsec_', /SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected one or more secrets of the form whsec_<base64>/],
     ['SCALEKIT_WEBHOOK_SECRET', 'whsec_abc def', /SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected one or more secrets/],
     ['OPERATOR_API_TOKEN', 'short', /OPERATOR_API_TOKEN: expected at least 16 characters/],
+    ['PUBLIC_BASE_URL', 'scim.example.com', /PUBLIC_BASE_URL: expected the URL people reach the API at/],
+    ['PUBLIC_BASE_URL', 'https://scim.example.com/app?x=1', /PUBLIC_BASE_URL: expected the URL people reach the API at, scheme and host only/],
     ['LOG_LEVEL', 'verbose', /LOG_LEVEL: .*debug.*info.*warn.*error/],
   ])('%s=%j names the variable and what it expects', (name, value, pattern) => {
     // The Scalekit credentials go together; give the other two so only `name` is wrong.
