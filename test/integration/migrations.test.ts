@@ -43,9 +43,10 @@ it('goes up, all the way down, and up again', async () => {
 it('refuses to undo pausing while events are kept for a paused organization', async () => {
   await migrateLatest(db);
   await db('directory_events').insert({ id: 'evt_kept', organization_id: 'org_1', outcome: 'deferred' });
-  await expect(db.migrate.down()).rejects.toThrow(/events are kept for paused organizations: resume them/);
+  const syncPause = { name: '20261124010000_sync_pause' };
+  await expect(db.migrate.down(syncPause)).rejects.toThrow(/events are kept for paused organizations: resume them/);
   expect(await db('directory_events').where('id', 'evt_kept').first('outcome')).toEqual({ outcome: 'deferred' });
   await db('directory_events').where('id', 'evt_kept').delete();
-  await db.migrate.down();
+  await db.migrate.down(syncPause);
   expect((await db.raw(`SELECT column_name FROM information_schema.columns WHERE table_name = 'directory_events' AND column_name = 'seq'`)).rows).toEqual([]);
 });
