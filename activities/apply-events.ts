@@ -39,7 +39,7 @@ async function writePlan(trx: Knex.Transaction, organizationId: string, plan: Ba
 }
 
 /** Plans and writes `events` inside a savepoint: a constraint violation rolls back only them. */
-async function applyInSavepoint(trx: Knex.Transaction, organizationId: string, events: readonly DirectoryEvent[]): Promise<BatchPlan> {
+export async function applyInSavepoint(trx: Knex.Transaction, organizationId: string, events: readonly DirectoryEvent[]): Promise<BatchPlan> {
   return trx.transaction(async (sp) => {
     const plan = await loadAndPlan(sp, organizationId, events);
     await writePlan(sp, organizationId, plan);
@@ -86,7 +86,7 @@ async function retryConflicts(
  * Roles follow the users and groups the applied events changed; each user's grant names the
  * newest event that touched the user (or the group event that changed the user's groups).
  */
-async function resolveRolesAfter(trx: Knex.Transaction, organizationId: string, applied: readonly DirectoryEvent[]): Promise<roles.RoleResolution> {
+export async function resolveRolesAfter(trx: Knex.Transaction, organizationId: string, applied: readonly DirectoryEvent[]): Promise<roles.RoleResolution> {
   if (applied.length === 0) return roles.emptyResolution();
   const cause = new Map<string, DirectoryEvent>();
   const note = (userId: string, e: DirectoryEvent) => {

@@ -3,11 +3,12 @@ import type { Knex } from 'knex';
 import type { DirectoryEvent } from '../domain/events';
 import type { ScalekitDirectory } from '../scalekit/directory';
 import type { ScheduleSettings } from '../temporal/schedules';
-import type { RoleChangeRequest, RoleChangeResult } from '../workflows/messages';
+import type { QuarantineRetryRequest, QuarantineRetryResult, RoleChangeRequest, RoleChangeResult } from '../workflows/messages';
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
 import { withHeartbeat } from './heartbeat';
 import { createReconcileActivities, DEFAULT_RECONCILE_SETTINGS, type ReconcileSettings } from './reconcile';
 import { applyDeferredEvents, deferDirectoryEvents, recordSyncPause, type DeferredApplyResult, type DeferResult } from './pause';
+import { retryQuarantinedEvents } from './retry-quarantined';
 import { changeRoleMappings } from './roles';
 import { createScheduleActivities } from './schedules';
 
@@ -38,6 +39,9 @@ export function createActivities(deps: ActivityDeps) {
     /** Returns how many events are deferred. */
     async recordSyncPause(organizationId: string, pause: { since: string; note: string | null } | null): Promise<number> {
       return recordSyncPause(deps.db, organizationId, pause);
+    },
+    async retryQuarantinedEvents(organizationId: string, request: QuarantineRetryRequest): Promise<QuarantineRetryResult> {
+      return withHeartbeat(() => retryQuarantinedEvents(deps.db, organizationId, request.eventIds));
     },
     async changeRoleMappings(organizationId: string, request: RoleChangeRequest): Promise<RoleChangeResult> {
       return changeRoleMappings(deps.db, organizationId, request);

@@ -15,7 +15,7 @@ import { webhookRouter } from './routes/webhook';
 
 export interface AppDeps {
   db: Knex;
-  workflows: Pick<OrganizationWorkflows, 'deliver' | 'status' | 'reachable' | 'startReconcile' | 'approveRun' | 'cancelRun' | 'changeRoles' | 'pauseSync' | 'resumeSync'>;
+  workflows: Pick<OrganizationWorkflows, 'deliver' | 'status' | 'reachable' | 'startReconcile' | 'approveRun' | 'cancelRun' | 'changeRoles' | 'pauseSync' | 'resumeSync' | 'retryQuarantined'>;
   verifier: WebhookVerifier;
   operatorApiToken: string | undefined;
   logger: Logger;

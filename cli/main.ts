@@ -2,6 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { CliContext } from './context';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors';
 import { orgsAdd, orgsList } from './orgs';
+import { EVENT_OUTCOMES, eventsList, eventsRetry } from './events';
 import { pauseCommand } from './pause';
 import { runCommand } from './reconcile';
 import { rolesChange, rolesList, rolesWhy } from './roles';
@@ -9,6 +10,7 @@ import { decideCommand, planCommand, runsCommand } from './runs';
 import { scheduleCommand, type ScheduleAction, type ScheduleKindOption } from './schedule';
 import { statusCommand } from './status';
 import { DEFAULT_PRECEDENCE, MAX_PRECEDENCE, roleNameProblem } from '../domain/roles';
+import type { LedgerOutcome } from '../db/repositories/ledger';
 
 /**
  * scimflow: the engineers' CLI. Every command talks to the organization workflows through the
@@ -191,6 +193,27 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
     .option('--json', 'print JSON')
     .action((orgId: string, opts: { json?: boolean }) => run(() => pauseCommand(ctx, 'resume', orgId, opts))());
+
+  const events = program.command('events').description("an organization's event ledger: what happened to each webhook; retry quarantined ones");
+  events
+    .command('list')
+    .description('events newest first, with their outcome (applied, deferred, duplicate, stale, ignored, quarantined) and why')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .addOption(new Option('--outcome <outcome>', 'only events with this outcome').choices([...EVENT_OUTCOMES]))
+    .option('--limit <n>', 'events per page', positiveInt(500), 50)
+    .option('--after <eventId>', 'start after this event (printed at the end of the previous page)', idArg('event'))
+    .option('--json', 'print JSON (with nextCursor)')
+    .action((orgId: string, opts: { outcome?: LedgerOutcome; limit: number; after?: string; json?: boolean }) => run(() => eventsList(ctx, orgId, opts))());
+  events
+    .command('retry')
+    .description('apply quarantined events again once their cause is gone (every quarantined one, oldest first, up to 500, unless ids are given)')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .argument('[eventIds...]', 'event ids, as `events list --outcome quarantined` shows them')
+    .option('--json', 'print JSON')
+    .action((orgId: string, eventIds: string[], opts: { json?: boolean }) => {
+      if (eventIds.length > 500) throw new CliError('at most 500 event ids at a time', EXIT_USAGE);
+      return run(() => eventsRetry(ctx, orgId, eventIds, opts))();
+    });
 
   const roles = program
     .command('roles')

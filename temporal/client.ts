@@ -6,6 +6,8 @@ import {
   changeRolesUpdate,
   pauseSyncUpdate,
   resumeSyncUpdate,
+  retryQuarantinedUpdate,
+  type QuarantineRetryResult,
   directoryEventSignal,
   reconcileSignal,
   startReconcileUpdate,
@@ -140,6 +142,14 @@ export class OrganizationWorkflows {
     await this.ensureRunning(organizationId);
     return this.update(organizationId, () =>
       this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(resumeSyncUpdate, { args: [] }),
+    );
+  }
+
+  /** Applies quarantined events again (the given ids, or the organization's oldest 500). */
+  async retryQuarantined(organizationId: string, eventIds: string[] | null): Promise<QuarantineRetryResult> {
+    await this.ensureRunning(organizationId);
+    return this.update(organizationId, () =>
+      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(retryQuarantinedUpdate, { args: [{ eventIds }] }),
     );
   }
 

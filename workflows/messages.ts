@@ -190,3 +190,25 @@ export interface RoleChangeResult extends RoleCounts {
  * the organization's event batches and reconciles; `dryRun` previews the effect.
  */
 export const changeRolesUpdate = defineUpdate<RoleChangeResult, [RoleChangeRequest]>('changeRoles');
+
+// ---------------------------------------------------------------------------------------------
+// Quarantined events: an operator's retry
+
+export interface QuarantineRetryRequest {
+  /** The events to retry; null: the organization's quarantined events, oldest first (up to 500). */
+  eventIds: string[] | null;
+}
+
+export interface QuarantineRetryResult {
+  /** Quarantined events tried. */
+  tried: number;
+  applied: number;
+  stale: number;
+  ignored: number;
+  stillQuarantined: number;
+  notFound: number;
+  events: { id: string; outcome: string; detail: string }[];
+}
+
+/** Applies quarantined events again (a conflict that cleared, a body an older version could not read). */
+export const retryQuarantinedUpdate = defineUpdate<QuarantineRetryResult, [QuarantineRetryRequest]>('retryQuarantined');

@@ -18,6 +18,7 @@ import {
   cancelRunUpdate,
   pauseSyncUpdate,
   resumeSyncUpdate,
+  retryQuarantinedUpdate,
   directoryEventSignal,
   reconcileSignal,
   startReconcileUpdate,
@@ -28,6 +29,8 @@ import {
   type RoleChangeRequest,
   type RoleChangeResult,
   type SyncPause,
+  type QuarantineRetryRequest,
+  type QuarantineRetryResult,
 } from './messages';
 import { OrganizationState, type OrganizationWorkflowInput } from './organization-state';
 
@@ -63,8 +66,9 @@ const { fetchDirectoryPages } = proxyActivities<Activities>({
   heartbeatTimeout: '15 seconds',
   retry: reconcileRetry,
 });
-// A role change re-resolves every user of the organization: as long as an apply may take.
-const { changeRoleMappings } = proxyActivities<Activities>({
+// A role change re-resolves every user of the organization (as long as an apply may take); a
+// retry of quarantined events is bounded (500) but shares the policy.
+const { changeRoleMappings, retryQuarantinedEvents } = proxyActivities<Activities>({
   startToCloseTimeout: '15 minutes',
   heartbeatTimeout: '20 seconds',
   retry: reconcileRetry,
@@ -234,6 +238,30 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     }
     return `the sync of ${org} is applying the events deferred during its pause; ${what} can start once they are applied (scimflow status ${org})`;
   }
+
+  setHandler(
+    retryQuarantinedUpdate,
+    async (request: QuarantineRetryRequest): Promise<QuarantineRetryResult> => {
+      try {
+        const result = await retryQuarantinedEvents(org, request);
+        state.counters.applied += result.applied;
+        state.counters.stale += result.stale;
+        log.info('quarantined events retried', { tried: result.tried, applied: result.applied, stillQuarantined: result.stillQuarantined });
+        return result;
+      } catch (err) {
+        throw refusal(err);
+      }
+    },
+    {
+      validator: (request: QuarantineRetryRequest) => {
+        const ids = request.eventIds;
+        if (ids !== null && (!Array.isArray(ids) || ids.length === 0 || ids.length > 500 || ids.some((id) => typeof id !== 'string' || id.length === 0 || id.length > 200))) {
+          throw new Error('expected between 1 and 500 event ids, or none for every quarantined event');
+        }
+        if (state.deferring) throw new Error(pausedRefusal('retrying quarantined events'));
+      },
+    },
+  );
 
   /** A pause or resume is being recorded: a second one waits for it to finish. */
   let pauseTransition = false;

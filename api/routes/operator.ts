@@ -11,7 +11,7 @@ import { command, orgParam, parse, readJson, requireKnownOrganization } from '..
 
 export interface OperatorDeps {
   db: Knex;
-  workflows: Pick<OrganizationWorkflows, 'status' | 'startReconcile' | 'approveRun' | 'cancelRun' | 'pauseSync' | 'resumeSync'>;
+  workflows: Pick<OrganizationWorkflows, 'status' | 'startReconcile' | 'approveRun' | 'cancelRun' | 'pauseSync' | 'resumeSync' | 'retryQuarantined'>;
   operatorApiToken: string | undefined;
 }
 
@@ -45,6 +45,16 @@ const reconcileBody = z
   .strict();
 
 const pauseBody = z.object({ note: z.string({ message: 'expected a short text' }).max(500, { message: 'at most 500 characters' }).nullable().default(null) }).strict();
+
+const retryBody = z
+  .object({
+    eventIds: z
+      .array(z.string().min(1).max(200), { message: 'expected a list of event ids' })
+      .min(1, { message: 'expected at least one event id (or no eventIds for every quarantined event)' })
+      .max(500, { message: 'at most 500 event ids at a time' })
+      .optional(),
+  })
+  .strict();
 
 const runParam = z.string().regex(/^\d{1,18}$/, { message: 'expected a run id (a number)' });
 const planQuery = z.object({ limit: limit(1000, 100), after: z.string().max(300).optional() });
@@ -151,6 +161,13 @@ export function operatorRouter(deps: OperatorDeps): Router {
     const organizationId = parse(orgParam, ctx.params.orgId);
     const runId = parse(runParam, ctx.params.runId);
     ctx.body = await command(() => deps.workflows.cancelRun(organizationId, runId));
+  });
+
+  router.post('/organizations/:orgId/events/retry', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    const body = parse(retryBody, await readJson(ctx));
+    await requireKnownOrganization(deps.db, organizationId);
+    ctx.body = await command(() => deps.workflows.retryQuarantined(organizationId, body.eventIds ?? null));
   });
 
   router.post('/organizations/:orgId/pause', async (ctx) => {

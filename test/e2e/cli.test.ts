@@ -148,6 +148,9 @@ describe('usage', () => {
       ['schedule', 'trigger'],
       ['pause'],
       ['resume'],
+      ['events'],
+      ['events', 'list'],
+      ['events', 'retry'],
       ['roles'],
       ['roles', 'list'],
       ['roles', 'map'],
@@ -568,6 +571,31 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     }
     expect(await stack.workflows.status('org_never_seen')).toBeNull();
     expect([longNote.code, longNote.stderr]).toEqual([2, expect.stringMatching(/at most 500 characters/)]);
+  });
+
+  it('events: lists the ledger by outcome and retries quarantined events', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    expect((await cli(['import', org.id, '--json'])).code).toBe(0);
+    const holder = emulator.snapshot(org.id).users[0]!;
+    const clash = envelope(T.userCreated, org.id, { id: 'diruser_clash', email: holder.email, given_name: 'Clash', active: true }, new Date().toISOString());
+    expect((await stack.deliver(clash)).status).toBe(202);
+    await eventually(async () => (await stack.database.db('directory_events').where('id', clash.id).first('outcome'))?.outcome === 'quarantined');
+
+    const list = await cli(['events', 'list', org.id, '--outcome', 'quarantined']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toMatch(new RegExp(`${clash.id}\\s+user_created\\s+quarantined\\s+unique constraint violated`));
+    expect(list.stdout).toContain(`scimflow events retry ${org.id}`);
+
+    const [retry, missing, badOutcome] = await Promise.all([
+      cli(['events', 'retry', org.id, clash.id]),
+      cli(['events', 'retry', org.id, 'evt_nope', '--json']),
+      cli(['events', 'list', org.id, '--outcome', 'lost']),
+    ]);
+    expect(retry.code, retry.stderr).toBe(0);
+    expect(retry.stdout).toContain('retried 1 quarantined event(s): 0 applied, 0 stale, 0 ignored, 1 still quarantined');
+    expect(missing.code).toBe(1);
+    expect(json(missing)).toMatchObject({ notFound: 1, events: [{ id: 'evt_nope', outcome: 'not_found' }] });
+    expect([badOutcome.code, badOutcome.stderr]).toEqual([2, expect.stringMatching(/Allowed choices are applied, deferred, duplicate/)]);
   });
 
   it('never prints a secret', () => {

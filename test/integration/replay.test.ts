@@ -84,7 +84,7 @@ it('catches a workflow change that is not deterministic', async () => {
 
 it('replays the histories of a session that uses every workflow feature', async () => {
   // Events (with a duplicate), an import, a role mapping previewed and changed, a pause with
-  // events kept and a resume, a dry run approved, a guarded run cancelled, a delta, and a scheduled reconcile: the histories this
+  // events kept and a resume, a retry of quarantined events, a dry run approved, a guarded run cancelled, a delta, and a scheduled reconcile: the histories this
   // code writes today replay against it.
   const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31), emitWebhooks: true });
   await emulator.settled(30_000);
@@ -106,6 +106,7 @@ it('replays the histories of a session that uses every workflow feature', async 
   await eventually(async () => ((await stack.workflows.status(org.id))?.deferred ?? 0) >= 2);
   await stack.workflows.resumeSync(org.id);
   await eventually(async () => (await stack.workflows.status(org.id))?.resuming === false);
+  expect((await stack.workflows.retryQuarantined(org.id, null)).notFound).toBe(0);
 
   const dry = await reconcileAndWait(stack.workflows, org.id, { dryRun: true });
   expect(dry.status).toBe('planned');
@@ -139,7 +140,7 @@ it('replays the histories of a session that uses every workflow feature', async 
   const results = await replay(recorded);
   expect(results.map((r) => r.error?.message)).toEqual(recorded.map(() => undefined));
   const kinds = new Set(recorded.flatMap((r) => (r.history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean)));
-  expect([...kinds]).toEqual(expect.arrayContaining(['applyDirectoryEvents', 'beginSyncRun', 'planSyncRun', 'applySyncRun', 'finishSyncRun', 'changeRoleMappings', 'deferDirectoryEvents', 'applyDeferredEvents']));
+  expect([...kinds]).toEqual(expect.arrayContaining(['applyDirectoryEvents', 'beginSyncRun', 'planSyncRun', 'applySyncRun', 'finishSyncRun', 'changeRoleMappings', 'deferDirectoryEvents', 'applyDeferredEvents', 'retryQuarantinedEvents']));
 
   if (process.env.SCIMFLOW_RECORD_HISTORIES === '1') {
     // Named with the time of recording: histories of older code stay beside them and keep replaying.

@@ -1,0 +1,124 @@
+import type { Knex } from 'knex';
+import { describeConstraintViolation } from '../db/errors';
+import { lockOrganization } from '../db/repositories/directory';
+import * as ledger from '../db/repositories/ledger';
+import { parseDirectoryWebhook, type DirectoryEvent } from '../domain/events';
+import type { QuarantineRetryResult } from '../workflows/messages';
+import { applyInSavepoint, resolveRolesAfter } from './apply-events';
+
+/** Quarantined events retried per request. */
+export const RETRY_BATCH = 500;
+
+interface LedgerRow {
+  id: string;
+  organization_id: string | null;
+  outcome: string;
+  payload: unknown;
+  raw_body: string | null;
+  webhook_id: string | null;
+  received_at: Date;
+}
+
+/** A normalized event as the workflow recorded it (a constraint conflict), not a raw envelope. */
+function isDirectoryEvent(p: unknown): p is DirectoryEvent {
+  const e = p as Partial<DirectoryEvent> | null;
+  return !!e && typeof e === 'object' && typeof e.kind === 'string' && typeof e.occurredAtNs === 'string' && typeof e.organizationId === 'string';
+}
+
+/**
+ * An operator's "try again" for quarantined events: a constraint conflict that has cleared (say a
+ * reconcile deactivated the user who held the email), or a delivery an older scimflow could not
+ * read, parsed again from its raw body. Each event is applied in its own savepoint, with the
+ * freshness rule; one that still fails stays quarantined with today's reason. Nothing is lost.
+ */
+export async function retryQuarantinedEvents(db: Knex, organizationId: string, requested: readonly string[] | null): Promise<QuarantineRetryResult> {
+  const eventIds = requested ? [...new Set(requested)] : null;
+  return db.transaction(async (trx) => {
+    await lockOrganization(trx, organizationId);
+    const rows = (eventIds
+      ? await trx('directory_events').whereIn('id', eventIds).select('id', 'organization_id', 'outcome', 'payload', 'raw_body', 'webhook_id', 'received_at')
+      : await trx('directory_events')
+          .where({ organization_id: organizationId, outcome: 'quarantined' })
+          .orderBy('received_at')
+          .orderBy('id')
+          .limit(RETRY_BATCH)
+          .select('id', 'organization_id', 'outcome', 'payload', 'raw_body', 'webhook_id', 'received_at')) as LedgerRow[];
+    const byId = new Map(rows.map((r) => [r.id, r]));
+    const results: QuarantineRetryResult['events'] = [];
+    const candidates: DirectoryEvent[] = [];
+
+    for (const id of eventIds ?? rows.map((r) => r.id)) {
+      const row = byId.get(id);
+      // Another organization's event is as unknown here as a missing one.
+      if (!row || (row.organization_id !== null && row.organization_id !== organizationId)) {
+        results.push({ id, outcome: 'not_found', detail: `no event ${id} of ${organizationId} in the ledger` });
+        continue;
+      }
+      if (row.outcome !== 'quarantined') {
+        results.push({ id, outcome: row.outcome, detail: `not quarantined (${row.outcome}): nothing to retry` });
+        continue;
+      }
+      if (isDirectoryEvent(row.payload)) {
+        candidates.push(row.payload);
+        continue;
+      }
+      if (row.raw_body === null) {
+        results.push({ id, outcome: 'quarantined', detail: 'kept without its body (it could not be stored): cannot be applied; a full reconcile repairs what it would have changed' });
+        continue;
+      }
+      // Verified when it arrived; parsed again with today's rules.
+      const parsed = parseDirectoryWebhook(row.raw_body, { webhookId: row.webhook_id, receivedAt: row.received_at });
+      if (parsed.status === 'event' && parsed.event.organizationId === organizationId && parsed.event.id === id) {
+        await trx('directory_events')
+          .where('id', id)
+          .update({
+            organization_id: organizationId,
+            type: parsed.event.type,
+            occurred_at: parsed.event.occurredAt,
+            occurred_at_ns: parsed.event.occurredAtNs,
+            payload: JSON.stringify(parsed.event),
+          });
+        candidates.push(parsed.event);
+      } else if (parsed.status === 'event') {
+        results.push({ id, outcome: 'quarantined', detail: `parses now, as event ${parsed.event.id} of ${parsed.event.organizationId}: retry it there` });
+      } else if (parsed.status === 'ignored') {
+        await ledger.setOutcomes(trx, [{ id, outcome: 'ignored', detail: `on retry: ${parsed.reason}` }]);
+        results.push({ id, outcome: 'ignored', detail: parsed.reason });
+      } else {
+        await ledger.setOutcomes(trx, [{ id, outcome: 'quarantined', detail: parsed.reason }]);
+        results.push({ id, outcome: 'quarantined', detail: `still: ${parsed.reason}` });
+      }
+    }
+
+    // In the order they happened, each in its own savepoint.
+    candidates.sort((a, b) => (BigInt(a.occurredAtNs) < BigInt(b.occurredAtNs) ? -1 : BigInt(a.occurredAtNs) > BigInt(b.occurredAtNs) ? 1 : 0));
+    const applied: DirectoryEvent[] = [];
+    for (const event of candidates) {
+      try {
+        const plan = await applyInSavepoint(trx, organizationId, [event]);
+        const o = plan.outcomes.get(event.id);
+        const outcome = o?.outcome === 'stale' ? 'stale' : 'applied';
+        const detail = outcome === 'stale' ? `stale on retry: ${o?.detail ?? 'the entity reflects a newer change'}` : 'applied on retry';
+        await ledger.setOutcomes(trx, [{ id: event.id, outcome, detail }]);
+        results.push({ id: event.id, outcome, detail });
+        if (outcome === 'applied') applied.push(event);
+      } catch (err) {
+        const reason = describeConstraintViolation(err);
+        if (!reason) throw err;
+        await ledger.setOutcomes(trx, [{ id: event.id, outcome: 'quarantined', detail: reason }]);
+        results.push({ id: event.id, outcome: 'quarantined', detail: `still: ${reason}` });
+      }
+    }
+    await resolveRolesAfter(trx, organizationId, applied);
+    const count = (o: string) => results.filter((r) => r.outcome === o).length;
+    return {
+      tried: results.filter((r) => r.outcome !== 'not_found' && !r.detail.startsWith('not quarantined')).length,
+      applied: count('applied'),
+      stale: count('stale'),
+      ignored: count('ignored'),
+      stillQuarantined: count('quarantined'),
+      notFound: count('not_found'),
+      events: results,
+    };
+  });
+}

@@ -1,0 +1,135 @@
+import { randomInt } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator, type EmulatorHandle } from '../../emulator/index';
+import { reconcileAndWait } from '../support/reconcile';
+import { eventually, startStack, type Stack } from '../support/stack';
+import { envelope, eventId, T } from '../support/webhooks';
+
+/**
+ * An operator's retry of quarantined events: a constraint conflict that has cleared without any
+ * event (a reconcile deactivated the holder of the email), and deliveries an older version could not
+ * read, parsed again from their raw body. Real Temporal, Postgres, the emulator through the SDK.
+ */
+
+let emulator: EmulatorHandle;
+let stack: Stack;
+
+beforeAll(async () => {
+  emulator = await startEmulator({ port: 0, seed: randomInt(1, 2 ** 31) });
+  stack = await startStack({
+    scalekit: { environmentUrl: emulator.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret },
+  });
+});
+afterAll(async () => {
+  await stack?.stop();
+  await emulator?.close();
+});
+
+const quiet = { emit: false } as const;
+const ledgerRow = (id: string) => stack.database.db('directory_events').where('id', id).first('outcome', 'detail');
+const now = () => new Date().toISOString();
+
+async function importedOrganization() {
+  const org = emulator.createOrganization({ displayName: `Retry ${randomInt(1, 1e9)}` }, quiet);
+  const holder = emulator.createUser(org.id, { email: `shared.${org.id}@example.com`, givenName: 'Holder', familyName: 'First' }, quiet);
+  expect((await reconcileAndWait(stack.workflows, org.id, { trigger: 'import' })).status).toBe('completed');
+  return { org: org.id, holder: holder.id, email: `shared.${org.id}@example.com` };
+}
+
+describe('retrying quarantined events', () => {
+  it('applies an event whose conflict has cleared, and keeps one whose conflict has not', async () => {
+    const { org, holder, email } = await importedOrganization();
+    const newcomer = envelope(T.userCreated, org, { id: 'diruser_newcomer', email, given_name: 'New', family_name: 'Comer', active: true }, now());
+    expect((await stack.deliver(newcomer)).status).toBe(202);
+    await eventually(async () => (await ledgerRow(newcomer.id))?.outcome === 'quarantined');
+
+    const early = await stack.workflows.retryQuarantined(org, null);
+    expect(early).toMatchObject({ tried: 1, applied: 0, stillQuarantined: 1 });
+    expect(early.events[0]?.detail).toMatch(/^still: unique constraint violated/);
+
+    // The holder leaves without a webhook; a reconcile finds out. Nothing retries by itself then.
+    emulator.deleteUser(org, holder, quiet);
+    expect((await reconcileAndWait(stack.workflows, org)).result?.users.deactivated).toBe(1);
+    expect((await ledgerRow(newcomer.id))?.outcome).toBe('quarantined');
+
+    const retried = await stack.workflows.retryQuarantined(org, null);
+    expect(retried).toMatchObject({ tried: 1, applied: 1, stillQuarantined: 0, notFound: 0 });
+    expect(await ledgerRow(newcomer.id)).toEqual({ outcome: 'applied', detail: 'applied on retry' });
+    expect(await stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_newcomer' }).first('email', 'active')).toEqual({ email, active: true });
+    // Nothing left to retry.
+    expect(await stack.workflows.retryQuarantined(org, null)).toMatchObject({ tried: 0, events: [] });
+  });
+
+  it('parses deliveries an older version could not read again from their raw body', async () => {
+    const { org } = await importedOrganization();
+    const readable = envelope(T.userCreated, org, { id: 'diruser_late', email: `late.${org}@example.com`, given_name: 'Late', active: true }, now());
+    const unknownType = envelope('organization.directory.something_new', org, { id: 'x' }, now());
+    const unreadable = { id: eventId(), raw: '{"id": "evt_broken", "type": ' };
+    const row = (id: string, raw: string) => ({ id, organization_id: org, outcome: 'quarantined', detail: 'could not be parsed by scimflow 0.0.1', raw_body: raw });
+    await stack.database.db('directory_events').insert([
+      row(readable.id, JSON.stringify(readable, null, 2)),
+      row(unknownType.id, JSON.stringify(unknownType)),
+      row(unreadable.id, unreadable.raw),
+    ]);
+
+    const result = await stack.workflows.retryQuarantined(org, [readable.id, unknownType.id, unreadable.id, 'evt_missing']);
+    expect(result).toMatchObject({ tried: 3, applied: 1, ignored: 1, stillQuarantined: 1, notFound: 1 });
+    expect(await ledgerRow(readable.id)).toEqual({ outcome: 'applied', detail: 'applied on retry' });
+    expect((await ledgerRow(unknownType.id))?.outcome).toBe('ignored');
+    expect(await ledgerRow(unreadable.id)).toMatchObject({ outcome: 'quarantined', detail: expect.stringMatching(/JSON/) });
+    expect(result.events.find((e) => e.id === 'evt_missing')).toEqual({ id: 'evt_missing', outcome: 'not_found', detail: `no event evt_missing of ${org} in the ledger` });
+    expect(await stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_late' }).first('given_name')).toEqual({ given_name: 'Late' });
+    const stored = await stack.database.db('directory_events').where('id', readable.id).first('type', 'occurred_at_ns');
+    expect(stored.type).toBe(T.userCreated);
+    expect(stored.occurred_at_ns).not.toBeNull();
+  });
+
+  it("does not touch another organization's events, or events that are not quarantined", async () => {
+    const a = await importedOrganization();
+    const b = await importedOrganization();
+    const other = envelope(T.userCreated, b.org, { id: 'diruser_clash', email: b.email, given_name: 'Clash', active: true }, now());
+    await stack.deliver(other);
+    await eventually(async () => (await ledgerRow(other.id))?.outcome === 'quarantined');
+    const fine = envelope(T.userUpdated, a.org, { id: a.holder, email: a.email, given_name: 'Still', active: true }, now());
+    await stack.deliver(fine);
+    await eventually(async () => (await ledgerRow(fine.id))?.outcome === 'applied');
+
+    const result = await stack.workflows.retryQuarantined(a.org, [other.id, fine.id]);
+    expect(result).toMatchObject({ tried: 0, notFound: 1 });
+    expect(result.events).toEqual([
+      { id: other.id, outcome: 'not_found', detail: `no event ${other.id} of ${a.org} in the ledger` },
+      { id: fine.id, outcome: 'applied', detail: 'not quarantined (applied): nothing to retry' },
+    ]);
+    expect((await ledgerRow(other.id))?.outcome).toBe('quarantined');
+  });
+});
+
+describe('operator API', () => {
+  const post = (path: string, body: unknown) =>
+    fetch(`${stack.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.operatorToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+  it('retries, refuses while the sync is paused, and answers bad input with the reason', async () => {
+    const { org } = await importedOrganization();
+    const ok = await post(`/api/organizations/${org}/events/retry`, {});
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toMatchObject({ tried: 0 });
+    const expectBad = async (body: unknown, status: number, message: RegExp) => {
+      const res = await post(`/api/organizations/${org}/events/retry`, body);
+      expect(res.status).toBe(status);
+      expect(((await res.json()) as { message: string }).message).toMatch(message);
+    };
+    await expectBad({ eventIds: [] }, 400, /at least one event id/);
+    await expectBad({ eventIds: Array.from({ length: 501 }, (_, i) => `evt_${i}`) }, 400, /at most 500 event ids/);
+    await expectBad({ eventIds: 'evt_1' }, 400, /expected a list of event ids/);
+    await expectBad({ all: true }, 400, /all/);
+    await stack.workflows.pauseSync(org, 'audit');
+    await expectBad({}, 409, /retrying quarantined events waits until it is resumed/);
+    await stack.workflows.resumeSync(org);
+    const unknown = await post(`/api/organizations/org_${randomInt(1, 1e9)}/events/retry`, {});
+    expect(unknown.status).toBe(404);
+  });
+});
