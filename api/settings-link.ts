@@ -3,14 +3,16 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 /**
  * Signed, expiring, single-use links to an organization's directory settings page. The host
  * application's backend asks for one (operator API) and sends its customer's IT admin there. The
- * first visit spends the link (its nonce is recorded) and opens a session cookie bound to the
- * organization until the link's expiry, so reloads work and the URL cannot be used again (from
+ * first visit spends the link (its nonce is recorded) and opens a session cookie for that
+ * organization's page, for an hour, so reloads work and the URL cannot be used again (from
  * browser history, a proxy log or a forwarded message). The signing key is derived from the
  * operator token, so nothing new has to be configured, and rotating the token revokes every link
  * and session.
  */
 
 export const SETTINGS_LINK_TTL_SECONDS = 15 * 60;
+/** A session lasts this long from the link's first use, whatever was left of the link's 15 minutes. */
+export const SETTINGS_SESSION_SECONDS = 60 * 60;
 export const SETTINGS_COOKIE = 'scimflow_settings';
 
 export type LinkVerdict = { status: 'ok'; organizationId: string; nonce: string; expires: number } | { status: 'invalid' } | { status: 'expired' };
@@ -50,8 +52,9 @@ export class SettingsLinks {
     return { status: 'ok', organizationId: org, nonce: n, expires: Number(expires) };
   }
 
-  /** The cookie value of a session opened by a spent link: the organization, until the link's expiry. */
-  session(organizationId: string, expires: number): string {
+  /** The cookie value of a session opened by a spent link: the organization, for an hour. */
+  session(organizationId: string, nowSeconds = Math.floor(Date.now() / 1000)): string {
+    const expires = nowSeconds + SETTINGS_SESSION_SECONDS;
     return `${organizationId}.${expires}.${this.sign('session', organizationId, String(expires))}`;
   }
 

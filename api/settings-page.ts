@@ -30,10 +30,6 @@ export const SETTINGS_SCRIPT = String.raw`(function () {
   var config = JSON.parse(document.getElementById('settings-config').textContent);
   var status = document.getElementById('status');
   var RELOADS_KEY = 'scimflow-portal-reloads';
-  // The link that opened this page works once: keep it out of the address bar and history.
-  if (window.history && window.history.replaceState && window.location.search) {
-    window.history.replaceState(null, '', window.location.pathname);
-  }
 
   function show(text, kind) {
     status.textContent = text;
@@ -93,7 +89,8 @@ export interface SettingsPageInput {
 }
 
 export function settingsPage(p: SettingsPageInput): string {
-  const title = p.organizationName ? `Directory sync for ${p.organizationName}` : 'Directory sync';
+  // Always say whose settings these are: an admin of several organizations must not mix them up.
+  const title = `Directory sync for ${p.organizationName ? `${p.organizationName} (${p.organizationId})` : p.organizationId}`;
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -71,7 +71,7 @@ const schema = z
     PUBLIC_BASE_URL: optionalString.pipe(
       z
         .string()
-        .regex(/^https?:\/\/[^/?#\s]+\/?$/, { message: 'expected the URL people reach the API at, scheme and host only, such as https://scim.example.com' })
+        .regex(/^https?:\/\/[^/?#\s@]+\/?$/, { message: 'expected the URL people reach the API at, scheme and host only, such as https://scim.example.com' })
         .optional(),
     ),
     OPERATOR_API_TOKEN: optionalString.pipe(

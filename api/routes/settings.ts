@@ -9,7 +9,9 @@ import type { Logger } from '../../observability/logger';
 import type { PortalLinks } from '../../scalekit/portal';
 import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
-import { SETTINGS_COOKIE, type SettingsLinks } from '../settings-link';
+import { SETTINGS_COOKIE, SETTINGS_SESSION_SECONDS, type SettingsLinks } from '../settings-link';
+
+const pagePath = (organizationId: string) => `/settings/directory/${encodeURIComponent(organizationId)}`;
 import { messagePage, settingsPage } from '../settings-page';
 
 export interface SettingsDeps {
@@ -77,63 +79,79 @@ export function settingsRouter(deps: SettingsDeps): Router {
     ctx.body = link;
   });
 
+  const again = 'Open the directory settings again from your account settings.';
+
+  // A link: valid once. Its first use opens a session (a cookie for this organization's page only)
+  // and redirects to the page's own address, so the spent link is not what the browser shows,
+  // reloads or retries.
   router.get('/settings/directory', async (ctx) => {
     const nonce = randomBytes(16).toString('base64');
-    const again = 'Open the directory settings again from your account settings.';
-    let org: string;
-    if (ctx.querystring) {
-      // A link: valid once. Its first use opens a session (cookie) for the rest of its 15 minutes.
-      const verdict = deps.links ? deps.links.check(ctx.query) : { status: 'invalid' as const };
-      if (verdict.status === 'expired') {
-        return html(ctx, 410, messagePage('This link has expired', `Settings links are valid for 15 minutes. ${again}`, nonce), nonce);
-      }
-      if (verdict.status === 'invalid' || !ORGANIZATION_ID.test(verdict.organizationId)) {
-        return html(ctx, 403, messagePage('This link is not valid', again, nonce), nonce);
-      }
-      let fresh: boolean;
-      try {
-        fresh = await spendSettingsLink(deps.db, verdict.nonce, verdict.organizationId, verdict.expires);
-      } catch (err) {
-        deps.logger.error('could not record a settings link as used', { organizationId: verdict.organizationId, error: err as Error });
-        return html(ctx, 503, messagePage('Directory settings are unavailable', 'Try again in a minute.', nonce), nonce);
-      }
-      if (!fresh) {
-        return html(ctx, 410, messagePage('This link has already been used', `Settings links open once. ${again}`, nonce), nonce);
-      }
-      ctx.cookies.set(SETTINGS_COOKIE, (deps.links as SettingsLinks).session(verdict.organizationId, verdict.expires), {
-        httpOnly: true,
-        sameSite: 'lax',
-        path: '/settings/directory',
-        secure: ctx.secure,
-        maxAge: Math.max(0, verdict.expires * 1000 - Date.now()),
-        overwrite: true,
-      });
-      org = verdict.organizationId;
-    } else {
-      const session = deps.links ? deps.links.checkSession(ctx.cookies.get(SETTINGS_COOKIE)) : { status: 'invalid' as const };
-      if (session.status === 'expired') {
-        return html(ctx, 410, messagePage('Your session has ended', `Settings sessions last 15 minutes. ${again}`, nonce), nonce);
-      }
-      if (session.status === 'invalid' || !ORGANIZATION_ID.test(session.organizationId)) {
-        return html(ctx, 403, messagePage('Open this page from your account settings', again, nonce), nonce);
-      }
-      org = session.organizationId;
+    if (!ctx.querystring) return html(ctx, 403, messagePage('Open this page from your account settings', again, nonce), nonce);
+    const verdict = deps.links ? deps.links.check(ctx.query) : { status: 'invalid' as const };
+    if (verdict.status === 'expired') {
+      return html(ctx, 410, messagePage('This link has expired', `Settings links are valid for 15 minutes. ${again}`, nonce), nonce);
+    }
+    if (verdict.status === 'invalid' || !ORGANIZATION_ID.test(verdict.organizationId)) {
+      return html(ctx, 403, messagePage('This link is not valid', again, nonce), nonce);
+    }
+    let fresh: boolean;
+    try {
+      fresh = await spendSettingsLink(deps.db, verdict.nonce, verdict.organizationId, verdict.expires);
+    } catch (err) {
+      deps.logger.error('could not record a settings link as used', { organizationId: verdict.organizationId, error: err as Error });
+      return html(ctx, 503, messagePage('Directory settings are unavailable', 'Reload this page in a minute.', nonce), nonce);
+    }
+    if (!fresh) {
+      return html(ctx, 410, messagePage('This link has already been used', `Settings links open once. ${again}`, nonce), nonce);
+    }
+    const page = pagePath(verdict.organizationId);
+    // Behind a TLS-terminating proxy that does not say so, PUBLIC_BASE_URL still marks the cookie Secure.
+    const secure = ctx.secure || (deps.publicBaseUrl?.startsWith('https://') ?? false);
+    if (secure) ctx.cookies.secure = true;
+    ctx.cookies.set(SETTINGS_COOKIE, (deps.links as SettingsLinks).session(verdict.organizationId), {
+      httpOnly: true,
+      sameSite: 'lax',
+      path: page,
+      secure,
+      maxAge: SETTINGS_SESSION_SECONDS * 1000,
+      overwrite: true,
+    });
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.status = 303;
+    ctx.redirect(page);
+  });
+
+  // The page of one organization, for the session its link opened.
+  router.get('/settings/directory/:orgId', async (ctx) => {
+    const nonce = randomBytes(16).toString('base64');
+    const org = ctx.params.orgId ?? '';
+    const session = deps.links && ORGANIZATION_ID.test(org) ? deps.links.checkSession(ctx.cookies.get(SETTINGS_COOKIE)) : { status: 'invalid' as const };
+    if (session.status === 'expired') {
+      return html(ctx, 410, messagePage('Your session has ended', `Settings sessions last an hour. ${again}`, nonce), nonce);
+    }
+    // A session opens the page of its own organization only.
+    if (session.status === 'invalid' || session.organizationId !== org) {
+      return html(ctx, 403, messagePage('Open this page from your account settings', again, nonce), nonce);
     }
     if (!deps.portal) {
       return html(ctx, 503, messagePage('Directory settings are unavailable', 'This service has no Scalekit credentials configured. Contact your administrator.', nonce), nonce);
     }
     let link;
+    let name: string | null = null;
     try {
+      const row = (await deps.db('organizations').where('id', org).first('display_name')) as { display_name: string | null } | undefined;
+      name = row?.display_name ?? null;
       link = await deps.portal.generate(org);
     } catch (err) {
       deps.logger.error('could not generate an admin portal link', { organizationId: org, error: err as Error });
-      return html(ctx, 503, messagePage('Directory settings are unavailable', 'Scalekit did not answer. Try again in a minute.', nonce), nonce);
+      return html(ctx, 503, messagePage('Directory settings are unavailable', 'Scalekit did not answer. Reload this page in a minute.', nonce), nonce);
     }
     if (!link) {
       return html(ctx, 404, messagePage('Unknown organization', 'This organization is not set up for directory sync yet. Contact your account manager.', nonce), nonce);
     }
     const portalOrigin = new URL(deps.portal.environmentUrl).origin;
-    return html(ctx, 200, settingsPage({ organizationId: org, organizationName: null, portalLocation: link.location, portalOrigin, nonce }), nonce, portalOrigin);
+    return html(ctx, 200, settingsPage({ organizationId: org, organizationName: name, portalLocation: link.location, portalOrigin, nonce }), nonce, portalOrigin);
   });
 
   return router;

@@ -55,7 +55,11 @@ it('prints where everything is', () => {
 it('prints a working link to the settings page with the embedded admin portal', async () => {
   const url = /(http:\/\/127\.0\.0\.1:\d+\/settings\/directory\?\S+)/.exec(dev.output())?.[1];
   expect(url).toBeDefined();
-  const res = await fetch(url as string);
+  // As a browser follows it: a redirect to the organization's page, with the session cookie.
+  const opened = await fetch(url as string, { redirect: 'manual' });
+  expect(opened.status).toBe(303);
+  const page = new URL(opened.headers.get('location') as string, url as string).toString();
+  const res = await fetch(page, { headers: { cookie: (opened.headers.get('set-cookie') ?? '').split(';')[0] as string } });
   expect(res.status).toBe(200);
   expect(await res.text()).toMatch(new RegExp(`<iframe[^>]* src="http://127\\.0\\.0\\.1:${ports.EMULATOR_PORT}/portal/`));
 });

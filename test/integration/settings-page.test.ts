@@ -46,30 +46,46 @@ async function settingsLink(org: string): Promise<{ url: string; expiresAt: stri
 const iframeSrc = (html: string) => /<iframe[^>]* src="([^"]+)"/.exec(html)?.[1]?.replace(/&#38;/g, '&');
 
 describe('settings links and the page', () => {
+  /** Follows a settings link as a browser does: the redirect, with the session cookie it sets. */
+  async function open(url: string): Promise<{ res: Response; cookie: string; page: string }> {
+    const res = await fetch(url, { redirect: 'manual' });
+    const cookie = (res.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+    const location = res.headers.get('location');
+    const page = location ? new URL(location, stack.baseUrl).toString() : '';
+    return { res, cookie, page };
+  }
+
   it('opens the embedded admin portal once per link; reloads go through the session it opens, each with a fresh portal link', async () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) }).id;
+    // Registered: the page names the organization.
+    await stack.database.db('organizations').insert({ id: org, display_name: 'Acme Corporation' });
     const link = await settingsLink(org);
     expect(new Date(link.expiresAt).getTime() - Date.now()).toBeGreaterThan(14 * 60_000);
 
-    const first = await fetch(link.url);
-    expect(first.status).toBe(200);
-    expect(first.headers.get('cache-control')).toBe('no-store');
-    expect(first.headers.get('content-security-policy')).toContain(`frame-src ${new URL(emulator.url).origin}`);
-    const cookie = first.headers.get('set-cookie') ?? '';
-    expect(cookie).toMatch(/^scimflow_settings=[^;]+; path=\/settings\/directory; expires=[^;]+; samesite=lax; httponly$/);
-    const html = await first.text();
+    const first = await open(link.url);
+    expect(first.res.status).toBe(303);
+    expect(first.page).toBe(`${stack.baseUrl}/settings/directory/${org}`);
+    expect(first.res.headers.get('set-cookie')).toMatch(
+      new RegExp(`^scimflow_settings=${org}\\.\\d+\\.[\\w-]+; path=/settings/directory/${org}; expires=[^;]+; samesite=lax; httponly$`),
+    );
+
+    const page = await fetch(first.page, { headers: { cookie: first.cookie } });
+    expect(page.status).toBe(200);
+    expect(page.headers.get('cache-control')).toBe('no-store');
+    expect(page.headers.get('content-security-policy')).toContain(`frame-src ${new URL(emulator.url).origin}`);
+    const html = await page.text();
+    expect(html).toContain(`<title>Directory sync for Acme Corporation (${org})</title>`);
     expect(html).toContain('allow="clipboard-write"');
     const src = iframeSrc(html);
     expect(src?.startsWith(`${emulator.url}/portal/`)).toBe(true);
 
     // The link opens once: a second visit (history, a forwarded message, a proxy log) does not.
-    const replay = await fetch(link.url);
+    const replay = await fetch(link.url, { redirect: 'manual' });
     expect(replay.status).toBe(410);
     expect(await replay.text()).toContain('This link has already been used');
 
-    // The page reloads itself at its clean address, with the session cookie: a fresh portal link.
-    const session = cookie.split(';')[0] as string;
-    const reload = await fetch(`${stack.baseUrl}/settings/directory`, { headers: { cookie: session } });
+    // The page reloads itself at its own address, with the session cookie: a fresh portal link.
+    const reload = await fetch(first.page, { headers: { cookie: first.cookie } });
     expect(reload.status).toBe(200);
     const second = iframeSrc(await reload.text());
     expect(second?.startsWith(`${emulator.url}/portal/`)).toBe(true);
@@ -87,17 +103,24 @@ describe('settings links and the page', () => {
     expect(logs).not.toContain(new URL(link.url).searchParams.get('sig') as string);
   });
 
-  it('opens no page without a link or a session of its own', async () => {
+  it("opens no page without a session, and a session only its own organization's page", async () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) }).id;
+    const other = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) }).id;
     const links = new SettingsLinks(stack.operatorToken);
-    const open = (cookie?: string) => fetch(`${stack.baseUrl}/settings/directory`, cookie ? { headers: { cookie } } : {});
-    expect((await open()).status).toBe(403);
-    expect((await open('scimflow_settings=garbage')).status).toBe(403);
-    const forged = links.session(org, Math.floor(Date.now() / 1000) + 600).replace(org, 'org_other');
-    expect((await open(`scimflow_settings=${forged}`)).status).toBe(403);
-    const otherKey = new SettingsLinks('another-operator-token').session(org, Math.floor(Date.now() / 1000) + 600);
-    expect((await open(`scimflow_settings=${otherKey}`)).status).toBe(403);
-    const ended = await open(`scimflow_settings=${links.session(org, Math.floor(Date.now() / 1000) - 1)}`);
+    const page = (id: string, cookie?: string) => fetch(`${stack.baseUrl}/settings/directory/${id}`, cookie ? { headers: { cookie } } : {});
+    expect((await fetch(`${stack.baseUrl}/settings/directory`)).status).toBe(403);
+    expect((await page(org)).status).toBe(403);
+    expect((await page(org, 'scimflow_settings=garbage')).status).toBe(403);
+    // A session for one organization does not open another's page, even when sent there.
+    const { cookie } = await open((await settingsLink(other)).url);
+    expect((await page(other, cookie)).status).toBe(200);
+    expect((await page(org, cookie)).status).toBe(403);
+    const forged = links.session(org).replace(org, other);
+    expect((await page(other, `scimflow_settings=${forged}`)).status).toBe(403);
+    const otherKey = new SettingsLinks('another-operator-token').session(org);
+    expect((await page(org, `scimflow_settings=${otherKey}`)).status).toBe(403);
+    // Sessions last an hour from the link's first use.
+    const ended = await page(org, `scimflow_settings=${links.session(org, Math.floor(Date.now() / 1000) - 3_601)}`);
     expect(ended.status).toBe(410);
     expect(await ended.text()).toContain('Your session has ended');
   });
@@ -117,14 +140,16 @@ describe('settings links and the page', () => {
 
     const otherKey = new SettingsLinks('another-operator-token').create(org);
     expect((await fetch(`${stack.baseUrl}/settings/directory?${otherKey.query}`)).status).toBe(403);
+    // None of that spent the real link.
+    expect((await open(link.url)).res.status).toBe(303);
 
     const noToken = await fetch(`${stack.baseUrl}/api/organizations/${org}/settings-link`, { method: 'POST' });
     expect(noToken.status).toBe(401);
   });
 
   it('says so when Scalekit does not know the organization', async () => {
-    const link = await settingsLink('org_unknown');
-    const res = await fetch(link.url);
+    const { cookie, page } = await open((await settingsLink('org_unknown')).url);
+    const res = await fetch(page, { headers: { cookie } });
     expect(res.status).toBe(404);
     expect(await res.text()).toContain('not set up for directory sync');
   });
@@ -178,11 +203,9 @@ describe('the page script', () => {
       getElementById: (id: string) =>
         id === 'settings-config' ? { textContent: JSON.stringify({ organizationId: 'org_1', portalOrigin: 'https://acme.scalekit.com' }) } : status,
     };
-    const addresses: string[] = [];
     const window = {
       addEventListener: (_: string, fn: (e: { origin: string; data: unknown }) => void) => listeners.push(fn),
-      location: { reload: () => (reloads += 1), pathname: '/settings/directory', search: '?org=org_1&expires=1&n=x&sig=y' },
-      history: { replaceState: (_state: unknown, _title: string, url: string) => addresses.push(url) },
+      location: { reload: () => (reloads += 1) },
     };
     const sessionStorage = {
       getItem: (k: string) => storage.get(k) ?? null,
@@ -191,12 +214,9 @@ describe('the page script', () => {
     };
     runInNewContext(SETTINGS_SCRIPT, { window, document, sessionStorage });
     const send = (origin: string, data: unknown) => listeners.forEach((l) => l({ origin, data }));
-    return { send, status, reloads: () => reloads, addresses };
+    return { send, status, reloads: () => reloads };
   }
 
-  it('takes the spent link out of the address bar at once', () => {
-    expect(run().addresses).toEqual(['/settings/directory']);
-  });
 
   it('ignores messages from any origin but the portal', () => {
     const page = run();

@@ -154,6 +154,7 @@ describe('parseConfig errors', () => {
     ['OPERATOR_API_TOKEN', 'short', /OPERATOR_API_TOKEN: expected at least 16 characters/],
     ['PUBLIC_BASE_URL', 'scim.example.com', /PUBLIC_BASE_URL: expected the URL people reach the API at/],
     ['PUBLIC_BASE_URL', 'https://scim.example.com/app?x=1', /PUBLIC_BASE_URL: expected the URL people reach the API at, scheme and host only/],
+    ['PUBLIC_BASE_URL', 'https://user:pw@scim.example.com', /PUBLIC_BASE_URL: expected the URL people reach the API at, scheme and host only/],
     ['LOG_LEVEL', 'verbose', /LOG_LEVEL: .*debug.*info.*warn.*error/],
   ])('%s=%j names the variable and what it expects', (name, value, pattern) => {
     // The Scalekit credentials go together; give the other two so only `name` is wrong.
