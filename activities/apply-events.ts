@@ -117,6 +117,9 @@ export async function applyDirectoryEvents(
 ): Promise<ApplyResult> {
   return db.transaction(async (trx) => {
     await directory.ensureOrganization(trx, organizationId);
+    // The organization's lock before any write (ledger rows included): every writer takes them in
+    // the same order, so none waits on another in a cycle.
+    await directory.lockOrganization(trx, organizationId);
     // Within one batch an id counts once; later copies are duplicates.
     const seen = new Set<string>();
     const unique = events.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));

@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
-import { ensureOrganization } from '../db/repositories/directory';
+import { ensureOrganization, lockOrganization } from '../db/repositories/directory';
 import * as ledger from '../db/repositories/ledger';
 import type { DirectoryEvent } from '../domain/events';
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
@@ -21,6 +21,7 @@ export interface DeferResult {
 export async function deferDirectoryEvents(db: Knex, organizationId: string, events: readonly DirectoryEvent[]): Promise<DeferResult> {
   return db.transaction(async (trx) => {
     await ensureOrganization(trx, organizationId);
+    await lockOrganization(trx, organizationId);
     const seen = new Set<string>();
     const unique = events.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
     const { fresh, unrecordable } = await ledger.recordDeferred(trx, unique);

@@ -6,8 +6,11 @@ import { parseDirectoryWebhook, type DirectoryEvent } from '../domain/events';
 import type { QuarantineRetryResult } from '../workflows/messages';
 import { applyInSavepoint, resolveRolesAfter } from './apply-events';
 
-/** Quarantined events retried per request. */
-export const RETRY_BATCH = 500;
+/** Rows read per round trip, and quarantined events retried per request at most (without ids). */
+const PAGE = 500;
+export const RETRY_LIMIT = 5_000;
+/** Events described one by one in the result; the counts cover all. */
+const DESCRIBED = 200;
 
 interface LedgerRow {
   id: string;
@@ -35,17 +38,33 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
   const eventIds = requested ? [...new Set(requested)] : null;
   return db.transaction(async (trx) => {
     await lockOrganization(trx, organizationId);
-    const rows = (eventIds
-      ? await trx('directory_events').whereIn('id', eventIds).select('id', 'organization_id', 'outcome', 'payload', 'raw_body', 'webhook_id', 'received_at')
-      : await trx('directory_events')
+    const columns = ['id', 'organization_id', 'outcome', 'payload', 'raw_body', 'webhook_id', 'received_at'];
+    let rows: LedgerRow[];
+    if (eventIds) {
+      rows = (await trx('directory_events').whereIn('id', eventIds).select(columns)) as LedgerRow[];
+    } else {
+      // Oldest first, a page at a time, so events that stay quarantined never hide newer ones.
+      rows = [];
+      let after: LedgerRow | undefined;
+      while (rows.length < RETRY_LIMIT) {
+        const page = (await trx('directory_events')
           .where({ organization_id: organizationId, outcome: 'quarantined' })
-          .orderBy('received_at')
-          .orderBy('id')
-          .limit(RETRY_BATCH)
-          .select('id', 'organization_id', 'outcome', 'payload', 'raw_body', 'webhook_id', 'received_at')) as LedgerRow[];
+          .modify((q) => {
+            if (after) q.whereRaw('(received_at, id) > (?, ?)', [after.received_at, after.id]);
+          })
+          .orderBy([{ column: 'received_at' }, { column: 'id' }])
+          .limit(Math.min(PAGE, RETRY_LIMIT - rows.length))
+          .select(columns)) as LedgerRow[];
+        rows.push(...page);
+        after = page[page.length - 1];
+        if (page.length < PAGE) break;
+      }
+    }
     const byId = new Map(rows.map((r) => [r.id, r]));
     const results: QuarantineRetryResult['events'] = [];
     const candidates: DirectoryEvent[] = [];
+    /** Events the workflow had quarantined itself (constraint conflicts), by id. */
+    const fromWorkflow = new Set<string>();
 
     for (const id of eventIds ?? rows.map((r) => r.id)) {
       const row = byId.get(id);
@@ -59,7 +78,12 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
         continue;
       }
       if (isDirectoryEvent(row.payload)) {
+        if (row.payload.organizationId !== organizationId || row.payload.id !== id) {
+          results.push({ id, outcome: 'not_found', detail: `no event ${id} of ${organizationId} in the ledger` });
+          continue;
+        }
         candidates.push(row.payload);
+        fromWorkflow.add(id);
         continue;
       }
       if (row.raw_body === null) {
@@ -68,19 +92,26 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
       }
       // Verified when it arrived; parsed again with today's rules.
       const parsed = parseDirectoryWebhook(row.raw_body, { webhookId: row.webhook_id, receivedAt: row.received_at });
-      if (parsed.status === 'event' && parsed.event.organizationId === organizationId && parsed.event.id === id) {
-        await trx('directory_events')
-          .where('id', id)
-          .update({
-            organization_id: organizationId,
-            type: parsed.event.type,
-            occurred_at: parsed.event.occurredAt,
-            occurred_at_ns: parsed.event.occurredAtNs,
-            payload: JSON.stringify(parsed.event),
-          });
-        candidates.push(parsed.event);
+      if (parsed.status === 'event' && parsed.event.organizationId !== organizationId) {
+        results.push({ id, outcome: 'quarantined', detail: `parses now, as an event of ${parsed.event.organizationId}: retry it there` });
       } else if (parsed.status === 'event') {
-        results.push({ id, outcome: 'quarantined', detail: `parses now, as event ${parsed.event.id} of ${parsed.event.organizationId}: retry it there` });
+        const event = parsed.event;
+        const ledgerRow = { organization_id: organizationId, type: event.type, occurred_at: event.occurredAt, occurred_at_ns: event.occurredAtNs, payload: JSON.stringify(event) };
+        if (event.id === id) {
+          await trx('directory_events').where('id', id).update(ledgerRow);
+          candidates.push(event);
+        } else {
+          // Recorded under its delivery id (no event id could be read then): the event gets its own row.
+          const created = (await trx('directory_events')
+            .insert({ id: event.id, source: 'webhook', outcome: 'quarantined', webhook_id: row.webhook_id, raw_body: row.raw_body, received_at: row.received_at, ...ledgerRow })
+            .onConflict('id')
+            .ignore()
+            .returning('id')) as { id: string }[];
+          const detail = created.length > 0 ? `parsed now as event ${event.id}: see that entry` : `the same event as ${event.id}, already in the ledger`;
+          await ledger.setOutcomes(trx, [{ id, outcome: 'duplicate', detail }]);
+          results.push({ id, outcome: 'duplicate', detail });
+          if (created.length > 0) candidates.push(event);
+        }
       } else if (parsed.status === 'ignored') {
         await ledger.setOutcomes(trx, [{ id, outcome: 'ignored', detail: `on retry: ${parsed.reason}` }]);
         results.push({ id, outcome: 'ignored', detail: parsed.reason });
@@ -93,6 +124,7 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
     // In the order they happened, each in its own savepoint.
     candidates.sort((a, b) => (BigInt(a.occurredAtNs) < BigInt(b.occurredAtNs) ? -1 : BigInt(a.occurredAtNs) > BigInt(b.occurredAtNs) ? 1 : 0));
     const applied: DirectoryEvent[] = [];
+    let recovered = 0;
     for (const event of candidates) {
       try {
         const plan = await applyInSavepoint(trx, organizationId, [event]);
@@ -102,6 +134,7 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
         await ledger.setOutcomes(trx, [{ id: event.id, outcome, detail }]);
         results.push({ id: event.id, outcome, detail });
         if (outcome === 'applied') applied.push(event);
+        if (fromWorkflow.has(event.id)) recovered += 1;
       } catch (err) {
         const reason = describeConstraintViolation(err);
         if (!reason) throw err;
@@ -111,14 +144,20 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
     }
     await resolveRolesAfter(trx, organizationId, applied);
     const count = (o: string) => results.filter((r) => r.outcome === o).length;
+    const remaining = (await trx('directory_events').where({ organization_id: organizationId, outcome: 'quarantined' }).count('* as n').first()) as
+      | { n: string | number }
+      | undefined;
     return {
-      tried: results.filter((r) => r.outcome !== 'not_found' && !r.detail.startsWith('not quarantined')).length,
+      // A delivery row that turned out to be an event counts once, as that event.
+      tried: results.filter((r) => r.outcome !== 'not_found' && r.outcome !== 'duplicate' && !r.detail.startsWith('not quarantined')).length,
       applied: count('applied'),
       stale: count('stale'),
       ignored: count('ignored'),
       stillQuarantined: count('quarantined'),
       notFound: count('not_found'),
-      events: results,
+      recovered,
+      remaining: Number(remaining?.n ?? 0),
+      events: results.slice(0, DESCRIBED),
     };
   });
 }

@@ -57,8 +57,10 @@ export async function eventsRetry(ctx: CliContext, organizationId: string, event
     `retried ${n(result.tried)} quarantined event(s): ${n(result.applied)} applied, ${n(result.stale)} stale, ${n(result.ignored)} ignored, ${n(result.stillQuarantined)} still quarantined` +
       (result.notFound > 0 ? `, ${n(result.notFound)} not found` : ''),
   );
+  ctx.io.out(`${n(result.remaining)} quarantined event(s) of ${organizationId} left`);
   const rows = result.events.map((e) => [e.id, e.outcome, truncate(e.detail, 100)]);
   if (rows.length > 0) for (const line of table(['EVENT', 'OUTCOME', 'DETAIL'], rows)) ctx.io.out(`  ${line}`);
+  if (result.events.length < result.tried + result.notFound) ctx.io.out(`  … the first ${n(result.events.length)} shown; --json for the counts`);
   return result.notFound > 0 ? 1 : 0;
 }
 

@@ -206,7 +206,7 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .action((orgId: string, opts: { outcome?: LedgerOutcome; limit: number; after?: string; json?: boolean }) => run(() => eventsList(ctx, orgId, opts))());
   events
     .command('retry')
-    .description('apply quarantined events again once their cause is gone (every quarantined one, oldest first, up to 500, unless ids are given)')
+    .description('apply quarantined events again once their cause is gone (the given ids, up to 500; otherwise every quarantined one, oldest first, up to 5,000)')
     .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
     .argument('[eventIds...]', 'event ids, as `events list --outcome quarantined` shows them')
     .option('--json', 'print JSON')

@@ -195,7 +195,7 @@ export const changeRolesUpdate = defineUpdate<RoleChangeResult, [RoleChangeReque
 // Quarantined events: an operator's retry
 
 export interface QuarantineRetryRequest {
-  /** The events to retry; null: the organization's quarantined events, oldest first (up to 500). */
+  /** The events to retry (up to 500); null: every quarantined event of the organization, oldest first, up to 5,000. */
   eventIds: string[] | null;
 }
 
@@ -207,6 +207,11 @@ export interface QuarantineRetryResult {
   ignored: number;
   stillQuarantined: number;
   notFound: number;
+  /** Of those applied or stale: events the workflow itself had quarantined (a conflict). */
+  recovered: number;
+  /** Quarantined events of the organization left after this retry. */
+  remaining: number;
+  /** What became of each event (the first 200). */
   events: { id: string; outcome: string; detail: string }[];
 }
 

@@ -211,15 +211,21 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     return { runId, status: 'cancelled' };
   });
 
+  /** Handlers changing data right now (role changes, retries): a pause waits for them. */
+  let changing = 0;
+
   setHandler(
     changeRolesUpdate,
     async (request: RoleChangeRequest): Promise<RoleChangeResult> => {
+      if (!request.dryRun) changing += 1;
       try {
         const result = await changeRoleMappings(org, request);
         if (!request.dryRun) log.info('role mapping changed', { change: result.summary, usersChanged: result.usersChanged });
         return result;
       } catch (err) {
         throw refusal(err);
+      } finally {
+        if (!request.dryRun) changing -= 1;
       }
     },
     {
@@ -242,14 +248,23 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
   setHandler(
     retryQuarantinedUpdate,
     async (request: QuarantineRetryRequest): Promise<QuarantineRetryResult> => {
+      changing += 1;
       try {
         const result = await retryQuarantinedEvents(org, request);
         state.counters.applied += result.applied;
         state.counters.stale += result.stale;
+        state.counters.quarantined -= Math.min(result.recovered, state.counters.quarantined);
+        // The tables changed: a plan made before must be made again before it is applied.
+        if (result.applied + result.stale > 0) {
+          state.counters.batches += 1;
+          state.counters.lastBatchAt = new Date().toISOString();
+        }
         log.info('quarantined events retried', { tried: result.tried, applied: result.applied, stillQuarantined: result.stillQuarantined });
         return result;
       } catch (err) {
         throw refusal(err);
+      } finally {
+        changing -= 1;
       }
     },
     {
@@ -280,7 +295,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
       }
       try {
         const waiting = await recordSyncPause(org, pause);
-        await condition(() => !state.applying);
+        await condition(() => !state.applying && changing === 0);
         log.info('sync paused', { note: pause.note });
         return { paused: pause, deferred: waiting };
       } catch (err) {

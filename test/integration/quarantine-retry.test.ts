@@ -52,8 +52,11 @@ describe('retrying quarantined events', () => {
     expect((await reconcileAndWait(stack.workflows, org)).result?.users.deactivated).toBe(1);
     expect((await ledgerRow(newcomer.id))?.outcome).toBe('quarantined');
 
+    const before = (await stack.workflows.status(org))?.quarantined ?? 0;
+    expect(before).toBeGreaterThan(0);
     const retried = await stack.workflows.retryQuarantined(org, null);
-    expect(retried).toMatchObject({ tried: 1, applied: 1, stillQuarantined: 0, notFound: 0 });
+    expect(retried).toMatchObject({ tried: 1, applied: 1, stillQuarantined: 0, notFound: 0, recovered: 1, remaining: 0 });
+    expect((await stack.workflows.status(org))?.quarantined).toBe(before - 1);
     expect(await ledgerRow(newcomer.id)).toEqual({ outcome: 'applied', detail: 'applied on retry' });
     expect(await stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_newcomer' }).first('email', 'active')).toEqual({ email, active: true });
     // Nothing left to retry.
@@ -82,6 +85,19 @@ describe('retrying quarantined events', () => {
     const stored = await stack.database.db('directory_events').where('id', readable.id).first('type', 'occurred_at_ns');
     expect(stored.type).toBe(T.userCreated);
     expect(stored.occurred_at_ns).not.toBeNull();
+  });
+
+  it('gives a delivery kept under its delivery id (no event id could be read) a row of its own event', async () => {
+    const { org } = await importedOrganization();
+    const event = envelope(T.userCreated, org, { id: 'diruser_delivered', email: `d.${org}@example.com`, given_name: 'Delivered', active: true }, now());
+    const deliveryId = `delivery:msg_${randomInt(1, 1e9)}`;
+    await stack.database.db('directory_events').insert({ id: deliveryId, organization_id: org, outcome: 'quarantined', detail: 'no event id', raw_body: JSON.stringify(event), webhook_id: deliveryId.slice(9) });
+
+    const result = await stack.workflows.retryQuarantined(org, null);
+    expect(result).toMatchObject({ tried: 1, applied: 1, remaining: 0 });
+    expect(await ledgerRow(deliveryId)).toEqual({ outcome: 'duplicate', detail: `parsed now as event ${event.id}: see that entry` });
+    expect(await ledgerRow(event.id)).toEqual({ outcome: 'applied', detail: 'applied on retry' });
+    expect(await stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_delivered' }).first('given_name')).toEqual({ given_name: 'Delivered' });
   });
 
   it("does not touch another organization's events, or events that are not quarantined", async () => {
