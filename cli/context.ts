@@ -3,8 +3,8 @@ import type { Knex } from 'knex';
 import { ConfigError, loadConfig, type Config } from '../config/index';
 import { createDatabase } from '../db/connection';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
-import { createLazyClient, OrganizationWorkflows } from '../temporal/client';
-import { CliError, databaseProblem, isTemporalUnavailable, temporalUnavailable } from './errors';
+import { createLazyClient, OrganizationWorkflows, WorkflowRefusedError } from '../temporal/client';
+import { CliError, databaseProblem, isTemporalUnavailable, RefusedError, temporalUnavailable } from './errors';
 
 /**
  * What a command may use, each made on first use: the configuration, a database pool, the
@@ -99,6 +99,24 @@ export class CliContext {
     if (err instanceof CliError) return err;
     if (isTemporalUnavailable(err)) return temporalUnavailable(this.temporalAddress(), this.config().temporal.namespace);
     return err;
+  }
+
+  /**
+   * Runs a command of the organization workflow. A refusal becomes `{ refused }` after printing
+   * it as JSON (`--json`: the command exits 1 with that object), or a RefusedError (the message
+   * on stderr); an unreachable Temporal says how to reach it.
+   */
+  async command<T>(organizationId: string, json: boolean | undefined, fn: () => Promise<T>): Promise<{ value: T } | { refused: string }> {
+    try {
+      return { value: await fn() };
+    } catch (err) {
+      if (err instanceof WorkflowRefusedError) {
+        if (!json) throw new RefusedError(err.message);
+        this.io.out(JSON.stringify({ organizationId, status: 'refused', error: err.message }));
+        return { refused: err.message };
+      }
+      throw this.temporalError(err);
+    }
   }
 
   /** The Scalekit directory, or undefined when this environment has no credentials. */

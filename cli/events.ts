@@ -1,7 +1,5 @@
 import { LEDGER_OUTCOMES, listLedger, type LedgerOutcome } from '../db/repositories/ledger';
-import { WorkflowRefusedError } from '../temporal/client';
 import type { CliContext } from './context';
-import { RefusedError } from './errors';
 import { n, table, time, truncate } from './format';
 import { requireOrganization } from './pause';
 
@@ -36,19 +34,9 @@ export async function eventsList(
 export async function eventsRetry(ctx: CliContext, organizationId: string, eventIds: string[], opts: { json?: boolean }): Promise<number> {
   await requireOrganization(ctx, organizationId);
   const temporal = await ctx.temporal();
-  let result;
-  try {
-    result = await temporal.workflows.retryQuarantined(organizationId, eventIds.length > 0 ? eventIds : null);
-  } catch (err) {
-    if (err instanceof WorkflowRefusedError) {
-      if (opts.json) {
-        ctx.io.out(JSON.stringify({ organizationId, status: 'refused', error: err.message }));
-        return 1;
-      }
-      throw new RefusedError(err.message);
-    }
-    throw ctx.temporalError(err);
-  }
+  const outcome = await ctx.command(organizationId, opts.json, () => temporal.workflows.retryQuarantined(organizationId, eventIds.length > 0 ? eventIds : null));
+  if ('refused' in outcome) return 1;
+  const result = outcome.value;
   if (opts.json) {
     ctx.io.out(JSON.stringify({ organizationId, ...result }));
     return result.notFound > 0 ? 1 : 0;

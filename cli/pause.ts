@@ -1,6 +1,5 @@
-import { WorkflowRefusedError } from '../temporal/client';
 import type { CliContext } from './context';
-import { CliError, RefusedError } from './errors';
+import { CliError } from './errors';
 import { organizationExists } from '../db/repositories/organizations';
 import { n, time } from './format';
 
@@ -17,32 +16,25 @@ export async function pauseCommand(
 ): Promise<number> {
   await requireOrganization(ctx, organizationId);
   const temporal = await ctx.temporal();
-  try {
-    if (action === 'pause') {
-      const r = await temporal.workflows.pauseSync(organizationId, opts.note ?? null);
-      if (opts.json) ctx.io.out(JSON.stringify({ organizationId, status: 'paused', ...r }));
-      else {
-        ctx.io.out(`paused the sync of ${organizationId} at ${time(r.paused.since)}${r.paused.note ? ` (${r.paused.note})` : ''}`);
-        ctx.io.out('webhooks are still accepted and kept in order; users, groups and roles stay as they are; scheduled reconciles are skipped');
-        ctx.io.out(`resume with \`scimflow resume ${organizationId}\``);
-      }
-    } else {
-      const r = await temporal.workflows.resumeSync(organizationId);
-      if (opts.json) ctx.io.out(JSON.stringify({ organizationId, status: 'resumed', ...r }));
-      else {
-        ctx.io.out(`resumed the sync of ${organizationId} (paused since ${time(r.resumed.since)})`);
-        ctx.io.out(`applying ${n(r.deferred)} deferred event(s) in the order they arrived; follow with \`scimflow status ${organizationId}\``);
-      }
+  if (action === 'pause') {
+    const outcome = await ctx.command(organizationId, opts.json, () => temporal.workflows.pauseSync(organizationId, opts.note ?? null));
+    if ('refused' in outcome) return 1;
+    const r = outcome.value;
+    if (opts.json) ctx.io.out(JSON.stringify({ organizationId, status: 'paused', ...r }));
+    else {
+      ctx.io.out(`paused the sync of ${organizationId} at ${time(r.paused.since)}${r.paused.note ? ` (${r.paused.note})` : ''}`);
+      ctx.io.out('webhooks are still accepted and kept in order; users, groups and roles stay as they are; scheduled reconciles are skipped');
+      ctx.io.out(`resume with \`scimflow resume ${organizationId}\``);
     }
-  } catch (err) {
-    if (err instanceof WorkflowRefusedError) {
-      if (opts.json) {
-        ctx.io.out(JSON.stringify({ organizationId, status: 'refused', error: err.message }));
-        return 1;
-      }
-      throw new RefusedError(err.message);
-    }
-    throw ctx.temporalError(err);
+    return 0;
+  }
+  const outcome = await ctx.command(organizationId, opts.json, () => temporal.workflows.resumeSync(organizationId));
+  if ('refused' in outcome) return 1;
+  const r = outcome.value;
+  if (opts.json) ctx.io.out(JSON.stringify({ organizationId, status: 'resumed', ...r }));
+  else {
+    ctx.io.out(`resumed the sync of ${organizationId} (paused since ${time(r.resumed.since)})`);
+    ctx.io.out(`applying ${n(r.deferred)} deferred event(s) in the order they arrived; follow with \`scimflow status ${organizationId}\``);
   }
   return 0;
 }

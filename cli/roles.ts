@@ -1,10 +1,8 @@
 import { listGroups } from '../db/repositories/directory';
 import { explainUserRoles, getDefaultRole, listRoleMappings } from '../db/repositories/roles';
 import type { RoleChangeInput } from '../domain/roles';
-import { WorkflowRefusedError } from '../temporal/client';
-import type { RoleChangeResult } from '../workflows/messages';
 import type { CliContext } from './context';
-import { CliError, RefusedError } from './errors';
+import { CliError } from './errors';
 import { n, table, time } from './format';
 import { requireOrganization } from './pause';
 
@@ -49,19 +47,9 @@ export async function rolesChange(
 ): Promise<number> {
   await requireOrganization(ctx, organizationId);
   const temporal = await ctx.temporal();
-  let result: RoleChangeResult;
-  try {
-    result = await temporal.workflows.changeRoles(organizationId, { change, dryRun: opts.dryRun === true });
-  } catch (err) {
-    if (err instanceof WorkflowRefusedError) {
-      if (opts.json) {
-        ctx.io.out(JSON.stringify({ organizationId, status: 'refused', error: err.message }));
-        return 1;
-      }
-      throw new RefusedError(err.message);
-    }
-    throw ctx.temporalError(err);
-  }
+  const outcome = await ctx.command(organizationId, opts.json, () => temporal.workflows.changeRoles(organizationId, { change, dryRun: opts.dryRun === true }));
+  if ('refused' in outcome) return 1;
+  const result = outcome.value;
   if (opts.json) {
     ctx.io.out(JSON.stringify({ organizationId, status: result.dryRun ? 'preview' : 'applied', ...result }));
     return 0;

@@ -1,8 +1,8 @@
 import { randomInt } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type EmulatorHandle } from '../../emulator/index';
+import { describe, expect, it } from 'vitest';
 import { reconcileAndWait } from '../support/reconcile';
-import { eventually, startStack, type Stack } from '../support/stack';
+import { useEmulatorStack } from '../support/emulator-stack';
+import { eventually } from '../support/stack';
 import { envelope, eventId, T } from '../support/webhooks';
 
 /**
@@ -11,28 +11,16 @@ import { envelope, eventId, T } from '../support/webhooks';
  * read, parsed again from their raw body. Real Temporal, Postgres, the emulator through the SDK.
  */
 
-let emulator: EmulatorHandle;
-let stack: Stack;
-
-beforeAll(async () => {
-  emulator = await startEmulator({ port: 0, seed: randomInt(1, 2 ** 31) });
-  stack = await startStack({
-    scalekit: { environmentUrl: emulator.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret },
-  });
-});
-afterAll(async () => {
-  await stack?.stop();
-  await emulator?.close();
-});
+const env = useEmulatorStack({ webhooks: false });
 
 const quiet = { emit: false } as const;
-const ledgerRow = (id: string) => stack.database.db('directory_events').where('id', id).first('outcome', 'detail');
+const ledgerRow = (id: string) => env.stack.database.db('directory_events').where('id', id).first('outcome', 'detail');
 const now = () => new Date().toISOString();
 
 async function importedOrganization() {
-  const org = emulator.createOrganization({ displayName: `Retry ${randomInt(1, 1e9)}` }, quiet);
-  const holder = emulator.createUser(org.id, { email: `shared.${org.id}@example.com`, givenName: 'Holder', familyName: 'First' }, quiet);
-  expect((await reconcileAndWait(stack.workflows, org.id, { trigger: 'import' })).status).toBe('completed');
+  const org = env.emulator.createOrganization({ displayName: `Retry ${randomInt(1, 1e9)}` }, quiet);
+  const holder = env.emulator.createUser(org.id, { email: `shared.${org.id}@example.com`, givenName: 'Holder', familyName: 'First' }, quiet);
+  expect((await reconcileAndWait(env.stack.workflows, org.id, { trigger: 'import' })).status).toBe('completed');
   return { org: org.id, holder: holder.id, email: `shared.${org.id}@example.com` };
 }
 
@@ -40,27 +28,27 @@ describe('retrying quarantined events', () => {
   it('applies an event whose conflict has cleared, and keeps one whose conflict has not', async () => {
     const { org, holder, email } = await importedOrganization();
     const newcomer = envelope(T.userCreated, org, { id: 'diruser_newcomer', email, given_name: 'New', family_name: 'Comer', active: true }, now());
-    expect((await stack.deliver(newcomer)).status).toBe(202);
+    expect((await env.stack.deliver(newcomer)).status).toBe(202);
     await eventually(async () => (await ledgerRow(newcomer.id))?.outcome === 'quarantined');
 
-    const early = await stack.workflows.retryQuarantined(org, null);
+    const early = await env.stack.workflows.retryQuarantined(org, null);
     expect(early).toMatchObject({ tried: 1, applied: 0, stillQuarantined: 1 });
     expect(early.events[0]?.detail).toMatch(/^still: unique constraint violated/);
 
     // The holder leaves without a webhook; a reconcile finds out. Nothing retries by itself then.
-    emulator.deleteUser(org, holder, quiet);
-    expect((await reconcileAndWait(stack.workflows, org)).result?.users.deactivated).toBe(1);
+    env.emulator.deleteUser(org, holder, quiet);
+    expect((await reconcileAndWait(env.stack.workflows, org)).result?.users.deactivated).toBe(1);
     expect((await ledgerRow(newcomer.id))?.outcome).toBe('quarantined');
 
-    const before = (await stack.workflows.status(org))?.quarantined ?? 0;
+    const before = (await env.stack.workflows.status(org))?.quarantined ?? 0;
     expect(before).toBeGreaterThan(0);
-    const retried = await stack.workflows.retryQuarantined(org, null);
+    const retried = await env.stack.workflows.retryQuarantined(org, null);
     expect(retried).toMatchObject({ tried: 1, applied: 1, stillQuarantined: 0, notFound: 0, recovered: 1, remaining: 0 });
-    expect((await stack.workflows.status(org))?.quarantined).toBe(before - 1);
+    expect((await env.stack.workflows.status(org))?.quarantined).toBe(before - 1);
     expect(await ledgerRow(newcomer.id)).toEqual({ outcome: 'applied', detail: 'applied on retry' });
-    expect(await stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_newcomer' }).first('email', 'active')).toEqual({ email, active: true });
+    expect(await env.stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_newcomer' }).first('email', 'active')).toEqual({ email, active: true });
     // Nothing left to retry.
-    expect(await stack.workflows.retryQuarantined(org, null)).toMatchObject({ tried: 0, events: [] });
+    expect(await env.stack.workflows.retryQuarantined(org, null)).toMatchObject({ tried: 0, events: [] });
   });
 
   it('parses deliveries an older version could not read again from their raw body', async () => {
@@ -69,20 +57,20 @@ describe('retrying quarantined events', () => {
     const unknownType = envelope('organization.directory.something_new', org, { id: 'x' }, now());
     const unreadable = { id: eventId(), raw: '{"id": "evt_broken", "type": ' };
     const row = (id: string, raw: string) => ({ id, organization_id: org, outcome: 'quarantined', detail: 'could not be parsed by scimflow 0.0.1', raw_body: raw });
-    await stack.database.db('directory_events').insert([
+    await env.stack.database.db('directory_events').insert([
       row(readable.id, JSON.stringify(readable, null, 2)),
       row(unknownType.id, JSON.stringify(unknownType)),
       row(unreadable.id, unreadable.raw),
     ]);
 
-    const result = await stack.workflows.retryQuarantined(org, [readable.id, unknownType.id, unreadable.id, 'evt_missing']);
+    const result = await env.stack.workflows.retryQuarantined(org, [readable.id, unknownType.id, unreadable.id, 'evt_missing']);
     expect(result).toMatchObject({ tried: 3, applied: 1, ignored: 1, stillQuarantined: 1, notFound: 1 });
     expect(await ledgerRow(readable.id)).toEqual({ outcome: 'applied', detail: 'applied on retry' });
     expect((await ledgerRow(unknownType.id))?.outcome).toBe('ignored');
     expect(await ledgerRow(unreadable.id)).toMatchObject({ outcome: 'quarantined', detail: expect.stringMatching(/JSON/) });
     expect(result.events.find((e) => e.id === 'evt_missing')).toEqual({ id: 'evt_missing', outcome: 'not_found', detail: `no event evt_missing of ${org} in the ledger` });
-    expect(await stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_late' }).first('given_name')).toEqual({ given_name: 'Late' });
-    const stored = await stack.database.db('directory_events').where('id', readable.id).first('type', 'occurred_at_ns');
+    expect(await env.stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_late' }).first('given_name')).toEqual({ given_name: 'Late' });
+    const stored = await env.stack.database.db('directory_events').where('id', readable.id).first('type', 'occurred_at_ns');
     expect(stored.type).toBe(T.userCreated);
     expect(stored.occurred_at_ns).not.toBeNull();
   });
@@ -91,26 +79,26 @@ describe('retrying quarantined events', () => {
     const { org } = await importedOrganization();
     const event = envelope(T.userCreated, org, { id: 'diruser_delivered', email: `d.${org}@example.com`, given_name: 'Delivered', active: true }, now());
     const deliveryId = `delivery:msg_${randomInt(1, 1e9)}`;
-    await stack.database.db('directory_events').insert({ id: deliveryId, organization_id: org, outcome: 'quarantined', detail: 'no event id', raw_body: JSON.stringify(event), webhook_id: deliveryId.slice(9) });
+    await env.stack.database.db('directory_events').insert({ id: deliveryId, organization_id: org, outcome: 'quarantined', detail: 'no event id', raw_body: JSON.stringify(event), webhook_id: deliveryId.slice(9) });
 
-    const result = await stack.workflows.retryQuarantined(org, null);
+    const result = await env.stack.workflows.retryQuarantined(org, null);
     expect(result).toMatchObject({ tried: 1, applied: 1, remaining: 0 });
     expect(await ledgerRow(deliveryId)).toEqual({ outcome: 'duplicate', detail: `parsed now as event ${event.id}: see that entry` });
     expect(await ledgerRow(event.id)).toEqual({ outcome: 'applied', detail: 'applied on retry' });
-    expect(await stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_delivered' }).first('given_name')).toEqual({ given_name: 'Delivered' });
+    expect(await env.stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_delivered' }).first('given_name')).toEqual({ given_name: 'Delivered' });
   });
 
   it("does not touch another organization's events, or events that are not quarantined", async () => {
     const a = await importedOrganization();
     const b = await importedOrganization();
     const other = envelope(T.userCreated, b.org, { id: 'diruser_clash', email: b.email, given_name: 'Clash', active: true }, now());
-    await stack.deliver(other);
+    await env.stack.deliver(other);
     await eventually(async () => (await ledgerRow(other.id))?.outcome === 'quarantined');
     const fine = envelope(T.userUpdated, a.org, { id: a.holder, email: a.email, given_name: 'Still', active: true }, now());
-    await stack.deliver(fine);
+    await env.stack.deliver(fine);
     await eventually(async () => (await ledgerRow(fine.id))?.outcome === 'applied');
 
-    const result = await stack.workflows.retryQuarantined(a.org, [other.id, fine.id]);
+    const result = await env.stack.workflows.retryQuarantined(a.org, [other.id, fine.id]);
     expect(result).toMatchObject({ tried: 0, notFound: 1 });
     expect(result.events).toEqual([
       { id: other.id, outcome: 'not_found', detail: `no event ${other.id} of ${a.org} in the ledger` },
@@ -122,9 +110,9 @@ describe('retrying quarantined events', () => {
 
 describe('operator API', () => {
   const post = (path: string, body: unknown) =>
-    fetch(`${stack.baseUrl}${path}`, {
+    fetch(`${env.stack.baseUrl}${path}`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${stack.operatorToken}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${env.stack.operatorToken}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
     });
 
@@ -142,9 +130,9 @@ describe('operator API', () => {
     await expectBad({ eventIds: Array.from({ length: 501 }, (_, i) => `evt_${i}`) }, 400, /at most 500 event ids/);
     await expectBad({ eventIds: 'evt_1' }, 400, /expected a list of event ids/);
     await expectBad({ all: true }, 400, /all/);
-    await stack.workflows.pauseSync(org, 'audit');
+    await env.stack.workflows.pauseSync(org, 'audit');
     await expectBad({}, 409, /retrying quarantined events waits until it is resumed/);
-    await stack.workflows.resumeSync(org);
+    await env.stack.workflows.resumeSync(org);
     const unknown = await post(`/api/organizations/org_${randomInt(1, 1e9)}/events/retry`, {});
     expect(unknown.status).toBe(404);
   });

@@ -5,12 +5,12 @@ import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { historyFromJSON, historyToJSON, type History } from '@temporalio/common/lib/proto-utils';
 import { Worker, type ReplayResult } from '@temporalio/worker';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startEmulator, type EmulatorHandle } from '../../emulator/index';
+import { expect, it } from 'vitest';
 import { controlSchedule } from '../../temporal/schedules';
 import { organizationWorkflowId } from '../../workflows/messages';
 import { reconcileAndWait, waitForRun } from '../support/reconcile';
-import { eventually, startStack, workflowBundle, type Stack } from '../support/stack';
+import { useEmulatorStack } from '../support/emulator-stack';
+import { eventually, workflowBundle } from '../support/stack';
 
 /**
  * Workflow code must stay deterministic for the histories already running in production: a
@@ -22,21 +22,7 @@ import { eventually, startStack, workflowBundle, type Stack } from '../support/s
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'histories');
 
-let emulator: EmulatorHandle;
-let stack: Stack;
-
-beforeAll(async () => {
-  emulator = await startEmulator({ port: 0, seed: randomInt(1, 2 ** 31), timeScale: 0.0001 });
-  stack = await startStack({
-    scalekit: { environmentUrl: emulator.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret },
-    webhookSecret: emulator.webhookSecrets[0],
-  });
-  emulator.setWebhookUrl(`${stack.baseUrl}/webhooks/scalekit`);
-});
-afterAll(async () => {
-  await emulator?.close();
-  await stack?.stop();
-});
+const env = useEmulatorStack({ webhooks: true });
 
 async function replay(histories: { workflowId: string; history: History }[]): Promise<ReplayResult[]> {
   const results: ReplayResult[] = [];
@@ -86,56 +72,56 @@ it('replays the histories of a session that uses every workflow feature', async 
   // Events (with a duplicate), an import, a role mapping previewed and changed, a pause with
   // events kept and a resume, a retry of quarantined events, a dry run approved, a guarded run cancelled, a delta, and a scheduled reconcile: the histories this
   // code writes today replay against it.
-  const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31), emitWebhooks: true });
-  await emulator.settled(30_000);
-  await eventually(async () => ((await stack.workflows.status(org.id))?.applied ?? 0) > 0);
-  expect((await reconcileAndWait(stack.workflows, org.id, { trigger: 'import' })).status).toBe('completed');
+  const org = env.emulator.seedDemo({ seed: randomInt(1, 2 ** 31), emitWebhooks: true });
+  await env.emulator.settled(30_000);
+  await eventually(async () => ((await env.stack.workflows.status(org.id))?.applied ?? 0) > 0);
+  expect((await reconcileAndWait(env.stack.workflows, org.id, { trigger: 'import' })).status).toBe('completed');
 
-  const [group] = emulator.snapshot(org.id).groups;
+  const [group] = env.emulator.snapshot(org.id).groups;
   const mapping = { action: 'map', groupId: group!.id, role: 'admin', precedence: 10 } as const;
-  expect((await stack.workflows.changeRoles(org.id, { change: mapping, dryRun: true })).dryRun).toBe(true);
-  expect((await stack.workflows.changeRoles(org.id, { change: mapping, dryRun: false })).usersChanged).toBeGreaterThan(0);
+  expect((await env.stack.workflows.changeRoles(org.id, { change: mapping, dryRun: true })).dryRun).toBe(true);
+  expect((await env.stack.workflows.changeRoles(org.id, { change: mapping, dryRun: false })).usersChanged).toBeGreaterThan(0);
 
-  const users = emulator.snapshot(org.id).users;
-  await stack.workflows.pauseSync(org.id, 'replay');
-  emulator.setFaults({ seed: 7, duplicateRate: 0.5 });
-  emulator.updateUser(org.id, users[0]!.id, { givenName: 'Replayed' });
-  emulator.deleteUser(org.id, users[1]!.id);
-  await emulator.settled(30_000);
-  emulator.setFaults({});
-  await eventually(async () => ((await stack.workflows.status(org.id))?.deferred ?? 0) >= 2);
-  await stack.workflows.resumeSync(org.id);
-  await eventually(async () => (await stack.workflows.status(org.id))?.resuming === false);
-  expect((await stack.workflows.retryQuarantined(org.id, null)).notFound).toBe(0);
+  const users = env.emulator.snapshot(org.id).users;
+  await env.stack.workflows.pauseSync(org.id, 'replay');
+  env.emulator.setFaults({ seed: 7, duplicateRate: 0.5 });
+  env.emulator.updateUser(org.id, users[0]!.id, { givenName: 'Replayed' });
+  env.emulator.deleteUser(org.id, users[1]!.id);
+  await env.emulator.settled(30_000);
+  env.emulator.setFaults({});
+  await eventually(async () => ((await env.stack.workflows.status(org.id))?.deferred ?? 0) >= 2);
+  await env.stack.workflows.resumeSync(org.id);
+  await eventually(async () => (await env.stack.workflows.status(org.id))?.resuming === false);
+  expect((await env.stack.workflows.retryQuarantined(org.id, null)).notFound).toBe(0);
 
-  const dry = await reconcileAndWait(stack.workflows, org.id, { dryRun: true });
+  const dry = await reconcileAndWait(env.stack.workflows, org.id, { dryRun: true });
   expect(dry.status).toBe('planned');
-  await stack.workflows.approveRun(org.id, dry.runId);
-  expect((await waitForRun(stack.workflows, org.id, dry.runId)).status).toBe('completed');
+  await env.stack.workflows.approveRun(org.id, dry.runId);
+  expect((await waitForRun(env.stack.workflows, org.id, dry.runId)).status).toBe('completed');
 
-  for (const u of users.slice(2, 40)) emulator.deleteUser(org.id, u.id, { emit: false });
-  const guarded = await stack.workflows.startReconcile(org.id, { kind: 'full', dryRun: false, trigger: 'test' });
-  await eventually(async () => (await stack.workflows.status(org.id))?.reconcile?.phase === 'awaiting_approval');
-  await stack.workflows.cancelRun(org.id, guarded.runId);
-  expect((await waitForRun(stack.workflows, org.id, guarded.runId)).status).toBe('cancelled');
-  const delta = await reconcileAndWait(stack.workflows, org.id, { kind: 'delta' });
+  for (const u of users.slice(2, 40)) env.emulator.deleteUser(org.id, u.id, { emit: false });
+  const guarded = await env.stack.workflows.startReconcile(org.id, { kind: 'full', dryRun: false, trigger: 'test' });
+  await eventually(async () => (await env.stack.workflows.status(org.id))?.reconcile?.phase === 'awaiting_approval');
+  await env.stack.workflows.cancelRun(org.id, guarded.runId);
+  expect((await waitForRun(env.stack.workflows, org.id, guarded.runId)).status).toBe('cancelled');
+  const delta = await reconcileAndWait(env.stack.workflows, org.id, { kind: 'delta' });
   expect(delta.status).toBe('completed');
 
-  await controlSchedule(stack.client, org.id, 'delta', 'trigger');
+  await controlSchedule(env.stack.client, org.id, 'delta', 'trigger');
   const scheduled = await eventually(async () => {
-    for await (const wf of stack.client.workflow.list({ query: `WorkflowType = "scheduledReconcileWorkflow" AND TaskQueue = "${stack.taskQueue}" AND ExecutionStatus = "Completed"` })) {
+    for await (const wf of env.stack.client.workflow.list({ query: `WorkflowType = "scheduledReconcileWorkflow" AND TaskQueue = "${env.stack.taskQueue}" AND ExecutionStatus = "Completed"` })) {
       return wf;
     }
     return undefined;
   });
   await eventually(async () => {
-    const s = await stack.workflows.status(org.id);
+    const s = await env.stack.workflows.status(org.id);
     return s && !s.reconcile && s.lastReconcile && s.lastReconcile.runId !== delta.runId;
   });
 
   const recorded = [
-    ...(await histories(stack.client, stack.taskQueue, organizationWorkflowId(org.id))).map((history, i) => ({ name: `organization-${i + 1}`, workflowId: organizationWorkflowId(org.id), history })),
-    { name: 'scheduled-reconcile', workflowId: scheduled.workflowId, history: await stack.client.workflow.getHandle(scheduled.workflowId, scheduled.runId).fetchHistory() },
+    ...(await histories(env.stack.client, env.stack.taskQueue, organizationWorkflowId(org.id))).map((history, i) => ({ name: `organization-${i + 1}`, workflowId: organizationWorkflowId(org.id), history })),
+    { name: 'scheduled-reconcile', workflowId: scheduled.workflowId, history: await env.stack.client.workflow.getHandle(scheduled.workflowId, scheduled.runId).fetchHistory() },
   ];
   const results = await replay(recorded);
   expect(results.map((r) => r.error?.message)).toEqual(recorded.map(() => undefined));

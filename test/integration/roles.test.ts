@@ -1,9 +1,9 @@
 import { randomInt } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, type EmulatorHandle } from '../../emulator/index';
+import { describe, expect, it } from 'vitest';
 import type { RoleChangeResult } from '../../workflows/messages';
 import { reconcileAndWait } from '../support/reconcile';
-import { eventually, startStack, type Stack } from '../support/stack';
+import { useEmulatorStack } from '../support/emulator-stack';
+import { eventually } from '../support/stack';
 
 /**
  * Group → role mappings with precedence, Scalekit's roles and the default role, resolved into
@@ -11,32 +11,18 @@ import { eventually, startStack, type Stack } from '../support/stack';
  * Real Temporal, real Postgres, the emulator through the real SDK and signed webhooks.
  */
 
-let emulator: EmulatorHandle;
-let stack: Stack;
-
-beforeAll(async () => {
-  emulator = await startEmulator({ port: 0, seed: randomInt(1, 2 ** 31), timeScale: 0.0001 });
-  stack = await startStack({
-    scalekit: { environmentUrl: emulator.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret },
-    webhookSecret: emulator.webhookSecrets[0],
-  });
-  emulator.setWebhookUrl(`${stack.baseUrl}/webhooks/scalekit`);
-});
-afterAll(async () => {
-  await emulator?.close();
-  await stack?.stop();
-});
+const env = useEmulatorStack({ webhooks: true });
 
 const quiet = { emit: false } as const;
 
 /** A small organization whose memberships the test knows, imported into scimflow. */
 async function organization() {
-  const org = emulator.createOrganization({ displayName: `Roles ${randomInt(1, 1e9)}` }, quiet);
-  const group = (name: string) => emulator.createGroup(org.id, { displayName: name }, quiet).id;
+  const org = env.emulator.createOrganization({ displayName: `Roles ${randomInt(1, 1e9)}` }, quiet);
+  const group = (name: string) => env.emulator.createGroup(org.id, { displayName: name }, quiet).id;
   const g = { admins: group('Admins'), eng: group('Engineering'), sales: group('Sales'), support: group('Support') };
-  emulator.setRoleAssignments(org.id, [{ groupId: g.support, roleName: 'support_agent' }], quiet);
+  env.emulator.setRoleAssignments(org.id, [{ groupId: g.support, roleName: 'support_agent' }], quiet);
   const user = (name: string, groupIds: string[]) =>
-    emulator.createUser(org.id, { email: `${name}.${org.id}@example.com`, givenName: name, familyName: 'Test', groupIds }, quiet).id;
+    env.emulator.createUser(org.id, { email: `${name}.${org.id}@example.com`, givenName: name, familyName: 'Test', groupIds }, quiet).id;
   const u = {
     alice: user('alice', [g.admins, g.eng]),
     bob: user('bob', [g.eng]),
@@ -44,17 +30,17 @@ async function organization() {
     dave: user('dave', [g.support]),
     erin: user('erin', []),
   };
-  expect((await reconcileAndWait(stack.workflows, org.id, { trigger: 'import' })).status).toBe('completed');
+  expect((await reconcileAndWait(env.stack.workflows, org.id, { trigger: 'import' })).status).toBe('completed');
   return { org: org.id, g, u };
 }
 
 async function effective(org: string): Promise<Record<string, string[]>> {
-  const { users } = await stack.api<{ users: { id: string; active: boolean; effectiveRoles: string[] }[] }>(`/api/organizations/${org}/users`);
+  const { users } = await env.stack.api<{ users: { id: string; active: boolean; effectiveRoles: string[] }[] }>(`/api/organizations/${org}/users`);
   return Object.fromEntries(users.map((u) => [u.id, u.effectiveRoles]));
 }
 
-function send(method: string, path: string, body?: unknown, token: string | null = stack.operatorToken) {
-  return fetch(`${stack.baseUrl}${path}`, {
+function send(method: string, path: string, body?: unknown, token: string | null = env.stack.operatorToken) {
+  return fetch(`${env.stack.baseUrl}${path}`, {
     method,
     headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), 'content-type': 'application/json' },
     ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
@@ -88,7 +74,7 @@ describe('role resolution', () => {
     await change(`/api/organizations/${org}/roles/mappings/${g.admins}`, { role: 'admin', precedence: 10 });
     expect(await effective(org)).toMatchObject({ [u.alice]: ['admin'], [u.bob]: ['developer'], [u.carol]: ['member'] });
 
-    const why = await stack.api<{ roles: { role: string; source: string; group: { id: string; name: string }; precedence: number; grantedBy: string; reason: string }[] }>(
+    const why = await env.stack.api<{ roles: { role: string; source: string; group: { id: string; name: string }; precedence: number; grantedBy: string; reason: string }[] }>(
       `/api/organizations/${org}/users/${u.alice}/roles`,
     );
     expect(why.roles).toEqual([
@@ -96,7 +82,7 @@ describe('role resolution', () => {
     ]);
     expect(why.roles[0]?.reason).toMatch(/member of group "Admins".*precedence 10/);
 
-    const listing = await stack.api<{ defaultRole: string; mappings: { groupId: string; role: string; precedence: number; granted: number; members: number }[] }>(
+    const listing = await env.stack.api<{ defaultRole: string; mappings: { groupId: string; role: string; precedence: number; granted: number; members: number }[] }>(
       `/api/organizations/${org}/roles`,
     );
     expect(listing).toEqual({
@@ -121,20 +107,20 @@ describe('role resolution', () => {
     await change(`/api/organizations/${org}/roles/mappings/${g.admins}`, { role: 'admin', precedence: 10 });
     await change(`/api/organizations/${org}/roles/mappings/${g.eng}`, { role: 'developer', precedence: 20 });
 
-    emulator.setUserGroups(org, u.carol, [g.admins, g.sales]);
-    await emulator.settled(30_000);
+    env.emulator.setUserGroups(org, u.carol, [g.admins, g.sales]);
+    await env.emulator.settled(30_000);
     await eventually(async () => (await effective(org))[u.carol]?.[0] === 'admin');
-    const event = emulator.events().filter((e) => e.organizationId === org && e.type === 'organization.directory.user_updated').at(-1);
-    const why = await stack.api<{ roles: { grantedBy: string }[] }>(`/api/organizations/${org}/users/${u.carol}/roles`);
+    const event = env.emulator.events().filter((e) => e.organizationId === org && e.type === 'organization.directory.user_updated').at(-1);
+    const why = await env.stack.api<{ roles: { grantedBy: string }[] }>(`/api/organizations/${org}/users/${u.carol}/roles`);
     expect(why.roles[0]?.grantedBy).toBe(`event:${event?.id}`);
 
-    emulator.setUserGroups(org, u.bob, []);
-    emulator.deleteGroup(org, g.admins);
-    emulator.deleteUser(org, u.dave);
-    await emulator.settled(30_000);
+    env.emulator.setUserGroups(org, u.bob, []);
+    env.emulator.deleteGroup(org, g.admins);
+    env.emulator.deleteUser(org, u.dave);
+    await env.emulator.settled(30_000);
     const expected = { [u.alice]: ['developer'], [u.bob]: ['member'], [u.carol]: ['member'], [u.dave]: [], [u.erin]: ['member'] };
     await eventually(async () => JSON.stringify(await effective(org)) === JSON.stringify(expected), { timeoutMs: 20_000 });
-    const rows = await stack.database.db('user_roles').where({ organization_id: org, user_id: u.dave });
+    const rows = await env.stack.database.db('user_roles').where({ organization_id: org, user_id: u.dave });
     expect(rows).toEqual([]);
   });
 
@@ -143,14 +129,14 @@ describe('role resolution', () => {
     await change(`/api/organizations/${org}/roles/mappings/${g.eng}`, { role: 'developer' });
     const before = await effective(org);
     expect(before[u.bob]).toEqual(['developer']);
-    const lost = await stack.database.db('user_roles').where('organization_id', org).whereIn('user_id', [u.alice, u.bob, u.dave]).delete();
+    const lost = await env.stack.database.db('user_roles').where('organization_id', org).whereIn('user_id', [u.alice, u.bob, u.dave]).delete();
     expect(lost).toBe(3);
 
-    const outcome = await reconcileAndWait(stack.workflows, org);
+    const outcome = await reconcileAndWait(env.stack.workflows, org);
     expect(outcome.result?.roles).toEqual({ usersChanged: 3, granted: 3, revoked: 0 });
     expect(outcome.result?.drift).toBe(0);
     expect(await effective(org)).toEqual(before);
-    const why = await stack.api<{ roles: { grantedBy: string }[] }>(`/api/organizations/${org}/users/${u.bob}/roles`);
+    const why = await env.stack.api<{ roles: { grantedBy: string }[] }>(`/api/organizations/${org}/users/${u.bob}/roles`);
     expect(why.roles[0]?.grantedBy).toBe(`sync_run:${outcome.runId}`);
   });
 });
@@ -160,9 +146,9 @@ describe('bad input', () => {
     const { org, g, u } = await organization();
     await change(`/api/organizations/${org}/roles/mappings/${g.eng}`, { role: 'developer', precedence: 5 });
     const snapshot = async () => ({
-      mappings: await stack.database.db('role_mappings').where('organization_id', org).select('group_id', 'role', 'precedence').orderBy('group_id'),
-      grants: await stack.database.db('user_roles').where('organization_id', org).select('user_id', 'role', 'source').orderBy(['user_id', 'role']),
-      defaultRole: (await stack.database.db('organizations').where('id', org).first('default_role')).default_role,
+      mappings: await env.stack.database.db('role_mappings').where('organization_id', org).select('group_id', 'role', 'precedence').orderBy('group_id'),
+      grants: await env.stack.database.db('user_roles').where('organization_id', org).select('user_id', 'role', 'source').orderBy(['user_id', 'role']),
+      defaultRole: (await env.stack.database.db('organizations').where('id', org).first('default_role')).default_role,
     });
     const before = await snapshot();
 
