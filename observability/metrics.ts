@@ -77,7 +77,18 @@ export class Metrics {
   );
   readonly httpRequests = new Counter('scimflow_http_requests_total', 'HTTP requests by route and status.');
 
-  render(): string {
-    return `${[this.webhookDeliveries.render(), this.webhookSeconds.render(), this.httpRequests.render()].join('\n')}\n`;
+  render(gauges: Gauge[] = []): string {
+    const parts = [this.webhookDeliveries.render(), this.webhookSeconds.render(), this.httpRequests.render()];
+    for (const g of gauges) {
+      parts.push(`# HELP ${g.name} ${g.help}\n# TYPE ${g.name} gauge${g.value === null ? '' : `\n${g.name} ${g.value}`}`);
+    }
+    return `${parts.join('\n')}\n`;
   }
+}
+
+/** A value read at scrape time; null: unknown right now (the line is left out, not faked). */
+export interface Gauge {
+  name: string;
+  help: string;
+  value: number | null;
 }

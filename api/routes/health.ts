@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { Knex } from 'knex';
-import type { Metrics } from '../../observability/metrics';
+import { readStateGauges, type StateGauges } from '../../db/repositories/state-gauges';
+import type { Gauge, Metrics } from '../../observability/metrics';
 import type { OrganizationWorkflows } from '../../temporal/client';
 
 export interface HealthDeps {
@@ -18,6 +19,31 @@ async function postgresReachable(db: Knex): Promise<boolean> {
   }
 }
 
+/**
+ * The organizations' state for alerting: what waits for a person (quarantined events, runs to
+ * approve, paused organizations) and how fresh reconciliation is. Read from Postgres at scrape
+ * time; if it does not answer, `scimflow_state_up` is 0 and the rest is left out.
+ */
+async function stateGauges(db: Knex): Promise<Gauge[]> {
+  let s: StateGauges | undefined;
+  try {
+    s = await readStateGauges(db);
+  } catch {
+    s = undefined;
+  }
+  const g = (name: string, help: string, value: number | null | undefined): Gauge => ({ name, help, value: value ?? null });
+  return [
+    g('scimflow_state_up', 'Whether the organizations\' state could be read from PostgreSQL for this scrape.', s ? 1 : 0),
+    g('scimflow_quarantined_events', 'Events kept but not applied, waiting for a look (scimflow events list <org> --outcome quarantined).', s?.quarantinedEvents),
+    g('scimflow_deferred_events', 'Events kept while organizations are paused, applied on resume.', s?.deferredEvents),
+    g('scimflow_paused_organizations', 'Organizations whose sync is paused.', s?.pausedOrganizations),
+    g('scimflow_runs_awaiting_approval', 'Reconciles stopped by the deprovision guard, waiting for approve or cancel.', s?.runsAwaitingApproval),
+    g('scimflow_runs_in_progress', 'Reconciles and imports in progress.', s?.runsInProgress),
+    g('scimflow_organizations_never_reconciled', 'Organizations with a directory and no completed full reconcile or import yet.', s?.organizationsNeverReconciled),
+    g('scimflow_oldest_full_reconcile_age_seconds', 'Age of the oldest last completed full reconcile among organizations with a directory.', s?.oldestFullReconcileAgeSeconds),
+  ];
+}
+
 /** /healthz (the process is up), /readyz (its dependencies answer), /metrics (Prometheus). */
 export function healthRouter(deps: HealthDeps): Router {
   const router = new Router();
@@ -30,9 +56,9 @@ export function healthRouter(deps: HealthDeps): Router {
     ctx.status = ready ? 200 : 503;
     ctx.body = { status: ready ? 'ready' : 'not_ready', checks: { postgres, temporal } };
   });
-  router.get('/metrics', (ctx) => {
+  router.get('/metrics', async (ctx) => {
     ctx.type = 'text/plain; version=0.0.4';
-    ctx.body = deps.metrics.render();
+    ctx.body = deps.metrics.render(await stateGauges(deps.db));
   });
   return router;
 }

@@ -4,6 +4,7 @@ import * as syncRuns from './20261123010000_sync_runs';
 import * as roles from './20261124000000_roles';
 import * as syncPause from './20261124010000_sync_pause';
 import * as settingsLinks from './20261124020000_settings_links';
+import * as stateGauges from './20261124030000_state_gauges';
 
 /**
  * Migrations are listed here rather than discovered on disk, so they load the same way under
@@ -15,6 +16,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261124000000_roles': roles,
   '20261124010000_sync_pause': syncPause,
   '20261124020000_settings_links': settingsLinks,
+  '20261124030000_state_gauges': stateGauges,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

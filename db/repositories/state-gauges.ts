@@ -1,0 +1,42 @@
+import type { Knex } from 'knex';
+
+/** The organizations' state as /metrics reports it: what needs a person, and how fresh things are. */
+export interface StateGauges {
+  quarantinedEvents: number;
+  deferredEvents: number;
+  pausedOrganizations: number;
+  runsAwaitingApproval: number;
+  runsInProgress: number;
+  /** Organizations with a directory that have never completed a full reconcile (or import). */
+  organizationsNeverReconciled: number;
+  /** Age of the oldest "last completed full reconcile" among organizations with a directory. */
+  oldestFullReconcileAgeSeconds: number | null;
+}
+
+export async function readStateGauges(db: Knex): Promise<StateGauges> {
+  const { rows } = await db.raw(`
+    WITH last_full AS (
+      SELECT o.id,
+             (SELECT r.finished_at FROM sync_runs r
+               WHERE r.organization_id = o.id AND r.kind = 'full' AND r.status = 'completed' AND NOT r.dry_run
+               ORDER BY r.finished_at DESC LIMIT 1) AS at
+        FROM organizations o
+       WHERE o.directory_id IS NOT NULL)
+    SELECT (SELECT count(*) FROM directory_events WHERE outcome = 'quarantined')::int AS quarantined,
+           (SELECT count(*) FROM directory_events WHERE outcome = 'deferred')::int AS deferred,
+           (SELECT count(*) FROM organizations WHERE sync_paused)::int AS paused,
+           (SELECT count(*) FROM sync_runs WHERE status = 'needs_approval')::int AS awaiting,
+           (SELECT count(*) FROM sync_runs WHERE status IN ('running', 'applying'))::int AS in_progress,
+           (SELECT count(*) FROM last_full WHERE at IS NULL)::int AS never,
+           (SELECT extract(epoch FROM now() - min(at)) FROM last_full)::float8 AS oldest`);
+  const r = (rows as Record<string, number | null>[])[0] ?? {};
+  return {
+    quarantinedEvents: Number(r.quarantined ?? 0),
+    deferredEvents: Number(r.deferred ?? 0),
+    pausedOrganizations: Number(r.paused ?? 0),
+    runsAwaitingApproval: Number(r.awaiting ?? 0),
+    runsInProgress: Number(r.in_progress ?? 0),
+    organizationsNeverReconciled: Number(r.never ?? 0),
+    oldestFullReconcileAgeSeconds: r.oldest === null || r.oldest === undefined ? null : Math.round(Number(r.oldest)),
+  };
+}
