@@ -32,7 +32,7 @@ export async function rolesList(ctx: CliContext, organizationId: string, opts: {
     ...mappings.map((m) => [m.groupId, m.groupName ?? '-', m.groupDeleted ? 'deleted' : n(m.members), m.role, String(m.precedence), n(m.granted)]),
     ...groups.filter((g) => !g.deleted && !mapped.has(g.id)).map((g) => [g.id, g.displayName ?? '-', n(g.memberCount), '-', '-', '-']),
   ];
-  for (const line of table(['group', 'name', 'members', 'role', 'precedence', 'granted'], rows)) ctx.io.out(line);
+  for (const line of table(['GROUP', 'NAME', 'MEMBERS', 'ROLE', 'PRECEDENCE', 'GRANTED'], rows)) ctx.io.out(line);
   ctx.io.out('');
   ctx.io.out('A user in several mapped groups gets the role with the lowest precedence; "granted" counts the users it won for.');
   ctx.io.out(`Map a group with \`scimflow roles map ${organizationId} <groupId> <role> --precedence <n> --dry-run\`.`);
@@ -57,9 +57,12 @@ export async function rolesChange(
   const verb = result.dryRun ? 'would change' : 'changed';
   ctx.io.out(`${result.dryRun ? 'dry run' : 'applied'}: ${result.summary}`);
   ctx.io.out(`${verb} the roles of ${n(result.usersChanged)} users (${n(result.granted)} roles gained, ${n(result.revoked)} lost)`);
+  if (result.reasonsChanged > 0) {
+    ctx.io.out(`${n(result.reasonsChanged)} more user(s) keep their roles but ${result.dryRun ? 'would hold' : 'now hold'} one for this reason (see \`scimflow roles why\`)`);
+  }
   if (result.changes.length > 0) {
     const rows = result.changes.map((c) => [c.userId, c.email ?? '-', c.before.join(',') || '-', c.after.join(',') || '-']);
-    for (const line of table(['user', 'email', 'before', 'after'], rows)) ctx.io.out(`  ${line}`);
+    for (const line of table(['USER', 'EMAIL', 'BEFORE', 'AFTER'], rows)) ctx.io.out(`  ${line}`);
     if (result.usersChanged > result.changes.length) ctx.io.out(`  … and ${n(result.usersChanged - result.changes.length)} more`);
   }
   if (result.dryRun) ctx.io.out('nothing was changed; run the same command without --dry-run to apply it');

@@ -179,6 +179,8 @@ export interface RoleChangeRequest {
 
 export interface RoleChangeResult extends RoleCounts {
   dryRun: boolean;
+  /** Users whose roles stay the same but are held for another reason after the change. */
+  reasonsChanged: number;
   /** The change in words, e.g. `grp_1 → admin (precedence 10)`. */
   summary: string;
   /** The first users whose roles change, with their role names before and after. */

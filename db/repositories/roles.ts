@@ -23,13 +23,15 @@ export interface RoleChange {
 
 export interface RoleResolution {
   usersChanged: number;
+  /** Users whose roles stay the same but now hold one of them for another reason (say, a new mapping). */
+  reasonsChanged: number;
   granted: number;
   revoked: number;
   /** The first changed users (by id), with their roles before and after. */
   changes: RoleChange[];
 }
 
-export const emptyResolution = (): RoleResolution => ({ usersChanged: 0, granted: 0, revoked: 0, changes: [] });
+export const emptyResolution = (): RoleResolution => ({ usersChanged: 0, reasonsChanged: 0, granted: 0, revoked: 0, changes: [] });
 
 async function loadMappings(db: Db, organizationId: string): Promise<Map<string, RoleMapping>> {
   const rows = (await db('role_mappings').where('organization_id', organizationId).select('group_id', 'role', 'precedence')) as {
@@ -106,6 +108,8 @@ async function resolveChunk(
       out.granted += gained;
       out.revoked += lost;
       if (out.changes.length < SAMPLE) out.changes.push({ userId: u.id, email: u.email, ...names });
+    } else {
+      out.reasonsChanged += 1;
     }
   }
 

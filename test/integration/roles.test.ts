@@ -93,12 +93,18 @@ describe('role resolution', () => {
       ],
     });
 
+    // A mapping that grants a role a user already holds changes no role, only its reason.
+    const sameRole = await change(`/api/organizations/${org}/roles/mappings/${g.sales}`, { role: 'member', precedence: 50 });
+    expect(sameRole).toMatchObject({ usersChanged: 0, reasonsChanged: 1, granted: 0, revoked: 0, changes: [] });
+    const carol = await env.stack.api<{ roles: { role: string; source: string }[] }>(`/api/organizations/${org}/users/${u.carol}/roles`);
+    expect(carol.roles).toEqual([expect.objectContaining({ role: 'member', source: 'mapping' })]);
+
     // Unmapping previews and applies like mapping: Alice falls back to her other group.
     const unmap = await change(`/api/organizations/${org}/roles/mappings/${g.admins}`, { dryRun: false }, 'DELETE');
     expect(unmap.changes).toEqual([expect.objectContaining({ userId: u.alice, before: ['admin'], after: ['developer'] })]);
     const noDefault = await change(`/api/organizations/${org}/roles/default`, { role: null });
-    expect(noDefault).toMatchObject({ summary: 'no default role', usersChanged: 2, revoked: 2 });
-    expect(await effective(org)).toEqual({ [u.alice]: ['developer'], [u.bob]: ['developer'], [u.carol]: [], [u.dave]: ['support_agent'], [u.erin]: [] });
+    expect(noDefault).toMatchObject({ summary: 'no default role', usersChanged: 1, revoked: 1 });
+    expect(await effective(org)).toEqual({ [u.alice]: ['developer'], [u.bob]: ['developer'], [u.carol]: ['member'], [u.dave]: ['support_agent'], [u.erin]: [] });
   });
 
   it('follows directory events: joining and leaving groups, a deleted group, a deactivated user', async () => {
