@@ -8,6 +8,8 @@ import { ApiError, errorMapper } from './errors';
 import { healthRouter } from './routes/health';
 import { operatorRouter } from './routes/operator';
 import { rolesRouter } from './routes/roles';
+import { codecRouter } from './routes/codec';
+import type { EncryptionCodec } from '../temporal/codec';
 import { settingsRouter } from './routes/settings';
 import { SettingsLinks } from './settings-link';
 import type { PortalLinks } from '../scalekit/portal';
@@ -23,6 +25,8 @@ export interface AppDeps {
   maxBodyBytes?: number;
   /** Where people reach the API, for settings links; unset: the requesting host. */
   publicBaseUrl?: string;
+  /** Decrypts payloads for the Temporal UI (/codec); undefined when payloads are not encrypted. */
+  codec?: { codec: EncryptionCodec; origins: readonly string[] };
   /** Scalekit's admin portal, for the settings page; undefined without Scalekit credentials. */
   portal?: PortalLinks;
 }
@@ -50,7 +54,14 @@ export function createApp(deps: AppDeps): Koa {
     logger: deps.logger,
   });
   // The settings routes come first: they share the /api prefix with the operator router.
-  for (const router of [webhookRouter(deps), settings, operatorRouter(deps), rolesRouter(deps), healthRouter(deps)]) {
+  for (const router of [
+    webhookRouter(deps),
+    settings,
+    operatorRouter(deps),
+    rolesRouter(deps),
+    healthRouter(deps),
+    codecRouter({ codec: deps.codec?.codec, origins: deps.codec?.origins ?? [], operatorApiToken: deps.operatorApiToken }),
+  ]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));
   }

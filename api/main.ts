@@ -6,6 +6,7 @@ import { createScalekitClient } from '../scalekit/directory';
 import { PortalLinks } from '../scalekit/portal';
 import { WebhookVerifier } from '../scalekit/webhook';
 import { createLazyClient, OrganizationWorkflows } from '../temporal/client';
+import { dataConverter, encryptionCodec } from '../temporal/codec';
 import { createApp } from './app';
 
 async function main(): Promise<void> {
@@ -16,7 +17,14 @@ async function main(): Promise<void> {
   }
   const address = config.temporal.address ?? `127.0.0.1:${config.dev.temporalPort}`;
   const db = createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-api' });
-  const { client, connection } = createLazyClient({ address, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue });
+  const codec = encryptionCodec(config.payloadKeys);
+  const converter = dataConverter(config.payloadKeys, codec);
+  const { client, connection } = createLazyClient({
+    address,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    dataConverter: converter,
+  });
   const app = createApp({
     db,
     workflows: new OrganizationWorkflows(client, config.temporal.taskQueue),
@@ -25,6 +33,7 @@ async function main(): Promise<void> {
     logger,
     metrics: new Metrics(),
     publicBaseUrl: config.publicBaseUrl,
+    codec: codec ? { codec, origins: config.codecOrigins } : undefined,
     portal: config.scalekit ? new PortalLinks(createScalekitClient(config.scalekit), config.scalekit.environmentUrl) : undefined,
   });
   const server = app.listen(config.port, () => {

@@ -4,6 +4,7 @@ import { ConfigError, loadConfig, type Config } from '../config/index';
 import { createDatabase } from '../db/connection';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { createLazyClient, OrganizationWorkflows, WorkflowRefusedError } from '../temporal/client';
+import { dataConverter, ENCRYPTED_WITHOUT_KEY, isEncryptedWithoutKey } from '../temporal/codec';
 import { CliError, databaseProblem, isTemporalUnavailable, RefusedError, temporalUnavailable } from './errors';
 
 /**
@@ -85,7 +86,12 @@ export class CliContext {
     this.temporalValue ??= (async () => {
       const c = this.config();
       const address = this.temporalAddress();
-      const { client, connection } = createLazyClient({ address, namespace: c.temporal.namespace, taskQueue: c.temporal.taskQueue });
+      const { client, connection } = createLazyClient({
+        address,
+        namespace: c.temporal.namespace,
+        taskQueue: c.temporal.taskQueue,
+        dataConverter: dataConverter(c.payloadKeys),
+      });
       this.connection = connection;
       const workflows = new OrganizationWorkflows(client, c.temporal.taskQueue, 10_000);
       if (!(await workflows.reachable())) throw temporalUnavailable(address, c.temporal.namespace);
@@ -97,6 +103,7 @@ export class CliContext {
   /** Maps a failed Temporal call to the "is it running?" error when that is what it was. */
   temporalError(err: unknown): unknown {
     if (err instanceof CliError) return err;
+    if (isEncryptedWithoutKey(err)) return new CliError(ENCRYPTED_WITHOUT_KEY);
     if (isTemporalUnavailable(err)) return temporalUnavailable(this.temporalAddress(), this.config().temporal.namespace);
     return err;
   }

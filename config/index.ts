@@ -43,6 +43,40 @@ const webhookSecrets = z
     ),
   );
 
+const payloadKeys = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  )
+  .pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]{1,40}:[A-Za-z0-9+/]{43}=$/, {
+          message: 'expected keys of the form <key id>:<32 random bytes in base64>, separated by commas (generate one with: openssl rand -base64 32)',
+        })
+        .transform((entry) => {
+          const [id, key] = entry.split(':') as [string, string];
+          return { id, key: Buffer.from(key, 'base64') };
+        }),
+    ),
+  );
+
+const origins = z
+  .string()
+  .optional()
+  .transform((v) =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim().replace(/\/+$/, ''))
+      .filter((s) => s.length > 0),
+  )
+  .pipe(z.array(z.string().regex(/^https?:\/\/[^/?#\s@]+$/, { message: 'expected origins such as https://temporal-ui.example.com, separated by commas' })));
+
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/scimflow';
 
 const schema = z
@@ -74,6 +108,8 @@ const schema = z
         .regex(/^https?:\/\/[^/?#\s@]+\/?$/, { message: 'expected the URL people reach the API at, scheme and host only, such as https://scim.example.com' })
         .optional(),
     ),
+    PAYLOAD_ENCRYPTION_KEYS: payloadKeys,
+    CODEC_ALLOWED_ORIGINS: origins,
     OPERATOR_API_TOKEN: optionalString.pipe(
       z.string().min(16, { message: 'expected at least 16 characters' }).optional(),
     ),
@@ -103,6 +139,13 @@ const schema = z
     SCIMFLOW_EXIT_WITH_PARENT: z.enum(['0', '1', 'true', 'false']).optional(),
   })
   .superRefine((env, ctx) => {
+    const ids = env.PAYLOAD_ENCRYPTION_KEYS.map((k) => k.id);
+    if (new Set(ids).size !== ids.length) {
+      ctx.addIssue({ code: 'custom', path: ['PAYLOAD_ENCRYPTION_KEYS'], message: 'expected each key id once' });
+    }
+    if (env.CODEC_ALLOWED_ORIGINS.length > 0 && ids.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['CODEC_ALLOWED_ORIGINS'], message: 'expected only with PAYLOAD_ENCRYPTION_KEYS (there is nothing to decode without them)' });
+    }
     const creds = [env.SCALEKIT_ENVIRONMENT_URL, env.SCALEKIT_CLIENT_ID, env.SCALEKIT_CLIENT_SECRET];
     const set = creds.filter((v) => v !== undefined).length;
     if (set !== 0 && set !== 3) {
@@ -132,6 +175,10 @@ export interface Config {
   databaseUrlIsDefault: boolean;
   temporal: { address: string | undefined; namespace: string; taskQueue: string };
   port: number;
+  /** Keys that encrypt what scimflow stores in Temporal (the first encrypts); none: stored as is. */
+  payloadKeys: { id: string; key: Buffer }[];
+  /** Browser origins (the Temporal UI) allowed to decode payloads through /codec. */
+  codecOrigins: string[];
   /** Where people reach the API (settings links); unset: the host of the request that asks. */
   publicBaseUrl: string | undefined;
   operatorApiToken: string | undefined;
@@ -181,6 +228,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
     port: e.PORT,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    payloadKeys: e.PAYLOAD_ENCRYPTION_KEYS,
+    codecOrigins: e.CODEC_ALLOWED_ORIGINS,
     operatorApiToken: e.OPERATOR_API_TOKEN,
     logLevel: e.LOG_LEVEL,
     reconcile: {

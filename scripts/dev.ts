@@ -127,6 +127,8 @@ async function main(): Promise<void> {
       namespace: config.temporal.namespace,
       logFile: join(dataDir, 'temporal.log'),
       watchPid: process.pid,
+      // Encrypted payloads: the UI decodes them through the API's codec endpoint.
+      ...(config.payloadKeys.length > 0 ? { uiCodecEndpoint: `http://127.0.0.1:${config.port}/codec` } : {}),
     });
     cleanups.push(() => server.stop());
     temporalAddress = server.address;
@@ -141,6 +143,10 @@ async function main(): Promise<void> {
     OPERATOR_API_TOKEN: config.operatorApiToken ?? secrets.operatorApiToken,
     SCIMFLOW_EXIT_WITH_PARENT: '1',
   };
+  if (config.payloadKeys.length > 0 && config.codecOrigins.length === 0 && temporalUi) {
+    const ui = new URL(temporalUi);
+    env.CODEC_ALLOWED_ORIGINS = [`http://127.0.0.1:${ui.port}`, `http://localhost:${ui.port}`].join(',');
+  }
   let startDemo: (() => string[]) | undefined;
   if (!config.scalekit) {
     if (await portInUse(config.dev.emulatorPort)) {
@@ -219,6 +225,9 @@ async function main(): Promise<void> {
   say(`  Operator token  ${config.operatorApiToken ? '(OPERATOR_API_TOKEN from your environment)' : `${secrets.operatorApiToken}  (local only; in ${join(config.dev.dataDir, 'dev-secrets.json')})`}`);
   say(`  Temporal UI     ${temporalUi ?? `(your Temporal at ${temporalAddress})`}`);
   say(`  Health          http://127.0.0.1:${config.port}/readyz`);
+  if (config.payloadKeys.length > 0) {
+    say(`  Payloads        encrypted in Temporal (key ${config.payloadKeys[0]?.id}); the UI decodes them through http://127.0.0.1:${config.port}/codec`);
+  }
   if (emulatorNote.length) {
     say('');
     for (const line of emulatorNote) say(line);

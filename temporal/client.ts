@@ -1,4 +1,5 @@
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import type { DirectoryEvent } from '../domain/events';
 import {
   approveRunUpdate,
@@ -30,6 +31,8 @@ export interface TemporalSettings {
   address: string;
   namespace: string;
   taskQueue: string;
+  /** Encrypts payloads (see temporal/codec.ts); undefined: payloads as they are. */
+  dataConverter?: DataConverter;
 }
 
 /**
@@ -38,7 +41,7 @@ export interface TemporalSettings {
  */
 export function createLazyClient(settings: TemporalSettings): { client: Client; connection: Connection } {
   const connection = Connection.lazy({ address: settings.address, connectTimeout: '3s' });
-  return { connection, client: new Client({ connection, namespace: settings.namespace }) };
+  return { connection, client: new Client({ connection, namespace: settings.namespace, ...(settings.dataConverter ? { dataConverter: settings.dataConverter } : {}) }) };
 }
 
 /** The organization workflow refused a command (reconcile, approve, cancel, role change); `message` says why and what to do. */

@@ -4,6 +4,7 @@ import { ConfigError, exitWithParent, loadConfig } from '../config/index';
 import { createDatabase } from '../db/connection';
 import { createLogger } from '../observability/logger';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
+import { dataConverter } from '../temporal/codec';
 import { createWorker } from './create';
 
 async function main(): Promise<void> {
@@ -14,14 +15,16 @@ async function main(): Promise<void> {
   const db = createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker' });
   const connection = await NativeConnection.connect({ address });
   const clientConnection = await Connection.connect({ address });
+  const converter = dataConverter(config.payloadKeys);
   const worker = await createWorker({
+    dataConverter: converter,
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     activities: {
       db,
       directory: config.scalekit ? new ScalekitDirectory(createScalekitClient(config.scalekit)) : undefined,
-      client: new Client({ connection: clientConnection, namespace: config.temporal.namespace }),
+      client: new Client({ connection: clientConnection, namespace: config.temporal.namespace, ...(converter ? { dataConverter: converter } : {}) }),
       schedules: {
         taskQueue: config.temporal.taskQueue,
         fullInterval: config.reconcile.fullInterval,
@@ -34,7 +37,12 @@ async function main(): Promise<void> {
     logger.warn('no Scalekit credentials: webhooks are applied, but reconciliation and imports are unavailable');
   }
   if (config.dev.exitWithParent) exitWithParent(() => worker.shutdown());
-  logger.info('worker started', { temporal: address, namespace: config.temporal.namespace, taskQueue: config.temporal.taskQueue });
+  logger.info('worker started', {
+    temporal: address,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.taskQueue,
+    payloads: converter ? `encrypted (key ${config.payloadKeys[0]?.id})` : 'not encrypted',
+  });
   await worker.run();
   await connection.close();
   await clientConnection.close();

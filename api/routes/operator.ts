@@ -5,6 +5,7 @@ import { listGroups, listUsers } from '../../db/repositories/directory';
 import { countDeferred, LEDGER_OUTCOMES, listLedger } from '../../db/repositories/ledger';
 import { getRun, listPlanChanges, listRuns } from '../../db/repositories/sync-runs';
 import type { OrganizationWorkflows } from '../../temporal/client';
+import { ENCRYPTED_WITHOUT_KEY, isEncryptedWithoutKey } from '../../temporal/codec';
 import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
 import { command, orgParam, parse, readJson, requireKnownOrganization } from '../request';
@@ -110,7 +111,8 @@ export function operatorRouter(deps: OperatorDeps): Router {
     let status;
     try {
       status = await deps.workflows.status(organizationId);
-    } catch {
+    } catch (err) {
+      if (isEncryptedWithoutKey(err)) throw new ApiError(500, 'misconfigured', ENCRYPTED_WITHOUT_KEY);
       throw new ApiError(503, 'temporal_unavailable', 'Temporal did not answer; retry later', { 'Retry-After': '5' });
     }
     if (!status) {

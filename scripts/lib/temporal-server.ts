@@ -71,6 +71,8 @@ export interface DevServerOptions {
   logFile?: string;
   /** Stop the server when this process id is gone (tests: never outlive the runner). */
   watchPid?: number;
+  /** Where the Web UI sends payloads to decode (scimflow's /codec, when payloads are encrypted). */
+  uiCodecEndpoint?: string;
 }
 
 export interface DevServer {
@@ -85,6 +87,7 @@ function devServerArgs(o: DevServerOptions): string[] {
   args.push('--namespace', o.namespace ?? 'default');
   if (o.uiPort) args.push('--ui-port', String(o.uiPort));
   else args.push('--headless');
+  if (o.uiPort && o.uiCodecEndpoint) args.push('--ui-codec-endpoint', o.uiCodecEndpoint);
   if (o.dbFile) {
     mkdirSync(dirname(o.dbFile), { recursive: true });
     args.push('--db-filename', o.dbFile);

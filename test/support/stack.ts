@@ -20,6 +20,7 @@ import { memoryLogger } from '../../observability/logger';
 import { Metrics } from '../../observability/metrics';
 import { WebhookVerifier } from '../../scalekit/webhook';
 import { OrganizationWorkflows } from '../../temporal/client';
+import { dataConverter, encryptionCodec, type PayloadKey } from '../../temporal/codec';
 import { createWorker, WORKFLOWS_PATH } from '../../worker/create';
 import { createTestDatabase, type TestDatabase } from './db';
 import { newSecret, signedHeaders } from './webhooks';
@@ -65,6 +66,9 @@ export interface StackOptions {
   reconcile?: Partial<ReconcileSettings>;
   /** The webhook secret to verify with (the emulator's); a fresh one by default. */
   webhookSecret?: string;
+  /** Encrypt payloads in Temporal with these keys (the API serves /codec for `codecOrigins`). */
+  payloadKeys?: PayloadKey[];
+  codecOrigins?: string[];
 }
 
 /** API + worker in this process against the run's Temporal dev server and a fresh database. */
@@ -75,7 +79,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const operatorToken = randomBytes(24).toString('hex');
   const taskQueue = `test-${randomBytes(6).toString('hex')}`;
   const connection = Connection.lazy({ address, connectTimeout: '2s' });
-  const client = new Client({ connection });
+  const codec = encryptionCodec(options.payloadKeys);
+  const converter = dataConverter(options.payloadKeys, codec);
+  const client = new Client({ connection, ...(converter ? { dataConverter: converter } : {}) });
   const workflows = new OrganizationWorkflows(client, taskQueue, 3_000);
   const metrics = new Metrics();
   const logger = memoryLogger();
@@ -87,6 +93,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     logger,
     metrics,
     portal: options.scalekit ? new PortalLinks(createScalekitClient(options.scalekit), options.scalekit.environmentUrl) : undefined,
+    codec: codec ? { codec, origins: options.codecOrigins ?? [] } : undefined,
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -135,6 +142,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         },
         workflowBundle: await workflowBundle(),
         shutdownGraceTime: '2 seconds',
+        dataConverter: converter,
       });
       running = worker.run();
     },

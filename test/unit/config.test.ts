@@ -14,6 +14,10 @@ function configError(env: Record<string, string | undefined>): ConfigError {
   throw new Error('expected parseConfig to throw a ConfigError');
 }
 
+// Two 32-byte keys in base64 (test values, not secrets of any deployment).
+const KEY_B64 = Buffer.alloc(32, 7).toString('base64');
+const KEY_B64_OLD = Buffer.alloc(32, 9).toString('base64');
+
 describe('parseConfig defaults', () => {
   it('an empty environment gives the documented defaults', () => {
     expect(parseConfig({})).toEqual({
@@ -24,6 +28,8 @@ describe('parseConfig defaults', () => {
       temporal: { address: undefined, namespace: 'default', taskQueue: 'scimflow' },
       port: 3000,
       publicBaseUrl: undefined,
+      payloadKeys: [],
+      codecOrigins: [],
       operatorApiToken: undefined,
       logLevel: 'info',
       reconcile: { fullInterval: '6h', deltaInterval: '1h', guardShare: 0.2, guardMinimum: 10 },
@@ -69,6 +75,8 @@ describe('parseConfig defaults', () => {
       TEMPORAL_TASK_QUEUE: 'scim',
       PORT: '8080',
       PUBLIC_BASE_URL: 'https://scim.example.com/',
+      PAYLOAD_ENCRYPTION_KEYS: `2026-07:${KEY_B64}, 2026-01:${KEY_B64_OLD}`,
+      CODEC_ALLOWED_ORIGINS: 'https://temporal-ui.example.com/, http://127.0.0.1:8233',
       OPERATOR_API_TOKEN: '0123456789abcdef',
       LOG_LEVEL: 'debug',
       SCIMFLOW_DATA_DIR: '/var/lib/scimflow',
@@ -91,6 +99,11 @@ describe('parseConfig defaults', () => {
       temporal: { address: 'temporal:7233', namespace: 'prod', taskQueue: 'scim' },
       port: 8080,
       publicBaseUrl: 'https://scim.example.com',
+      payloadKeys: [
+        { id: '2026-07', key: Buffer.from(KEY_B64, 'base64') },
+        { id: '2026-01', key: Buffer.from(KEY_B64_OLD, 'base64') },
+      ],
+      codecOrigins: ['https://temporal-ui.example.com', 'http://127.0.0.1:8233'],
       operatorApiToken: '0123456789abcdef',
       logLevel: 'debug',
       reconcile: { fullInterval: '12h', deltaInterval: '15m', guardShare: 0.5, guardMinimum: 3 },
@@ -152,6 +165,8 @@ describe('parseConfig errors', () => {
     ['SCALEKIT_WEBHOOK_SECRET', 'whsec_', /SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected one or more secrets of the form whsec_<base64>/],
     ['SCALEKIT_WEBHOOK_SECRET', 'whsec_abc def', /SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected one or more secrets/],
     ['OPERATOR_API_TOKEN', 'short', /OPERATOR_API_TOKEN: expected at least 16 characters/],
+    ['PAYLOAD_ENCRYPTION_KEYS', 'just-a-key', /PAYLOAD_ENCRYPTION_KEYS(\.\d+)?: expected keys of the form <key id>:<32 random bytes in base64>/],
+    ['PAYLOAD_ENCRYPTION_KEYS', 'k1:c2hvcnQ=', /PAYLOAD_ENCRYPTION_KEYS(\.\d+)?: expected keys of the form/],
     ['PUBLIC_BASE_URL', 'scim.example.com', /PUBLIC_BASE_URL: expected the URL people reach the API at/],
     ['PUBLIC_BASE_URL', 'https://scim.example.com/app?x=1', /PUBLIC_BASE_URL: expected the URL people reach the API at, scheme and host only/],
     ['PUBLIC_BASE_URL', 'https://user:pw@scim.example.com', /PUBLIC_BASE_URL: expected the URL people reach the API at, scheme and host only/],
@@ -181,6 +196,16 @@ describe('parseConfig errors', () => {
 
     const noUrl = configError({ SCALEKIT_CLIENT_ID: 'skc_1', SCALEKIT_CLIENT_SECRET: 'test_1' });
     expect(noUrl.problems).toEqual([expect.stringMatching(/^SCALEKIT_ENVIRONMENT_URL: /)]);
+  });
+
+  it('keys go together with their rules: each id once, codec origins only with keys', () => {
+    expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `a:${KEY_B64},a:${KEY_B64_OLD}` }).message).toMatch(/PAYLOAD_ENCRYPTION_KEYS: expected each key id once/);
+    expect(configError({ CODEC_ALLOWED_ORIGINS: 'http://127.0.0.1:8233' }).message).toMatch(/CODEC_ALLOWED_ORIGINS: expected only with PAYLOAD_ENCRYPTION_KEYS/);
+    const origin = configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64}`, CODEC_ALLOWED_ORIGINS: 'temporal-ui.example.com' });
+    expect(origin.problems).toEqual([expect.stringMatching(/^CODEC_ALLOWED_ORIGINS(\.\d+)?: expected origins such as https:\/\/temporal-ui\.example\.com/)]);
+    // A malformed key is never echoed back.
+    const bad = `k1:${KEY_B64.slice(0, 30)}`;
+    expect(configError({ PAYLOAD_ENCRYPTION_KEYS: bad }).message).not.toContain(KEY_B64.slice(0, 30));
   });
 
   it('never repeats a secret value it was given', () => {
