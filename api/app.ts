@@ -25,8 +25,8 @@ export interface AppDeps {
   maxBodyBytes?: number;
   /** Where people reach the API, for settings links; unset: the requesting host. */
   publicBaseUrl?: string;
-  /** Decrypts payloads for the Temporal UI (/codec); undefined when payloads are not encrypted. */
-  codec?: { codec: EncryptionCodec; origins: readonly string[] };
+  /** Decrypts payloads for operators (/codec, operator token); undefined when payloads are not encrypted. */
+  codec?: { codec: EncryptionCodec };
   /** Scalekit's admin portal, for the settings page; undefined without Scalekit credentials. */
   portal?: PortalLinks;
 }
@@ -60,7 +60,7 @@ export function createApp(deps: AppDeps): Koa {
     operatorRouter(deps),
     rolesRouter(deps),
     healthRouter(deps),
-    codecRouter({ codec: deps.codec?.codec, origins: deps.codec?.origins ?? [], operatorApiToken: deps.operatorApiToken }),
+    codecRouter({ codec: deps.codec?.codec, access: 'token', origins: [], operatorApiToken: deps.operatorApiToken, logger: deps.logger }),
   ]) {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));
@@ -74,6 +74,21 @@ export function createApp(deps: AppDeps): Koa {
   app.on('error', (err: Error, ctx?: Koa.Context) => {
     deps.logger.error('request failed', { method: ctx?.method, path: ctx?.path, error: err });
   });
+  app.silent = true;
+  return app;
+}
+
+/**
+ * The codec endpoint alone, for the Temporal UI: served on its own listener (CODEC_LISTEN), which
+ * operators reach and the internet does not. Browsers from `origins` get CORS headers.
+ */
+export function createCodecApp(deps: { codec: EncryptionCodec; origins: readonly string[]; logger: Logger }): Koa {
+  const app = new Koa();
+  app.use(errorMapper);
+  const router = codecRouter({ codec: deps.codec, access: 'internal', origins: deps.origins, operatorApiToken: undefined, logger: deps.logger });
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: false }));
+  app.on('error', (err: Error) => deps.logger.error('codec request failed', { error: err }));
   app.silent = true;
   return app;
 }

@@ -6,8 +6,8 @@ import { createScalekitClient } from '../scalekit/directory';
 import { PortalLinks } from '../scalekit/portal';
 import { WebhookVerifier } from '../scalekit/webhook';
 import { createLazyClient, OrganizationWorkflows } from '../temporal/client';
-import { dataConverter, encryptionCodec } from '../temporal/codec';
-import { createApp } from './app';
+import { dataConverter, describeEncryption, encryptionCodec } from '../temporal/codec';
+import { createApp, createCodecApp } from './app';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -33,14 +33,27 @@ async function main(): Promise<void> {
     logger,
     metrics: new Metrics(),
     publicBaseUrl: config.publicBaseUrl,
-    codec: codec ? { codec, origins: config.codecOrigins } : undefined,
+    codec: codec ? { codec } : undefined,
     portal: config.scalekit ? new PortalLinks(createScalekitClient(config.scalekit), config.scalekit.environmentUrl) : undefined,
   });
   const server = app.listen(config.port, () => {
-    logger.info('api listening', { port: config.port, webhook: `/webhooks/scalekit`, temporal: address });
+    logger.info('api listening', {
+      port: config.port,
+      webhook: `/webhooks/scalekit`,
+      temporal: address,
+      payloads: describeEncryption(config.payloadKeys),
+    });
   });
+  // The Temporal UI's codec endpoint, on its own listener (operators' network only).
+  const codecServer =
+    codec && config.codecListen
+      ? createCodecApp({ codec, origins: config.codecOrigins, logger }).listen(config.codecListen.port, config.codecListen.host, () => {
+          logger.info('codec endpoint listening', { at: `${config.codecListen?.host}:${config.codecListen?.port}`, origins: config.codecOrigins });
+        })
+      : undefined;
   const stop = () => {
     logger.info('api stopping');
+    codecServer?.close();
     server.close(() => {
       void Promise.allSettled([connection.close(), db.destroy()]).then(() => process.exit(0));
     });

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { ORGANIZATION_ID } from '../domain/events';
 import { WorkflowRefusedError } from '../temporal/client';
-import { ENCRYPTED_WITHOUT_KEY, isEncryptedWithoutKey } from '../temporal/codec';
+import { encryptionProblem } from '../temporal/codec';
 import { ApiError } from './errors';
 import { readRawBody } from './raw-body';
 
@@ -37,7 +37,8 @@ export async function command<T>(fn: () => Promise<T>): Promise<T> {
     return await fn();
   } catch (err) {
     if (err instanceof WorkflowRefusedError) throw new ApiError(409, 'refused', err.message);
-    if (isEncryptedWithoutKey(err)) throw new ApiError(500, 'misconfigured', ENCRYPTED_WITHOUT_KEY);
+    const encryption = encryptionProblem(err);
+    if (encryption) throw new ApiError(500, 'misconfigured', encryption);
     throw new ApiError(503, 'temporal_unavailable', 'Temporal did not answer; retry later', { 'Retry-After': '5' });
   }
 }

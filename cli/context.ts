@@ -4,7 +4,7 @@ import { ConfigError, loadConfig, type Config } from '../config/index';
 import { createDatabase } from '../db/connection';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { createLazyClient, OrganizationWorkflows, WorkflowRefusedError } from '../temporal/client';
-import { dataConverter, ENCRYPTED_WITHOUT_KEY, isEncryptedWithoutKey } from '../temporal/codec';
+import { dataConverter, encryptionProblem } from '../temporal/codec';
 import { CliError, databaseProblem, isTemporalUnavailable, RefusedError, temporalUnavailable } from './errors';
 
 /**
@@ -103,7 +103,8 @@ export class CliContext {
   /** Maps a failed Temporal call to the "is it running?" error when that is what it was. */
   temporalError(err: unknown): unknown {
     if (err instanceof CliError) return err;
-    if (isEncryptedWithoutKey(err)) return new CliError(ENCRYPTED_WITHOUT_KEY);
+    const encryption = encryptionProblem(err);
+    if (encryption) return new CliError(encryption);
     if (isTemporalUnavailable(err)) return temporalUnavailable(this.temporalAddress(), this.config().temporal.namespace);
     return err;
   }

@@ -56,10 +56,12 @@ const payloadKeys = z
     z.array(
       z
         .string()
-        .regex(/^[A-Za-z0-9_.-]{1,40}:[A-Za-z0-9+/]{43}=$/, {
-          message: 'expected keys of the form <key id>:<32 random bytes in base64>, separated by commas (generate one with: openssl rand -base64 32)',
+        .regex(/^([A-Za-z0-9_.-]{1,40}:[A-Za-z0-9+/]{43}=|none)$/, {
+          message:
+            'expected keys of the form <key id>:<32 random bytes in base64>, separated by commas (generate one with: openssl rand -base64 32); "none" first to decrypt only',
         })
         .transform((entry) => {
+          if (entry === 'none') return { id: 'none', key: Buffer.alloc(0) };
           const [id, key] = entry.split(':') as [string, string];
           return { id, key: Buffer.from(key, 'base64') };
         }),
@@ -75,7 +77,15 @@ const origins = z
       .map((s) => s.trim().replace(/\/+$/, ''))
       .filter((s) => s.length > 0),
   )
-  .pipe(z.array(z.string().regex(/^https?:\/\/[^/?#\s@]+$/, { message: 'expected origins such as https://temporal-ui.example.com, separated by commas' })));
+  .pipe(
+    z.array(
+      z
+        .string()
+        .regex(/^https?:\/\/[^/?#\s@]+$/, { message: 'expected origins such as https://temporal-ui.example.com, separated by commas' })
+        // As browsers send it: lower-case host, no default port.
+        .transform((o) => new URL(o).origin),
+    ),
+  );
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/scimflow';
 
@@ -110,6 +120,12 @@ const schema = z
     ),
     PAYLOAD_ENCRYPTION_KEYS: payloadKeys,
     CODEC_ALLOWED_ORIGINS: origins,
+    CODEC_LISTEN: optionalString.pipe(
+      z
+        .string()
+        .regex(/^[^\s:/]+:\d{1,5}$/, { message: 'expected host:port for the codec listener, such as 10.0.0.5:8234 (reachable by operators, not the internet)' })
+        .optional(),
+    ),
     OPERATOR_API_TOKEN: optionalString.pipe(
       z.string().min(16, { message: 'expected at least 16 characters' }).optional(),
     ),
@@ -140,11 +156,17 @@ const schema = z
   })
   .superRefine((env, ctx) => {
     const ids = env.PAYLOAD_ENCRYPTION_KEYS.map((k) => k.id);
+    if (ids.indexOf('none') > 0) {
+      ctx.addIssue({ code: 'custom', path: ['PAYLOAD_ENCRYPTION_KEYS'], message: '"none" (decrypt only) goes first, before the keys that still decrypt' });
+    }
     if (new Set(ids).size !== ids.length) {
       ctx.addIssue({ code: 'custom', path: ['PAYLOAD_ENCRYPTION_KEYS'], message: 'expected each key id once' });
     }
-    if (env.CODEC_ALLOWED_ORIGINS.length > 0 && ids.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['CODEC_ALLOWED_ORIGINS'], message: 'expected only with PAYLOAD_ENCRYPTION_KEYS (there is nothing to decode without them)' });
+    if (env.CODEC_LISTEN && ids.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['CODEC_LISTEN'], message: 'expected only with PAYLOAD_ENCRYPTION_KEYS (there is nothing to decode without them)' });
+    }
+    if (env.CODEC_ALLOWED_ORIGINS.length > 0 && !env.CODEC_LISTEN) {
+      ctx.addIssue({ code: 'custom', path: ['CODEC_ALLOWED_ORIGINS'], message: 'expected only with CODEC_LISTEN (the listener the Temporal UI decodes through)' });
     }
     const creds = [env.SCALEKIT_ENVIRONMENT_URL, env.SCALEKIT_CLIENT_ID, env.SCALEKIT_CLIENT_SECRET];
     const set = creds.filter((v) => v !== undefined).length;
@@ -177,7 +199,9 @@ export interface Config {
   port: number;
   /** Keys that encrypt what scimflow stores in Temporal (the first encrypts); none: stored as is. */
   payloadKeys: { id: string; key: Buffer }[];
-  /** Browser origins (the Temporal UI) allowed to decode payloads through /codec. */
+  /** Where the codec endpoint for the Temporal UI listens (host:port, operators' network only). */
+  codecListen: { host: string; port: number } | undefined;
+  /** Browser origins (the Temporal UI) that get CORS headers from that listener. */
   codecOrigins: string[];
   /** Where people reach the API (settings links); unset: the host of the request that asks. */
   publicBaseUrl: string | undefined;
@@ -229,6 +253,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     port: e.PORT,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     payloadKeys: e.PAYLOAD_ENCRYPTION_KEYS,
+    codecListen: e.CODEC_LISTEN ? { host: e.CODEC_LISTEN.slice(0, e.CODEC_LISTEN.lastIndexOf(':')), port: Number(e.CODEC_LISTEN.slice(e.CODEC_LISTEN.lastIndexOf(':') + 1)) } : undefined,
     codecOrigins: e.CODEC_ALLOWED_ORIGINS,
     operatorApiToken: e.OPERATOR_API_TOKEN,
     logLevel: e.LOG_LEVEL,

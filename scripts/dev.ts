@@ -3,10 +3,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { SettingsLinks } from '../api/settings-link';
+import { describeEncryption } from '../temporal/codec';
 import { ConfigError, loadConfig, type Config } from '../config/index';
 import { createDatabase, migrateLatest } from '../db/connection';
 import { ensureDatabase, serverReachable, startEmbeddedPostgres } from './lib/postgres';
-import { portInUse } from './lib/ports';
+import { freePort, portInUse } from './lib/ports';
 import { ensureTemporalCli, PROJECT_ROOT, startDevServer, type DevServer } from './lib/temporal-server';
 
 /**
@@ -102,6 +103,14 @@ async function main(): Promise<void> {
   await db.destroy();
   step(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database schema is up to date');
 
+  // Encrypted payloads: the Temporal UI decodes them through a codec listener of the API's own.
+  const codecListen =
+    config.payloadKeys.length > 0
+      ? config.codecListen
+        ? `${config.codecListen.host}:${config.codecListen.port}`
+        : `127.0.0.1:${await freePort()}`
+      : undefined;
+
   // Temporal
   let temporalAddress = config.temporal.address;
   let temporalUi: string | undefined;
@@ -128,7 +137,7 @@ async function main(): Promise<void> {
       logFile: join(dataDir, 'temporal.log'),
       watchPid: process.pid,
       // Encrypted payloads: the UI decodes them through the API's codec endpoint.
-      ...(config.payloadKeys.length > 0 ? { uiCodecEndpoint: `http://127.0.0.1:${config.port}/codec` } : {}),
+      ...(codecListen ? { uiCodecEndpoint: `http://${codecListen}/codec` } : {}),
     });
     cleanups.push(() => server.stop());
     temporalAddress = server.address;
@@ -143,8 +152,9 @@ async function main(): Promise<void> {
     OPERATOR_API_TOKEN: config.operatorApiToken ?? secrets.operatorApiToken,
     SCIMFLOW_EXIT_WITH_PARENT: '1',
   };
-  if (config.payloadKeys.length > 0 && config.codecOrigins.length === 0 && temporalUi) {
+  if (codecListen && !config.codecListen && temporalUi) {
     const ui = new URL(temporalUi);
+    env.CODEC_LISTEN = codecListen;
     env.CODEC_ALLOWED_ORIGINS = [`http://127.0.0.1:${ui.port}`, `http://localhost:${ui.port}`].join(',');
   }
   let startDemo: (() => string[]) | undefined;
@@ -226,7 +236,7 @@ async function main(): Promise<void> {
   say(`  Temporal UI     ${temporalUi ?? `(your Temporal at ${temporalAddress})`}`);
   say(`  Health          http://127.0.0.1:${config.port}/readyz`);
   if (config.payloadKeys.length > 0) {
-    say(`  Payloads        encrypted in Temporal (key ${config.payloadKeys[0]?.id}); the UI decodes them through http://127.0.0.1:${config.port}/codec`);
+    say(`  Payloads        ${describeEncryption(config.payloadKeys)} in Temporal${codecListen ? `; the UI decodes them through http://${codecListen}/codec` : ''}`);
   }
   if (emulatorNote.length) {
     say('');

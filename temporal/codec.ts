@@ -26,26 +26,38 @@ const text = (b: Uint8Array | null | undefined) => (b ? new TextDecoder().decode
 
 export class PayloadDecryptionError extends Error {}
 
+/** First in the key list: encrypt nothing new, only decrypt (for turning encryption off). */
+export const DECRYPT_ONLY = 'none';
+
 export class EncryptionCodec implements PayloadCodec {
   private readonly keys: Map<string, Buffer>;
-  private readonly current: PayloadKey;
+  private readonly current: PayloadKey | null;
 
   constructor(keys: readonly PayloadKey[]) {
     const [first] = keys;
     if (!first) throw new Error('at least one payload encryption key is needed');
-    for (const k of keys) if (k.key.length !== 32) throw new Error(`payload encryption key ${k.id} must be 32 bytes`);
-    this.current = first;
-    this.keys = new Map(keys.map((k) => [k.id, k.key]));
+    const decryptOnly = first.id === DECRYPT_ONLY;
+    const real = decryptOnly ? keys.slice(1) : keys;
+    for (const k of real) if (k.key.length !== 32) throw new Error(`payload encryption key ${k.id} must be 32 bytes`);
+    this.current = decryptOnly ? null : first;
+    this.keys = new Map(real.map((k) => [k.id, k.key]));
+  }
+
+  /** Whether new payloads are encrypted (false while turning encryption off). */
+  get encrypting(): boolean {
+    return this.current !== null;
   }
 
   async encode(payloads: Payload[]): Promise<Payload[]> {
+    const current = this.current;
+    if (!current) return payloads;
     return payloads.map((p) => {
       const plain = temporal.api.common.v1.Payload.encode(p).finish();
       const iv = randomBytes(IV_BYTES);
-      const cipher = createCipheriv('aes-256-gcm', this.current.key, iv);
+      const cipher = createCipheriv('aes-256-gcm', current.key, iv);
       const body = Buffer.concat([cipher.update(plain), cipher.final()]);
       return {
-        metadata: { encoding: utf8(ENCRYPTED_ENCODING), [KEY_ID]: utf8(this.current.id) },
+        metadata: { encoding: utf8(ENCRYPTED_ENCODING), [KEY_ID]: utf8(current.id) },
         data: Buffer.concat([iv, body, cipher.getAuthTag()]),
       };
     });
@@ -82,13 +94,27 @@ export function dataConverter(keys: readonly PayloadKey[] | undefined, codec = e
   return codec ? { payloadCodecs: [codec] } : undefined;
 }
 
-/** True when a payload could not be read because it is encrypted and this process has no key. */
-export function isEncryptedWithoutKey(err: unknown): boolean {
+/**
+ * What to tell a person when a payload could not be read because of encryption: this process has
+ * no keys, or not the one the payload needs. Null for any other failure.
+ */
+export function encryptionProblem(err: unknown): string | null {
   for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
-    if (/Unknown encoding: binary\/encrypted/.test(String((e as { message?: unknown }).message ?? ''))) return true;
+    const message = String((e as { message?: unknown }).message ?? '');
+    if (/Unknown encoding: binary\/encrypted/.test(message)) {
+      return "Temporal holds this organization's data encrypted, and this process has no key: set PAYLOAD_ENCRYPTION_KEYS to the keys the worker uses";
+    }
+    if (e instanceof PayloadDecryptionError || /^payload encrypted with key /.test(message)) {
+      return `${message}; set PAYLOAD_ENCRYPTION_KEYS to the keys the worker uses`;
+    }
   }
-  return false;
+  return null;
 }
 
-export const ENCRYPTED_WITHOUT_KEY =
-  "Temporal holds this organization's data encrypted, and this process has no key: set PAYLOAD_ENCRYPTION_KEYS to the keys the worker uses";
+/** For logs and start-up banners: how payloads are handled with these keys. */
+export function describeEncryption(keys: readonly PayloadKey[]): string {
+  const [first] = keys;
+  if (!first) return 'not encrypted';
+  if (first.id === DECRYPT_ONLY) return `not encrypted any more; older ones decrypt with ${keys.length - 1} key(s)`;
+  return `encrypted (key ${first.id})`;
+}

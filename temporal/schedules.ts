@@ -43,12 +43,14 @@ export async function ensureSchedules(client: Client, organizationId: string, s:
         // A reconcile still running when the next is due is not doubled; missed ones within an
         // hour of an outage still run once.
         policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
-        memo: { organizationId, kind },
         typedSearchAttributes: [{ key: SCIM_ORG_ID, value: organizationId }],
       });
       created.push(scheduleId(organizationId, kind));
     } catch (err) {
       if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+      // Saved again as it is: its workflow arguments are then encoded with today's payload key
+      // (after a key rotation, this is what lets the old key go).
+      await client.schedule.getHandle(scheduleId(organizationId, kind)).update((previous) => previous);
     }
   }
   return created;

@@ -4,7 +4,7 @@ import { ConfigError, exitWithParent, loadConfig } from '../config/index';
 import { createDatabase } from '../db/connection';
 import { createLogger } from '../observability/logger';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
-import { dataConverter } from '../temporal/codec';
+import { dataConverter, describeEncryption } from '../temporal/codec';
 import { createWorker } from './create';
 
 async function main(): Promise<void> {
@@ -41,7 +41,7 @@ async function main(): Promise<void> {
     temporal: address,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
-    payloads: converter ? `encrypted (key ${config.payloadKeys[0]?.id})` : 'not encrypted',
+    payloads: describeEncryption(config.payloadKeys),
   });
   await worker.run();
   await connection.close();

@@ -1,65 +1,64 @@
-import { timingSafeEqual } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { JSONToPayload, payloadToJSON, type JSONPayload } from '@temporalio/common/lib/proto-utils';
+import type { Payload } from '@temporalio/common';
 import { z } from 'zod';
 import type { EncryptionCodec } from '../../temporal/codec';
-import { PayloadDecryptionError } from '../../temporal/codec';
+import type { Logger } from '../../observability/logger';
+import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
 import { readRawBody } from '../raw-body';
 
 /**
- * A codec endpoint for the Temporal UI (and `temporal --codec-endpoint`): it decrypts payloads so
- * operators can read workflow histories. Only for the Temporal UI origins configured in
- * CODEC_ALLOWED_ORIGINS (browsers), or with the operator token (`--codec-auth "Bearer …"`).
- * It decrypts whatever it is sent: expose it only where operators work.
+ * A codec endpoint for the Temporal UI and `temporal --codec-endpoint`: it decrypts payloads so
+ * operators can read workflow histories. On the API's public port it answers the operator token
+ * only. For the Temporal UI (a browser, which cannot send that token) the API also serves it on a
+ * separate listener (CODEC_LISTEN) that operators reach and the internet does not; there, the
+ * origins in CODEC_ALLOWED_ORIGINS get CORS headers. An Origin header is never a credential.
  */
 
 export interface CodecDeps {
   codec: EncryptionCodec | undefined;
+  /** 'token': the public port (operator token required); 'internal': the CODEC_LISTEN listener. */
+  access: 'token' | 'internal';
   origins: readonly string[];
   operatorApiToken: string | undefined;
+  logger: Logger;
 }
 
 const body = z.object({
-  payloads: z.array(
-    z.object({
-      metadata: z.record(z.string(), z.string()).nullish(),
-      data: z.string().nullish(),
-    }),
-    { message: 'expected { "payloads": [ { "metadata": {…}, "data": "…" } ] }' },
-  ).max(10_000),
+  payloads: z
+    .array(z.object({ metadata: z.record(z.string(), z.string()).nullish(), data: z.string().nullish() }), {
+      message: 'expected { "payloads": [ { "metadata": {…}, "data": "…" } ] }',
+    })
+    .max(10_000, { message: 'at most 10,000 payloads at a time' }),
 });
-
-function bearerMatches(header: string | undefined, token: string | undefined): boolean {
-  if (!token || !header?.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice(7));
-  const expected = Buffer.from(token);
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
 
 export function codecRouter(deps: CodecDeps): Router {
   const router = new Router({ prefix: '/codec' });
+  const token = requireOperatorToken(deps.operatorApiToken);
 
   async function guard(ctx: Context, next: Next): Promise<void> {
     if (!deps.codec) throw new ApiError(404, 'not_found', 'payloads are not encrypted here (PAYLOAD_ENCRYPTION_KEYS is not set)');
-    const origin = ctx.get('origin');
-    const allowedOrigin = origin !== '' && deps.origins.includes(origin);
-    if (allowedOrigin) {
-      ctx.set('Access-Control-Allow-Origin', origin);
-      ctx.set('Vary', 'Origin');
-      ctx.set('Access-Control-Allow-Methods', 'POST, OPTIONS');
-      ctx.set('Access-Control-Allow-Headers', 'content-type, x-namespace, authorization');
-    }
-    if (ctx.method === 'OPTIONS') {
-      if (!allowedOrigin) throw new ApiError(403, 'forbidden', 'this origin may not use the codec endpoint (CODEC_ALLOWED_ORIGINS)');
-      ctx.status = 204;
+    if (deps.access === 'internal') {
+      const origin = ctx.get('origin');
+      if (origin && deps.origins.includes(origin)) {
+        ctx.set('Access-Control-Allow-Origin', origin);
+        ctx.set('Vary', 'Origin');
+        ctx.set('Access-Control-Allow-Methods', 'POST, OPTIONS');
+        ctx.set('Access-Control-Allow-Headers', 'content-type, x-namespace, authorization');
+        ctx.set('Access-Control-Allow-Credentials', 'true');
+        ctx.set('Access-Control-Max-Age', '600');
+      }
+      if (ctx.method === 'OPTIONS') {
+        ctx.status = 204;
+        return;
+      }
+      await next();
       return;
     }
-    if (!allowedOrigin && !bearerMatches(ctx.get('authorization'), deps.operatorApiToken)) {
-      throw new ApiError(403, 'forbidden', 'the codec endpoint answers the Temporal UI origins in CODEC_ALLOWED_ORIGINS, or the operator token');
-    }
-    await next();
+    if (ctx.method === 'OPTIONS') throw new ApiError(403, 'forbidden', 'the Temporal UI decodes through the codec listener (CODEC_LISTEN), not the public port');
+    await token(ctx, next);
   }
 
   const handle = (direction: 'encode' | 'decode') => async (ctx: Context) => {
@@ -72,16 +71,30 @@ export function codecRouter(deps: CodecDeps): Router {
     }
     const r = body.safeParse(parsed);
     if (!r.success) throw new ApiError(400, 'invalid_request', r.error.issues[0]?.message ?? 'invalid request');
-    const codec = deps.codec as EncryptionCodec;
-    const payloads = r.data.payloads.map((p) => JSONToPayload(p as JSONPayload));
+    let payloads: Payload[];
     try {
-      const out = direction === 'decode' ? await codec.decode(payloads) : await codec.encode(payloads);
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = { payloads: out.map((p) => payloadToJSON(p)) };
-    } catch (err) {
-      if (err instanceof PayloadDecryptionError) throw new ApiError(422, 'undecryptable', err.message);
-      throw err;
+      payloads = r.data.payloads.map((p) => JSONToPayload(p as JSONPayload));
+    } catch {
+      throw new ApiError(400, 'invalid_request', 'payload metadata and data must be base64');
     }
+    const codec = deps.codec as EncryptionCodec;
+    let out: Payload[];
+    if (direction === 'encode') out = await codec.encode(payloads);
+    else {
+      // One payload that does not decrypt (a retired key) must not hide the rest of a history.
+      out = await Promise.all(
+        payloads.map(async (p) => {
+          try {
+            return (await codec.decode([p]))[0] as Payload;
+          } catch (err) {
+            deps.logger.warn('a payload sent to /codec/decode does not decrypt; returned as it is', { error: (err as Error).message });
+            return p;
+          }
+        }),
+      );
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { payloads: out.map((p) => payloadToJSON(p)) };
   };
 
   router.options('/decode', guard);

@@ -5,7 +5,7 @@ import { listGroups, listUsers } from '../../db/repositories/directory';
 import { countDeferred, LEDGER_OUTCOMES, listLedger } from '../../db/repositories/ledger';
 import { getRun, listPlanChanges, listRuns } from '../../db/repositories/sync-runs';
 import type { OrganizationWorkflows } from '../../temporal/client';
-import { ENCRYPTED_WITHOUT_KEY, isEncryptedWithoutKey } from '../../temporal/codec';
+import { encryptionProblem } from '../../temporal/codec';
 import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
 import { command, orgParam, parse, readJson, requireKnownOrganization } from '../request';
@@ -112,7 +112,8 @@ export function operatorRouter(deps: OperatorDeps): Router {
     try {
       status = await deps.workflows.status(organizationId);
     } catch (err) {
-      if (isEncryptedWithoutKey(err)) throw new ApiError(500, 'misconfigured', ENCRYPTED_WITHOUT_KEY);
+      const encryption = encryptionProblem(err);
+      if (encryption) throw new ApiError(500, 'misconfigured', encryption);
       throw new ApiError(503, 'temporal_unavailable', 'Temporal did not answer; retry later', { 'Retry-After': '5' });
     }
     if (!status) {

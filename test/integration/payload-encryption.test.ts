@@ -2,10 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { describe, expect, inject, it } from 'vitest';
-import { organizationWorkflowId } from '../../workflows/messages';
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createCodecApp } from '../../api/app';
+import { memoryLogger } from '../../observability/logger';
+import { dataConverter, EncryptionCodec } from '../../temporal/codec';
+import { describeSchedules, ensureSchedules } from '../../temporal/schedules';
+import { organizationWorkflowId, scheduleId } from '../../workflows/messages';
 import { useEmulatorStack } from '../support/emulator-stack';
 import { reconcileAndWait } from '../support/reconcile';
-import { startStack } from '../support/stack';
+import { eventually, startStack } from '../support/stack';
 
 /**
  * With PAYLOAD_ENCRYPTION_KEYS, what scimflow stores in Temporal (events with people's names and
@@ -14,7 +20,8 @@ import { startStack } from '../support/stack';
  */
 
 const UI = 'http://127.0.0.1:8233';
-const env = useEmulatorStack({ webhooks: true, stack: { payloadKeys: [{ id: 'test-key', key: randomBytes(32) }], codecOrigins: [UI] } });
+const key = { id: 'test-key', key: randomBytes(32) };
+const env = useEmulatorStack({ webhooks: true, stack: { payloadKeys: [key] } });
 
 async function rawHistory(workflowId: string): Promise<string> {
   // A client without the key: what Temporal itself holds.
@@ -61,51 +68,95 @@ describe('payloads in Temporal', () => {
   });
 });
 
-describe('/codec for the Temporal UI', () => {
-  const codecCall = (path: string, body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${env.stack.baseUrl}/codec/${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
+describe('key rotation', () => {
+  it('re-saving the schedules (scimflow orgs add) re-encrypts them with the new key, so the old one can go', async () => {
+    const org = env.emulator.seedDemo();
+    expect((await reconcileAndWait(env.stack.workflows, org.id, { trigger: 'import' })).status).toBe('completed');
+    await eventually(async () => (await describeSchedules(env.stack.client, org.id)).every((sc) => sc.exists));
+    const next = { id: 'next-key', key: randomBytes(32) };
+    const connection = await Connection.connect({ address: inject('temporalAddress') });
+    try {
+      const onlyNext = new Client({ connection, dataConverter: dataConverter([next]) });
+      // The schedules' workflow arguments are still sealed with the old key.
+      await expect(onlyNext.schedule.getHandle(scheduleId(org.id, 'full')).describe()).rejects.toThrow(/key "test-key", which is not among/);
+      const both = new Client({ connection, dataConverter: dataConverter([next, key]) });
+      expect(await ensureSchedules(both, org.id, { taskQueue: env.stack.taskQueue, fullInterval: '6h', deltaInterval: '1h' })).toEqual([]);
+      for (const kind of ['full', 'delta'] as const) {
+        const d = await onlyNext.schedule.getHandle(scheduleId(org.id, kind)).describe();
+        expect(d.action.type === 'startWorkflow' ? d.action.args : null).toEqual([{ organizationId: org.id, kind }]);
+      }
+    } finally {
+      await connection.close();
+    }
+  });
+});
 
-  it('encodes and decodes for the UI origin and the operator token only', async () => {
-    const plain = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{"email":"ada@example.com"}').toString('base64') };
-    const encoded = await codecCall('encode', { payloads: [plain] }, { authorization: `Bearer ${env.stack.operatorToken}` });
+describe('/codec', () => {
+  const post = (base: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
+    fetch(`${base}/codec/${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+  const plain = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{"email":"ada@example.com"}').toString('base64') };
+  const auth = () => ({ authorization: `Bearer ${env.stack.operatorToken}` });
+
+  it('on the public port: encodes and decodes for the operator token only; an Origin header is no credential', async () => {
+    const encoded = await post(env.stack.baseUrl, 'encode', { payloads: [plain] }, auth());
     expect(encoded.status).toBe(200);
     const sealed = ((await encoded.json()) as { payloads: { metadata: Record<string, string>; data: string }[] }).payloads;
     expect(Buffer.from(sealed[0]!.data, 'base64').toString()).not.toContain('ada@example.com');
+    const decoded = await post(env.stack.baseUrl, 'decode', { payloads: sealed }, auth());
+    expect(decoded.status).toBe(200);
+    expect(decoded.headers.get('cache-control')).toBe('no-store');
+    expect(await decoded.json()).toEqual({ payloads: [plain] });
 
-    const viaUi = await codecCall('decode', { payloads: sealed }, { origin: UI });
-    expect(viaUi.status).toBe(200);
-    expect(viaUi.headers.get('access-control-allow-origin')).toBe(UI);
-    expect(viaUi.headers.get('cache-control')).toBe('no-store');
-    expect(await viaUi.json()).toEqual({ payloads: [plain] });
-
-    const preflight = await fetch(`${env.stack.baseUrl}/codec/decode`, { method: 'OPTIONS', headers: { origin: UI, 'access-control-request-method': 'POST' } });
-    expect(preflight.status).toBe(204);
-    expect(preflight.headers.get('access-control-allow-headers')).toContain('x-namespace');
-
-    const strangers: Record<string, string>[] = [{}, { origin: 'https://evil.example' }, { authorization: 'Bearer wrong-token-0123456789' }];
+    const strangers: Record<string, string>[] = [{}, { origin: UI }, { authorization: 'Bearer wrong-token-0123456789' }];
     for (const headers of strangers) {
-      const refused = await codecCall('decode', { payloads: sealed }, headers);
-      expect(refused.status).toBe(403);
+      const refused = await post(env.stack.baseUrl, 'decode', { payloads: sealed }, headers);
+      expect(refused.status).toBe(401);
+      expect(refused.headers.get('access-control-allow-origin')).toBeNull();
       expect(await refused.text()).not.toContain('ada@example.com');
     }
-    const evilPreflight = await fetch(`${env.stack.baseUrl}/codec/decode`, { method: 'OPTIONS', headers: { origin: 'https://evil.example' } });
-    expect(evilPreflight.status).toBe(403);
-    expect(evilPreflight.headers.get('access-control-allow-origin')).toBeNull();
+    const preflight = await fetch(`${env.stack.baseUrl}/codec/decode`, { method: 'OPTIONS', headers: { origin: UI } });
+    expect(preflight.status).toBe(403);
+    expect(preflight.headers.get('access-control-allow-origin')).toBeNull();
   });
 
-  it('answers bad input with the reason', async () => {
-    const auth = { authorization: `Bearer ${env.stack.operatorToken}` };
+  it('on the codec listener (CODEC_LISTEN): CORS for the Temporal UI origin, for it to decode in the browser', async () => {
+    const app = createCodecApp({ codec: new EncryptionCodec([key]), origins: [UI], logger: memoryLogger() });
+    const server = await new Promise<Server>((resolve) => {
+      const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
+    });
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const sealed = ((await (await post(env.stack.baseUrl, 'encode', { payloads: [plain] }, auth())).json()) as { payloads: unknown[] }).payloads;
+      const preflight = await fetch(`${base}/codec/decode`, { method: 'OPTIONS', headers: { origin: UI, 'access-control-request-method': 'POST' } });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe(UI);
+      expect(preflight.headers.get('access-control-allow-headers')).toContain('x-namespace');
+      const viaUi = await post(base, 'decode', { payloads: sealed }, { origin: UI, 'x-namespace': 'default' });
+      expect(viaUi.status).toBe(200);
+      expect(viaUi.headers.get('access-control-allow-origin')).toBe(UI);
+      expect(await viaUi.json()).toEqual({ payloads: [plain] });
+      // Another page's script gets no CORS headers, so the browser keeps the answer from it.
+      const other = await post(base, 'decode', { payloads: sealed }, { origin: 'https://evil.example' });
+      expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('answers bad input with the reason, and returns a payload that does not decrypt as it is', async () => {
     const bad = async (body: unknown, status: number, message: RegExp) => {
-      const res = await fetch(`${env.stack.baseUrl}/codec/decode`, { method: 'POST', headers: { 'content-type': 'application/json', ...auth }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+      const res = await post(env.stack.baseUrl, 'decode', body, auth());
       expect(res.status).toBe(status);
       expect(((await res.json()) as { message: string }).message).toMatch(message);
     };
     await bad('{"payloads": [', 400, /not valid JSON/);
     await bad({ items: [] }, 400, /expected \{ "payloads"/);
+    await bad({ payloads: [{ metadata: { encoding: '%%%' }, data: '!!' }] }, 400, /must be base64/);
     const forged = { metadata: { encoding: Buffer.from('binary/encrypted').toString('base64'), 'encryption-key-id': Buffer.from('test-key').toString('base64') }, data: randomBytes(64).toString('base64') };
-    await bad({ payloads: [forged] }, 422, /does not decrypt/);
-    const otherKey = { ...forged, metadata: { ...forged.metadata, 'encryption-key-id': Buffer.from('gone').toString('base64') } };
-    await bad({ payloads: [otherKey] }, 422, /key "gone", which is not among PAYLOAD_ENCRYPTION_KEYS/);
+    // One payload of a history that does not decrypt (a retired key) does not hide the others.
+    const mixed = await post(env.stack.baseUrl, 'decode', { payloads: [forged, plain] }, auth());
+    expect(mixed.status).toBe(200);
+    expect(await mixed.json()).toEqual({ payloads: [forged, plain] });
   });
 
   it('is not there when payloads are not encrypted', async () => {

@@ -66,9 +66,8 @@ export interface StackOptions {
   reconcile?: Partial<ReconcileSettings>;
   /** The webhook secret to verify with (the emulator's); a fresh one by default. */
   webhookSecret?: string;
-  /** Encrypt payloads in Temporal with these keys (the API serves /codec for `codecOrigins`). */
+  /** Encrypt payloads in Temporal with these keys (the API serves /codec for the operator token). */
   payloadKeys?: PayloadKey[];
-  codecOrigins?: string[];
 }
 
 /** API + worker in this process against the run's Temporal dev server and a fresh database. */
@@ -93,7 +92,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     logger,
     metrics,
     portal: options.scalekit ? new PortalLinks(createScalekitClient(options.scalekit), options.scalekit.environmentUrl) : undefined,
-    codec: codec ? { codec, origins: options.codecOrigins ?? [] } : undefined,
+    codec: codec ? { codec } : undefined,
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));

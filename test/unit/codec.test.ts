@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ENCRYPTED_ENCODING, EncryptionCodec, PayloadDecryptionError } from '../../temporal/codec';
+import { DECRYPT_ONLY, ENCRYPTED_ENCODING, EncryptionCodec, encryptionProblem, PayloadDecryptionError } from '../../temporal/codec';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | null | undefined) => new TextDecoder().decode(b ?? new Uint8Array());
@@ -48,6 +48,23 @@ describe('EncryptionCodec', () => {
 
   it('leaves payloads that were never encrypted as they are (histories from before encryption)', async () => {
     expect(await new EncryptionCodec([key('k1')]).decode([plain])).toEqual([plain]);
+  });
+
+  it('turns encryption off with "none" first: new payloads stay as they are, old ones still decrypt', async () => {
+    const old = key('2026-01');
+    const sealed = (await new EncryptionCodec([old]).encode([plain]))[0]!;
+    const off = new EncryptionCodec([{ id: DECRYPT_ONLY, key: Buffer.alloc(0) }, old]);
+    expect(off.encrypting).toBe(false);
+    expect(await off.encode([plain])).toEqual([plain]);
+    expect(text((await off.decode([sealed]))[0]?.data)).toBe(text(plain.data));
+  });
+
+  it('says what to do when a payload cannot be read for want of a key', async () => {
+    const sealed = (await new EncryptionCodec([key('k1')]).encode([plain]))[0]!;
+    const wrongKey = await new EncryptionCodec([key('k2')]).decode([sealed]).catch((e: unknown) => e);
+    expect(encryptionProblem(new Error('query failed', { cause: wrongKey }))).toMatch(/key "k1".*; set PAYLOAD_ENCRYPTION_KEYS to the keys the worker uses$/);
+    expect(encryptionProblem(new Error('Unknown encoding: binary/encrypted'))).toMatch(/this process has no key: set PAYLOAD_ENCRYPTION_KEYS/);
+    expect(encryptionProblem(new Error('connection refused'))).toBeNull();
   });
 
   it('needs 32-byte keys, at least one', () => {

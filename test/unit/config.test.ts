@@ -29,6 +29,7 @@ describe('parseConfig defaults', () => {
       port: 3000,
       publicBaseUrl: undefined,
       payloadKeys: [],
+      codecListen: undefined,
       codecOrigins: [],
       operatorApiToken: undefined,
       logLevel: 'info',
@@ -76,7 +77,8 @@ describe('parseConfig defaults', () => {
       PORT: '8080',
       PUBLIC_BASE_URL: 'https://scim.example.com/',
       PAYLOAD_ENCRYPTION_KEYS: `2026-07:${KEY_B64}, 2026-01:${KEY_B64_OLD}`,
-      CODEC_ALLOWED_ORIGINS: 'https://temporal-ui.example.com/, http://127.0.0.1:8233',
+      CODEC_ALLOWED_ORIGINS: 'https://Temporal-UI.example.com:443/, http://127.0.0.1:8233',
+      CODEC_LISTEN: '10.0.0.5:8234',
       OPERATOR_API_TOKEN: '0123456789abcdef',
       LOG_LEVEL: 'debug',
       SCIMFLOW_DATA_DIR: '/var/lib/scimflow',
@@ -103,6 +105,8 @@ describe('parseConfig defaults', () => {
         { id: '2026-07', key: Buffer.from(KEY_B64, 'base64') },
         { id: '2026-01', key: Buffer.from(KEY_B64_OLD, 'base64') },
       ],
+      codecListen: { host: '10.0.0.5', port: 8234 },
+      // As browsers send them: lower-case host, no default port.
       codecOrigins: ['https://temporal-ui.example.com', 'http://127.0.0.1:8233'],
       operatorApiToken: '0123456789abcdef',
       logLevel: 'debug',
@@ -200,8 +204,14 @@ describe('parseConfig errors', () => {
 
   it('keys go together with their rules: each id once, codec origins only with keys', () => {
     expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `a:${KEY_B64},a:${KEY_B64_OLD}` }).message).toMatch(/PAYLOAD_ENCRYPTION_KEYS: expected each key id once/);
-    expect(configError({ CODEC_ALLOWED_ORIGINS: 'http://127.0.0.1:8233' }).message).toMatch(/CODEC_ALLOWED_ORIGINS: expected only with PAYLOAD_ENCRYPTION_KEYS/);
-    const origin = configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64}`, CODEC_ALLOWED_ORIGINS: 'temporal-ui.example.com' });
+    expect(parseConfig({ PAYLOAD_ENCRYPTION_KEYS: `none,k1:${KEY_B64}` }).payloadKeys.map((k) => k.id)).toEqual(['none', 'k1']);
+    expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64},none` }).message).toMatch(/"none" \(decrypt only\) goes first/);
+    expect(configError({ CODEC_LISTEN: '127.0.0.1:8234' }).message).toMatch(/CODEC_LISTEN: expected only with PAYLOAD_ENCRYPTION_KEYS/);
+    expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64}`, CODEC_ALLOWED_ORIGINS: 'http://127.0.0.1:8233' }).message).toMatch(
+      /CODEC_ALLOWED_ORIGINS: expected only with CODEC_LISTEN/,
+    );
+    expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64}`, CODEC_LISTEN: '8234' }).message).toMatch(/CODEC_LISTEN: expected host:port/);
+    const origin = configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64}`, CODEC_LISTEN: '127.0.0.1:8234', CODEC_ALLOWED_ORIGINS: 'temporal-ui.example.com' });
     expect(origin.problems).toEqual([expect.stringMatching(/^CODEC_ALLOWED_ORIGINS(\.\d+)?: expected origins such as https:\/\/temporal-ui\.example\.com/)]);
     // A malformed key is never echoed back.
     const bad = `k1:${KEY_B64.slice(0, 30)}`;
