@@ -311,7 +311,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     },
     {
       validator: ({ note }: { note: string | null }) => {
-        if (note !== null && (typeof note !== 'string' || note.length > 500)) throw new Error('the note must be a text of at most 500 characters');
+        if (note != null && (typeof note !== 'string' || note.length > 500)) throw new Error('the note must be a text of at most 500 characters');
         if (pauseTransition) throw new Error(`a pause or resume of ${org} is being recorded; try again in a moment`);
         if (state.paused) throw new Error(`the sync of ${org} is already paused since ${state.paused.since}; resume it with: scimflow resume ${org}`);
         const r = state.reconcile;
