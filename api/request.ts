@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
 import { z } from 'zod';
+import { organizationExists } from '../db/repositories/organizations';
 import { ORGANIZATION_ID } from '../domain/events';
 import { WorkflowRefusedError } from '../temporal/client';
 import { encryptionProblem } from '../temporal/codec';
@@ -21,8 +22,8 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown): T {
 
 export const orgParam = z.string().regex(ORGANIZATION_ID, { message: 'expected an organization id such as org_123' });
 
-export async function readJson(ctx: Context): Promise<unknown> {
-  const raw = await readRawBody(ctx, 16 * 1024);
+export async function readJson(ctx: Context, limitBytes = 16 * 1024): Promise<unknown> {
+  const raw = await readRawBody(ctx, limitBytes);
   if (raw.length === 0) return {};
   try {
     return JSON.parse(raw.toString('utf8'));
@@ -45,7 +46,7 @@ export async function command<T>(fn: () => Promise<T>): Promise<T> {
 
 /** 404 with the next step for an organization scimflow has never seen (no workflow is started for it). */
 export async function requireKnownOrganization(db: Knex, organizationId: string): Promise<void> {
-  if (!(await db('organizations').where('id', organizationId).first('id'))) {
+  if (!(await organizationExists(db, organizationId))) {
     throw new ApiError(404, 'not_found', `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`);
   }
 }

@@ -1,4 +1,4 @@
-import { LEDGER_OUTCOMES, listLedger, type LedgerOutcome } from '../db/repositories/ledger';
+import { listLedger, type LedgerOutcome } from '../db/repositories/ledger';
 import type { CliContext } from './context';
 import { n, table, time, truncate } from './format';
 import { requireOrganization } from './pause';
@@ -52,4 +52,3 @@ export async function eventsRetry(ctx: CliContext, organizationId: string, event
   return result.notFound > 0 ? 1 : 0;
 }
 
-export const EVENT_OUTCOMES = LEDGER_OUTCOMES;

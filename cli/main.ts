@@ -2,7 +2,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { CliContext } from './context';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors';
 import { orgsAdd, orgsList } from './orgs';
-import { EVENT_OUTCOMES, eventsList, eventsRetry } from './events';
+import { eventsList, eventsRetry } from './events';
 import { pauseCommand } from './pause';
 import { runCommand } from './reconcile';
 import { rolesChange, rolesList, rolesWhy } from './roles';
@@ -10,7 +10,7 @@ import { decideCommand, planCommand, runsCommand } from './runs';
 import { scheduleCommand, type ScheduleAction, type ScheduleKindOption } from './schedule';
 import { statusCommand } from './status';
 import { DEFAULT_PRECEDENCE, MAX_PRECEDENCE, roleNameProblem } from '../domain/roles';
-import type { LedgerOutcome } from '../db/repositories/ledger';
+import { LEDGER_OUTCOMES, type LedgerOutcome } from '../db/repositories/ledger';
 
 /**
  * scimflow: the engineers' CLI. Every command talks to the organization workflows through the
@@ -199,7 +199,7 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .command('list')
     .description('events newest first, with their outcome (applied, deferred, duplicate, stale, ignored, quarantined) and why')
     .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
-    .addOption(new Option('--outcome <outcome>', 'only events with this outcome').choices([...EVENT_OUTCOMES]))
+    .addOption(new Option('--outcome <outcome>', 'only events with this outcome').choices([...LEDGER_OUTCOMES]))
     .option('--limit <n>', 'events per page', positiveInt(500), 50)
     .option('--after <eventId>', 'start after this event (printed at the end of the previous page)', idArg('event'))
     .option('--json', 'print JSON (with nextCursor)')

@@ -1,5 +1,5 @@
 import { listGroups } from '../db/repositories/directory';
-import { explainUserRoles, getDefaultRole, listRoleMappings } from '../db/repositories/roles';
+import { getDefaultRole, listRoleMappings, userRoleReport } from '../db/repositories/roles';
 import type { RoleChangeInput } from '../domain/roles';
 import type { CliContext } from './context';
 import { CliError } from './errors';
@@ -70,14 +70,9 @@ export async function rolesChange(
 }
 
 export async function rolesWhy(ctx: CliContext, organizationId: string, userId: string, opts: { json?: boolean }): Promise<number> {
-  const found = await ctx.withDb(async (db) => {
-    const user = (await db('directory_users').where({ organization_id: organizationId, id: userId }).first('id', 'email', 'active')) as
-      | { id: string; email: string | null; active: boolean }
-      | undefined;
-    return user ? { user, roles: await explainUserRoles(db, organizationId, userId) } : undefined;
-  });
-  if (!found) throw new CliError(`user ${userId} is not in the directory of ${organizationId}`);
-  const { user, roles } = found;
+  const user = await ctx.withDb((db) => userRoleReport(db, organizationId, userId));
+  if (!user) throw new CliError(`user ${userId} is not in the directory of ${organizationId}`);
+  const { roles } = user;
   if (opts.json) {
     ctx.io.out(JSON.stringify({ organizationId, userId, email: user.email, active: user.active, roles }));
     return 0;

@@ -26,66 +26,51 @@ const port = (fallback: number) =>
       .default(fallback),
   );
 
-const webhookSecrets = z
-  .string()
-  .optional()
-  .transform((v) =>
-    (v ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0),
-  )
-  .pipe(
-    z.array(
-      z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, {
-        message: 'expected one or more secrets of the form whsec_<base64>, separated by commas',
-      }),
-    ),
-  );
+/** A comma-separated list: entries trimmed, empty ones skipped, each checked by `item`. */
+const commaList = <T extends z.ZodType<unknown, string>>(item: T) =>
+  z
+    .string()
+    .optional()
+    .transform((v) =>
+      (v ?? '')
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s.length > 0),
+    )
+    .pipe(z.array(item));
 
-const payloadKeys = z
-  .string()
-  .optional()
-  .transform((v) =>
-    (v ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => s.length > 0),
-  )
-  .pipe(
-    z.array(
-      z
-        .string()
-        .regex(/^([A-Za-z0-9_.-]{1,40}:[A-Za-z0-9+/]{43}=|none)$/, {
-          message:
-            'expected keys of the form <key id>:<32 random bytes in base64>, separated by commas (generate one with: openssl rand -base64 32); "none" first to decrypt only',
-        })
-        .transform((entry) => {
-          if (entry === 'none') return { id: 'none', key: Buffer.alloc(0) };
-          const [id, key] = entry.split(':') as [string, string];
-          return { id, key: Buffer.from(key, 'base64') };
-        }),
-    ),
-  );
+const webhookSecrets = commaList(
+  z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, {
+    message: 'expected one or more secrets of the form whsec_<base64>, separated by commas',
+  }),
+);
 
-const origins = z
-  .string()
-  .optional()
-  .transform((v) =>
-    (v ?? '')
-      .split(',')
-      .map((s) => s.trim().replace(/\/+$/, ''))
-      .filter((s) => s.length > 0),
-  )
-  .pipe(
-    z.array(
+const payloadKeys = commaList(
+  z
+    .string()
+    .regex(/^([A-Za-z0-9_.-]{1,40}:[A-Za-z0-9+/]{43}=|none)$/, {
+      message:
+        'expected keys of the form <key id>:<32 random bytes in base64>, separated by commas (generate one with: openssl rand -base64 32); "none" first to decrypt only',
+    })
+    .transform((entry) => {
+      if (entry === 'none') return { id: 'none', key: Buffer.alloc(0) };
+      const [id, key] = entry.split(':') as [string, string];
+      return { id, key: Buffer.from(key, 'base64') };
+    }),
+);
+
+const origins = commaList(
+  z
+    .string()
+    .transform((o) => o.replace(/\/+$/, ''))
+    .pipe(
       z
         .string()
         .regex(/^https?:\/\/[^/?#\s@]+$/, { message: 'expected origins such as https://temporal-ui.example.com, separated by commas' })
         // As browsers send it: lower-case host, no default port.
         .transform((o) => new URL(o).origin),
     ),
-  );
+);
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/scimflow';
 

@@ -7,7 +7,7 @@ import type { EncryptionCodec } from '../../temporal/codec';
 import type { Logger } from '../../observability/logger';
 import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
-import { readRawBody } from '../raw-body';
+import { readJson } from '../request';
 
 /**
  * A codec endpoint for the Temporal UI and `temporal --codec-endpoint`: it decrypts payloads so
@@ -62,14 +62,7 @@ export function codecRouter(deps: CodecDeps): Router {
   }
 
   const handle = (direction: 'encode' | 'decode') => async (ctx: Context) => {
-    const raw = await readRawBody(ctx, 4 * 1024 * 1024);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw new ApiError(400, 'invalid_request', 'the request body is not valid JSON');
-    }
-    const r = body.safeParse(parsed);
+    const r = body.safeParse(await readJson(ctx, 4 * 1024 * 1024));
     if (!r.success) throw new ApiError(400, 'invalid_request', r.error.issues[0]?.message ?? 'invalid request');
     let payloads: Payload[];
     try {

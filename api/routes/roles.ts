@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { getDefaultRole, explainUserRoles, listRoleMappings } from '../../db/repositories/roles';
+import { getDefaultRole, listRoleMappings, userRoleReport } from '../../db/repositories/roles';
 import { DEFAULT_PRECEDENCE, MAX_PRECEDENCE, roleNameProblem, type RoleChangeInput } from '../../domain/roles';
 import type { OrganizationWorkflows } from '../../temporal/client';
 import { requireOperatorToken } from '../auth';
@@ -79,11 +79,9 @@ export function rolesRouter(deps: RolesDeps): Router {
   router.get('/users/:userId/roles', async (ctx) => {
     const organizationId = parse(orgParam, ctx.params.orgId);
     const userId = parse(userParam, ctx.params.userId);
-    const user = (await deps.db('directory_users').where({ organization_id: organizationId, id: userId }).first('id', 'email', 'active')) as
-      | { id: string; email: string | null; active: boolean }
-      | undefined;
-    if (!user) throw new ApiError(404, 'not_found', `user ${userId} is not in the directory of ${organizationId}`);
-    ctx.body = { userId: user.id, email: user.email, active: user.active, roles: await explainUserRoles(deps.db, organizationId, userId) };
+    const report = await userRoleReport(deps.db, organizationId, userId);
+    if (!report) throw new ApiError(404, 'not_found', `user ${userId} is not in the directory of ${organizationId}`);
+    ctx.body = report;
   });
 
   return router;

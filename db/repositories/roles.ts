@@ -284,3 +284,16 @@ export async function explainUserRoles(db: Db, organizationId: string, userId: s
     };
   });
 }
+
+/** A directory user with the roles they hold and why; undefined when the user is not in the directory. */
+export async function userRoleReport(
+  db: Db,
+  organizationId: string,
+  userId: string,
+): Promise<{ userId: string; email: string | null; active: boolean; roles: RoleExplanation[] } | undefined> {
+  const user = (await db('directory_users').where({ organization_id: organizationId, id: userId }).first('id', 'email', 'active')) as
+    | { id: string; email: string | null; active: boolean }
+    | undefined;
+  if (!user) return undefined;
+  return { userId: user.id, email: user.email, active: user.active, roles: await explainUserRoles(db, organizationId, userId) };
+}
