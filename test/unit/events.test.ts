@@ -4,9 +4,9 @@ import { parse } from 'yaml';
 import { parseDirectoryWebhook } from '../../domain/events';
 import type { DirectoryEvent, ParseOutcome } from '../../domain/events';
 
-// The eight example payloads from Scalekit's OpenAPI file, exactly as published. shared/ sits
-// beside the repository (locally and in CI).
-const OPENAPI = new URL('../../../shared/reference/scalekit-directory-openapi.yaml', import.meta.url);
+// The eight example payloads from Scalekit's OpenAPI file, exactly as published (the fixture
+// names its source).
+const OPENAPI = new URL('../fixtures/scalekit/directory-webhooks.yaml', import.meta.url);
 const spec = parse(readFileSync(OPENAPI, 'utf8')) as {
   webhooks: Record<string, { post: { requestBody: { content: { 'application/json': { example: Record<string, unknown> } } } } }>;
 };
