@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { describeConstraintViolation } from '../db/errors';
+import { describePermanentError } from '../db/errors';
 import * as directory from '../db/repositories/directory';
 import * as ledger from '../db/repositories/ledger';
 import * as roles from '../db/repositories/roles';
@@ -38,48 +38,102 @@ async function writePlan(trx: Knex.Transaction, organizationId: string, plan: Ba
   if (plan.directory) await directory.writeDirectoryState(trx, organizationId, plan.directory);
 }
 
-/** Plans and writes `events` inside a savepoint: a constraint violation rolls back only them. */
-export async function applyInSavepoint(trx: Knex.Transaction, organizationId: string, events: readonly DirectoryEvent[]): Promise<BatchPlan> {
+export interface SavepointResult {
+  plan: BatchPlan;
+  roles: roles.RoleResolution;
+}
+
+/**
+ * Plans and writes `events`, and resolves the roles they change, inside a savepoint: an error
+ * rolls back only them.
+ */
+export async function applyInSavepoint(trx: Knex.Transaction, organizationId: string, events: readonly DirectoryEvent[]): Promise<SavepointResult> {
   return trx.transaction(async (sp) => {
     const plan = await loadAndPlan(sp, organizationId, events);
     await writePlan(sp, organizationId, plan);
-    return plan;
+    const applied = events.filter((e) => plan.outcomes.get(e.id)?.outcome !== 'stale');
+    return { plan, roles: await resolveRolesAfter(sp, organizationId, applied) };
   });
+}
+
+type Outcome = ledger.OutcomeUpdate;
+
+interface Isolated {
+  outcomes: Map<string, Outcome>;
+  roles: roles.RoleResolution;
+}
+
+const addRoles = (into: roles.RoleResolution, from: roles.RoleResolution): void => {
+  into.usersChanged += from.usersChanged;
+  into.reasonsChanged += from.reasonsChanged;
+  into.granted += from.granted;
+  into.revoked += from.revoked;
+};
+
+/**
+ * Applies `events` in order; when the data makes the write fail, the batch is split in halves
+ * (each applied in order, in its own savepoint) until the failing event is alone, and that event
+ * is quarantined with the reason. A transient error (connection lost) is thrown: the transaction
+ * rolls back and Temporal retries the whole batch.
+ */
+async function applyIsolating(trx: Knex.Transaction, organizationId: string, events: readonly DirectoryEvent[], out: Isolated): Promise<void> {
+  if (events.length === 0) return;
+  try {
+    const { plan, roles: changed } = await applyInSavepoint(trx, organizationId, events);
+    for (const e of events) {
+      const o = plan.outcomes.get(e.id);
+      out.outcomes.set(e.id, { id: e.id, outcome: o?.outcome ?? 'applied', detail: o?.detail ?? null });
+    }
+    addRoles(out.roles, changed);
+  } catch (err) {
+    const reason = describePermanentError(err);
+    if (!reason) throw err;
+    if (events.length === 1) {
+      out.outcomes.set(events[0]!.id, { id: events[0]!.id, outcome: 'quarantined', detail: reason });
+      return;
+    }
+    const half = Math.ceil(events.length / 2);
+    await applyIsolating(trx, organizationId, events.slice(0, half), out);
+    await applyIsolating(trx, organizationId, events.slice(half), out);
+  }
 }
 
 const RETRY_LIMIT = 50;
 
+interface ConflictRetry {
+  /** Outcomes of retried events (applied or stale), by id. */
+  outcomes: Map<string, Outcome>;
+  applied: number;
+  roles: roles.RoleResolution;
+}
+
 /**
- * Events quarantined earlier because they collided with another record (typically an email that
- * changes hands: the new owner's event arriving before the old owner's deletion) are tried again
- * after each batch that changed something: the conflict may have cleared. Freshness still rules.
+ * Events quarantined because they collided with another record (typically an email that changes
+ * hands: the new owner's event arriving before the old owner's deletion) are tried again after
+ * each write that changed the organization, the conflict may have cleared, including those
+ * quarantined a moment ago by the same batch (the deletion that frees the email may come later in
+ * it). Freshness still rules: an event the entity has moved past is stale.
  */
-async function retryConflicts(
-  trx: Knex.Transaction,
-  organizationId: string,
-  exclude: ReadonlySet<string>,
-): Promise<{ updates: (ledger.OutcomeUpdate & { retried: true })[]; applied: DirectoryEvent[] }> {
+export async function retryConflicts(trx: Knex.Transaction, organizationId: string): Promise<ConflictRetry> {
+  const result: ConflictRetry = { outcomes: new Map(), applied: 0, roles: roles.emptyResolution() };
   const candidates = await ledger.listConflictQuarantined(trx, organizationId, RETRY_LIMIT);
-  const updates: (ledger.OutcomeUpdate & { retried: true })[] = [];
-  const applied: DirectoryEvent[] = [];
   for (const event of candidates) {
-    if (exclude.has(event.id)) continue;
     try {
-      const plan = await applyInSavepoint(trx, organizationId, [event]);
-      const o = plan.outcomes.get(event.id);
-      updates.push({
+      const { plan, roles: changed } = await applyInSavepoint(trx, organizationId, [event]);
+      const stale = plan.outcomes.get(event.id)?.outcome === 'stale';
+      result.outcomes.set(event.id, {
         id: event.id,
-        outcome: o?.outcome ?? 'applied',
-        detail: `${o?.outcome === 'stale' ? 'stale' : 'applied'} on retry: the conflict that quarantined it has cleared`,
-        retried: true,
+        outcome: stale ? 'stale' : 'applied',
+        detail: `${stale ? 'stale' : 'applied'} on retry: the conflict that quarantined it has cleared`,
       });
-      if (o?.outcome !== 'stale') applied.push(event);
+      if (!stale) result.applied += 1;
+      addRoles(result.roles, changed);
     } catch (err) {
-      if (!describeConstraintViolation(err)) throw err;
+      if (!describePermanentError(err)) throw err;
     }
   }
-  await ledger.setOutcomes(trx, updates);
-  return { updates, applied };
+  await ledger.setOutcomes(trx, [...result.outcomes.values()]);
+  return result;
 }
 
 /**
@@ -105,16 +159,12 @@ export async function resolveRolesAfter(trx: Knex.Transaction, organizationId: s
 
 /**
  * Applies one batch of one organization's events in one transaction: ledger rows first (a
- * redelivered id changes nothing), then the planned state with multi-row statements. If the
- * set-based write hits a constraint (one bad record), the batch is retried event by event, each
- * in a savepoint, and only the offending events are quarantined. Any other error (connection
- * lost) propagates, the transaction rolls back, and Temporal retries the activity.
+ * redelivered id changes nothing), then the planned state with multi-row statements. An event
+ * whose data makes a write fail is isolated and quarantined, the rest applies (see
+ * applyIsolating). Any transient error propagates, the transaction rolls back, and Temporal
+ * retries the activity.
  */
-export async function applyDirectoryEvents(
-  db: Knex,
-  organizationId: string,
-  events: readonly DirectoryEvent[],
-): Promise<ApplyResult> {
+async function applyBatch(db: Knex, organizationId: string, events: readonly DirectoryEvent[]): Promise<ApplyResult> {
   return db.transaction(async (trx) => {
     await directory.ensureOrganization(trx, organizationId);
     // The organization's lock before any write (ledger rows included): every writer takes them in
@@ -125,44 +175,29 @@ export async function applyDirectoryEvents(
     const unique = events.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
     const { fresh, unrecordable } = await ledger.recordPending(trx, unique);
     const toApply = unique.filter((e) => fresh.has(e.id));
-    const outcomes: (ledger.OutcomeUpdate & { retried?: true })[] = [];
 
-    try {
-      const plan = await applyInSavepoint(trx, organizationId, toApply);
-      for (const e of toApply) {
-        const o = plan.outcomes.get(e.id);
-        outcomes.push({ id: e.id, outcome: o?.outcome ?? 'applied', detail: o?.detail ?? null });
-      }
-    } catch (err) {
-      if (!describeConstraintViolation(err)) throw err;
-      // Slow path: isolate the record(s) that break a constraint, apply the rest in order.
-      for (const e of toApply) {
-        try {
-          const plan = await applyInSavepoint(trx, organizationId, [e]);
-          const o = plan.outcomes.get(e.id);
-          outcomes.push({ id: e.id, outcome: o?.outcome ?? 'applied', detail: o?.detail ?? null });
-        } catch (inner) {
-          const reason = describeConstraintViolation(inner);
-          if (!reason) throw inner;
-          outcomes.push({ id: e.id, outcome: 'quarantined', detail: reason });
-        }
+    const isolated: Isolated = { outcomes: new Map(), roles: roles.emptyResolution() };
+    await applyIsolating(trx, organizationId, toApply, isolated);
+    await ledger.setOutcomes(trx, [...isolated.outcomes.values()]);
+    const outcomes = isolated.outcomes;
+    const roleChanges = isolated.roles;
+
+    let recovered = 0;
+    if ([...outcomes.values()].some((o) => o.outcome === 'applied')) {
+      const retried = await retryConflicts(trx, organizationId);
+      addRoles(roleChanges, retried.roles);
+      for (const [id, o] of retried.outcomes) {
+        // Quarantined earlier in this same batch: it counts as what it finally became.
+        if (outcomes.has(id)) outcomes.set(id, o);
+        else if (o.outcome === 'applied') recovered += 1;
       }
     }
-    await ledger.setOutcomes(trx, outcomes);
-    const appliedEvents = toApply.filter((e) => outcomes.some((o) => o.id === e.id && o.outcome === 'applied'));
-    if (appliedEvents.length > 0) {
-      const recovered = await retryConflicts(trx, organizationId, new Set(unique.map((e) => e.id)));
-      outcomes.push(...recovered.updates);
-      appliedEvents.push(...recovered.applied);
-    }
-    const roleChanges = await resolveRolesAfter(trx, organizationId, appliedEvents);
 
-    const count = (o: string) => outcomes.filter((u) => u.outcome === o && !u.retried).length;
+    const count = (o: string) => [...outcomes.values()].filter((u) => u.outcome === o).length;
     let lastAppliedOccurredAt: string | null = null;
     let lastNs = -1n;
-    const applied = new Set(outcomes.filter((o) => o.outcome === 'applied').map((o) => o.id));
     for (const e of toApply) {
-      if (applied.has(e.id) && BigInt(e.occurredAtNs) > lastNs) {
+      if (outcomes.get(e.id)?.outcome === 'applied' && BigInt(e.occurredAtNs) > lastNs) {
         lastNs = BigInt(e.occurredAtNs);
         lastAppliedOccurredAt = e.occurredAt;
       }
@@ -170,11 +205,69 @@ export async function applyDirectoryEvents(
     return {
       roles: { usersChanged: roleChanges.usersChanged, granted: roleChanges.granted, revoked: roleChanges.revoked },
       applied: count('applied'),
-      recovered: outcomes.filter((o) => o.retried).length,
+      recovered,
       duplicate: unique.length - toApply.length - unrecordable.size + (events.length - unique.length),
       stale: count('stale'),
       quarantined: count('quarantined') + unrecordable.size,
       lastAppliedOccurredAt,
     };
   });
+}
+
+const emptyResult = (): ApplyResult => ({
+  roles: { usersChanged: 0, granted: 0, revoked: 0 },
+  applied: 0,
+  recovered: 0,
+  duplicate: 0,
+  stale: 0,
+  quarantined: 0,
+  lastAppliedOccurredAt: null,
+});
+
+function addResult(into: ApplyResult, from: ApplyResult): ApplyResult {
+  into.roles.usersChanged += from.roles.usersChanged;
+  into.roles.granted += from.roles.granted;
+  into.roles.revoked += from.roles.revoked;
+  into.applied += from.applied;
+  into.recovered += from.recovered;
+  into.duplicate += from.duplicate;
+  into.stale += from.stale;
+  into.quarantined += from.quarantined;
+  if (from.lastAppliedOccurredAt && (!into.lastAppliedOccurredAt || from.lastAppliedOccurredAt > into.lastAppliedOccurredAt)) {
+    into.lastAppliedOccurredAt = from.lastAppliedOccurredAt;
+  }
+  return into;
+}
+
+/**
+ * Applies a batch (see applyBatch). Should the data break something outside the per-event
+ * isolation (the ledger writes, the conflict retry, the commit), the batch is split into
+ * transactions the same way, down to the one event, which is then kept as quarantined with the
+ * reason: one bad event costs a few round trips, never its organization's queue. Halves commit in
+ * order, so the order of the organization's changes holds.
+ */
+export async function applyDirectoryEvents(db: Knex, organizationId: string, events: readonly DirectoryEvent[]): Promise<ApplyResult> {
+  try {
+    return await applyBatch(db, organizationId, events);
+  } catch (err) {
+    const reason = describePermanentError(err);
+    if (!reason) throw err;
+    if (events.length === 1) return quarantineEvent(db, organizationId, events[0]!, reason);
+    const half = Math.ceil(events.length / 2);
+    const result = await applyDirectoryEvents(db, organizationId, events.slice(0, half));
+    return addResult(result, await applyDirectoryEvents(db, organizationId, events.slice(half)));
+  }
+}
+
+/** Keeps an event that cannot be applied as quarantined, with its payload when it can be stored. */
+async function quarantineEvent(db: Knex, organizationId: string, event: DirectoryEvent, reason: string): Promise<ApplyResult> {
+  const result = emptyResult();
+  const outcome = await db.transaction(async (trx) => {
+    await directory.ensureOrganization(trx, organizationId);
+    await directory.lockOrganization(trx, organizationId);
+    return ledger.recordQuarantined(trx, event, reason);
+  });
+  if (outcome === 'duplicate') result.duplicate = 1;
+  else result.quarantined = 1;
+  return result;
 }

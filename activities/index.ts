@@ -5,6 +5,7 @@ import type { ScalekitDirectory } from '../scalekit/directory';
 import type { ScheduleSettings } from '../temporal/schedules';
 import type { QuarantineRetryRequest, QuarantineRetryResult, RoleChangeRequest, RoleChangeResult } from '../workflows/messages';
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
+import { reported, type ReportOptions } from './failures';
 import { withHeartbeat } from './heartbeat';
 import { createReconcileActivities, DEFAULT_RECONCILE_SETTINGS, type ReconcileSettings } from './reconcile';
 import { applyDeferredEvents, deferDirectoryEvents, recordSyncPause, type DeferredApplyResult, type DeferResult } from './pause';
@@ -26,38 +27,58 @@ export interface ActivityDeps {
  * `proxyActivities<Activities>` with `import type`.
  */
 export function createActivities(deps: ActivityDeps) {
-  return {
-    async applyDirectoryEvents(organizationId: string, events: DirectoryEvent[]): Promise<ApplyResult> {
-      return withHeartbeat(() => applyDirectoryEvents(deps.db, organizationId, events));
+  // Applying never ends for a permanent error: bad events are isolated inside, the rest retries.
+  const applying = reportEach(
+    {
+      async applyDirectoryEvents(organizationId: string, events: DirectoryEvent[]): Promise<ApplyResult> {
+        return withHeartbeat(() => applyDirectoryEvents(deps.db, organizationId, events));
+      },
+      async deferDirectoryEvents(organizationId: string, events: DirectoryEvent[]): Promise<DeferResult> {
+        return withHeartbeat(() => deferDirectoryEvents(deps.db, organizationId, events));
+      },
+      async applyDeferredEvents(organizationId: string, limit: number): Promise<DeferredApplyResult> {
+        return withHeartbeat(() => applyDeferredEvents(deps.db, organizationId, limit));
+      },
     },
-    async deferDirectoryEvents(organizationId: string, events: DirectoryEvent[]): Promise<DeferResult> {
-      return withHeartbeat(() => deferDirectoryEvents(deps.db, organizationId, events));
+    { permanentIsFinal: false },
+  );
+  const steering = reportEach(
+    {
+      /** Returns how many events are deferred. */
+      async recordSyncPause(organizationId: string, pause: { since: string; note: string | null } | null): Promise<number> {
+        return recordSyncPause(deps.db, organizationId, pause);
+      },
+      async retryQuarantinedEvents(organizationId: string, request: QuarantineRetryRequest): Promise<QuarantineRetryResult> {
+        return withHeartbeat(() => retryQuarantinedEvents(deps.db, organizationId, request.eventIds));
+      },
+      async changeRoleMappings(organizationId: string, request: RoleChangeRequest): Promise<RoleChangeResult> {
+        return changeRoleMappings(deps.db, organizationId, request);
+      },
+      ...createReconcileActivities({
+        db: deps.db,
+        directory: deps.directory,
+        settings: { ...DEFAULT_RECONCILE_SETTINGS, ...deps.reconcile },
+      }),
+      ...createScheduleActivities({
+        db: deps.db,
+        client: deps.client,
+        schedules: deps.schedules,
+        directory: deps.directory,
+      }),
     },
-    async applyDeferredEvents(organizationId: string, limit: number): Promise<DeferredApplyResult> {
-      return withHeartbeat(() => applyDeferredEvents(deps.db, organizationId, limit));
-    },
-    /** Returns how many events are deferred. */
-    async recordSyncPause(organizationId: string, pause: { since: string; note: string | null } | null): Promise<number> {
-      return recordSyncPause(deps.db, organizationId, pause);
-    },
-    async retryQuarantinedEvents(organizationId: string, request: QuarantineRetryRequest): Promise<QuarantineRetryResult> {
-      return withHeartbeat(() => retryQuarantinedEvents(deps.db, organizationId, request.eventIds));
-    },
-    async changeRoleMappings(organizationId: string, request: RoleChangeRequest): Promise<RoleChangeResult> {
-      return changeRoleMappings(deps.db, organizationId, request);
-    },
-    ...createReconcileActivities({
-      db: deps.db,
-      directory: deps.directory,
-      settings: { ...DEFAULT_RECONCILE_SETTINGS, ...deps.reconcile },
-    }),
-    ...createScheduleActivities({
-      db: deps.db,
-      client: deps.client,
-      schedules: deps.schedules,
-      directory: deps.directory,
-    }),
-  };
+    { permanentIsFinal: true },
+  );
+  return { ...applying, ...steering };
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type ActivityFunctions = Record<string, (...args: any[]) => Promise<unknown>>;
+
+/** Every activity of `fns`, reporting its failures the bounded way (activities/failures.ts). */
+function reportEach<T extends ActivityFunctions>(fns: T, options: ReportOptions): T {
+  const out: ActivityFunctions = {};
+  for (const [name, fn] of Object.entries(fns)) out[name] = reported(fn, options);
+  return out as T;
 }
 
 export type Activities = ReturnType<typeof createActivities>;

@@ -11,6 +11,7 @@ import {
   type SnapshotUser,
 } from '../scalekit/directory';
 import type { ApplyCounts, PlanSummary, ReconcileProgress, ReconcileRequest } from '../workflows/messages';
+import { retryConflicts } from './apply-events';
 import { withHeartbeat } from './heartbeat';
 
 export interface ReconcileSettings {
@@ -244,7 +245,16 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         // Events applied since the plan (or while it waited for approval) are in the tables now:
         // plan again under the lock, so the apply starts from what is really there.
         if (replan) await runs.computePlan(trx, options);
-        return runs.applyPlan(trx, options);
+        const result = await runs.applyPlan(trx, options);
+        // A user the run deactivated or renamed may have freed an email a quarantined event wants.
+        if (result.drift > 0) {
+          const retried = await retryConflicts(trx, organizationId);
+          if (retried.applied > 0) {
+            result.recoveredEvents = retried.applied;
+            await runs.recordResult(trx, runId, result);
+          }
+        }
+        return result;
       }));
     },
 

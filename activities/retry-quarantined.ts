@@ -1,10 +1,10 @@
 import type { Knex } from 'knex';
-import { describeConstraintViolation } from '../db/errors';
+import { describePermanentError } from '../db/errors';
 import { lockOrganization } from '../db/repositories/directory';
 import * as ledger from '../db/repositories/ledger';
 import { parseDirectoryWebhook, type DirectoryEvent } from '../domain/events';
 import type { QuarantineRetryResult } from '../workflows/messages';
-import { applyInSavepoint, resolveRolesAfter } from './apply-events';
+import { applyInSavepoint } from './apply-events';
 
 /** Rows read per round trip, and quarantined events retried per request at most (without ids). */
 const PAGE = 500;
@@ -41,7 +41,7 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
     const columns = ['id', 'organization_id', 'outcome', 'payload', 'raw_body', 'webhook_id', 'received_at'];
     let rows: LedgerRow[];
     if (eventIds) {
-      rows = (await trx('directory_events').whereIn('id', eventIds).select(columns)) as LedgerRow[];
+      rows = (await trx('directory_events').whereRaw('id = ANY(?::text[])', [eventIds]).select(columns)) as LedgerRow[];
     } else {
       // Oldest first, a page at a time, so events that stay quarantined never hide newer ones.
       rows = [];
@@ -123,26 +123,23 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
 
     // In the order they happened, each in its own savepoint.
     candidates.sort((a, b) => (BigInt(a.occurredAtNs) < BigInt(b.occurredAtNs) ? -1 : BigInt(a.occurredAtNs) > BigInt(b.occurredAtNs) ? 1 : 0));
-    const applied: DirectoryEvent[] = [];
     let recovered = 0;
     for (const event of candidates) {
       try {
-        const plan = await applyInSavepoint(trx, organizationId, [event]);
+        const { plan } = await applyInSavepoint(trx, organizationId, [event]);
         const o = plan.outcomes.get(event.id);
         const outcome = o?.outcome === 'stale' ? 'stale' : 'applied';
         const detail = outcome === 'stale' ? `stale on retry: ${o?.detail ?? 'the entity reflects a newer change'}` : 'applied on retry';
         await ledger.setOutcomes(trx, [{ id: event.id, outcome, detail }]);
         results.push({ id: event.id, outcome, detail });
-        if (outcome === 'applied') applied.push(event);
         if (fromWorkflow.has(event.id)) recovered += 1;
       } catch (err) {
-        const reason = describeConstraintViolation(err);
+        const reason = describePermanentError(err);
         if (!reason) throw err;
         await ledger.setOutcomes(trx, [{ id: event.id, outcome: 'quarantined', detail: reason }]);
         results.push({ id: event.id, outcome: 'quarantined', detail: `still: ${reason}` });
       }
     }
-    await resolveRolesAfter(trx, organizationId, applied);
     const count = (o: string) => results.filter((r) => r.outcome === o).length;
     const remaining = (await trx('directory_events').where({ organization_id: organizationId, outcome: 'quarantined' }).count('* as n').first()) as
       | { n: string | number }

@@ -3,6 +3,8 @@
  * second line of defence for field names that must never be printed.
  */
 
+import { safeErrorMessage } from '../db/errors';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 const SECRET_FIELD = /secret|token|password|authorization|signature|portal.?link|location/i;
@@ -16,7 +18,8 @@ export interface Logger {
 }
 
 function redact(value: unknown, depth = 0): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message };
+  // Never a statement with its values, a payload or a stack: what the error is, bounded.
+  if (value instanceof Error) return { name: value.name, message: safeErrorMessage(value, 500) };
   if (depth > 6 || value === null || typeof value !== 'object') return value;
   if (Array.isArray(value)) return value.map((v) => redact(v, depth + 1));
   const out: Record<string, unknown> = {};

@@ -98,6 +98,8 @@ export interface ApplyCounts {
   drift: number;
   /** Role grants the run changed (absent in runs recorded before roles were resolved). */
   roles?: RoleCounts;
+  /** Quarantined events applied after the run, their conflict cleared by it (absent in older runs). */
+  recoveredEvents?: number;
 }
 
 export interface RoleCounts {

@@ -274,6 +274,12 @@ export class OrganizationState {
     else this.pendingReconcile = request;
   }
 
+  /** Quarantined events applied outside a batch (their conflict cleared by a reconcile). */
+  recordRecovered(n: number): void {
+    this.counters.applied += n;
+    this.counters.quarantined -= Math.min(n, this.counters.quarantined);
+  }
+
   endReconcile(outcome: ReconcileOutcome): void {
     this.lastReconcile = outcome;
     this.reconcile = null;

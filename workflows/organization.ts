@@ -388,6 +388,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
       } else if (c.phase === 'apply') {
         // Plan again at apply only if events changed the tables since the plan.
         const result = await applySyncRun(org, c.runId, c.batchesAtPlan === undefined || c.batchesAtPlan !== state.counters.batches);
+        state.recordRecovered(result.recoveredEvents ?? 0);
         state.endReconcile(outcome(c, 'completed', { result }));
         log.info('reconcile completed', { runId: c.runId, drift: result.drift });
       }

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { chunkRows } from '../batch';
 import type {
   DirectoryWrite,
   GroupWrite,
@@ -83,71 +84,71 @@ export async function loadGroups(db: Db, organizationId: string, ids: readonly s
 }
 
 export async function upsertGroups(db: Db, organizationId: string, groups: readonly GroupWrite[]): Promise<void> {
-  if (groups.length === 0) return;
-  await db('directory_groups')
-    .insert(
-      groups.map((g) => ({
-        organization_id: organizationId,
-        id: g.id,
-        display_name: g.displayName,
-        directory_id: g.directoryId,
-        external_id: g.externalId,
-        attributes: JSON.stringify(g.attributes),
-        deleted_at: g.deletedAt,
-        source_ns: g.sourceNs,
-        source_event_id: g.sourceEventId,
-      })),
-    )
-    .onConflict(['organization_id', 'id'])
-    .merge({
-      display_name: db.raw('excluded.display_name'),
-      directory_id: db.raw('excluded.directory_id'),
-      external_id: db.raw('excluded.external_id'),
-      attributes: db.raw('excluded.attributes'),
-      deleted_at: db.raw('excluded.deleted_at'),
-      source_ns: db.raw('excluded.source_ns'),
-      source_event_id: db.raw('excluded.source_event_id'),
-      updated_at: db.raw('now()'),
-    });
+  const rows = groups.map((g) => ({
+    organization_id: organizationId,
+    id: g.id,
+    display_name: g.displayName,
+    directory_id: g.directoryId,
+    external_id: g.externalId,
+    attributes: JSON.stringify(g.attributes),
+    deleted_at: g.deletedAt,
+    source_ns: g.sourceNs,
+    source_event_id: g.sourceEventId,
+  }));
+  for (const part of chunkRows(rows)) {
+    await db('directory_groups')
+      .insert(part)
+      .onConflict(['organization_id', 'id'])
+      .merge({
+        display_name: db.raw('excluded.display_name'),
+        directory_id: db.raw('excluded.directory_id'),
+        external_id: db.raw('excluded.external_id'),
+        attributes: db.raw('excluded.attributes'),
+        deleted_at: db.raw('excluded.deleted_at'),
+        source_ns: db.raw('excluded.source_ns'),
+        source_event_id: db.raw('excluded.source_event_id'),
+        updated_at: db.raw('now()'),
+      });
+  }
 }
 
 export async function upsertUsers(db: Db, organizationId: string, users: readonly UserWrite[]): Promise<void> {
-  if (users.length === 0) return;
-  await db('directory_users')
-    .insert(
-      users.map((u) => ({
-        organization_id: organizationId,
-        id: u.id,
-        email: u.email,
-        preferred_username: u.preferredUsername,
-        name: u.name,
-        given_name: u.givenName,
-        family_name: u.familyName,
-        dp_id: u.dpId,
-        active: u.active,
-        roles: u.roles,
-        attributes: JSON.stringify(u.attributes),
-        source_ns: u.sourceNs,
-        source_event_id: u.sourceEventId,
-        deactivated_at: u.deactivatedAt,
-      })),
-    )
-    .onConflict(['organization_id', 'id'])
-    .merge({
-      email: db.raw('excluded.email'),
-      preferred_username: db.raw('excluded.preferred_username'),
-      name: db.raw('excluded.name'),
-      given_name: db.raw('excluded.given_name'),
-      family_name: db.raw('excluded.family_name'),
-      dp_id: db.raw('excluded.dp_id'),
-      active: db.raw('excluded.active'),
-      roles: db.raw('excluded.roles'),
-      attributes: db.raw('excluded.attributes'),
-      source_ns: db.raw('excluded.source_ns'),
-      source_event_id: db.raw('excluded.source_event_id'),
-      deactivated_at: db.raw('excluded.deactivated_at'),
-      updated_at: db.raw('now()'),
-    });
+  const rows = users.map((u) => ({
+    organization_id: organizationId,
+    id: u.id,
+    email: u.email,
+    preferred_username: u.preferredUsername,
+    name: u.name,
+    given_name: u.givenName,
+    family_name: u.familyName,
+    dp_id: u.dpId,
+    active: u.active,
+    roles: u.roles,
+    attributes: JSON.stringify(u.attributes),
+    source_ns: u.sourceNs,
+    source_event_id: u.sourceEventId,
+    deactivated_at: u.deactivatedAt,
+  }));
+  for (const part of chunkRows(rows)) {
+    await db('directory_users')
+      .insert(part)
+      .onConflict(['organization_id', 'id'])
+      .merge({
+        email: db.raw('excluded.email'),
+        preferred_username: db.raw('excluded.preferred_username'),
+        name: db.raw('excluded.name'),
+        given_name: db.raw('excluded.given_name'),
+        family_name: db.raw('excluded.family_name'),
+        dp_id: db.raw('excluded.dp_id'),
+        active: db.raw('excluded.active'),
+        roles: db.raw('excluded.roles'),
+        attributes: db.raw('excluded.attributes'),
+        source_ns: db.raw('excluded.source_ns'),
+        source_event_id: db.raw('excluded.source_event_id'),
+        deactivated_at: db.raw('excluded.deactivated_at'),
+        updated_at: db.raw('now()'),
+      });
+  }
 }
 
 /** Drops every membership of the given groups. */

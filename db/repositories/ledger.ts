@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import type { DirectoryEvent } from '../../domain/events';
-import { describeConstraintViolation } from '../errors';
+import { chunkRows } from '../batch';
+import { describePermanentError, storableText } from '../errors';
 
 export type LedgerOutcome = 'pending' | 'deferred' | 'applied' | 'duplicate' | 'stale' | 'ignored' | 'quarantined';
 /** Outcomes operators filter by; `deferred` events wait for the organization's sync to resume. */
@@ -71,27 +72,28 @@ async function recordEvents(
         : await query.ignore().returning('id');
     return (returned as { id: string }[]).map((r) => r.id);
   };
-  let inserted: string[];
-  try {
-    inserted = await db.transaction((sp) => insert(sp, events.map(row)));
-  } catch (err) {
-    if (!describeConstraintViolation(err)) throw err;
-    // One event the ledger cannot hold must not hold up the others: record them one by one,
-    // and the unstorable ones as quarantined without their payload.
-    inserted = [];
-    for (const e of events) {
-      try {
-        inserted.push(...(await db.transaction((sp) => insert(sp, [row(e)]))));
-      } catch (inner) {
-        const reason = describeConstraintViolation(inner);
-        if (!reason) throw inner;
-        unrecordable.set(e.id, reason);
-        await db.transaction((sp) =>
-          sp('directory_events')
-            .insert({ ...row(e), payload: null, occurred_at: null, occurred_at_ns: null, outcome: 'quarantined', detail: `could not be recorded: ${reason}` })
-            .onConflict('id')
-            .ignore(),
-        ).catch(() => undefined);
+  const inserted: string[] = [];
+  for (const part of chunkRows(events.map(row))) {
+    try {
+      inserted.push(...(await db.transaction((sp) => insert(sp, part))));
+    } catch (err) {
+      if (!describePermanentError(err)) throw err;
+      // One event the ledger cannot hold must not hold up the others: record them one by one,
+      // and the unstorable ones as quarantined without their payload.
+      for (const r of part) {
+        try {
+          inserted.push(...(await db.transaction((sp) => insert(sp, [r]))));
+        } catch (inner) {
+          const reason = describePermanentError(inner);
+          if (!reason) throw inner;
+          unrecordable.set(r.id, reason);
+          await db.transaction((sp) =>
+            sp('directory_events')
+              .insert({ ...r, payload: null, occurred_at: null, occurred_at_ns: null, outcome: 'quarantined', detail: `could not be recorded: ${reason}` })
+              .onConflict('id')
+              .ignore(),
+          );
+        }
       }
     }
   }
@@ -104,6 +106,42 @@ async function recordEvents(
     );
   }
   return { fresh, unrecordable };
+}
+
+/**
+ * Keeps an event that could not be applied as quarantined with the reason: a new row, or the row
+ * of an event that was waiting (deferred while paused). Its payload goes with it when PostgreSQL
+ * can hold it, otherwise the row alone. 'duplicate' when the event already has a final outcome.
+ */
+export async function recordQuarantined(db: Knex.Transaction, event: DirectoryEvent, reason: string): Promise<'quarantined' | 'duplicate'> {
+  const attempt = async (row: Record<string, unknown>) =>
+    db.transaction(async (sp) => {
+      const returned = (await sp('directory_events')
+        .insert(row)
+        .onConflict('id')
+        .merge(['outcome', 'detail', 'applied_at'])
+        .whereIn('directory_events.outcome', ['pending', 'deferred'])
+        .returning('id')) as { id: string }[];
+      return returned.length > 0 ? ('quarantined' as const) : ('duplicate' as const);
+    });
+  const base = {
+    id: event.id,
+    organization_id: event.organizationId,
+    type: event.type,
+    source: 'webhook',
+    received_at: event.receivedAt,
+    outcome: 'quarantined',
+    webhook_id: event.webhookId,
+    applied_at: db.raw('now()'),
+    detail: storableText(reason, 2_000),
+  };
+  try {
+    return await attempt({ ...base, occurred_at: event.occurredAt, occurred_at_ns: event.occurredAtNs, payload: JSON.stringify(event) });
+  } catch (err) {
+    const why = describePermanentError(err);
+    if (!why) throw err;
+    return attempt({ ...base, detail: storableText(`${reason}; kept without its payload (${why})`, 2_000) });
+  }
 }
 
 export interface OutcomeUpdate {
@@ -119,7 +157,7 @@ export async function setOutcomes(db: Knex.Transaction, updates: readonly Outcom
         SET outcome = v.outcome, detail = v.detail, applied_at = now()
        FROM unnest(?::text[], ?::text[], ?::text[]) AS v(id, outcome, detail)
       WHERE e.id = v.id`,
-    [updates.map((u) => u.id), updates.map((u) => u.outcome), updates.map((u) => u.detail) as string[]],
+    [updates.map((u) => u.id), updates.map((u) => u.outcome), updates.map((u) => (u.detail === null ? null : storableText(u.detail, 2_000))) as string[]],
   );
 }
 
@@ -145,7 +183,7 @@ export async function recordTerminal(db: Knex, rec: TerminalRecord): Promise<'re
     return await insertTerminal(db, rec);
   } catch (err) {
     // A payload Postgres cannot hold as jsonb is kept as the raw body only.
-    if (rec.payload === undefined || !describeConstraintViolation(err)) throw err;
+    if (rec.payload === undefined || !describePermanentError(err)) throw err;
     return insertTerminal(db, { ...rec, payload: undefined });
   }
 }

@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import type { SnapshotGroup, SnapshotUser } from '../../scalekit/directory';
 import type { ApplyCounts, PlanSummary, ReconcileKind } from '../../workflows/messages';
-import { describeConstraintViolation } from '../errors';
+import { chunkRows } from '../batch';
+import { describePermanentError } from '../errors';
 import { resolveUserRoles } from './roles';
 
 /**
@@ -146,31 +147,32 @@ export async function finishRun(
     });
 }
 
+/** Rewrites a completed run's result (what happened after its apply, in the same transaction). */
+export async function recordResult(db: Db, runId: string, result: ApplyCounts): Promise<void> {
+  await db('sync_runs').where('id', runId).update({ result: JSON.stringify(result), updated_at: db.raw('now()') });
+}
+
 export async function insertSnapshotUsers(db: Db, runId: string, users: readonly SnapshotUser[]): Promise<void> {
-  if (users.length === 0) return;
-  await db('sync_snapshot_users')
-    .insert(
-      users.map((u) => ({
-        run_id: runId,
-        id: u.id,
-        email: u.email,
-        preferred_username: u.preferredUsername,
-        given_name: u.givenName,
-        family_name: u.familyName,
-        updated_ns: u.updatedNs,
-        groups: u.groups,
-      })),
-    )
-    .onConflict(['run_id', 'id'])
-    .ignore();
+  const rows = users.map((u) => ({
+    run_id: runId,
+    id: u.id,
+    email: u.email,
+    preferred_username: u.preferredUsername,
+    given_name: u.givenName,
+    family_name: u.familyName,
+    updated_ns: u.updatedNs,
+    groups: u.groups,
+  }));
+  for (const part of chunkRows(rows)) {
+    await db('sync_snapshot_users').insert(part).onConflict(['run_id', 'id']).ignore();
+  }
 }
 
 export async function insertSnapshotGroups(db: Db, runId: string, groups: readonly SnapshotGroup[]): Promise<void> {
-  if (groups.length === 0) return;
-  await db('sync_snapshot_groups')
-    .insert(groups.map((g) => ({ run_id: runId, id: g.id, display_name: g.displayName, updated_ns: g.updatedNs })))
-    .onConflict(['run_id', 'id'])
-    .ignore();
+  const rows = groups.map((g) => ({ run_id: runId, id: g.id, display_name: g.displayName, updated_ns: g.updatedNs }));
+  for (const part of chunkRows(rows)) {
+    await db('sync_snapshot_groups').insert(part).onConflict(['run_id', 'id']).ignore();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -531,7 +533,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
       return ((await sp.raw(upsertUsers(), params)).rows as { id: string }[]).map((r) => r.id);
     });
   } catch (err) {
-    if (!describeConstraintViolation(err)) throw err;
+    if (!describePermanentError(err)) throw err;
     // One record breaks a constraint (e.g. two active users with one email): isolate it.
     usersUpserted = [];
     const ids = ((await trx.raw(
@@ -548,7 +550,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
         });
         usersUpserted.push(...got);
       } catch (inner) {
-        const reason = describeConstraintViolation(inner);
+        const reason = describePermanentError(inner);
         if (!reason) throw inner;
         failed.set(id, reason);
       }

@@ -25,7 +25,23 @@ async function importedOrganization() {
 }
 
 describe('retrying quarantined events', () => {
-  it('applies an event whose conflict has cleared, and keeps one whose conflict has not', async () => {
+  it('applies an event whose conflict a reconcile cleared, by itself', async () => {
+    const { org, holder, email } = await importedOrganization();
+    const newcomer = envelope(T.userCreated, org, { id: 'diruser_newcomer', email, given_name: 'New', family_name: 'Comer', active: true }, now());
+    expect((await env.stack.deliver(newcomer)).status).toBe(202);
+    await eventually(async () => (await ledgerRow(newcomer.id))?.outcome === 'quarantined');
+    await eventually(async () => (await env.stack.workflows.status(org))?.quarantined === 1);
+
+    // The holder leaves without a webhook; a reconcile finds out, and the conflict it clears is retried with it.
+    env.emulator.deleteUser(org, holder, quiet);
+    const run = await reconcileAndWait(env.stack.workflows, org);
+    expect(run.result).toMatchObject({ users: { deactivated: 1 }, recoveredEvents: 1 });
+    expect(await ledgerRow(newcomer.id)).toEqual({ outcome: 'applied', detail: 'applied on retry: the conflict that quarantined it has cleared' });
+    expect(await env.stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_newcomer' }).first('email', 'active')).toEqual({ email, active: true });
+    expect((await env.stack.workflows.status(org))?.quarantined).toBe(0);
+  });
+
+  it('applies an event whose conflict has cleared on an operator’s retry, and keeps one whose conflict has not', async () => {
     const { org, holder, email } = await importedOrganization();
     const newcomer = envelope(T.userCreated, org, { id: 'diruser_newcomer', email, given_name: 'New', family_name: 'Comer', active: true }, now());
     expect((await env.stack.deliver(newcomer)).status).toBe(202);
@@ -35,7 +51,9 @@ describe('retrying quarantined events', () => {
     expect(early).toMatchObject({ tried: 1, applied: 0, stillQuarantined: 1 });
     expect(early.events[0]?.detail).toMatch(/^still: unique constraint violated/);
 
-    // The holder leaves without a webhook; a reconcile finds out. Nothing retries by itself then.
+    // Quarantined long ago: past the automatic retries' window (a day), so a reconcile that frees
+    // the email does not apply it by itself; the operator's retry does.
+    await env.stack.database.db('directory_events').where('id', newcomer.id).update({ received_at: env.stack.database.db.raw(`now() - interval '2 days'`) });
     env.emulator.deleteUser(org, holder, quiet);
     expect((await reconcileAndWait(env.stack.workflows, org)).result?.users.deactivated).toBe(1);
     expect((await ledgerRow(newcomer.id))?.outcome).toBe('quarantined');

@@ -1,0 +1,27 @@
+/**
+ * PostgreSQL counts a statement's bind parameters in 16 bits: a multi-row INSERT of knex binds
+ * one parameter per column per row, and past 65,535 the server refuses the statement. Every
+ * multi-row write is cut into statements that stay well under the limit, whatever an event or a
+ * directory page holds. (Statements that pass a whole column as one array, `unnest(?::text[])`,
+ * bind one parameter per column and need no cutting.)
+ */
+export const MAX_BIND_PARAMETERS = 65_535;
+
+/** Parameters one statement of ours binds at most: half the limit leaves room for the rest. */
+const BIND_BUDGET = 30_000;
+
+/** Rows of `columns` values each that one statement can carry. */
+export function rowsPerStatement(columns: number, budget = BIND_BUDGET): number {
+  return Math.max(1, Math.floor(budget / Math.max(1, columns)));
+}
+
+/** `rows` cut into runs that each bind at most `budget` parameters (columns of the widest row). */
+export function chunkRows<T extends object>(rows: readonly T[], budget = BIND_BUDGET): T[][] {
+  if (rows.length === 0) return [];
+  let columns = 1;
+  for (const r of rows) columns = Math.max(columns, Object.keys(r).length);
+  const size = rowsPerStatement(columns, budget);
+  const out: T[][] = [];
+  for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,139 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { describe, expect, it } from 'vitest';
+import { toFailure } from '../../activities/failures';
+import { chunkRows, MAX_BIND_PARAMETERS, rowsPerStatement } from '../../db/batch';
+import { classifyError, describeError, describePermanentError, storableText } from '../../db/errors';
+import { createLogger } from '../../observability/logger';
+
+/** An error as pg reports it, with the message knex gives it (the statement and its values first). */
+function pgError(code: string, fields: Record<string, string> = {}, statement = "insert into \"directory_users\" (\"email\") values ('ada@example.com')"): Error {
+  const err = new Error(`${statement} - driver message quoting 'ada@example.com'`);
+  return Object.assign(err, { code, ...fields });
+}
+
+describe('classifying database errors', () => {
+  it.each([
+    ['08006', 'connection failure'],
+    ['08003', 'connection does not exist'],
+    ['40001', 'serialization failure'],
+    ['40P01', 'deadlock'],
+    ['53300', 'too many connections'],
+    ['53200', 'out of memory'],
+    ['57P01', 'admin shutdown'],
+    ['57P03', 'cannot connect now'],
+    ['55P03', 'lock not available'],
+    ['58030', 'I/O error'],
+  ])('retries %s (%s)', (code) => {
+    expect(classifyError(pgError(code))).toBe('transient');
+    expect(describePermanentError(pgError(code))).toBeUndefined();
+  });
+
+  it.each([
+    ['08P01', 'protocol violation: a statement with too many parameters'],
+    ['23505', 'unique violation'],
+    ['23514', 'check violation'],
+    ['22021', 'bad encoding'],
+    ['22P05', 'unsupported escape'],
+    ['54000', 'index row too large'],
+    ['54001', 'statement too complex'],
+    ['P0001', 'raised by a trigger'],
+    ['42703', 'undefined column'],
+    ['XX000', 'internal error'],
+  ])('isolates %s (%s) as permanent for the data', (code) => {
+    expect(classifyError(pgError(code))).toBe('permanent');
+    expect(describePermanentError(pgError(code))).toMatch(new RegExp(`\\(${code}\\)`));
+  });
+
+  it('retries a connection that failed without an SQLSTATE', () => {
+    expect(classifyError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toBe('transient');
+    expect(classifyError(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe('transient');
+    expect(classifyError(new Error('Connection terminated unexpectedly'))).toBe('transient');
+    expect(classifyError(Object.assign(new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), { name: 'KnexTimeoutError' }))).toBe('transient');
+    // Unrecognised: retried, so an unforeseen outage never quarantines what would apply later.
+    expect(classifyError(new Error('something odd'))).toBe('transient');
+  });
+
+  it('treats a record too large for JavaScript itself as permanent', () => {
+    expect(classifyError(new RangeError('Maximum call stack size exceeded'))).toBe('permanent');
+    expect(classifyError(new RangeError('Invalid string length'))).toBe('permanent');
+  });
+});
+
+describe('describing errors', () => {
+  it('says what failed without the statement, its values or the driver message', () => {
+    const err = pgError('23505', { constraint: 'directory_users_active_email', table: 'directory_users', detail: 'Key (lower(email))=(ada@example.com) already exists.' });
+    const text = describeError(err);
+    expect(text).toBe('unique constraint violated (23505): constraint directory_users_active_email: table directory_users');
+    expect(text).not.toContain('ada@example.com');
+    expect(text).not.toMatch(/insert/i);
+  });
+
+  it('keeps PostgreSQL’s detail for the ledger only, storable and bounded', () => {
+    const err = pgError('23505', { constraint: 'c', detail: `Key (email)=(a\u0000${'b'.repeat(5_000)}) already exists.` });
+    const ledger = describePermanentError(err) ?? '';
+    expect(ledger.startsWith('unique constraint violated (23505): constraint c: Key (email)=(a\ufffd')).toBe(true);
+    expect(ledger.length).toBeLessThanOrEqual(1_000);
+    expect(ledger).not.toContain('\u0000');
+  });
+
+  it('cuts knex’s statement from errors that have no SQLSTATE', () => {
+    const err = new Error("select * from \"directory_users\" where \"email\" = 'ada@example.com' - Connection terminated unexpectedly");
+    expect(describeError(err)).toBe('Error: Connection terminated unexpectedly');
+  });
+
+  it('bounds what it says', () => {
+    expect(describeError(new Error('y'.repeat(10_000)), 300)).toHaveLength(300);
+  });
+
+  it('makes any text storable: no NUL, no lone surrogate', () => {
+    expect(storableText('a\u0000b\ud800c\udc00d\ud83d\ude00', 100)).toBe('a\ufffdb\ufffdc\ufffdd\ud83d\ude00');
+  });
+});
+
+describe('what an activity reports to Temporal', () => {
+  it('is a bounded ApplicationFailure typed by whether a retry can help, never the statement', () => {
+    const transient = toFailure(pgError('57P01'), { permanentIsFinal: true }) as ApplicationFailure;
+    expect(transient).toBeInstanceOf(ApplicationFailure);
+    expect(transient).toMatchObject({ message: 'the server is shutting down (57P01)', type: 'DatabaseUnavailable', nonRetryable: false });
+    const permanent = toFailure(pgError('P0001'), { permanentIsFinal: true }) as ApplicationFailure;
+    expect(permanent).toMatchObject({ type: 'PermanentDataError', nonRetryable: true });
+    expect(permanent.message).not.toContain('ada@example.com');
+  });
+
+  it('never ends an activity that applies events, whatever escapes it', () => {
+    expect(toFailure(pgError('P0001'), { permanentIsFinal: false })).toMatchObject({ type: 'PermanentDataError', nonRetryable: false });
+  });
+
+  it('passes the activity’s own refusals through, bounded', () => {
+    const refusal = ApplicationFailure.nonRetryable('run 4 does not exist', 'RunNotFound');
+    expect(toFailure(refusal, { permanentIsFinal: true })).toBe(refusal);
+    const long = toFailure(ApplicationFailure.nonRetryable('z'.repeat(5_000), 'Refused'), { permanentIsFinal: true }) as ApplicationFailure;
+    expect(long.message.length).toBeLessThanOrEqual(500);
+    expect(long).toMatchObject({ type: 'Refused', nonRetryable: true });
+  });
+});
+
+describe('log lines', () => {
+  it('carry an error’s description, never the statement knex put in its message', () => {
+    const lines: string[] = [];
+    createLogger({ write: (l) => lines.push(l) }).error('write failed', { error: pgError('23505', { constraint: 'c' }) });
+    expect(lines[0]).not.toContain('ada@example.com');
+    expect(JSON.parse(lines[0] ?? '{}').error).toEqual({ name: 'Error', message: 'unique constraint violated (23505): constraint c' });
+  });
+});
+
+describe('multi-row statements', () => {
+  it('stay under PostgreSQL’s bind parameter limit, whatever the number of rows', () => {
+    const rows = Array.from({ length: 20_000 }, (_, i) => ({ a: i, b: i, c: i, d: i, e: i, f: i, g: i, h: i, i, j: i, k: i, l: i, m: i, n: i }));
+    const chunks = chunkRows(rows);
+    expect(chunks.flat()).toEqual(rows);
+    for (const c of chunks) expect(c.length * 14).toBeLessThan(MAX_BIND_PARAMETERS);
+    expect(chunks.length).toBeGreaterThan(1);
+  });
+
+  it('keep small writes in one statement', () => {
+    expect(chunkRows([{ a: 1 }, { a: 2 }])).toEqual([[{ a: 1 }, { a: 2 }]]);
+    expect(chunkRows([])).toEqual([]);
+    expect(rowsPerStatement(10)).toBe(3_000);
+  });
+});
