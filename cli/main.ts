@@ -274,7 +274,7 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .description('how long event payloads, the event ledger, sync runs and deactivated users\' personal fields are kept; prune now');
   retention
     .command('run')
-    .description('prune now what the retention periods say is due (as the hourly schedule does), in short batches, and show what went')
+    .description('prune now what the retention periods say is due (as the retention schedule does), in short batches, and show what went')
     .option('--dry-run', 'count what is due; change nothing')
     .option('--json', 'print the run\'s report as JSON')
     .option('--no-wait', 'return once the run is started')

@@ -110,7 +110,9 @@ function runRow(r: RetentionRunRow): string[] {
 }
 
 function ageText(seconds: number | null): string {
-  return seconds === null ? 'none kept' : duration(seconds * 1_000);
+  if (seconds === null) return 'none kept';
+  if (seconds < 2 * 86_400) return duration(seconds * 1_000);
+  return `${Math.floor(seconds / 86_400)}d ${Math.floor((seconds % 86_400) / 3_600)}h`;
 }
 
 export async function retentionStatus(ctx: CliContext, opts: { json?: boolean; limit: number }): Promise<number> {
