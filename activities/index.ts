@@ -9,6 +9,7 @@ import { reported, type ReportOptions } from './failures';
 import { withHeartbeat } from './heartbeat';
 import { createReconcileActivities, DEFAULT_RECONCILE_SETTINGS, type ReconcileSettings } from './reconcile';
 import { applyDeferredEvents, deferDirectoryEvents, recordSyncPause, type DeferredApplyResult, type DeferResult } from './pause';
+import { createRetentionActivities, DEFAULT_RETENTION_OPTIONS, type RetentionOptions } from './retention';
 import { retryQuarantinedEvents } from './retry-quarantined';
 import { changeRoleMappings } from './roles';
 import { createScheduleActivities } from './schedules';
@@ -20,6 +21,8 @@ export interface ActivityDeps {
   client: Client;
   schedules: ScheduleSettings;
   reconcile?: Partial<ReconcileSettings>;
+  /** Retention periods (the configuration's), batch size, and where runs are logged. */
+  retention?: Partial<RetentionOptions>;
 }
 
 /**
@@ -65,6 +68,7 @@ export function createActivities(deps: ActivityDeps) {
         schedules: deps.schedules,
         directory: deps.directory,
       }),
+      ...createRetentionActivities({ db: deps.db, options: { ...DEFAULT_RETENTION_OPTIONS, ...deps.retention } }),
     },
     { permanentIsFinal: true },
   );

@@ -235,7 +235,13 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         await trx.raw('SELECT 1 FROM organizations WHERE id = ? FOR UPDATE', [organizationId]);
         const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
         if (run.status === 'completed' && run.result) return run.result;
-        await trx('sync_runs').where('id', runId).update({ status: 'applying', phase: 'apply' });
+        // A run that has ended is never applied: cancelled meanwhile, or expired by retention (which
+        // then removes its snapshot). The row lock this takes keeps it from ending during the apply.
+        const claimed = await trx('sync_runs').where('id', runId).whereNotIn('status', ['cancelled', 'failed']).update({ status: 'applying', phase: 'apply' });
+        if (claimed === 0) {
+          const ended = await runs.getRun(trx, organizationId, runId);
+          throw ApplicationFailure.nonRetryable(`run ${runId} already ended (${ended?.status ?? 'deleted'}); it cannot be applied`, 'RunEnded');
+        }
         const options = {
           organizationId,
           run,

@@ -5,6 +5,7 @@ import { orgsAdd, orgsList } from './orgs';
 import { eventsList, eventsRetry } from './events';
 import { pauseCommand } from './pause';
 import { runCommand } from './reconcile';
+import { retentionRun, retentionStatus } from './retention';
 import { rolesChange, rolesList, rolesWhy } from './roles';
 import { decideCommand, planCommand, runsCommand } from './runs';
 import { scheduleCommand, type ScheduleAction, type ScheduleKindOption } from './schedule';
@@ -267,6 +268,23 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .argument('<userId>', 'directory user id', idArg('user'))
     .option('--json', 'print JSON')
     .action((orgId: string, userId: string, opts: { json?: boolean }) => run(() => rolesWhy(ctx, orgId, userId, opts))());
+
+  const retention = program
+    .command('retention')
+    .description('how long event payloads, the event ledger, sync runs and deactivated users\' personal fields are kept; prune now');
+  retention
+    .command('run')
+    .description('prune now what the retention periods say is due (as the retention schedule does), in short batches, and show what went')
+    .option('--dry-run', 'count what is due; change nothing')
+    .option('--json', 'print the run\'s report as JSON')
+    .option('--no-wait', 'return once the run is started')
+    .action((opts: { dryRun?: boolean; json?: boolean; wait: boolean }) => run(() => retentionRun(ctx, opts))());
+  retention
+    .command('status')
+    .description('the retention periods, the schedule, the age of the oldest row kept of each kind, and the last runs')
+    .option('--limit <n>', 'how many runs', positiveInt(1_000), 10)
+    .option('--json', 'print JSON')
+    .action((opts: { json?: boolean; limit: number }) => run(() => retentionStatus(ctx, opts))());
   return program;
 }
 

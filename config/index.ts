@@ -1,5 +1,14 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import {
+  DEFAULT_RETENTION,
+  MIN_DEACTIVATED_USER_SECONDS,
+  MIN_EVENT_LEDGER_SECONDS,
+  MIN_EVENT_PAYLOAD_SECONDS,
+  MIN_SYNC_RUN_SECONDS,
+  parsePeriod,
+  type RetentionSettings,
+} from '../domain/retention';
 
 /**
  * The one place that reads the environment. Everything else receives plain values.
@@ -72,6 +81,27 @@ const origins = commaList(
     ),
 );
 
+/** A retention period (30d, 12h, a bare number of days) in seconds; 0 keeps forever. */
+const retentionPeriod = (fallback: number, minimum: number, why: string) =>
+  z.preprocess(
+    blankAsUnset,
+    z
+      .string()
+      .transform((v, ctx) => {
+        const seconds = parsePeriod(v);
+        if (seconds === undefined) {
+          ctx.addIssue({ code: 'custom', message: 'expected a period such as 30d, 12h or 90 (days), or 0 to keep forever' });
+          return z.NEVER;
+        }
+        if (seconds !== 0 && seconds < minimum) {
+          ctx.addIssue({ code: 'custom', message: why });
+          return z.NEVER;
+        }
+        return seconds;
+      })
+      .default(fallback),
+  );
+
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/scimflow';
 
 const schema = z
@@ -129,6 +159,30 @@ const schema = z
     DEPROVISION_GUARD_MIN: z.preprocess(
       blankAsUnset,
       z.coerce.number({ message: 'expected a whole number of users, such as 10' }).int('expected a whole number of users, such as 10').min(0, 'expected a whole number of users, such as 10').default(10),
+    ),
+    RETENTION_EVENT_PAYLOADS: retentionPeriod(
+      DEFAULT_RETENTION.eventPayloadSeconds,
+      MIN_EVENT_PAYLOAD_SECONDS,
+      'expected 0 (keep forever) or at least 1h',
+    ),
+    RETENTION_EVENT_LEDGER: retentionPeriod(
+      DEFAULT_RETENTION.eventLedgerSeconds,
+      MIN_EVENT_LEDGER_SECONDS,
+      'expected 0 (keep forever) or at least 7d: once an event\'s ledger row is deleted, a redelivery of that event is no longer recognized as a duplicate (Scalekit retries a delivery for about a day and a half)',
+    ),
+    RETENTION_SYNC_RUNS: retentionPeriod(
+      DEFAULT_RETENTION.syncRunSeconds,
+      MIN_SYNC_RUN_SECONDS,
+      'expected 0 (keep forever) or at least 2d: a run stopped by the deprovision guard waits up to 24 hours for approval',
+    ),
+    RETENTION_DEACTIVATED_USERS: retentionPeriod(
+      DEFAULT_RETENTION.deactivatedUserSeconds,
+      MIN_DEACTIVATED_USER_SECONDS,
+      'expected 0 (keep their personal fields) or at least 1d',
+    ),
+    RETENTION_INTERVAL: z.preprocess(
+      blankAsUnset,
+      z.string().regex(/^[1-9]\d*\s*(m|h|d)$/, { message: 'expected a duration such as 1h, 30m or 1d' }).default(DEFAULT_RETENTION.interval),
     ),
     LOG_LEVEL: z.preprocess(blankAsUnset, z.enum(['debug', 'info', 'warn', 'error']).default('info')),
     // Local tooling (npm run dev, npm test): where state lives and which Temporal CLI to run.
@@ -193,6 +247,8 @@ export interface Config {
   operatorApiToken: string | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   reconcile: { fullInterval: string; deltaInterval: string; guardShare: number; guardMinimum: number };
+  /** How long what is kept about people stays (seconds; 0 keeps forever), and how often that is enforced. */
+  retention: RetentionSettings;
   dev: {
     dataDir: string;
     temporalCli: string | undefined;
@@ -247,6 +303,13 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       deltaInterval: e.RECONCILE_DELTA_INTERVAL,
       guardShare: e.DEPROVISION_GUARD_SHARE,
       guardMinimum: e.DEPROVISION_GUARD_MIN,
+    },
+    retention: {
+      eventPayloadSeconds: e.RETENTION_EVENT_PAYLOADS,
+      eventLedgerSeconds: e.RETENTION_EVENT_LEDGER,
+      syncRunSeconds: e.RETENTION_SYNC_RUNS,
+      deactivatedUserSeconds: e.RETENTION_DEACTIVATED_USERS,
+      interval: e.RETENTION_INTERVAL,
     },
     dev: {
       dataDir: e.SCIMFLOW_DATA_DIR,

@@ -5,6 +5,7 @@ import { createDatabase } from '../db/connection';
 import { createLogger } from '../observability/logger';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { dataConverter, describeEncryption } from '../temporal/codec';
+import { ensureRetentionSchedule } from '../temporal/retention';
 import { createWorker } from './create';
 
 async function main(): Promise<void> {
@@ -31,8 +32,17 @@ async function main(): Promise<void> {
         deltaInterval: config.reconcile.deltaInterval,
       },
       reconcile: { guardShare: config.reconcile.guardShare, guardMinimum: config.reconcile.guardMinimum },
+      retention: { ...config.retention, logger },
     },
   });
+  try {
+    const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, ...(converter ? { dataConverter: converter } : {}) });
+    const schedule = await ensureRetentionSchedule(client, { taskQueue: config.temporal.taskQueue, interval: config.retention.interval });
+    logger.info(`retention schedule ${schedule}`, { interval: config.retention.interval });
+  } catch (err) {
+    // Directory sync does not depend on it: keep working, and say so (the retention metrics show it too).
+    logger.error('could not create the retention schedule; nothing is pruned until the worker starts again', { error: err as Error });
+  }
   if (!config.scalekit) {
     logger.warn('no Scalekit credentials: webhooks are applied, but reconciliation and imports are unavailable');
   }

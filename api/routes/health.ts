@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { Knex } from 'knex';
+import { readRetentionGauges, type RetentionGauges } from '../../db/repositories/retention';
 import { readStateGauges, type StateGauges } from '../../db/repositories/state-gauges';
 import type { Gauge, Metrics } from '../../observability/metrics';
 import type { OrganizationWorkflows } from '../../temporal/client';
@@ -44,6 +45,28 @@ async function stateGauges(db: Knex): Promise<Gauge[]> {
   ];
 }
 
+/**
+ * What retention keeps: the age of the oldest row of each kind it prunes (above its period, the
+ * retention run is not keeping up or not running), and the last run. Left out when unreadable.
+ */
+async function retentionGauges(db: Knex): Promise<Gauge[]> {
+  let r: RetentionGauges | undefined;
+  try {
+    r = await readRetentionGauges(db);
+  } catch {
+    r = undefined;
+  }
+  const g = (name: string, help: string, value: number | null | undefined): Gauge => ({ name, help, value: value ?? null });
+  return [
+    g('scimflow_retention_oldest_event_payload_age_seconds', 'Age of the oldest payload or raw body kept for a resolved event (applied, duplicate, stale, ignored).', r?.oldestEventPayloadAgeSeconds),
+    g('scimflow_retention_oldest_ledger_event_age_seconds', 'Age of the oldest event ledger row of a resolved event.', r?.oldestLedgerEventAgeSeconds),
+    g('scimflow_retention_oldest_sync_run_age_seconds', 'Age of the oldest sync run kept (finished, planned or waiting for approval).', r?.oldestSyncRunAgeSeconds),
+    g('scimflow_retention_oldest_deactivated_user_data_age_seconds', 'How long ago the oldest deactivated user still holding personal fields was deactivated.', r?.oldestDeactivatedUserDataAgeSeconds),
+    g('scimflow_retention_last_run_age_seconds', 'Time since the last retention run (not a dry run) finished.', r?.lastRunAgeSeconds),
+    g('scimflow_retention_last_run_rows', 'Rows pruned or cleared by the last retention run.', r?.lastRunRows),
+  ];
+}
+
 /** /healthz (the process is up), /readyz (its dependencies answer), /metrics (Prometheus). */
 export function healthRouter(deps: HealthDeps): Router {
   const router = new Router();
@@ -58,7 +81,8 @@ export function healthRouter(deps: HealthDeps): Router {
   });
   router.get('/metrics', async (ctx) => {
     ctx.type = 'text/plain; version=0.0.4';
-    ctx.body = deps.metrics.render(await stateGauges(deps.db));
+    const [state, retention] = await Promise.all([stateGauges(deps.db), retentionGauges(deps.db)]);
+    ctx.body = deps.metrics.render([...state, ...retention]);
   });
   return router;
 }

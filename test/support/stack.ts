@@ -12,6 +12,7 @@ import {
 } from '@temporalio/worker';
 import { inject } from 'vitest';
 import type { ReconcileSettings } from '../../activities/reconcile';
+import type { RetentionOptions } from '../../activities/retention';
 import { createApp } from '../../api/app';
 import type { ScalekitCredentials } from '../../config/index';
 import { createScalekitClient, ScalekitDirectory } from '../../scalekit/directory';
@@ -64,6 +65,8 @@ export interface StackOptions {
   /** Scalekit (the emulator) for reconciliation; without it, webhooks only. */
   scalekit?: ScalekitCredentials;
   reconcile?: Partial<ReconcileSettings>;
+  /** Retention periods and batch size of the worker's retention activities. */
+  retention?: Partial<RetentionOptions>;
   /** The webhook secret to verify with (the emulator's); a fresh one by default. */
   webhookSecret?: string;
   /** Encrypt payloads in Temporal with these keys (the API serves /codec for the operator token). */
@@ -138,6 +141,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           client,
           schedules: { taskQueue, fullInterval: '6h', deltaInterval: '1h' },
           reconcile: options.reconcile,
+          retention: options.retention,
         },
         workflowBundle: await workflowBundle(),
         shutdownGraceTime: '2 seconds',

@@ -34,6 +34,7 @@ describe('parseConfig defaults', () => {
       operatorApiToken: undefined,
       logLevel: 'info',
       reconcile: { fullInterval: '6h', deltaInterval: '1h', guardShare: 0.2, guardMinimum: 10 },
+      retention: { eventPayloadSeconds: 30 * 86_400, eventLedgerSeconds: 180 * 86_400, syncRunSeconds: 90 * 86_400, deactivatedUserSeconds: 0, interval: '1h' },
       dev: {
         dataDir: '.data',
         temporalCli: undefined,
@@ -91,6 +92,11 @@ describe('parseConfig defaults', () => {
       RECONCILE_DELTA_INTERVAL: '15m',
       DEPROVISION_GUARD_SHARE: '0.5',
       DEPROVISION_GUARD_MIN: '3',
+      RETENTION_EVENT_PAYLOADS: '7d',
+      RETENTION_EVENT_LEDGER: '365d',
+      RETENTION_SYNC_RUNS: '30d',
+      RETENTION_DEACTIVATED_USERS: '90d',
+      RETENTION_INTERVAL: '6h',
     });
     expect(config).toEqual({
       // Trailing slashes dropped so paths can be appended.
@@ -111,6 +117,7 @@ describe('parseConfig defaults', () => {
       operatorApiToken: '0123456789abcdef',
       logLevel: 'debug',
       reconcile: { fullInterval: '12h', deltaInterval: '15m', guardShare: 0.5, guardMinimum: 3 },
+      retention: { eventPayloadSeconds: 7 * 86_400, eventLedgerSeconds: 365 * 86_400, syncRunSeconds: 30 * 86_400, deactivatedUserSeconds: 90 * 86_400, interval: '6h' },
       dev: {
         dataDir: '/var/lib/scimflow',
         temporalCli: '/usr/bin/temporal',

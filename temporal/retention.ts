@@ -1,0 +1,116 @@
+import {
+  ScheduleAlreadyRunning,
+  ScheduleNotFoundError,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import type { RetentionReport, RetentionRequest } from '../domain/retention';
+import {
+  RETENTION_WORKFLOW_TYPE,
+  retentionProgressQuery,
+  retentionScheduleId,
+  retentionWorkflowId,
+  SCHEDULED_RETENTION_WORKFLOW_TYPE,
+} from '../workflows/retention-messages';
+
+/**
+ * The retention schedule: one per task queue (not per organization), made at worker start. It
+ * starts a small workflow that starts the retention run under its fixed id.
+ */
+
+export interface RetentionScheduleSettings {
+  taskQueue: string;
+  /** How often it runs, e.g. 1h. */
+  interval: string;
+}
+
+/** Creates the schedule, or brings an existing one's interval and action up to date (idempotent). */
+export async function ensureRetentionSchedule(client: Client, s: RetentionScheduleSettings): Promise<'created' | 'updated'> {
+  const scheduleId = retentionScheduleId(s.taskQueue);
+  const action = {
+    type: 'startWorkflow' as const,
+    workflowType: SCHEDULED_RETENTION_WORKFLOW_TYPE,
+    taskQueue: s.taskQueue,
+    args: [],
+    workflowId: `scimflow-retention-scheduled:${s.taskQueue}`,
+  };
+  try {
+    await client.schedule.create({
+      scheduleId,
+      spec: { intervals: [{ every: s.interval }] },
+      action,
+      // A run still going when the next is due is not doubled; one missed in an outage runs once.
+      policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
+      state: { note: 'retention of events, sync runs and deactivated users (scimflow retention status)' },
+    });
+    return 'created';
+  } catch (err) {
+    if (!(err instanceof ScheduleAlreadyRunning)) throw err;
+    // The interval may have changed; a pause an operator set (and its note) stays as it is.
+    await client.schedule.getHandle(scheduleId).update((previous) => ({
+      ...previous,
+      spec: { intervals: [{ every: s.interval }] },
+      action,
+      policies: { ...previous.policies, overlap: 'SKIP' },
+    }));
+    return 'updated';
+  }
+}
+
+export interface RetentionScheduleState {
+  id: string;
+  exists: boolean;
+  paused: boolean;
+  note: string | null;
+  nextActionAt: string | null;
+  lastActionAt: string | null;
+}
+
+export async function describeRetentionSchedule(client: Client, taskQueue: string): Promise<RetentionScheduleState> {
+  const id = retentionScheduleId(taskQueue);
+  try {
+    const d = await client.schedule.getHandle(id).describe();
+    return {
+      id,
+      exists: true,
+      paused: d.state.paused,
+      note: d.state.note ?? null,
+      nextActionAt: d.info.nextActionTimes[0]?.toISOString() ?? null,
+      lastActionAt: d.info.recentActions.at(-1)?.takenAt.toISOString() ?? null,
+    };
+  } catch (err) {
+    if (!(err instanceof ScheduleNotFoundError)) throw err;
+    return { id, exists: false, paused: false, note: null, nextActionAt: null, lastActionAt: null };
+  }
+}
+
+/**
+ * Starts a retention run now under the fixed id, or, when one is already going, returns that one
+ * (`started: false`): two runs never overlap.
+ */
+export async function startRetentionRun(
+  client: Client,
+  taskQueue: string,
+  request: RetentionRequest,
+): Promise<{ handle: WorkflowHandle; started: boolean }> {
+  const workflowId = retentionWorkflowId(taskQueue);
+  try {
+    const handle = await client.workflow.start(RETENTION_WORKFLOW_TYPE, { workflowId, taskQueue, args: [request] });
+    return { handle, started: true };
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) throw err;
+    return { handle: client.workflow.getHandle(workflowId), started: false };
+  }
+}
+
+/** The run's progress so far, or null when it cannot be asked (not started yet, or gone). */
+export async function retentionProgress(handle: WorkflowHandle): Promise<RetentionReport | null> {
+  try {
+    return await handle.query(retentionProgressQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
+  }
+}
