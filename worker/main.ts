@@ -5,6 +5,7 @@ import { createDatabase } from '../db/connection';
 import { createLogger } from '../observability/logger';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { dataConverter, describeEncryption } from '../temporal/codec';
+import { scalekitTaskQueue } from '../temporal/task-queues';
 import { createWorker } from './create';
 
 async function main(): Promise<void> {
@@ -13,6 +14,10 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
   const address = config.temporal.address ?? `127.0.0.1:${config.dev.temporalPort}`;
   const db = createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker' });
+  // The Scalekit queue's activities (reconcile plans and applies among them) get connections of
+  // their own: one per slot, never taken from the pool that applies events.
+  const { scalekitSlots, activitySlots } = config.worker;
+  const scalekitDb = scalekitSlots > 0 ? createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker-scalekit', maxConnections: scalekitSlots }) : undefined;
   const connection = await NativeConnection.connect({ address });
   const clientConnection = await Connection.connect({ address });
   const converter = dataConverter(config.payloadKeys);
@@ -21,6 +26,9 @@ async function main(): Promise<void> {
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
+    activitySlots,
+    scalekitSlots,
+    ...(scalekitDb ? { scalekitDb } : {}),
     activities: {
       db,
       directory: config.scalekit ? new ScalekitDirectory(createScalekitClient(config.scalekit)) : undefined,
@@ -37,16 +45,25 @@ async function main(): Promise<void> {
     logger.warn('no Scalekit credentials: webhooks are applied, but reconciliation and imports are unavailable');
   }
   if (config.dev.exitWithParent) exitWithParent(() => worker.shutdown());
+  if (scalekitSlots === 0) {
+    logger.warn('WORKER_SCALEKIT_SLOTS=0: this process does not poll the Scalekit task queue; another worker process must', {
+      scalekitTaskQueue: scalekitTaskQueue(config.temporal.taskQueue),
+    });
+  }
   logger.info('worker started', {
     temporal: address,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
+    activitySlots,
+    scalekitTaskQueue: scalekitSlots > 0 ? scalekitTaskQueue(config.temporal.taskQueue) : null,
+    scalekitSlots,
     payloads: describeEncryption(config.payloadKeys),
   });
   await worker.run();
   await connection.close();
   await clientConnection.close();
   await db.destroy();
+  await scalekitDb?.destroy();
   logger.info('worker stopped');
 }
 

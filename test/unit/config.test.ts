@@ -26,6 +26,7 @@ describe('parseConfig defaults', () => {
       databaseUrl: DEFAULT_DATABASE_URL,
       databaseUrlIsDefault: true,
       temporal: { address: undefined, namespace: 'default', taskQueue: 'scimflow' },
+      worker: { activitySlots: 20, scalekitSlots: 10 },
       port: 3000,
       publicBaseUrl: undefined,
       payloadKeys: [],
@@ -91,6 +92,8 @@ describe('parseConfig defaults', () => {
       RECONCILE_DELTA_INTERVAL: '15m',
       DEPROVISION_GUARD_SHARE: '0.5',
       DEPROVISION_GUARD_MIN: '3',
+      WORKER_ACTIVITY_SLOTS: '40',
+      WORKER_SCALEKIT_SLOTS: '0',
     });
     expect(config).toEqual({
       // Trailing slashes dropped so paths can be appended.
@@ -99,6 +102,7 @@ describe('parseConfig defaults', () => {
       databaseUrl: 'postgresql://u:p@db:5432/x',
       databaseUrlIsDefault: false,
       temporal: { address: 'temporal:7233', namespace: 'prod', taskQueue: 'scim' },
+      worker: { activitySlots: 40, scalekitSlots: 0 },
       port: 8080,
       publicBaseUrl: 'https://scim.example.com',
       payloadKeys: [
@@ -132,6 +136,13 @@ describe('parseConfig defaults', () => {
     expect(parseConfig({ SCIMFLOW_EXIT_WITH_PARENT: '0' }).dev.exitWithParent).toBe(false);
     expect(parseConfig({ SCIMFLOW_EXIT_WITH_PARENT: 'false' }).dev.exitWithParent).toBe(false);
     expect(configError({ SCIMFLOW_EXIT_WITH_PARENT: 'yes' }).message).toMatch(/SCIMFLOW_EXIT_WITH_PARENT/);
+  });
+
+  it('worker slots: the main queue needs at least one, the Scalekit queue may have none here', () => {
+    expect(configError({ WORKER_ACTIVITY_SLOTS: '0' }).message).toMatch(/WORKER_ACTIVITY_SLOTS: expected a whole number of activities from 1 to 1000/);
+    expect(configError({ WORKER_SCALEKIT_SLOTS: 'ten' }).message).toMatch(/WORKER_SCALEKIT_SLOTS: expected a whole number of activities from 0 to 1000/);
+    expect(configError({ WORKER_SCALEKIT_SLOTS: '1001' }).message).toMatch(/WORKER_SCALEKIT_SLOTS/);
+    expect(parseConfig({ WORKER_SCALEKIT_SLOTS: '3' }).worker.scalekitSlots).toBe(3);
   });
 
   it('ignores variables it does not know', () => {
