@@ -12,6 +12,7 @@ import {
 import type { Activities } from '../activities/index';
 import type { ReconcileCursor } from '../activities/reconcile';
 import { roleChangeProblem } from '../domain/roles';
+import { scalekitTaskQueue } from '../temporal/task-queues';
 import {
   approveRunUpdate,
   changeRolesUpdate,
@@ -32,7 +33,6 @@ import {
   type QuarantineRetryRequest,
   type QuarantineRetryResult,
 } from './messages';
-import { scalekitTaskQueue } from '../temporal/task-queues';
 import { OrganizationState, type OrganizationWorkflowInput } from './organization-state';
 
 // Heartbeat timeouts let a worker crash be noticed in seconds; the activities heartbeat on a timer.
