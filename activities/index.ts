@@ -3,6 +3,7 @@ import type { Knex } from 'knex';
 import type { DirectoryEvent } from '../domain/events';
 import type { ScalekitDirectory } from '../scalekit/directory';
 import type { ScheduleSettings } from '../temporal/schedules';
+import { SCALEKIT_ACTIVITIES, type ScalekitActivityName } from '../temporal/task-queues';
 import type { QuarantineRetryRequest, QuarantineRetryResult, RoleChangeRequest, RoleChangeResult } from '../workflows/messages';
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
 import { reported, type ReportOptions } from './failures';
@@ -86,4 +87,9 @@ function reportEach<T extends ActivityFunctions>(fns: T, options: ReportOptions)
 }
 
 export type Activities = ReturnType<typeof createActivities>;
+
+/** The activities the workflows send to the Scalekit task queue (see temporal/task-queues.ts). */
+export function scalekitActivities(all: Activities): Pick<Activities, ScalekitActivityName> {
+  return Object.fromEntries(SCALEKIT_ACTIVITIES.map((name) => [name, all[name]])) as Pick<Activities, ScalekitActivityName>;
+}
 export type { ApplyResult };

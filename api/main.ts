@@ -2,7 +2,6 @@ import { ConfigError, exitWithParent, loadConfig } from '../config/index';
 import { createDatabase } from '../db/connection';
 import { createLogger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
-import { createScalekitClient } from '../scalekit/directory';
 import { PortalLinks } from '../scalekit/portal';
 import { WebhookVerifier } from '../scalekit/webhook';
 import { createLazyClient, OrganizationWorkflows } from '../temporal/client';
@@ -34,7 +33,7 @@ async function main(): Promise<void> {
     metrics: new Metrics(),
     publicBaseUrl: config.publicBaseUrl,
     codec: codec ? { codec } : undefined,
-    portal: config.scalekit ? new PortalLinks(createScalekitClient(config.scalekit), config.scalekit.environmentUrl) : undefined,
+    portal: config.scalekit ? PortalLinks.fromCredentials(config.scalekit) : undefined,
   });
   const server = app.listen(config.port, () => {
     logger.info('api listening', {

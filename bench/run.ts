@@ -22,7 +22,8 @@ import { freePort } from '../scripts/lib/ports';
 import { dropDatabase, ensureDatabase, serverReachable, withDatabase } from '../scripts/lib/postgres';
 import { resolveTemporalCli, startDevServer } from '../scripts/lib/temporal-server';
 import { OrganizationWorkflows } from '../temporal/client';
-import { createWorker } from '../worker/create';
+import { startScalekitGate } from '../test/support/scalekit-gate';
+import { createWorker, DEFAULT_ACTIVITY_SLOTS, DEFAULT_SCALEKIT_SLOTS } from '../worker/create';
 import { directoryEventSignal, ORGANIZATION_WORKFLOW_TYPE, organizationWorkflowId } from '../workflows/messages';
 
 /**
@@ -31,17 +32,20 @@ import { directoryEventSignal, ORGANIZATION_WORKFLOW_TYPE, organizationWorkflowI
  *   import     a 10,000-user directory through the organization workflow vs reading its pages alone
  *   webhooks   2,000 signed webhooks over HTTP, applied, vs bare signalWithStart calls
  *   apply      set-based batches of 250 events vs one transaction per event
+ *   outage     the first event of each of N new organizations with Scalekit unreachable vs up
  */
 
 const { values } = parseArgs({
   options: {
     users: { type: 'string', default: '10000' },
     events: { type: 'string', default: '2000' },
+    orgs: { type: 'string', default: '200' },
     only: { type: 'string' },
   },
 });
 const USERS = Number(values.users);
 const EVENTS = Number(values.events);
+const ORGS = Number(values.orgs);
 const only = values.only?.split(',');
 const want = (name: string) => !only || only.includes(name);
 
@@ -72,7 +76,14 @@ async function waitFor(fn: () => Promise<boolean>, timeoutMs = 600_000): Promise
 }
 
 async function main(): Promise<void> {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({
+    logger: new DefaultLogger('WARN', ({ level, message, meta, timestampNanos }) => {
+      // The outage scenario fails registrations on purpose; the Scalekit queue's workers have no workflows.
+      if (message === 'Activity failed' && meta?.activityType === 'ensureOrganizationSchedules') return;
+      if (message.startsWith('No workflows registered')) return;
+      console.error(`${new Date(Number(timestampNanos / 1_000_000n)).toISOString()} [${level}] ${message}`, meta ?? '');
+    }),
+  });
   const config = parseConfig(process.env);
   const cli = resolveTemporalCli(config.dev.temporalCli);
   if (!cli) throw new Error('no Temporal CLI: run `npm run bootstrap`');
@@ -295,6 +306,78 @@ async function main(): Promise<void> {
       const batched = performance.now() - t;
       say(`  scimflow  set-based batches of 250: ${ms(batched)} (${rate(EVENTS, batched)})`);
       say(`  ratio     one-per-event / batched = ${(baseline / batched).toFixed(1)}x faster batched`);
+    }
+
+    if (want('outage')) {
+      say();
+      say(`outage: the first event of each of ${ORGS.toLocaleString('en-US')} new organizations (each registers with Scalekit), Scalekit up vs unreachable`);
+      // A worker of its own that reaches the emulator through a gate, so Scalekit can go away.
+      const gate = await startScalekitGate(emulator.url);
+      const outageQueue = `${taskQueue}-outage`;
+      const outageWorker = await createWorker({
+        connection: nativeConnection,
+        namespace: 'default',
+        taskQueue: outageQueue,
+        activities: {
+          db,
+          directory: new ScalekitDirectory(createScalekitClient({ environmentUrl: gate.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret })),
+          client,
+          schedules: { taskQueue: outageQueue, fullInterval: '6h', deltaInterval: '1h' },
+        },
+        shutdownGraceTime: '1 second',
+      });
+      const outageRunning = outageWorker.run();
+      const outageWorkflows = new OrganizationWorkflows(client, outageQueue, 30_000);
+      const count = async (query: Promise<{ count: string | number }[]>) => Number((await query)[0]?.count ?? 0);
+      /** Sends each new organization its first event; returns how long until all are applied. */
+      const firstEvents = async (label: string): Promise<{ took: number; ids: string[] }> => {
+        const ids = Array.from({ length: ORGS }, (_, i) => emulator.createOrganization({ displayName: `Bench ${label} ${i}` }, { emit: false }).id);
+        const t = performance.now();
+        await pool(ids, 16, async (org) => {
+          const r = parseDirectoryWebhook(
+            JSON.stringify({
+              id: `evt_${org.slice(4, 20)}first`,
+              type: 'organization.directory.user_created',
+              occurred_at: new Date().toISOString(),
+              organization_id: org,
+              data: { id: 'diruser_first', email: `first@${org}.example` },
+            }),
+          );
+          if (r.status !== 'event') throw new Error('bad benchmark event');
+          await outageWorkflows.deliver(r.event);
+        });
+        await waitFor(async () => (await count(db('directory_events').whereIn('organization_id', ids).where('outcome', 'applied').count('* as count'))) === ids.length);
+        return { took: performance.now() - t, ids };
+      };
+      const registered = (ids: string[]) => count(db('organizations').whereIn('id', ids).whereNotNull('display_name').count('* as count'));
+      try {
+        const up = await firstEvents('up');
+        await waitFor(async () => (await registered(up.ids)) === ORGS);
+        say(`  baseline  Scalekit up: all applied after ${ms(up.took)} (${rate(ORGS, up.took)} organizations)`);
+        // Refused connections (the SDK retries each call with backoff, seconds, before it fails),
+        // then connections that are never answered (each call waits for the SDK's timeout).
+        const down: string[] = [];
+        for (const [mode, label] of [
+          ['refuse', 'unreachable'],
+          ['hang', 'not answering'],
+        ] as const) {
+          await gate.set(mode);
+          const run = await firstEvents(mode);
+          down.push(...run.ids);
+          const stillFailing = ORGS - (await registered(run.ids));
+          say(`  scimflow  Scalekit ${label}: all applied after ${ms(run.took)} (${rate(ORGS, run.took)} organizations), ${stillFailing.toLocaleString('en-US')} registrations still failing`);
+          say(`  ratio     ${label} / up = ${(run.took / up.took).toFixed(2)}x`);
+        }
+        say(`  (main queue ${DEFAULT_ACTIVITY_SLOTS} activity slots, Scalekit queue ${DEFAULT_SCALEKIT_SLOTS})`);
+        await gate.set('open');
+        const t = performance.now();
+        await waitFor(async () => (await registered(down)) === down.length);
+        say(`  recovery  every registration done ${ms(performance.now() - t)} after Scalekit is back (retries back off to one a minute)`);
+      } finally {
+        outageWorker.shutdown();
+        await outageRunning;
+        await gate.close();
+      }
     }
   } finally {
     worker.shutdown();

@@ -24,6 +24,18 @@ const optionalString = z
 /** An empty value (a blank `PORT=` line in .env) counts as unset. */
 const blankAsUnset = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
 
+/** A worker's concurrent activities: a whole number from `min` to 1000. */
+const slots = (fallback: number, min: number) =>
+  z.preprocess(
+    blankAsUnset,
+    z
+      .string()
+      .regex(/^\d{1,4}$/, { message: `expected a whole number of activities from ${min} to 1000` })
+      .transform(Number)
+      .pipe(z.number().min(min, `expected a whole number of activities from ${min} to 1000`).max(1000, `expected a whole number of activities from ${min} to 1000`))
+      .default(fallback),
+  );
+
 const port = (fallback: number) =>
   z.preprocess(
     blankAsUnset,
@@ -126,6 +138,8 @@ const schema = z
     ),
     TEMPORAL_NAMESPACE: z.preprocess(blankAsUnset, z.string().trim().min(1).default('default')),
     TEMPORAL_TASK_QUEUE: z.preprocess(blankAsUnset, z.string().trim().min(1).default('scimflow')),
+    WORKER_ACTIVITY_SLOTS: slots(20, 1),
+    WORKER_SCALEKIT_SLOTS: slots(10, 0),
     PORT: port(3000),
     PUBLIC_BASE_URL: optionalString.pipe(
       z
@@ -235,6 +249,8 @@ export interface Config {
   /** True when DATABASE_URL was not set and the default applies. */
   databaseUrlIsDefault: boolean;
   temporal: { address: string | undefined; namespace: string; taskQueue: string };
+  /** Concurrent activities of the worker: the main task queue's, and the Scalekit queue's (0: not polled here). */
+  worker: { activitySlots: number; scalekitSlots: number };
   port: number;
   /** Keys that encrypt what scimflow stores in Temporal (the first encrypts); none: stored as is. */
   payloadKeys: { id: string; key: Buffer }[];
@@ -291,6 +307,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     databaseUrl: e.DATABASE_URL ?? DEFAULT_DATABASE_URL,
     databaseUrlIsDefault: e.DATABASE_URL === undefined,
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    worker: { activitySlots: e.WORKER_ACTIVITY_SLOTS, scalekitSlots: e.WORKER_SCALEKIT_SLOTS },
     port: e.PORT,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     payloadKeys: e.PAYLOAD_ENCRYPTION_KEYS,

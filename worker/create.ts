@@ -1,13 +1,20 @@
 import type { DataConverter } from '@temporalio/common';
 import { Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import type { Knex } from 'knex';
 import { fileURLToPath } from 'node:url';
-import { createActivities, type ActivityDeps } from '../activities/index';
+import { createActivities, scalekitActivities, type ActivityDeps } from '../activities/index';
+import { scalekitTaskQueue } from '../temporal/task-queues';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** Defaults of WORKER_ACTIVITY_SLOTS and WORKER_SCALEKIT_SLOTS. */
+export const DEFAULT_ACTIVITY_SLOTS = 20;
+export const DEFAULT_SCALEKIT_SLOTS = 10;
 
 export interface WorkerOptions {
   connection: NativeConnection;
   namespace: string;
+  /** The main task queue; the Scalekit queue is derived from it (temporal/task-queues.ts). */
   taskQueue: string;
   activities: ActivityDeps;
   /** A prebundled workflow bundle (tests bundle once per file); otherwise bundled at start. */
@@ -15,18 +22,75 @@ export interface WorkerOptions {
   shutdownGraceTime?: string;
   /** Encrypts payloads (see temporal/codec.ts); the same for the worker and every client. */
   dataConverter?: DataConverter;
+  /** Activities run at once on the main task queue. */
+  activitySlots?: number;
+  /** Activities run at once on the Scalekit queue; 0: this process does not poll it. */
+  scalekitSlots?: number;
+  /** A database pool for the Scalekit queue's activities (plans and applies hold a connection for long); default: the main one. */
+  scalekitDb?: Knex;
 }
 
-export async function createWorker(options: WorkerOptions): Promise<Worker> {
-  return Worker.create({
+/**
+ * The worker process's two Temporal workers, run and stopped together: the main task queue
+ * (workflows; applying events and everything else that needs only PostgreSQL or Temporal) and the
+ * Scalekit queue (activities that wait on Scalekit), each with its own activity slots.
+ */
+export class ScimflowWorker {
+  constructor(
+    readonly main: Worker,
+    readonly scalekit: Worker | undefined,
+  ) {}
+
+  private get workers(): Worker[] {
+    return this.scalekit ? [this.main, this.scalekit] : [this.main];
+  }
+
+  /** Runs until shut down; when one worker fails, the other is stopped too and the failure thrown. */
+  async run(): Promise<void> {
+    const results = await Promise.allSettled(
+      this.workers.map((w) =>
+        w.run().catch((err: unknown) => {
+          this.shutdown();
+          throw err;
+        }),
+      ),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Starts a graceful shutdown of both (in-flight activities get the grace time); safe to call twice. */
+  shutdown(): void {
+    for (const w of this.workers) if (w.getState() === 'RUNNING') w.shutdown();
+  }
+}
+
+export async function createWorker(options: WorkerOptions): Promise<ScimflowWorker> {
+  const common = {
     connection: options.connection,
     namespace: options.namespace,
-    taskQueue: options.taskQueue,
-    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-    activities: createActivities(options.activities),
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
     // Let in-flight batches finish on deploys instead of abandoning them.
     shutdownGraceTime: options.shutdownGraceTime ?? '30 seconds',
-    maxConcurrentActivityTaskExecutions: 20,
+  };
+  const main = await Worker.create({
+    ...common,
+    taskQueue: options.taskQueue,
+    ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    // Every activity, Scalekit ones included: tasks scheduled on this queue by an earlier version
+    // (before the Scalekit queue existed) still find a worker.
+    activities: createActivities(options.activities),
+    maxConcurrentActivityTaskExecutions: options.activitySlots ?? DEFAULT_ACTIVITY_SLOTS,
   });
+  const slots = options.scalekitSlots ?? DEFAULT_SCALEKIT_SLOTS;
+  const scalekit =
+    slots > 0
+      ? await Worker.create({
+          ...common,
+          taskQueue: scalekitTaskQueue(options.taskQueue),
+          activities: scalekitActivities(createActivities({ ...options.activities, db: options.scalekitDb ?? options.activities.db })),
+          maxConcurrentActivityTaskExecutions: slots,
+        })
+      : undefined;
+  return new ScimflowWorker(main, scalekit);
 }

@@ -6,6 +6,7 @@ import { createLogger } from '../observability/logger';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { dataConverter, describeEncryption } from '../temporal/codec';
 import { ensureRetentionSchedule } from '../temporal/retention';
+import { scalekitTaskQueue } from '../temporal/task-queues';
 import { createWorker } from './create';
 
 async function main(): Promise<void> {
@@ -14,18 +15,26 @@ async function main(): Promise<void> {
   Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
   const address = config.temporal.address ?? `127.0.0.1:${config.dev.temporalPort}`;
   const db = createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker' });
+  // The Scalekit queue's activities (reconcile plans and applies among them) get connections of
+  // their own: one per slot, never taken from the pool that applies events.
+  const { scalekitSlots, activitySlots } = config.worker;
+  const scalekitDb = scalekitSlots > 0 ? createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker-scalekit', maxConnections: scalekitSlots }) : undefined;
   const connection = await NativeConnection.connect({ address });
   const clientConnection = await Connection.connect({ address });
   const converter = dataConverter(config.payloadKeys);
+  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, ...(converter ? { dataConverter: converter } : {}) });
   const worker = await createWorker({
     dataConverter: converter,
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
+    activitySlots,
+    scalekitSlots,
+    ...(scalekitDb ? { scalekitDb } : {}),
     activities: {
       db,
       directory: config.scalekit ? new ScalekitDirectory(createScalekitClient(config.scalekit)) : undefined,
-      client: new Client({ connection: clientConnection, namespace: config.temporal.namespace, ...(converter ? { dataConverter: converter } : {}) }),
+      client,
       schedules: {
         taskQueue: config.temporal.taskQueue,
         fullInterval: config.reconcile.fullInterval,
@@ -36,7 +45,6 @@ async function main(): Promise<void> {
     },
   });
   try {
-    const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, ...(converter ? { dataConverter: converter } : {}) });
     const schedule = await ensureRetentionSchedule(client, { taskQueue: config.temporal.taskQueue, interval: config.retention.interval });
     logger.info(`retention schedule ${schedule}`, { interval: config.retention.interval });
   } catch (err) {
@@ -47,16 +55,25 @@ async function main(): Promise<void> {
     logger.warn('no Scalekit credentials: webhooks are applied, but reconciliation and imports are unavailable');
   }
   if (config.dev.exitWithParent) exitWithParent(() => worker.shutdown());
+  if (scalekitSlots === 0) {
+    logger.warn('WORKER_SCALEKIT_SLOTS=0: this process does not poll the Scalekit task queue; another worker process must', {
+      scalekitTaskQueue: scalekitTaskQueue(config.temporal.taskQueue),
+    });
+  }
   logger.info('worker started', {
     temporal: address,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
+    activitySlots,
+    scalekitTaskQueue: scalekitSlots > 0 ? scalekitTaskQueue(config.temporal.taskQueue) : null,
+    scalekitSlots,
     payloads: describeEncryption(config.payloadKeys),
   });
   await worker.run();
   await connection.close();
   await clientConnection.close();
   await db.destroy();
+  await scalekitDb?.destroy();
   logger.info('worker stopped');
 }
 

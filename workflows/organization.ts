@@ -12,6 +12,7 @@ import {
 import type { Activities } from '../activities/index';
 import type { ReconcileCursor } from '../activities/reconcile';
 import { roleChangeProblem } from '../domain/roles';
+import { scalekitTaskQueue } from '../temporal/task-queues';
 import {
   approveRunUpdate,
   changeRolesUpdate,
@@ -57,13 +58,8 @@ const DEFERRED_BATCH = 250;
 // Reconcile steps give up after a few minutes of failures (Scalekit down): the run is marked
 // failed and the next scheduled one tries again, so events are never held up for long.
 const reconcileRetry = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 6 };
-const { beginSyncRun, loadPlannedRun, finishSyncRun, ensureOrganizationSchedules, recordSyncPause } = proxyActivities<Activities>({
+const { loadPlannedRun, finishSyncRun, recordSyncPause } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
-  retry: reconcileRetry,
-});
-const { fetchDirectoryPages } = proxyActivities<Activities>({
-  startToCloseTimeout: '2 minutes',
-  heartbeatTimeout: '15 seconds',
   retry: reconcileRetry,
 });
 // A role change re-resolves every user of the organization (as long as an apply may take); a
@@ -73,11 +69,28 @@ const { changeRoleMappings, retryQuarantinedEvents } = proxyActivities<Activitie
   heartbeatTimeout: '20 seconds',
   retry: reconcileRetry,
 });
-const { planSyncRun, applySyncRun } = proxyActivities<Activities>({
-  startToCloseTimeout: '15 minutes',
-  heartbeatTimeout: '20 seconds',
-  retry: reconcileRetry,
-});
+
+// Registering a new organization asks Scalekit for its name. It runs beside the main loop (events
+// are applied meanwhile) and keeps trying until Scalekit answers, backing off to one try a minute.
+// Unknown to Scalekit is an answer, not a failure.
+const registrationRetry = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' };
+
+/**
+ * The activities that wait on Scalekit, and the reconcile plan and apply steps that come with
+ * them, run on the Scalekit task queue (temporal/task-queues.ts): worker slots of their own, so an
+ * event batch never waits for a slot behind a request that cannot succeed. The queue follows the
+ * workflow's own, hence built inside the workflow.
+ */
+function scalekitActivities(taskQueue: string) {
+  // The main loop awaits a reconcile step: if no worker polls the Scalekit queue, the step fails
+  // (and so the run) instead of holding the organization's events for good.
+  const step = { taskQueue, scheduleToStartTimeout: '10 minutes', retry: reconcileRetry } as const;
+  const { beginSyncRun } = proxyActivities<Activities>({ ...step, startToCloseTimeout: '1 minute' });
+  const { fetchDirectoryPages } = proxyActivities<Activities>({ ...step, startToCloseTimeout: '2 minutes', heartbeatTimeout: '15 seconds' });
+  const { planSyncRun, applySyncRun } = proxyActivities<Activities>({ ...step, startToCloseTimeout: '15 minutes', heartbeatTimeout: '20 seconds' });
+  const { ensureOrganizationSchedules } = proxyActivities<Activities>({ taskQueue, startToCloseTimeout: '1 minute', retry: registrationRetry });
+  return { beginSyncRun, ensureOrganizationSchedules, fetchDirectoryPages, planSyncRun, applySyncRun };
+}
 
 /** A run the deprovision guard stopped waits this long for approve or cancel. */
 const APPROVAL_WINDOW_HOURS = 24;
@@ -111,6 +124,9 @@ function refusal(err: unknown): ApplicationFailure {
 export async function organizationWorkflow(input: OrganizationWorkflowInput): Promise<void> {
   const state = new OrganizationState(input, new Date());
   const org = state.organizationId;
+  const { beginSyncRun, ensureOrganizationSchedules, fetchDirectoryPages, planSyncRun, applySyncRun } = scalekitActivities(
+    scalekitTaskQueue(workflowInfo().taskQueue),
+  );
 
   const outcome = (c: ReconcileCursor, status: ReconcileOutcome['status'], fields: Partial<ReconcileOutcome> = {}): ReconcileOutcome => ({
     runId: c.runId,
@@ -405,7 +421,8 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
   }
 
   // First start of this organization: give it its reconcile schedules. This runs beside the main
-  // loop, so events are applied even while Scalekit is slow or unreachable.
+  // loop and retries until Scalekit answers, so events are applied even while Scalekit is slow or
+  // unreachable; a continue-as-new abandons it and the next run asks again.
   if (!state.schedulesEnsured) {
     void ensureOrganizationSchedules(org).then(
       (registration) => {

@@ -6,7 +6,7 @@ import { spendSettingsLink } from '../../db/repositories/settings-links';
 import { z } from 'zod';
 import { ORGANIZATION_ID } from '../../domain/events';
 import type { Logger } from '../../observability/logger';
-import type { PortalLinks } from '../../scalekit/portal';
+import { PortalUnavailableError, type PortalLinks } from '../../scalekit/portal';
 import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
 import { SETTINGS_COOKIE, SETTINGS_SESSION_SECONDS, type SettingsLinks } from '../settings-link';
@@ -72,7 +72,14 @@ export function settingsRouter(deps: SettingsDeps): Router {
   router.post('/api/organizations/:orgId/portal-link', operator, async (ctx) => {
     const parsed = orgParam.safeParse(ctx.params.orgId);
     if (!parsed.success) throw new ApiError(400, 'invalid_request', 'expected an organization id such as org_123');
-    const link = await requirePortal(deps).generate(parsed.data);
+    let link;
+    try {
+      link = await requirePortal(deps).generate(parsed.data);
+    } catch (err) {
+      if (!(err instanceof PortalUnavailableError)) throw err;
+      deps.logger.error('could not generate an admin portal link', { organizationId: parsed.data, error: err });
+      throw new ApiError(503, 'portal_unavailable', 'Scalekit did not answer; try again in a minute', { 'Retry-After': '30' });
+    }
     if (!link) throw new ApiError(404, 'not_found', `Scalekit does not know organization ${parsed.data}`);
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 201;

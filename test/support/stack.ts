@@ -7,7 +7,6 @@ import {
   DefaultLogger,
   NativeConnection,
   Runtime,
-  type Worker,
   type WorkflowBundle,
 } from '@temporalio/worker';
 import { inject } from 'vitest';
@@ -22,13 +21,26 @@ import { Metrics } from '../../observability/metrics';
 import { WebhookVerifier } from '../../scalekit/webhook';
 import { OrganizationWorkflows } from '../../temporal/client';
 import { dataConverter, encryptionCodec, type PayloadKey } from '../../temporal/codec';
-import { createWorker, WORKFLOWS_PATH } from '../../worker/create';
+import { createWorker, WORKFLOWS_PATH, type ScimflowWorker } from '../../worker/create';
 import { createTestDatabase, type TestDatabase } from './db';
 import { newSecret, signedHeaders } from './webhooks';
 
+/** Activity types whose failures a test causes on purpose (Scalekit unreachable): not test output. */
+const expectedFailures = new Set<string>();
+export function expectActivityFailures(...activityTypes: string[]): void {
+  for (const t of activityTypes) expectedFailures.add(t);
+}
+
 // Worker state changes are not test output; warnings and errors still show.
 try {
-  Runtime.install({ logger: new DefaultLogger('WARN') });
+  Runtime.install({
+    logger: new DefaultLogger('WARN', ({ level, message, meta, timestampNanos }) => {
+      if (message === 'Activity failed' && expectedFailures.has(String(meta?.activityType))) return;
+      // The Scalekit task queue's worker runs activities only, as it should.
+      if (message.startsWith('No workflows registered')) return;
+      console.error(`${new Date(Number(timestampNanos / 1_000_000n)).toISOString()} [${level}] ${message}`, meta ?? '');
+    }),
+  });
 } catch {
   // already installed in this process
 }
@@ -71,6 +83,10 @@ export interface StackOptions {
   webhookSecret?: string;
   /** Encrypt payloads in Temporal with these keys (the API serves /codec for the operator token). */
   payloadKeys?: PayloadKey[];
+  /** Activity slots of the worker's Scalekit task queue (the default otherwise). */
+  scalekitSlots?: number;
+  /** Deadline of an admin portal link (the default otherwise). */
+  portalTimeoutMs?: number;
 }
 
 /** API + worker in this process against the run's Temporal dev server and a fresh database. */
@@ -94,7 +110,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     operatorApiToken: operatorToken,
     logger,
     metrics,
-    portal: options.scalekit ? new PortalLinks(createScalekitClient(options.scalekit), options.scalekit.environmentUrl) : undefined,
+    portal: options.scalekit ? PortalLinks.fromCredentials(options.scalekit, options.portalTimeoutMs) : undefined,
     codec: codec ? { codec } : undefined,
   });
   const server: Server = await new Promise((resolve) => {
@@ -102,7 +118,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   });
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
-  let worker: Worker | undefined;
+  let worker: ScimflowWorker | undefined;
   let running: Promise<void> | undefined;
   let nativeConnection: NativeConnection | undefined;
 
@@ -144,13 +160,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           retention: options.retention,
         },
         workflowBundle: await workflowBundle(),
+        ...(options.scalekitSlots !== undefined ? { scalekitSlots: options.scalekitSlots } : {}),
         shutdownGraceTime: '2 seconds',
         dataConverter: converter,
       });
       running = worker.run();
     },
     async stopWorker() {
-      if (worker && worker.getState() === 'RUNNING') worker.shutdown();
+      worker?.shutdown();
       await running;
       worker = undefined;
       running = undefined;

@@ -26,6 +26,7 @@ describe('parseConfig defaults', () => {
       databaseUrl: DEFAULT_DATABASE_URL,
       databaseUrlIsDefault: true,
       temporal: { address: undefined, namespace: 'default', taskQueue: 'scimflow' },
+      worker: { activitySlots: 20, scalekitSlots: 10 },
       port: 3000,
       publicBaseUrl: undefined,
       payloadKeys: [],
@@ -97,6 +98,8 @@ describe('parseConfig defaults', () => {
       RETENTION_SYNC_RUNS: '30d',
       RETENTION_DEACTIVATED_USERS: '90d',
       RETENTION_INTERVAL: '6h',
+      WORKER_ACTIVITY_SLOTS: '40',
+      WORKER_SCALEKIT_SLOTS: '0',
     });
     expect(config).toEqual({
       // Trailing slashes dropped so paths can be appended.
@@ -105,6 +108,7 @@ describe('parseConfig defaults', () => {
       databaseUrl: 'postgresql://u:p@db:5432/x',
       databaseUrlIsDefault: false,
       temporal: { address: 'temporal:7233', namespace: 'prod', taskQueue: 'scim' },
+      worker: { activitySlots: 40, scalekitSlots: 0 },
       port: 8080,
       publicBaseUrl: 'https://scim.example.com',
       payloadKeys: [
@@ -139,6 +143,13 @@ describe('parseConfig defaults', () => {
     expect(parseConfig({ SCIMFLOW_EXIT_WITH_PARENT: '0' }).dev.exitWithParent).toBe(false);
     expect(parseConfig({ SCIMFLOW_EXIT_WITH_PARENT: 'false' }).dev.exitWithParent).toBe(false);
     expect(configError({ SCIMFLOW_EXIT_WITH_PARENT: 'yes' }).message).toMatch(/SCIMFLOW_EXIT_WITH_PARENT/);
+  });
+
+  it('worker slots: the main queue needs at least one, the Scalekit queue may have none here', () => {
+    expect(configError({ WORKER_ACTIVITY_SLOTS: '0' }).message).toMatch(/WORKER_ACTIVITY_SLOTS: expected a whole number of activities from 1 to 1000/);
+    expect(configError({ WORKER_SCALEKIT_SLOTS: 'ten' }).message).toMatch(/WORKER_SCALEKIT_SLOTS: expected a whole number of activities from 0 to 1000/);
+    expect(configError({ WORKER_SCALEKIT_SLOTS: '1001' }).message).toMatch(/WORKER_SCALEKIT_SLOTS/);
+    expect(parseConfig({ WORKER_SCALEKIT_SLOTS: '3' }).worker.scalekitSlots).toBe(3);
   });
 
   it('ignores variables it does not know', () => {
