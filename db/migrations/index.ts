@@ -5,6 +5,7 @@ import * as roles from './20261124000000_roles';
 import * as syncPause from './20261124010000_sync_pause';
 import * as settingsLinks from './20261124020000_settings_links';
 import * as stateGauges from './20261124030000_state_gauges';
+import * as directories from './20261125000000_directories';
 
 /**
  * Migrations are listed here rather than discovered on disk, so they load the same way under
@@ -17,6 +18,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261124010000_sync_pause': syncPause,
   '20261124020000_settings_links': settingsLinks,
   '20261124030000_state_gauges': stateGauges,
+  '20261125000000_directories': directories,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
