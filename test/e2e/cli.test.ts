@@ -246,7 +246,8 @@ describe('onboarding import', () => {
     const db = stack.database.db;
     expect(await databaseView(db, org.id)).toEqual(directoryView(emulator, org.id));
     const row = await db('organizations').where('id', org.id).first();
-    expect(row).toMatchObject({ display_name: org.displayName, directory_id: org.directoryId });
+    expect(row).toMatchObject({ display_name: org.displayName });
+    expect(await db('organization_directories').where('organization_id', org.id).select('id')).toEqual([{ id: org.directoryId }]);
     const run = await db('sync_runs').where('id', runId).first();
     expect(run).toMatchObject({ trigger: 'import', status: 'completed', users_fetched: 10_000 });
     expect((await describeSchedules(stack.client, org.id)).every((s) => s.exists && !s.paused)).toBe(true);
@@ -477,11 +478,10 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
       ['full', true, false],
       ['delta', true, false],
     ]);
-    expect(await stack.database.db('organizations').where('id', org.id).first()).toMatchObject({
-      display_name: org.displayName,
-      directory_id: org.directoryId,
-      directory_enabled: true,
-    });
+    expect(await stack.database.db('organizations').where('id', org.id).first()).toMatchObject({ display_name: org.displayName });
+    expect(await stack.database.db('organization_directories').where('organization_id', org.id).select('id', 'enabled')).toEqual([
+      { id: org.directoryId, enabled: true },
+    ]);
     expect(await stack.workflows.status(org.id)).not.toBeNull();
 
     const again = await cli(['orgs', 'add', org.id]);
