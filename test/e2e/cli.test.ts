@@ -253,6 +253,35 @@ describe('onboarding import', () => {
     expect((await describeSchedules(stack.client, org.id)).every((s) => s.exists && !s.paused)).toBe(true);
   });
 
+  it('imports every enabled directory of an organization; the report, orgs list and status show each directory', async () => {
+    const { organization: org } = emulator.generateLarge({ users: 400, groups: 6, directories: 2, seed: randomInt(1, 2 ** 31) });
+    const [a, b] = org.directoryIds as [string, string];
+    const c = emulator.addDirectory(org.id, { provider: 'GOOGLE', enabled: false }, noEmit).id;
+    const r = await cli(['import', org.id]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`directory   ${a} (SCIM, MICROSOFT_AD, enabled)`);
+    expect(r.stdout).toContain(`directory   ${b} (SCIM, MICROSOFT_AD, enabled)`);
+    expect(r.stdout).toContain(`directory   ${c} (SCIM, GOOGLE, disabled)`);
+    expect(r.stdout).toMatch(/users {3}created 400 · updated 0 · deactivated 0/);
+    expect(r.stdout).toContain(`  directory ${a} (MICROSOFT_AD): read, 200 users fetched: deactivate 0 of 0 active users`);
+    expect(r.stdout).toContain(`  directory ${c} (GOOGLE): disabled, not read: its 0 active users are left as they are`);
+    expect(await databaseView(stack.database.db, org.id)).toEqual(directoryView(emulator, org.id));
+
+    const list = await cli(['orgs', 'list']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout.split('\n').find((l) => l.startsWith(org.id))).toContain(`${a} MICROSOFT_AD, ${b} MICROSOFT_AD, ${c} GOOGLE (disabled)`);
+    const status = await cli(['status', org.id]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(new RegExp(`^directories\\n  ${a}  SCIM, MICROSOFT_AD, enabled · 200 active users of 200 · 3 groups\\n  ${b}  SCIM, MICROSOFT_AD, enabled · 200 active users of 200 · 3 groups\\n  ${c}  SCIM, GOOGLE, disabled · 0 active users of 0 · 0 groups$`, 'm'));
+    const statusJson = json<{ directories: { id: string; enabled: boolean }[]; emailConflicts: number }>(await cli(['status', org.id, '--json']));
+    expect(statusJson.directories.map((d) => [d.id, d.enabled])).toEqual([
+      [a, true],
+      [b, true],
+      [c, false],
+    ]);
+    expect(statusJson.emailConflicts).toBe(0);
+  });
+
   it('--json prints one object with the outcome, and no progress', async () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
     const r = await cli(['import', org.id, '--json']);

@@ -1,4 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { describeProgress } from '../../cli/progress';
+import { directoryPlanLines } from '../../cli/report';
+import type { DirectoryPlan, PlanSummary } from '../../workflows/messages';
 import { describeEmailConflict } from '../../domain/conflicts';
 import { absenceScope, absenceVerdict, directoriesToRead } from '../../domain/directories';
 
@@ -72,5 +75,58 @@ describe('an e-mail conflict in words', () => {
     expect(describeEmailConflict({ id: 'diruser_2', directoryId: null }, { id: 'diruser_1', directoryId: 'dir_a' })).toBe(
       'e-mail conflict: user diruser_2 (directory not known yet) has the e-mail of active user diruser_1 (directory dir_a)',
     );
+  });
+});
+
+describe('what an operator sees of a run over several directories', () => {
+  const progress = {
+    runId: '9',
+    kind: 'full' as const,
+    dryRun: false,
+    trigger: 'cli',
+    phase: 'users' as const,
+    startedAt: '2026-01-01T00:00:00.000Z',
+    snapshotAt: '2026-01-01T00:00:00.000Z',
+    pages: 4,
+    usersFetched: 120,
+    groupsFetched: 6,
+    usersTotal: 150,
+    groupsTotal: 6,
+    plan: null,
+    cancelRequested: false,
+  };
+
+  it('the progress line names the directory being read when there are several, and nothing more for one', () => {
+    expect(describeProgress({ ...progress, directoryIds: ['dir_a', 'dir_b'], directoryIndex: 1 }, null, 1_000)).toMatch(/ · directory 2\/2 dir_b$/);
+    expect(describeProgress({ ...progress, directoryIds: ['dir_a'], directoryIndex: 0 }, null, 1_000)).not.toContain('directory');
+    // A run started before directories were recorded.
+    expect(describeProgress(progress, null, 1_000)).not.toContain('directory');
+  });
+
+  it('the plan says per directory what happens: read, left alone, gone', () => {
+    const plan = (directories: DirectoryPlan[]): PlanSummary => ({
+      users: { create: 0, update: 0, deactivate: 4, reactivate: 0, unchanged: 0, skippedNewer: 0 },
+      groups: { create: 0, update: 0, delete: 0, restore: 0, unchanged: 0, skippedNewer: 0 },
+      activeUsersBefore: 11,
+      drift: 4,
+      needsApproval: false,
+      guard: { share: 0.2, minimum: 10 },
+      directories,
+    });
+    const read: DirectoryPlan = { id: 'dir_a', provider: 'OKTA', enabled: true, read: true, removed: false, usersFetched: 4, activeUsers: 4, deactivate: 0 };
+    expect(directoryPlanLines(plan([read]))).toEqual([]);
+    expect(
+      directoryPlanLines(
+        plan([
+          read,
+          { id: 'dir_c', provider: 'GOOGLE', enabled: false, read: false, removed: false, usersFetched: 0, activeUsers: 3, deactivate: 0 },
+          { id: 'dir_b', provider: null, enabled: null, read: false, removed: true, usersFetched: 0, activeUsers: 4, deactivate: 4 },
+        ]),
+      ),
+    ).toEqual([
+      '  directory dir_a (OKTA): read, 4 users fetched: deactivate 0 of 4 active users',
+      '  directory dir_c (GOOGLE): disabled, not read: its 3 active users are left as they are',
+      '  directory dir_b: no longer in Scalekit: deactivate 4 of 4 active users',
+    ]);
   });
 });
