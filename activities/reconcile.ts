@@ -221,18 +221,17 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       await ensureOrganization(deps.db, organizationId);
       await recordListedDirectories(deps.db, organizationId, listed);
       let kind = request.kind;
-      let updatedAfter: string | null = null;
       const since = new Map<string, string | null>();
       // A margin for clock skew between this database and Scalekit.
       const skewed = (at: string | null) => (at ? new Date(Date.parse(at) - deps.settings.deltaSkewMs).toISOString() : null);
       if (kind === 'delta') {
-        updatedAfter = skewed(await runs.lastCompletedSnapshot(deps.db, organizationId));
         // Without a completed run there is nothing to be a delta of.
-        if (!updatedAfter) kind = 'full';
+        if (!(await runs.lastCompletedSnapshot(deps.db, organizationId))) kind = 'full';
         // Each directory from its own last read; one never read before (just added) in full.
         else for (const d of read) since.set(d.id, skewed(await runDirectories.lastReadSnapshot(deps.db, organizationId, d.id)));
       }
-      const firstAfter = kind === 'delta' ? (since.get(first.id) ?? null) : null;
+      const afterOf = (directoryId: string) => (kind === 'delta' ? (since.get(directoryId) ?? null) : null);
+      const updatedAfter = afterOf(first.id);
       const run = await deps.db.transaction(async (trx) => {
         const created = await runs.createRun(trx, {
           organizationId,
@@ -240,15 +239,19 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           trigger: request.trigger,
           dryRun: request.dryRun,
           directoryId: first.id,
-          updatedAfter: firstAfter,
+          updatedAfter,
         });
-        await runDirectories.recordRunDirectories(trx, created.id, [
-          ...read.map((d) => ({ directoryId: d.id, directoryType: d.directoryType, provider: d.provider, enabled: d.enabled, read: true, updatedAfter: kind === 'delta' ? (since.get(d.id) ?? null) : null })),
-          ...skipped.map((d) => ({ directoryId: d.id, directoryType: d.directoryType, provider: d.provider, enabled: d.enabled, read: false, updatedAfter: null })),
-        ]);
+        const row = (d: DirectoryInfo, isRead: boolean) => ({
+          directoryId: d.id,
+          directoryType: d.directoryType,
+          provider: d.provider,
+          enabled: d.enabled,
+          read: isRead,
+          updatedAfter: isRead ? afterOf(d.id) : null,
+        });
+        await runDirectories.recordRunDirectories(trx, created.id, [...read.map((d) => row(d, true)), ...skipped.map((d) => row(d, false))]);
         return created;
       });
-      updatedAfter = firstAfter;
       return {
         runId: run.id,
         kind,
@@ -283,7 +286,8 @@ export function createReconcileActivities(deps: ReconcileDeps) {
 
     /** Computes the plan (set-based SQL) and says whether the guard tripped. */
     async planSyncRun(organizationId: string, runId: string): Promise<PlanSummary> {
-      const roleAssignments = await roleAssignmentsOf(deps, organizationId, runFailure(await runs.getRun(deps.db, organizationId, runId), organizationId, runId));
+      const planned = runFailure(await runs.getRun(deps.db, organizationId, runId), organizationId, runId);
+      const roleAssignments = await roleAssignmentsOf(deps, organizationId, planned);
       return withHeartbeat(() => deps.db.transaction(async (trx) => {
         const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
         const plan = await runs.computePlan(trx, {
