@@ -5,6 +5,7 @@ import * as ledger from '../db/repositories/ledger';
 import * as roles from '../db/repositories/roles';
 import type { DirectoryEvent } from '../domain/events';
 import { entitiesOf, planBatch, type BatchPlan } from '../domain/plan';
+import { explainEmailConflict } from './email-conflicts';
 import type { RoleCounts } from '../workflows/messages';
 
 export interface ApplyResult {
@@ -23,10 +24,10 @@ export interface ApplyResult {
 async function loadAndPlan(trx: Knex.Transaction, organizationId: string, events: readonly DirectoryEvent[]): Promise<BatchPlan> {
   const { userIds, groupIds } = entitiesOf(events);
   // One connection: the statements run one after another (lock first).
-  const dirState = await directory.lockOrganization(trx, organizationId);
+  const directories = await directory.lockOrganization(trx, organizationId);
   const users = await directory.loadUsers(trx, organizationId, userIds);
   const groups = await directory.loadGroups(trx, organizationId, groupIds);
-  return planBatch({ events, users, groups, directory: dirState });
+  return planBatch({ events, users, groups, directories });
 }
 
 async function writePlan(trx: Knex.Transaction, organizationId: string, plan: BatchPlan): Promise<void> {
@@ -35,7 +36,7 @@ async function writePlan(trx: Knex.Transaction, organizationId: string, plan: Ba
   await directory.upsertUsers(trx, organizationId, [...plan.users.values()]);
   await directory.clearGroupMemberships(trx, organizationId, [...plan.clearedGroups]);
   await directory.replaceMemberships(trx, organizationId, plan.memberships);
-  if (plan.directory) await directory.writeDirectoryState(trx, organizationId, plan.directory);
+  await directory.writeDirectoryStates(trx, organizationId, [...plan.directories.values()]);
 }
 
 export interface SavepointResult {
@@ -89,7 +90,8 @@ async function applyIsolating(trx: Knex.Transaction, organizationId: string, eve
     const reason = describePermanentError(err);
     if (!reason) throw err;
     if (events.length === 1) {
-      out.outcomes.set(events[0]!.id, { id: events[0]!.id, outcome: 'quarantined', detail: reason });
+      const event = events[0]!;
+      out.outcomes.set(event.id, { id: event.id, outcome: 'quarantined', detail: (await explainEmailConflict(trx, organizationId, event, err)) ?? reason });
       return;
     }
     const half = Math.ceil(events.length / 2);

@@ -1,10 +1,14 @@
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { ensureOrganization } from '../db/repositories/directory';
+import { recordListedDirectories } from '../db/repositories/directories';
+import * as runDirectories from '../db/repositories/run-directories';
 import * as runs from '../db/repositories/sync-runs';
+import { directoriesToRead } from '../domain/directories';
 import {
   NoDirectoryError,
   OrganizationNotFoundError,
+  type DirectoryInfo,
   type Page,
   type ScalekitDirectory,
   type SnapshotGroup,
@@ -41,15 +45,24 @@ export interface ReconcileDeps {
   settings: ReconcileSettings;
 }
 
-/** What the workflow keeps of a run between steps: a cursor, never directory data. */
+/**
+ * What the workflow keeps of a run between steps: a cursor, never directory data. It walks the
+ * directories the run reads (`directoryIds`), each one's users then groups, page by page. A
+ * cursor without `directoryIds` (a run started before organizations had several directories)
+ * reads `directoryId` alone.
+ */
 export interface ReconcileCursor extends ReconcileProgress {
   /** When the deprovision guard stopped the run (workflow time). */
   awaitingSince?: string;
   /** Event batches the organization had applied when the plan was made (replan if more since). */
   batchesAtPlan?: number;
+  /** The directory being read. */
   directoryId: string;
   pageToken: string;
+  /** A delta reads the current directory from here (null: in full). */
   updatedAfter: string | null;
+  /** The run's counters when it started reading the current directory. */
+  directoryStart?: { usersFetched: number; groupsFetched: number; usersTotal: number; groupsTotal: number };
 }
 
 function requireDirectory(deps: ReconcileDeps): ScalekitDirectory {
@@ -62,14 +75,24 @@ function requireDirectory(deps: ReconcileDeps): ScalekitDirectory {
   return deps.directory;
 }
 
-async function resolveDirectory(deps: ReconcileDeps, organizationId: string) {
+/** Every directory Scalekit lists for the organization; refuses clearly when there is none. */
+async function resolveDirectories(deps: ReconcileDeps, organizationId: string): Promise<DirectoryInfo[]> {
   try {
-    return await requireDirectory(deps).primaryDirectory(organizationId);
+    const directories = await requireDirectory(deps).listDirectories(organizationId);
+    if (directories.length === 0) throw new NoDirectoryError(organizationId);
+    return directories;
   } catch (err) {
     if (err instanceof OrganizationNotFoundError) throw ApplicationFailure.nonRetryable(err.message, 'OrganizationNotFound');
     if (err instanceof NoDirectoryError) throw ApplicationFailure.nonRetryable(err.message, 'NoDirectory');
     throw err;
   }
+}
+
+/** Scalekit's group → role mapping of the directories the run reads (group ids are unique across them). */
+async function roleAssignmentsOf(deps: ReconcileDeps, organizationId: string, run: runs.SyncRunRow) {
+  const read = new Set((await runDirectories.ensureRunDirectories(deps.db, run)).filter((d) => d.read).map((d) => d.directoryId));
+  const directories = await resolveDirectories(deps, organizationId);
+  return directories.filter((d) => read.has(d.id)).flatMap((d) => d.roleAssignments);
 }
 
 function runFailure(run: runs.SyncRunRow | undefined, organizationId: string, runId: string): runs.SyncRunRow {
@@ -112,6 +135,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     const directory = requireDirectory(deps);
     const next: ReconcileCursor = { ...cursor };
     const after = cursor.updatedAfter ?? undefined;
+    const start = cursor.directoryStart ?? { usersFetched: 0, groupsFetched: 0, usersTotal: 0, groupsTotal: 0 };
     const read = <T>(
       fetch: (token: string) => Promise<Page<T>>,
       write: (items: T[]) => Promise<void>,
@@ -129,7 +153,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         (items) => runs.insertSnapshotUsers(deps.db, cursor.runId, items),
         (page) => {
           next.usersFetched += page.items.length;
-          next.usersTotal = page.totalSize;
+          next.usersTotal = start.usersTotal + page.totalSize;
         },
         'groups',
       );
@@ -139,10 +163,34 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         (items) => runs.insertSnapshotGroups(deps.db, cursor.runId, items),
         (page) => {
           next.groupsFetched += page.items.length;
-          next.groupsTotal = page.totalSize;
+          next.groupsTotal = start.groupsTotal + page.totalSize;
         },
         'plan',
       );
+    }
+    await runDirectories.recordDirectoryProgress(deps.db, cursor.runId, cursor.directoryId, {
+      usersFetched: next.usersFetched - start.usersFetched,
+      groupsFetched: next.groupsFetched - start.groupsFetched,
+      usersTotal: next.usersTotal === null ? null : next.usersTotal - start.usersTotal,
+      groupsTotal: next.groupsTotal === null ? null : next.groupsTotal - start.groupsTotal,
+    });
+    const ids = cursor.directoryIds ?? [cursor.directoryId];
+    const index = cursor.directoryIndex ?? 0;
+    const following = ids[index + 1];
+    if (next.phase === 'plan' && following !== undefined) {
+      // This directory is read: on to the next one, from its first page of users.
+      const row = (await runDirectories.listRunDirectories(deps.db, cursor.runId)).find((d) => d.directoryId === following);
+      next.phase = 'users';
+      next.pageToken = '';
+      next.directoryIndex = index + 1;
+      next.directoryId = following;
+      next.updatedAfter = row?.updatedAfter ?? null;
+      next.directoryStart = {
+        usersFetched: next.usersFetched,
+        groupsFetched: next.groupsFetched,
+        usersTotal: next.usersTotal ?? 0,
+        groupsTotal: next.groupsTotal ?? 0,
+      };
     }
     await runs.recordProgress(deps.db, cursor.runId, {
       phase: next.phase,
@@ -156,26 +204,54 @@ export function createReconcileActivities(deps: ReconcileDeps) {
 }
 
   return {
-    /** Opens a run: resolves the directory, records the snapshot time. Refuses clearly. */
+    /**
+     * Opens a run: lists the organization's directories (those it reads: the enabled ones; see
+     * domain/directories.ts), records the snapshot time. Refuses clearly.
+     */
     async beginSyncRun(organizationId: string, request: ReconcileRequest): Promise<ReconcileCursor> {
-      const directory = await resolveDirectory(deps, organizationId);
-      await ensureOrganization(deps.db, organizationId);
-      let kind = request.kind;
-      let updatedAfter: string | null = null;
-      if (kind === 'delta') {
-        const last = await runs.lastCompletedSnapshot(deps.db, organizationId);
-        // A margin for clock skew between this database and Scalekit.
-        updatedAfter = last ? new Date(Date.parse(last) - deps.settings.deltaSkewMs).toISOString() : null;
-        // Without a completed run there is nothing to be a delta of.
-        if (!updatedAfter) kind = 'full';
+      const listed = await resolveDirectories(deps, organizationId);
+      const { read, skipped } = directoriesToRead(listed);
+      const first = read[0];
+      if (!first) {
+        throw ApplicationFailure.nonRetryable(
+          `every directory of ${organizationId} is disabled in Scalekit (${listed.map((d) => d.id).join(', ')}), so there is nothing to read: ` +
+            `its IT admin enables one in the admin portal (scimflow's settings page)`,
+          'NoEnabledDirectory',
+        );
       }
-      const run = await runs.createRun(deps.db, {
-        organizationId,
-        kind,
-        trigger: request.trigger,
-        dryRun: request.dryRun,
-        directoryId: directory.id,
-        updatedAfter,
+      await ensureOrganization(deps.db, organizationId);
+      await recordListedDirectories(deps.db, organizationId, listed);
+      let kind = request.kind;
+      const since = new Map<string, string | null>();
+      // A margin for clock skew between this database and Scalekit.
+      const skewed = (at: string | null) => (at ? new Date(Date.parse(at) - deps.settings.deltaSkewMs).toISOString() : null);
+      if (kind === 'delta') {
+        // Without a completed run there is nothing to be a delta of.
+        if (!(await runs.lastCompletedSnapshot(deps.db, organizationId))) kind = 'full';
+        // Each directory from its own last read; one never read before (just added) in full.
+        else for (const d of read) since.set(d.id, skewed(await runDirectories.lastReadSnapshot(deps.db, organizationId, d.id)));
+      }
+      const afterOf = (directoryId: string) => (kind === 'delta' ? (since.get(directoryId) ?? null) : null);
+      const updatedAfter = afterOf(first.id);
+      const run = await deps.db.transaction(async (trx) => {
+        const created = await runs.createRun(trx, {
+          organizationId,
+          kind,
+          trigger: request.trigger,
+          dryRun: request.dryRun,
+          directoryId: first.id,
+          updatedAfter,
+        });
+        const row = (d: DirectoryInfo, isRead: boolean) => ({
+          directoryId: d.id,
+          directoryType: d.directoryType,
+          provider: d.provider,
+          enabled: d.enabled,
+          read: isRead,
+          updatedAfter: isRead ? afterOf(d.id) : null,
+        });
+        await runDirectories.recordRunDirectories(trx, created.id, [...read.map((d) => row(d, true)), ...skipped.map((d) => row(d, false))]);
+        return created;
       });
       return {
         runId: run.id,
@@ -192,7 +268,9 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         groupsTotal: null,
         plan: null,
         cancelRequested: false,
-        directoryId: directory.id,
+        directoryIds: read.map((d) => d.id),
+        directoryIndex: 0,
+        directoryId: first.id,
         pageToken: '',
         updatedAfter,
       };
@@ -209,13 +287,14 @@ export function createReconcileActivities(deps: ReconcileDeps) {
 
     /** Computes the plan (set-based SQL) and says whether the guard tripped. */
     async planSyncRun(organizationId: string, runId: string): Promise<PlanSummary> {
-      const directory = await resolveDirectory(deps, organizationId);
+      const planned = runFailure(await runs.getRun(deps.db, organizationId, runId), organizationId, runId);
+      const roleAssignments = await roleAssignmentsOf(deps, organizationId, planned);
       return withHeartbeat(() => deps.db.transaction(async (trx) => {
         const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
         const plan = await runs.computePlan(trx, {
           organizationId,
           run,
-          roleAssignments: directory.roleAssignments,
+          roleAssignments,
           guard: { share: deps.settings.guardShare, minimum: deps.settings.guardMinimum },
         });
         if (run.dryRun) await runs.finishRun(trx, runId, 'planned');
@@ -229,7 +308,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       const done = await runs.getRun(deps.db, organizationId, runId);
       // A retry after the apply committed must not need Scalekit to say so.
       if (done?.status === 'completed' && done.result) return done.result;
-      const directory = await resolveDirectory(deps, organizationId);
+      const roleAssignments = await roleAssignmentsOf(deps, organizationId, runFailure(done, organizationId, runId));
       return withHeartbeat(() => deps.db.transaction(async (trx) => {
         // Serialize with event batches of the same organization.
         await trx.raw('SELECT 1 FROM organizations WHERE id = ? FOR UPDATE', [organizationId]);
@@ -245,7 +324,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         const options = {
           organizationId,
           run,
-          roleAssignments: directory.roleAssignments,
+          roleAssignments,
           guard: { share: deps.settings.guardShare, minimum: deps.settings.guardMinimum },
         };
         // Events applied since the plan (or while it waited for approval) are in the tables now:
@@ -289,6 +368,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         groupsTotal: run.groupsTotal,
         plan: run.plan,
         cancelRequested: false,
+        directoryIds: (await runDirectories.listRunDirectories(deps.db, run.id)).filter((d) => d.read).map((d) => d.directoryId),
         directoryId: run.directoryId ?? '',
         pageToken: '',
         updatedAfter: run.updatedAfter,

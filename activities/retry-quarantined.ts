@@ -5,6 +5,7 @@ import * as ledger from '../db/repositories/ledger';
 import { parseDirectoryWebhook, type DirectoryEvent } from '../domain/events';
 import type { QuarantineRetryResult } from '../workflows/messages';
 import { applyInSavepoint } from './apply-events';
+import { explainEmailConflict } from './email-conflicts';
 
 /** Rows read per round trip, and quarantined events retried per request at most (without ids). */
 const PAGE = 500;
@@ -134,8 +135,9 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
         results.push({ id: event.id, outcome, detail });
         if (fromWorkflow.has(event.id)) recovered += 1;
       } catch (err) {
-        const reason = describePermanentError(err);
-        if (!reason) throw err;
+        const violation = describePermanentError(err);
+        if (!violation) throw err;
+        const reason = (await explainEmailConflict(trx, organizationId, event, err)) ?? violation;
         await ledger.setOutcomes(trx, [{ id: event.id, outcome: 'quarantined', detail: reason }]);
         results.push({ id: event.id, outcome: 'quarantined', detail: `still: ${reason}` });
       }

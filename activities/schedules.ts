@@ -32,7 +32,7 @@ export function createScheduleActivities(deps: ScheduleDeps) {
       }
       const name = await deps.directory.organizationName(organizationId);
       if (name === null) return 'unknown_organization';
-      await upsertOrganization(deps.db, { organizationId, displayName: name, directory: null });
+      await upsertOrganization(deps.db, { organizationId, displayName: name, directories: [] });
       await ensureSchedules(deps.client, organizationId, deps.schedules);
       return 'ensured';
     },

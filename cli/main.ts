@@ -90,7 +90,7 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
   const orgs = program.command('orgs').description('register and list organizations');
   orgs
     .command('add')
-    .description('register an organization: look up its primary directory in Scalekit, store it, create its reconcile schedules, start its workflow')
+    .description('register an organization: look up its directories in Scalekit, store them, create its reconcile schedules, start its workflow')
     .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
     .option('--json', 'print the registration as JSON')
     .action((orgId: string, opts: { json?: boolean }) => run(() => orgsAdd(ctx, orgId, opts))());
@@ -112,7 +112,7 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
 
   program
     .command('reconcile')
-    .description('reconcile an organization with its directory now (full, or --delta for what changed since the last run)')
+    .description('reconcile an organization with its directories now (full, or --delta for what changed since the last run)')
     .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
     .option('--dry-run', 'stop after the plan: show what would change, change nothing')
     .option('--delta', 'read only users and groups updated since the last completed run (cannot see deletions)')

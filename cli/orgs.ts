@@ -11,7 +11,10 @@ import { listOrganizations, upsertOrganization } from '../db/repositories/organi
 export interface Registration {
   organizationId: string;
   displayName: string | null;
+  /** Its primary directory (Scalekit's first), or null when it has none yet. */
   directory: DirectoryInfo | null;
+  /** Every directory Scalekit lists for it. */
+  directories: DirectoryInfo[];
   row: 'created' | 'updated';
   schedulesCreated: string[];
   workflowId: string;
@@ -25,8 +28,8 @@ export function missingScalekitCredentials(what: string): CliError {
 }
 
 /**
- * Looks the organization and its primary directory up through the SDK, upserts its row, creates
- * its reconcile schedules and starts its workflow. Every step is idempotent.
+ * Looks the organization and its directories up through the SDK, upserts its rows, creates its
+ * reconcile schedules and starts its workflow. Every step is idempotent.
  */
 export async function registerOrganization(
   ctx: CliContext,
@@ -36,15 +39,11 @@ export async function registerOrganization(
   const scalekit = ctx.scalekit();
   if (!scalekit) throw missingScalekitCredentials(options.what);
   const config = ctx.config();
-  let directory: DirectoryInfo | null;
+  let directories: DirectoryInfo[];
   let displayName: string | null;
   try {
-    try {
-      directory = await scalekit.primaryDirectory(organizationId);
-    } catch (err) {
-      if (err instanceof NoDirectoryError && !options.requireDirectory) directory = null;
-      else throw err;
-    }
+    directories = await scalekit.listDirectories(organizationId);
+    if (directories.length === 0 && options.requireDirectory) throw new NoDirectoryError(organizationId);
     displayName = await scalekit.organizationName(organizationId);
   } catch (err) {
     if (err instanceof OrganizationNotFoundError || err instanceof NoDirectoryError) throw new RefusedError(err.message);
@@ -54,7 +53,8 @@ export async function registerOrganization(
     );
   }
 
-  const row = await ctx.withDb((db) => upsertOrganization(db, { organizationId, displayName, directory }));
+  const row = await ctx.withDb((db) => upsertOrganization(db, { organizationId, displayName, directories }));
+  const directory = directories[0] ?? null;
   const temporal = await ctx.temporal();
   try {
     const schedulesCreated = await ensureSchedules(temporal.client, organizationId, {
@@ -63,7 +63,7 @@ export async function registerOrganization(
       deltaInterval: config.reconcile.deltaInterval,
     });
     await temporal.workflows.ensureRunning(organizationId);
-    return { organizationId, displayName, directory, row, schedulesCreated, workflowId: organizationWorkflowId(organizationId) };
+    return { organizationId, displayName, directory, directories, row, schedulesCreated, workflowId: organizationWorkflowId(organizationId) };
   } catch (err) {
     throw ctx.temporalError(err);
   }
@@ -78,7 +78,7 @@ export function describeDirectory(d: DirectoryInfo | null): string {
 export function registrationLines(r: Registration, intervals: { full: string; delta: string }): string[] {
   const lines = [
     `registered ${r.organizationId}${r.displayName ? ` "${r.displayName}"` : ''}`,
-    `  directory   ${describeDirectory(r.directory)}`,
+    ...(r.directories.length > 0 ? r.directories.map((d) => `  directory   ${describeDirectory(d)}`) : [`  directory   ${describeDirectory(null)}`]),
     `  database    organizations row ${r.row}`,
     r.schedulesCreated.length > 0
       ? `  schedules   created ${r.schedulesCreated.join(', ')} (full every ${intervals.full}, delta every ${intervals.delta})`
@@ -135,13 +135,15 @@ export async function orgsList(ctx: CliContext, opts: { json?: boolean }): Promi
   const rows = orgs.map((o, i) => [
     o.id,
     o.displayName ?? '-',
-    o.directoryId ? `${o.directoryId}${o.directoryEnabled === false ? ' (disabled)' : ''}` : 'none',
+    o.directories.length > 0
+      ? o.directories.map((d) => `${d.id}${d.provider ? ` ${d.provider}` : ''}${d.enabled === false ? ' (disabled)' : ''}`).join(', ')
+      : 'none',
     `${n(o.activeUsers)}/${n(o.totalUsers)}`,
     o.lastRun ? `#${o.lastRun.id} ${o.lastRun.kind} ${o.lastRun.status} ${ago(o.lastRun.finishedAt ?? o.lastRun.createdAt)}` : '-',
     o.syncPaused ? 'PAUSED' : 'live',
     scheduleSummary(schedules[i] ?? null),
   ]);
-  for (const line of table(['ORGANIZATION', 'NAME', 'DIRECTORY', 'USERS (ACTIVE/TOTAL)', 'LAST RUN', 'SYNC', 'SCHEDULES'], rows)) ctx.io.out(line);
+  for (const line of table(['ORGANIZATION', 'NAME', 'DIRECTORIES', 'USERS (ACTIVE/TOTAL)', 'LAST RUN', 'SYNC', 'SCHEDULES'], rows)) ctx.io.out(line);
   if (temporalNote) ctx.io.err(temporalNote);
   return 0;
 }

@@ -109,8 +109,20 @@ function percent(done: number, total: number | null): string {
   return ` (${Math.min(100, Math.floor((done / total) * 100))}%)`;
 }
 
+/** Which of several directories a run is reading, e.g. ` · directory 2/3 dir_…`; nothing for one. */
+function directoryPart(p: ReconcileProgress): string {
+  const ids = p.directoryIds ?? [];
+  if (ids.length < 2 || (p.phase !== 'users' && p.phase !== 'groups')) return '';
+  const i = Math.min(p.directoryIndex ?? 0, ids.length - 1);
+  return ` · directory ${i + 1}/${ids.length} ${ids[i] ?? ''}`;
+}
+
 /** One line describing where a run is: phase, pages, counts against totals, rate, ETA. */
 export function describeProgress(p: ReconcileProgress, usersPerSecond: number | null, elapsedMs: number): string {
+  return describePhase(p, usersPerSecond, elapsedMs) + directoryPart(p);
+}
+
+function describePhase(p: ReconcileProgress, usersPerSecond: number | null, elapsedMs: number): string {
   const clock = `[${duration(elapsedMs).padStart(6)}]`;
   const label = p.dryRun ? `${p.kind} dry run` : p.kind;
   switch (p.phase) {

@@ -84,7 +84,25 @@ function planLines(plan: PlanSummary): string[] {
     `  users   create ${n(u.create)} · update ${n(u.update)} · deactivate ${n(u.deactivate)} · reactivate ${n(u.reactivate)} · unchanged ${n(u.unchanged)} · skipped (newer events) ${n(u.skippedNewer)}`,
     `  groups  create ${n(g.create)} · update ${n(g.update)} · delete ${n(g.delete)} · restore ${n(g.restore)} · unchanged ${n(g.unchanged)} · skipped (newer events) ${n(g.skippedNewer)}`,
     `  drift   ${n(plan.drift)}`,
+    ...directoryPlanLines(plan),
   ];
+}
+
+/**
+ * The plan per directory, when there is more to say than "the one directory was read": several
+ * directories, one left alone (disabled), one gone from Scalekit, users whose directory is unknown.
+ */
+export function directoryPlanLines(plan: PlanSummary): string[] {
+  const dirs = plan.directories ?? [];
+  if (dirs.length <= 1 && dirs.every((d) => d.read && d.id !== null)) return [];
+  return dirs.map((d) => {
+    const name = d.id === null ? 'directory (not known)' : `directory ${d.id}${d.provider ? ` (${d.provider})` : ''}`;
+    const deactivate = `deactivate ${n(d.deactivate)} of ${n(d.activeUsers)} active users`;
+    if (d.removed) return `  ${name}: no longer in Scalekit: ${deactivate}`;
+    if (d.id === null) return `  ${name}: ${deactivate} (those no directory lists)`;
+    if (!d.read) return `  ${name}: disabled, not read: its ${n(d.activeUsers)} active users are left as they are`;
+    return `  ${name}: read, ${n(d.usersFetched)} users fetched: ${deactivate}`;
+  });
 }
 
 export function guardText(plan: PlanSummary): string {
@@ -134,6 +152,7 @@ export function reportLines(r: RunReport): string[] {
           `  groups  created ${n(g.created)} · updated ${n(g.updated)} · deleted ${n(g.deleted)} · restored ${n(g.restored)} · skipped (newer events) ${n(g.skippedNewer)}`,
           `  drift   ${n(res.drift)} change${res.drift === 1 ? '' : 's'} that events had not brought${r.trigger === 'import' ? ' (on a first import: everything)' : ''}`,
         );
+        if (r.plan) lines.push(...directoryPlanLines(r.plan));
         if (u.failed > 0) lines.push(`  ${n(u.failed)} user(s) could not be written: see why with \`scimflow plan ${r.organizationId} ${r.runId}\``);
       }
       return lines;

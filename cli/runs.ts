@@ -4,7 +4,7 @@ import type { CliContext } from './context';
 import { CliError, RefusedError } from './errors';
 import { ago, duration, n, table, time, truncate } from './format';
 import { ProgressRenderer } from './progress';
-import { buildReport, exitCodeFor, guardText, reportLines } from './report';
+import { buildReport, directoryPlanLines, exitCodeFor, guardText, reportLines } from './report';
 import { watchRun } from './watch';
 
 /** `runs`, `plan`, `approve` and `cancel`: reading sync runs from the database, deciding through the workflow. */
@@ -77,6 +77,7 @@ export async function planCommand(
     `  groups  create ${n(p.groups.create)} · update ${n(p.groups.update)} · delete ${n(p.groups.delete)} · restore ${n(p.groups.restore)} · unchanged ${n(p.groups.unchanged)} · skipped (newer events) ${n(p.groups.skippedNewer)}`,
   );
   ctx.io.out(`  drift   ${n(p.drift)}   active users before: ${n(p.activeUsersBefore)}`);
+  for (const line of directoryPlanLines(p)) ctx.io.out(line);
   if (p.needsApproval) ctx.io.out(`  guard   ${guardText(p)}`);
   ctx.io.out('');
   if (changes.length === 0) ctx.io.out(opts.after ? 'no more changes' : 'no changes');

@@ -1,3 +1,5 @@
+import { countEmailConflicts } from '../db/repositories/conflicts';
+import { listOrganizationDirectories, type OrganizationDirectory } from '../db/repositories/directories';
 import { countDeferred } from '../db/repositories/ledger';
 import { describeSchedules, type ScheduleState } from '../temporal/schedules';
 import { organizationWorkflowId, type OrganizationSyncStatus } from '../workflows/messages';
@@ -21,6 +23,24 @@ function lastRunLine(s: OrganizationSyncStatus): string {
   return head;
 }
 
+function directoryLine(d: OrganizationDirectory): string {
+  const state = d.removedAt ? `no longer in Scalekit since ${time(d.removedAt)}` : d.enabled === null ? 'state not known' : d.enabled ? 'enabled' : 'disabled';
+  const details = [d.directoryType, d.provider, state].filter((x): x is string => Boolean(x)).join(', ');
+  return `  ${d.id}  ${details} · ${n(d.activeUsers)} active users of ${n(d.users)} · ${n(d.groups)} groups`;
+}
+
+/** The organization's directories and its e-mail conflicts between them, as the database has them. */
+async function directoryState(ctx: CliContext, organizationId: string): Promise<{ directories: OrganizationDirectory[]; emailConflicts: number } | null> {
+  try {
+    return await ctx.withDb(async (db) => ({
+      directories: await listOrganizationDirectories(db, organizationId),
+      emailConflicts: await countEmailConflicts(db, organizationId),
+    }));
+  } catch {
+    return null; // the workflow's account still shows
+  }
+}
+
 function scheduleLine(sc: ScheduleState): string {
   if (!sc.exists) return `  ${sc.kind.padEnd(5)}  none (create with \`scimflow orgs add <orgId>\`)`;
   const state = sc.paused ? `paused${sc.note ? ` (${sc.note})` : ''}` : 'active';
@@ -36,8 +56,9 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
   } catch (err) {
     throw ctx.temporalError(err);
   }
+  const stored = await directoryState(ctx, organizationId);
   if (opts.json) {
-    ctx.io.out(JSON.stringify({ organizationId, workflowId: organizationWorkflowId(organizationId), status, schedules }));
+    ctx.io.out(JSON.stringify({ organizationId, workflowId: organizationWorkflowId(organizationId), status, schedules, ...stored }));
     return status ? 0 : 1;
   }
   if (!status) {
@@ -68,6 +89,13 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
   if (s.reconcilesSkipped > 0) lines.push(`skipped    ${n(s.reconcilesSkipped)} scheduled run(s) skipped because a run was in progress or the sync was paused`);
   if (s.reconcile?.phase === 'awaiting_approval') {
     lines.push(`decide     \`scimflow approve ${organizationId} ${s.reconcile.runId}\` or \`scimflow cancel ${organizationId} ${s.reconcile.runId}\``);
+  }
+  if (stored && stored.directories.length > 0) lines.push('directories', ...stored.directories.map(directoryLine));
+  if (stored && stored.emailConflicts > 0) {
+    lines.push(
+      `CONFLICTS  ${n(stored.emailConflicts)} user(s) held back: a user of another directory has their e-mail ` +
+        `(\`scimflow events list ${organizationId} --outcome quarantined\`; the runbook's IdP migration section says what to do)`,
+    );
   }
   lines.push('schedules', ...schedules.map(scheduleLine));
   for (const line of lines) ctx.io.out(line);

@@ -63,6 +63,8 @@ const userDataSchema = z
     family_name: optionalText,
     active: z.boolean().nullish(),
     dp_id: optionalText,
+    // Scalekit's user events carry no directory today; one that does is taken at its word.
+    directory_id: optionalText,
     groups: z
       .array(z.object({ id: z.string().regex(/^dirgroup_\w+$/, { message: 'expected dirgroup_…' }), name: optionalText }))
       .nullish(),
@@ -105,6 +107,8 @@ export interface DirectoryUserRecord {
   familyName?: string | null;
   active?: boolean;
   dpId?: string | null;
+  /** The directory that provisioned the user, when the event says (Scalekit's do not). */
+  directoryId?: string | null;
   /** Full membership list when the event carries `groups[]`; undefined when it does not. */
   groups?: { id: string; name: string | null }[];
   roles?: string[];
@@ -181,6 +185,7 @@ const USER_CORE_FIELDS = [
   'family_name',
   'active',
   'dp_id',
+  'directory_id',
   'groups',
   'roles',
 ] as const;
@@ -199,6 +204,7 @@ function normalizeUser(data: z.infer<typeof userDataSchema>, raw: Record<string,
   if (has(raw, 'family_name')) user.familyName = data.family_name ?? null;
   if (typeof data.active === 'boolean') user.active = data.active;
   if (has(raw, 'dp_id')) user.dpId = data.dp_id ?? null;
+  if (data.directory_id) user.directoryId = data.directory_id;
   if (data.groups) user.groups = data.groups.map((g) => ({ id: g.id, name: g.name ?? null }));
   if (data.roles) user.roles = [...new Set(data.roles.map((r) => r.role_name))].sort();
   return user;

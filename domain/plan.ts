@@ -17,6 +17,11 @@ import { compareNanos } from './time';
  *   are only kept to live groups; a group deletion drops every membership of that group.
  * - Unknown groups referenced by a user event get a placeholder row (freshness zero) that any real
  *   group event later fills in.
+ * - Every user and group keeps the directory that provisioned it (an organization may have
+ *   several). Group events name it; Scalekit's user events do not, so a user's directory is the
+ *   one it already has, else the directory of its groups, else the organization's only directory,
+ *   else unknown until a reconcile finds the user in a directory's listing.
+ * - `directory_enabled` / `directory_disabled` set that one directory's state, with freshness per directory.
  */
 
 export interface StoredUser {
@@ -27,6 +32,8 @@ export interface StoredUser {
   givenName: string | null;
   familyName: string | null;
   dpId: string | null;
+  /** The directory that provisioned the user; null while unknown. */
+  directoryId: string | null;
   active: boolean;
   roles: string[];
   attributes: Record<string, unknown>;
@@ -45,10 +52,13 @@ export interface StoredGroup {
   sourceNs: string;
 }
 
+/** One of the organization's directories as stored. */
 export interface StoredDirectoryState {
-  directoryId: string | null;
+  directoryId: string;
   enabled: boolean | null;
   sourceNs: string | null;
+  /** A full reconcile found that Scalekit no longer lists it. */
+  removed: boolean;
 }
 
 export interface UserWrite extends StoredUser {
@@ -80,14 +90,16 @@ export interface BatchPlan {
   clearedGroups: Set<string>;
   /** Final membership sets of users whose memberships this batch determined. */
   memberships: Map<string, Set<string>>;
-  directory: DirectoryWrite | null;
+  /** Directory states to write, by directory id. */
+  directories: Map<string, DirectoryWrite>;
 }
 
 export interface PlanInput {
   events: readonly DirectoryEvent[];
   users: ReadonlyMap<string, StoredUser>;
   groups: ReadonlyMap<string, StoredGroup>;
-  directory: StoredDirectoryState | null;
+  /** The organization's directories as stored. */
+  directories: readonly StoredDirectoryState[];
 }
 
 function displayName(u: Pick<StoredUser, 'name' | 'givenName' | 'familyName'>): string | null {
@@ -105,6 +117,7 @@ function emptyUser(id: string): StoredUser {
     givenName: null,
     familyName: null,
     dpId: null,
+    directoryId: null,
     active: false,
     roles: [],
     attributes: {},
@@ -113,11 +126,11 @@ function emptyUser(id: string): StoredUser {
   };
 }
 
-function emptyGroup(id: string, name: string | null): StoredGroup {
+function emptyGroup(id: string, name: string | null, directoryId: string | null): StoredGroup {
   return {
     id,
     displayName: name,
-    directoryId: null,
+    directoryId,
     externalId: null,
     attributes: {},
     deleted: false,
@@ -165,11 +178,19 @@ export function planBatch(input: PlanInput): BatchPlan {
     groups: new Map(),
     clearedGroups: new Set(),
     memberships: new Map(),
-    directory: null,
+    directories: new Map(),
   };
   // Working state: stored rows overlaid with this batch's writes.
   const userNow = (id: string): StoredUser | undefined => plan.users.get(id) ?? input.users.get(id);
   const groupNow = (id: string): StoredGroup | undefined => plan.groups.get(id) ?? input.groups.get(id);
+  const storedDirectories = new Map(input.directories.map((d) => [d.directoryId, d]));
+  const directoryNow = (id: string): { sourceNs: string | null } | undefined => plan.directories.get(id) ?? storedDirectories.get(id);
+  /** The organization's only directory (not removed), if it has exactly one. */
+  const onlyDirectory = (): string | null => {
+    const live = new Set([...storedDirectories.values()].filter((d) => !d.removed).map((d) => d.directoryId));
+    for (const id of plan.directories.keys()) live.add(id);
+    return live.size === 1 ? ([...live][0] ?? null) : null;
+  };
 
   const stale = (eventId: string, what: string, eventNs: string, storedNs: string): void => {
     plan.outcomes.set(eventId, {
@@ -189,6 +210,7 @@ export function planBatch(input: PlanInput): BatchPlan {
       const base = stored ?? emptyUser(rec.id);
       let next: StoredUser;
       let detail: string | null = null;
+      const directoryId = userDirectory(rec, base, groupNow, onlyDirectory);
       if (event.type === 'organization.directory.user_deleted') {
         // Deleted payloads may carry only id and email: keep the profile, flip the state.
         next = { ...base };
@@ -216,7 +238,8 @@ export function planBatch(input: PlanInput): BatchPlan {
           for (const g of rec.groups) {
             let group = groupNow(g.id);
             if (!group) {
-              group = emptyGroup(g.id, g.name);
+              // A user's groups are groups of its own directory.
+              group = emptyGroup(g.id, g.name, directoryId);
               plan.groups.set(g.id, { ...group, sourceEventId: null });
             }
             if (!group.deleted) groups.add(g.id);
@@ -224,6 +247,7 @@ export function planBatch(input: PlanInput): BatchPlan {
           plan.memberships.set(rec.id, groups);
         }
       }
+      next.directoryId = directoryId;
       next.sourceNs = event.occurredAtNs;
       plan.users.set(rec.id, { ...next, sourceEventId: event.id });
       plan.outcomes.set(event.id, { outcome: 'applied', detail });
@@ -234,7 +258,7 @@ export function planBatch(input: PlanInput): BatchPlan {
         stale(event.id, `group ${rec.id}`, event.occurredAtNs, stored.sourceNs);
         continue;
       }
-      const base = stored ?? emptyGroup(rec.id, null);
+      const base = stored ?? emptyGroup(rec.id, null, null);
       let next: StoredGroup;
       let detail: string | null = null;
       if (event.type === 'organization.directory.group_deleted') {
@@ -251,27 +275,50 @@ export function planBatch(input: PlanInput): BatchPlan {
         next.deleted = false;
         next.deletedAt = null;
       }
+      next.directoryId = rec.directoryId ?? next.directoryId ?? onlyDirectory();
       next.sourceNs = event.occurredAtNs;
       plan.groups.set(rec.id, { ...next, sourceEventId: event.id });
       plan.outcomes.set(event.id, { outcome: 'applied', detail });
     } else {
       const rec = event.directory;
-      const current = plan.directory ?? input.directory;
+      const current = directoryNow(rec.id);
       if (current?.sourceNs && compareNanos(event.occurredAtNs, current.sourceNs) < 0) {
         stale(event.id, `directory ${rec.id}`, event.occurredAtNs, current.sourceNs);
         continue;
       }
-      plan.directory = {
+      plan.directories.set(rec.id, {
         directoryId: rec.id,
         directoryType: rec.directoryType,
         provider: rec.provider,
         enabled: rec.enabled,
         sourceNs: event.occurredAtNs,
-      };
+      });
       plan.outcomes.set(event.id, { outcome: 'applied', detail: rec.enabled ? 'directory enabled' : 'directory disabled' });
     }
   }
   return plan;
+}
+
+/**
+ * The directory that provisioned the user of a user event: the one the event names, else the one
+ * the user already has (a directory user id lives in one directory), else the one its groups
+ * belong to when they agree, else the organization's only directory, else unknown (null).
+ */
+export function userDirectory(
+  rec: Pick<DirectoryUserRecord, 'directoryId' | 'groups'>,
+  stored: Pick<StoredUser, 'directoryId'> | undefined,
+  groupNow: (id: string) => Pick<StoredGroup, 'directoryId'> | undefined,
+  onlyDirectory: () => string | null,
+): string | null {
+  if (rec.directoryId) return rec.directoryId;
+  if (stored?.directoryId) return stored.directoryId;
+  const ofGroups = new Set<string>();
+  for (const g of rec.groups ?? []) {
+    const d = groupNow(g.id)?.directoryId;
+    if (d) ofGroups.add(d);
+  }
+  if (ofGroups.size === 1) return [...ofGroups][0] ?? null;
+  return onlyDirectory();
 }
 
 /** Ids a batch needs loaded before planning. */

@@ -100,7 +100,13 @@ const nullableProfile = Object.fromEntries(
 ) as { [K in ProfileKey]: z.ZodOptional<z.ZodNullable<(typeof profileShape)[K]>> };
 
 const createUserSchema = z
-  .object({ ...optionalProfile, email: z.string().min(1), active: z.boolean().optional(), groupIds: z.array(z.string()).optional() })
+  .object({
+    ...optionalProfile,
+    email: z.string().min(1),
+    active: z.boolean().optional(),
+    groupIds: z.array(z.string()).optional(),
+    directoryId: z.string().min(1).optional(),
+  })
   .strict();
 const updateUserSchema = z.object({ ...nullableProfile, active: z.boolean().optional() }).strict();
 const createOrganizationSchema = z
@@ -112,9 +118,13 @@ const createOrganizationSchema = z
     directoryName: z.string().min(1).optional(),
   })
   .strict();
+const addDirectorySchema = z
+  .object({ provider: z.enum(DIRECTORY_PROVIDERS).optional(), name: z.string().min(1).optional(), enabled: z.boolean().optional() })
+  .strict();
 const createGroupSchema = z
   .object({
     displayName: z.string().min(1),
+    directoryId: z.string().min(1).optional(),
     externalId: z.string().nullable().optional(),
     dpId: z.string().min(1).optional(),
     rawAttributes: record.optional(),
@@ -131,6 +141,7 @@ const roleAssignmentsSchema = z
   .object({
     assignments: z.array(z.object({ groupId: z.string(), roleName: z.string() }).strict()),
     emitUserUpdates: z.boolean().optional(),
+    directoryId: z.string().min(1).optional(),
   })
   .strict();
 const webhookSchema = z.object({ url: z.string().url().nullable() }).strict();
@@ -160,6 +171,8 @@ const generateLargeSchema = z
     groups: z.number().int().min(0).max(100_000).optional(),
     seed: z.number().int().optional(),
     organizationId: z.string().optional(),
+    directoryId: z.string().min(1).optional(),
+    directories: z.number().int().min(1).max(20).optional(),
     displayName: z.string().min(1).optional(),
     externalId: z.string().min(1).optional(),
     provider: z.enum(DIRECTORY_PROVIDERS).optional(),
@@ -314,11 +327,26 @@ route('PUT', `${ORG}/directory`, async ({ req, res, params, url, emu }) => {
   const changed = emu.setDirectoryEnabled(param(params, 0), body.enabled, emitOption(url));
   send(res, 200, { enabled: body.enabled, changed });
 });
+route('GET', `${ORG}/directories`, async ({ res, params, emu }) => send(res, 200, { directories: emu.snapshot(param(params, 0)).directories }));
+route('POST', `${ORG}/directories`, async ({ req, res, params, url, emu }) => {
+  const body = await readJson(req, addDirectorySchema);
+  send(res, 201, emu.addDirectory(param(params, 0), defined(body), emitOption(url)));
+});
+route('PUT', `${ORG}/directories/:id`, async ({ req, res, params, url, emu }) => {
+  const body = await readJson(req, directorySchema);
+  const changed = emu.setDirectoryEnabled(param(params, 0), body.enabled, { ...emitOption(url), directoryId: param(params, 1) });
+  send(res, 200, { enabled: body.enabled, changed });
+});
+route('DELETE', `${ORG}/directories/:id`, async ({ res, params, emu }) => {
+  emu.deleteDirectory(param(params, 0), param(params, 1));
+  send(res, 200, { deleted: true });
+});
 route('PUT', `${ORG}/role-assignments`, async ({ req, res, params, url, emu }) => {
   const body = await readJson(req, roleAssignmentsSchema);
   const assignments = emu.setRoleAssignments(param(params, 0), body.assignments, {
     ...emitOption(url),
     emitUserUpdates: body.emitUserUpdates === true,
+    ...(body.directoryId ? { directoryId: body.directoryId } : {}),
   });
   send(res, 200, { assignments });
 });

@@ -3,11 +3,13 @@ import { IdFactory, Rng } from './random';
 import {
   DIRECTORY_PROVIDERS,
   EmulatorError,
+  type AddDirectoryInput,
   type CreateGroupInput,
   type CreateOrganizationInput,
   type CreateUserInput,
   type DirectoryProviderName,
   type DirectorySnapshot,
+  type DirectoryOptions,
   type DirectoryView,
   type EmitOptions,
   type GroupView,
@@ -28,9 +30,10 @@ import {
 } from './webhook-payloads';
 
 /**
- * The in-memory Scalekit: organizations, each with one SCIM directory, its users, groups,
- * memberships and group→role assignments. Every mutation that Scalekit would announce hands an
- * EventDraft to the sink, in the order Scalekit would send them.
+ * The in-memory Scalekit: organizations, each with one or more SCIM directories (the first is its
+ * primary), each directory with its own users, groups, memberships and group→role assignments.
+ * Every mutation that Scalekit would announce hands an EventDraft to the sink, in the order
+ * Scalekit would send them.
  */
 
 export interface StoredUser {
@@ -53,23 +56,15 @@ export interface StoredGroup {
 
 export interface StoredDirectory {
   id: string;
+  organizationId: string;
   name: string;
   provider: DirectoryProviderName;
   enabled: boolean;
   createdNs: bigint;
   updatedNs: bigint;
   roleAssignments: RoleAssignmentInput[];
-}
-
-export interface StoredOrganization {
-  id: string;
-  displayName: string;
-  externalId: string | null;
-  createdNs: bigint;
-  updatedNs: bigint;
-  directory: StoredDirectory;
   /** False until the organization's IT admin sets SCIM up (the portal's enable does). */
-  directoryProvisioned: boolean;
+  provisioned: boolean;
   /** Insertion order is id order (ids only grow), which is the listing order. */
   users: Map<string, StoredUser>;
   groups: Map<string, StoredGroup>;
@@ -78,6 +73,16 @@ export interface StoredOrganization {
   /** Bumped on every change: list caches are keyed by it. */
   version: number;
   listCache: Map<string, { version: number; items: readonly (StoredUser | StoredGroup)[] }>;
+}
+
+export interface StoredOrganization {
+  id: string;
+  displayName: string;
+  externalId: string | null;
+  createdNs: bigint;
+  updatedNs: bigint;
+  /** In creation order; the first is the primary directory. Never empty. */
+  directories: StoredDirectory[];
 }
 
 export type EventSink = (draft: EventDraft) => void;
@@ -143,102 +148,166 @@ export class DirectoryStore {
     throw new EmulatorError('not_found', `organization with external id ${externalId} not found`);
   }
 
-  directory(organizationId: string, directoryId: string): StoredOrganization {
+  /** The organization's primary directory (its first). */
+  primary(org: StoredOrganization): StoredDirectory {
+    return org.directories[0] as StoredDirectory;
+  }
+
+  /** A directory of the organization by id, or its primary when no id is given. */
+  directoryOf(org: StoredOrganization, directoryId?: string): StoredDirectory {
+    if (directoryId === undefined) return this.primary(org);
+    const dir = org.directories.find((d) => d.id === directoryId);
+    if (!dir) throw new EmulatorError('not_found', `directory ${directoryId} not found in organization ${org.id}`);
+    return dir;
+  }
+
+  /** A directory the Directory API shows (set up by the organization's IT admin). */
+  directory(organizationId: string, directoryId: string): StoredDirectory {
     const org = this.organization(organizationId);
-    if (org.directory.id !== directoryId || !org.directoryProvisioned) {
+    const dir = org.directories.find((d) => d.id === directoryId);
+    if (!dir || !dir.provisioned) {
       throw new EmulatorError('not_found', `directory ${directoryId} not found in organization ${organizationId}`);
     }
-    return org;
+    return dir;
   }
 
-  private user(org: StoredOrganization, userId: string): StoredUser {
-    const user = org.users.get(userId);
-    if (!user) throw new EmulatorError('not_found', `directory user ${userId} not found in ${org.id}`);
-    return user;
+  /** The directory holding a user (directory user ids are unique across directories). */
+  private userHome(org: StoredOrganization, userId: string): { dir: StoredDirectory; user: StoredUser } {
+    for (const dir of org.directories) {
+      const user = dir.users.get(userId);
+      if (user) return { dir, user };
+    }
+    throw new EmulatorError('not_found', `directory user ${userId} not found in ${org.id}`);
   }
 
-  private group(org: StoredOrganization, groupId: string): StoredGroup {
-    const group = org.groups.get(groupId);
-    if (!group) throw new EmulatorError('not_found', `directory group ${groupId} not found in ${org.id}`);
-    return group;
+  private groupHome(org: StoredOrganization, groupId: string): { dir: StoredDirectory; group: StoredGroup } {
+    for (const dir of org.directories) {
+      const group = dir.groups.get(groupId);
+      if (group) return { dir, group };
+    }
+    throw new EmulatorError('not_found', `directory group ${groupId} not found in ${org.id}`);
+  }
+
+  /** A group of this directory; a group of another directory of the organization is refused by name. */
+  private groupIn(dir: StoredDirectory, groupId: string): StoredGroup {
+    const group = dir.groups.get(groupId);
+    if (group) return group;
+    const org = this.organization(dir.organizationId);
+    const elsewhere = org.directories.find((d) => d.groups.has(groupId));
+    if (elsewhere) {
+      throw new EmulatorError('invalid_argument', `group ${groupId} belongs to directory ${elsewhere.id}, not ${dir.id}: a directory's users join its own groups`);
+    }
+    throw new EmulatorError('not_found', `directory group ${groupId} not found in ${org.id}`);
+  }
+
+  private userIn(dir: StoredDirectory, userId: string): StoredUser {
+    const user = dir.users.get(userId);
+    if (user) return user;
+    const org = this.organization(dir.organizationId);
+    const elsewhere = org.directories.find((d) => d.users.has(userId));
+    if (elsewhere) {
+      throw new EmulatorError('invalid_argument', `user ${userId} belongs to directory ${elsewhere.id}, not ${dir.id}: a directory's groups hold its own users`);
+    }
+    throw new EmulatorError('not_found', `directory user ${userId} not found in ${org.id}`);
   }
 
   /** A disabled directory's SCIM endpoint refuses the IdP, so nothing can change in it. */
-  private writable(organizationId: string): StoredOrganization {
-    const org = this.organization(organizationId);
-    if (!org.directory.enabled) {
+  private writable(dir: StoredDirectory): StoredDirectory {
+    if (!dir.enabled) {
       throw new EmulatorError(
         'failed_precondition',
-        `directory ${org.directory.id} of ${org.id} is disabled: enable it before changing users or groups`,
+        `directory ${dir.id} of ${dir.organizationId} is disabled: enable it before changing users or groups`,
       );
     }
-    return org;
+    return dir;
   }
 
-  private touch(org: StoredOrganization): void {
-    org.version++;
+  private touch(dir: StoredDirectory): void {
+    dir.version++;
   }
 
   // -------------------------------------------------------------------------------------------
   // Derived data
 
-  groupIdsOf(org: StoredOrganization, userId: string): string[] {
-    return sortedIds(org.userGroups.get(userId) ?? []);
+  groupIdsOf(dir: StoredDirectory, userId: string): string[] {
+    return sortedIds(dir.userGroups.get(userId) ?? []);
   }
 
-  rolesOf(org: StoredOrganization, userId: string): string[] {
-    const groups = org.userGroups.get(userId);
-    if (!groups || org.directory.roleAssignments.length === 0) return [];
+  rolesOf(dir: StoredDirectory, userId: string): string[] {
+    const groups = dir.userGroups.get(userId);
+    if (!groups || dir.roleAssignments.length === 0) return [];
     const roles = new Set<string>();
-    for (const a of org.directory.roleAssignments) if (groups.has(a.groupId)) roles.add(a.roleName);
+    for (const a of dir.roleAssignments) if (groups.has(a.groupId)) roles.add(a.roleName);
     return [...roles].sort();
   }
 
-  activeMemberCount(org: StoredOrganization, groupId: string): number {
+  activeMemberCount(dir: StoredDirectory, groupId: string): number {
     let n = 0;
-    for (const id of org.groupUsers.get(groupId) ?? []) if (org.users.get(id)?.active) n++;
+    for (const id of dir.groupUsers.get(groupId) ?? []) if (dir.users.get(id)?.active) n++;
     return n;
   }
 
-  private payloadSource(org: StoredOrganization, user: StoredUser): UserPayloadSource {
+  private payloadSource(dir: StoredDirectory, user: StoredUser): UserPayloadSource {
     return {
       id: user.id,
-      organizationId: org.id,
+      organizationId: dir.organizationId,
       active: user.active,
       profile: user.profile,
-      groups: this.groupIdsOf(org, user.id).map((id) => ({ id, name: org.groups.get(id)?.displayName ?? '' })),
-      roles: this.rolesOf(org, user.id),
+      groups: this.groupIdsOf(dir, user.id).map((id) => ({ id, name: dir.groups.get(id)?.displayName ?? '' })),
+      roles: this.rolesOf(dir, user.id),
     };
   }
 
-  private userEvent(org: StoredOrganization, user: StoredUser, type: 'created' | 'updated' | 'deleted'): EventDraft {
-    const source = this.payloadSource(org, user);
+  // Scalekit's user events name no directory; its group events do.
+  private userEvent(dir: StoredDirectory, user: StoredUser, type: 'created' | 'updated' | 'deleted'): EventDraft {
+    const source = this.payloadSource(dir, user);
     return {
       type: `organization.directory.user_${type}`,
-      organizationId: org.id,
+      organizationId: dir.organizationId,
       object: 'DirectoryUser',
       data: type === 'deleted' ? deletedUserData(source) : userData(source),
     };
   }
 
-  private groupEvent(org: StoredOrganization, group: StoredGroup, type: 'created' | 'updated' | 'deleted'): EventDraft {
+  private groupEvent(dir: StoredDirectory, group: StoredGroup, type: 'created' | 'updated' | 'deleted'): EventDraft {
     return {
       type: `organization.directory.group_${type}`,
-      organizationId: org.id,
+      organizationId: dir.organizationId,
       object: 'DirectoryGroup',
-      data: groupData({ ...group, organizationId: org.id, directoryId: org.directory.id }),
+      data: groupData({ ...group, organizationId: dir.organizationId, directoryId: dir.id }),
     };
   }
 
   // -------------------------------------------------------------------------------------------
   // Organizations and directories
 
-  createOrganization(input: CreateOrganizationInput, options?: EmitOptions): OrganizationView {
-    if (!input.displayName) throw new EmulatorError('invalid_argument', 'displayName is required');
+  private newDirectory(organizationId: string, input: AddDirectoryInput, provisioned: boolean): StoredDirectory {
     const provider = input.provider ?? 'OKTA';
     if (!DIRECTORY_PROVIDERS.includes(provider)) {
       throw new EmulatorError('invalid_argument', `provider must be one of ${DIRECTORY_PROVIDERS.join(', ')}`);
     }
+    const now = nowNs();
+    return {
+      id: this.newId('dir_'),
+      organizationId,
+      name: input.name ?? `${provider.charAt(0)}${provider.slice(1).toLowerCase().replace('_', ' ')} SCIM`,
+      provider,
+      enabled: false,
+      createdNs: now,
+      updatedNs: now,
+      roleAssignments: [],
+      provisioned,
+      users: new Map(),
+      groups: new Map(),
+      userGroups: new Map(),
+      groupUsers: new Map(),
+      version: 0,
+      listCache: new Map(),
+    };
+  }
+
+  createOrganization(input: CreateOrganizationInput, options?: EmitOptions): OrganizationView {
+    if (!input.displayName) throw new EmulatorError('invalid_argument', 'displayName is required');
     if (input.externalId !== undefined) {
       for (const o of this.organizations.values()) {
         if (o.externalId === input.externalId) {
@@ -248,90 +317,105 @@ export class DirectoryStore {
     }
     const now = nowNs();
     const id = this.newId('org_');
-    const directory: StoredDirectory = {
-      id: this.newId('dir_'),
-      name: input.directoryName ?? `${provider.charAt(0)}${provider.slice(1).toLowerCase().replace('_', ' ')} SCIM`,
-      provider,
-      enabled: false,
-      createdNs: now,
-      updatedNs: now,
-      roleAssignments: [],
-    };
+    const directory = this.newDirectory(
+      id,
+      { ...(input.provider ? { provider: input.provider } : {}), ...(input.directoryName ? { name: input.directoryName } : {}) },
+      input.withoutDirectory !== true,
+    );
     const org: StoredOrganization = {
       id,
       displayName: input.displayName,
       externalId: input.externalId ?? null,
       createdNs: now,
       updatedNs: now,
-      directory,
-      directoryProvisioned: input.withoutDirectory !== true,
-      users: new Map(),
-      groups: new Map(),
-      userGroups: new Map(),
-      groupUsers: new Map(),
-      version: 0,
-      listCache: new Map(),
+      directories: [directory],
     };
     this.organizations.set(id, org);
     if (input.directoryEnabled !== false && input.withoutDirectory !== true) this.setDirectoryEnabled(id, true, options);
     return this.organizationView(org);
   }
 
-  /** Returns false (and sends nothing) when the directory already was in that state. */
-  setDirectoryEnabled(organizationId: string, enabled: boolean, options?: EmitOptions): boolean {
+  /**
+   * Adds a directory to the organization (a division, or a new identity provider beside the old
+   * one). Enabled by default, which sends `directory_enabled` for it.
+   */
+  addDirectory(organizationId: string, input: AddDirectoryInput = {}, options?: EmitOptions): DirectoryView {
     const org = this.organization(organizationId);
-    if (org.directory.enabled === enabled) return false;
-    org.directoryProvisioned = true;
-    org.directory.enabled = enabled;
-    org.directory.updatedNs = nowNs();
-    this.touch(org);
+    const dir = this.newDirectory(org.id, input, true);
+    org.directories.push(dir);
+    if (input.enabled !== false) this.setDirectoryEnabled(org.id, true, { ...options, directoryId: dir.id });
+    return this.directoryView(dir);
+  }
+
+  /**
+   * Deletes a directory with its users and groups (the end of an IdP migration). Scalekit's
+   * webhooks for this are not documented: none are sent, and the Directory API stops listing it.
+   * The organization keeps at least one directory.
+   */
+  deleteDirectory(organizationId: string, directoryId: string): void {
+    const org = this.organization(organizationId);
+    const dir = this.directoryOf(org, directoryId);
+    if (org.directories.length === 1) {
+      throw new EmulatorError('failed_precondition', `directory ${directoryId} is the only one of ${org.id}: disable it instead`);
+    }
+    org.directories = org.directories.filter((d) => d !== dir);
+  }
+
+  /** Returns false (and sends nothing) when the directory already was in that state. */
+  setDirectoryEnabled(organizationId: string, enabled: boolean, options?: DirectoryOptions): boolean {
+    const dir = this.directoryOf(this.organization(organizationId), options?.directoryId);
+    if (dir.enabled === enabled) return false;
+    dir.provisioned = true;
+    dir.enabled = enabled;
+    dir.updatedNs = nowNs();
+    this.touch(dir);
     this.emit(options, {
       type: enabled ? 'organization.directory_enabled' : 'organization.directory_disabled',
-      organizationId: org.id,
+      organizationId: dir.organizationId,
       object: 'Directory',
-      data: directoryData({ ...org.directory, organizationId: org.id }),
+      data: directoryData({ ...dir, organizationId: dir.organizationId }),
     });
     return true;
   }
 
   /**
-   * Replaces the group→role assignments. Whether Scalekit announces the resulting role changes is
-   * not documented; with `emitUserUpdates` every user whose roles changed gets a user_updated.
+   * Replaces a directory's group→role assignments. Whether Scalekit announces the resulting role
+   * changes is not documented; with `emitUserUpdates` every user whose roles changed gets a user_updated.
    */
   setRoleAssignments(
     organizationId: string,
     assignments: RoleAssignmentInput[],
-    options?: EmitOptions & { emitUserUpdates?: boolean },
+    options?: DirectoryOptions & { emitUserUpdates?: boolean },
   ): RoleAssignmentInput[] {
-    const org = this.organization(organizationId);
+    const dir = this.directoryOf(this.organization(organizationId), options?.directoryId);
     for (const a of assignments) {
-      this.group(org, a.groupId);
+      this.groupIn(dir, a.groupId);
       if (!/^[a-zA-Z0-9_]{1,64}$/.test(a.roleName)) {
         throw new EmulatorError('invalid_argument', `role name ${JSON.stringify(a.roleName)} must match ^[a-zA-Z0-9_]{1,64}$`);
       }
     }
-    const before = options?.emitUserUpdates ? new Map([...org.users.keys()].map((id) => [id, this.rolesOf(org, id).join(',')])) : null;
-    org.directory.roleAssignments = assignments.map((a) => ({ groupId: a.groupId, roleName: a.roleName }));
-    org.directory.updatedNs = nowNs();
-    this.touch(org);
+    const before = options?.emitUserUpdates ? new Map([...dir.users.keys()].map((id) => [id, this.rolesOf(dir, id).join(',')])) : null;
+    dir.roleAssignments = assignments.map((a) => ({ groupId: a.groupId, roleName: a.roleName }));
+    dir.updatedNs = nowNs();
+    this.touch(dir);
     if (before) {
-      for (const user of org.users.values()) {
-        if (!user.active || before.get(user.id) === this.rolesOf(org, user.id).join(',')) continue;
+      for (const user of dir.users.values()) {
+        if (!user.active || before.get(user.id) === this.rolesOf(dir, user.id).join(',')) continue;
         user.updatedNs = nowNs();
-        this.emit(options, this.userEvent(org, user, 'updated'));
+        this.emit(options, this.userEvent(dir, user, 'updated'));
       }
     }
-    return org.directory.roleAssignments.map((a) => ({ ...a }));
+    return dir.roleAssignments.map((a) => ({ ...a }));
   }
 
   // -------------------------------------------------------------------------------------------
   // Users
 
   createUser(organizationId: string, input: CreateUserInput, options?: EmitOptions): UserView {
-    const org = this.writable(organizationId);
+    const { active = true, groupIds = [], directoryId, ...profile } = input;
+    const dir = this.writable(this.directoryOf(this.organization(organizationId), directoryId));
     if (!input.email) throw new EmulatorError('invalid_argument', 'email is required');
-    const { active = true, groupIds = [], ...profile } = input;
-    for (const g of groupIds) this.group(org, g);
+    for (const g of groupIds) this.groupIn(dir, g);
     const now = nowNs();
     const user: StoredUser = {
       id: this.newId('diruser_'),
@@ -340,16 +424,16 @@ export class DirectoryStore {
       createdNs: now,
       updatedNs: now,
     };
-    org.users.set(user.id, user);
-    this.link(org, user.id, groupIds);
-    this.touch(org);
-    if (active) this.emit(options, this.userEvent(org, user, 'created'));
-    return this.userView(org, user);
+    dir.users.set(user.id, user);
+    this.link(dir, user.id, groupIds);
+    this.touch(dir);
+    if (active) this.emit(options, this.userEvent(dir, user, 'created'));
+    return this.userView(dir, user);
   }
 
   updateUser(organizationId: string, userId: string, patch: UpdateUserInput, options?: EmitOptions): UserView {
-    const org = this.writable(organizationId);
-    const user = this.user(org, userId);
+    const { dir, user } = this.userHome(this.organization(organizationId), userId);
+    this.writable(dir);
     const { active, ...profilePatch } = patch;
     if (profilePatch.email === null) throw new EmulatorError('invalid_argument', 'email cannot be cleared');
     if (profilePatch.dpId === null) throw new EmulatorError('invalid_argument', 'dpId cannot be cleared');
@@ -357,48 +441,48 @@ export class DirectoryStore {
     const wasActive = user.active;
     if (active !== undefined) user.active = active;
     user.updatedNs = nowNs();
-    this.touch(org);
+    this.touch(dir);
     // An IdP deactivation reaches consumers as user_deleted; a reactivation as user_created.
-    if (wasActive && !user.active) this.emit(options, this.userEvent(org, user, 'deleted'));
-    else if (!wasActive && user.active) this.emit(options, this.userEvent(org, user, 'created'));
-    else if (user.active) this.emit(options, this.userEvent(org, user, 'updated'));
-    return this.userView(org, user);
+    if (wasActive && !user.active) this.emit(options, this.userEvent(dir, user, 'deleted'));
+    else if (!wasActive && user.active) this.emit(options, this.userEvent(dir, user, 'created'));
+    else if (user.active) this.emit(options, this.userEvent(dir, user, 'updated'));
+    return this.userView(dir, user);
   }
 
   deleteUser(organizationId: string, userId: string, options?: EmitOptions): void {
-    const org = this.writable(organizationId);
-    const user = this.user(org, userId);
-    const draft = this.userEvent(org, user, 'deleted');
-    this.unlinkUser(org, userId);
-    org.users.delete(userId);
-    this.touch(org);
+    const { dir, user } = this.userHome(this.organization(organizationId), userId);
+    this.writable(dir);
+    const draft = this.userEvent(dir, user, 'deleted');
+    this.unlinkUser(dir, userId);
+    dir.users.delete(userId);
+    this.touch(dir);
     if (user.active) this.emit(options, draft);
   }
 
   /** Replaces a user's memberships; sends one user_updated with the full groups[] if they changed. */
   setUserGroups(organizationId: string, userId: string, groupIds: string[], options?: EmitOptions): UserView {
-    const org = this.writable(organizationId);
-    const user = this.user(org, userId);
-    for (const g of groupIds) this.group(org, g);
-    const before = this.groupIdsOf(org, userId).join(',');
-    this.unlinkUser(org, userId);
-    this.link(org, userId, groupIds);
-    if (this.groupIdsOf(org, userId).join(',') !== before) {
+    const { dir, user } = this.userHome(this.organization(organizationId), userId);
+    this.writable(dir);
+    for (const g of groupIds) this.groupIn(dir, g);
+    const before = this.groupIdsOf(dir, userId).join(',');
+    this.unlinkUser(dir, userId);
+    this.link(dir, userId, groupIds);
+    if (this.groupIdsOf(dir, userId).join(',') !== before) {
       user.updatedNs = nowNs();
-      this.touch(org);
-      if (user.active) this.emit(options, this.userEvent(org, user, 'updated'));
+      this.touch(dir);
+      if (user.active) this.emit(options, this.userEvent(dir, user, 'updated'));
     }
-    return this.userView(org, user);
+    return this.userView(dir, user);
   }
 
   // -------------------------------------------------------------------------------------------
   // Groups
 
   createGroup(organizationId: string, input: CreateGroupInput, options?: EmitOptions): GroupView {
-    const org = this.writable(organizationId);
+    const dir = this.writable(this.directoryOf(this.organization(organizationId), input.directoryId));
     if (!input.displayName) throw new EmulatorError('invalid_argument', 'displayName is required');
     const memberIds = input.memberIds ?? [];
-    for (const u of memberIds) this.user(org, u);
+    for (const u of memberIds) this.userIn(dir, u);
     const now = nowNs();
     const group: StoredGroup = {
       id: this.newId('dirgroup_'),
@@ -409,17 +493,17 @@ export class DirectoryStore {
       createdNs: now,
       updatedNs: now,
     };
-    org.groups.set(group.id, group);
-    org.groupUsers.set(group.id, new Set());
-    this.touch(org);
-    this.emit(options, this.groupEvent(org, group, 'created'));
-    if (memberIds.length > 0) this.setGroupMembers(org.id, group.id, memberIds, options);
-    return this.groupView(org, group);
+    dir.groups.set(group.id, group);
+    dir.groupUsers.set(group.id, new Set());
+    this.touch(dir);
+    this.emit(options, this.groupEvent(dir, group, 'created'));
+    if (memberIds.length > 0) this.setGroupMembers(dir.organizationId, group.id, memberIds, options);
+    return this.groupView(dir, group);
   }
 
   updateGroup(organizationId: string, groupId: string, patch: UpdateGroupInput, options?: EmitOptions): GroupView {
-    const org = this.writable(organizationId);
-    const group = this.group(org, groupId);
+    const { dir, group } = this.groupHome(this.organization(organizationId), groupId);
+    this.writable(dir);
     if (patch.displayName !== undefined) {
       if (!patch.displayName) throw new EmulatorError('invalid_argument', 'displayName cannot be empty');
       group.displayName = patch.displayName;
@@ -427,97 +511,97 @@ export class DirectoryStore {
     if (patch.externalId !== undefined) group.externalId = patch.externalId;
     if (patch.rawAttributes !== undefined) group.rawAttributes = patch.rawAttributes;
     group.updatedNs = nowNs();
-    this.touch(org);
-    this.emit(options, this.groupEvent(org, group, 'updated'));
-    return this.groupView(org, group);
+    this.touch(dir);
+    this.emit(options, this.groupEvent(dir, group, 'updated'));
+    return this.groupView(dir, group);
   }
 
   /** Sends group_deleted, then a user_updated per former member (groups[] and roles[] recomputed). */
   deleteGroup(organizationId: string, groupId: string, options?: EmitOptions): void {
-    const org = this.writable(organizationId);
-    const group = this.group(org, groupId);
-    const members = sortedIds(org.groupUsers.get(groupId) ?? []);
-    org.groups.delete(groupId);
-    org.groupUsers.delete(groupId);
-    for (const u of members) org.userGroups.get(u)?.delete(groupId);
+    const { dir, group } = this.groupHome(this.organization(organizationId), groupId);
+    this.writable(dir);
+    const members = sortedIds(dir.groupUsers.get(groupId) ?? []);
+    dir.groups.delete(groupId);
+    dir.groupUsers.delete(groupId);
+    for (const u of members) dir.userGroups.get(u)?.delete(groupId);
     // A role assignment to a group that no longer exists grants nothing; Scalekit drops it too.
-    org.directory.roleAssignments = org.directory.roleAssignments.filter((a) => a.groupId !== groupId);
-    this.touch(org);
-    this.emit(options, this.groupEvent(org, group, 'deleted'));
+    dir.roleAssignments = dir.roleAssignments.filter((a) => a.groupId !== groupId);
+    this.touch(dir);
+    this.emit(options, this.groupEvent(dir, group, 'deleted'));
     for (const u of members) {
-      const user = org.users.get(u);
+      const user = dir.users.get(u);
       if (!user) continue;
       user.updatedNs = nowNs();
-      if (user.active) this.emit(options, this.userEvent(org, user, 'updated'));
+      if (user.active) this.emit(options, this.userEvent(dir, user, 'updated'));
     }
   }
 
   /** Replaces a group's members (a SCIM group push); each user whose groups changed gets user_updated. */
   setGroupMembers(organizationId: string, groupId: string, userIds: string[], options?: EmitOptions): GroupView {
-    const org = this.writable(organizationId);
-    const group = this.group(org, groupId);
-    for (const u of userIds) this.user(org, u);
-    const before = org.groupUsers.get(groupId) ?? new Set<string>();
+    const { dir, group } = this.groupHome(this.organization(organizationId), groupId);
+    this.writable(dir);
+    for (const u of userIds) this.userIn(dir, u);
+    const before = dir.groupUsers.get(groupId) ?? new Set<string>();
     const after = new Set(userIds);
     const changed = sortedIds([...before].filter((u) => !after.has(u)).concat([...after].filter((u) => !before.has(u))));
-    org.groupUsers.set(groupId, after);
-    for (const u of before) if (!after.has(u)) org.userGroups.get(u)?.delete(groupId);
-    for (const u of after) this.userGroupSet(org, u).add(groupId);
-    this.touch(org);
+    dir.groupUsers.set(groupId, after);
+    for (const u of before) if (!after.has(u)) dir.userGroups.get(u)?.delete(groupId);
+    for (const u of after) this.userGroupSet(dir, u).add(groupId);
+    this.touch(dir);
     for (const u of changed) {
-      const user = this.user(org, u);
+      const user = this.userIn(dir, u);
       user.updatedNs = nowNs();
-      if (user.active) this.emit(options, this.userEvent(org, user, 'updated'));
+      if (user.active) this.emit(options, this.userEvent(dir, user, 'updated'));
     }
-    return this.groupView(org, group);
+    return this.groupView(dir, group);
   }
 
-  private userGroupSet(org: StoredOrganization, userId: string): Set<string> {
-    let set = org.userGroups.get(userId);
+  private userGroupSet(dir: StoredDirectory, userId: string): Set<string> {
+    let set = dir.userGroups.get(userId);
     if (!set) {
       set = new Set();
-      org.userGroups.set(userId, set);
+      dir.userGroups.set(userId, set);
     }
     return set;
   }
 
-  private link(org: StoredOrganization, userId: string, groupIds: string[]): void {
-    const mine = this.userGroupSet(org, userId);
+  private link(dir: StoredDirectory, userId: string, groupIds: string[]): void {
+    const mine = this.userGroupSet(dir, userId);
     for (const g of groupIds) {
       mine.add(g);
-      org.groupUsers.get(g)?.add(userId);
+      dir.groupUsers.get(g)?.add(userId);
     }
   }
 
-  private unlinkUser(org: StoredOrganization, userId: string): void {
-    for (const g of org.userGroups.get(userId) ?? []) org.groupUsers.get(g)?.delete(userId);
-    org.userGroups.delete(userId);
+  private unlinkUser(dir: StoredDirectory, userId: string): void {
+    for (const g of dir.userGroups.get(userId) ?? []) dir.groupUsers.get(g)?.delete(userId);
+    dir.userGroups.delete(userId);
   }
 
   /** Bulk insert for generators: no events, no per-call validation beyond what they guarantee. */
-  bulkInsert(org: StoredOrganization, users: StoredUser[], groups: StoredGroup[], memberships: [string, string][]): void {
+  bulkInsert(dir: StoredDirectory, users: StoredUser[], groups: StoredGroup[], memberships: [string, string][]): void {
     for (const g of groups) {
-      org.groups.set(g.id, g);
-      org.groupUsers.set(g.id, new Set());
+      dir.groups.set(g.id, g);
+      dir.groupUsers.set(g.id, new Set());
     }
-    for (const u of users) org.users.set(u.id, u);
+    for (const u of users) dir.users.set(u.id, u);
     for (const [userId, groupId] of memberships) {
-      this.userGroupSet(org, userId).add(groupId);
-      org.groupUsers.get(groupId)?.add(userId);
+      this.userGroupSet(dir, userId).add(groupId);
+      dir.groupUsers.get(groupId)?.add(userId);
     }
-    this.touch(org);
+    this.touch(dir);
   }
 
   // -------------------------------------------------------------------------------------------
   // Listing (the Directory API's view): cached per filter and version, so paging a 100k-user
   // directory costs one filter pass, not one per page.
 
-  listUsers(org: StoredOrganization, filter: { groupId?: string; updatedAfterNs?: bigint }): readonly StoredUser[] {
+  listUsers(dir: StoredDirectory, filter: { groupId?: string; updatedAfterNs?: bigint }): readonly StoredUser[] {
     const key = `u|${filter.groupId ?? ''}|${filter.updatedAfterNs ?? ''}`;
-    return this.cached(org, key, () => {
-      const members = filter.groupId !== undefined ? (org.groupUsers.get(filter.groupId) ?? new Set<string>()) : null;
+    return this.cached(dir, key, () => {
+      const members = filter.groupId !== undefined ? (dir.groupUsers.get(filter.groupId) ?? new Set<string>()) : null;
       const out: StoredUser[] = [];
-      for (const user of org.users.values()) {
+      for (const user of dir.users.values()) {
         if (!user.active) continue;
         if (members && !members.has(user.id)) continue;
         if (filter.updatedAfterNs !== undefined && user.updatedNs <= filter.updatedAfterNs) continue;
@@ -527,23 +611,23 @@ export class DirectoryStore {
     }) as readonly StoredUser[];
   }
 
-  listGroups(org: StoredOrganization, filter: { updatedAfterNs?: bigint }): readonly StoredGroup[] {
+  listGroups(dir: StoredDirectory, filter: { updatedAfterNs?: bigint }): readonly StoredGroup[] {
     const key = `g|${filter.updatedAfterNs ?? ''}`;
-    return this.cached(org, key, () =>
-      [...org.groups.values()].filter((g) => filter.updatedAfterNs === undefined || g.updatedNs > filter.updatedAfterNs!),
+    return this.cached(dir, key, () =>
+      [...dir.groups.values()].filter((g) => filter.updatedAfterNs === undefined || g.updatedNs > filter.updatedAfterNs!),
     ) as readonly StoredGroup[];
   }
 
   private cached(
-    org: StoredOrganization,
+    dir: StoredDirectory,
     key: string,
     build: () => (StoredUser | StoredGroup)[],
   ): readonly (StoredUser | StoredGroup)[] {
-    const hit = org.listCache.get(key);
-    if (hit && hit.version === org.version) return hit.items;
+    const hit = dir.listCache.get(key);
+    if (hit && hit.version === dir.version) return hit.items;
     const items = build();
-    if (org.listCache.size >= 16) org.listCache.clear();
-    org.listCache.set(key, { version: org.version, items });
+    if (dir.listCache.size >= 16) dir.listCache.clear();
+    dir.listCache.set(key, { version: dir.version, items });
     return items;
   }
 
@@ -551,47 +635,54 @@ export class DirectoryStore {
   // Views
 
   organizationView(org: StoredOrganization): OrganizationView {
-    return { id: org.id, displayName: org.displayName, externalId: org.externalId, directoryId: org.directory.id };
-  }
-
-  directoryView(org: StoredOrganization): DirectoryView {
-    let users = 0;
-    for (const u of org.users.values()) if (u.active) users++;
     return {
-      id: org.directory.id,
-      organizationId: org.id,
-      name: org.directory.name,
-      provider: org.directory.provider,
-      directoryType: 'SCIM',
-      enabled: org.directory.enabled,
-      roleAssignments: org.directory.roleAssignments.map((a) => ({ ...a })),
-      totalUsers: users,
-      totalGroups: org.groups.size,
-      updatedAt: formatNs(org.directory.updatedNs),
+      id: org.id,
+      displayName: org.displayName,
+      externalId: org.externalId,
+      directoryId: this.primary(org).id,
+      directoryIds: org.directories.map((d) => d.id),
     };
   }
 
-  userView(org: StoredOrganization, user: StoredUser): UserView {
+  directoryView(dir: StoredDirectory): DirectoryView {
+    let users = 0;
+    for (const u of dir.users.values()) if (u.active) users++;
+    return {
+      id: dir.id,
+      organizationId: dir.organizationId,
+      name: dir.name,
+      provider: dir.provider,
+      directoryType: 'SCIM',
+      enabled: dir.enabled,
+      roleAssignments: dir.roleAssignments.map((a) => ({ ...a })),
+      totalUsers: users,
+      totalGroups: dir.groups.size,
+      updatedAt: formatNs(dir.updatedNs),
+    };
+  }
+
+  userView(dir: StoredDirectory, user: StoredUser): UserView {
     return {
       id: user.id,
-      organizationId: org.id,
+      organizationId: dir.organizationId,
+      directoryId: dir.id,
       dpId: user.profile.dpId,
       email: user.profile.email,
       active: user.active,
       profile: structuredClone(user.profile),
-      groupIds: this.groupIdsOf(org, user.id),
-      roles: this.rolesOf(org, user.id),
+      groupIds: this.groupIdsOf(dir, user.id),
+      roles: this.rolesOf(dir, user.id),
       updatedAt: formatNs(user.updatedNs),
     };
   }
 
-  groupView(org: StoredOrganization, group: StoredGroup): GroupView {
+  groupView(dir: StoredDirectory, group: StoredGroup): GroupView {
     const members: string[] = [];
-    for (const id of org.groupUsers.get(group.id) ?? []) if (org.users.get(id)?.active) members.push(id);
+    for (const id of dir.groupUsers.get(group.id) ?? []) if (dir.users.get(id)?.active) members.push(id);
     return {
       id: group.id,
-      organizationId: org.id,
-      directoryId: org.directory.id,
+      organizationId: dir.organizationId,
+      directoryId: dir.id,
       displayName: group.displayName,
       externalId: group.externalId,
       dpId: group.dpId,
@@ -601,26 +692,32 @@ export class DirectoryStore {
   }
 
   getUser(organizationId: string, userId: string): UserView {
-    const org = this.organization(organizationId);
-    return this.userView(org, this.user(org, userId));
+    const { dir, user } = this.userHome(this.organization(organizationId), userId);
+    return this.userView(dir, user);
   }
 
   getGroup(organizationId: string, groupId: string): GroupView {
-    const org = this.organization(organizationId);
-    return this.groupView(org, this.group(org, groupId));
+    const { dir, group } = this.groupHome(this.organization(organizationId), groupId);
+    return this.groupView(dir, group);
   }
 
   snapshot(organizationId: string): DirectorySnapshot {
     const org = this.organization(organizationId);
     const users: UserView[] = [];
     const inactiveUsers: UserView[] = [];
-    for (const user of org.users.values()) (user.active ? users : inactiveUsers).push(this.userView(org, user));
+    const groups: GroupView[] = [];
+    for (const dir of org.directories) {
+      for (const user of dir.users.values()) (user.active ? users : inactiveUsers).push(this.userView(dir, user));
+      for (const group of dir.groups.values()) groups.push(this.groupView(dir, group));
+    }
+    const byId = (a: { id: string }, b: { id: string }) => compareIds(a.id, b.id);
     return {
       organization: this.organizationView(org),
-      directory: this.directoryView(org),
-      users,
-      inactiveUsers,
-      groups: [...org.groups.values()].map((g) => this.groupView(org, g)),
+      directory: this.directoryView(this.primary(org)),
+      directories: org.directories.map((d) => this.directoryView(d)),
+      users: users.sort(byId),
+      inactiveUsers: inactiveUsers.sort(byId),
+      groups: groups.sort(byId),
     };
   }
 

@@ -12,10 +12,13 @@ import { createGrpcRoutes } from './grpc-services';
 import { Portal } from './portal';
 import { IdFactory, Rng } from './random';
 import type {
+  AddDirectoryInput,
   CreateGroupInput,
   CreateOrganizationInput,
   CreateUserInput,
+  DirectoryOptions,
   DirectorySnapshot,
+  DirectoryView,
   EmitOptions,
   GroupView,
   OrganizationView,
@@ -103,12 +106,19 @@ export interface EmulatorHandle {
   setUserGroups(organizationId: string, userId: string, groupIds: string[], options?: EmitOptions): UserView;
   /** Replaces one group's members (a user_updated per user whose groups changed). */
   setGroupMembers(organizationId: string, groupId: string, userIds: string[], options?: EmitOptions): GroupView;
-  /** Returns false when the directory already was in that state (nothing sent). */
-  setDirectoryEnabled(organizationId: string, enabled: boolean, options?: EmitOptions): boolean;
+  /**
+   * Adds a directory to the organization (it then has several; users and groups go to one with
+   * `directoryId`). Enabled by default, which sends `directory_enabled`.
+   */
+  addDirectory(organizationId: string, input?: AddDirectoryInput, options?: EmitOptions): DirectoryView;
+  /** Deletes a directory with its users and groups; sends nothing (the Directory API stops listing it). */
+  deleteDirectory(organizationId: string, directoryId: string): void;
+  /** Returns false when the directory already was in that state (nothing sent). Default: the primary directory. */
+  setDirectoryEnabled(organizationId: string, enabled: boolean, options?: DirectoryOptions): boolean;
   setRoleAssignments(
     organizationId: string,
     assignments: RoleAssignmentInput[],
-    options?: EmitOptions & { emitUserUpdates?: boolean },
+    options?: DirectoryOptions & { emitUserUpdates?: boolean },
   ): RoleAssignmentInput[];
   /** Makes a portal link, like GeneratePortalLink. */
   createPortalLink(organizationId: string): { id: string; location: string; expireTime: string };
@@ -334,14 +344,22 @@ export class Emulator implements EmulatorHandle {
     return this.store.setGroupMembers(organizationId, groupId, userIds, options);
   }
 
-  setDirectoryEnabled(organizationId: string, enabled: boolean, options?: EmitOptions): boolean {
+  addDirectory(organizationId: string, input?: AddDirectoryInput, options?: EmitOptions): DirectoryView {
+    return this.store.addDirectory(organizationId, input, options);
+  }
+
+  deleteDirectory(organizationId: string, directoryId: string): void {
+    this.store.deleteDirectory(organizationId, directoryId);
+  }
+
+  setDirectoryEnabled(organizationId: string, enabled: boolean, options?: DirectoryOptions): boolean {
     return this.store.setDirectoryEnabled(organizationId, enabled, options);
   }
 
   setRoleAssignments(
     organizationId: string,
     assignments: RoleAssignmentInput[],
-    options?: EmitOptions & { emitUserUpdates?: boolean },
+    options?: DirectoryOptions & { emitUserUpdates?: boolean },
   ): RoleAssignmentInput[] {
     return this.store.setRoleAssignments(organizationId, assignments, options);
   }

@@ -1,5 +1,5 @@
 import { nowNs } from './clock';
-import type { DirectoryStore, StoredGroup, StoredUser } from './directory-store';
+import type { DirectoryStore, StoredDirectory, StoredGroup, StoredUser } from './directory-store';
 import { Rng } from './random';
 import type { DirectoryProviderName, OrganizationView } from './types';
 
@@ -122,6 +122,13 @@ export interface GenerateLargeOptions {
   seed?: number;
   /** Fill this existing organization instead of creating one. */
   organizationId?: string;
+  /** With organizationId: fill this directory of it (default its primary directory). */
+  directoryId?: string;
+  /**
+   * A new organization gets this many directories (default 1); users and groups are spread over
+   * them in turn, each directory's users in its own groups.
+   */
+  directories?: number;
   displayName?: string;
   externalId?: string;
   provider?: DirectoryProviderName;
@@ -162,33 +169,51 @@ export function generateLarge(store: DirectoryStore, options: GenerateLargeOptio
         );
   const org = store.organization(orgView.id);
   const domain = `${slug(org.displayName).slice(0, 20) || 'large'}.example`;
+  const extra = options.organizationId === undefined ? Math.max(1, options.directories ?? 1) - 1 : 0;
+  for (let i = 0; i < extra; i++) {
+    store.addDirectory(org.id, { provider: options.provider ?? 'MICROSOFT_AD', name: `Division ${i + 2}` }, { emit: options.emitWebhooks === true });
+  }
+  const targets: StoredDirectory[] =
+    options.directoryId !== undefined ? [store.directoryOf(org, options.directoryId)] : extra > 0 ? [...org.directories] : [store.primary(org)];
+  /** Directory of the i-th user or group: in turn. */
+  const at = (i: number) => targets[i % targets.length] as StoredDirectory;
+  const result = (memberships: number): GenerateLargeResult => ({
+    organization: store.organizationView(org),
+    users: userCount,
+    groups: groupCount,
+    memberships,
+  });
 
   if (options.emitWebhooks === true) {
     // The slow, faithful path: every entity through the store, every webhook sent.
-    const groupIds = Array.from({ length: groupCount }, (_, i) =>
-      store.createGroup(org.id, { displayName: `Group ${String(i + 1).padStart(4, '0')}` }).id,
-    );
+    const groupIds = targets.map((): string[] => []);
+    for (let i = 0; i < groupCount; i++) {
+      groupIds[i % targets.length]!.push(
+        store.createGroup(org.id, { displayName: `Group ${String(i + 1).padStart(4, '0')}`, directoryId: at(i).id }).id,
+      );
+    }
     let memberships = 0;
     for (let i = 0; i < userCount; i++) {
       const given = rng.pick(FIRST_NAMES);
       const family = rng.pick(LAST_NAMES);
-      const mine = pickGroups(rng, groupIds, minPer, maxPer);
+      const mine = pickGroups(rng, groupIds[i % targets.length]!, minPer, maxPer);
       memberships += mine.length;
       store.createUser(org.id, {
         email: `${slug(given)}.${slug(family)}.${i + 1}@${domain}`,
         givenName: given,
         familyName: family,
         groupIds: mine,
+        directoryId: at(i).id,
       });
     }
-    assignRoles(store, org.id, groupIds, options.roleAssignedGroups);
-    return { organization: orgView, users: userCount, groups: groupCount, memberships };
+    targets.forEach((d, k) => assignRoles(store, org.id, d.id, groupIds[k]!, options.roleAssignedGroups));
+    return result(memberships);
   }
 
   const now = nowNs();
-  const groups: StoredGroup[] = [];
+  const groups: StoredGroup[][] = targets.map(() => []);
   for (let i = 0; i < groupCount; i++) {
-    groups.push({
+    groups[i % targets.length]!.push({
       id: store.newId('dirgroup_'),
       displayName: `Group ${String(i + 1).padStart(4, '0')}`,
       externalId: null,
@@ -198,9 +223,10 @@ export function generateLarge(store: DirectoryStore, options: GenerateLargeOptio
       updatedNs: now,
     });
   }
-  const groupIds = groups.map((g) => g.id);
-  const users: StoredUser[] = [];
-  const memberships: [string, string][] = [];
+  const groupIds = groups.map((list) => list.map((g) => g.id));
+  const users: StoredUser[][] = targets.map(() => []);
+  const memberships: [string, string][][] = targets.map(() => []);
+  let membershipCount = 0;
   for (let i = 0; i < userCount; i++) {
     const givenName = rng.pick(FIRST_NAMES);
     const familyName = rng.pick(LAST_NAMES);
@@ -219,12 +245,18 @@ export function generateLarge(store: DirectoryStore, options: GenerateLargeOptio
       createdNs: now,
       updatedNs: now,
     };
-    users.push(user);
-    for (const g of pickGroups(rng, groupIds, minPer, maxPer)) memberships.push([user.id, g]);
+    const k = i % targets.length;
+    users[k]!.push(user);
+    for (const g of pickGroups(rng, groupIds[k]!, minPer, maxPer)) {
+      memberships[k]!.push([user.id, g]);
+      membershipCount += 1;
+    }
   }
-  store.bulkInsert(org, users, groups, memberships);
-  assignRoles(store, org.id, groupIds, options.roleAssignedGroups);
-  return { organization: orgView, users: userCount, groups: groupCount, memberships: memberships.length };
+  targets.forEach((d, k) => {
+    store.bulkInsert(d, users[k]!, groups[k]!, memberships[k]!);
+    assignRoles(store, org.id, d.id, groupIds[k]!, options.roleAssignedGroups);
+  });
+  return result(membershipCount);
 }
 
 function pickGroups(rng: Rng, groupIds: string[], min: number, max: number): string[] {
@@ -235,12 +267,12 @@ function pickGroups(rng: Rng, groupIds: string[], min: number, max: number): str
   return [...out];
 }
 
-function assignRoles(store: DirectoryStore, organizationId: string, groupIds: string[], count?: number): void {
+function assignRoles(store: DirectoryStore, organizationId: string, directoryId: string, groupIds: string[], count?: number): void {
   const n = Math.min(count ?? 10, groupIds.length);
   const roles = ['admin', 'member', 'viewer', 'billing_admin', 'support_agent'];
   store.setRoleAssignments(
     organizationId,
     groupIds.slice(0, n).map((groupId, i) => ({ groupId, roleName: roles[i % roles.length]! })),
-    { emit: false },
+    { emit: false, directoryId },
   );
 }

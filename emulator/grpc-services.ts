@@ -8,7 +8,14 @@ import {
 import { OrganizationService } from '@scalekit-sdk/node/lib/pkg/grpc/scalekit/v1/organizations/organizations_pb';
 import { RegionCode } from '@scalekit-sdk/node/lib/pkg/grpc/scalekit/v1/commons/commons_pb';
 import { nsToTimestamp, timestampToNs } from './clock';
-import { compareIds, type DirectoryStore, type StoredGroup, type StoredOrganization, type StoredUser } from './directory-store';
+import {
+  compareIds,
+  type DirectoryStore,
+  type StoredDirectory,
+  type StoredGroup,
+  type StoredOrganization,
+  type StoredUser,
+} from './directory-store';
 import type { TokenIssuer } from './credentials';
 import { EmulatorError } from './types';
 import { groupData, userData } from './webhook-payloads';
@@ -146,21 +153,21 @@ export function createGrpcRoutes(deps: GrpcDeps): { routes: (router: ConnectRout
     return requested;
   }
 
-  function directoryMessage(org: StoredOrganization) {
-    const view = store.directoryView(org);
+  function directoryMessage(dir: StoredDirectory) {
+    const view = store.directoryView(dir);
     let userUpdated = 0n;
-    for (const u of org.users.values()) if (u.active && u.updatedNs > userUpdated) userUpdated = u.updatedNs;
+    for (const u of dir.users.values()) if (u.active && u.updatedNs > userUpdated) userUpdated = u.updatedNs;
     let groupUpdated = 0n;
-    for (const g of org.groups.values()) if (g.updatedNs > groupUpdated) groupUpdated = g.updatedNs;
+    for (const g of dir.groups.values()) if (g.updatedNs > groupUpdated) groupUpdated = g.updatedNs;
     return {
-      id: org.directory.id,
-      name: org.directory.name,
+      id: dir.id,
+      name: dir.name,
       directoryType: DirectoryType.SCIM,
-      organizationId: org.id,
-      enabled: org.directory.enabled,
-      directoryProvider: DirectoryProvider[org.directory.provider],
-      lastSyncedAt: ts(org.directory.updatedNs > userUpdated ? org.directory.updatedNs : userUpdated),
-      directoryEndpoint: `${deps.baseUrl()}/api/v1/directories/${org.directory.id}/scim/v2`,
+      organizationId: dir.organizationId,
+      enabled: dir.enabled,
+      directoryProvider: DirectoryProvider[dir.provider],
+      lastSyncedAt: ts(dir.updatedNs > userUpdated ? dir.updatedNs : userUpdated),
+      directoryEndpoint: `${deps.baseUrl()}/api/v1/directories/${dir.id}/scim/v2`,
       totalUsers: view.totalUsers,
       totalGroups: view.totalGroups,
       secrets: [],
@@ -171,7 +178,7 @@ export function createGrpcRoutes(deps: GrpcDeps): { routes: (router: ConnectRout
         ...(userUpdated > 0n ? { userUpdatedAt: ts(userUpdated) } : {}),
       },
       roleAssignments: {
-        assignments: org.directory.roleAssignments.map((a) => ({ groupId: a.groupId, roleName: a.roleName, roleId: '' })),
+        assignments: dir.roleAssignments.map((a) => ({ groupId: a.groupId, roleName: a.roleName, roleId: '' })),
       },
       attributeMappings: { attributes: [] },
       status: 'COMPLETED',
@@ -180,21 +187,21 @@ export function createGrpcRoutes(deps: GrpcDeps): { routes: (router: ConnectRout
     };
   }
 
-  function groupMessage(org: StoredOrganization, group: StoredGroup, detail: boolean) {
+  function groupMessage(dir: StoredDirectory, group: StoredGroup, detail: boolean) {
     return {
       id: group.id,
       displayName: group.displayName,
-      totalUsers: store.activeMemberCount(org, group.id),
+      totalUsers: store.activeMemberCount(dir, group.id),
       updatedAt: ts(group.updatedNs),
       ...(detail
-        ? { groupDetail: groupData({ ...group, organizationId: org.id, directoryId: org.directory.id }) as JsonObject }
+        ? { groupDetail: groupData({ ...group, organizationId: dir.organizationId, directoryId: dir.id }) as JsonObject }
         : {}),
     };
   }
 
-  function userMessage(org: StoredOrganization, user: StoredUser, detail: boolean) {
-    const groupIds = store.groupIdsOf(org, user.id);
-    const groups = groupIds.map((id) => org.groups.get(id)).filter((g): g is StoredGroup => g !== undefined);
+  function userMessage(dir: StoredDirectory, user: StoredUser, detail: boolean) {
+    const groupIds = store.groupIdsOf(dir, user.id);
+    const groups = groupIds.map((id) => dir.groups.get(id)).filter((g): g is StoredGroup => g !== undefined);
     const p = user.profile;
     return {
       id: user.id,
@@ -211,11 +218,11 @@ export function createGrpcRoutes(deps: GrpcDeps): { routes: (router: ConnectRout
               JSON.stringify(
                 userData({
                   id: user.id,
-                  organizationId: org.id,
+                  organizationId: dir.organizationId,
                   active: user.active,
                   profile: p,
                   groups: groups.map((g) => ({ id: g.id, name: g.displayName })),
-                  roles: store.rolesOf(org, user.id),
+                  roles: store.rolesOf(dir, user.id),
                 }),
               ),
             ) as JsonObject,
@@ -237,8 +244,8 @@ export function createGrpcRoutes(deps: GrpcDeps): { routes: (router: ConnectRout
   }
 
   function toggle(organizationId: string, id: string, enabled: boolean) {
-    const org = store.directory(organizationId, id);
-    const changed = store.setDirectoryEnabled(org.id, enabled);
+    const dir = store.directory(organizationId, id);
+    const changed = store.setDirectoryEnabled(dir.organizationId, enabled, { directoryId: dir.id });
     return changed
       ? { enabled }
       : { enabled, errorMessage: `The directory is already ${enabled ? 'enabled' : 'disabled'}` };
@@ -248,28 +255,28 @@ export function createGrpcRoutes(deps: GrpcDeps): { routes: (router: ConnectRout
     router.service(DirectoryService, {
       listDirectories: rpc((req) => {
         const org = store.organization(req.organizationId);
-        return { directories: org.directoryProvisioned ? [directoryMessage(org)] : [] };
+        return { directories: org.directories.filter((d) => d.provisioned).map(directoryMessage) };
       }),
       getDirectory: rpc((req) => ({ directory: directoryMessage(store.directory(req.organizationId, req.id)) })),
       listDirectoryUsers: rpc((req) => {
-        const org = store.directory(req.organizationId, req.directoryId);
+        const dir = store.directory(req.organizationId, req.directoryId);
         const size = pageSizeOf(req.pageSize, MAX_DIRECTORY_PAGE);
         if (req.directoryGroupId !== undefined && !req.directoryGroupId.startsWith('dirgroup_')) {
           throw new EmulatorError('invalid_argument', 'directory_group_id must start with dirgroup_');
         }
-        const items = store.listUsers(org, {
+        const items = store.listUsers(dir, {
           ...(req.directoryGroupId !== undefined ? { groupId: req.directoryGroupId } : {}),
           ...(req.updatedAfter ? { updatedAfterNs: timestampToNs(req.updatedAfter) } : {}),
         });
         const { page, ...rest } = paginate(items, size, req.pageToken, 'users');
-        return { users: page.map((u) => userMessage(org, u, req.includeDetail === true)), ...rest };
+        return { users: page.map((u) => userMessage(dir, u, req.includeDetail === true)), ...rest };
       }),
       listDirectoryGroups: rpc((req) => {
-        const org = store.directory(req.organizationId, req.directoryId);
+        const dir = store.directory(req.organizationId, req.directoryId);
         const size = pageSizeOf(req.pageSize, MAX_DIRECTORY_PAGE);
-        const items = store.listGroups(org, req.updatedAfter ? { updatedAfterNs: timestampToNs(req.updatedAfter) } : {});
+        const items = store.listGroups(dir, req.updatedAfter ? { updatedAfterNs: timestampToNs(req.updatedAfter) } : {});
         const { page, ...rest } = paginate(items, size, req.pageToken, 'groups');
-        return { groups: page.map((g) => groupMessage(org, g, req.includeDetail === true)), ...rest };
+        return { groups: page.map((g) => groupMessage(dir, g, req.includeDetail === true)), ...rest };
       }),
       enableDirectory: rpc((req) => toggle(req.organizationId, req.id, true)),
       disableDirectory: rpc((req) => toggle(req.organizationId, req.id, false)),

@@ -96,7 +96,8 @@ export class Portal {
   }
 
   private directoryData(organizationId: string): { id: string; provider: string; directory_type: string; enabled: boolean } {
-    const d = this.store.organization(organizationId).directory;
+    const store = this.store;
+    const d = store.primary(store.organization(organizationId));
     return { id: d.id, provider: d.provider, directory_type: 'SCIM', enabled: d.enabled };
   }
 

@@ -63,6 +63,8 @@ export type UserProfilePatch = { [K in keyof UserProfile]?: UserProfile[K] | nul
 
 export interface CreateUserInput extends UserProfile {
   email: string;
+  /** The directory that provisions the user; default the organization's primary (first) one. */
+  directoryId?: string;
   /** Deactivated users are not listed and arrive as `user_deleted`; default true. */
   active?: boolean;
   groupIds?: string[];
@@ -78,6 +80,8 @@ export interface UpdateUserInput extends UserProfilePatch {
 
 export interface CreateGroupInput {
   displayName: string;
+  /** The group's directory; default the organization's primary (first) one. */
+  directoryId?: string;
   externalId?: string | null;
   dpId?: string;
   rawAttributes?: Record<string, unknown>;
@@ -96,6 +100,14 @@ export interface RoleAssignmentInput {
   roleName: string;
 }
 
+/** A further directory of an organization (a division, a new identity provider beside the old one). */
+export interface AddDirectoryInput {
+  provider?: DirectoryProviderName;
+  name?: string;
+  /** Default true: the directory is enabled (and `directory_enabled` is sent). */
+  enabled?: boolean;
+}
+
 export interface CreateOrganizationInput {
   displayName: string;
   externalId?: string;
@@ -111,7 +123,10 @@ export interface OrganizationView {
   id: string;
   displayName: string;
   externalId: string | null;
+  /** The primary (first) directory. */
   directoryId: string;
+  /** Every directory of the organization, the primary first. */
+  directoryIds: string[];
 }
 
 export interface DirectoryView {
@@ -130,6 +145,8 @@ export interface DirectoryView {
 export interface UserView {
   id: string;
   organizationId: string;
+  /** The directory that provisions the user. */
+  directoryId: string;
   dpId: string;
   email: string;
   active: boolean;
@@ -157,8 +174,11 @@ export interface GroupView {
 /** Everything the Directory API would show for one organization, for comparisons in tests. */
 export interface DirectorySnapshot {
   organization: OrganizationView;
+  /** The primary (first) directory. */
   directory: DirectoryView;
-  /** Users the Directory API lists (active ones), sorted by id. */
+  /** Every directory of the organization, the primary first. */
+  directories: DirectoryView[];
+  /** Users the Directory API lists (active ones) in all its directories, sorted by id. */
   users: UserView[];
   /** Deactivated users kept by the emulator (not listed by the Directory API). */
   inactiveUsers: UserView[];
@@ -169,6 +189,12 @@ export interface DirectorySnapshot {
 export interface EmitOptions {
   /** Send the webhooks this change causes; default true. */
   emit?: boolean;
+}
+
+/** Options of changes to one directory of an organization. */
+export interface DirectoryOptions extends EmitOptions {
+  /** Which directory; default the organization's primary (first) one. */
+  directoryId?: string;
 }
 
 export class EmulatorError extends Error {

@@ -7,7 +7,8 @@ import type { ScalekitCredentials } from '../config/index';
 
 /**
  * The Scalekit Directory API as scimflow reads it, through the real `@scalekit-sdk/node` client:
- * an organization's primary directory and its users and groups, 30 per page (Scalekit's maximum).
+ * an organization's directories (it may have several) and their users and groups, 30 per page
+ * (Scalekit's maximum).
  */
 
 export const PAGE_SIZE = 30;
@@ -44,6 +45,8 @@ export interface DirectoryInfo {
 
 export interface SnapshotUser {
   id: string;
+  /** The directory whose listing had the user. */
+  directoryId: string;
   email: string | null;
   preferredUsername: string | null;
   givenName: string | null;
@@ -54,6 +57,7 @@ export interface SnapshotUser {
 
 export interface SnapshotGroup {
   id: string;
+  directoryId: string;
   displayName: string | null;
   updatedNs: string;
 }
@@ -83,8 +87,12 @@ const blankToNull = (s: string | undefined): string | null => (s === undefined |
 export class ScalekitDirectory {
   constructor(private readonly client: ScalekitClient) {}
 
-  /** The organization's primary directory; throws OrganizationNotFoundError or NoDirectoryError. */
-  async primaryDirectory(organizationId: string): Promise<DirectoryInfo> {
+  /**
+   * Every directory of the organization, in Scalekit's order (the first is its primary), with
+   * each one's group → role mapping. Empty when its IT admin has set none up; throws
+   * OrganizationNotFoundError for an organization Scalekit does not know.
+   */
+  async listDirectories(organizationId: string): Promise<DirectoryInfo[]> {
     let directories;
     try {
       ({ directories } = await this.client.directory.listDirectories(organizationId));
@@ -92,17 +100,33 @@ export class ScalekitDirectory {
       if (err instanceof ScalekitNotFoundException) throw new OrganizationNotFoundError(organizationId);
       throw err;
     }
-    const first = directories[0];
+    const out: DirectoryInfo[] = [];
+    for (const listed of directories) {
+      // The role mapping is read from the directory itself, not trusted from the list.
+      let d = listed;
+      try {
+        d = (await this.client.directory.getDirectory(organizationId, listed.id)).directory ?? listed;
+      } catch (err) {
+        // Removed between the two calls: it is not one of the organization's directories any more.
+        if (err instanceof ScalekitNotFoundException) continue;
+        throw err;
+      }
+      out.push({
+        id: d.id,
+        enabled: d.enabled,
+        provider: d.directoryProvider ? (DirectoryProvider[d.directoryProvider] ?? null) : null,
+        directoryType: d.directoryType ? (DirectoryType[d.directoryType] ?? null) : null,
+        roleAssignments: (d.roleAssignments?.assignments ?? []).map((a) => ({ groupId: a.groupId, roleName: a.roleName })),
+      });
+    }
+    return out;
+  }
+
+  /** The organization's primary directory; throws OrganizationNotFoundError or NoDirectoryError. */
+  async primaryDirectory(organizationId: string): Promise<DirectoryInfo> {
+    const first = (await this.listDirectories(organizationId))[0];
     if (!first) throw new NoDirectoryError(organizationId);
-    const { directory } = await this.client.directory.getDirectory(organizationId, first.id);
-    const d = directory ?? first;
-    return {
-      id: d.id,
-      enabled: d.enabled,
-      provider: d.directoryProvider ? (DirectoryProvider[d.directoryProvider] ?? null) : null,
-      directoryType: d.directoryType ? (DirectoryType[d.directoryType] ?? null) : null,
-      roleAssignments: (d.roleAssignments?.assignments ?? []).map((a) => ({ groupId: a.groupId, roleName: a.roleName })),
-    };
+    return first;
   }
 
   /** The organization's display name, or null when Scalekit does not know it. */
@@ -125,6 +149,7 @@ export class ScalekitDirectory {
     return {
       items: res.users.map((u) => ({
         id: u.id,
+        directoryId,
         email: blankToNull(u.email),
         preferredUsername: blankToNull(u.preferredUsername),
         givenName: blankToNull(u.givenName),
@@ -144,7 +169,7 @@ export class ScalekitDirectory {
       ...(updatedAfter ? { updatedAfter } : {}),
     });
     return {
-      items: res.groups.map((g) => ({ id: g.id, displayName: blankToNull(g.displayName), updatedNs: timestampNs(g.updatedAt) })),
+      items: res.groups.map((g) => ({ id: g.id, directoryId, displayName: blankToNull(g.displayName), updatedNs: timestampNs(g.updatedAt) })),
       nextPageToken: res.nextPageToken,
       totalSize: res.totalSize,
     };

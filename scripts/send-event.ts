@@ -80,7 +80,7 @@ async function main(): Promise<void> {
       groups: groups.map((id) => ({ id, name: id })),
     };
   } else if (short.startsWith('group_')) {
-    data = { id: groups[0] ?? 'dirgroup_test1', organization_id: org, display_name: values.name ?? 'Test group' };
+    data = { id: groups[0] ?? 'dirgroup_test1', organization_id: org, directory_id: 'dir_test1', display_name: values.name ?? 'Test group' };
   } else {
     data = { id: 'dir_test1', organization_id: org, directory_type: 'SCIM', provider: 'OKTA', enabled: short === 'directory_enabled' };
   }

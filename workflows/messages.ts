@@ -90,6 +90,25 @@ export interface PlanSummary {
   /** The mass-deprovision guard tripped: the run waits for approve or cancel. */
   needsApproval: boolean;
   guard: { share: number; minimum: number };
+  /** The plan per directory of the organization (absent in plans made before several directories). */
+  directories?: DirectoryPlan[];
+}
+
+/** One directory in a run's plan. */
+export interface DirectoryPlan {
+  /** Null for users whose directory is not known. */
+  id: string | null;
+  provider: string | null;
+  enabled: boolean | null;
+  /** Read by the run; a disabled directory is listed but not read, its users left as they are. */
+  read: boolean;
+  /** Scalekit no longer lists it: its users are deactivated by a full run. */
+  removed: boolean;
+  usersFetched: number;
+  /** Its active users before the run. */
+  activeUsers: number;
+  /** Of those, the plan deactivates this many. */
+  deactivate: number;
 }
 
 export interface ApplyCounts {
@@ -125,6 +144,9 @@ export interface ReconcileProgress {
   groupsTotal: number | null;
   plan: PlanSummary | null;
   cancelRequested: boolean;
+  /** The directories the run reads, in order, and the one it is reading (absent in runs that predate them). */
+  directoryIds?: string[];
+  directoryIndex?: number;
 }
 
 export interface ReconcileOutcome {

@@ -287,7 +287,7 @@ export class OrganizationState {
 }
 
 function publicProgress(c: ReconcileCursor) {
-  const { directoryId: _d, pageToken: _p, updatedAfter: _u, ...progress } = c;
+  const { directoryId: _d, pageToken: _p, updatedAfter: _u, directoryStart: _s, ...progress } = c;
   return progress;
 }
 

@@ -42,6 +42,7 @@ async function stateGauges(db: Knex): Promise<Gauge[]> {
     g('scimflow_runs_in_progress', 'Reconciles and imports in progress.', s?.runsInProgress),
     g('scimflow_organizations_never_reconciled', 'Organizations with a directory and no completed full reconcile or import yet.', s?.organizationsNeverReconciled),
     g('scimflow_oldest_full_reconcile_age_seconds', 'Age of the oldest last completed full reconcile among organizations with a directory.', s?.oldestFullReconcileAgeSeconds),
+    g('scimflow_email_conflicts_between_directories', 'Users held back because a user of another directory of their organization has their e-mail (scimflow status <org>).', s?.emailConflictsBetweenDirectories),
   ];
 }
 

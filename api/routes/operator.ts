@@ -1,7 +1,9 @@
 import Router from '@koa/router';
 import type { Knex } from 'knex';
 import { z } from 'zod';
+import { listEmailConflicts } from '../../db/repositories/conflicts';
 import { listGroups, listUsers } from '../../db/repositories/directory';
+import { listOrganizationDirectories, organizationEnabled } from '../../db/repositories/directories';
 import { countDeferred, LEDGER_OUTCOMES, listLedger } from '../../db/repositories/ledger';
 import { getRun, listPlanChanges, listRuns } from '../../db/repositories/sync-runs';
 import type { OrganizationWorkflows } from '../../temporal/client';
@@ -80,6 +82,16 @@ export function operatorRouter(deps: OperatorDeps): Router {
   router.get('/organizations/:orgId/groups', async (ctx) => {
     const organizationId = parse(orgParam, ctx.params.orgId);
     ctx.body = { groups: await listGroups(deps.db, organizationId) };
+  });
+
+  router.get('/organizations/:orgId/directories', async (ctx) => {
+    const organizationId = parse(orgParam, ctx.params.orgId);
+    const directories = await listOrganizationDirectories(deps.db, organizationId);
+    ctx.body = {
+      directories,
+      enabled: organizationEnabled(directories),
+      emailConflicts: await listEmailConflicts(deps.db, organizationId),
+    };
   });
 
   router.get('/organizations/:orgId/events', async (ctx) => {

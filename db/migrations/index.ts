@@ -5,6 +5,7 @@ import * as roles from './20261124000000_roles';
 import * as syncPause from './20261124010000_sync_pause';
 import * as settingsLinks from './20261124020000_settings_links';
 import * as stateGauges from './20261124030000_state_gauges';
+import * as directories from './20261125000000_directories';
 import * as retention from './20261125030000_retention';
 
 /**
@@ -18,6 +19,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261124010000_sync_pause': syncPause,
   '20261124020000_settings_links': settingsLinks,
   '20261124030000_state_gauges': stateGauges,
+  '20261125000000_directories': directories,
   '20261125030000_retention': retention,
 };
 

@@ -13,7 +13,7 @@ import type {
 
 type Db = Knex | Knex.Transaction;
 
-const USER_COLUMNS = `id, email, preferred_username, name, given_name, family_name, dp_id, active, roles,
+const USER_COLUMNS = `id, email, preferred_username, name, given_name, family_name, dp_id, directory_id, active, roles,
   attributes, source_ns, deactivated_at`;
 
 function toStoredUser(r: Record<string, unknown>): StoredUser {
@@ -25,6 +25,7 @@ function toStoredUser(r: Record<string, unknown>): StoredUser {
     givenName: r.given_name as string | null,
     familyName: r.family_name as string | null,
     dpId: r.dp_id as string | null,
+    directoryId: r.directory_id as string | null,
     active: r.active as boolean,
     roles: r.roles as string[],
     attributes: r.attributes as Record<string, unknown>,
@@ -50,18 +51,22 @@ export async function ensureOrganization(db: Db, organizationId: string): Promis
   await db.raw(`INSERT INTO organizations (id) VALUES (?) ON CONFLICT (id) DO NOTHING`, [organizationId]);
 }
 
-/** Locks the organization row for the transaction: writers of one organization queue up here. */
-export async function lockOrganization(db: Knex.Transaction, organizationId: string): Promise<StoredDirectoryState> {
+/**
+ * Locks the organization row for the transaction (writers of one organization queue up here) and
+ * returns the organization's directories.
+ */
+export async function lockOrganization(db: Knex.Transaction, organizationId: string): Promise<StoredDirectoryState[]> {
+  await db.raw(`SELECT 1 FROM organizations WHERE id = ? FOR UPDATE`, [organizationId]);
   const { rows } = await db.raw(
-    `SELECT directory_id, directory_enabled, directory_state_ns FROM organizations WHERE id = ? FOR UPDATE`,
+    `SELECT id, enabled, state_ns, removed_at FROM organization_directories WHERE organization_id = ? ORDER BY created_at, id`,
     [organizationId],
   );
-  const r = (rows as Record<string, unknown>[])[0];
-  return {
-    directoryId: (r?.directory_id as string | null) ?? null,
-    enabled: (r?.directory_enabled as boolean | null) ?? null,
-    sourceNs: (r?.directory_state_ns as string | null) ?? null,
-  };
+  return (rows as Record<string, unknown>[]).map((r) => ({
+    directoryId: r.id as string,
+    enabled: r.enabled as boolean | null,
+    sourceNs: r.state_ns as string | null,
+    removed: r.removed_at !== null,
+  }));
 }
 
 export async function loadUsers(db: Db, organizationId: string, ids: readonly string[]): Promise<Map<string, StoredUser>> {
@@ -122,6 +127,7 @@ export async function upsertUsers(db: Db, organizationId: string, users: readonl
     given_name: u.givenName,
     family_name: u.familyName,
     dp_id: u.dpId,
+    directory_id: u.directoryId,
     active: u.active,
     roles: u.roles,
     attributes: JSON.stringify(u.attributes),
@@ -140,6 +146,7 @@ export async function upsertUsers(db: Db, organizationId: string, users: readonl
         given_name: db.raw('excluded.given_name'),
         family_name: db.raw('excluded.family_name'),
         dp_id: db.raw('excluded.dp_id'),
+        directory_id: db.raw('excluded.directory_id'),
         active: db.raw('excluded.active'),
         roles: db.raw('excluded.roles'),
         attributes: db.raw('excluded.attributes'),
@@ -198,13 +205,24 @@ export async function replaceMemberships(
   }
 }
 
-export async function writeDirectoryState(db: Db, organizationId: string, d: DirectoryWrite): Promise<void> {
+/** Each directory's state from its enabled/disabled events (an event about it: it exists). */
+export async function writeDirectoryStates(db: Db, organizationId: string, directories: readonly DirectoryWrite[]): Promise<void> {
+  if (directories.length === 0) return;
   await db.raw(
-    `UPDATE organizations
-        SET directory_id = ?, directory_type = ?, directory_provider = ?, directory_enabled = ?,
-            directory_state_ns = ?, updated_at = now()
-      WHERE id = ?`,
-    [d.directoryId, d.directoryType, d.provider, d.enabled, d.sourceNs, organizationId],
+    `INSERT INTO organization_directories AS d (organization_id, id, directory_type, provider, enabled, state_ns)
+     SELECT ?, v.id, v.directory_type, v.provider, v.enabled, v.state_ns
+       FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[], ?::bigint[]) AS v(id, directory_type, provider, enabled, state_ns)
+     ON CONFLICT (organization_id, id) DO UPDATE
+        SET directory_type = coalesce(excluded.directory_type, d.directory_type), provider = coalesce(excluded.provider, d.provider),
+            enabled = excluded.enabled, state_ns = excluded.state_ns, removed_at = NULL, updated_at = now()`,
+    [
+      organizationId,
+      directories.map((d) => d.directoryId),
+      directories.map((d) => d.directoryType) as string[],
+      directories.map((d) => d.provider) as string[],
+      directories.map((d) => d.enabled),
+      directories.map((d) => d.sourceNs),
+    ],
   );
 }
 
@@ -217,6 +235,8 @@ export interface UserView {
   name: string | null;
   givenName: string | null;
   familyName: string | null;
+  /** The directory that provisioned the user (null while unknown). */
+  directoryId: string | null;
   active: boolean;
   groups: string[];
   /** Scalekit's roles[] for the user. */
@@ -247,7 +267,7 @@ export async function listUsers(db: Db, q: UserQuery): Promise<UserView[]> {
   }
   bindings.push(q.limit);
   const { rows } = await db.raw(
-    `SELECT u.id, u.email, u.name, u.given_name, u.family_name, u.active, u.roles, u.updated_at,
+    `SELECT u.id, u.email, u.name, u.given_name, u.family_name, u.directory_id, u.active, u.roles, u.updated_at,
             coalesce((SELECT array_agg(m.group_id ORDER BY m.group_id) FROM group_memberships m
                        WHERE m.organization_id = u.organization_id AND m.user_id = u.id), '{}') AS groups,
             coalesce((SELECT array_agg(DISTINCT r.role ORDER BY r.role) FROM user_roles r
@@ -264,6 +284,7 @@ export async function listUsers(db: Db, q: UserQuery): Promise<UserView[]> {
     name: r.name as string | null,
     givenName: r.given_name as string | null,
     familyName: r.family_name as string | null,
+    directoryId: r.directory_id as string | null,
     active: r.active as boolean,
     groups: r.groups as string[],
     roles: r.roles as string[],
@@ -275,13 +296,14 @@ export async function listUsers(db: Db, q: UserQuery): Promise<UserView[]> {
 export interface GroupView {
   id: string;
   displayName: string | null;
+  directoryId: string | null;
   deleted: boolean;
   memberCount: number;
 }
 
 export async function listGroups(db: Db, organizationId: string): Promise<GroupView[]> {
   const { rows } = await db.raw(
-    `SELECT g.id, g.display_name, g.deleted_at IS NOT NULL AS deleted,
+    `SELECT g.id, g.display_name, g.directory_id, g.deleted_at IS NOT NULL AS deleted,
             (SELECT count(*) FROM group_memberships m WHERE m.organization_id = g.organization_id AND m.group_id = g.id)::int AS member_count
        FROM directory_groups g
       WHERE g.organization_id = ?
@@ -291,6 +313,7 @@ export async function listGroups(db: Db, organizationId: string): Promise<GroupV
   return (rows as Record<string, unknown>[]).map((r) => ({
     id: r.id as string,
     displayName: r.display_name as string | null,
+    directoryId: r.directory_id as string | null,
     deleted: r.deleted as boolean,
     memberCount: r.member_count as number,
   }));

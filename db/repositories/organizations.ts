@@ -1,37 +1,39 @@
 import type { Knex } from 'knex';
 import type { DirectoryInfo } from '../../scalekit/directory';
+import { directoriesByOrganization, organizationEnabled, recordListedDirectories, type OrganizationDirectory } from './directories';
 
 /** Organizations: registration with what Scalekit says, and the list with counts. */
 
 export interface OrganizationUpsert {
   organizationId: string;
   displayName: string | null;
-  directory: DirectoryInfo | null;
+  /** The directories Scalekit lists for it now (none: not asked, or none set up yet). */
+  directories: readonly DirectoryInfo[];
 }
 
-/** Creates or refreshes the organization row; returns whether it was created. */
+/** Creates or refreshes the organization row and its directories; returns whether it was created. */
 export async function upsertOrganization(db: Knex, o: OrganizationUpsert): Promise<'created' | 'updated'> {
-  const d = o.directory;
-  const { rows } = await db.raw(
-    `INSERT INTO organizations (id, display_name, directory_id, directory_type, directory_provider, directory_enabled)
-     VALUES (?, ?, ?, ?, ?, ?)
-     ON CONFLICT (id) DO UPDATE
-        SET display_name       = coalesce(EXCLUDED.display_name, organizations.display_name),
-            directory_id       = coalesce(EXCLUDED.directory_id, organizations.directory_id),
-            directory_type     = coalesce(EXCLUDED.directory_type, organizations.directory_type),
-            directory_provider = coalesce(EXCLUDED.directory_provider, organizations.directory_provider),
-            directory_enabled  = coalesce(EXCLUDED.directory_enabled, organizations.directory_enabled),
-            updated_at         = now()
-     RETURNING (xmax = 0) AS inserted`,
-    [o.organizationId, o.displayName, d?.id ?? null, d?.directoryType ?? null, d?.provider ?? null, d?.enabled ?? null],
-  );
-  return (rows as { inserted: boolean }[])[0]?.inserted ? 'created' : 'updated';
+  return db.transaction(async (trx) => {
+    const { rows } = await trx.raw(
+      `INSERT INTO organizations (id, display_name)
+       VALUES (?, ?)
+       ON CONFLICT (id) DO UPDATE
+          SET display_name = coalesce(EXCLUDED.display_name, organizations.display_name),
+              updated_at   = now()
+       RETURNING (xmax = 0) AS inserted`,
+      [o.organizationId, o.displayName],
+    );
+    await recordListedDirectories(trx, o.organizationId, o.directories);
+    return (rows as { inserted: boolean }[])[0]?.inserted ? 'created' : 'updated';
+  });
 }
 
 export interface OrganizationListRow {
   id: string;
   displayName: string | null;
-  directoryId: string | null;
+  /** Its directories that still exist in Scalekit, in the order they were first seen. */
+  directories: OrganizationDirectory[];
+  /** Enabled when any of its directories is; null when none has said. */
   directoryEnabled: boolean | null;
   syncPaused: boolean;
   activeUsers: number;
@@ -41,7 +43,7 @@ export interface OrganizationListRow {
 
 export async function listOrganizations(db: Knex): Promise<OrganizationListRow[]> {
   const { rows } = await db.raw(
-    `SELECT o.id, o.display_name, o.directory_id, o.directory_enabled, o.sync_paused,
+    `SELECT o.id, o.display_name, o.sync_paused,
             coalesce(u.active, 0) AS active_users, coalesce(u.total, 0) AS total_users,
             r.id AS run_id, r.kind AS run_kind, r.trigger AS run_trigger, r.status AS run_status,
             r.created_at AS run_created_at, r.finished_at AS run_finished_at
@@ -52,12 +54,13 @@ export async function listOrganizations(db: Knex): Promise<OrganizationListRow[]
                             FROM sync_runs WHERE organization_id = o.id ORDER BY id DESC LIMIT 1) r ON true
       ORDER BY o.id`,
   );
+  const directories = await directoriesByOrganization(db);
   const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null);
   return (rows as Record<string, unknown>[]).map((r) => ({
     id: r.id as string,
     displayName: r.display_name as string | null,
-    directoryId: r.directory_id as string | null,
-    directoryEnabled: r.directory_enabled as boolean | null,
+    directories: directories.get(r.id as string) ?? [],
+    directoryEnabled: organizationEnabled(directories.get(r.id as string) ?? []),
     syncPaused: r.sync_paused as boolean,
     activeUsers: Number(r.active_users),
     totalUsers: Number(r.total_users),

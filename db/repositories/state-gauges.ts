@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { countEmailConflicts } from './conflicts';
 
 /** The organizations' state as /metrics reports it: what needs a person, and how fresh things are. */
 export interface StateGauges {
@@ -11,6 +12,8 @@ export interface StateGauges {
   organizationsNeverReconciled: number;
   /** Age of the oldest "last completed full reconcile" among organizations with a directory. */
   oldestFullReconcileAgeSeconds: number | null;
+  /** Users held back because a user of another directory of their organization has their e-mail. */
+  emailConflictsBetweenDirectories: number;
 }
 
 export async function readStateGauges(db: Knex): Promise<StateGauges> {
@@ -21,7 +24,7 @@ export async function readStateGauges(db: Knex): Promise<StateGauges> {
                WHERE r.organization_id = o.id AND r.kind = 'full' AND r.status = 'completed' AND NOT r.dry_run
                ORDER BY r.finished_at DESC LIMIT 1) AS at
         FROM organizations o
-       WHERE o.directory_id IS NOT NULL)
+       WHERE EXISTS (SELECT 1 FROM organization_directories d WHERE d.organization_id = o.id AND d.removed_at IS NULL))
     SELECT (SELECT count(*) FROM directory_events WHERE outcome = 'quarantined')::int AS quarantined,
            (SELECT count(*) FROM directory_events WHERE outcome = 'deferred')::int AS deferred,
            (SELECT count(*) FROM organizations WHERE sync_paused)::int AS paused,
@@ -38,5 +41,6 @@ export async function readStateGauges(db: Knex): Promise<StateGauges> {
     runsInProgress: Number(r.in_progress ?? 0),
     organizationsNeverReconciled: Number(r.never ?? 0),
     oldestFullReconcileAgeSeconds: r.oldest === null || r.oldest === undefined ? null : Math.round(Number(r.oldest)),
+    emailConflictsBetweenDirectories: await countEmailConflicts(db, null),
   };
 }

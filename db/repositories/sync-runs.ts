@@ -1,9 +1,12 @@
 import type { Knex } from 'knex';
 import type { SnapshotGroup, SnapshotUser } from '../../scalekit/directory';
 import type { ApplyCounts, PlanSummary, ReconcileKind } from '../../workflows/messages';
+import { CROSS_DIRECTORY_ADVICE, CROSS_DIRECTORY_EMAIL_CONFLICT } from '../../domain/conflicts';
 import { chunkRows } from '../batch';
 import { describePermanentError } from '../errors';
+import { markRemovedDirectories } from './directories';
 import { resolveUserRoles } from './roles';
+import { absenceScopeOfRun, ensureRunDirectories, learnDirectories, summarizeDirectories } from './run-directories';
 
 /**
  * Sync runs (reconciliations and imports): the run row, the directory snapshot it reads into
@@ -156,6 +159,7 @@ export async function insertSnapshotUsers(db: Db, runId: string, users: readonly
   const rows = users.map((u) => ({
     run_id: runId,
     id: u.id,
+    directory_id: u.directoryId,
     email: u.email,
     preferred_username: u.preferredUsername,
     given_name: u.givenName,
@@ -169,7 +173,7 @@ export async function insertSnapshotUsers(db: Db, runId: string, users: readonly
 }
 
 export async function insertSnapshotGroups(db: Db, runId: string, groups: readonly SnapshotGroup[]): Promise<void> {
-  const rows = groups.map((g) => ({ run_id: runId, id: g.id, display_name: g.displayName, updated_ns: g.updatedNs }));
+  const rows = groups.map((g) => ({ run_id: runId, id: g.id, directory_id: g.directoryId, display_name: g.displayName, updated_ns: g.updatedNs }));
   for (const part of chunkRows(rows)) {
     await db('sync_snapshot_groups').insert(part).onConflict(['run_id', 'id']).ignore();
   }
@@ -192,7 +196,7 @@ export interface PlanOptions {
  */
 const DESIRED_USERS = `
   desired AS (
-    SELECT s.id, s.email, s.preferred_username, s.given_name, s.family_name,
+    SELECT s.id, s.directory_id, s.email, s.preferred_username, s.given_name, s.family_name,
            coalesce((SELECT array_agg(DISTINCT g COLLATE "C" ORDER BY g COLLATE "C") FROM unnest(s.groups) g
                       WHERE EXISTS (SELECT 1 FROM sync_snapshot_groups sg WHERE sg.run_id = :run AND sg.id = g)
                          OR (:delta AND EXISTS (SELECT 1 FROM directory_groups dg
@@ -245,6 +249,9 @@ async function tallyChanges(trx: Knex.Transaction, runId: string): Promise<Tally
 export async function computePlan(trx: Knex.Transaction, o: PlanOptions): Promise<PlanSummary> {
   const run = o.run;
   const delta = run.kind === 'delta';
+  // Absent from the snapshot counts only for entities of a directory the run read (or one gone
+  // from Scalekit): see domain/directories.ts.
+  const scope = await absenceScopeOfRun(trx, o.organizationId, run);
   const params = {
     run: run.id,
     org: o.organizationId,
@@ -253,7 +260,16 @@ export async function computePlan(trx: Knex.Transaction, o: PlanOptions): Promis
     full: !delta,
     role_groups: o.roleAssignments.map((a) => a.groupId),
     role_names: o.roleAssignments.map((a) => a.roleName),
+    judged_ids: scope.judgedIds,
+    judged_reasons: scope.judgedReasons,
+    judge_unknown: scope.unknown.judged,
+    unknown_reason: scope.unknown.reason,
   };
+  const absence = (alias: string) => `
+    CASE WHEN ${alias}.source_ns > :ns THEN 'changed by an event newer than the snapshot'
+         WHEN ${alias}.directory_id IS NULL THEN :unknown_reason::text
+         ELSE (:judged_reasons::text[])[array_position(:judged_ids::text[], ${alias}.directory_id)] END`;
+  const judged = (alias: string) => `(${alias}.directory_id = ANY(:judged_ids::text[]) OR (${alias}.directory_id IS NULL AND :judge_unknown::boolean))`;
   await trx.raw(`DELETE FROM sync_plan_changes WHERE run_id = ?`, [run.id]);
   // The snapshot was just loaded: without fresh statistics the planner expects one row and picks
   // nested loops that turn quadratic on a large directory.
@@ -291,10 +307,11 @@ export async function computePlan(trx: Knex.Transaction, o: PlanOptions): Promis
       `INSERT INTO sync_plan_changes (run_id, entity, entity_id, action, changes, outcome, detail)
        SELECT :run::bigint, 'user', u.id, 'deactivate', jsonb_build_object('active', jsonb_build_object('from', true, 'to', false)),
               CASE WHEN u.source_ns > :ns THEN 'skipped_newer' END,
-              CASE WHEN u.source_ns > :ns THEN 'changed by an event newer than the snapshot' END
+              ${absence('u')}
          FROM directory_users u
         WHERE u.organization_id = :org AND u.active
-          AND NOT EXISTS (SELECT 1 FROM sync_snapshot_users s WHERE s.run_id = :run AND s.id = u.id)`,
+          AND NOT EXISTS (SELECT 1 FROM sync_snapshot_users s WHERE s.run_id = :run AND s.id = u.id)
+          AND ${judged('u')}`,
       params,
     );
   }
@@ -315,10 +332,11 @@ export async function computePlan(trx: Knex.Transaction, o: PlanOptions): Promis
      UNION ALL
      SELECT :run::bigint, 'group', g.id, 'delete', jsonb_build_object('deleted', jsonb_build_object('from', false, 'to', true)),
             CASE WHEN g.source_ns > :ns THEN 'skipped_newer' END,
-            CASE WHEN g.source_ns > :ns THEN 'changed by an event newer than the snapshot' END
+            ${absence('g')}
        FROM directory_groups g
       WHERE :full AND g.organization_id = :org AND g.deleted_at IS NULL
-        AND NOT EXISTS (SELECT 1 FROM sync_snapshot_groups s WHERE s.run_id = :run AND s.id = g.id)`,
+        AND NOT EXISTS (SELECT 1 FROM sync_snapshot_groups s WHERE s.run_id = :run AND s.id = g.id)
+        AND ${judged('g')}`,
     params,
   );
 
@@ -359,7 +377,8 @@ export async function computePlan(trx: Knex.Transaction, o: PlanOptions): Promis
     users.create + users.update + users.deactivate + users.reactivate + groups.create + groups.update + groups.delete + groups.restore;
   const needsApproval =
     !run.dryRun && users.deactivate >= o.guard.minimum && users.deactivate > o.guard.share * active;
-  const plan: PlanSummary = { users, groups, activeUsersBefore: active, drift, needsApproval, guard: o.guard };
+  const directories = await summarizeDirectories(trx, o.organizationId, run.id);
+  const plan: PlanSummary = { users, groups, activeUsersBefore: active, drift, needsApproval, guard: o.guard, directories };
   await trx('sync_runs')
     .where('id', run.id)
     .update({ plan: JSON.stringify(plan), drift, phase: 'plan', updated_at: trx.raw('now()') });
@@ -423,13 +442,13 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
 
   // Groups first (memberships refer to them).
   const groupsUpserted = await applied(
-    `INSERT INTO directory_groups AS g (organization_id, id, display_name, source_ns, source_event_id)
-     SELECT :org, s.id, s.display_name, :ns, 'sync_run:' || :run
+    `INSERT INTO directory_groups AS g (organization_id, id, display_name, directory_id, source_ns, source_event_id)
+     SELECT :org, s.id, s.display_name, s.directory_id, :ns, 'sync_run:' || :run
        FROM sync_snapshot_groups s
        JOIN sync_plan_changes p ON p.run_id = s.run_id AND p.entity = 'group' AND p.entity_id = s.id
       WHERE s.run_id = :run AND p.outcome IS NULL AND p.action IN ('create', 'update', 'restore')
      ON CONFLICT (organization_id, id) DO UPDATE
-        SET display_name = excluded.display_name, deleted_at = NULL, source_ns = excluded.source_ns,
+        SET display_name = excluded.display_name, directory_id = coalesce(excluded.directory_id, g.directory_id), deleted_at = NULL, source_ns = excluded.source_ns,
             source_event_id = excluded.source_event_id, updated_at = now()
       WHERE g.source_ns <= :ns
      RETURNING g.id`,
@@ -466,28 +485,38 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
 
   // Emails that cannot be given out: listed for two directory users, or held by an active user
   // this run leaves as it is. Those users fail up front (one statement), the rest go in one upsert.
+  // The reason names both users and their directories (see domain/conflicts.ts).
   const failed = new Map<string, string>();
   const collisions = (await trx.raw(
     `WITH up AS MATERIALIZED (
-       SELECT s.id, lower(s.email) AS e
+       SELECT s.id, s.directory_id AS dir, lower(s.email) AS e
          FROM sync_snapshot_users s
          JOIN sync_plan_changes p ON p.run_id = s.run_id AND p.entity = 'user' AND p.entity_id = s.id
         WHERE s.run_id = :run AND p.outcome IS NULL AND p.action IN ('create', 'update', 'reactivate') AND s.email IS NOT NULL),
-     dup AS (SELECT e FROM up GROUP BY e HAVING count(*) > 1),
+     dup AS (
+       SELECT e, count(DISTINCT dir) AS dirs,
+              string_agg(id || ' (directory ' || coalesce(dir, 'not known yet') || ')', ', ' ORDER BY id) AS who
+         FROM up GROUP BY e HAVING count(*) > 1),
      held AS (
-       SELECT lower(u.email) AS e, u.id FROM directory_users u
+       SELECT lower(u.email) AS e, u.id, u.directory_id AS dir FROM directory_users u
         WHERE u.organization_id = :org AND u.active AND u.email IS NOT NULL
           AND u.id NOT IN (SELECT id FROM up)
           AND u.id NOT IN (SELECT entity_id FROM sync_plan_changes
                             WHERE run_id = :run AND entity = 'user' AND action = 'deactivate' AND outcome IS NULL))
      SELECT up.id,
-            CASE WHEN d.e IS NOT NULL THEN 'the directory lists this email for more than one user'
-                 ELSE 'the email is held by active user ' || h.id END AS reason
+            CASE WHEN d.e IS NOT NULL AND d.dirs > 1
+                   THEN :between || ': the directories list this e-mail for ' || d.who || '; ' || :advice
+                 WHEN d.e IS NOT NULL THEN 'the directory lists this e-mail for more than one user: ' || d.who
+                 WHEN up.dir IS NOT NULL AND h.dir IS NOT NULL AND up.dir <> h.dir
+                   THEN :between || ': user ' || up.id || ' (directory ' || up.dir || ') has the e-mail of active user '
+                        || h.id || ' (directory ' || h.dir || '); ' || :advice
+                 ELSE 'e-mail conflict: user ' || up.id || ' (directory ' || coalesce(up.dir, 'not known yet')
+                      || ') has the e-mail of active user ' || h.id || ' (directory ' || coalesce(h.dir, 'not known yet') || ')' END AS reason
        FROM up
        LEFT JOIN dup d ON d.e = up.e
        LEFT JOIN held h ON h.e = up.e
       WHERE d.e IS NOT NULL OR h.id IS NOT NULL`,
-    params,
+    { ...params, between: CROSS_DIRECTORY_EMAIL_CONFLICT, advice: CROSS_DIRECTORY_ADVICE },
   )).rows as { id: string; reason: string }[];
   for (const c of collisions) failed.set(c.id, `unique constraint violated: ${c.reason}`);
   if (failed.size > 0) {
@@ -510,15 +539,15 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
        ${only ? `AND u.id = ${only}` : ''}`;
   const upsertUsers = (only?: string) => `
     WITH ${DESIRED_USERS}
-    INSERT INTO directory_users AS u (organization_id, id, email, preferred_username, given_name, family_name, name,
+    INSERT INTO directory_users AS u (organization_id, id, directory_id, email, preferred_username, given_name, family_name, name,
                                       active, roles, source_ns, source_event_id, deactivated_at)
-    SELECT :org, d.id, d.email, d.preferred_username, d.given_name, d.family_name,
+    SELECT :org, d.id, d.directory_id, d.email, d.preferred_username, d.given_name, d.family_name,
            nullif(concat_ws(' ', d.given_name, d.family_name), ''), true, d.roles, :ns, 'sync_run:' || :run, NULL
       FROM desired d
       JOIN sync_plan_changes p ON p.run_id = :run AND p.entity = 'user' AND p.entity_id = d.id
      WHERE p.outcome IS NULL AND p.action IN ('create', 'update', 'reactivate') ${only ? `AND d.id = ${only}` : ''}
     ON CONFLICT (organization_id, id) DO UPDATE
-       SET email = excluded.email, preferred_username = excluded.preferred_username,
+       SET directory_id = coalesce(excluded.directory_id, u.directory_id), email = excluded.email, preferred_username = excluded.preferred_username,
            given_name = excluded.given_name, family_name = excluded.family_name,
            name = CASE WHEN u.given_name IS DISTINCT FROM excluded.given_name OR u.family_name IS DISTINCT FROM excluded.family_name
                          OR u.name IS NULL THEN excluded.name ELSE u.name END,
@@ -588,7 +617,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
               ELSE 'skipped' END,
             detail = CASE
               WHEN p.entity = 'user' AND p.entity_id = ANY(:failed_ids::text[]) THEN (:failed_reasons::text[])[array_position(:failed_ids::text[], p.entity_id)]
-              WHEN (p.entity = 'user' AND p.entity_id = ANY(:users::text[])) OR (p.entity = 'group' AND p.entity_id = ANY(:groups::text[])) THEN NULL
+              WHEN (p.entity = 'user' AND p.entity_id = ANY(:users::text[])) OR (p.entity = 'group' AND p.entity_id = ANY(:groups::text[])) THEN p.detail
               WHEN coalesce(u.source_ns, g.source_ns, 0) > :ns THEN 'changed by an event newer than the snapshot'
               ELSE 'nothing left to change: already in the planned state' END
        FROM sync_plan_changes q
@@ -600,21 +629,27 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
   );
 
   // The tables now reflect the directory as of the snapshot: an event older than it, arriving
-  // late, is stale from here on (for a full run every entity of the organization; for a delta the
-  // ones it read). Entities changed by newer events keep their newer clock; failed ones theirs.
+  // late, is stale from here on (for a full run every entity of the directories it judged; for a
+  // delta the ones it read). Entities changed by newer events keep their newer clock; failed ones theirs.
   const full = run.kind === 'full';
+  const scope = await absenceScopeOfRun(trx, o.organizationId, run);
+  const sweep = { ...params, full, judged_ids: scope.judgedIds, judge_unknown: scope.unknown.judged };
+  const judged = (alias: string) => `(${alias}.directory_id = ANY(:judged_ids::text[]) OR (${alias}.directory_id IS NULL AND :judge_unknown::boolean))`;
   await trx.raw(
     `UPDATE directory_users u SET source_ns = :ns
       WHERE u.organization_id = :org AND u.source_ns < :ns AND NOT (u.id = ANY(:failed_ids::text[]))
-        AND (:full OR EXISTS (SELECT 1 FROM sync_snapshot_users s WHERE s.run_id = :run AND s.id = u.id))`,
-    { ...params, full, failed_ids: [...failed.keys()] },
+        AND ((:full AND ${judged('u')}) OR EXISTS (SELECT 1 FROM sync_snapshot_users s WHERE s.run_id = :run AND s.id = u.id))`,
+    { ...sweep, failed_ids: [...failed.keys()] },
   );
   await trx.raw(
     `UPDATE directory_groups g SET source_ns = :ns
       WHERE g.organization_id = :org AND g.source_ns < :ns
-        AND (:full OR EXISTS (SELECT 1 FROM sync_snapshot_groups s WHERE s.run_id = :run AND s.id = g.id))`,
-    { ...params, full },
+        AND ((:full AND ${judged('g')}) OR EXISTS (SELECT 1 FROM sync_snapshot_groups s WHERE s.run_id = :run AND s.id = g.id))`,
+    sweep,
   );
+  await learnDirectories(trx, o.organizationId, run.id);
+  // A full run listed every directory of the organization: one it did not list is gone.
+  if (full) await markRemovedDirectories(trx, o.organizationId, (await ensureRunDirectories(trx, run)).map((d) => d.directoryId));
 
   const tally = await tallyChanges(trx, run.id);
   const n = (entity: 'user' | 'group', action: string) => tally({ entity, action, outcome: 'applied' });

@@ -246,10 +246,40 @@ describe('onboarding import', () => {
     const db = stack.database.db;
     expect(await databaseView(db, org.id)).toEqual(directoryView(emulator, org.id));
     const row = await db('organizations').where('id', org.id).first();
-    expect(row).toMatchObject({ display_name: org.displayName, directory_id: org.directoryId });
+    expect(row).toMatchObject({ display_name: org.displayName });
+    expect(await db('organization_directories').where('organization_id', org.id).select('id')).toEqual([{ id: org.directoryId }]);
     const run = await db('sync_runs').where('id', runId).first();
     expect(run).toMatchObject({ trigger: 'import', status: 'completed', users_fetched: 10_000 });
     expect((await describeSchedules(stack.client, org.id)).every((s) => s.exists && !s.paused)).toBe(true);
+  });
+
+  it('imports every enabled directory of an organization; the report, orgs list and status show each directory', async () => {
+    const { organization: org } = emulator.generateLarge({ users: 400, groups: 6, directories: 2, seed: randomInt(1, 2 ** 31) });
+    const [a, b] = org.directoryIds as [string, string];
+    const c = emulator.addDirectory(org.id, { provider: 'GOOGLE', enabled: false }, noEmit).id;
+    const r = await cli(['import', org.id]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toContain(`directory   ${a} (SCIM, MICROSOFT_AD, enabled)`);
+    expect(r.stdout).toContain(`directory   ${b} (SCIM, MICROSOFT_AD, enabled)`);
+    expect(r.stdout).toContain(`directory   ${c} (SCIM, GOOGLE, disabled)`);
+    expect(r.stdout).toMatch(/users {3}created 400 · updated 0 · deactivated 0/);
+    expect(r.stdout).toContain(`  directory ${a} (MICROSOFT_AD): read, 200 users fetched: deactivate 0 of 0 active users`);
+    expect(r.stdout).toContain(`  directory ${c} (GOOGLE): disabled, not read: its 0 active users are left as they are`);
+    expect(await databaseView(stack.database.db, org.id)).toEqual(directoryView(emulator, org.id));
+
+    const list = await cli(['orgs', 'list']);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout.split('\n').find((l) => l.startsWith(org.id))).toContain(`${a} MICROSOFT_AD, ${b} MICROSOFT_AD, ${c} GOOGLE (disabled)`);
+    const status = await cli(['status', org.id]);
+    expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toMatch(new RegExp(`^directories\\n  ${a}  SCIM, MICROSOFT_AD, enabled · 200 active users of 200 · 3 groups\\n  ${b}  SCIM, MICROSOFT_AD, enabled · 200 active users of 200 · 3 groups\\n  ${c}  SCIM, GOOGLE, disabled · 0 active users of 0 · 0 groups$`, 'm'));
+    const statusJson = json<{ directories: { id: string; enabled: boolean }[]; emailConflicts: number }>(await cli(['status', org.id, '--json']));
+    expect(statusJson.directories.map((d) => [d.id, d.enabled])).toEqual([
+      [a, true],
+      [b, true],
+      [c, false],
+    ]);
+    expect(statusJson.emailConflicts).toBe(0);
   });
 
   it('--json prints one object with the outcome, and no progress', async () => {
@@ -477,11 +507,10 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
       ['full', true, false],
       ['delta', true, false],
     ]);
-    expect(await stack.database.db('organizations').where('id', org.id).first()).toMatchObject({
-      display_name: org.displayName,
-      directory_id: org.directoryId,
-      directory_enabled: true,
-    });
+    expect(await stack.database.db('organizations').where('id', org.id).first()).toMatchObject({ display_name: org.displayName });
+    expect(await stack.database.db('organization_directories').where('organization_id', org.id).select('id', 'enabled')).toEqual([
+      { id: org.directoryId, enabled: true },
+    ]);
     expect(await stack.workflows.status(org.id)).not.toBeNull();
 
     const again = await cli(['orgs', 'add', org.id]);

@@ -103,8 +103,8 @@ it('applies every event type sent with npm run send-event, visible through the o
   ]);
   const { groups } = await api<{ groups: unknown[] }>(`/api/organizations/${org}/groups`);
   expect(groups).toEqual([
-    { id: 'dirgroup_a', displayName: 'Alpha', deleted: false, memberCount: 1 },
-    { id: 'dirgroup_b', displayName: 'Beta Team', deleted: true, memberCount: 0 },
+    { id: 'dirgroup_a', displayName: 'Alpha', directoryId: 'dir_test1', deleted: false, memberCount: 1 },
+    { id: 'dirgroup_b', displayName: 'Beta Team', directoryId: 'dir_test1', deleted: true, memberCount: 0 },
   ]);
   const status = await api<{ applied: number }>(`/api/organizations/${org}/sync`);
   expect(status.applied).toBe(steps.length);

@@ -334,13 +334,10 @@ async function expectDatabaseEqualsDirectory(run: ScenarioRun, snap: DirectorySn
   );
 
   // The organization's directory state.
-  const orgRow = await stack.database.db('organizations').where('id', org).first();
-  expect(orgRow).toMatchObject({
-    directory_id: snap.directory.id,
-    directory_type: snap.directory.directoryType,
-    directory_provider: snap.directory.provider,
-    directory_enabled: snap.directory.enabled,
-  });
+  const directoryRows = await stack.database.db('organization_directories').where('organization_id', org).select('id', 'directory_type', 'provider', 'enabled');
+  expect(directoryRows).toEqual([
+    { id: snap.directory.id, directory_type: snap.directory.directoryType, provider: snap.directory.provider, enabled: snap.directory.enabled },
+  ]);
 }
 
 /** Every attempt got a 2xx; nothing was rejected (signature) or failed. */

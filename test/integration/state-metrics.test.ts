@@ -36,7 +36,8 @@ it('counts quarantined and deferred events, paused organizations, runs to approv
   expect(await gauges()).not.toHaveProperty('scimflow_oldest_full_reconcile_age_seconds');
 
   const org = env.emulator.seedDemo();
-  await env.stack.database.db('organizations').insert({ id: org.id, directory_id: org.directoryId });
+  await env.stack.database.db('organizations').insert({ id: org.id });
+  await env.stack.database.db('organization_directories').insert({ organization_id: org.id, id: org.directoryId });
   expect((await gauges()).scimflow_organizations_never_reconciled).toBe(1);
   expect((await reconcileAndWait(env.stack.workflows, org.id, { trigger: 'import' })).status).toBe('completed');
   const fresh = await gauges();

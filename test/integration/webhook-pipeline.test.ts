@@ -104,11 +104,14 @@ describe('every event type, end to end', () => {
 
     const g = await groups(org);
     expect(g).toEqual([
-      { id: eng.id, displayName: 'Engineering', deleted: false, memberCount: 1 },
-      { id: ops.id, displayName: 'Operations', deleted: true, memberCount: 0 },
+      { id: eng.id, displayName: 'Engineering', directoryId: 'dir_1', deleted: false, memberCount: 1 },
+      { id: ops.id, displayName: 'Operations', directoryId: 'dir_1', deleted: true, memberCount: 0 },
     ]);
-    const orgRow = await stack.database.db('organizations').where('id', org).first();
-    expect(orgRow).toMatchObject({ directory_id: 'dir_1', directory_provider: 'OKTA', directory_enabled: false });
+    // The organization's one directory: its state, and every user of it.
+    expect(await stack.database.db('organization_directories').where('organization_id', org).select('id', 'provider', 'enabled')).toEqual([
+      { id: 'dir_1', provider: 'OKTA', enabled: false },
+    ]);
+    expect(u.map((x) => x.directoryId)).toEqual(u.map(() => 'dir_1'));
 
     const status = await stack.api<{ applied: number; queued: number; lastAppliedEventAt: string }>(`/api/organizations/${org}/sync`);
     expect(status).toMatchObject({ applied: deliveries.length, queued: 0, lastAppliedEventAt: nanoTime(9) });

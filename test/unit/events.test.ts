@@ -163,6 +163,18 @@ describe('parseDirectoryWebhook on Scalekit examples', () => {
     expect('name' in e.user).toBe(false);
   });
 
+  it('a user event names no directory (Scalekit\'s do not); one that does is taken at its word, not kept as an attribute', () => {
+    const plain = event(example('organization.directory.user_updated'));
+    if (plain.kind !== 'user') throw new Error('expected a user event');
+    expect('directoryId' in plain.user).toBe(false);
+    const payload = example('organization.directory.user_updated');
+    (payload.data as Record<string, unknown>).directory_id = 'dir_38610496391217780';
+    const named = event(payload);
+    if (named.kind !== 'user') throw new Error('expected a user event');
+    expect(named.user.directoryId).toBe('dir_38610496391217780');
+    expect(named.user.attributes).not.toHaveProperty('directory_id');
+  });
+
   it('organization.directory.group_created (external_id null stays null)', () => {
     const e = event(example('organization.directory.group_created'));
     expect(e.kind).toBe('group');

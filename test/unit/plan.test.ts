@@ -62,13 +62,17 @@ function groupEvent(type: 'created' | 'updated' | 'deleted', t: number, group: P
   };
 }
 
-function directoryEvent(enabled: boolean, t: number, id?: string): DirectoryEvent {
+function directoryEvent(enabled: boolean, t: number, id?: string, directoryId = 'dir_1'): DirectoryEvent {
   return {
     ...base(t, id),
     kind: 'directory',
     type: enabled ? 'organization.directory_enabled' : 'organization.directory_disabled',
-    directory: { id: 'dir_1', directoryType: 'SCIM', provider: 'OKTA', enabled },
+    directory: { id: directoryId, directoryType: 'SCIM', provider: 'OKTA', enabled },
   };
+}
+
+function storedDirectory(directoryId: string, over: Partial<StoredDirectoryState> = {}): StoredDirectoryState {
+  return { directoryId, enabled: true, sourceNs: null, removed: false, ...over };
 }
 
 function storedUser(id: string, t: number, over: Partial<StoredUser> = {}): StoredUser {
@@ -80,6 +84,7 @@ function storedUser(id: string, t: number, over: Partial<StoredUser> = {}): Stor
     givenName: 'John',
     familyName: 'Doe',
     dpId: 'ext-1',
+    directoryId: 'dir_1',
     active: true,
     roles: ['viewer'],
     attributes: { department: 'Sales', title: 'Rep' },
@@ -105,13 +110,13 @@ function storedGroup(id: string, t: number, over: Partial<StoredGroup> = {}): St
 
 function plan(
   events: DirectoryEvent[],
-  stored: { users?: StoredUser[]; groups?: StoredGroup[]; directory?: StoredDirectoryState | null } = {},
+  stored: { users?: StoredUser[]; groups?: StoredGroup[]; directories?: StoredDirectoryState[] } = {},
 ): BatchPlan {
   return planBatch({
     events,
     users: new Map((stored.users ?? []).map((u) => [u.id, u])),
     groups: new Map((stored.groups ?? []).map((g) => [g.id, g])),
-    directory: stored.directory ?? null,
+    directories: stored.directories ?? [],
   });
 }
 
@@ -157,6 +162,7 @@ describe('user_created', () => {
       givenName: 'Ada',
       familyName: 'Lovelace',
       dpId: 'ext-a',
+      directoryId: null,
       active: true,
       roles: ['admin'],
       attributes: { department: 'R&D' },
@@ -164,7 +170,7 @@ describe('user_created', () => {
       deactivatedAt: null,
       sourceEventId: e.id,
     });
-    expect(p.directory).toBeNull();
+    expect(p.directories.size).toBe(0);
     expect(p.clearedGroups.size).toBe(0);
   });
 
@@ -673,22 +679,22 @@ describe('directory enabled/disabled', () => {
   it('writes the directory state', () => {
     const e = directoryEvent(true, 10);
     const p = plan([e]);
-    expect(p.directory).toEqual({ directoryId: 'dir_1', directoryType: 'SCIM', provider: 'OKTA', enabled: true, sourceNs: e.occurredAtNs });
+    expect([...p.directories.values()]).toEqual([{ directoryId: 'dir_1', directoryType: 'SCIM', provider: 'OKTA', enabled: true, sourceNs: e.occurredAtNs }]);
     expect(p.outcomes.get(e.id)).toEqual({ outcome: 'applied', detail: 'directory enabled' });
   });
 
   it('applies when nothing is stored or the stored state has no freshness yet', () => {
     const e = directoryEvent(false, 10);
-    const p = plan([e], { directory: { directoryId: 'dir_1', enabled: true, sourceNs: null } });
-    expect(p.directory?.enabled).toBe(false);
+    const p = plan([e], { directories: [storedDirectory('dir_1')] });
+    expect(p.directories.get('dir_1')?.enabled).toBe(false);
     expect(p.outcomes.get(e.id)?.detail).toBe('directory disabled');
   });
 
   it('an older change than stored is stale', () => {
     const e = directoryEvent(false, 5);
-    const p = plan([e], { directory: { directoryId: 'dir_1', enabled: true, sourceNs: at(10).occurredAtNs } });
+    const p = plan([e], { directories: [storedDirectory('dir_1', { sourceNs: at(10).occurredAtNs })] });
     expect(p.outcomes.get(e.id)?.outcome).toBe('stale');
-    expect(p.directory).toBeNull();
+    expect(p.directories.size).toBe(0);
   });
 
   it('within a batch the newest wins regardless of arrival order', () => {
@@ -697,7 +703,68 @@ describe('directory enabled/disabled', () => {
     const c = directoryEvent(true, 3);
     const p = plan([a, b, c]);
     expect(p.outcomes.get(c.id)?.outcome).toBe('stale');
-    expect(p.directory).toMatchObject({ enabled: false, sourceNs: b.occurredAtNs });
+    expect(p.directories.get('dir_1')).toMatchObject({ enabled: false, sourceNs: b.occurredAtNs });
+  });
+
+  it('keeps each directory of the organization apart: its own state, its own freshness', () => {
+    // dir_2 changed at 10; dir_1 last at 20. A disable of dir_2 at 15 is fresh for dir_2 even
+    // though dir_1 holds a newer change, and one of dir_1 at 15 is stale.
+    const stored = [storedDirectory('dir_1', { sourceNs: at(20).occurredAtNs }), storedDirectory('dir_2', { sourceNs: at(10).occurredAtNs })];
+    const second = directoryEvent(false, 15, undefined, 'dir_2');
+    const first = directoryEvent(false, 15, undefined, 'dir_1');
+    const p = plan([second, first], { directories: stored });
+    expect(p.outcomes.get(second.id)).toEqual({ outcome: 'applied', detail: 'directory disabled' });
+    expect(p.outcomes.get(first.id)?.outcome).toBe('stale');
+    expect([...p.directories.keys()]).toEqual(['dir_2']);
+    expect(p.directories.get('dir_2')).toMatchObject({ enabled: false, sourceNs: second.occurredAtNs });
+  });
+});
+
+describe("a user's directory", () => {
+  const twoDirectories = [storedDirectory('dir_a'), storedDirectory('dir_b')];
+
+  it('an organization with one directory: every new user and group is of that directory', () => {
+    const u = userEvent('created', 10, { id: 'diruser_1', groups: [{ id: 'dirgroup_new', name: 'N' }] });
+    const g = groupEvent('created', 11, { id: 'dirgroup_other', displayName: 'Other' });
+    const p = plan([u, g], { directories: [storedDirectory('dir_a'), storedDirectory('dir_gone', { removed: true })] });
+    expect(userOf(p, 'diruser_1').directoryId).toBe('dir_a');
+    expect(groupOf(p, 'dirgroup_new').directoryId).toBe('dir_a');
+    expect(groupOf(p, 'dirgroup_other').directoryId).toBe('dir_a');
+  });
+
+  it('with several directories, a new user takes the directory of its groups (Scalekit names no directory in user events)', () => {
+    const groups = [storedGroup('dirgroup_b1', 1, { directoryId: 'dir_b' }), storedGroup('dirgroup_b2', 1, { directoryId: 'dir_b' })];
+    const u = userEvent('created', 10, { id: 'diruser_1', groups: [{ id: 'dirgroup_b1', name: 'B1' }, { id: 'dirgroup_b2', name: 'B2' }] });
+    const p = plan([u], { groups, directories: twoDirectories });
+    expect(userOf(p, 'diruser_1').directoryId).toBe('dir_b');
+  });
+
+  it('stays unknown when nothing tells (no groups, several directories), for a reconcile to find out', () => {
+    const u = userEvent('created', 10, { id: 'diruser_1', groups: [] });
+    const p = plan([u], { directories: twoDirectories });
+    expect(userOf(p, 'diruser_1').directoryId).toBeNull();
+  });
+
+  it('a known user keeps its directory, through updates and deletion', () => {
+    const stored = storedUser('diruser_1', 1, { directoryId: 'dir_b' });
+    const groups = [storedGroup('dirgroup_a1', 1, { directoryId: 'dir_a' })];
+    const upd = userEvent('updated', 10, { id: 'diruser_1', email: 'x@example.com', groups: [{ id: 'dirgroup_a1', name: 'A1' }] });
+    const del = userEvent('deleted', 11, { id: 'diruser_1' });
+    const p = plan([upd, del], { users: [stored], groups, directories: twoDirectories });
+    expect(userOf(p, 'diruser_1')).toMatchObject({ directoryId: 'dir_b', active: false });
+  });
+
+  it('a directory named by the event wins; a group event names its directory', () => {
+    const u = userEvent('created', 10, { id: 'diruser_1', directoryId: 'dir_a' });
+    const g = groupEvent('deleted', 11, { id: 'dirgroup_x', directoryId: 'dir_b' });
+    const p = plan([u, g], { users: [], directories: twoDirectories });
+    expect(userOf(p, 'diruser_1').directoryId).toBe('dir_a');
+    expect(groupOf(p, 'dirgroup_x')).toMatchObject({ directoryId: 'dir_b', deleted: true });
+  });
+
+  it('a directory enabled earlier in the batch is the only one for the users after it', () => {
+    const p = plan([directoryEvent(true, 1, undefined, 'dir_new'), userEvent('created', 2, { id: 'diruser_1' })]);
+    expect(userOf(p, 'diruser_1').directoryId).toBe('dir_new');
   });
 });
 

@@ -1,0 +1,106 @@
+import type { Knex } from 'knex';
+import type { DirectoryInfo } from '../../scalekit/directory';
+
+/**
+ * An organization's directories (it may have several in Scalekit): what Scalekit last listed,
+ * each one's enabled state, and whether a full reconcile found it gone. The organization's own
+ * view is derived: enabled when any of its directories is.
+ */
+
+type Db = Knex | Knex.Transaction;
+
+export interface OrganizationDirectory {
+  id: string;
+  directoryType: string | null;
+  provider: string | null;
+  /** Null while neither an event nor Scalekit's listing has said. */
+  enabled: boolean | null;
+  listedAt: string | null;
+  /** When a full reconcile found that Scalekit no longer lists it; null while it exists. */
+  removedAt: string | null;
+  activeUsers: number;
+  users: number;
+  groups: number;
+}
+
+/** Records the directories Scalekit lists now (registration, a run's start): they exist. */
+export async function recordListedDirectories(db: Db, organizationId: string, directories: readonly DirectoryInfo[]): Promise<void> {
+  if (directories.length === 0) return;
+  await db.raw(
+    `INSERT INTO organization_directories AS d (organization_id, id, directory_type, provider, enabled, listed_at)
+     SELECT ?, v.id, v.directory_type, v.provider, v.enabled, now()
+       FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[]) AS v(id, directory_type, provider, enabled)
+     ON CONFLICT (organization_id, id) DO UPDATE
+        SET directory_type = coalesce(excluded.directory_type, d.directory_type), provider = coalesce(excluded.provider, d.provider),
+            enabled = excluded.enabled, listed_at = now(), removed_at = NULL, updated_at = now()`,
+    [
+      organizationId,
+      directories.map((d) => d.id),
+      directories.map((d) => d.directoryType) as string[],
+      directories.map((d) => d.provider) as string[],
+      directories.map((d) => d.enabled),
+    ],
+  );
+}
+
+/** A full reconcile's finding: the organization's directories Scalekit no longer lists are gone. */
+export async function markRemovedDirectories(db: Db, organizationId: string, listedIds: readonly string[]): Promise<string[]> {
+  const { rows } = await db.raw(
+    `UPDATE organization_directories SET removed_at = now(), updated_at = now()
+      WHERE organization_id = ? AND removed_at IS NULL AND NOT (id = ANY(?::text[]))
+     RETURNING id`,
+    [organizationId, listedIds as string[]],
+  );
+  return (rows as { id: string }[]).map((r) => r.id);
+}
+
+const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null);
+
+function toDirectory(r: Record<string, unknown>): OrganizationDirectory {
+  return {
+    id: r.id as string,
+    directoryType: r.directory_type as string | null,
+    provider: r.provider as string | null,
+    enabled: r.enabled as boolean | null,
+    listedAt: iso(r.listed_at),
+    removedAt: iso(r.removed_at),
+    activeUsers: Number(r.active_users ?? 0),
+    users: Number(r.users ?? 0),
+    groups: Number(r.groups ?? 0),
+  };
+}
+
+const DIRECTORY_ROWS = `
+  SELECT d.organization_id, d.id, d.directory_type, d.provider, d.enabled, d.listed_at, d.removed_at,
+         (SELECT count(*) FILTER (WHERE u.active) FROM directory_users u WHERE u.organization_id = d.organization_id AND u.directory_id = d.id)::int AS active_users,
+         (SELECT count(*) FROM directory_users u WHERE u.organization_id = d.organization_id AND u.directory_id = d.id)::int AS users,
+         (SELECT count(*) FROM directory_groups g WHERE g.organization_id = d.organization_id AND g.directory_id = d.id AND g.deleted_at IS NULL)::int AS groups
+    FROM organization_directories d`;
+
+/** The organization's directories, those Scalekit still lists first (in the order they were first seen). */
+export async function listOrganizationDirectories(db: Db, organizationId: string): Promise<OrganizationDirectory[]> {
+  const { rows } = await db.raw(`${DIRECTORY_ROWS} WHERE d.organization_id = ? ORDER BY d.removed_at IS NOT NULL, d.created_at, d.id`, [
+    organizationId,
+  ]);
+  return (rows as Record<string, unknown>[]).map(toDirectory);
+}
+
+/** Every organization's directories that still exist, by organization. */
+export async function directoriesByOrganization(db: Db): Promise<Map<string, OrganizationDirectory[]>> {
+  const { rows } = await db.raw(`${DIRECTORY_ROWS} WHERE d.removed_at IS NULL ORDER BY d.organization_id, d.created_at, d.id`);
+  const out = new Map<string, OrganizationDirectory[]>();
+  for (const r of rows as Record<string, unknown>[]) {
+    const org = r.organization_id as string;
+    const list = out.get(org) ?? [];
+    list.push(toDirectory(r));
+    out.set(org, list);
+  }
+  return out;
+}
+
+/** The organization's view: enabled when any of its directories is; null when none says. */
+export function organizationEnabled(directories: readonly Pick<OrganizationDirectory, 'enabled' | 'removedAt'>[]): boolean | null {
+  const live = directories.filter((d) => d.removedAt === null && d.enabled !== null);
+  if (live.length === 0) return null;
+  return live.some((d) => d.enabled === true);
+}

@@ -1,0 +1,202 @@
+import type { Knex } from 'knex';
+import { absenceScope, type AbsenceVerdict, type RunDirectory } from '../../domain/directories';
+import type { DirectoryPlan } from '../../workflows/messages';
+
+/**
+ * The directories of a sync run: which ones Scalekit listed when it started, which it read (in
+ * order) and how far, and what the plan does per directory. Runs recorded before organizations
+ * could have several directories have no rows: they read `sync_runs.directory_id`.
+ */
+
+type Db = Knex | Knex.Transaction;
+
+export interface RunDirectoryRow extends RunDirectory {
+  position: number;
+  directoryType: string | null;
+  provider: string | null;
+  enabled: boolean | null;
+  /** A delta reads this directory from here; null: in full. */
+  updatedAfter: string | null;
+  usersFetched: number;
+  groupsFetched: number;
+  usersTotal: number | null;
+  groupsTotal: number | null;
+}
+
+export type NewRunDirectory = Pick<RunDirectoryRow, 'directoryId' | 'directoryType' | 'provider' | 'enabled' | 'read' | 'updatedAfter'>;
+
+export async function recordRunDirectories(db: Db, runId: string, directories: readonly NewRunDirectory[]): Promise<void> {
+  if (directories.length === 0) return;
+  await db('sync_run_directories')
+    .insert(
+      directories.map((d, position) => ({
+        run_id: runId,
+        directory_id: d.directoryId,
+        position,
+        directory_type: d.directoryType,
+        provider: d.provider,
+        enabled: d.enabled,
+        read: d.read,
+        updated_after: d.updatedAfter,
+      })),
+    )
+    .onConflict(['run_id', 'directory_id'])
+    .ignore();
+}
+
+function toRow(r: Record<string, unknown>): RunDirectoryRow {
+  return {
+    directoryId: r.directory_id as string,
+    position: r.position as number,
+    directoryType: r.directory_type as string | null,
+    provider: r.provider as string | null,
+    enabled: r.enabled as boolean | null,
+    read: r.read as boolean,
+    updatedAfter: r.updated_after instanceof Date ? r.updated_after.toISOString() : null,
+    usersFetched: r.users_fetched as number,
+    groupsFetched: r.groups_fetched as number,
+    usersTotal: r.users_total as number | null,
+    groupsTotal: r.groups_total as number | null,
+  };
+}
+
+export async function listRunDirectories(db: Db, runId: string): Promise<RunDirectoryRow[]> {
+  const rows = (await db('sync_run_directories').where('run_id', runId).orderBy('position')) as Record<string, unknown>[];
+  return rows.map(toRow);
+}
+
+/**
+ * The run's directories; a run started before directories were recorded per run read one, its
+ * `directory_id`, which is recorded now so the plan's statements find it.
+ */
+export async function ensureRunDirectories(
+  db: Db,
+  run: { id: string; directoryId: string | null; updatedAfter: string | null },
+): Promise<RunDirectoryRow[]> {
+  const rows = await listRunDirectories(db, run.id);
+  if (rows.length > 0 || !run.directoryId) return rows;
+  await recordRunDirectories(db, run.id, [
+    { directoryId: run.directoryId, directoryType: null, provider: null, enabled: null, read: true, updatedAfter: run.updatedAfter },
+  ]);
+  return listRunDirectories(db, run.id);
+}
+
+/** Sets (never increments) one directory's progress, so a retried step cannot double count. */
+export async function recordDirectoryProgress(
+  db: Db,
+  runId: string,
+  directoryId: string,
+  p: { usersFetched: number; groupsFetched: number; usersTotal: number | null; groupsTotal: number | null },
+): Promise<void> {
+  await db('sync_run_directories').where({ run_id: runId, directory_id: directoryId }).update({
+    users_fetched: p.usersFetched,
+    groups_fetched: p.groupsFetched,
+    users_total: p.usersTotal,
+    groups_total: p.groupsTotal,
+  });
+}
+
+/** The snapshot time of the newest completed run that read the directory: a delta of it reads what changed since. */
+export async function lastReadSnapshot(db: Db, organizationId: string, directoryId: string): Promise<string | null> {
+  const { rows } = await db.raw(
+    `SELECT max(r.snapshot_at) AS at FROM sync_runs r
+      WHERE r.organization_id = ? AND r.status = 'completed'
+        AND (EXISTS (SELECT 1 FROM sync_run_directories d WHERE d.run_id = r.id AND d.directory_id = ? AND d.read)
+             OR (r.directory_id = ? AND NOT EXISTS (SELECT 1 FROM sync_run_directories d WHERE d.run_id = r.id)))`,
+    [organizationId, directoryId, directoryId],
+  );
+  const at = (rows as { at: Date | null }[])[0]?.at;
+  return at ? at.toISOString() : null;
+}
+
+export interface RunAbsenceScope {
+  /** Directories whose entities, absent from the snapshot, are deactivated (deleted), with why. */
+  judgedIds: string[];
+  judgedReasons: string[];
+  /** For entities whose directory is not known. */
+  unknown: AbsenceVerdict;
+}
+
+/** Whose absence from the run's snapshot counts, for the directories the organization's entities have. */
+export async function absenceScopeOfRun(trx: Knex.Transaction, organizationId: string, run: { id: string; directoryId: string | null; updatedAfter: string | null }): Promise<RunAbsenceScope> {
+  const directories = await ensureRunDirectories(trx, run);
+  const { rows } = await trx.raw(
+    `SELECT DISTINCT directory_id FROM directory_users WHERE organization_id = ?
+     UNION
+     SELECT DISTINCT directory_id FROM directory_groups WHERE organization_id = ?`,
+    [organizationId, organizationId],
+  );
+  const scope = absenceScope((rows as { directory_id: string | null }[]).map((r) => r.directory_id), directories);
+  return { judgedIds: scope.judgedIds, judgedReasons: scope.judgedReasons, unknown: scope.unknown };
+}
+
+/**
+ * The plan per directory: each directory the run listed (read or left alone), and any directory
+ * of the organization's active users that Scalekit no longer lists.
+ */
+export async function summarizeDirectories(trx: Knex.Transaction, organizationId: string, runId: string): Promise<DirectoryPlan[]> {
+  const directories = await listRunDirectories(trx, runId);
+  // A user whose directory is not stored yet is counted under the directory that listed it.
+  const { rows } = await trx.raw(
+    `SELECT coalesce(s.directory_id, u.directory_id) AS directory_id,
+            count(*)::int AS active,
+            count(p.entity_id)::int AS deactivate
+       FROM directory_users u
+       LEFT JOIN sync_snapshot_users s ON s.run_id = :run AND s.id = u.id
+       LEFT JOIN sync_plan_changes p ON p.run_id = :run AND p.entity = 'user' AND p.entity_id = u.id AND p.action = 'deactivate'
+      WHERE u.organization_id = :org AND u.active
+      GROUP BY 1`,
+    { run: runId, org: organizationId },
+  );
+  const byDirectory = new Map((rows as { directory_id: string | null; active: number; deactivate: number }[]).map((r) => [r.directory_id, r]));
+  const out: DirectoryPlan[] = directories.map((d) => {
+    const counts = byDirectory.get(d.directoryId);
+    return {
+      id: d.directoryId,
+      provider: d.provider,
+      enabled: d.enabled,
+      read: d.read,
+      removed: false,
+      usersFetched: d.usersFetched,
+      activeUsers: counts?.active ?? 0,
+      deactivate: counts?.deactivate ?? 0,
+    };
+  });
+  const listed = new Set(directories.map((d) => d.directoryId));
+  for (const [id, counts] of byDirectory) {
+    if (id !== null && listed.has(id)) continue;
+    out.push({
+      id,
+      provider: null,
+      enabled: null,
+      read: false,
+      removed: id !== null,
+      usersFetched: 0,
+      activeUsers: counts.active,
+      deactivate: counts.deactivate,
+    });
+  }
+  return out;
+}
+
+/**
+ * The snapshot says which directory lists each user and group: rows whose directory was not known
+ * (or was guessed wrong) learn it. Bookkeeping, not drift: nothing about the person changed.
+ */
+export async function learnDirectories(trx: Knex.Transaction, organizationId: string, runId: string): Promise<void> {
+  // A directory user or group id lives in one directory: the listing is right whatever its age.
+  await trx.raw(
+    `UPDATE directory_users u SET directory_id = s.directory_id
+       FROM sync_snapshot_users s
+      WHERE s.run_id = ? AND s.directory_id IS NOT NULL AND u.organization_id = ? AND u.id = s.id
+        AND u.directory_id IS DISTINCT FROM s.directory_id`,
+    [runId, organizationId],
+  );
+  await trx.raw(
+    `UPDATE directory_groups g SET directory_id = s.directory_id
+       FROM sync_snapshot_groups s
+      WHERE s.run_id = ? AND s.directory_id IS NOT NULL AND g.organization_id = ? AND g.id = s.id
+        AND g.directory_id IS DISTINCT FROM s.directory_id`,
+    [runId, organizationId],
+  );
+}
