@@ -72,10 +72,23 @@ export function createApp(deps: AppDeps): Koa {
   });
 
   app.on('error', (err: Error, ctx?: Koa.Context) => {
+    // A client that hangs up mid-request is the client's failure, not the service's.
+    if (isClientDisconnect(err)) {
+      deps.logger.debug('client closed the connection before the exchange was complete', { method: ctx?.method, path: ctx?.path, code: (err as { code?: unknown }).code });
+      return;
+    }
     deps.logger.error('request failed', { method: ctx?.method, path: ctx?.path, error: err });
   });
   app.silent = true;
   return app;
+}
+
+const DISCONNECT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/** Errors of a connection the client closed or broke (Node's HTTP parser reports a body cut short as HPE_…). */
+export function isClientDisconnect(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (DISCONNECT_CODES.has(code) || code.startsWith('HPE_'));
 }
 
 /**

@@ -68,6 +68,8 @@ export interface StackOptions {
   webhookSecret?: string;
   /** Encrypt payloads in Temporal with these keys (the API serves /codec for the operator token). */
   payloadKeys?: PayloadKey[];
+  /** How long the API waits for Temporal to take an event before answering 503 (3 s by default). */
+  deliverTimeoutMs?: number;
 }
 
 /** API + worker in this process against the run's Temporal dev server and a fresh database. */
@@ -81,7 +83,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const codec = encryptionCodec(options.payloadKeys);
   const converter = dataConverter(options.payloadKeys, codec);
   const client = new Client({ connection, ...(converter ? { dataConverter: converter } : {}) });
-  const workflows = new OrganizationWorkflows(client, taskQueue, 3_000);
+  const workflows = new OrganizationWorkflows(client, taskQueue, options.deliverTimeoutMs ?? 3_000);
   const metrics = new Metrics();
   const logger = memoryLogger();
   const app = createApp({
