@@ -4,10 +4,12 @@ import { connect, type AddressInfo } from 'node:net';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../api/app';
+import { createDatabase } from '../../db/connection';
 import { MAX_WEBHOOK_BYTES } from '../../api/raw-body';
 import { memoryLogger } from '../../observability/logger';
 import { Metrics } from '../../observability/metrics';
 import { decodeSecret, WebhookVerifier } from '../../scalekit/webhook';
+import { freePort } from '../../scripts/lib/ports';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { envelope, nanoTime, T } from '../support/webhooks';
 
@@ -310,6 +312,34 @@ describe('any signed delivery', () => {
     },
     900_000,
   );
+});
+
+describe('a real outage', () => {
+  it('is still answered 503, so Scalekit delivers again: PostgreSQL unreachable', async () => {
+    const unreachable = createDatabase({ url: `postgres://postgres@127.0.0.1:${await freePort()}/scimflow`, quiet: true });
+    const app = createApp({
+      db: unreachable,
+      workflows: stack.workflows,
+      verifier: new WebhookVerifier([stack.secret]),
+      operatorApiToken: stack.operatorToken,
+      logger: memoryLogger(),
+      metrics: new Metrics(),
+    });
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      const body = Buffer.from('not json, to be quarantined');
+      const port = (server.address() as AddressInfo).port;
+      const res = await fetch(`http://127.0.0.1:${port}/webhooks/scalekit`, { method: 'POST', headers: signed(body, `msg_down_${run}`), body });
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('30');
+      expect(await res.json()).toMatchObject({ error: 'database_unavailable' });
+    } finally {
+      await new Promise((r) => server.close(r));
+      await unreachable.destroy();
+    }
+  });
 });
 
 describe('an event Temporal refuses', () => {
