@@ -25,6 +25,10 @@ export interface AppDeps {
   maxBodyBytes?: number;
   /** Where people reach the API, for settings links; unset: the requesting host. */
   publicBaseUrl?: string;
+  /** Believe X-Forwarded-* headers (behind a proxy that sets them); false by default. */
+  trustProxy?: boolean;
+  /** Who may frame the settings page (CSP frame-ancestors): origins or "'self'"; none by default. */
+  settingsFrameAncestors?: readonly string[];
   /** Decrypts payloads for operators (/codec, operator token); undefined when payloads are not encrypted. */
   codec?: { codec: EncryptionCodec };
   /** Scalekit's admin portal, for the settings page; undefined without Scalekit credentials. */
@@ -33,7 +37,8 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps): Koa {
   const app = new Koa();
-  app.proxy = true;
+  // Forwarded headers are anyone's to send: only a proxy that sets them makes them true.
+  app.proxy = deps.trustProxy ?? false;
 
   app.use(async function requestMetrics(ctx, next) {
     try {
@@ -48,6 +53,7 @@ export function createApp(deps: AppDeps): Koa {
   const settings = settingsRouter({
     db: deps.db,
     publicBaseUrl: deps.publicBaseUrl,
+    frameAncestors: deps.settingsFrameAncestors ?? [],
     portal: deps.portal,
     links: deps.operatorApiToken ? new SettingsLinks(deps.operatorApiToken) : undefined,
     operatorApiToken: deps.operatorApiToken,
@@ -72,20 +78,40 @@ export function createApp(deps: AppDeps): Koa {
   });
 
   app.on('error', (err: Error, ctx?: Koa.Context) => {
+    // A client that hangs up mid-request is the client's failure, not the service's.
+    if (isClientDisconnect(err)) {
+      deps.logger.debug('client closed the connection before the exchange was complete', { method: ctx?.method, path: ctx?.path, code: (err as { code?: unknown }).code });
+      return;
+    }
     deps.logger.error('request failed', { method: ctx?.method, path: ctx?.path, error: err });
   });
   app.silent = true;
   return app;
 }
 
+const DISCONNECT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_PREMATURE_CLOSE']);
+
+/** Errors of a connection the client closed or broke (Node's HTTP parser reports a body cut short as HPE_…). */
+export function isClientDisconnect(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && (DISCONNECT_CODES.has(code) || code.startsWith('HPE_'));
+}
+
 /**
  * The codec endpoint alone, for the Temporal UI: served on its own listener (CODEC_LISTEN), which
  * operators reach and the internet does not. Browsers from `origins` get CORS headers.
  */
-export function createCodecApp(deps: { codec: EncryptionCodec; origins: readonly string[]; logger: Logger }): Koa {
+export function createCodecApp(deps: { codec: EncryptionCodec; origins: readonly string[]; listenHost: string; logger: Logger }): Koa {
   const app = new Koa();
   app.use(errorMapper);
-  const router = codecRouter({ codec: deps.codec, access: 'internal', origins: deps.origins, operatorApiToken: undefined, logger: deps.logger });
+  const router = codecRouter({
+    codec: deps.codec,
+    access: 'internal',
+    origins: deps.origins,
+    listenHost: deps.listenHost,
+    operatorApiToken: undefined,
+    logger: deps.logger,
+  });
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: false }));
   app.on('error', (err: Error) => deps.logger.error('codec request failed', { error: err }));

@@ -32,6 +32,8 @@ async function main(): Promise<void> {
     logger,
     metrics: new Metrics(),
     publicBaseUrl: config.publicBaseUrl,
+    trustProxy: config.trustProxy,
+    settingsFrameAncestors: config.settingsFrameAncestors,
     codec: codec ? { codec } : undefined,
     portal: config.scalekit ? PortalLinks.fromCredentials(config.scalekit) : undefined,
   });
@@ -46,7 +48,7 @@ async function main(): Promise<void> {
   // The Temporal UI's codec endpoint, on its own listener (operators' network only).
   const codecServer =
     codec && config.codecListen
-      ? createCodecApp({ codec, origins: config.codecOrigins, logger }).listen(config.codecListen.port, config.codecListen.host, () => {
+      ? createCodecApp({ codec, origins: config.codecOrigins, listenHost: config.codecListen.host, logger }).listen(config.codecListen.port, config.codecListen.host, () => {
           logger.info('codec endpoint listening', { at: `${config.codecListen?.host}:${config.codecListen?.port}`, origins: config.codecOrigins });
         })
       : undefined;

@@ -14,6 +14,8 @@ export const SETTINGS_LINK_TTL_SECONDS = 15 * 60;
 /** A session lasts this long from the link's first use, whatever was left of the link's 15 minutes. */
 export const SETTINGS_SESSION_SECONDS = 60 * 60;
 export const SETTINGS_COOKIE = 'scimflow_settings';
+/** How far another API instance's clock may run ahead of this one's when it signs a link. */
+const CLOCK_SKEW_SECONDS = 60;
 
 export type LinkVerdict = { status: 'ok'; organizationId: string; nonce: string; expires: number } | { status: 'invalid' } | { status: 'expired' };
 export type SessionVerdict = { status: 'ok'; organizationId: string; expires: number } | { status: 'invalid' } | { status: 'expired' };
@@ -49,6 +51,8 @@ export class SettingsLinks {
     if (!/^\d{1,12}$/.test(expires) || !/^[A-Za-z0-9_-]{16,64}$/.test(n)) return { status: 'invalid' };
     if (!equal(sig, this.sign('link', org, expires, n))) return { status: 'invalid' };
     if (Number(expires) < nowSeconds) return { status: 'expired' };
+    // Links live 15 minutes: one that claims longer was not made by create(), whoever signed it.
+    if (Number(expires) - nowSeconds > SETTINGS_LINK_TTL_SECONDS + CLOCK_SKEW_SECONDS) return { status: 'invalid' };
     return { status: 'ok', organizationId: org, nonce: n, expires: Number(expires) };
   }
 

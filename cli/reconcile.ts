@@ -3,6 +3,7 @@ import type { ReconcileAccepted, ReconcileRequest } from '../workflows/messages'
 import type { CliContext, Temporal } from './context';
 import { CliError, grpcCode, RefusedError } from './errors';
 import { registerOrganization, registrationLines, type Registration } from './orgs';
+import { requireOrganization } from './pause';
 import { ProgressRenderer } from './progress';
 import { organizationExists } from '../db/repositories/organizations';
 import { buildReport, exitCodeFor, reportLines } from './report';
@@ -74,6 +75,8 @@ export async function runCommand(
 
 async function startAndFollow(ctx: CliContext, organizationId: string, opts: RunCommandOptions, trigger: 'import' | 'cli'): Promise<number> {
   const json = Boolean(opts.json);
+  // An import registers the organization; a reconcile is for one that is registered already.
+  if (trigger !== 'import') await requireOrganization(ctx, organizationId);
   const registration = trigger === 'import' ? await registerForImport(ctx, organizationId, json) : null;
   if (registration && !json && (registration.row === 'created' || registration.schedulesCreated.length > 0)) {
     const c = ctx.config();

@@ -2,6 +2,7 @@ import { getRun, listPlanChanges, listRuns, type PlanChange, type SyncRunRow } f
 import { WorkflowRefusedError } from '../temporal/client';
 import type { CliContext } from './context';
 import { CliError, RefusedError } from './errors';
+import { requireOrganization } from './pause';
 import { ago, duration, n, table, time, truncate } from './format';
 import { ProgressRenderer } from './progress';
 import { buildReport, directoryPlanLines, exitCodeFor, guardText, reportLines } from './report';
@@ -99,6 +100,8 @@ export async function decideCommand(
   runId: string,
   opts: { json?: boolean; wait?: boolean },
 ): Promise<number> {
+  // Nothing starts a workflow for an organization scimflow has never seen.
+  await requireOrganization(ctx, organizationId);
   // The workflow would quietly "cancel" a run that never existed: check the id first.
   const known = await ctx.withDb((db) => getRun(db, organizationId, runId));
   if (!known) throw new CliError(`run ${runId} of ${organizationId} does not exist: list runs with \`scimflow runs ${organizationId}\``);

@@ -60,10 +60,21 @@ const commaList = <T extends z.ZodType<unknown, string>>(item: T) =>
     )
     .pipe(z.array(item));
 
+/** The Standard Webhooks specification asks for secrets of 24 to 64 bytes; Scalekit's have 32. */
+export const MIN_WEBHOOK_SECRET_BYTES = 24;
+const WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/=]+$/;
+
 const webhookSecrets = commaList(
-  z.string().regex(/^whsec_[A-Za-z0-9+/=]+$/, {
-    message: 'expected one or more secrets of the form whsec_<base64>, separated by commas',
-  }),
+  z
+    .string()
+    .regex(WEBHOOK_SECRET, {
+      message: 'expected one or more secrets of the form whsec_<base64>, separated by commas',
+    })
+    // A short key makes signatures guessable; it is also what a secret cut off when pasted looks like.
+    // (A malformed one is the regex's to report.)
+    .refine((s) => !WEBHOOK_SECRET.test(s) || Buffer.from(s.slice('whsec_'.length), 'base64').length >= MIN_WEBHOOK_SECRET_BYTES, {
+      message: `expected secrets of at least ${MIN_WEBHOOK_SECRET_BYTES} bytes after base64 decoding (the Standard Webhooks minimum; Scalekit's have 32): copy the whole secret from Scalekit > Webhooks`,
+    }),
 );
 
 const payloadKeys = commaList(
@@ -78,6 +89,19 @@ const payloadKeys = commaList(
       const [id, key] = entry.split(':') as [string, string];
       return { id, key: Buffer.from(key, 'base64') };
     }),
+);
+
+/** Who may embed the settings page in a frame: origins, or `self`; none by default. */
+const frameAncestors = commaList(
+  z
+    .string()
+    .transform((o) => o.replace(/\/+$/, ''))
+    .pipe(
+      z
+        .string()
+        .regex(/^('self'|self|https?:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?)$/, { message: "expected origins such as https://app.example.com (or 'self'), separated by commas" })
+        .transform((o) => (o === 'self' || o === "'self'" ? "'self'" : new URL(o).origin)),
+    ),
 );
 
 const origins = commaList(
@@ -147,6 +171,8 @@ const schema = z
         .regex(/^https?:\/\/[^/?#\s@]+\/?$/, { message: 'expected the URL people reach the API at, scheme and host only, such as https://scim.example.com' })
         .optional(),
     ),
+    TRUST_PROXY: z.preprocess(blankAsUnset, z.enum(['true', 'false', '1', '0'], { message: 'expected true or false' }).default('false')),
+    SETTINGS_FRAME_ANCESTORS: frameAncestors,
     PAYLOAD_ENCRYPTION_KEYS: payloadKeys,
     CODEC_ALLOWED_ORIGINS: origins,
     CODEC_LISTEN: optionalString.pipe(
@@ -260,6 +286,10 @@ export interface Config {
   codecOrigins: string[];
   /** Where people reach the API (settings links); unset: the host of the request that asks. */
   publicBaseUrl: string | undefined;
+  /** Believe X-Forwarded-Host/-Proto/-For (only behind a proxy that sets them). */
+  trustProxy: boolean;
+  /** CSP frame-ancestors of the settings page: origins or "'self'"; empty: no one may frame it. */
+  settingsFrameAncestors: string[];
   operatorApiToken: string | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   reconcile: { fullInterval: string; deltaInterval: string; guardShare: number; guardMinimum: number };
@@ -310,6 +340,8 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     worker: { activitySlots: e.WORKER_ACTIVITY_SLOTS, scalekitSlots: e.WORKER_SCALEKIT_SLOTS },
     port: e.PORT,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
+    trustProxy: e.TRUST_PROXY === 'true' || e.TRUST_PROXY === '1',
+    settingsFrameAncestors: [...new Set(e.SETTINGS_FRAME_ANCESTORS)],
     payloadKeys: e.PAYLOAD_ENCRYPTION_KEYS,
     codecListen: e.CODEC_LISTEN ? { host: e.CODEC_LISTEN.slice(0, e.CODEC_LISTEN.lastIndexOf(':')), port: Number(e.CODEC_LISTEN.slice(e.CODEC_LISTEN.lastIndexOf(':') + 1)) } : undefined,
     codecOrigins: e.CODEC_ALLOWED_ORIGINS,

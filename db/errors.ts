@@ -10,6 +10,8 @@
  * table and column. `detail` (which can quote values) is offered separately, for the ledger only.
  */
 
+import { storableText } from '../domain/storable';
+
 /** SQLSTATEs (or classes, by their first two characters) that clear by themselves. */
 const TRANSIENT_CLASSES = new Set([
   '08', // connection exception (but 08P01, a protocol violation, is the statement's fault)
@@ -160,11 +162,4 @@ function stripStatement(message: string): string {
 
 function bound(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
-
-/** Text PostgreSQL can store (no NUL, no lone surrogate) within `max` characters. */
-export function storableText(text: string, max: number): string {
-  // toWellFormed replaces lone surrogates (Node 20: by hand).
-  const clean = text.replace(/\u0000/g, '\ufffd').replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '\ufffd');
-  return bound(clean, max);
 }

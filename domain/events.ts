@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isStorableText, storableText } from './storable';
 import { toEpochNanos } from './time';
 
 /**
@@ -165,8 +166,18 @@ export type ParseOutcome =
 function describeIssues(error: z.ZodError, prefix: string): string {
   return error.issues
     .slice(0, 5)
-    .map((i) => `${[prefix, ...i.path].filter((p) => p !== '').join('.')}: ${i.message}`)
+    .map((i) => `${[prefix, ...i.path.map((p) => storableText(String(p), 80))].filter((p) => p !== '').join('.')}: ${i.message}`)
     .join('; ');
+}
+
+/** Reasons are stored, logged and answered: bounded, and storable whatever the body held. */
+export const MAX_REASON_CHARS = 1000;
+const MAX_TYPE_CHARS = 200;
+const reasonText = (s: string) => storableText(s, MAX_REASON_CHARS);
+
+/** The envelope's id, if it can key the ledger as it is (otherwise the delivery's id does). */
+function usableEventId(id: unknown): string | null {
+  return typeof id === 'string' && id.length > 0 && id.length <= 128 && isStorableText(id) ? id : null;
 }
 
 function pick(obj: Record<string, unknown>, omit: readonly string[]): Record<string, unknown> {
@@ -219,7 +230,6 @@ function normalizeGroup(data: z.infer<typeof groupDataSchema>, raw: Record<strin
 }
 
 const MAX_DEPTH = 64;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * Why a parsed payload cannot be stored as it is (Postgres text and jsonb refuse NUL characters
@@ -229,9 +239,9 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 function unstorable(root: unknown): string | null {
   const stack: { value: unknown; depth: number }[] = [{ value: root, depth: 0 }];
   const checkString = (s: string): string | null => {
+    if (isStorableText(s)) return null;
     if (s.includes('\u0000')) return 'contains NUL (\\u0000) characters, which cannot be stored';
-    if (LONE_SURROGATE.test(s)) return 'contains a lone UTF-16 surrogate (such as \\ud800), which cannot be stored';
-    return null;
+    return 'contains a lone UTF-16 surrogate (such as \\ud800), which cannot be stored';
   };
   while (stack.length > 0) {
     const { value, depth } = stack.pop() as { value: unknown; depth: number };
@@ -271,7 +281,7 @@ export function parseDirectoryWebhook(body: string, delivery: DeliveryInfo = {})
       eventId: null,
       type: null,
       organizationId: null,
-      reason: `event could not be parsed: ${(err as Error).message}`,
+      reason: reasonText(`event could not be parsed: ${(err as Error).message}`),
       payload: undefined,
     };
   }
@@ -287,7 +297,8 @@ function parse(body: string, delivery: DeliveryInfo): ParseOutcome {
       eventId: null,
       type: null,
       organizationId: null,
-      reason: `body is not valid JSON: ${(err as Error).message}`,
+      // The parser's message quotes the body: whatever it holds must not stop the record.
+      reason: reasonText(`body is not valid JSON: ${(err as Error).message}`),
       payload: body,
     };
   }
@@ -298,10 +309,10 @@ function parse(body: string, delivery: DeliveryInfo): ParseOutcome {
   if (!env.success) {
     return {
       status: 'quarantined',
-      eventId: typeof looseId === 'string' && looseId.length > 0 ? looseId.slice(0, 128) : null,
-      type: typeof looseType === 'string' ? looseType.slice(0, 200) : null,
-      organizationId: typeof looseOrg === 'string' ? looseOrg.slice(0, 128) : null,
-      reason: `envelope does not match the Scalekit event schema: ${describeIssues(env.error, '')}`,
+      eventId: usableEventId(looseId),
+      type: typeof looseType === 'string' ? storableText(looseType, MAX_TYPE_CHARS) : null,
+      organizationId: typeof looseOrg === 'string' && ORGANIZATION_ID.test(looseOrg) ? looseOrg : null,
+      reason: reasonText(`envelope does not match the Scalekit event schema: ${describeIssues(env.error, '')}`),
       payload: json,
     };
   }
@@ -310,9 +321,9 @@ function parse(body: string, delivery: DeliveryInfo): ParseOutcome {
   if (bad) {
     return {
       status: 'quarantined',
-      eventId: LONE_SURROGATE.test(e.id) ? null : e.id,
-      type: e.type,
-      organizationId: e.organization_id ?? null,
+      eventId: usableEventId(e.id),
+      type: storableText(e.type, MAX_TYPE_CHARS),
+      organizationId: e.organization_id !== undefined && ORGANIZATION_ID.test(e.organization_id) ? e.organization_id : null,
       reason: `event ${bad}`,
       // Kept as the raw body only: the parsed form is what cannot be stored.
       payload: undefined,
@@ -323,12 +334,14 @@ function parse(body: string, delivery: DeliveryInfo): ParseOutcome {
   const organizationId = e.organization_id ?? dataOrg ?? null;
 
   if (!isKnownEventType(e.type)) {
+    const type = storableText(e.type, MAX_TYPE_CHARS);
     return {
       status: 'ignored',
       eventId: e.id,
-      type: e.type,
-      organizationId,
-      reason: `event type ${e.type} is not a directory event scimflow handles`,
+      type,
+      // Only an organization id that can be one (it is indexed, and shown in URLs).
+      organizationId: organizationId !== null && ORGANIZATION_ID.test(organizationId) ? organizationId : null,
+      reason: reasonText(`event type ${type} is not a directory event scimflow handles`),
       payload: json,
     };
   }
@@ -360,7 +373,7 @@ function parse(body: string, delivery: DeliveryInfo): ParseOutcome {
     eventId: e.id,
     type: e.type,
     organizationId,
-    reason,
+    reason: reasonText(reason),
     payload: json,
   });
 

@@ -399,6 +399,26 @@ route('POST', `${P}/seed/large`, async ({ req, res, emu }) => {
   send(res, 201, emu.generateLarge(defined(body)));
 });
 
+/**
+ * The control API has no authentication (it binds 127.0.0.1), so no web page may drive it: a
+ * browser sends a page's cross-site request without asking (no CORS preflight) only with a
+ * form or text/plain body, or none, and always with an Origin header. Bodies must be JSON, and
+ * another site's Origin is refused.
+ */
+function refuseBrowserRequest(emu: Emulator, req: IncomingMessage): HttpError | null {
+  if (req.method === 'GET' || req.method === 'HEAD') return null;
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== new URL(emu.url).origin) {
+    return new HttpError(403, 'forbidden', 'the control API does not answer web pages of other sites');
+  }
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+  if (hasBody && type !== 'application/json') {
+    return new HttpError(415, 'unsupported_media_type', 'control requests are JSON: send Content-Type: application/json');
+  }
+  return null;
+}
+
 /** Handles one HTTP/1.1 request. */
 export async function handleControlRequest(emu: Emulator, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://emulator.local');
@@ -409,6 +429,12 @@ export async function handleControlRequest(emu: Emulator, req: IncomingMessage, 
     if (!m) continue;
     pathMatched = true;
     if (r.method !== req.method) continue;
+    const refused = path.startsWith(CONTROL_PREFIX) ? refuseBrowserRequest(emu, req) : null;
+    if (refused) {
+      req.resume();
+      send(res, refused.status, { error: refused.code, message: refused.message });
+      return;
+    }
     try {
       await r.handler({ req, res, params: m.slice(1), url, emu });
     } catch (err) {

@@ -68,7 +68,7 @@ class Histogram {
 export class Metrics {
   readonly webhookDeliveries = new Counter(
     'scimflow_webhook_deliveries_total',
-    'Webhook deliveries by HTTP status and result (accepted, ignored, quarantined, rejected, unavailable).',
+    'Webhook deliveries by HTTP status and result (accepted, ignored, quarantined, rejected, aborted by the client, unavailable).',
   );
   readonly webhookSeconds = new Histogram(
     'scimflow_webhook_duration_seconds',

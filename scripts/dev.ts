@@ -2,7 +2,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { SettingsLinks } from '../api/settings-link';
 import { describeEncryption } from '../temporal/codec';
 import { ConfigError, loadConfig, type Config } from '../config/index';
 import { createDatabase, migrateLatest } from '../db/connection';
@@ -176,7 +175,8 @@ async function main(): Promise<void> {
       SCALEKIT_ENVIRONMENT_URL: emulator.url,
       SCALEKIT_CLIENT_ID: emulator.clientId,
       SCALEKIT_CLIENT_SECRET: emulator.clientSecret,
-      SCALEKIT_WEBHOOK_SECRET: secrets.emulatorWebhookSecret,
+      // The emulator's secret, and the user's own (their signed test events verify too).
+      SCALEKIT_WEBHOOK_SECRET: [secrets.emulatorWebhookSecret, ...config.webhookSecrets].join(','),
     });
     step(`no Scalekit credentials configured: the local Scalekit emulator runs at ${emulator.url}`);
     startDemo = () => {
@@ -200,8 +200,9 @@ async function main(): Promise<void> {
         `    npm run cli -- roles list ${demo.id}`,
         `    npm run cli -- roles map ${demo.id} <groupId> admin --precedence 10 --dry-run`,
         '',
-        '  The settings page your customer\'s IT admin sees (admin portal embedded; the link opens once, within 15 min):',
-        `    http://127.0.0.1:${config.port}/settings/directory?${new SettingsLinks(env.OPERATOR_API_TOKEN as string).create(demo.id).query}`,
+        "  The settings page your customer's IT admin sees (admin portal embedded); each link opens once, within 15 min:",
+        `    curl -s -X POST -H "Authorization: Bearer $OPERATOR_API_TOKEN" \\`,
+        `      http://127.0.0.1:${config.port}/api/organizations/${demo.id}/settings-link`,
       ];
     };
   } else if (config.webhookSecrets.length === 0) {
@@ -234,6 +235,9 @@ async function main(): Promise<void> {
   say(`  Operator API    http://127.0.0.1:${config.port}/api  (Authorization: Bearer <token below>)`);
   say(`  Operator token  ${config.operatorApiToken ? '(OPERATOR_API_TOKEN from your environment)' : `${secrets.operatorApiToken}  (local only; in ${join(config.dev.dataDir, 'dev-secrets.json')})`}`);
   say(`  Temporal UI     ${temporalUi ?? `(your Temporal at ${temporalAddress})`}`);
+  if (!config.scalekit && config.webhookSecrets.length > 0) {
+    say(`  Webhook secrets the emulator's, and yours (SCALEKIT_WEBHOOK_SECRET): events signed with either are accepted`);
+  }
   say(`  Health          http://127.0.0.1:${config.port}/readyz`);
   if (config.payloadKeys.length > 0) {
     say(`  Payloads        ${describeEncryption(config.payloadKeys)} in Temporal${codecListen ? `; the UI decodes them through http://${codecListen}/codec` : ''}`);

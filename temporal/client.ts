@@ -203,3 +203,21 @@ export class OrganizationWorkflows {
     }
   }
 }
+
+/**
+ * Why Temporal refuses an event itself, or null. Only a payload over Temporal's size limits is
+ * refused for what it is; any other failure means Temporal is unavailable (or misconfigured) and
+ * the same delivery succeeds once that is fixed.
+ */
+export function deliveryRefusal(err: unknown): string | null {
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    const message = String((e as { message?: unknown }).message ?? '');
+    // 3 INVALID_ARGUMENT ("Blob data size exceeds limit"), 8 RESOURCE_EXHAUSTED (a gRPC message over
+    // the maximum); the same codes for other reasons (a rate limit) are not about the event.
+    if ((code === 3 || code === 8) && /size exceeds|larger than max/i.test(message)) {
+      return `it is too large for a Temporal payload (${message.slice(0, 200)})`;
+    }
+  }
+  return null;
+}

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { JSONToPayload, payloadToJSON, type JSONPayload } from '@temporalio/common/lib/proto-utils';
@@ -15,6 +16,9 @@ import { readJson } from '../request';
  * only. For the Temporal UI (a browser, which cannot send that token) the API also serves it on a
  * separate listener (CODEC_LISTEN) that operators reach and the internet does not; there, the
  * origins in CODEC_ALLOWED_ORIGINS get CORS headers. An Origin header is never a credential.
+ * That listener answers only requests naming it by IP address, localhost or its CODEC_LISTEN host
+ * (a page that rebinds its own domain name to the listener's address names that domain), and only
+ * JSON bodies, which a page of another origin cannot send without a CORS preflight.
  */
 
 export interface CodecDeps {
@@ -24,6 +28,20 @@ export interface CodecDeps {
   origins: readonly string[];
   operatorApiToken: string | undefined;
   logger: Logger;
+  /** On the codec listener: the host it listens on (CODEC_LISTEN), a name its Host header may carry. */
+  listenHost?: string;
+}
+
+/** The host name of a Host header, without the port (and without the brackets of an IPv6 address). */
+function hostName(header: string): string {
+  const m = /^\[([^\]]*)\](?::\d*)?$/.exec(header) ?? /^([^:]*)(?::\d*)?$/.exec(header);
+  return (m?.[1] ?? header).toLowerCase();
+}
+
+/** Whether a Host header names this listener rather than a domain that was made to point at it. */
+export function listenerHost(header: string, listenHost: string | undefined): boolean {
+  const name = hostName(header);
+  return name === 'localhost' || isIP(name) !== 0 || (listenHost !== undefined && name === listenHost.toLowerCase());
 }
 
 const body = z.object({
@@ -41,6 +59,9 @@ export function codecRouter(deps: CodecDeps): Router {
   async function guard(ctx: Context, next: Next): Promise<void> {
     if (!deps.codec) throw new ApiError(404, 'not_found', 'payloads are not encrypted here (PAYLOAD_ENCRYPTION_KEYS is not set)');
     if (deps.access === 'internal') {
+      if (!listenerHost(ctx.get('host'), deps.listenHost)) {
+        throw new ApiError(403, 'forbidden', 'reach the codec listener by IP address, localhost or the host in CODEC_LISTEN: it does not answer other names (DNS rebinding)');
+      }
       const origin = ctx.get('origin');
       if (origin && deps.origins.includes(origin)) {
         ctx.set('Access-Control-Allow-Origin', origin);
@@ -62,6 +83,8 @@ export function codecRouter(deps: CodecDeps): Router {
   }
 
   const handle = (direction: 'encode' | 'decode') => async (ctx: Context) => {
+    // text/plain and form bodies are what another site's page may POST without asking (no preflight).
+    if (!ctx.is('application/json')) throw new ApiError(415, 'unsupported_media_type', 'send the payloads as JSON (Content-Type: application/json)');
     const r = body.safeParse(await readJson(ctx, 4 * 1024 * 1024));
     if (!r.success) throw new ApiError(400, 'invalid_request', r.error.issues[0]?.message ?? 'invalid request');
     let payloads: Payload[];

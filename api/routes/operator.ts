@@ -138,6 +138,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
   router.post('/organizations/:orgId/reconcile', async (ctx) => {
     const organizationId = parse(orgParam, ctx.params.orgId);
     const body = parse(reconcileBody, await readJson(ctx));
+    await requireKnownOrganization(deps.db, organizationId);
     const accepted = await command(() =>
       deps.workflows.startReconcile(organizationId, { kind: body.delta ? 'delta' : 'full', dryRun: body.dryRun, trigger: 'api' }),
     );
@@ -168,6 +169,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
   router.post('/organizations/:orgId/runs/:runId/approve', async (ctx) => {
     const organizationId = parse(orgParam, ctx.params.orgId);
     const runId = parse(runParam, ctx.params.runId);
+    await requireKnownOrganization(deps.db, organizationId);
     ctx.status = 202;
     ctx.body = await command(() => deps.workflows.approveRun(organizationId, runId));
   });
@@ -175,6 +177,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
   router.post('/organizations/:orgId/runs/:runId/cancel', async (ctx) => {
     const organizationId = parse(orgParam, ctx.params.orgId);
     const runId = parse(runParam, ctx.params.runId);
+    await requireKnownOrganization(deps.db, organizationId);
     ctx.body = await command(() => deps.workflows.cancelRun(organizationId, runId));
   });
 

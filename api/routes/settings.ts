@@ -18,6 +18,8 @@ export interface SettingsDeps {
   db: Knex;
   /** Where people reach the API; unset: the host of the request for the link. */
   publicBaseUrl: string | undefined;
+  /** Who may show the page in a frame (CSP frame-ancestors): origins or "'self'"; empty: no one. */
+  frameAncestors: readonly string[];
   /** Undefined without Scalekit credentials: the portal cannot be reached. */
   portal: PortalLinks | undefined;
   /** Undefined without an operator token: no settings links can be signed. */
@@ -35,15 +37,29 @@ function requirePortal(deps: SettingsDeps): PortalLinks {
   return deps.portal;
 }
 
-function html(ctx: Context, status: number, body: string, nonce: string, portalOrigin?: string): void {
+function html(ctx: Context, deps: SettingsDeps, status: number, body: string, nonce: string, portalOrigin?: string): void {
   ctx.status = status;
   ctx.type = 'text/html; charset=utf-8';
   // A portal link is single use and grants configuration access: never cache, never leak it.
   ctx.set('Cache-Control', 'no-store');
   ctx.set('Referrer-Policy', 'strict-origin');
+  // Framed by another site, the page could be overlaid and its clicks stolen: only the
+  // configured origins may frame it. X-Frame-Options, for older browsers, cannot name a list of
+  // origins; with one, it is left out and browsers follow frame-ancestors.
+  const ancestors = deps.frameAncestors.length > 0 ? deps.frameAncestors.join(' ') : `'none'`;
+  const frameOptions = deps.frameAncestors.length === 0 ? 'DENY' : ancestors === `'self'` ? 'SAMEORIGIN' : undefined;
+  if (frameOptions) ctx.set('X-Frame-Options', frameOptions);
   ctx.set(
     'Content-Security-Policy',
-    [`default-src 'none'`, `script-src 'nonce-${nonce}'`, `style-src 'nonce-${nonce}'`, `frame-src ${portalOrigin ?? `'none'`}`, `base-uri 'none'`, `form-action 'none'`].join('; '),
+    [
+      `default-src 'none'`,
+      `script-src 'nonce-${nonce}'`,
+      `style-src 'nonce-${nonce}'`,
+      `frame-src ${portalOrigin ?? `'none'`}`,
+      `frame-ancestors ${ancestors}`,
+      `base-uri 'none'`,
+      `form-action 'none'`,
+    ].join('; '),
   );
   ctx.body = body;
 }
@@ -93,23 +109,23 @@ export function settingsRouter(deps: SettingsDeps): Router {
   // reloads or retries.
   router.get('/settings/directory', async (ctx) => {
     const nonce = randomBytes(16).toString('base64');
-    if (!ctx.querystring) return html(ctx, 403, messagePage('Open this page from your account settings', again, nonce), nonce);
+    if (!ctx.querystring) return html(ctx, deps, 403, messagePage('Open this page from your account settings', again, nonce), nonce);
     const verdict = deps.links ? deps.links.check(ctx.query) : { status: 'invalid' as const };
     if (verdict.status === 'expired') {
-      return html(ctx, 410, messagePage('This link has expired', `Settings links are valid for 15 minutes. ${again}`, nonce), nonce);
+      return html(ctx, deps, 410, messagePage('This link has expired', `Settings links are valid for 15 minutes. ${again}`, nonce), nonce);
     }
     if (verdict.status === 'invalid' || !ORGANIZATION_ID.test(verdict.organizationId)) {
-      return html(ctx, 403, messagePage('This link is not valid', again, nonce), nonce);
+      return html(ctx, deps, 403, messagePage('This link is not valid', again, nonce), nonce);
     }
     let fresh: boolean;
     try {
       fresh = await spendSettingsLink(deps.db, verdict.nonce, verdict.organizationId, verdict.expires);
     } catch (err) {
       deps.logger.error('could not record a settings link as used', { organizationId: verdict.organizationId, error: err as Error });
-      return html(ctx, 503, messagePage('Directory settings are unavailable', 'Reload this page in a minute.', nonce), nonce);
+      return html(ctx, deps, 503, messagePage('Directory settings are unavailable', 'Reload this page in a minute.', nonce), nonce);
     }
     if (!fresh) {
-      return html(ctx, 410, messagePage('This link has already been used', `Settings links open once. ${again}`, nonce), nonce);
+      return html(ctx, deps, 410, messagePage('This link has already been used', `Settings links open once. ${again}`, nonce), nonce);
     }
     const page = pagePath(verdict.organizationId);
     // Behind a TLS-terminating proxy that does not say so, PUBLIC_BASE_URL still marks the cookie Secure.
@@ -135,14 +151,14 @@ export function settingsRouter(deps: SettingsDeps): Router {
     const org = ctx.params.orgId ?? '';
     const session = deps.links && ORGANIZATION_ID.test(org) ? deps.links.checkSession(ctx.cookies.get(SETTINGS_COOKIE)) : { status: 'invalid' as const };
     if (session.status === 'expired') {
-      return html(ctx, 410, messagePage('Your session has ended', `Settings sessions last an hour. ${again}`, nonce), nonce);
+      return html(ctx, deps, 410, messagePage('Your session has ended', `Settings sessions last an hour. ${again}`, nonce), nonce);
     }
     // A session opens the page of its own organization only.
     if (session.status === 'invalid' || session.organizationId !== org) {
-      return html(ctx, 403, messagePage('Open this page from your account settings', again, nonce), nonce);
+      return html(ctx, deps, 403, messagePage('Open this page from your account settings', again, nonce), nonce);
     }
     if (!deps.portal) {
-      return html(ctx, 503, messagePage('Directory settings are unavailable', 'This service has no Scalekit credentials configured. Contact your administrator.', nonce), nonce);
+      return html(ctx, deps, 503, messagePage('Directory settings are unavailable', 'This service has no Scalekit credentials configured. Contact your administrator.', nonce), nonce);
     }
     let link;
     let name: string | null = null;
@@ -152,13 +168,13 @@ export function settingsRouter(deps: SettingsDeps): Router {
       link = await deps.portal.generate(org);
     } catch (err) {
       deps.logger.error('could not generate an admin portal link', { organizationId: org, error: err as Error });
-      return html(ctx, 503, messagePage('Directory settings are unavailable', 'Scalekit did not answer. Reload this page in a minute.', nonce), nonce);
+      return html(ctx, deps, 503, messagePage('Directory settings are unavailable', 'Scalekit did not answer. Reload this page in a minute.', nonce), nonce);
     }
     if (!link) {
-      return html(ctx, 404, messagePage('Unknown organization', 'This organization is not set up for directory sync yet. Contact your account manager.', nonce), nonce);
+      return html(ctx, deps, 404, messagePage('Unknown organization', 'This organization is not set up for directory sync yet. Contact your account manager.', nonce), nonce);
     }
     const portalOrigin = new URL(deps.portal.environmentUrl).origin;
-    return html(ctx, 200, settingsPage({ organizationId: org, organizationName: name, portalLocation: link.location, portalOrigin, nonce }), nonce, portalOrigin);
+    return html(ctx, deps, 200, settingsPage({ organizationId: org, organizationName: name, portalLocation: link.location, portalOrigin, nonce }), nonce, portalOrigin);
   });
 
   return router;

@@ -1,14 +1,17 @@
+import { createHash } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
+import { describePermanentError } from '../../db/errors';
 import { recordTerminal } from '../../db/repositories/ledger';
-import { parseDirectoryWebhook } from '../../domain/events';
+import { parseDirectoryWebhook, type DirectoryEvent } from '../../domain/events';
+import { isStorableText } from '../../domain/storable';
 import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import type { WebhookVerifier } from '../../scalekit/webhook';
-import type { OrganizationWorkflows } from '../../temporal/client';
+import { deliveryRefusal, type OrganizationWorkflows } from '../../temporal/client';
 import { ApiError } from '../errors';
-import { readRawBody } from '../raw-body';
+import { CLIENT_ABORTED, readRawBody } from '../raw-body';
 
 export interface WebhookDeps {
   db: Knex;
@@ -20,15 +23,27 @@ export interface WebhookDeps {
 }
 
 const RETRY_AFTER_SECONDS = '30';
+const WEBHOOK_PATH = '/webhooks/scalekit';
+
+/**
+ * The ledger key of a delivery whose event id cannot be read: its Standard Webhooks message id,
+ * which Scalekit keeps across redeliveries. A header too long (or odd) for a key is hashed.
+ */
+export function deliveryEventId(webhookId: string): string {
+  if (webhookId.length <= 200 && isStorableText(webhookId)) return `delivery:${webhookId}`;
+  return `delivery:sha256:${createHash('sha256').update(webhookId, 'utf8').digest('hex')}`;
+}
 
 /**
  * POST /webhooks/scalekit: verify over the raw bytes, normalize, and hand the event durably to
- * its organization's workflow before answering 2xx. Anything that stops that hand-off answers
- * 5xx, so Scalekit delivers again: a signed event is never lost.
+ * its organization's workflow before answering 2xx. Anything signed is answered 202 (accepted,
+ * ignored or quarantined, and recorded) unless PostgreSQL or Temporal is unavailable: only then
+ * 503, so Scalekit delivers again. A 5xx for anything else would only lose the event at the
+ * sender, which gives up after its retries.
  */
 export function webhookRouter(deps: WebhookDeps): Router {
   const router = new Router();
-  router.post('/webhooks/scalekit', async (ctx) => {
+  router.post(WEBHOOK_PATH, async (ctx) => {
     const started = process.hrtime.bigint();
     const finish = (result: string) => {
       deps.metrics.webhookDeliveries.inc({ status: String(ctx.status), result });
@@ -38,11 +53,24 @@ export function webhookRouter(deps: WebhookDeps): Router {
       await handle(ctx, deps, finish);
     } catch (err) {
       const status = err instanceof ApiError ? err.status : 500;
-      deps.metrics.webhookDeliveries.inc({ status: String(status), result: status < 500 ? 'rejected' : 'unavailable' });
+      const aborted = err instanceof ApiError && err.code === CLIENT_ABORTED;
+      if (aborted) {
+        // The sender's side: nothing was verified or recorded, and the sender delivers again.
+        deps.logger.info('webhook upload aborted by the client; nothing recorded', { webhookId: ctx.get('webhook-id') || undefined });
+      }
+      deps.metrics.webhookDeliveries.inc({ status: String(status), result: aborted ? 'aborted' : status < 500 ? 'rejected' : 'unavailable' });
       throw err;
     }
   });
+  // Scalekit only POSTs; anything else at this address is a mistake worth naming.
+  router.all(WEBHOOK_PATH, () => {
+    throw new ApiError(405, 'method_not_allowed', `${WEBHOOK_PATH} accepts POST only (signed Scalekit webhooks)`, { Allow: 'POST' });
+  });
   return router;
+}
+
+function unavailable(code: 'temporal_unavailable' | 'database_unavailable', message: string): ApiError {
+  return new ApiError(503, code, message, { 'Retry-After': RETRY_AFTER_SECONDS });
 }
 
 async function handle(ctx: Context, deps: WebhookDeps, finish: (result: string) => void): Promise<void> {
@@ -53,57 +81,88 @@ async function handle(ctx: Context, deps: WebhookDeps, finish: (result: string) 
     throw new ApiError(400, verdict.reason, `webhook signature verification failed: ${verdict.message}`);
   }
   const receivedAt = new Date();
-  const outcome = parseDirectoryWebhook(raw.toString('utf8'), { webhookId: verdict.webhookId, receivedAt });
+  const body = raw.toString('utf8');
+  const outcome = parseDirectoryWebhook(body, { webhookId: verdict.webhookId, receivedAt });
 
   if (outcome.status === 'event') {
     const { event } = outcome;
-    try {
-      await deps.workflows.deliver(event);
-    } catch (err) {
-      deps.logger.error('could not hand the event to Temporal; answering 503 so Scalekit redelivers', {
-        eventId: event.id,
-        organizationId: event.organizationId,
-        error: err as Error,
-      });
-      throw new ApiError(503, 'temporal_unavailable', 'the event could not be queued; retry later', {
-        'Retry-After': RETRY_AFTER_SECONDS,
-      });
+    const refusal = await deliver(deps, event);
+    if (refusal === null) {
+      ctx.status = 202;
+      ctx.body = { status: 'accepted', eventId: event.id };
+      deps.logger.debug('webhook accepted', { eventId: event.id, type: event.type, organizationId: event.organizationId });
+      finish('accepted');
+      return;
     }
-    ctx.status = 202;
-    ctx.body = { status: 'accepted', eventId: event.id };
-    deps.logger.debug('webhook accepted', { eventId: event.id, type: event.type, organizationId: event.organizationId });
-    finish('accepted');
+    // Temporal refuses this event itself (too large): kept in the ledger like any event scimflow
+    // cannot take; `events retry` applies it from its raw body.
+    await record(ctx, deps, finish, verdict.webhookId, body, {
+      status: 'quarantined',
+      eventId: event.id,
+      type: event.type,
+      organizationId: event.organizationId,
+      occurredAt: event.occurredAt,
+      occurredAtNs: event.occurredAtNs,
+      reason: `Temporal refused the event: ${refusal}`,
+    });
     return;
   }
+  await record(ctx, deps, finish, verdict.webhookId, body, { ...outcome, payload: typeof outcome.payload === 'string' ? undefined : outcome.payload });
+}
 
-  // Signed but not something the workflow applies: record it (nothing lost), then acknowledge.
-  const id = outcome.eventId ?? `delivery:${verdict.webhookId}`;
+/** Hands the event to Temporal: null once it is queued, the reason when Temporal refuses it; throws 503 when Temporal is unavailable. */
+async function deliver(deps: WebhookDeps, event: DirectoryEvent): Promise<string | null> {
+  try {
+    await deps.workflows.deliver(event);
+    return null;
+  } catch (err) {
+    const refusal = deliveryRefusal(err);
+    if (refusal !== null) return refusal;
+    deps.logger.error('could not hand the event to Temporal; answering 503 so Scalekit redelivers', {
+      eventId: event.id,
+      organizationId: event.organizationId,
+      error: err as Error,
+    });
+    throw unavailable('temporal_unavailable', 'the event could not be queued; retry later');
+  }
+}
+
+interface Terminal {
+  status: 'ignored' | 'quarantined';
+  eventId: string | null;
+  type: string | null;
+  organizationId: string | null;
+  occurredAt?: string;
+  occurredAtNs?: string;
+  reason: string;
+  payload?: unknown;
+}
+
+/** Signed but not something the workflow applies: record it (nothing lost), then acknowledge. */
+async function record(ctx: Context, deps: WebhookDeps, finish: (result: string) => void, webhookId: string, body: string, t: Terminal): Promise<void> {
+  const id = t.eventId ?? deliveryEventId(webhookId);
   try {
     await recordTerminal(deps.db, {
       id,
-      organizationId: outcome.organizationId,
-      type: outcome.type,
-      outcome: outcome.status,
-      detail: outcome.reason,
-      webhookId: verdict.webhookId,
-      payload: typeof outcome.payload === 'string' ? undefined : outcome.payload,
-      rawBody: outcome.status === 'quarantined' ? raw.toString('utf8') : undefined,
+      organizationId: t.organizationId,
+      type: t.type,
+      occurredAt: t.occurredAt,
+      occurredAtNs: t.occurredAtNs,
+      outcome: t.status,
+      detail: t.reason,
+      webhookId,
+      payload: t.payload,
+      rawBody: t.status === 'quarantined' ? body : undefined,
     });
   } catch (err) {
-    deps.logger.error('could not record a webhook in the event ledger; answering 503 so Scalekit redelivers', {
-      eventId: id,
-      error: err as Error,
-    });
-    throw new ApiError(503, 'database_unavailable', 'the event could not be recorded; retry later', {
-      'Retry-After': RETRY_AFTER_SECONDS,
-    });
+    // recordTerminal records with less rather than fail on the data: what remains is an outage.
+    const refused = describePermanentError(err);
+    if (refused) throw new Error(`the event ledger refused even the smallest record of ${id}: ${refused}`, { cause: err });
+    deps.logger.error('could not record a webhook in the event ledger; answering 503 so Scalekit redelivers', { eventId: id, error: err as Error });
+    throw unavailable('database_unavailable', 'the event could not be recorded; retry later');
   }
-  (outcome.status === 'quarantined' ? deps.logger.warn : deps.logger.info)(`webhook ${outcome.status}`, {
-    eventId: id,
-    type: outcome.type,
-    reason: outcome.reason,
-  });
+  (t.status === 'quarantined' ? deps.logger.warn : deps.logger.info)(`webhook ${t.status}`, { eventId: id, type: t.type, reason: t.reason });
   ctx.status = 202;
-  ctx.body = { status: outcome.status, eventId: id, reason: outcome.reason };
-  finish(outcome.status);
+  ctx.body = { status: t.status, eventId: id, reason: t.reason };
+  finish(t.status);
 }

@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import type { DirectoryEvent } from '../../domain/events';
+import { storableJson, storableText } from '../../domain/storable';
 import { chunkRows } from '../batch';
-import { describePermanentError, storableText } from '../errors';
+import { describePermanentError } from '../errors';
 
 export type LedgerOutcome = 'pending' | 'deferred' | 'applied' | 'duplicate' | 'stale' | 'ignored' | 'quarantined';
 /** Outcomes operators filter by; `deferred` events wait for the organization's sync to resume. */
@@ -177,37 +178,72 @@ export interface TerminalRecord {
 /**
  * Records an event that never reaches the organization workflow: an unknown type (ignored) or a
  * signed delivery we cannot understand (quarantined, raw body kept). A redelivery bumps the counter.
+ *
+ * Everything in it may come from an untrusted body, so every value is made storable first (NUL
+ * characters and lone surrogates replaced, lengths capped, the payload kept only if it is nested
+ * at most 64 deep). Should Postgres still refuse the row's data, it is recorded with less (without
+ * the parsed payload, then without the raw body, with the reason in the detail): a signed delivery
+ * is always recorded unless the database is unavailable, which is the only error this throws.
  */
 export async function recordTerminal(db: Knex, rec: TerminalRecord): Promise<'recorded' | 'duplicate'> {
-  try {
-    return await insertTerminal(db, rec);
-  } catch (err) {
-    // A payload Postgres cannot hold as jsonb is kept as the raw body only.
-    if (rec.payload === undefined || !describePermanentError(err)) throw err;
-    return insertTerminal(db, { ...rec, payload: undefined });
+  const shapes: ((problem: string | undefined) => TerminalRow)[] = [
+    () => terminalRow(rec, { payload: true, rawBody: true }),
+    () => terminalRow(rec, { payload: false, rawBody: true }),
+    (problem) => terminalRow({ ...rec, detail: `${rec.detail} (kept without its body: ${problem ?? 'it could not be stored'})` }, { payload: false, rawBody: false }),
+  ];
+  let problem: string | undefined;
+  for (const [i, shape] of shapes.entries()) {
+    let row: TerminalRow;
+    try {
+      row = shape(problem);
+    } catch (err) {
+      // Computing on the body failed (it cannot, by design; should it still): record with less.
+      problem = `could not be prepared: ${(err as Error).message}`;
+      continue;
+    }
+    try {
+      return await insertTerminal(db, row);
+    } catch (err) {
+      const refused = describePermanentError(err);
+      // Anything but a refusal of the data means the database is unavailable: the caller retries.
+      if (!refused || i === shapes.length - 1) throw err;
+      problem = refused;
+    }
   }
+  throw new Error(`event ${rec.id} could not be recorded: ${problem ?? 'unknown problem'}`);
 }
 
-async function insertTerminal(db: Knex, rec: TerminalRecord): Promise<'recorded' | 'duplicate'> {
+/** Longest detail kept; ids and types are capped by what created them, and capped again here. */
+const MAX_DETAIL_CHARS = 2_000;
+const MAX_KEY_CHARS = 256;
+
+type TerminalRow = [string, string | null, string | null, string | null, string | null, string, string, string | null, string | null, string | null];
+
+function terminalRow(rec: TerminalRecord, keep: { payload: boolean; rawBody: boolean }): TerminalRow {
+  const text = (s: string | null | undefined, max: number) => (s === null || s === undefined ? null : storableText(s, max));
+  return [
+    storableText(rec.id, MAX_KEY_CHARS),
+    text(rec.organizationId, MAX_KEY_CHARS),
+    text(rec.type, MAX_KEY_CHARS),
+    rec.occurredAt ?? null,
+    rec.occurredAtNs ?? null,
+    rec.outcome,
+    storableText(rec.detail, MAX_DETAIL_CHARS),
+    text(rec.webhookId, MAX_KEY_CHARS * 64),
+    keep.payload && rec.payload !== undefined ? storableJson(rec.payload) : null,
+    // Bounded by the request body limit; what the parser saw, NUL characters replaced.
+    keep.rawBody ? text(rec.rawBody, Number.MAX_SAFE_INTEGER) : null,
+  ];
+}
+
+async function insertTerminal(db: Knex, row: TerminalRow): Promise<'recorded' | 'duplicate'> {
   const result = await db.raw(
     `INSERT INTO directory_events
        (id, organization_id, type, source, occurred_at, occurred_at_ns, outcome, detail, webhook_id, payload, raw_body, applied_at)
      VALUES (?, ?, ?, 'webhook', ?, ?, ?, ?, ?, ?::jsonb, ?, now())
      ON CONFLICT (id) DO UPDATE SET duplicate_count = directory_events.duplicate_count + 1
      RETURNING (xmax = 0) AS inserted`,
-    [
-      rec.id,
-      rec.organizationId,
-      rec.type,
-      rec.occurredAt ?? null,
-      rec.occurredAtNs ?? null,
-      rec.outcome,
-      rec.detail,
-      rec.webhookId,
-      // Postgres text and jsonb cannot hold NUL characters; keep everything else byte for byte.
-      rec.payload === undefined ? null : JSON.stringify(rec.payload).replaceAll('\\u0000', '\\ufffd'),
-      rec.rawBody === undefined ? null : rec.rawBody.replaceAll('\u0000', '\ufffd'),
-    ],
+    row,
   );
   return (result.rows as { inserted: boolean }[])[0]?.inserted ? 'recorded' : 'duplicate';
 }

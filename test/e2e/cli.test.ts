@@ -588,14 +588,17 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(json(resumed)).toMatchObject({ status: 'resumed', deferred: 1, resumed: { note: 'IdP migration' } });
     await eventually(async () => (await stack.database.db('directory_users').where({ organization_id: org.id, id: user.id }).first('given_name'))?.given_name === 'Paused');
-    const [live, unknown, unknownRoles, longNote] = await Promise.all([
+    const [live, unknown, unknownRoles, longNote, ...unknownRuns] = await Promise.all([
       cli(['resume', org.id]),
       cli(['pause', 'org_never_seen']),
       cli(['roles', 'default', 'org_never_seen', 'member']),
       cli(['pause', org.id, '--note', 'x'.repeat(501)]),
+      cli(['reconcile', 'org_never_seen', '--no-wait']),
+      cli(['approve', 'org_never_seen', '1']),
+      cli(['cancel', 'org_never_seen', '1']),
     ]);
     expect([live.code, live.stderr]).toEqual([1, expect.stringMatching(/refused: the sync of .* is not paused/)]);
-    for (const r of [unknown, unknownRoles]) {
+    for (const r of [unknown, unknownRoles, ...unknownRuns]) {
       expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/does not know organization org_never_seen yet; register it first: scimflow orgs add org_never_seen/)]);
     }
     expect(await stack.workflows.status('org_never_seen')).toBeNull();

@@ -5,11 +5,16 @@ import { freePort, portInUse } from '../../scripts/lib/ports';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { startDev, type DevProcess } from '../support/dev-process';
 import { eventually } from '../support/stack';
+import { newSecret } from '../support/webhooks';
 
 /**
  * The README's quick start, as a new user follows it: `npm run dev` with no Scalekit credentials,
  * then signed events of every type with `npm run send-event`, read back through the operator API.
+ * The user has a webhook secret of their own in the environment: events signed with it are
+ * accepted next to the emulator's.
  */
+
+const userSecret = newSecret();
 
 let dev: DevProcess;
 let database: TestDatabase;
@@ -28,7 +33,7 @@ beforeAll(async () => {
       SCALEKIT_ENVIRONMENT_URL: '',
       SCALEKIT_CLIENT_ID: '',
       SCALEKIT_CLIENT_SECRET: '',
-      SCALEKIT_WEBHOOK_SECRET: '',
+      SCALEKIT_WEBHOOK_SECRET: userSecret,
       OPERATOR_API_TOKEN: '',
       TEMPORAL_ADDRESS: '',
     },
@@ -48,23 +53,31 @@ it('prints where everything is', () => {
   expect(out).toContain(`Temporal UI     http://127.0.0.1:${ports.TEMPORAL_UI_PORT}`);
   expect(out).toContain('local emulator at http://127.0.0.1:');
   expect(out).toContain(dev.secrets().operatorApiToken);
-  // The webhook secret is never printed.
-  expect(out).not.toContain(dev.secrets().emulatorWebhookSecret);
+  expect(out).toContain("Webhook secrets the emulator's, and yours (SCALEKIT_WEBHOOK_SECRET)");
+  // Webhook secrets are never printed.
+  expect(out).not.toContain(dev.secrets().emulatorWebhookSecret.slice(6));
+  expect(out).not.toContain(userSecret.slice(6));
 });
 
-it('prints a working link to the settings page with the embedded admin portal', async () => {
-  const url = /(http:\/\/127\.0\.0\.1:\d+\/settings\/directory\?\S+)/.exec(dev.output())?.[1];
-  expect(url).toBeDefined();
+it('prints the command that makes a settings link (not a live single-use link), and the link it makes works', async () => {
+  const out = dev.output();
+  // A link in a terminal's scrollback would be one more place a single-use credential lingers.
+  expect(out).not.toMatch(/\/settings\/directory\?/);
+  const command = /curl -s -X POST -H "Authorization: Bearer \$OPERATOR_API_TOKEN" \\\n\s+(http:\/\/127\.0\.0\.1:\d+\/api\/organizations\/org_\w+\/settings-link)/.exec(out);
+  expect(command?.[1]).toBeDefined();
+  const made = await fetch(command?.[1] as string, { method: 'POST', headers: { authorization: `Bearer ${dev.secrets().operatorApiToken}` } });
+  expect(made.status).toBe(201);
+  const { url } = (await made.json()) as { url: string };
   // As a browser follows it: a redirect to the organization's page, with the session cookie.
-  const opened = await fetch(url as string, { redirect: 'manual' });
+  const opened = await fetch(url, { redirect: 'manual' });
   expect(opened.status).toBe(303);
-  const page = new URL(opened.headers.get('location') as string, url as string).toString();
+  const page = new URL(opened.headers.get('location') as string, url).toString();
   const res = await fetch(page, { headers: { cookie: (opened.headers.get('set-cookie') ?? '').split(';')[0] as string } });
   expect(res.status).toBe(200);
   expect(await res.text()).toMatch(new RegExp(`<iframe[^>]* src="http://127\\.0\\.0\\.1:${ports.EMULATOR_PORT}/portal/`));
 });
 
-it('applies every event type sent with npm run send-event, visible through the operator API', async () => {
+it('applies every event type sent with npm run send-event (signed with the user\'s own secret), visible through the operator API', async () => {
   const token = dev.secrets().operatorApiToken;
   const api = async <T>(path: string): Promise<T> => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${token}` } });
@@ -108,7 +121,8 @@ it('applies every event type sent with npm run send-event, visible through the o
   ]);
   const status = await api<{ applied: number }>(`/api/organizations/${org}/sync`);
   expect(status.applied).toBe(steps.length);
-});
+  // Ten `npm run send-event` processes one after the other: seconds each on a busy machine.
+}, 240_000);
 
 it('brings the emulator demo organization in and stops everything on Ctrl-C', async () => {
   const token = dev.secrets().operatorApiToken;

@@ -115,6 +115,28 @@ describe('control API', () => {
     expect(dup.status).toBe(409);
   });
 
+  it('takes no orders from web pages: bodies must be JSON, and another site is refused', async () => {
+    const org = emu.createOrganization({ displayName: 'Targeted' }, { emit: false });
+    const users = `${emu.url}/_emulator/organizations/${org.id}/users`;
+    const body = JSON.stringify({ email: 'intruder@evil.example' });
+    // What a page of any site may POST without a CORS preflight: a form or text/plain body.
+    for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', undefined]) {
+      const res = await fetch(users, { method: 'POST', body, headers: type ? { 'content-type': type } : {} });
+      // fetch labels a string body text/plain when no type is given.
+      expect(res.status, String(type)).toBe(415);
+      expect(await res.json()).toMatchObject({ error: 'unsupported_media_type' });
+    }
+    // A bodiless POST needs no content type, so the page's origin decides.
+    const reset = await fetch(`${emu.url}/_emulator/reset`, { method: 'POST', headers: { origin: 'https://evil.example' } });
+    expect(reset.status).toBe(403);
+    const json = await fetch(users, { method: 'POST', body, headers: { 'content-type': 'application/json', origin: 'https://evil.example' } });
+    expect(json.status).toBe(403);
+    expect(emu.snapshot(org.id).users).toEqual([]);
+    // Scripts (no Origin) and the emulator's own pages still can.
+    expect((await fetch(users, { method: 'POST', body, headers: { 'content-type': 'application/json; charset=utf-8', origin: new URL(emu.url).origin } })).status).toBe(201);
+    expect(emu.snapshot(org.id).users).toHaveLength(1);
+  });
+
   it('configures faults, seeds directories and resets', async () => {
     expect((await call('PUT', '/_emulator/faults', { dropRate: 0.5, seed: 3 })).json).toEqual({ dropRate: 0.5, seed: 3 });
     expect((await call('GET', '/_emulator/faults')).json).toEqual({ dropRate: 0.5, seed: 3 });

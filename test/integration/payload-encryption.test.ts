@@ -3,7 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { describe, expect, inject, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { request, type Server } from 'node:http';
 import { createCodecApp } from '../../api/app';
 import { memoryLogger } from '../../observability/logger';
 import { dataConverter, EncryptionCodec } from '../../temporal/codec';
@@ -120,7 +120,7 @@ describe('/codec', () => {
   });
 
   it('on the codec listener (CODEC_LISTEN): CORS for the Temporal UI origin, for it to decode in the browser', async () => {
-    const app = createCodecApp({ codec: new EncryptionCodec([key]), origins: [UI], logger: memoryLogger() });
+    const app = createCodecApp({ codec: new EncryptionCodec([key]), origins: [UI], listenHost: '127.0.0.1', logger: memoryLogger() });
     const server = await new Promise<Server>((resolve) => {
       const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
     });
@@ -138,6 +138,49 @@ describe('/codec', () => {
       // Another page's script gets no CORS headers, so the browser keeps the answer from it.
       const other = await post(base, 'decode', { payloads: sealed }, { origin: 'https://evil.example' });
       expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('on the codec listener: only for its own host names (DNS rebinding) and only JSON (no cross-site simple request)', async () => {
+    const app = createCodecApp({ codec: new EncryptionCodec([key]), origins: [UI], listenHost: 'codec.internal', logger: memoryLogger() });
+    const server = await new Promise<Server>((resolve) => {
+      const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
+    });
+    const port = (server.address() as AddressInfo).port;
+    const sealed = JSON.stringify({ payloads: ((await (await post(env.stack.baseUrl, 'encode', { payloads: [plain] }, auth())).json()) as { payloads: unknown[] }).payloads });
+    /** A request as a browser sends it, Host header included (fetch does not let a script choose it). */
+    const send = (host: string, contentType: string, method = 'POST') =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, path: '/codec/decode', method, headers: { host, 'content-type': contentType, origin: UI } }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end(method === 'POST' ? sealed : undefined);
+      });
+    try {
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, 'codec.internal:8234', `[::1]:${port}`, '10.1.2.3']) {
+        const ok = await send(host, 'application/json');
+        expect(ok.status, host).toBe(200);
+        expect(JSON.parse(ok.body)).toEqual({ payloads: [plain] });
+      }
+      // A page at evil.example whose name now points at this listener sends its own name.
+      for (const host of [`evil.example:${port}`, 'evil.example', 'codec.internal.evil.example']) {
+        const rebound = await send(host, 'application/json');
+        expect(rebound.status, host).toBe(403);
+        expect(rebound.body).not.toContain('ada@example.com');
+        expect((await send(host, 'application/json', 'OPTIONS')).status, host).toBe(403);
+      }
+      // A form or text/plain POST needs no CORS preflight, so any page could send one.
+      for (const contentType of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x']) {
+        const simple = await send(`127.0.0.1:${port}`, contentType);
+        expect(simple.status, contentType).toBe(415);
+        expect(simple.body).not.toContain('ada@example.com');
+      }
     } finally {
       await new Promise((r) => server.close(r));
     }

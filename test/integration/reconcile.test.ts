@@ -1,5 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { upsertOrganization } from '../../db/repositories/organizations';
 import { startEmulator, type EmulatorHandle } from '../../emulator/index';
 import { describeSchedules, controlSchedule } from '../../temporal/schedules';
 import { WorkflowRefusedError } from '../../temporal/client';
@@ -185,6 +186,8 @@ describe('operator API', () => {
 
   it('starts a dry run, lists runs, shows the plan page by page, approves it', async () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    // Registered, as `scimflow orgs add` does (the API starts nothing for an unknown organization).
+    await upsertOrganization(stack.database.db, { organizationId: org.id, displayName: org.displayName, directories: [] });
     const res = await call('POST', `/api/organizations/${org.id}/reconcile`, JSON.stringify({ dryRun: true }));
     expect(res.status).toBe(202);
     const accepted = (await res.json()) as { status: string; runId: string; kind: string; dryRun: boolean };
@@ -230,9 +233,20 @@ describe('operator API', () => {
     expect(notJson.status).toBe(400);
     const missing = await call('GET', '/api/organizations/org_1/runs/999999');
     expect(missing.status).toBe(404);
-    const unknown = await call('POST', '/api/organizations/org_nobody/reconcile', '{}');
-    expect(unknown.status).toBe(409);
-    expect(await unknown.json()).toMatchObject({ error: 'refused', message: expect.stringMatching(/does not know organization/) });
+  });
+
+  it('404 for an organization that was never registered, and no workflow is started for it', async () => {
+    const org = `org_never${randomInt(1, 1e9)}`;
+    for (const [method, path] of [
+      ['POST', `/api/organizations/${org}/reconcile`],
+      ['POST', `/api/organizations/${org}/runs/1/approve`],
+      ['POST', `/api/organizations/${org}/runs/1/cancel`],
+    ] as const) {
+      const res = await call(method, path, '{}');
+      expect(res.status, path).toBe(404);
+      expect(await res.json()).toMatchObject({ error: 'not_found', message: expect.stringMatching(new RegExp(`does not know organization ${org} yet.*scimflow orgs add ${org}`)) });
+    }
+    expect(await stack.workflows.status(org)).toBeNull();
   });
 });
 

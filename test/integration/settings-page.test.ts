@@ -180,6 +180,75 @@ describe('settings links and the page', () => {
     }
   });
 
+  /** The API with other settings, on its own port, against the same database and emulator. */
+  async function withApp(options: Partial<Parameters<typeof createApp>[0]>, fn: (base: string) => Promise<void>): Promise<void> {
+    const app = createApp({
+      db: stack.database.db,
+      workflows: stack.workflows,
+      verifier: new WebhookVerifier([stack.secret]),
+      operatorApiToken: stack.operatorToken,
+      logger: memoryLogger(),
+      metrics: new Metrics(),
+      portal: new PortalLinks(createScalekitClient({ environmentUrl: emulator.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret }), emulator.url),
+      ...options,
+    });
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    try {
+      await fn(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  }
+
+  it('without TRUST_PROXY, links name the host the request was sent to, whatever X-Forwarded-* say', async () => {
+    const ask = (base: string) =>
+      fetch(`${base}/api/organizations/org_1/settings-link`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.operatorToken}`, 'x-forwarded-host': 'evil.example', 'x-forwarded-proto': 'https' },
+      }).then(async (r) => ((await r.json()) as { url: string }).url);
+    expect(await ask(stack.baseUrl)).toMatch(new RegExp(`^${stack.baseUrl}/settings/directory\\?org=org_1&`));
+    // Behind a proxy that sets them (and says so with TRUST_PROXY), they are the truth.
+    await withApp({ trustProxy: true }, async (base) => {
+      expect(await ask(base)).toMatch(/^https:\/\/evil\.example\/settings\/directory\?org=org_1&/);
+    });
+  });
+
+  it('cannot be framed by other sites unless configured, and still frames the portal', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) }).id;
+    const portalOrigin = new URL(emulator.url).origin;
+    const pageOf = async (base: string) => {
+      const link = await fetch(`${base}/api/organizations/${org}/settings-link`, { method: 'POST', headers: { authorization: `Bearer ${stack.operatorToken}` } });
+      const { url } = (await link.json()) as { url: string };
+      const opened = await fetch(url, { redirect: 'manual' });
+      const page = await fetch(new URL(opened.headers.get('location') as string, base), { headers: { cookie: (opened.headers.get('set-cookie') ?? '').split(';')[0] as string } });
+      expect(page.status).toBe(200);
+      return page;
+    };
+    const directives = (res: Response) => (res.headers.get('content-security-policy') ?? '').split('; ');
+
+    const page = await pageOf(stack.baseUrl);
+    expect(directives(page)).toEqual(expect.arrayContaining(["frame-ancestors 'none'", `frame-src ${portalOrigin}`]));
+    expect(page.headers.get('x-frame-options')).toBe('DENY');
+    // The error pages too.
+    const refused = await fetch(`${stack.baseUrl}/settings/directory`);
+    expect(directives(refused)).toContain("frame-ancestors 'none'");
+    expect(refused.headers.get('x-frame-options')).toBe('DENY');
+
+    // An application that shows the page in its own UI: X-Frame-Options cannot name it, so it is left out.
+    await withApp({ settingsFrameAncestors: ['https://app.example.com', 'https://admin.example.com'] }, async (base) => {
+      const embedded = await pageOf(base);
+      expect(directives(embedded)).toEqual(expect.arrayContaining(['frame-ancestors https://app.example.com https://admin.example.com', `frame-src ${portalOrigin}`]));
+      expect(embedded.headers.get('x-frame-options')).toBeNull();
+    });
+    await withApp({ settingsFrameAncestors: ["'self'"] }, async (base) => {
+      const self = await pageOf(base);
+      expect(directives(self)).toContain("frame-ancestors 'self'");
+      expect(self.headers.get('x-frame-options')).toBe('SAMEORIGIN');
+    });
+  });
+
   it('hands a raw portal link to hosts that embed the portal themselves', async () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) }).id;
     const res = await fetch(`${stack.baseUrl}/api/organizations/${org}/portal-link`, {

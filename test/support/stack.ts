@@ -87,6 +87,8 @@ export interface StackOptions {
   scalekitSlots?: number;
   /** Deadline of an admin portal link (the default otherwise). */
   portalTimeoutMs?: number;
+  /** How long the API waits for Temporal to take an event before answering 503 (3 s by default). */
+  deliverTimeoutMs?: number;
 }
 
 /** API + worker in this process against the run's Temporal dev server and a fresh database. */
@@ -100,7 +102,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const codec = encryptionCodec(options.payloadKeys);
   const converter = dataConverter(options.payloadKeys, codec);
   const client = new Client({ connection, ...(converter ? { dataConverter: converter } : {}) });
-  const workflows = new OrganizationWorkflows(client, taskQueue, 3_000);
+  const workflows = new OrganizationWorkflows(client, taskQueue, options.deliverTimeoutMs ?? 3_000);
   const metrics = new Metrics();
   const logger = memoryLogger();
   const app = createApp({

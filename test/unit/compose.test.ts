@@ -218,7 +218,7 @@ const CONFIG_NAMES = configVariableNames(read('config/index.ts'));
 
 // A plausible host environment, as a user would set it in .env.
 const SAMPLE_HOST_ENV = {
-  SCALEKIT_WEBHOOK_SECRET: `whsec_${Buffer.from('compose-test-secret').toString('base64')}`,
+  SCALEKIT_WEBHOOK_SECRET: `whsec_${Buffer.from('compose-test-secret-0123456789ab').toString('base64')}`,
   OPERATOR_API_TOKEN: 'operator-token-0123456789',
 };
 

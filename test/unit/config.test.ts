@@ -29,6 +29,8 @@ describe('parseConfig defaults', () => {
       worker: { activitySlots: 20, scalekitSlots: 10 },
       port: 3000,
       publicBaseUrl: undefined,
+      trustProxy: false,
+      settingsFrameAncestors: [],
       payloadKeys: [],
       codecListen: undefined,
       codecOrigins: [],
@@ -78,6 +80,8 @@ describe('parseConfig defaults', () => {
       TEMPORAL_TASK_QUEUE: 'scim',
       PORT: '8080',
       PUBLIC_BASE_URL: 'https://scim.example.com/',
+      TRUST_PROXY: 'true',
+      SETTINGS_FRAME_ANCESTORS: "https://App.example.com/, 'self'",
       PAYLOAD_ENCRYPTION_KEYS: `2026-07:${KEY_B64}, 2026-01:${KEY_B64_OLD}`,
       CODEC_ALLOWED_ORIGINS: 'https://Temporal-UI.example.com:443/, http://127.0.0.1:8233',
       CODEC_LISTEN: '10.0.0.5:8234',
@@ -111,6 +115,8 @@ describe('parseConfig defaults', () => {
       worker: { activitySlots: 40, scalekitSlots: 0 },
       port: 8080,
       publicBaseUrl: 'https://scim.example.com',
+      trustProxy: true,
+      settingsFrameAncestors: ['https://app.example.com', "'self'"],
       payloadKeys: [
         { id: '2026-07', key: Buffer.from(KEY_B64, 'base64') },
         { id: '2026-01', key: Buffer.from(KEY_B64_OLD, 'base64') },
@@ -136,6 +142,35 @@ describe('parseConfig defaults', () => {
   it('splits comma-separated webhook secrets, trimming and skipping empty entries', () => {
     const config = parseConfig({ SCALEKIT_WEBHOOK_SECRET: ` ${SECRET_A} ,, ${SECRET_B},` });
     expect(config.webhookSecrets).toEqual([SECRET_A, SECRET_B]);
+  });
+
+  it('TRUST_PROXY accepts 1/true/0/false only, and is off unless set', () => {
+    expect(parseConfig({}).trustProxy).toBe(false);
+    expect(parseConfig({ TRUST_PROXY: '1' }).trustProxy).toBe(true);
+    expect(parseConfig({ TRUST_PROXY: 'false' }).trustProxy).toBe(false);
+    expect(configError({ TRUST_PROXY: 'yes' }).message).toMatch(/TRUST_PROXY: expected true or false/);
+  });
+
+  it('SETTINGS_FRAME_ANCESTORS takes origins as browsers send them, or self', () => {
+    expect(parseConfig({ SETTINGS_FRAME_ANCESTORS: 'https://Admin.Example.com:443, http://localhost:5173/, self' }).settingsFrameAncestors).toEqual([
+      'https://admin.example.com',
+      'http://localhost:5173',
+      "'self'",
+    ]);
+    // Anything else could widen the policy (a wildcard, a scheme, a second directive).
+    for (const bad of ['*', 'https:', 'https://*.example.com', "https://a.example.com; script-src 'unsafe-inline'", 'https://a.example.com https://b.example.com', "'none'"]) {
+      expect(configError({ SETTINGS_FRAME_ANCESTORS: bad }).message, bad).toMatch(/SETTINGS_FRAME_ANCESTORS(\.\d+)?: expected origins such as https:\/\/app\.example\.com/);
+    }
+  });
+
+  it('refuses a webhook secret shorter than the 24 bytes Standard Webhooks asks for, without repeating it', () => {
+    const short = `whsec_${Buffer.from('0123456789abcdefghijklm').toString('base64')}`; // 23 bytes
+    const err = configError({ SCALEKIT_WEBHOOK_SECRET: `${SECRET_A},${short}` });
+    expect(err.problems).toEqual([expect.stringMatching(/^SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected secrets of at least 24 bytes after base64 decoding/)]);
+    expect(err.message).not.toContain(short.slice(6));
+    expect(configError({ SCALEKIT_WEBHOOK_SECRET: 'whsec_AA==' }).message).toMatch(/at least 24 bytes/);
+    const exactly = `whsec_${Buffer.alloc(24, 1).toString('base64')}`;
+    expect(parseConfig({ SCALEKIT_WEBHOOK_SECRET: exactly }).webhookSecrets).toEqual([exactly]);
   });
 
   it('SCIMFLOW_EXIT_WITH_PARENT accepts 1/true/0/false only', () => {

@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { toFailure } from '../../activities/failures';
 import { chunkRows, MAX_BIND_PARAMETERS, rowsPerStatement } from '../../db/batch';
-import { classifyError, describeError, describePermanentError, storableText } from '../../db/errors';
+import { classifyError, describeError, describePermanentError } from '../../db/errors';
 import { createLogger } from '../../observability/logger';
 
 /** An error as pg reports it, with the message knex gives it (the statement and its values first). */
@@ -83,10 +83,6 @@ describe('describing errors', () => {
 
   it('bounds what it says', () => {
     expect(describeError(new Error('y'.repeat(10_000)), 300)).toHaveLength(300);
-  });
-
-  it('makes any text storable: no NUL, no lone surrogate', () => {
-    expect(storableText('a\u0000b\ud800c\udc00d\ud83d\ude00', 100)).toBe('a\ufffdb\ufffdc\ufffdd\ud83d\ude00');
   });
 });
 

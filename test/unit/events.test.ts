@@ -559,13 +559,61 @@ describe('quarantine', () => {
     expect(e.kind === 'user' && e.user.attributes.title).toBe('C:\\u0000dir');
   });
 
-  it('caps the loose event id and type of an unparseable envelope', () => {
+  it('caps the loose type of an unparseable envelope, and does not key it by an id too long to be one', () => {
     const p = example('organization.directory.user_created');
     p.id = `evt_${'9'.repeat(300)}`;
     p.type = 't'.repeat(500);
     const out = quarantined(p);
-    expect(out.eventId).toHaveLength(128);
+    // Cut to 128 characters, two different ids could become one: the delivery's id keys it instead.
+    expect(out.eventId).toBeNull();
     expect(out.type).toHaveLength(200);
+  });
+});
+
+describe('what a quarantine keeps can always be stored', () => {
+  const storable = (s: string | null) => s === null || !/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
+
+  it('a body that is not JSON: the parser quotes it, NUL and all, but the reason holds none', () => {
+    const out = quarantined('\u0000{"id": "evt_1"}');
+    expect(out.reason).toMatch(/^body is not valid JSON/);
+    expect(storable(out.reason)).toBe(true);
+  });
+
+  it('reasons are capped, whatever the body makes them quote', () => {
+    const p = example('organization.directory.user_created');
+    p.type = `x${'\ud800'.repeat(100_000)}`;
+    const out = parsed(p);
+    expect(out.status).toBe('quarantined');
+    if (out.status !== 'event') {
+      expect(out.reason.length).toBeLessThanOrEqual(1_000);
+      expect(storable(out.reason)).toBe(true);
+      expect(storable(out.type)).toBe(true);
+    }
+  });
+
+  it.each([
+    ['a NUL', 'evt_\u0000'],
+    ['a lone surrogate', 'evt_\ud800'],
+    ['129 characters', `evt_${'1'.repeat(125)}`],
+  ])('an event id with %s keys nothing (the delivery id does)', (_, id) => {
+    const valid = example('organization.directory.user_created');
+    valid.id = id;
+    expect(quarantined(valid).eventId).toBeNull();
+    const invalid = example('organization.directory.user_created');
+    invalid.id = id;
+    delete invalid.occurred_at;
+    expect(quarantined(invalid).eventId).toBeNull();
+  });
+
+  it('keeps an organization id only if it is one (it is indexed and goes into URLs)', () => {
+    const ignored = example('organization.directory.user_created');
+    ignored.type = 'organization.sso_enabled';
+    ignored.organization_id = 'o'.repeat(10_000);
+    expect(parsed(ignored)).toMatchObject({ status: 'ignored', organizationId: null });
+    const broken = example('organization.directory.user_created');
+    broken.organization_id = 'org with spaces';
+    delete broken.occurred_at;
+    expect(quarantined(broken).organizationId).toBeNull();
   });
 });
 
