@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../emulator/index';
 import { PROJECT_ROOT } from '../../scripts/lib/temporal-server';
 import { freePort } from '../../scripts/lib/ports';
@@ -9,6 +9,10 @@ import { describeSchedules } from '../../temporal/schedules';
 import { databaseView, directoryView, waitForRun } from '../support/reconcile';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { envelope, T } from '../support/webhooks';
+
+// Every test here starts CLI processes (a TypeScript program each): on a busy two-core machine one
+// start takes seconds, and the --help test alone starts thirty.
+vi.setConfig({ testTimeout: 240_000 });
 
 /**
  * The engineers' CLI, run as a process the way an engineer runs it (the `scimflow` bin and
