@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { describePermanentError } from '../db/errors';
+import { isolationReason } from '../db/errors';
 import * as directory from '../db/repositories/directory';
 import * as ledger from '../db/repositories/ledger';
 import * as roles from '../db/repositories/roles';
@@ -87,7 +87,7 @@ async function applyIsolating(trx: Knex.Transaction, organizationId: string, eve
     }
     addRoles(out.roles, changed);
   } catch (err) {
-    const reason = describePermanentError(err);
+    const reason = await isolationReason(err, () => trx.raw('SELECT 1'));
     if (!reason) throw err;
     if (events.length === 1) {
       const event = events[0]!;
@@ -131,7 +131,8 @@ export async function retryConflicts(trx: Knex.Transaction, organizationId: stri
       if (!stale) result.applied += 1;
       addRoles(result.roles, changed);
     } catch (err) {
-      if (!describePermanentError(err)) throw err;
+      // Still failing for its data (or no longer understood at all): it stays quarantined.
+      if (!(await isolationReason(err, () => trx.raw('SELECT 1')))) throw err;
     }
   }
   await ledger.setOutcomes(trx, [...result.outcomes.values()]);
@@ -252,7 +253,7 @@ export async function applyDirectoryEvents(db: Knex, organizationId: string, eve
   try {
     return await applyBatch(db, organizationId, events);
   } catch (err) {
-    const reason = describePermanentError(err);
+    const reason = await isolationReason(err, () => db.raw('SELECT 1'));
     if (!reason) throw err;
     if (events.length === 1) return quarantineEvent(db, organizationId, events[0]!, reason);
     const half = Math.ceil(events.length / 2);

@@ -16,7 +16,9 @@ export interface ReportOptions {
 /**
  * Wraps an activity so that what it reports to Temporal is bounded and says what went wrong without
  * the statement, its values or a payload: an ApplicationFailure typed `DatabaseUnavailable`
- * (transient, retried with backoff) or `PermanentDataError`. Failures the activity raises itself
+ * (transient, retried with backoff), `DatabaseMisconfigured` (the schema or permissions are not as
+ * expected: retried, never quarantined), `PermanentDataError`, or, for an error that is not the
+ * database's (a Scalekit call), its own name. Failures the activity raises itself
  * (ApplicationFailure: refusals with their own message) and cancellations pass through.
  */
 export function reported<A extends unknown[], R>(fn: (...args: A) => Promise<R>, options: ReportOptions): (...args: A) => Promise<R> {
@@ -29,16 +31,24 @@ export function reported<A extends unknown[], R>(fn: (...args: A) => Promise<R>,
   };
 }
 
+/** The failure type an error is reported as, by what it is (see db/errors.ts). */
+const FAILURE_TYPES = {
+  transient: 'DatabaseUnavailable',
+  environment: 'DatabaseMisconfigured',
+  data: 'PermanentDataError',
+} as const;
+
 export function toFailure(err: unknown, options: ReportOptions): unknown {
   if (err instanceof CancelledFailure) return err;
   if (err instanceof ApplicationFailure) {
     if (err.message.length <= MAX_MESSAGE) return err;
     return ApplicationFailure.create({ message: describeError(err, MAX_MESSAGE), type: err.type ?? undefined, nonRetryable: err.nonRetryable ?? undefined });
   }
-  const permanent = classifyError(err) === 'permanent';
+  const kind = classifyError(err);
   return ApplicationFailure.create({
     message: describeError(err, MAX_MESSAGE),
-    type: permanent ? 'PermanentDataError' : 'DatabaseUnavailable',
-    nonRetryable: permanent && options.permanentIsFinal,
+    // Not PostgreSQL's (a Scalekit call, a bug): named after the error itself.
+    type: kind === 'unknown' ? ((err as Error | null)?.name ?? 'Error') : FAILURE_TYPES[kind],
+    nonRetryable: kind === 'data' && options.permanentIsFinal,
   });
 }

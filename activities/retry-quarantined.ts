@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import { describePermanentError } from '../db/errors';
+import { isolationReason } from '../db/errors';
 import { lockOrganization } from '../db/repositories/directory';
 import * as ledger from '../db/repositories/ledger';
-import { parseDirectoryWebhook, type DirectoryEvent } from '../domain/events';
+import { isNormalizedEvent, parseDirectoryWebhook, type DirectoryEvent } from '../domain/events';
 import type { QuarantineRetryResult } from '../workflows/messages';
 import { applyInSavepoint } from './apply-events';
 import { explainEmailConflict } from './email-conflicts';
@@ -21,12 +21,6 @@ interface LedgerRow {
   raw_body: string | null;
   webhook_id: string | null;
   received_at: Date;
-}
-
-/** A normalized event as the workflow recorded it (a constraint conflict), not a raw envelope. */
-function isDirectoryEvent(p: unknown): p is DirectoryEvent {
-  const e = p as Partial<DirectoryEvent> | null;
-  return !!e && typeof e === 'object' && typeof e.kind === 'string' && typeof e.occurredAtNs === 'string' && typeof e.organizationId === 'string';
 }
 
 /**
@@ -78,7 +72,7 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
         results.push({ id, outcome: row.outcome, detail: `not quarantined (${row.outcome}): nothing to retry` });
         continue;
       }
-      if (isDirectoryEvent(row.payload)) {
+      if (isNormalizedEvent(row.payload)) {
         if (row.payload.organizationId !== organizationId || row.payload.id !== id) {
           results.push({ id, outcome: 'not_found', detail: `no event ${id} of ${organizationId} in the ledger` });
           continue;
@@ -135,7 +129,7 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
         results.push({ id: event.id, outcome, detail });
         if (fromWorkflow.has(event.id)) recovered += 1;
       } catch (err) {
-        const violation = describePermanentError(err);
+        const violation = await isolationReason(err, () => trx.raw('SELECT 1'));
         if (!violation) throw err;
         const reason = (await explainEmailConflict(trx, organizationId, event, err)) ?? violation;
         await ledger.setOutcomes(trx, [{ id: event.id, outcome: 'quarantined', detail: reason }]);

@@ -1,3 +1,5 @@
+import { classifyError, describeError } from '../db/errors';
+
 /**
  * Exit codes and the errors commands throw. A command never calls process.exit itself: it
  * throws a CliError (message says what went wrong and what to do next) and main.ts maps it.
@@ -30,18 +32,16 @@ export function redactUrl(url: string): string {
   }
 }
 
-const DATABASE_DOWN_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'ETIMEDOUT', 'EHOSTUNREACH', '3D000', '28P01', '28000', '57P03']);
-
 /** Postgres (and socket) failures that mean "no usable database", as opposed to a bug. */
 export function databaseProblem(err: unknown, url: string): CliError | null {
   const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return null;
-  if (code === '42P01') {
-    return new CliError(`the database at ${redactUrl(url)} has no scimflow tables: run \`npm run migrate\` (or \`npm run dev\`, which migrates)`);
+  if (code === '42P01' || code === '42703') {
+    return new CliError(`the database at ${redactUrl(url)} lacks scimflow's tables or columns: run \`npm run migrate\` (or \`npm run dev\`, which migrates)`);
   }
-  if (!DATABASE_DOWN_CODES.has(code)) return null;
+  const kind = classifyError(err);
+  if (kind !== 'transient' && kind !== 'environment') return null;
   return new CliError(
-    `cannot use the database at ${redactUrl(url)} (${code}): is \`npm run dev\` running (it starts PostgreSQL)? ` +
+    `cannot use the database at ${redactUrl(url)} (${describeError(err)}): is \`npm run dev\` running (it starts PostgreSQL)? ` +
       `Otherwise set DATABASE_URL to scimflow's database.`,
   );
 }

@@ -1,5 +1,6 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { CliContext } from './context';
+import { classifyError, describeError } from '../db/errors';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors';
 import { orgsAdd, orgsList } from './orgs';
 import { eventsList, eventsRetry } from './events';
@@ -299,7 +300,9 @@ export async function main(argv: string[]): Promise<number> {
       code = err.exitCode === 0 ? 0 : EXIT_USAGE;
     } else {
       const mapped = err instanceof CliError ? err : ctx.temporalError(err);
-      ctx.io.err(`error: ${(mapped as Error).message ?? String(mapped)}`);
+      // Our own errors say what to do; anything else is described without a statement or values.
+      const known = mapped instanceof CliError || classifyError(mapped) === 'unknown';
+      ctx.io.err(`error: ${known ? ((mapped as Error).message ?? String(mapped)) : describeError(mapped, 1_000)}`);
       code = mapped instanceof CliError ? mapped.exitCode : EXIT_FAILURE;
     }
   } finally {

@@ -1,9 +1,17 @@
 /**
- * Database errors, classified in one place. A transient error (the connection went away, the
- * server is restarting or overloaded, a serialization failure or deadlock) says nothing about the
- * data: the work is retried with backoff. Any other error PostgreSQL reports is permanent for the
- * data that caused it: retrying the same statement fails the same way, so the caller isolates the
- * record and quarantines it.
+ * Database errors, classified in one place, by what a retry can do:
+ *
+ * - transient: the connection went away, the server is restarting or overloaded, a serialization
+ *   failure or deadlock. Says nothing about the data; retried with backoff.
+ * - environment: the database is not what scimflow expects (a table or column missing because
+ *   the migrations have not run, a privilege revoked, a read-only server, wrong credentials).
+ *   Says nothing about the data either: retried, and reported as such, never quarantined.
+ * - data: PostgreSQL refused the statement because of what it carries (a constraint, a value too
+ *   large, a trigger of the application). The same statement fails the same way: the caller
+ *   isolates the record and quarantines it.
+ * - unknown: an error that is not PostgreSQL's and not a recognised connection failure. The
+ *   caller decides with a probe: if the database still answers, the record caused it (data);
+ *   otherwise it is an outage (transient). See `isolationReason`.
  *
  * Descriptions never carry SQL text or values (knex prefixes its error messages with the whole
  * statement, bindings included): only the SQLSTATE, its meaning and the names of the constraint,
@@ -25,8 +33,27 @@ const TRANSIENT_CODES = new Set([
   '55P03', // lock not available
   '55006', // object in use
   '25P03', // idle-in-transaction session timeout
+  '25006', // read-only transaction: a failover left us on a standby for a moment
 ]);
-const PERMANENT_IN_TRANSIENT_CLASS = new Set(['08P01', '54000', '54001', '54011', '54023']);
+const DATA_IN_TRANSIENT_CLASS = new Set(['08P01']);
+/** The database is not as scimflow expects: fix the deployment, not the record. */
+const ENVIRONMENT_CLASSES = new Set([
+  '25', // invalid transaction state
+  '28', // invalid authorization
+  '3D', // invalid catalog (database) name
+  '3F', // invalid schema name
+  'F0', // configuration file error
+]);
+const ENVIRONMENT_CODES = new Set([
+  '42501', // insufficient privilege
+  '42P01', // undefined table: migrations not run
+  '42703', // undefined column: migrations not run
+  '42883', // undefined function
+  '42704', // undefined object
+  '0A000', // feature not supported by this server
+]);
+/** Reported by a server in trouble as often as by a record: decided by the probe. */
+const UNKNOWN_CLASSES = new Set(['XX']);
 
 /** Node's own codes for a connection that failed or broke. */
 const NETWORK_CODES = /^(E(CONN(REFUSED|RESET|ABORTED)|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|NETDOWN|AI_AGAIN|NOTFOUND|ADDRNOTAVAIL)|ERR_SOCKET_.*|ERR_STREAM_DESTROYED)$/;
@@ -59,6 +86,13 @@ const MEANINGS: Record<string, string> = {
   '57P01': 'the server is shutting down',
   '57P03': 'the server is starting up',
   '57014': 'statement canceled',
+  '25006': 'the server is read-only',
+  '42P01': 'a table is missing (have the migrations run?)',
+  '42703': 'a column is missing (have the migrations run?)',
+  '42501': 'permission denied',
+  '3D000': 'the database does not exist',
+  '28P01': 'password authentication failed',
+  '28000': 'authorization refused',
 };
 
 interface PgError {
@@ -72,28 +106,44 @@ interface PgError {
 
 const isSqlState = (code: unknown): code is string => typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code);
 
-export type ErrorClass = 'transient' | 'permanent';
+export type ErrorClass = 'transient' | 'environment' | 'data' | 'unknown';
 
-/**
- * Whether retrying can help. Errors PostgreSQL reports are classified by SQLSTATE; a connection
- * that failed (Node's network codes, the driver's and the pool's messages) is transient. Of
- * JavaScript's own errors, a RangeError (stack or string size exceeded by a record) is permanent;
- * anything else unrecognised is treated as transient, so an unforeseen outage never quarantines
- * events that would have applied a minute later.
- */
+/** What a retry can do about `err` (see the top of this file). */
 export function classifyError(err: unknown): ErrorClass {
   const e = err as PgError | null;
-  if (!e || typeof e !== 'object') return 'transient';
+  if (!e || typeof e !== 'object') return 'unknown';
   if (isSqlState(e.code)) {
-    if (PERMANENT_IN_TRANSIENT_CLASS.has(e.code)) return 'permanent';
-    if (TRANSIENT_CODES.has(e.code) || TRANSIENT_CLASSES.has(e.code.slice(0, 2))) return 'transient';
-    return 'permanent';
+    const cls = e.code.slice(0, 2);
+    if (DATA_IN_TRANSIENT_CLASS.has(e.code)) return 'data';
+    if (TRANSIENT_CODES.has(e.code) || TRANSIENT_CLASSES.has(cls)) return 'transient';
+    if (ENVIRONMENT_CODES.has(e.code) || ENVIRONMENT_CLASSES.has(cls)) return 'environment';
+    if (UNKNOWN_CLASSES.has(cls)) return 'unknown';
+    return 'data';
   }
   if (typeof e.code === 'string' && NETWORK_CODES.test(e.code)) return 'transient';
   if (e.name === 'KnexTimeoutError') return 'transient';
-  if (err instanceof RangeError) return 'permanent';
   if (err instanceof Error && CONNECTION_MESSAGES.test(err.message)) return 'transient';
-  return 'transient';
+  // A record too large for JavaScript itself (stack or string size).
+  if (err instanceof RangeError) return 'data';
+  return 'unknown';
+}
+
+/**
+ * The reason to isolate and quarantine the record whose write failed with `err`, or undefined
+ * when the failure is not the record's (retry the whole batch instead). An unknown error counts
+ * as the record's only if the database still answers `probe` (a `SELECT 1` on the same
+ * transaction or pool): then the connection is fine and the same write would fail again.
+ */
+export async function isolationReason(err: unknown, probe: () => Promise<unknown>): Promise<string | undefined> {
+  const kind = classifyError(err);
+  if (kind === 'data') return describePermanentError(err);
+  if (kind !== 'unknown') return undefined;
+  try {
+    await probe();
+  } catch {
+    return undefined;
+  }
+  return storableText(describeError(err), 1_000);
 }
 
 /**
@@ -127,12 +177,12 @@ export function safeErrorMessage(err: unknown, maxLength = 300): string {
 }
 
 /**
- * A description for the event ledger when the error is permanent for the data (the record is
- * quarantined with it), undefined when it is transient. It may add PostgreSQL's detail (which
- * names the conflicting key): the ledger belongs to the same database as the data.
+ * A description for the event ledger when PostgreSQL refused the data (the record is quarantined
+ * with it), undefined for any other error. It may add PostgreSQL's detail (which names the
+ * conflicting key): the ledger belongs to the same database as the data.
  */
 export function describePermanentError(err: unknown): string | undefined {
-  if (classifyError(err) !== 'permanent') return undefined;
+  if (classifyError(err) !== 'data') return undefined;
   const base = describeError(err);
   const detail = (err as PgError).detail;
   return storableText(typeof detail === 'string' && detail ? `${base}: ${detail}` : base, 1_000);

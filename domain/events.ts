@@ -413,3 +413,17 @@ function parse(body: string, delivery: DeliveryInfo): ParseOutcome {
 export function eventSize(event: DirectoryEvent): number {
   return JSON.stringify(event).length;
 }
+
+/** A normalized event as the workflow recorded it (in the ledger's payload), not a raw envelope. */
+export function isNormalizedEvent(p: unknown): p is DirectoryEvent {
+  const e = p as Partial<DirectoryEvent> | null;
+  return (
+    !!e &&
+    typeof e === 'object' &&
+    typeof e.id === 'string' &&
+    typeof e.kind === 'string' &&
+    typeof e.occurredAtNs === 'string' &&
+    /^\d+$/.test(e.occurredAtNs) &&
+    typeof e.organizationId === 'string'
+  );
+}

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
-import { describePermanentError } from '../../db/errors';
+import { classifyError } from '../../db/errors';
 import { recordTerminal } from '../../db/repositories/ledger';
 import { parseDirectoryWebhook, type DirectoryEvent } from '../../domain/events';
 import { isStorableText } from '../../domain/storable';
@@ -155,14 +155,27 @@ async function record(ctx: Context, deps: WebhookDeps, finish: (result: string) 
       rawBody: t.status === 'quarantined' ? body : undefined,
     });
   } catch (err) {
-    // recordTerminal records with less rather than fail on the data: what remains is an outage.
-    const refused = describePermanentError(err);
-    if (refused) throw new Error(`the event ledger refused even the smallest record of ${id}: ${refused}`, { cause: err });
-    deps.logger.error('could not record a webhook in the event ledger; answering 503 so Scalekit redelivers', { eventId: id, error: err as Error });
+    // recordTerminal records with less rather than fail on the data: what remains is an outage,
+    // or a ledger that refuses even a row without the body (a misconfigured database). Either way
+    // the event is not recorded: 503, so Scalekit delivers it again once that is fixed.
+    const refused = classifyError(err) === 'data';
+    deps.logger.error(
+      refused
+        ? 'the event ledger refused even the smallest record of a webhook; answering 503 so Scalekit redelivers'
+        : 'could not record a webhook in the event ledger; answering 503 so Scalekit redelivers',
+      { eventId: id, error: err as Error },
+    );
     throw unavailable('database_unavailable', 'the event could not be recorded; retry later');
   }
-  (t.status === 'quarantined' ? deps.logger.warn : deps.logger.info)(`webhook ${t.status}`, { eventId: id, type: t.type, reason: t.reason });
+  // The reason can quote the body (a JSON parser's message does): logs get its kind only.
+  (t.status === 'quarantined' ? deps.logger.warn : deps.logger.info)(`webhook ${t.status}`, { eventId: id, type: t.type, reason: reasonKind(t.reason) });
   ctx.status = 202;
   ctx.body = { status: t.status, eventId: id, reason: t.reason };
   finish(t.status);
+}
+
+/** What kind of reason it is, without what it quotes: the words before the first colon. */
+function reasonKind(reason: string): string {
+  const colon = reason.indexOf(':');
+  return (colon < 0 ? reason : reason.slice(0, colon)).slice(0, 120);
 }

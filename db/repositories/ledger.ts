@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { DirectoryEvent } from '../../domain/events';
+import { isNormalizedEvent, type DirectoryEvent } from '../../domain/events';
 import { storableJson, storableText } from '../../domain/storable';
 import { chunkRows } from '../batch';
 import { describePermanentError } from '../errors';
@@ -259,9 +259,12 @@ export async function listConflictQuarantined(db: Knex.Transaction, organization
     .andWhere('received_at', '>', db.raw(`now() - interval '1 day'`))
     .orderBy('received_at', 'desc')
     .limit(limit)
-    .select('payload')) as { payload: DirectoryEvent }[];
-  // Retried in the order they happened.
-  return rows.map((r) => r.payload).sort((a, b) => (BigInt(a.occurredAtNs) < BigInt(b.occurredAtNs) ? -1 : 1));
+    .select('payload', 'occurred_at_ns')) as { payload: unknown; occurred_at_ns: string }[];
+  // Retried in the order they happened; a payload an older version wrote differently is left alone.
+  return rows
+    .sort((a, b) => (BigInt(a.occurred_at_ns) < BigInt(b.occurred_at_ns) ? -1 : 1))
+    .map((r) => r.payload)
+    .filter(isNormalizedEvent);
 }
 
 export interface LedgerQuery {

@@ -320,6 +320,20 @@ describe('bad input', () => {
     expect(row.detail).toMatch(/not valid JSON/);
   });
 
+  it('logs what kind of delivery was quarantined, never what its body said', async () => {
+    // V8's JSON error message quotes the body around the fault: the ledger keeps it, logs do not.
+    const body = '{"email": jane.doe@example.com, "type": "organization.directory.user_created"}';
+    const headers = signedHeaders(stack.secret, body, { webhookId: `msg_${randomBytes(6).toString('hex')}` });
+    const res = await stack.deliver(body, headers);
+    const json = (await res.json()) as { status: string; eventId: string };
+    expect(json.status).toBe('quarantined');
+    const row = await stack.database.db('directory_events').where('id', json.eventId).first('detail');
+    expect(row.detail).toContain('jane.doe');
+    const line = stack.logs.find((l) => l.includes(json.eventId));
+    expect(JSON.parse(line ?? '{}')).toMatchObject({ msg: 'webhook quarantined', reason: 'body is not valid JSON' });
+    expect(stack.logs.join('\n')).not.toContain('jane.doe');
+  });
+
   it('202 quarantined for a schema violation, kept in the ledger, nothing applied or signaled', async () => {
     const org = newOrg();
     const e = envelope(T.userCreated, org, { id: 'not-a-directory-user', email: 'a@example.com' }, nanoTime(0));

@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { toFailure } from '../../activities/failures';
 import { chunkRows, MAX_BIND_PARAMETERS, rowsPerStatement } from '../../db/batch';
-import { classifyError, describeError, describePermanentError } from '../../db/errors';
+import { classifyError, describeError, describePermanentError, isolationReason } from '../../db/errors';
 import { createLogger } from '../../observability/logger';
 
 /** An error as pg reports it, with the message knex gives it (the statement and its values first). */
@@ -37,11 +37,22 @@ describe('classifying database errors', () => {
     ['54000', 'index row too large'],
     ['54001', 'statement too complex'],
     ['P0001', 'raised by a trigger'],
-    ['42703', 'undefined column'],
-    ['XX000', 'internal error'],
+    ['42601', 'a statement the data made invalid'],
   ])('isolates %s (%s) as permanent for the data', (code) => {
-    expect(classifyError(pgError(code))).toBe('permanent');
+    expect(classifyError(pgError(code))).toBe('data');
     expect(describePermanentError(pgError(code))).toMatch(new RegExp(`\\(${code}\\)`));
+  });
+
+  it.each([
+    ['42P01', 'undefined table: migrations not run'],
+    ['42703', 'undefined column: migrations not run'],
+    ['42501', 'privilege revoked'],
+    ['28P01', 'wrong password'],
+    ['3D000', 'database missing'],
+    ['25P02', 'transaction already failed'],
+  ])('retries %s (%s) as the environment’s, never the data’s', (code) => {
+    expect(classifyError(pgError(code))).toBe('environment');
+    expect(describePermanentError(pgError(code))).toBeUndefined();
   });
 
   it('retries a connection that failed without an SQLSTATE', () => {
@@ -49,13 +60,22 @@ describe('classifying database errors', () => {
     expect(classifyError(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe('transient');
     expect(classifyError(new Error('Connection terminated unexpectedly'))).toBe('transient');
     expect(classifyError(Object.assign(new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), { name: 'KnexTimeoutError' }))).toBe('transient');
-    // Unrecognised: retried, so an unforeseen outage never quarantines what would apply later.
-    expect(classifyError(new Error('something odd'))).toBe('transient');
   });
 
-  it('treats a record too large for JavaScript itself as permanent', () => {
-    expect(classifyError(new RangeError('Maximum call stack size exceeded'))).toBe('permanent');
-    expect(classifyError(new RangeError('Invalid string length'))).toBe('permanent');
+  it('treats a record too large for JavaScript itself as the data’s', () => {
+    expect(classifyError(new RangeError('Maximum call stack size exceeded'))).toBe('data');
+    expect(classifyError(new RangeError('Invalid string length'))).toBe('data');
+  });
+
+  it('leaves other errors to a probe: the record’s if the database still answers, an outage if not', async () => {
+    const bug = new TypeError("Cannot read properties of null (reading 'id')");
+    expect(classifyError(bug)).toBe('unknown');
+    expect(classifyError(pgError('XX000'))).toBe('unknown');
+    expect(await isolationReason(bug, async () => 1)).toBe("TypeError: Cannot read properties of null (reading 'id')");
+    expect(await isolationReason(bug, async () => Promise.reject(new Error('Connection terminated unexpectedly')))).toBeUndefined();
+    expect(await isolationReason(pgError('57P01'), async () => 1)).toBeUndefined();
+    expect(await isolationReason(pgError('42703'), async () => 1)).toBeUndefined();
+    expect(await isolationReason(pgError('23514', { constraint: 'c' }), async () => 1)).toMatch(/^check constraint violated \(23514\): constraint c/);
   });
 });
 
@@ -87,6 +107,12 @@ describe('describing errors', () => {
 });
 
 describe('what an activity reports to Temporal', () => {
+  it('names an error that is not the database’s after itself, retryable', () => {
+    const scalekit = Object.assign(new Error('[unavailable] connect ECONNREFUSED'), { name: 'ConnectError', code: 14 });
+    expect(toFailure(scalekit, { permanentIsFinal: true })).toMatchObject({ type: 'ConnectError', nonRetryable: false });
+    expect(toFailure(pgError('42P01'), { permanentIsFinal: true })).toMatchObject({ type: 'DatabaseMisconfigured', nonRetryable: false });
+  });
+
   it('is a bounded ApplicationFailure typed by whether a retry can help, never the statement', () => {
     const transient = toFailure(pgError('57P01'), { permanentIsFinal: true }) as ApplicationFailure;
     expect(transient).toBeInstanceOf(ApplicationFailure);
