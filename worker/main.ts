@@ -14,10 +14,11 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, base: { service: 'scimflow-worker' } });
   Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
   const address = config.temporal.address ?? `127.0.0.1:${config.dev.temporalPort}`;
-  const db = createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker' });
-  // The Scalekit queue's activities (reconcile plans and applies among them) get connections of
-  // their own: one per slot, never taken from the pool that applies events.
+  // One connection per activity slot, so a full worker never waits for the pool; the Scalekit
+  // queue's activities (reconcile plans and applies among them) get connections of their own, one
+  // per slot, never taken from the pool that applies events.
   const { scalekitSlots, activitySlots } = config.worker;
+  const db = createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker', maxConnections: activitySlots });
   const scalekitDb = scalekitSlots > 0 ? createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker-scalekit', maxConnections: scalekitSlots }) : undefined;
   const connection = await NativeConnection.connect({ address });
   const clientConnection = await Connection.connect({ address });
