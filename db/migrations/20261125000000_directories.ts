@@ -5,7 +5,11 @@ import type { Knex } from 'knex';
  * identity provider side by side during a migration). Each directory gets a row of its own (its
  * enabled state replaces the organization's single directory columns), every user and group knows
  * the directory that provisioned it, and a sync run records the directories it listed and read.
- * Rows written before are given the organization's one known directory.
+ * Users written before get an unknown directory (NULL), and groups keep the one their events
+ * named (if any): the organization's one directory column held the directory of its last
+ * enabled/disabled event (or its primary one), not necessarily the one that provisioned each
+ * user. A user of unknown directory is judged only by a run that read every directory, and the
+ * next run's listings fill the directory in.
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
@@ -30,10 +34,6 @@ export async function up(knex: Knex): Promise<void> {
       FROM organizations WHERE directory_id IS NOT NULL;
 
     ALTER TABLE directory_users ADD COLUMN directory_id text;
-    UPDATE directory_users u SET directory_id = o.directory_id
-      FROM organizations o WHERE o.id = u.organization_id AND o.directory_id IS NOT NULL;
-    UPDATE directory_groups g SET directory_id = o.directory_id
-      FROM organizations o WHERE o.id = g.organization_id AND g.directory_id IS NULL AND o.directory_id IS NOT NULL;
     CREATE INDEX directory_users_directory ON directory_users (organization_id, directory_id);
 
     ALTER TABLE organizations
