@@ -139,6 +139,43 @@ describe('reconciling an organization with two directories', () => {
     expect(directories.enabled).toBe(true);
   });
 
+  it('users of a directory scimflow had not heard of keep an unknown directory: disabling it deprovisions nobody', async () => {
+    // scimflow knows A (its directory_enabled event, its group and people's events).
+    const org = env.emulator.createOrganization({ displayName: `Unheard ${randomInt(1, 1e9)}`, provider: 'OKTA' });
+    const a = org.directoryId;
+    const teamA = env.emulator.createGroup(org.id, { displayName: 'Team A', directoryId: a });
+    const inA = [0, 1, 2].map((i) => env.emulator.createUser(org.id, { email: `a${i}.${org.id}@example.com`, directoryId: a, groupIds: [teamA.id] }).id);
+    await applied(org.id);
+    // B is added without scimflow hearing of it (no directory or group event), and its people's
+    // events arrive first: two in B's group (a placeholder for scimflow), one in no group.
+    const b = env.emulator.addDirectory(org.id, { provider: 'MICROSOFT_AD' }, quiet).id;
+    const teamB = env.emulator.createGroup(org.id, { displayName: 'Team B', directoryId: b }, quiet);
+    const inB = [0, 1].map((i) => env.emulator.createUser(org.id, { email: `b${i}.${org.id}@example.com`, directoryId: b, groupIds: [teamB.id] }).id);
+    inB.push(env.emulator.createUser(org.id, { email: `b2.${org.id}@example.com`, directoryId: b }).id);
+    await applied(org.id);
+    const homes = await storedDirectories(org.id);
+    expect(inA.map((id) => homes[id])).toEqual([a, a, a]);
+    expect(inB.map((id) => homes[id])).toEqual([null, null, null]);
+    expect(await db()('directory_groups').where({ organization_id: org.id, id: teamB.id }).first('directory_id')).toEqual({ directory_id: null });
+
+    // The IdP-migration step: B is disabled. A's full run leaves B's people as they are.
+    env.emulator.setDirectoryEnabled(org.id, false, { directoryId: b });
+    await applied(org.id);
+    const run = await reconcileAndWait(env.stack.workflows, org.id);
+    expect(run.status).toBe('completed');
+    expect(run.result?.users).toMatchObject({ deactivated: 0, failed: 0 });
+    expect(await activeIds(org.id)).toEqual([...inA, ...inB].sort());
+    expect(run.plan?.directories?.find((d) => d.id === null)).toMatchObject({ activeUsers: 3, deactivate: 0 });
+
+    // Enabled again and read: its listing says where B's people belong.
+    env.emulator.setDirectoryEnabled(org.id, true, { directoryId: b });
+    await applied(org.id);
+    const next = await reconcileAndWait(env.stack.workflows, org.id);
+    expect(next.result?.users).toMatchObject({ deactivated: 0, failed: 0 });
+    const learned = await storedDirectories(org.id);
+    expect(inB.map((id) => learned[id])).toEqual([b, b, b]);
+  });
+
   it('a delta reads each directory from its own last read, and a directory added since in full', async () => {
     const { org, a, users } = twoDirectories(5);
     expect((await reconcileAndWait(env.stack.workflows, org, { trigger: 'import' })).status).toBe('completed');
