@@ -19,10 +19,12 @@ export async function up(knex: Knex): Promise<void> {
       directory_type      text,
       provider            text,
       enabled             boolean,
-      -- Freshness of the enabled state: epoch nanoseconds of the newest enabled/disabled event.
+      -- Freshness of the enabled state: epoch nanoseconds of the newest enabled/disabled event,
+      -- or of the moment scimflow asked for the listing that last set it.
       state_ns            bigint,
       -- When Scalekit last listed the directory (registration, a run), and when a full
-      -- reconcile found that Scalekit no longer does.
+      -- reconcile found that Scalekit no longer does (its users are deactivated only by a
+      -- later full run that does not find it either).
       listed_at           timestamptz,
       removed_at          timestamptz,
       created_at          timestamptz NOT NULL DEFAULT now(),
@@ -41,7 +43,8 @@ export async function up(knex: Knex): Promise<void> {
       DROP COLUMN directory_enabled, DROP COLUMN directory_state_ns;
 
     -- The directories a run found in Scalekit, in the order it reads them; "read" is false for
-    -- one it leaves alone (disabled). Absent for runs recorded before: they read sync_runs.directory_id.
+    -- one it leaves alone, and unread_reason says why (disabled, or its details could not be
+    -- read). Absent for runs recorded before: they read sync_runs.directory_id.
     CREATE TABLE sync_run_directories (
       run_id            bigint NOT NULL REFERENCES sync_runs (id) ON DELETE CASCADE,
       directory_id      text NOT NULL,
@@ -50,6 +53,7 @@ export async function up(knex: Knex): Promise<void> {
       provider          text,
       enabled           boolean,
       read              boolean NOT NULL,
+      unread_reason     text,
       updated_after     timestamptz,
       users_fetched     integer NOT NULL DEFAULT 0,
       groups_fetched    integer NOT NULL DEFAULT 0,
