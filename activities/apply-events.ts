@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { isolationReason } from '../db/errors';
 import * as directory from '../db/repositories/directory';
+import { writeDirectoryStates } from '../db/repositories/directories';
 import * as ledger from '../db/repositories/ledger';
 import * as roles from '../db/repositories/roles';
 import type { DirectoryEvent } from '../domain/events';
@@ -36,7 +37,7 @@ async function writePlan(trx: Knex.Transaction, organizationId: string, plan: Ba
   await directory.upsertUsers(trx, organizationId, [...plan.users.values()]);
   await directory.clearGroupMemberships(trx, organizationId, [...plan.clearedGroups]);
   await directory.replaceMemberships(trx, organizationId, plan.memberships);
-  await directory.writeDirectoryStates(trx, organizationId, [...plan.directories.values()]);
+  await writeDirectoryStates(trx, organizationId, [...plan.directories.values()]);
 }
 
 export interface SavepointResult {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { lockOrganization, loadGroups, loadUsers } from '../db/repositories/directory';
+import { loadGroups, loadUsers } from '../db/repositories/directory';
 import { describeEmailConflict } from '../domain/conflicts';
 import type { DirectoryEvent } from '../domain/events';
 import { userDirectory } from '../domain/plan';
@@ -34,10 +34,7 @@ export async function explainEmailConflict(
   const holder = (rows as { id: string; directory_id: string | null }[])[0];
   if (!holder) return undefined;
   const groups = await loadGroups(trx, organizationId, (rec.groups ?? []).map((g) => g.id));
-  const directories = (await lockOrganization(trx, organizationId)).filter((d) => !d.removed);
-  const directoryId = userDirectory(rec, stored, (id) => groups.get(id), () =>
-    directories.length === 1 ? (directories[0]?.directoryId ?? null) : null,
-  );
+  const directoryId = userDirectory(rec, stored, (id) => groups.get(id));
   return `unique constraint violated (23505): ${describeEmailConflict(
     { id: rec.id, directoryId },
     { id: holder.id, directoryId: holder.directory_id },

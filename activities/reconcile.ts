@@ -1,10 +1,10 @@
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { ensureOrganization } from '../db/repositories/directory';
-import { recordListedDirectories } from '../db/repositories/directories';
+import { listedDirectoryStates, writeDirectoryStates } from '../db/repositories/directories';
 import * as runDirectories from '../db/repositories/run-directories';
 import * as runs from '../db/repositories/sync-runs';
-import { directoriesToRead } from '../domain/directories';
+import { directoriesToRead, whyNotRead } from '../domain/directories';
 import {
   NoDirectoryError,
   OrganizationNotFoundError,
@@ -213,6 +213,13 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       const { read, skipped } = directoriesToRead(listed);
       const first = read[0];
       if (!first) {
+        if (skipped.some((d) => d.enabled)) {
+          throw ApplicationFailure.nonRetryable(
+            `no directory of ${organizationId} can be read now (${skipped.map((d) => `${d.id}: ${whyNotRead(d) ?? ''}`).join('; ')}); ` +
+              `nothing was changed, and the next run tries again`,
+            'NoReadableDirectory',
+          );
+        }
         throw ApplicationFailure.nonRetryable(
           `every directory of ${organizationId} is disabled in Scalekit (${listed.map((d) => d.id).join(', ')}), so there is nothing to read: ` +
             `its IT admin enables one in the admin portal (scimflow's settings page)`,
@@ -220,7 +227,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         );
       }
       await ensureOrganization(deps.db, organizationId);
-      await recordListedDirectories(deps.db, organizationId, listed);
+      await deps.db.transaction((trx) => writeDirectoryStates(trx, organizationId, listedDirectoryStates(listed)));
       let kind = request.kind;
       const since = new Map<string, string | null>();
       // A margin for clock skew between this database and Scalekit.
@@ -248,6 +255,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           provider: d.provider,
           enabled: d.enabled,
           read: isRead,
+          unreadReason: isRead ? null : whyNotRead(d),
           updatedAfter: isRead ? afterOf(d.id) : null,
         });
         await runDirectories.recordRunDirectories(trx, created.id, [...read.map((d) => row(d, true)), ...skipped.map((d) => row(d, false))]);
@@ -270,6 +278,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         cancelRequested: false,
         directoryIds: read.map((d) => d.id),
         directoryIndex: 0,
+        directoriesNotRead: skipped.map((d) => ({ id: d.id, reason: whyNotRead(d) ?? '' })),
         directoryId: first.id,
         pageToken: '',
         updatedAfter,

@@ -109,12 +109,17 @@ function percent(done: number, total: number | null): string {
   return ` (${Math.min(100, Math.floor((done / total) * 100))}%)`;
 }
 
-/** Which of several directories a run is reading, e.g. ` · directory 2/3 dir_…`; nothing for one. */
+/**
+ * Which of several directories a run is reading, e.g. ` · directory 2/3 dir_…`, nothing for one;
+ * and the listed directories it does not read, with why.
+ */
 function directoryPart(p: ReconcileProgress): string {
+  if (p.phase !== 'users' && p.phase !== 'groups') return '';
   const ids = p.directoryIds ?? [];
-  if (ids.length < 2 || (p.phase !== 'users' && p.phase !== 'groups')) return '';
   const i = Math.min(p.directoryIndex ?? 0, ids.length - 1);
-  return ` · directory ${i + 1}/${ids.length} ${ids[i] ?? ''}`;
+  const reading = ids.length < 2 ? '' : ` · directory ${i + 1}/${ids.length} ${ids[i] ?? ''}`;
+  const notRead = (p.directoriesNotRead ?? []).map((d) => `${d.id} (${d.reason})`);
+  return reading + (notRead.length > 0 ? ` · not read: ${notRead.join(', ')}` : '');
 }
 
 /** One line describing where a run is: phase, pages, counts against totals, rate, ETA. */

@@ -90,7 +90,8 @@ function planLines(plan: PlanSummary): string[] {
 
 /**
  * The plan per directory, when there is more to say than "the one directory was read": several
- * directories, one left alone (disabled), one gone from Scalekit, users whose directory is unknown.
+ * directories, one left alone (disabled, or its details could not be read), one not listed by
+ * Scalekit (gone, or missing for the first time), users whose directory is unknown.
  */
 export function directoryPlanLines(plan: PlanSummary): string[] {
   const dirs = plan.directories ?? [];
@@ -98,9 +99,14 @@ export function directoryPlanLines(plan: PlanSummary): string[] {
   return dirs.map((d) => {
     const name = d.id === null ? 'directory (not known)' : `directory ${d.id}${d.provider ? ` (${d.provider})` : ''}`;
     const deactivate = `deactivate ${n(d.deactivate)} of ${n(d.activeUsers)} active users`;
+    const kept = `its ${n(d.activeUsers)} active users are left as they are`;
+    if (d.removed && d.missingOnce) {
+      return `  ${name}: not listed by Scalekit this time: ${kept}; the next full run deactivates them if it does not list it either`;
+    }
     if (d.removed) return `  ${name}: no longer in Scalekit: ${deactivate}`;
     if (d.id === null) return `  ${name}: ${deactivate} (those no directory lists)`;
-    if (!d.read) return `  ${name}: disabled, not read: its ${n(d.activeUsers)} active users are left as they are`;
+    if (!d.read && d.notRead) return `  ${name}: listed but not read (${d.notRead}): ${kept}`;
+    if (!d.read) return `  ${name}: disabled, not read: ${kept}`;
     return `  ${name}: read, ${n(d.usersFetched)} users fetched: ${deactivate}`;
   });
 }

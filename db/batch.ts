@@ -15,12 +15,15 @@ export function rowsPerStatement(columns: number, budget = BIND_BUDGET): number 
   return Math.max(1, Math.floor(budget / Math.max(1, columns)));
 }
 
-/** `rows` cut into runs that each bind at most `budget` parameters (columns of the widest row). */
+/**
+ * `rows` cut into runs that each bind at most `budget` parameters. knex writes every row with the
+ * columns of all the rows together, so the columns counted are the union of the rows' keys.
+ */
 export function chunkRows<T extends object>(rows: readonly T[], budget = BIND_BUDGET): T[][] {
   if (rows.length === 0) return [];
-  let columns = 1;
-  for (const r of rows) columns = Math.max(columns, Object.keys(r).length);
-  const size = rowsPerStatement(columns, budget);
+  const columns = new Set<string>();
+  for (const r of rows) for (const k of Object.keys(r)) columns.add(k);
+  const size = rowsPerStatement(columns.size, budget);
   const out: T[][] = [];
   for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
   return out;

@@ -18,9 +18,12 @@ import { compareNanos } from './time';
  * - Unknown groups referenced by a user event get a placeholder row (freshness zero) that any real
  *   group event later fills in.
  * - Every user and group keeps the directory that provisioned it (an organization may have
- *   several). Group events name it; Scalekit's user events do not, so a user's directory is the
- *   one it already has, else the directory of its groups, else the organization's only directory,
- *   else unknown until a reconcile finds the user in a directory's listing.
+ *   several), and only what says so sets it: never a guess, because a wrong directory lets
+ *   another directory's full run deactivate the user. Group events name it (when they carry
+ *   it); Scalekit's user events do not, so a user's directory is the one it already has, else
+ *   the one its groups are known to be of (from a group event or a listing), else unknown until
+ *   a reconcile finds the user in a directory's listing. A placeholder group (from a user's
+ *   groups[]) has no directory.
  * - `directory_enabled` / `directory_disabled` set that one directory's state, with freshness per directory.
  */
 
@@ -72,7 +75,10 @@ export interface DirectoryWrite {
   directoryType: string | null;
   provider: string | null;
   enabled: boolean;
+  /** How fresh the state is: the event's occurred_at, or when scimflow asked Scalekit for the listing. */
   sourceNs: string;
+  /** From Scalekit's listing rather than an event. */
+  listed?: boolean;
 }
 
 export type AppliedOutcome = 'applied' | 'stale';
@@ -126,11 +132,11 @@ function emptyUser(id: string): StoredUser {
   };
 }
 
-function emptyGroup(id: string, name: string | null, directoryId: string | null): StoredGroup {
+function emptyGroup(id: string, name: string | null): StoredGroup {
   return {
     id,
     displayName: name,
-    directoryId,
+    directoryId: null,
     externalId: null,
     attributes: {},
     deleted: false,
@@ -185,12 +191,6 @@ export function planBatch(input: PlanInput): BatchPlan {
   const groupNow = (id: string): StoredGroup | undefined => plan.groups.get(id) ?? input.groups.get(id);
   const storedDirectories = new Map(input.directories.map((d) => [d.directoryId, d]));
   const directoryNow = (id: string): { sourceNs: string | null } | undefined => plan.directories.get(id) ?? storedDirectories.get(id);
-  /** The organization's only directory (not removed), if it has exactly one. */
-  const onlyDirectory = (): string | null => {
-    const live = new Set([...storedDirectories.values()].filter((d) => !d.removed).map((d) => d.directoryId));
-    for (const id of plan.directories.keys()) live.add(id);
-    return live.size === 1 ? ([...live][0] ?? null) : null;
-  };
 
   const stale = (eventId: string, what: string, eventNs: string, storedNs: string): void => {
     plan.outcomes.set(eventId, {
@@ -210,7 +210,7 @@ export function planBatch(input: PlanInput): BatchPlan {
       const base = stored ?? emptyUser(rec.id);
       let next: StoredUser;
       let detail: string | null = null;
-      const directoryId = userDirectory(rec, base, groupNow, onlyDirectory);
+      const directoryId = userDirectory(rec, base, groupNow);
       if (event.type === 'organization.directory.user_deleted') {
         // Deleted payloads may carry only id and email: keep the profile, flip the state.
         next = { ...base };
@@ -238,8 +238,8 @@ export function planBatch(input: PlanInput): BatchPlan {
           for (const g of rec.groups) {
             let group = groupNow(g.id);
             if (!group) {
-              // A user's groups are groups of its own directory.
-              group = emptyGroup(g.id, g.name, directoryId);
+              // Its directory stays unknown: the user's may be a guess of nothing but this group.
+              group = emptyGroup(g.id, g.name);
               plan.groups.set(g.id, { ...group, sourceEventId: null });
             }
             if (!group.deleted) groups.add(g.id);
@@ -258,7 +258,7 @@ export function planBatch(input: PlanInput): BatchPlan {
         stale(event.id, `group ${rec.id}`, event.occurredAtNs, stored.sourceNs);
         continue;
       }
-      const base = stored ?? emptyGroup(rec.id, null, null);
+      const base = stored ?? emptyGroup(rec.id, null);
       let next: StoredGroup;
       let detail: string | null = null;
       if (event.type === 'organization.directory.group_deleted') {
@@ -275,7 +275,7 @@ export function planBatch(input: PlanInput): BatchPlan {
         next.deleted = false;
         next.deletedAt = null;
       }
-      next.directoryId = rec.directoryId ?? next.directoryId ?? onlyDirectory();
+      next.directoryId = rec.directoryId ?? next.directoryId;
       next.sourceNs = event.occurredAtNs;
       plan.groups.set(rec.id, { ...next, sourceEventId: event.id });
       plan.outcomes.set(event.id, { outcome: 'applied', detail });
@@ -301,14 +301,16 @@ export function planBatch(input: PlanInput): BatchPlan {
 
 /**
  * The directory that provisioned the user of a user event: the one the event names, else the one
- * the user already has (a directory user id lives in one directory), else the one its groups
- * belong to when they agree, else the organization's only directory, else unknown (null).
+ * the user already has (a directory user id lives in one directory), else the one its groups are
+ * known to belong to when they agree, else unknown (null). Never the organization's only known
+ * directory: another may exist that scimflow has not heard of yet (its events come before any
+ * listing or directory event), and a user stamped with the wrong one is deactivated by that
+ * one's full run. A group's directory is only ever set from a group event or a listing.
  */
 export function userDirectory(
   rec: Pick<DirectoryUserRecord, 'directoryId' | 'groups'>,
   stored: Pick<StoredUser, 'directoryId'> | undefined,
   groupNow: (id: string) => Pick<StoredGroup, 'directoryId'> | undefined,
-  onlyDirectory: () => string | null,
 ): string | null {
   if (rec.directoryId) return rec.directoryId;
   if (stored?.directoryId) return stored.directoryId;
@@ -317,8 +319,7 @@ export function userDirectory(
     const d = groupNow(g.id)?.directoryId;
     if (d) ofGroups.add(d);
   }
-  if (ofGroups.size === 1) return [...ofGroups][0] ?? null;
-  return onlyDirectory();
+  return ofGroups.size === 1 ? ([...ofGroups][0] ?? null) : null;
 }
 
 /** Ids a batch needs loaded before planning. */

@@ -137,6 +137,7 @@ const updateGroupSchema = z
 const userGroupsSchema = z.object({ groupIds: z.array(z.string()) }).strict();
 const groupMembersSchema = z.object({ userIds: z.array(z.string()) }).strict();
 const directorySchema = z.object({ enabled: z.boolean() }).strict();
+const directoryDetailsSchema = z.object({ hidden: z.boolean() }).strict();
 const roleAssignmentsSchema = z
   .object({
     assignments: z.array(z.object({ groupId: z.string(), roleName: z.string() }).strict()),
@@ -336,6 +337,11 @@ route('PUT', `${ORG}/directories/:id`, async ({ req, res, params, url, emu }) =>
   const body = await readJson(req, directorySchema);
   const changed = emu.setDirectoryEnabled(param(params, 0), body.enabled, { ...emitOption(url), directoryId: param(params, 1) });
   send(res, 200, { enabled: body.enabled, changed });
+});
+route('PUT', `${ORG}/directories/:id/details`, async ({ req, res, params, emu }) => {
+  const body = await readJson(req, directoryDetailsSchema);
+  emu.setDirectoryDetailsHidden(param(params, 0), param(params, 1), body.hidden);
+  send(res, 200, { hidden: body.hidden });
 });
 route('DELETE', `${ORG}/directories/:id`, async ({ res, params, emu }) => {
   emu.deleteDirectory(param(params, 0), param(params, 1));

@@ -65,6 +65,8 @@ export interface StoredDirectory {
   roleAssignments: RoleAssignmentInput[];
   /** False until the organization's IT admin sets SCIM up (the portal's enable does). */
   provisioned: boolean;
+  /** GetDirectory answers NotFound while ListDirectories still lists it (see setDirectoryDetailsHidden). */
+  detailsHidden: boolean;
   /** Insertion order is id order (ids only grow), which is the listing order. */
   users: Map<string, StoredUser>;
   groups: Map<string, StoredGroup>;
@@ -297,6 +299,7 @@ export class DirectoryStore {
       updatedNs: now,
       roleAssignments: [],
       provisioned,
+      detailsHidden: false,
       users: new Map(),
       groups: new Map(),
       userGroups: new Map(),
@@ -359,6 +362,11 @@ export class DirectoryStore {
       throw new EmulatorError('failed_precondition', `directory ${directoryId} is the only one of ${org.id}: disable it instead`);
     }
     org.directories = org.directories.filter((d) => d !== dir);
+  }
+
+  /** GetDirectory answers NotFound for the directory while `hidden`; its listing is unchanged. */
+  setDirectoryDetailsHidden(organizationId: string, directoryId: string, hidden: boolean): void {
+    this.directoryOf(this.organization(organizationId), directoryId).detailsHidden = hidden;
   }
 
   /** Returns false (and sends nothing) when the directory already was in that state. */

@@ -115,6 +115,11 @@ export interface EmulatorHandle {
   deleteDirectory(organizationId: string, directoryId: string): void;
   /** Returns false when the directory already was in that state (nothing sent). Default: the primary directory. */
   setDirectoryEnabled(organizationId: string, enabled: boolean, options?: DirectoryOptions): boolean;
+  /**
+   * While hidden, GetDirectory answers NotFound for a directory ListDirectories still lists (as
+   * an eventually consistent service can for a moment). Sends nothing.
+   */
+  setDirectoryDetailsHidden(organizationId: string, directoryId: string, hidden: boolean): void;
   setRoleAssignments(
     organizationId: string,
     assignments: RoleAssignmentInput[],
@@ -354,6 +359,10 @@ export class Emulator implements EmulatorHandle {
 
   setDirectoryEnabled(organizationId: string, enabled: boolean, options?: DirectoryOptions): boolean {
     return this.store.setDirectoryEnabled(organizationId, enabled, options);
+  }
+
+  setDirectoryDetailsHidden(organizationId: string, directoryId: string, hidden: boolean): void {
+    this.store.setDirectoryDetailsHidden(organizationId, directoryId, hidden);
   }
 
   setRoleAssignments(

@@ -257,7 +257,11 @@ export function createGrpcRoutes(deps: GrpcDeps): { routes: (router: ConnectRout
         const org = store.organization(req.organizationId);
         return { directories: org.directories.filter((d) => d.provisioned).map(directoryMessage) };
       }),
-      getDirectory: rpc((req) => ({ directory: directoryMessage(store.directory(req.organizationId, req.id)) })),
+      getDirectory: rpc((req) => {
+        const dir = store.directory(req.organizationId, req.id);
+        if (dir.detailsHidden) throw new EmulatorError('not_found', `directory ${req.id} not found in organization ${req.organizationId}`);
+        return { directory: directoryMessage(dir) };
+      }),
       listDirectoryUsers: rpc((req) => {
         const dir = store.directory(req.organizationId, req.directoryId);
         const size = pageSizeOf(req.pageSize, MAX_DIRECTORY_PAGE);

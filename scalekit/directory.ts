@@ -41,7 +41,17 @@ export interface DirectoryInfo {
   directoryType: string | null;
   /** Scalekit's group → role mapping; user roles are derived from memberships with it. */
   roleAssignments: { groupId: string; roleName: string }[];
+  /** When scimflow asked for the listing (epoch ns): what it says is at least that fresh. */
+  listedNs: string;
+  /**
+   * Listed, but Scalekit did not return its details: why. Such a directory is not read, and its
+   * users are kept (only the listing says whether a directory exists).
+   */
+  unreadable: string | null;
 }
+
+/** The reason recorded for a listed directory whose details Scalekit answered "not found" for. */
+export const DETAILS_NOT_FOUND = 'Scalekit lists it but answered "not found" for its details';
 
 export interface SnapshotUser {
   id: string;
@@ -93,6 +103,7 @@ export class ScalekitDirectory {
    * OrganizationNotFoundError for an organization Scalekit does not know.
    */
   async listDirectories(organizationId: string): Promise<DirectoryInfo[]> {
+    const listedNs = (BigInt(Date.now()) * 1_000_000n).toString();
     let directories;
     try {
       ({ directories } = await this.client.directory.listDirectories(organizationId));
@@ -104,19 +115,23 @@ export class ScalekitDirectory {
     for (const listed of directories) {
       // The role mapping is read from the directory itself, not trusted from the list.
       let d = listed;
+      let unreadable: string | null = null;
       try {
         d = (await this.client.directory.getDirectory(organizationId, listed.id)).directory ?? listed;
       } catch (err) {
-        // Removed between the two calls: it is not one of the organization's directories any more.
-        if (err instanceof ScalekitNotFoundException) continue;
-        throw err;
+        // Listed, yet "not found": deleted between the two calls, or not visible everywhere yet.
+        // Only the listing says a directory is gone; this one is kept and not read this time.
+        if (!(err instanceof ScalekitNotFoundException)) throw err;
+        unreadable = DETAILS_NOT_FOUND;
       }
       out.push({
         id: d.id,
         enabled: d.enabled,
         provider: d.directoryProvider ? (DirectoryProvider[d.directoryProvider] ?? null) : null,
         directoryType: d.directoryType ? (DirectoryType[d.directoryType] ?? null) : null,
-        roleAssignments: (d.roleAssignments?.assignments ?? []).map((a) => ({ groupId: a.groupId, roleName: a.roleName })),
+        roleAssignments: unreadable ? [] : (d.roleAssignments?.assignments ?? []).map((a) => ({ groupId: a.groupId, roleName: a.roleName })),
+        listedNs,
+        unreadable,
       });
     }
     return out;

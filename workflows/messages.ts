@@ -102,8 +102,15 @@ export interface DirectoryPlan {
   enabled: boolean | null;
   /** Read by the run; a disabled directory is listed but not read, its users left as they are. */
   read: boolean;
-  /** Scalekit no longer lists it: its users are deactivated by a full run. */
+  /** Scalekit no longer lists it: its users are deactivated by a full run (unless `missingOnce`). */
   removed: boolean;
+  /**
+   * Not listed for the first time (no earlier full run found it missing): its users are left as
+   * they are, and the next full run deactivates them if it does not list it either.
+   */
+  missingOnce?: boolean;
+  /** Listed and enabled but not read: why (its details could not be read); its users are left as they are. */
+  notRead?: string;
   usersFetched: number;
   /** Its active users before the run. */
   activeUsers: number;
@@ -147,6 +154,8 @@ export interface ReconcileProgress {
   /** The directories the run reads, in order, and the one it is reading (absent in runs that predate them). */
   directoryIds?: string[];
   directoryIndex?: number;
+  /** The directories Scalekit listed that the run does not read, and why (disabled, details not readable). */
+  directoriesNotRead?: { id: string; reason: string }[];
 }
 
 export interface ReconcileOutcome {

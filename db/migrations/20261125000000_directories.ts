@@ -5,7 +5,11 @@ import type { Knex } from 'knex';
  * identity provider side by side during a migration). Each directory gets a row of its own (its
  * enabled state replaces the organization's single directory columns), every user and group knows
  * the directory that provisioned it, and a sync run records the directories it listed and read.
- * Rows written before are given the organization's one known directory.
+ * Users written before get an unknown directory (NULL), and groups keep the one their events
+ * named (if any): the organization's one directory column held the directory of its last
+ * enabled/disabled event (or its primary one), not necessarily the one that provisioned each
+ * user. A user of unknown directory is judged only by a run that read every directory, and the
+ * next run's listings fill the directory in.
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
@@ -15,10 +19,12 @@ export async function up(knex: Knex): Promise<void> {
       directory_type      text,
       provider            text,
       enabled             boolean,
-      -- Freshness of the enabled state: epoch nanoseconds of the newest enabled/disabled event.
+      -- Freshness of the enabled state: epoch nanoseconds of the newest enabled/disabled event,
+      -- or of the moment scimflow asked for the listing that last set it.
       state_ns            bigint,
       -- When Scalekit last listed the directory (registration, a run), and when a full
-      -- reconcile found that Scalekit no longer does.
+      -- reconcile found that Scalekit no longer does (its users are deactivated only by a
+      -- later full run that does not find it either).
       listed_at           timestamptz,
       removed_at          timestamptz,
       created_at          timestamptz NOT NULL DEFAULT now(),
@@ -30,10 +36,6 @@ export async function up(knex: Knex): Promise<void> {
       FROM organizations WHERE directory_id IS NOT NULL;
 
     ALTER TABLE directory_users ADD COLUMN directory_id text;
-    UPDATE directory_users u SET directory_id = o.directory_id
-      FROM organizations o WHERE o.id = u.organization_id AND o.directory_id IS NOT NULL;
-    UPDATE directory_groups g SET directory_id = o.directory_id
-      FROM organizations o WHERE o.id = g.organization_id AND g.directory_id IS NULL AND o.directory_id IS NOT NULL;
     CREATE INDEX directory_users_directory ON directory_users (organization_id, directory_id);
 
     ALTER TABLE organizations
@@ -41,7 +43,8 @@ export async function up(knex: Knex): Promise<void> {
       DROP COLUMN directory_enabled, DROP COLUMN directory_state_ns;
 
     -- The directories a run found in Scalekit, in the order it reads them; "read" is false for
-    -- one it leaves alone (disabled). Absent for runs recorded before: they read sync_runs.directory_id.
+    -- one it leaves alone, and unread_reason says why (disabled, or its details could not be
+    -- read). Absent for runs recorded before: they read sync_runs.directory_id.
     CREATE TABLE sync_run_directories (
       run_id            bigint NOT NULL REFERENCES sync_runs (id) ON DELETE CASCADE,
       directory_id      text NOT NULL,
@@ -50,6 +53,7 @@ export async function up(knex: Knex): Promise<void> {
       provider          text,
       enabled           boolean,
       read              boolean NOT NULL,
+      unread_reason     text,
       updated_after     timestamptz,
       users_fetched     integer NOT NULL DEFAULT 0,
       groups_fetched    integer NOT NULL DEFAULT 0,

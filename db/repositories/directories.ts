@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
+import type { DirectoryWrite } from '../../domain/plan';
 import type { DirectoryInfo } from '../../scalekit/directory';
+import { lockOrganization } from './directory';
 
 /**
  * An organization's directories (it may have several in Scalekit): what Scalekit last listed,
@@ -23,35 +25,72 @@ export interface OrganizationDirectory {
   groups: number;
 }
 
-/** Records the directories Scalekit lists now (registration, a run's start): they exist. */
-export async function recordListedDirectories(db: Db, organizationId: string, directories: readonly DirectoryInfo[]): Promise<void> {
+/**
+ * Records directories' states, from enabled/disabled events or from Scalekit's listing, under the
+ * organization's lock like every other writer. An event or a listing says the directory exists
+ * (it is no longer marked removed). The enabled state follows the freshness rule: a state older
+ * than the stored one changes nothing, so a listing asked for before a newer directory_disabled
+ * event (one that arrived meanwhile) cannot enable the directory again. A listing's time is when
+ * scimflow asked for it: what Scalekit answered is at least that fresh.
+ */
+export async function writeDirectoryStates(trx: Knex.Transaction, organizationId: string, directories: readonly DirectoryWrite[]): Promise<void> {
   if (directories.length === 0) return;
-  await db.raw(
-    `INSERT INTO organization_directories AS d (organization_id, id, directory_type, provider, enabled, listed_at)
-     SELECT ?, v.id, v.directory_type, v.provider, v.enabled, now()
-       FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[]) AS v(id, directory_type, provider, enabled)
+  await lockOrganization(trx, organizationId);
+  await trx.raw(
+    `INSERT INTO organization_directories AS d (organization_id, id, directory_type, provider, enabled, state_ns, listed_at)
+     SELECT ?, v.id, v.directory_type, v.provider, v.enabled, v.state_ns, CASE WHEN v.listed THEN now() END
+       FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[], ?::bigint[], ?::boolean[]) AS v(id, directory_type, provider, enabled, state_ns, listed)
      ON CONFLICT (organization_id, id) DO UPDATE
         SET directory_type = coalesce(excluded.directory_type, d.directory_type), provider = coalesce(excluded.provider, d.provider),
-            enabled = excluded.enabled, listed_at = now(), removed_at = NULL, updated_at = now()`,
+            enabled = CASE WHEN d.state_ns IS NULL OR excluded.state_ns >= d.state_ns THEN excluded.enabled ELSE d.enabled END,
+            state_ns = greatest(d.state_ns, excluded.state_ns),
+            listed_at = coalesce(excluded.listed_at, d.listed_at), removed_at = NULL, updated_at = now()`,
     [
       organizationId,
-      directories.map((d) => d.id),
+      directories.map((d) => d.directoryId),
       directories.map((d) => d.directoryType) as string[],
       directories.map((d) => d.provider) as string[],
       directories.map((d) => d.enabled),
+      directories.map((d) => d.sourceNs),
+      directories.map((d) => d.listed === true),
     ],
   );
 }
 
-/** A full reconcile's finding: the organization's directories Scalekit no longer lists are gone. */
-export async function markRemovedDirectories(db: Db, organizationId: string, listedIds: readonly string[]): Promise<string[]> {
-  const { rows } = await db.raw(
-    `UPDATE organization_directories SET removed_at = now(), updated_at = now()
-      WHERE organization_id = ? AND removed_at IS NULL AND NOT (id = ANY(?::text[]))
-     RETURNING id`,
-    [organizationId, listedIds as string[]],
+/** The directories Scalekit lists now (registration, a run's start), as states to write. */
+export function listedDirectoryStates(directories: readonly DirectoryInfo[]): DirectoryWrite[] {
+  return directories.map((d) => ({
+    directoryId: d.id,
+    directoryType: d.directoryType,
+    provider: d.provider,
+    enabled: d.enabled,
+    sourceNs: d.listedNs,
+    listed: true,
+  }));
+}
+
+/**
+ * A full reconcile's finding: the organization's directories Scalekit no longer lists are marked
+ * removed, those its users and groups name included (the first full run that misses one; its
+ * users are deactivated by the next). One that something listed, or an event named, since the
+ * run started is not: the run's listing is older than that.
+ */
+export async function markRemovedDirectories(db: Db, organizationId: string, listedIds: readonly string[], runStartedAt: string): Promise<void> {
+  await db.raw(
+    `INSERT INTO organization_directories (organization_id, id, removed_at)
+     SELECT ?, e.directory_id, now() FROM (
+       SELECT directory_id FROM directory_users WHERE organization_id = ? AND directory_id IS NOT NULL
+       UNION
+       SELECT directory_id FROM directory_groups WHERE organization_id = ? AND directory_id IS NOT NULL) e
+      WHERE NOT (e.directory_id = ANY(?::text[]))
+     ON CONFLICT (organization_id, id) DO NOTHING`,
+    [organizationId, organizationId, organizationId, listedIds as string[]],
   );
-  return (rows as { id: string }[]).map((r) => r.id);
+  await db.raw(
+    `UPDATE organization_directories SET removed_at = now(), updated_at = now()
+      WHERE organization_id = ? AND removed_at IS NULL AND NOT (id = ANY(?::text[])) AND updated_at < ?::timestamptz`,
+    [organizationId, listedIds as string[], runStartedAt],
+  );
 }
 
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null);

@@ -1,7 +1,6 @@
 import type { Knex } from 'knex';
 import { chunkRows } from '../batch';
 import type {
-  DirectoryWrite,
   GroupWrite,
   StoredDirectoryState,
   StoredGroup,
@@ -203,27 +202,6 @@ export async function replaceMemberships(
       [organizationId, pairUsers, pairGroups],
     );
   }
-}
-
-/** Each directory's state from its enabled/disabled events (an event about it: it exists). */
-export async function writeDirectoryStates(db: Db, organizationId: string, directories: readonly DirectoryWrite[]): Promise<void> {
-  if (directories.length === 0) return;
-  await db.raw(
-    `INSERT INTO organization_directories AS d (organization_id, id, directory_type, provider, enabled, state_ns)
-     SELECT ?, v.id, v.directory_type, v.provider, v.enabled, v.state_ns
-       FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[], ?::bigint[]) AS v(id, directory_type, provider, enabled, state_ns)
-     ON CONFLICT (organization_id, id) DO UPDATE
-        SET directory_type = coalesce(excluded.directory_type, d.directory_type), provider = coalesce(excluded.provider, d.provider),
-            enabled = excluded.enabled, state_ns = excluded.state_ns, removed_at = NULL, updated_at = now()`,
-    [
-      organizationId,
-      directories.map((d) => d.directoryId),
-      directories.map((d) => d.directoryType) as string[],
-      directories.map((d) => d.provider) as string[],
-      directories.map((d) => d.enabled),
-      directories.map((d) => d.sourceNs),
-    ],
-  );
 }
 
 // ---------------------------------------------------------------------------------------------

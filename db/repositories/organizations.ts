@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { DirectoryInfo } from '../../scalekit/directory';
-import { directoriesByOrganization, organizationEnabled, recordListedDirectories, type OrganizationDirectory } from './directories';
+import { directoriesByOrganization, listedDirectoryStates, organizationEnabled, writeDirectoryStates, type OrganizationDirectory } from './directories';
 
 /** Organizations: registration with what Scalekit says, and the list with counts. */
 
@@ -23,7 +23,7 @@ export async function upsertOrganization(db: Knex, o: OrganizationUpsert): Promi
        RETURNING (xmax = 0) AS inserted`,
       [o.organizationId, o.displayName],
     );
-    await recordListedDirectories(trx, o.organizationId, o.directories);
+    await writeDirectoryStates(trx, o.organizationId, listedDirectoryStates(o.directories));
     return (rows as { inserted: boolean }[])[0]?.inserted ? 'created' : 'updated';
   });
 }

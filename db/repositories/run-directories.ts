@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { absenceScope, type AbsenceVerdict, type RunDirectory } from '../../domain/directories';
+import { absenceScope, DISABLED, type AbsenceVerdict, type KnownDirectory, type RunDirectory } from '../../domain/directories';
+import { chunkRows } from '../batch';
 import type { DirectoryPlan } from '../../workflows/messages';
 
 /**
@@ -23,25 +24,23 @@ export interface RunDirectoryRow extends RunDirectory {
   groupsTotal: number | null;
 }
 
-export type NewRunDirectory = Pick<RunDirectoryRow, 'directoryId' | 'directoryType' | 'provider' | 'enabled' | 'read' | 'updatedAfter'>;
+export type NewRunDirectory = Pick<RunDirectoryRow, 'directoryId' | 'directoryType' | 'provider' | 'enabled' | 'read' | 'unreadReason' | 'updatedAfter'>;
 
 export async function recordRunDirectories(db: Db, runId: string, directories: readonly NewRunDirectory[]): Promise<void> {
-  if (directories.length === 0) return;
-  await db('sync_run_directories')
-    .insert(
-      directories.map((d, position) => ({
-        run_id: runId,
-        directory_id: d.directoryId,
-        position,
-        directory_type: d.directoryType,
-        provider: d.provider,
-        enabled: d.enabled,
-        read: d.read,
-        updated_after: d.updatedAfter,
-      })),
-    )
-    .onConflict(['run_id', 'directory_id'])
-    .ignore();
+  const rows = directories.map((d, position) => ({
+    run_id: runId,
+    directory_id: d.directoryId,
+    position,
+    directory_type: d.directoryType,
+    provider: d.provider,
+    enabled: d.enabled,
+    read: d.read,
+    unread_reason: d.read ? null : (d.unreadReason ?? null),
+    updated_after: d.updatedAfter,
+  }));
+  for (const part of chunkRows(rows)) {
+    await db('sync_run_directories').insert(part).onConflict(['run_id', 'directory_id']).ignore();
+  }
 }
 
 function toRow(r: Record<string, unknown>): RunDirectoryRow {
@@ -52,6 +51,7 @@ function toRow(r: Record<string, unknown>): RunDirectoryRow {
     provider: r.provider as string | null,
     enabled: r.enabled as boolean | null,
     read: r.read as boolean,
+    unreadReason: r.unread_reason as string | null,
     updatedAfter: r.updated_after instanceof Date ? r.updated_after.toISOString() : null,
     usersFetched: r.users_fetched as number,
     groupsFetched: r.groups_fetched as number,
@@ -76,7 +76,7 @@ export async function ensureRunDirectories(
   const rows = await listRunDirectories(db, run.id);
   if (rows.length > 0 || !run.directoryId) return rows;
   await recordRunDirectories(db, run.id, [
-    { directoryId: run.directoryId, directoryType: null, provider: null, enabled: null, read: true, updatedAfter: run.updatedAfter },
+    { directoryId: run.directoryId, directoryType: null, provider: null, enabled: null, read: true, unreadReason: null, updatedAfter: run.updatedAfter },
   ]);
   return listRunDirectories(db, run.id);
 }
@@ -117,6 +117,12 @@ export interface RunAbsenceScope {
   unknown: AbsenceVerdict;
 }
 
+/** The organization's directories as stored: `removed` when a full run found Scalekit no longer lists it. */
+async function knownDirectories(trx: Knex.Transaction, organizationId: string): Promise<KnownDirectory[]> {
+  const { rows } = await trx.raw(`SELECT id, removed_at IS NOT NULL AS removed FROM organization_directories WHERE organization_id = ?`, [organizationId]);
+  return (rows as { id: string; removed: boolean }[]).map((r) => ({ directoryId: r.id, removed: r.removed }));
+}
+
 /** Whose absence from the run's snapshot counts, for the directories the organization's entities have. */
 export async function absenceScopeOfRun(trx: Knex.Transaction, organizationId: string, run: { id: string; directoryId: string | null; updatedAfter: string | null }): Promise<RunAbsenceScope> {
   const directories = await ensureRunDirectories(trx, run);
@@ -126,13 +132,15 @@ export async function absenceScopeOfRun(trx: Knex.Transaction, organizationId: s
      SELECT DISTINCT directory_id FROM directory_groups WHERE organization_id = ?`,
     [organizationId, organizationId],
   );
-  const scope = absenceScope((rows as { directory_id: string | null }[]).map((r) => r.directory_id), directories);
+  const known = await knownDirectories(trx, organizationId);
+  const scope = absenceScope((rows as { directory_id: string | null }[]).map((r) => r.directory_id), directories, known);
   return { judgedIds: scope.judgedIds, judgedReasons: scope.judgedReasons, unknown: scope.unknown };
 }
 
 /**
- * The plan per directory: each directory the run listed (read or left alone), and any directory
- * of the organization's active users that Scalekit no longer lists.
+ * The plan per directory: each directory the run listed (read or left alone, and why), and any
+ * directory of the organization's active users that Scalekit no longer lists (for the first
+ * time, or confirmed by an earlier full run).
  */
 export async function summarizeDirectories(trx: Knex.Transaction, organizationId: string, runId: string): Promise<DirectoryPlan[]> {
   const directories = await listRunDirectories(trx, runId);
@@ -151,6 +159,7 @@ export async function summarizeDirectories(trx: Knex.Transaction, organizationId
   const byDirectory = new Map((rows as { directory_id: string | null; active: number; deactivate: number }[]).map((r) => [r.directory_id, r]));
   const out: DirectoryPlan[] = directories.map((d) => {
     const counts = byDirectory.get(d.directoryId);
+    const unread = !d.read && d.unreadReason && d.unreadReason !== DISABLED ? { notRead: d.unreadReason } : {};
     return {
       id: d.directoryId,
       provider: d.provider,
@@ -160,9 +169,11 @@ export async function summarizeDirectories(trx: Knex.Transaction, organizationId
       usersFetched: d.usersFetched,
       activeUsers: counts?.active ?? 0,
       deactivate: counts?.deactivate ?? 0,
+      ...unread,
     };
   });
   const listed = new Set(directories.map((d) => d.directoryId));
+  const removedBefore = new Set((await knownDirectories(trx, organizationId)).filter((d) => d.removed).map((d) => d.directoryId));
   for (const [id, counts] of byDirectory) {
     if (id !== null && listed.has(id)) continue;
     out.push({
@@ -174,6 +185,7 @@ export async function summarizeDirectories(trx: Knex.Transaction, organizationId
       usersFetched: 0,
       activeUsers: counts.active,
       deactivate: counts.deactivate,
+      ...(id !== null && !removedBefore.has(id) ? { missingOnce: true } : {}),
     });
   }
   return out;

@@ -648,8 +648,9 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
     sweep,
   );
   await learnDirectories(trx, o.organizationId, run.id);
-  // A full run listed every directory of the organization: one it did not list is gone.
-  if (full) await markRemovedDirectories(trx, o.organizationId, (await ensureRunDirectories(trx, run)).map((d) => d.directoryId));
+  // A full run listed every directory of the organization: one it did not list is marked gone
+  // (its users are deactivated by the next full run that does not list it either).
+  if (full) await markRemovedDirectories(trx, o.organizationId, (await ensureRunDirectories(trx, run)).map((d) => d.directoryId), run.createdAt);
 
   const tally = await tallyChanges(trx, run.id);
   const n = (entity: 'user' | 'group', action: string) => tally({ entity, action, outcome: 'applied' });

@@ -51,26 +51,35 @@ it('refuses to undo pausing while events are kept for a paused organization', as
   expect((await db.raw(`SELECT column_name FROM information_schema.columns WHERE table_name = 'directory_events' AND column_name = 'seq'`)).rows).toEqual([]);
 });
 
-it('gives existing users and groups their organization\'s directory, and refuses to undo an organization with two', async () => {
+it('leaves existing users\' directory unknown (not the organization\'s last one), and refuses to undo an organization with two', async () => {
   await migrateLatest(db);
   const directories = { name: '20261125000000_directories' };
   await db.migrate.down(directories);
-  // The schema before: one directory per organization, on its row.
-  await db('organizations').insert([{ id: 'org_one', directory_id: 'dir_one', directory_provider: 'OKTA', directory_enabled: true, directory_state_ns: 5 }, { id: 'org_none' }]);
+  // The schema before: one directory per organization, on its row. org_one's column names the
+  // directory of its last enabled/disabled event: dir_one, disabled, while its users may come
+  // from another directory (dir_other) whose events did not name it there.
+  await db('organizations').insert([{ id: 'org_one', directory_id: 'dir_one', directory_provider: 'OKTA', directory_enabled: false, directory_state_ns: 5 }, { id: 'org_none' }]);
   await db('directory_users').insert([
     { organization_id: 'org_one', id: 'diruser_1', active: true, source_ns: 1 },
     { organization_id: 'org_none', id: 'diruser_2', active: true, source_ns: 1 },
   ]);
-  await db('directory_groups').insert({ organization_id: 'org_one', id: 'dirgroup_1', source_ns: 1 });
+  await db('directory_groups').insert([
+    { organization_id: 'org_one', id: 'dirgroup_1', source_ns: 1 },
+    { organization_id: 'org_one', id: 'dirgroup_2', directory_id: 'dir_other', source_ns: 1 },
+  ]);
 
   await db.migrate.up(directories);
   expect(await db('directory_users').orderBy('id').select('id', 'directory_id')).toEqual([
-    { id: 'diruser_1', directory_id: 'dir_one' },
+    { id: 'diruser_1', directory_id: null },
     { id: 'diruser_2', directory_id: null },
   ]);
-  expect(await db('directory_groups').select('id', 'directory_id')).toEqual([{ id: 'dirgroup_1', directory_id: 'dir_one' }]);
+  // A group keeps the directory its own events named, and nothing else.
+  expect(await db('directory_groups').orderBy('id').select('id', 'directory_id')).toEqual([
+    { id: 'dirgroup_1', directory_id: null },
+    { id: 'dirgroup_2', directory_id: 'dir_other' },
+  ]);
   expect(await db('organization_directories').select('organization_id', 'id', 'provider', 'enabled', 'state_ns')).toEqual([
-    { organization_id: 'org_one', id: 'dir_one', provider: 'OKTA', enabled: true, state_ns: '5' },
+    { organization_id: 'org_one', id: 'dir_one', provider: 'OKTA', enabled: false, state_ns: '5' },
   ]);
 
   await db('organization_directories').insert({ organization_id: 'org_one', id: 'dir_two' });
@@ -81,6 +90,6 @@ it('gives existing users and groups their organization\'s directory, and refuses
   expect(await db('organizations').where('id', 'org_one').first('directory_id', 'directory_provider', 'directory_enabled')).toEqual({
     directory_id: 'dir_one',
     directory_provider: 'OKTA',
-    directory_enabled: true,
+    directory_enabled: false,
   });
 });

@@ -1,5 +1,8 @@
 import { randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { ensureOrganization, lockOrganization } from '../../db/repositories/directory';
+import { listedDirectoryStates, writeDirectoryStates } from '../../db/repositories/directories';
+import { DETAILS_NOT_FOUND } from '../../scalekit/directory';
 import { databaseView, directoryView, reconcileAndWait } from '../support/reconcile';
 import { useEmulatorStack } from '../support/emulator-stack';
 import { eventually } from '../support/stack';
@@ -105,7 +108,7 @@ describe('reconciling an organization with two directories', () => {
     });
   });
 
-  it('a directory gone from Scalekit deactivates its users; a disabled one is left as it is', async () => {
+  it('a directory gone from Scalekit deactivates its users once two full runs in a row do not list it; a disabled one is left as it is', async () => {
     const { org, a, b, users } = twoDirectories(4);
     const c = env.emulator.addDirectory(org, { provider: 'GOOGLE' }, quiet).id;
     const inC = [0, 1, 2].map((i) => env.emulator.createUser(org, { email: `c${i}.${org}@example.com`, directoryId: c }, quiet).id);
@@ -116,18 +119,26 @@ describe('reconciling an organization with two directories', () => {
     env.emulator.setDirectoryEnabled(org, false, { ...quiet, directoryId: c });
     env.emulator.deleteDirectory(org, b);
 
+    // The first full run that does not find B keeps its people: one listing is not proof enough.
     const dry = await reconcileAndWait(env.stack.workflows, org, { dryRun: true });
     expect(dry.plan?.directories).toEqual([
       { id: a, provider: 'OKTA', enabled: true, read: true, removed: false, usersFetched: 4, activeUsers: 4, deactivate: 0 },
       { id: c, provider: 'GOOGLE', enabled: false, read: false, removed: false, usersFetched: 0, activeUsers: 3, deactivate: 0 },
-      { id: b, provider: null, enabled: null, read: false, removed: true, usersFetched: 0, activeUsers: 4, deactivate: 4 },
+      { id: b, provider: null, enabled: null, read: false, removed: true, missingOnce: true, usersFetched: 0, activeUsers: 4, deactivate: 0 },
     ]);
     await env.stack.workflows.approveRun(org, dry.runId);
     await eventually(async () => (await db()('sync_runs').where('id', dry.runId).first('status'))?.status === 'completed', { timeoutMs: 60_000 });
+    expect(await activeIds(org)).toEqual([...users[a]!, ...users[b]!, ...inC].sort());
 
+    // The next full run does not find it either: B's people are deactivated.
+    const second = await reconcileAndWait(env.stack.workflows, org);
+    expect(second.result?.users).toMatchObject({ deactivated: 4, failed: 0 });
+    expect(second.plan?.directories?.find((d) => d.id === b)).toEqual({
+      id: b, provider: null, enabled: null, read: false, removed: true, usersFetched: 0, activeUsers: 4, deactivate: 4,
+    });
     expect(await activeIds(org)).toEqual([...users[a]!, ...inC].sort());
-    const reasons = (await db()('sync_plan_changes').where({ run_id: dry.runId, action: 'deactivate' }).select('detail')) as { detail: string }[];
-    expect(new Set(reasons.map((r) => r.detail))).toEqual(new Set([`its directory ${b} is no longer in Scalekit`]));
+    const reasons = (await db()('sync_plan_changes').where({ run_id: second.runId, action: 'deactivate' }).select('detail')) as { detail: string }[];
+    expect(new Set(reasons.map((r) => r.detail))).toEqual(new Set([`its directory ${b} is no longer in Scalekit (two full runs in a row did not list it)`]));
     const directories = await env.stack.api<{ directories: { id: string; enabled: boolean | null; removedAt: string | null; activeUsers: number }[]; enabled: boolean }>(
       `/api/organizations/${org}/directories`,
     );
@@ -137,6 +148,80 @@ describe('reconciling an organization with two directories', () => {
       [b, true, true, 0],
     ]);
     expect(directories.enabled).toBe(true);
+  });
+
+  it('a listed directory whose details Scalekit answers "not found" for is not read, and its people stay', async () => {
+    const { org, a, b, users } = twoDirectories(4);
+    expect((await reconcileAndWait(env.stack.workflows, org, { trigger: 'import' })).result?.users.created).toBe(8);
+    // Scalekit still lists B, but its details are "not found" for a while. Someone leaves A meanwhile.
+    env.emulator.setDirectoryDetailsHidden(org, b, true);
+    const leaving = users[a]![0]!;
+    env.emulator.deleteUser(org, leaving, quiet);
+
+    const run = await reconcileAndWait(env.stack.workflows, org);
+    expect(run.status).toBe('completed');
+    expect(run.result?.users).toMatchObject({ deactivated: 1, failed: 0 });
+    expect(await activeIds(org)).toEqual([...users[a]!.filter((id) => id !== leaving), ...users[b]!].sort());
+    expect(run.plan?.directories).toEqual([
+      { id: a, provider: 'OKTA', enabled: true, read: true, removed: false, usersFetched: 3, activeUsers: 4, deactivate: 1 },
+      { id: b, provider: 'MICROSOFT_AD', enabled: true, read: false, removed: false, usersFetched: 0, activeUsers: 4, deactivate: 0, notRead: DETAILS_NOT_FOUND },
+    ]);
+    expect(await db()('sync_run_directories').where('run_id', run.runId).orderBy('position').select('directory_id', 'read', 'unread_reason')).toEqual([
+      { directory_id: a, read: true, unread_reason: null },
+      { directory_id: b, read: false, unread_reason: DETAILS_NOT_FOUND },
+    ]);
+    // Listed, so not marked gone: a second run that still cannot read it keeps its people too.
+    expect(await db()('organization_directories').where({ organization_id: org, id: b }).first('removed_at')).toEqual({ removed_at: null });
+    const again = await reconcileAndWait(env.stack.workflows, org);
+    expect(again.result?.users).toMatchObject({ deactivated: 0, failed: 0 });
+    expect(await activeIds(org)).toEqual([...users[a]!.filter((id) => id !== leaving), ...users[b]!].sort());
+
+    // Once Scalekit answers again, B is read as before.
+    env.emulator.setDirectoryDetailsHidden(org, b, false);
+    const next = await reconcileAndWait(env.stack.workflows, org);
+    expect(next.result?.users).toMatchObject({ deactivated: 0, failed: 0 });
+    expect(next.plan?.directories?.map((d) => [d.id, d.read])).toEqual([
+      [a, true],
+      [b, true],
+    ]);
+    expect(await databaseView(db(), org)).toEqual(directoryView(env.emulator, org));
+  });
+
+  it('users of a directory scimflow had not heard of keep an unknown directory: disabling it deprovisions nobody', async () => {
+    // scimflow knows A (its directory_enabled event, its group and people's events).
+    const org = env.emulator.createOrganization({ displayName: `Unheard ${randomInt(1, 1e9)}`, provider: 'OKTA' });
+    const a = org.directoryId;
+    const teamA = env.emulator.createGroup(org.id, { displayName: 'Team A', directoryId: a });
+    const inA = [0, 1, 2].map((i) => env.emulator.createUser(org.id, { email: `a${i}.${org.id}@example.com`, directoryId: a, groupIds: [teamA.id] }).id);
+    await applied(org.id);
+    // B is added without scimflow hearing of it (no directory or group event), and its people's
+    // events arrive first: two in B's group (a placeholder for scimflow), one in no group.
+    const b = env.emulator.addDirectory(org.id, { provider: 'MICROSOFT_AD' }, quiet).id;
+    const teamB = env.emulator.createGroup(org.id, { displayName: 'Team B', directoryId: b }, quiet);
+    const inB = [0, 1].map((i) => env.emulator.createUser(org.id, { email: `b${i}.${org.id}@example.com`, directoryId: b, groupIds: [teamB.id] }).id);
+    inB.push(env.emulator.createUser(org.id, { email: `b2.${org.id}@example.com`, directoryId: b }).id);
+    await applied(org.id);
+    const homes = await storedDirectories(org.id);
+    expect(inA.map((id) => homes[id])).toEqual([a, a, a]);
+    expect(inB.map((id) => homes[id])).toEqual([null, null, null]);
+    expect(await db()('directory_groups').where({ organization_id: org.id, id: teamB.id }).first('directory_id')).toEqual({ directory_id: null });
+
+    // The IdP-migration step: B is disabled. A's full run leaves B's people as they are.
+    env.emulator.setDirectoryEnabled(org.id, false, { directoryId: b });
+    await applied(org.id);
+    const run = await reconcileAndWait(env.stack.workflows, org.id);
+    expect(run.status).toBe('completed');
+    expect(run.result?.users).toMatchObject({ deactivated: 0, failed: 0 });
+    expect(await activeIds(org.id)).toEqual([...inA, ...inB].sort());
+    expect(run.plan?.directories?.find((d) => d.id === null)).toMatchObject({ activeUsers: 3, deactivate: 0 });
+
+    // Enabled again and read: its listing says where B's people belong.
+    env.emulator.setDirectoryEnabled(org.id, true, { directoryId: b });
+    await applied(org.id);
+    const next = await reconcileAndWait(env.stack.workflows, org.id);
+    expect(next.result?.users).toMatchObject({ deactivated: 0, failed: 0 });
+    const learned = await storedDirectories(org.id);
+    expect(inB.map((id) => learned[id])).toEqual([b, b, b]);
   });
 
   it('a delta reads each directory from its own last read, and a directory added since in full', async () => {
@@ -244,5 +329,55 @@ describe('directory events and e-mail conflicts', () => {
     expect(await activeIds(org)).toEqual([...users[a]!, ...users[b]!].sort());
     const conflicts = await env.stack.api<{ emailConflicts: { userId: string; source: { run?: string } }[] }>(`/api/organizations/${org}/directories`);
     expect(conflicts.emailConflicts.map((c) => [c.userId, c.source.run])).toEqual(both.map((id) => [id, run.runId]));
+  });
+});
+
+describe('directory states from Scalekit\'s listing', () => {
+  const listing = (enabled: boolean, listedNs: string) =>
+    listedDirectoryStates([{ id: 'dir_x', enabled, provider: 'OKTA', directoryType: 'SCIM', roleAssignments: [], listedNs, unreadable: null }]);
+  const state = async (org: string) =>
+    (await db()('organization_directories').where({ organization_id: org, id: 'dir_x' }).first('enabled', 'state_ns', 'listed_at')) as
+      | { enabled: boolean; state_ns: string; listed_at: Date | null }
+      | undefined;
+
+  it('a listing asked for before a newer directory_disabled event does not enable the directory again', async () => {
+    const org = `org_fresh_${randomInt(1, 1e9)}`;
+    await ensureOrganization(db(), org);
+    await db().transaction((trx) =>
+      writeDirectoryStates(trx, org, [{ directoryId: 'dir_x', directoryType: 'SCIM', provider: 'OKTA', enabled: false, sourceNs: '2000' }]),
+    );
+    // Asked for at 1000 (before the event), written after it.
+    await db().transaction((trx) => writeDirectoryStates(trx, org, listing(true, '1000')));
+    expect(await state(org)).toMatchObject({ enabled: false, state_ns: '2000' });
+    expect((await state(org))?.listed_at).toBeInstanceOf(Date);
+    // A listing asked for after the event is newer: it says how the directory is now.
+    await db().transaction((trx) => writeDirectoryStates(trx, org, listing(true, '3000')));
+    expect(await state(org)).toMatchObject({ enabled: true, state_ns: '3000' });
+  });
+
+  it('waits for the organization\'s lock, like every other writer', async () => {
+    const org = `org_locked_${randomInt(1, 1e9)}`;
+    await ensureOrganization(db(), org);
+    const holder = await db().transaction();
+    try {
+      await lockOrganization(holder, org);
+      const write = db().transaction((trx) => writeDirectoryStates(trx, org, listing(true, '5000')));
+      // The listing's write queues behind the lock holder (an event batch, say)…
+      await eventually(
+        async () =>
+          ((await db().raw(
+            `SELECT count(*)::int AS n FROM pg_stat_activity
+              WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM organizations WHERE id = $1 FOR UPDATE%'`,
+          )).rows as { n: number }[])[0]!.n > 0,
+        { timeoutMs: 30_000 },
+      );
+      expect(await state(org)).toBeUndefined();
+      // …and goes on once it is released.
+      await holder.commit();
+      await write;
+      expect(await state(org)).toMatchObject({ enabled: true, state_ns: '5000' });
+    } finally {
+      if (!holder.isCompleted()) await holder.rollback();
+    }
   });
 });

@@ -153,6 +153,14 @@ describe('multi-row statements', () => {
     expect(chunks.length).toBeGreaterThan(1);
   });
 
+  it('count the columns of all rows together: knex writes each row with every column any row has', () => {
+    // Each row has 2 keys, but the statement has 4 columns.
+    const rows = Array.from({ length: 1_000 }, (_, i) => (i % 2 === 0 ? { a: i, b: i } : { c: i, d: i }));
+    const chunks = chunkRows(rows, 400);
+    expect(chunks.flat()).toEqual(rows);
+    expect(chunks.map((c) => c.length)).toEqual(Array.from({ length: 10 }, () => 100));
+  });
+
   it('keep small writes in one statement', () => {
     expect(chunkRows([{ a: 1 }, { a: 2 }])).toEqual([[{ a: 1 }, { a: 2 }]]);
     expect(chunkRows([])).toEqual([]);

@@ -723,13 +723,35 @@ describe('directory enabled/disabled', () => {
 describe("a user's directory", () => {
   const twoDirectories = [storedDirectory('dir_a'), storedDirectory('dir_b')];
 
-  it('an organization with one directory: every new user and group is of that directory', () => {
+  it('never guesses the organization\'s only known directory: another may exist that scimflow has not heard of yet', () => {
+    // dir_b's people send events before any listing or directory event names dir_b.
     const u = userEvent('created', 10, { id: 'diruser_1', groups: [{ id: 'dirgroup_new', name: 'N' }] });
     const g = groupEvent('created', 11, { id: 'dirgroup_other', displayName: 'Other' });
     const p = plan([u, g], { directories: [storedDirectory('dir_a'), storedDirectory('dir_gone', { removed: true })] });
-    expect(userOf(p, 'diruser_1').directoryId).toBe('dir_a');
-    expect(groupOf(p, 'dirgroup_new').directoryId).toBe('dir_a');
-    expect(groupOf(p, 'dirgroup_other').directoryId).toBe('dir_a');
+    expect(userOf(p, 'diruser_1').directoryId).toBeNull();
+    expect(groupOf(p, 'dirgroup_new').directoryId).toBeNull();
+    expect(groupOf(p, 'dirgroup_other').directoryId).toBeNull();
+  });
+
+  it('a placeholder group passes no directory on: the users after it in its groups stay unknown', () => {
+    const first = userEvent('created', 10, { id: 'diruser_1', groups: [{ id: 'dirgroup_new', name: 'N' }] });
+    const second = userEvent('created', 11, { id: 'diruser_2', groups: [{ id: 'dirgroup_new', name: 'N' }] });
+    const stored = storedGroup('dirgroup_old', 0, { sourceNs: '0', directoryId: null });
+    const third = userEvent('created', 12, { id: 'diruser_3', groups: [{ id: 'dirgroup_old', name: 'O' }] });
+    const p = plan([first, second, third], { groups: [stored], directories: [storedDirectory('dir_a')] });
+    expect(['diruser_1', 'diruser_2', 'diruser_3'].map((id) => userOf(p, id).directoryId)).toEqual([null, null, null]);
+  });
+
+  it('a group event that names its directory tells the users after it, in the batch and later', () => {
+    const g = groupEvent('created', 10, { id: 'dirgroup_b', displayName: 'B', directoryId: 'dir_b' });
+    const u = userEvent('created', 11, { id: 'diruser_1', groups: [{ id: 'dirgroup_b', name: 'B' }] });
+    const p = plan([g, u], { directories: [storedDirectory('dir_a')] });
+    expect(userOf(p, 'diruser_1').directoryId).toBe('dir_b');
+    // A user already of unknown directory learns it from its groups when they become known.
+    const known = storedGroup('dirgroup_b', 10, { directoryId: 'dir_b' });
+    const later = userEvent('updated', 12, { id: 'diruser_2', groups: [{ id: 'dirgroup_b', name: 'B' }] });
+    const q = plan([later], { users: [storedUser('diruser_2', 1, { directoryId: null })], groups: [known] });
+    expect(userOf(q, 'diruser_2').directoryId).toBe('dir_b');
   });
 
   it('with several directories, a new user takes the directory of its groups (Scalekit names no directory in user events)', () => {
@@ -762,9 +784,9 @@ describe("a user's directory", () => {
     expect(groupOf(p, 'dirgroup_x')).toMatchObject({ directoryId: 'dir_b', deleted: true });
   });
 
-  it('a directory enabled earlier in the batch is the only one for the users after it', () => {
+  it('a directory enabled earlier in the batch says nothing about the users after it', () => {
     const p = plan([directoryEvent(true, 1, undefined, 'dir_new'), userEvent('created', 2, { id: 'diruser_1' })]);
-    expect(userOf(p, 'diruser_1').directoryId).toBe('dir_new');
+    expect(userOf(p, 'diruser_1').directoryId).toBeNull();
   });
 });
 
