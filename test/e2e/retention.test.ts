@@ -114,13 +114,14 @@ it('the worker creates the retention schedule; triggering it prunes; the CLI run
     { timeoutMs: 180_000, intervalMs: 500 },
   );
   expect(schedule).toMatchObject({ paused: false, id: `scimflow-retention:${taskQueue}` });
-  expect(workerOutput).toMatch(/"msg":"retention schedule created"/);
+  // The worker says so once it has made it (in the background, beside its start).
+  await eventually(async () => /"msg":"retention schedule created"/.test(workerOutput), { timeoutMs: 120_000, intervalMs: 250 });
 
   await client.schedule.getHandle(schedule.id).trigger();
   await eventually(async () => (await remaining('scheduled-')) === 0, { timeoutMs: 120_000, intervalMs: 250 });
   expect(await db()('directory_events').where('id', 'like', 'cleared-%').whereNotNull('payload').count('* as n').first()).toEqual({ n: '0' });
   expect(await remaining('cleared-')).toBe(2);
-  await eventually(async () => /"msg":"retention run finished".*"ledgerEventsDeleted":3/.test(workerOutput), { timeoutMs: 30_000 });
+  await eventually(async () => /"msg":"retention run finished".*"ledgerEventsDeleted":3/.test(workerOutput), { timeoutMs: 180_000, intervalMs: 250 });
 
   // Run it now from the CLI: a dry run counts and changes nothing; a run prunes and says what.
   await seedOld(org, 'by-hand-', 4, 365);
@@ -159,4 +160,4 @@ it('the worker creates the retention schedule; triggering it prunes; the CLI run
   const described = await client.schedule.getHandle(schedule.id).describe();
   expect(described.state).toMatchObject({ paused: true, note: 'audit in progress' });
   expect(described.spec.intervals?.map((i) => i.every)).toEqual([12 * 3_600_000]);
-}, 300_000);
+}, 600_000);
