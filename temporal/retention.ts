@@ -1,6 +1,5 @@
 import {
   ScheduleAlreadyRunning,
-  ScheduleNotFoundError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   type Client,
@@ -9,6 +8,7 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RetentionReport, RetentionRequest } from '../domain/retention';
 import type { Logger } from '../observability/logger';
+import { describeSchedule, type ScheduleDescription } from './schedules';
 import {
   RETENTION_WORKFLOW_TYPE,
   retentionProgressQuery,
@@ -116,31 +116,10 @@ export async function keepEnsuringRetentionSchedule(client: Client, s: Retention
   }
 }
 
-export interface RetentionScheduleState {
-  id: string;
-  exists: boolean;
-  paused: boolean;
-  note: string | null;
-  nextActionAt: string | null;
-  lastActionAt: string | null;
-}
+export type RetentionScheduleState = ScheduleDescription;
 
 export async function describeRetentionSchedule(client: Client, taskQueue: string): Promise<RetentionScheduleState> {
-  const id = retentionScheduleId(taskQueue);
-  try {
-    const d = await client.schedule.getHandle(id).describe();
-    return {
-      id,
-      exists: true,
-      paused: d.state.paused,
-      note: d.state.note ?? null,
-      nextActionAt: d.info.nextActionTimes[0]?.toISOString() ?? null,
-      lastActionAt: d.info.recentActions.at(-1)?.takenAt.toISOString() ?? null,
-    };
-  } catch (err) {
-    if (!(err instanceof ScheduleNotFoundError)) throw err;
-    return { id, exists: false, paused: false, note: null, nextActionAt: null, lastActionAt: null };
-  }
+  return describeSchedule(client, retentionScheduleId(taskQueue));
 }
 
 /**

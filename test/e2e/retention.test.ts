@@ -7,6 +7,7 @@ import { PROJECT_ROOT } from '../../scripts/lib/temporal-server';
 import { describeRetentionSchedule, ensureRetentionSchedule } from '../../temporal/retention';
 import { retentionScheduleId } from '../../workflows/retention-messages';
 import { createTestDatabase, type TestDatabase } from '../support/db';
+import { processEnv } from '../support/process-env';
 import { eventually } from '../support/stack';
 
 /**
@@ -25,13 +26,7 @@ let workerExited: Promise<void> | undefined;
 
 /** The processes' environment: this run's services, and blanks for whatever a developer's .env holds. */
 function env(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    TMPDIR: process.env.TMPDIR,
-    NO_COLOR: '1',
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
-    TEMPORAL_NAMESPACE: 'default',
+  return processEnv({
     TEMPORAL_TASK_QUEUE: taskQueue,
     DATABASE_URL: database.url,
     SCALEKIT_ENVIRONMENT_URL: '',
@@ -49,7 +44,7 @@ function env(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
     RETENTION_INTERVAL: '365d',
     SCIMFLOW_EXIT_WITH_PARENT: '1',
     ...overrides,
-  };
+  });
 }
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {

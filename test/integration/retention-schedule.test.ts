@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { memoryLogger } from '../../observability/logger';
 import { describeRetentionSchedule, keepEnsuringRetentionSchedule } from '../../temporal/retention';
@@ -35,7 +36,7 @@ it('keeps trying until the namespace exists, logging the failure once, then crea
   await eventually(async () => logger.lines.some((l) => l.includes('could not create the retention schedule')), { timeoutMs: 120_000, intervalMs: 50 });
   expect(outcome).toBeUndefined();
 
-  await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: { seconds: 86_400 } });
+  await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
   await trying;
   expect(outcome).toBe('created');
   expect((await describeRetentionSchedule(client, settings.taskQueue)).exists).toBe(true);
