@@ -1,4 +1,3 @@
-import { Context } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import * as repo from '../db/repositories/retention';
 import {
@@ -11,6 +10,7 @@ import {
   type RetentionStep,
 } from '../domain/retention';
 import type { Logger } from '../observability/logger';
+import { withHeartbeat } from './heartbeat';
 
 export interface RetentionOptions extends RetentionPeriods {
   /** Rows per batch (one short transaction each). */
@@ -28,23 +28,6 @@ export const DEFAULT_RETENTION_OPTIONS: RetentionOptions = {
   batchSize: 2_000,
   stepBudgetMs: 20_000,
 };
-
-/** Heartbeats (with the counts so far as details, shown by the Temporal UI) while `fn` runs. */
-async function withProgress<T>(counts: RetentionCounts, fn: () => Promise<T>): Promise<T> {
-  let ctx: Context | undefined;
-  try {
-    ctx = Context.current();
-  } catch {
-    return fn();
-  }
-  const beat = () => ctx?.heartbeat({ counts });
-  const timer = setInterval(beat, 2_000);
-  try {
-    return await fn();
-  } finally {
-    clearInterval(timer);
-  }
-}
 
 export function createRetentionActivities(deps: { db: Knex; options: RetentionOptions }) {
   const o = deps.options;
@@ -134,12 +117,13 @@ export function createRetentionActivities(deps: { db: Knex; options: RetentionOp
      */
     async pruneRetentionStep(request: { dryRun: boolean }): Promise<RetentionStep> {
       if (request.dryRun) {
-        const counts = await withProgress(emptyCounts(), () => repo.countDue(deps.db, periods));
+        const counts = await withHeartbeat(() => repo.countDue(deps.db, periods));
         return { counts, done: true, busyOrganizations: 0, periods };
       }
       const started = Date.now();
       const counts = emptyCounts();
-      const result = await withProgress(counts, () => step(counts));
+      // The counts so far go with each heartbeat: the Temporal UI shows how far the step is.
+      const result = await withHeartbeat(() => step(counts), { details: () => ({ counts }) });
       o.logger?.info('retention step', { ...result.counts, rows: totalRows(result.counts), done: result.done, busyOrganizations: result.busyOrganizations, ms: Date.now() - started });
       return result;
     },

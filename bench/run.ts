@@ -22,6 +22,7 @@ import { freePort } from '../scripts/lib/ports';
 import { dropDatabase, ensureDatabase, serverReachable, withDatabase } from '../scripts/lib/postgres';
 import { resolveTemporalCli, startDevServer } from '../scripts/lib/temporal-server';
 import { OrganizationWorkflows } from '../temporal/client';
+import { pool } from '../test/support/pool';
 import { startScalekitGate } from '../test/support/scalekit-gate';
 import { createWorker, DEFAULT_ACTIVITY_SLOTS, DEFAULT_SCALEKIT_SLOTS } from '../worker/create';
 import { directoryEventSignal, ORGANIZATION_WORKFLOW_TYPE, organizationWorkflowId } from '../workflows/messages';
@@ -56,15 +57,6 @@ const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-
-async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (i < items.length) await fn(items[i++] as T);
-    }),
-  );
 }
 
 async function waitFor(fn: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {

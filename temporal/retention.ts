@@ -1,12 +1,14 @@
 import {
   ScheduleAlreadyRunning,
-  ScheduleNotFoundError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RetentionReport, RetentionRequest } from '../domain/retention';
+import type { Logger } from '../observability/logger';
+import { describeSchedule, type ScheduleDescription } from './schedules';
 import {
   RETENTION_WORKFLOW_TYPE,
   retentionProgressQuery,
@@ -59,31 +61,65 @@ export async function ensureRetentionSchedule(client: Client, s: RetentionSchedu
   }
 }
 
-export interface RetentionScheduleState {
-  id: string;
-  exists: boolean;
-  paused: boolean;
-  note: string | null;
-  nextActionAt: string | null;
-  lastActionAt: string | null;
+export interface KeepTrying {
+  logger: Logger;
+  /** Stops trying (the worker is shutting down). */
+  signal: AbortSignal;
+  /** The wait after the first failure, doubled after each until `maxDelayMs`. */
+  initialDelayMs?: number;
+  maxDelayMs?: number;
 }
 
-export async function describeRetentionSchedule(client: Client, taskQueue: string): Promise<RetentionScheduleState> {
-  const id = retentionScheduleId(taskQueue);
-  try {
-    const d = await client.schedule.getHandle(id).describe();
-    return {
-      id,
-      exists: true,
-      paused: d.state.paused,
-      note: d.state.note ?? null,
-      nextActionAt: d.info.nextActionTimes[0]?.toISOString() ?? null,
-      lastActionAt: d.info.recentActions.at(-1)?.takenAt.toISOString() ?? null,
-    };
-  } catch (err) {
-    if (!(err instanceof ScheduleNotFoundError)) throw err;
-    return { id, exists: false, paused: false, note: null, nextActionAt: null, lastActionAt: null };
+/** What went wrong, for telling one failure from another: the error's type and status code. */
+function failureKind(err: unknown): string {
+  const e = err as { name?: string; code?: unknown; cause?: { name?: string; code?: unknown } } | undefined;
+  const code = e?.code ?? e?.cause?.code;
+  return [e?.name ?? typeof err, e?.cause?.name, code].filter((part) => part !== undefined && part !== '').join(':');
+}
+
+/**
+ * `ensureRetentionSchedule` until it succeeds, in the background: the worker does not wait for it
+ * (directory sync does not depend on retention), and a Temporal that was not ready when the worker
+ * started (the namespace not made yet, the frontend restarting) gets its schedule once it is.
+ * Tries again with backoff; each kind of failure is logged once, so a long outage does not fill
+ * the log. Resolves with the outcome, or null when `signal` aborts first.
+ */
+export async function keepEnsuringRetentionSchedule(client: Client, s: RetentionScheduleSettings, o: KeepTrying): Promise<'created' | 'updated' | null> {
+  const maxDelayMs = o.maxDelayMs ?? 5 * 60_000;
+  let delayMs = o.initialDelayMs ?? 1_000;
+  const logged = new Set<string>();
+  for (let attempt = 1; ; attempt += 1) {
+    if (o.signal.aborted) return null;
+    try {
+      const outcome = await ensureRetentionSchedule(client, s);
+      o.logger.info(`retention schedule ${outcome}`, { interval: s.interval, ...(attempt > 1 ? { attempts: attempt } : {}) });
+      return outcome;
+    } catch (err) {
+      if (o.signal.aborted) return null;
+      const kind = failureKind(err);
+      if (!logged.has(kind)) {
+        logged.add(kind);
+        // The retention metrics show it too (the last run's age).
+        o.logger.error('could not create the retention schedule; nothing is pruned until it exists. Trying again in the background', {
+          error: err as Error,
+          kind,
+          attempt,
+        });
+      }
+    }
+    try {
+      await sleep(delayMs, undefined, { signal: o.signal });
+    } catch {
+      return null;
+    }
+    delayMs = Math.min(delayMs * 2, maxDelayMs);
   }
+}
+
+export type RetentionScheduleState = ScheduleDescription;
+
+export async function describeRetentionSchedule(client: Client, taskQueue: string): Promise<RetentionScheduleState> {
+  return describeSchedule(client, retentionScheduleId(taskQueue));
 }
 
 /**

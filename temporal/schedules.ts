@@ -12,14 +12,35 @@ export interface ScheduleSettings {
   deltaInterval: string;
 }
 
-export interface ScheduleState {
+/** A schedule as `status` commands show it (`exists: false` when there is none). */
+export interface ScheduleDescription {
   id: string;
-  kind: ReconcileKind;
   exists: boolean;
   paused: boolean;
   note: string | null;
   nextActionAt: string | null;
   lastActionAt: string | null;
+}
+
+export interface ScheduleState extends ScheduleDescription {
+  kind: ReconcileKind;
+}
+
+export async function describeSchedule(client: Client, id: string): Promise<ScheduleDescription> {
+  try {
+    const d = await client.schedule.getHandle(id).describe();
+    return {
+      id,
+      exists: true,
+      paused: d.state.paused,
+      note: d.state.note ?? null,
+      nextActionAt: d.info.nextActionTimes[0]?.toISOString() ?? null,
+      lastActionAt: d.info.recentActions.at(-1)?.takenAt.toISOString() ?? null,
+    };
+  } catch (err) {
+    if (!(err instanceof ScheduleNotFoundError)) throw err;
+    return { id, exists: false, paused: false, note: null, nextActionAt: null, lastActionAt: null };
+  }
 }
 
 export async function ensureSchedules(client: Client, organizationId: string, s: ScheduleSettings): Promise<string[]> {
@@ -59,22 +80,8 @@ export async function ensureSchedules(client: Client, organizationId: string, s:
 export async function describeSchedules(client: Client, organizationId: string): Promise<ScheduleState[]> {
   const out: ScheduleState[] = [];
   for (const kind of ['full', 'delta'] as const) {
-    const id = scheduleId(organizationId, kind);
-    try {
-      const d = await client.schedule.getHandle(id).describe();
-      out.push({
-        id,
-        kind,
-        exists: true,
-        paused: d.state.paused,
-        note: d.state.note ?? null,
-        nextActionAt: d.info.nextActionTimes[0]?.toISOString() ?? null,
-        lastActionAt: d.info.recentActions.at(-1)?.takenAt.toISOString() ?? null,
-      });
-    } catch (err) {
-      if (!(err instanceof ScheduleNotFoundError)) throw err;
-      out.push({ id, kind, exists: false, paused: false, note: null, nextActionAt: null, lastActionAt: null });
-    }
+    const { id, ...state } = await describeSchedule(client, scheduleId(organizationId, kind));
+    out.push({ id, kind, ...state });
   }
   return out;
 }

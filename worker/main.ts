@@ -5,7 +5,7 @@ import { createDatabase } from '../db/connection';
 import { createLogger } from '../observability/logger';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { dataConverter, describeEncryption } from '../temporal/codec';
-import { ensureRetentionSchedule } from '../temporal/retention';
+import { keepEnsuringRetentionSchedule } from '../temporal/retention';
 import { scalekitTaskQueue } from '../temporal/task-queues';
 import { createWorker } from './create';
 
@@ -45,13 +45,14 @@ async function main(): Promise<void> {
       retention: { ...config.retention, logger },
     },
   });
-  try {
-    const schedule = await ensureRetentionSchedule(client, { taskQueue: config.temporal.taskQueue, interval: config.retention.interval });
-    logger.info(`retention schedule ${schedule}`, { interval: config.retention.interval });
-  } catch (err) {
-    // Directory sync does not depend on it: keep working, and say so (the retention metrics show it too).
-    logger.error('could not create the retention schedule; nothing is pruned until the worker starts again', { error: err as Error });
-  }
+  // Directory sync does not depend on retention: its schedule is made in the background, tried
+  // again until Temporal takes it.
+  const stopping = new AbortController();
+  const retentionSchedule = keepEnsuringRetentionSchedule(
+    client,
+    { taskQueue: config.temporal.taskQueue, interval: config.retention.interval },
+    { logger, signal: stopping.signal },
+  );
   if (!config.scalekit) {
     logger.warn('no Scalekit credentials: webhooks are applied, but reconciliation and imports are unavailable');
   }
@@ -71,6 +72,8 @@ async function main(): Promise<void> {
     payloads: describeEncryption(config.payloadKeys),
   });
   await worker.run();
+  stopping.abort();
+  await retentionSchedule;
   await connection.close();
   await clientConnection.close();
   await db.destroy();

@@ -12,6 +12,7 @@ import {
 import type { Activities } from '../activities/index';
 import type { ReconcileCursor } from '../activities/reconcile';
 import { roleChangeProblem } from '../domain/roles';
+import { failureMessage } from './failures';
 import { scalekitTaskQueue } from '../temporal/task-queues';
 import {
   approveRunUpdate,
@@ -102,11 +103,6 @@ function approvalRemainingMs(c: ReconcileCursor): number {
 
 function approvalExpired(c: ReconcileCursor): boolean {
   return approvalRemainingMs(c) <= 1;
-}
-
-function failureMessage(err: unknown): string {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  return (cause as Error | undefined)?.message ?? String(err);
 }
 
 /** Refusals an operator can act on, with the activity's own message. */

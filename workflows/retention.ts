@@ -1,5 +1,4 @@
 import {
-  ActivityFailure,
   ApplicationFailure,
   log,
   proxyActivities,
@@ -9,6 +8,7 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index';
+import { failureMessage } from './failures';
 import { addCounts, emptyCounts, type RetentionReport, type RetentionRequest } from '../domain/retention';
 import { retentionProgressQuery, retentionWorkflowId } from './retention-messages';
 
@@ -28,11 +28,6 @@ const { recordRetentionRun } = proxyActivities<Activities>({
 const RUN_BUDGET_MS = 30 * 60_000;
 /** And after this many steps, which keeps the history small whatever the step length. */
 const MAX_STEPS = 120;
-
-function failureMessage(err: unknown): string {
-  const cause = err instanceof ActivityFailure ? err.cause : err;
-  return (cause as Error | undefined)?.message ?? String(err);
-}
 
 /**
  * One retention run (`scimflow-retention:<task queue>`): bounded pruning steps until nothing is

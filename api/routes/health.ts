@@ -61,7 +61,7 @@ async function retentionGauges(db: Knex): Promise<Gauge[]> {
   return [
     g('scimflow_retention_oldest_event_payload_age_seconds', 'Age of the oldest payload or raw body kept for a resolved event (applied, duplicate, stale, ignored).', r?.oldestEventPayloadAgeSeconds),
     g('scimflow_retention_oldest_ledger_event_age_seconds', 'Age of the oldest event ledger row of a resolved event.', r?.oldestLedgerEventAgeSeconds),
-    g('scimflow_retention_oldest_sync_run_age_seconds', 'Age of the oldest sync run kept (finished, planned or waiting for approval).', r?.oldestSyncRunAgeSeconds),
+    g('scimflow_retention_oldest_sync_run_age_seconds', 'Age of the oldest sync run kept (finished, planned or waiting for approval), not counting the newest completed runs that deltas read.', r?.oldestSyncRunAgeSeconds),
     g('scimflow_retention_oldest_deactivated_user_data_age_seconds', 'How long ago the oldest deactivated user still holding personal fields was deactivated.', r?.oldestDeactivatedUserDataAgeSeconds),
     g('scimflow_retention_last_run_age_seconds', 'Time since the last retention run (not a dry run) finished.', r?.lastRunAgeSeconds),
     g('scimflow_retention_last_run_rows', 'Rows pruned or cleared by the last retention run.', r?.lastRunRows),

@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../emulator/index';
 import { PROJECT_ROOT } from '../../scripts/lib/temporal-server';
 import { freePort } from '../../scripts/lib/ports';
 import { describeSchedules } from '../../temporal/schedules';
+import { processEnv } from '../support/process-env';
 import { databaseView, directoryView, waitForRun } from '../support/reconcile';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { envelope, T } from '../support/webhooks';
@@ -40,13 +41,7 @@ const noEmit = { emit: false } as const;
 
 /** The CLI's environment: this run's services, and blanks for whatever a developer's .env holds. */
 function cliEnv(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    TMPDIR: process.env.TMPDIR,
-    NO_COLOR: '1',
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
-    TEMPORAL_NAMESPACE: 'default',
+  return processEnv({
     TEMPORAL_TASK_QUEUE: stack.taskQueue,
     DATABASE_URL: stack.database.url,
     SCALEKIT_ENVIRONMENT_URL: emulator.url,
@@ -67,7 +62,7 @@ function cliEnv(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
     EMULATOR_PORT: '',
     SCIMFLOW_EXIT_WITH_PARENT: '0',
     ...overrides,
-  };
+  });
 }
 
 interface CliProcess {

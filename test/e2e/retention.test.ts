@@ -7,6 +7,7 @@ import { PROJECT_ROOT } from '../../scripts/lib/temporal-server';
 import { describeRetentionSchedule, ensureRetentionSchedule } from '../../temporal/retention';
 import { retentionScheduleId } from '../../workflows/retention-messages';
 import { createTestDatabase, type TestDatabase } from '../support/db';
+import { processEnv } from '../support/process-env';
 import { eventually } from '../support/stack';
 
 /**
@@ -25,13 +26,7 @@ let workerExited: Promise<void> | undefined;
 
 /** The processes' environment: this run's services, and blanks for whatever a developer's .env holds. */
 function env(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
-    TMPDIR: process.env.TMPDIR,
-    NO_COLOR: '1',
-    TEMPORAL_ADDRESS: inject('temporalAddress'),
-    TEMPORAL_NAMESPACE: 'default',
+  return processEnv({
     TEMPORAL_TASK_QUEUE: taskQueue,
     DATABASE_URL: database.url,
     SCALEKIT_ENVIRONMENT_URL: '',
@@ -49,7 +44,7 @@ function env(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
     RETENTION_INTERVAL: '365d',
     SCIMFLOW_EXIT_WITH_PARENT: '1',
     ...overrides,
-  };
+  });
 }
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -114,13 +109,14 @@ it('the worker creates the retention schedule; triggering it prunes; the CLI run
     { timeoutMs: 180_000, intervalMs: 500 },
   );
   expect(schedule).toMatchObject({ paused: false, id: `scimflow-retention:${taskQueue}` });
-  expect(workerOutput).toMatch(/"msg":"retention schedule created"/);
+  // The worker says so once it has made it (in the background, beside its start).
+  await eventually(async () => /"msg":"retention schedule created"/.test(workerOutput), { timeoutMs: 120_000, intervalMs: 250 });
 
   await client.schedule.getHandle(schedule.id).trigger();
   await eventually(async () => (await remaining('scheduled-')) === 0, { timeoutMs: 120_000, intervalMs: 250 });
   expect(await db()('directory_events').where('id', 'like', 'cleared-%').whereNotNull('payload').count('* as n').first()).toEqual({ n: '0' });
   expect(await remaining('cleared-')).toBe(2);
-  await eventually(async () => /"msg":"retention run finished".*"ledgerEventsDeleted":3/.test(workerOutput), { timeoutMs: 30_000 });
+  await eventually(async () => /"msg":"retention run finished".*"ledgerEventsDeleted":3/.test(workerOutput), { timeoutMs: 180_000, intervalMs: 250 });
 
   // Run it now from the CLI: a dry run counts and changes nothing; a run prunes and says what.
   await seedOld(org, 'by-hand-', 4, 365);
@@ -159,4 +155,4 @@ it('the worker creates the retention schedule; triggering it prunes; the CLI run
   const described = await client.schedule.getHandle(schedule.id).describe();
   expect(described.state).toMatchObject({ paused: true, note: 'audit in progress' });
   expect(described.spec.intervals?.map((i) => i.every)).toEqual([12 * 3_600_000]);
-}, 300_000);
+}, 600_000);

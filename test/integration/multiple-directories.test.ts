@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { ensureOrganization, lockOrganization } from '../../db/repositories/directory';
 import { listedDirectoryStates, writeDirectoryStates } from '../../db/repositories/directories';
 import { DETAILS_NOT_FOUND } from '../../scalekit/directory';
-import { databaseView, directoryView, reconcileAndWait } from '../support/reconcile';
+import { databaseView, directoryView, pastLastSnapshot, reconcileAndWait } from '../support/reconcile';
 import { useEmulatorStack } from '../support/emulator-stack';
 import { eventually } from '../support/stack';
 
@@ -227,7 +227,7 @@ describe('reconciling an organization with two directories', () => {
   it('a delta reads each directory from its own last read, and a directory added since in full', async () => {
     const { org, a, users } = twoDirectories(5);
     expect((await reconcileAndWait(env.stack.workflows, org, { trigger: 'import' })).status).toBe('completed');
-    await new Promise((r) => setTimeout(r, 20));
+    await pastLastSnapshot(db(), org);
     env.emulator.updateUser(org, users[a]![0]!, { familyName: 'Changed' }, quiet);
     const d = env.emulator.addDirectory(org, { provider: 'AUTH0' }, quiet).id;
     const newcomers = [0, 1].map((i) => env.emulator.createUser(org, { email: `d${i}.${org}@example.com`, directoryId: d }, quiet).id);

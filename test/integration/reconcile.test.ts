@@ -4,7 +4,7 @@ import { upsertOrganization } from '../../db/repositories/organizations';
 import { startEmulator, type EmulatorHandle } from '../../emulator/index';
 import { describeSchedules, controlSchedule } from '../../temporal/schedules';
 import { WorkflowRefusedError } from '../../temporal/client';
-import { databaseView, directoryView, reconcileAndWait, waitForRun } from '../support/reconcile';
+import { databaseView, directoryView, pastLastSnapshot, reconcileAndWait, waitForRun } from '../support/reconcile';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { envelope, T } from '../support/webhooks';
 
@@ -134,7 +134,7 @@ describe('delta runs', () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
     await reconcileAndWait(stack.workflows, org.id);
     const [a, b] = emulator.snapshot(org.id).users;
-    await new Promise((r) => setTimeout(r, 20));
+    await pastLastSnapshot(stack.database.db, org.id);
     emulator.updateUser(org.id, a!.id, { familyName: 'Delta' }, noEmit);
     emulator.deleteUser(org.id, b!.id, noEmit);
     const delta = await reconcileAndWait(stack.workflows, org.id, { kind: 'delta' });

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { expect, it } from 'vitest';
 import { endExpiredRuns } from '../../db/repositories/retention';
+import { readStateGauges } from '../../db/repositories/state-gauges';
 import type { RetentionReport } from '../../domain/retention';
 import { startRetentionRun } from '../../temporal/retention';
 import { databaseView, reconcileAndWait, waitForRun } from '../support/reconcile';
@@ -14,7 +15,9 @@ import { eventually } from '../support/stack';
  */
 
 const DAY = 86_400;
-const env = useEmulatorStack({ stack: { retention: { syncRunSeconds: 90 * DAY, eventPayloadSeconds: 0, eventLedgerSeconds: 0, batchSize: 10 } } });
+const env = useEmulatorStack({
+  stack: { retention: { syncRunSeconds: 90 * DAY, eventPayloadSeconds: 0, eventLedgerSeconds: 0, batchSize: 10 }, reconcile: { deltaSkewMs: 0 } },
+});
 
 it('refuses to apply a run that retention has ended, and then removes it with its snapshot and plan', async () => {
   const { stack, emulator } = env;
@@ -57,4 +60,55 @@ it('refuses to apply a run that retention has ended, and then removes it with it
   expect(await rows()).toBe(0);
   // The import that came before is recent: kept.
   expect(await stack.database.db('sync_runs').where('organization_id', org.id).count('* as n').first()).toEqual({ n: '1' });
+});
+
+it('leaves a scheduled delta a delta when every run is older than the period, each directory read from its own last run', async () => {
+  const { stack, emulator } = env;
+  const db = stack.database.db;
+  const quiet = { emit: false } as const;
+  const org = emulator.createOrganization({ displayName: `Old runs ${randomInt(1, 1e9)}`, provider: 'OKTA' }, quiet);
+  const a = org.directoryId;
+  const b = emulator.addDirectory(org.id, { provider: 'MICROSOFT_AD' }, quiet).id;
+  for (const dir of [a, b]) for (let i = 0; i < 3; i++) emulator.createUser(org.id, { email: `p${i}.${dir}@example.com`, directoryId: dir }, quiet);
+
+  const imported = await reconcileAndWait(stack.workflows, org.id, { trigger: 'import' });
+  const full = await reconcileAndWait(stack.workflows, org.id);
+  // B disabled: the runs after this one read A only, so `full` stays the last run that read B.
+  emulator.setDirectoryEnabled(org.id, false, { ...quiet, directoryId: b });
+  const delta = await reconcileAndWait(stack.workflows, org.id, { kind: 'delta' });
+  const lastFull = await reconcileAndWait(stack.workflows, org.id);
+  for (const run of [imported, full, delta, lastFull]) expect(run.status).toBe('completed');
+  expect(delta.kind).toBe('delta');
+
+  // Everything happened long ago: every run is past the sync run retention.
+  await db('sync_runs')
+    .where('organization_id', org.id)
+    .update({
+      created_at: db.raw(`created_at - interval '100 days'`),
+      updated_at: db.raw(`updated_at - interval '100 days'`),
+      snapshot_at: db.raw(`snapshot_at - interval '100 days'`),
+      finished_at: db.raw(`finished_at - interval '100 days'`),
+    });
+  const gauges = await readStateGauges(db);
+  const { handle } = await startRetentionRun(stack.client, stack.taskQueue, { dryRun: false, trigger: 'cli' });
+  expect(((await handle.result()) as RetentionReport).error).toBeNull();
+  const kept = ((await db('sync_runs').where('organization_id', org.id).orderBy('id').select('id')) as { id: string }[]).map((r) => String(r.id));
+  expect(kept).toEqual([full.runId, delta.runId, lastFull.runId]);
+  // What /metrics says of reconciles is unchanged (only older by how long retention took).
+  const after = await readStateGauges(db);
+  expect(after).toEqual({ ...gauges, oldestFullReconcileAgeSeconds: expect.any(Number) });
+  expect(Math.abs((after.oldestFullReconcileAgeSeconds ?? 0) - (gauges.oldestFullReconcileAgeSeconds ?? 0))).toBeLessThan(600);
+
+  // B comes back: the scheduled delta is still a delta, A from the last run, B from the last that read it.
+  emulator.setDirectoryEnabled(org.id, true, { ...quiet, directoryId: b });
+  const next = await reconcileAndWait(stack.workflows, org.id, { kind: 'delta', trigger: 'schedule' });
+  expect(next).toMatchObject({ kind: 'delta', status: 'completed' });
+  const snapshotOf = async (runId: string) => ((await db('sync_runs').where('id', runId).first('snapshot_at')) as { snapshot_at: Date }).snapshot_at.getTime();
+  const from = Object.fromEntries(
+    ((await db('sync_run_directories').where('run_id', next.runId).select('directory_id', 'updated_after')) as { directory_id: string; updated_after: Date | null }[]).map(
+      (d) => [d.directory_id, d.updated_after?.getTime() ?? null],
+    ),
+  );
+  expect(from[a]).toBeCloseTo(await snapshotOf(lastFull.runId), -1);
+  expect(from[b]).toBeCloseTo(await snapshotOf(full.runId), -1);
 });

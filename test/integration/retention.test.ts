@@ -2,6 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRetentionActivities, DEFAULT_RETENTION_OPTIONS } from '../../activities/retention';
+import { countEmailConflicts } from '../../db/repositories/conflicts';
+import { lastReadSnapshot } from '../../db/repositories/run-directories';
+import { lastCompletedSnapshot } from '../../db/repositories/sync-runs';
+import { CROSS_DIRECTORY_EMAIL_CONFLICT } from '../../domain/conflicts';
 import { emptyCounts, type RetentionReport } from '../../domain/retention';
 import { toEpochNanos } from '../../domain/time';
 import { retentionProgress, startRetentionRun } from '../../temporal/retention';
@@ -56,13 +60,17 @@ async function seedResolved(org: string, prefix: string, days: number, count: nu
   );
 }
 
-async function insertRun(org: string, fields: { status: string; createdDays: number; updatedDays?: number; dryRun?: boolean }): Promise<string> {
+async function insertRun(
+  org: string,
+  fields: { status: string; createdDays: number; updatedDays?: number; dryRun?: boolean; kind?: 'full' | 'delta'; directoryId?: string },
+): Promise<string> {
   const [row] = (await db('sync_runs')
     .insert({
       organization_id: org,
-      kind: 'full',
+      kind: fields.kind ?? 'full',
       trigger: 'test',
       dry_run: fields.dryRun ?? false,
+      directory_id: fields.directoryId ?? null,
       status: fields.status,
       snapshot_at: ago(fields.createdDays),
       snapshot_ns: '1',
@@ -85,6 +93,11 @@ async function addRunRows(runId: string, rows: { plan?: number; users?: number; 
     await db('sync_snapshot_users').insert(series(rows.users).map((i) => ({ run_id: runId, id: `u${i}`, email: `u${i}@example.com`, updated_ns: '1', groups: [] })));
   }
   if (rows.groups) await db('sync_snapshot_groups').insert(series(rows.groups).map((i) => ({ run_id: runId, id: `g${i}`, display_name: `G${i}`, updated_ns: '1' })));
+}
+
+/** The directories a run listed, and whether it read each. */
+async function addRunDirectories(runId: string, directories: Record<string, boolean>): Promise<void> {
+  await db('sync_run_directories').insert(Object.entries(directories).map(([id, read], position) => ({ run_id: runId, directory_id: id, position, read })));
 }
 
 const runRows = async (runId: string) => {
@@ -253,6 +266,62 @@ describe('a retention run', () => {
     ]);
 
     // Nothing is due any more: a second run prunes nothing.
+    expect((await runRetention(false)).counts).toEqual(emptyCounts());
+  });
+
+  it('keeps, whatever their age, the completed runs that deltas, /metrics and the e-mail conflicts read', async () => {
+    const org = await newOrg('keep');
+    // A and B read by the full runs, until B was disabled; the only delta run an approved dry run.
+    const full0 = await insertRun(org, { status: 'completed', createdDays: 400 });
+    await addRunDirectories(full0, { dir_a: true, dir_b: true });
+    await addRunRows(full0, { plan: 3 });
+    const full1 = await insertRun(org, { status: 'completed', createdDays: 300 });
+    await addRunDirectories(full1, { dir_a: true, dir_b: true });
+    const full2 = await insertRun(org, { status: 'completed', createdDays: 250 });
+    await addRunDirectories(full2, { dir_a: true, dir_b: false });
+    await db('sync_plan_changes').insert({
+      run_id: full2,
+      entity: 'user',
+      entity_id: 'diruser_held',
+      action: 'create',
+      changes: '{}',
+      outcome: 'failed',
+      detail: `unique constraint violated: ${CROSS_DIRECTORY_EMAIL_CONFLICT}: …`,
+    });
+    const delta0 = await insertRun(org, { status: 'completed', createdDays: 245, kind: 'delta', dryRun: true });
+    await addRunDirectories(delta0, { dir_a: true, dir_b: false });
+    const delta1 = await insertRun(org, { status: 'completed', createdDays: 240, kind: 'delta', dryRun: true });
+    await addRunDirectories(delta1, { dir_a: true, dir_b: false });
+    const failed = await insertRun(org, { status: 'failed', createdDays: 100 });
+    // Runs recorded before directories were recorded per run: each read its one directory.
+    const legacy = await newOrg('legacy');
+    const legacy0 = await insertRun(legacy, { status: 'completed', createdDays: 400, directoryId: 'dir_x' });
+    const legacy1 = await insertRun(legacy, { status: 'completed', createdDays: 300, directoryId: 'dir_x' });
+    const legacy2 = await insertRun(legacy, { status: 'completed', createdDays: 250, directoryId: 'dir_y' });
+
+    const whatDeltasRead = async () => ({
+      since: await lastCompletedSnapshot(db, org),
+      a: await lastReadSnapshot(db, org, 'dir_a'),
+      b: await lastReadSnapshot(db, org, 'dir_b'),
+      legacySince: await lastCompletedSnapshot(db, legacy),
+      x: await lastReadSnapshot(db, legacy, 'dir_x'),
+      y: await lastReadSnapshot(db, legacy, 'dir_y'),
+      conflicts: await countEmailConflicts(db, org),
+    });
+    const before = await whatDeltasRead();
+    expect(before).toMatchObject({ conflicts: 1 });
+    expect(Object.values(before).every((v) => v !== null)).toBe(true);
+
+    const expected = { ...emptyCounts(), syncRunsDeleted: 4, syncRunRowsDeleted: 3 };
+    expect((await runRetention(true)).counts).toEqual(expected);
+    expect((await runRetention(false)).counts).toEqual(expected);
+    const left = async (o: string) => ((await db('sync_runs').where('organization_id', o).orderBy('id').select('id')) as { id: string }[]).map((r) => String(r.id));
+    expect(await left(org)).toEqual([full1, full2, delta1]);
+    expect(await left(legacy)).toEqual([legacy1, legacy2]);
+    for (const gone of [full0, delta0, failed, legacy0]) expect(await runRows(gone)).toBe(0);
+    expect(await whatDeltasRead()).toEqual(before);
+    // Kept because they are still read, not because retention fell behind: the gauge leaves them out.
+    expect((await gauges()).scimflow_retention_oldest_sync_run_age_seconds).toBeLessThan(90 * DAY);
     expect((await runRetention(false)).counts).toEqual(emptyCounts());
   });
 

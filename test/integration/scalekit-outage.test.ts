@@ -6,6 +6,7 @@ import { describeSchedules } from '../../temporal/schedules';
 import { SCALEKIT_ACTIVITIES, scalekitTaskQueue } from '../../temporal/task-queues';
 import { organizationWorkflowId, scheduleId, statusQuery } from '../../workflows/messages';
 import type { OrganizationWorkflowInput } from '../../workflows/organization-state';
+import { pool } from '../support/pool';
 import { reconcileAndWait } from '../support/reconcile';
 import { startScalekitGate, type ScalekitGate } from '../support/scalekit-gate';
 import { eventually, expectActivityFailures, startStack, type Stack } from '../support/stack';
@@ -55,15 +56,6 @@ async function pendingRegistration(org: string): Promise<PendingActivity | undef
 async function count(query: Promise<{ count: string | number }[]>): Promise<number> {
   const [row] = await query;
   return Number(row?.count ?? 0);
-}
-
-async function pool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  const queue = [...items];
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      for (let item = queue.shift(); item !== undefined; item = queue.shift()) await fn(item);
-    }),
-  );
 }
 
 it('applies the first events of 120 new organizations while Scalekit is unreachable, and registers every one once it is back', async () => {

@@ -1,15 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
-import { createApp } from '../../api/app';
 import { SettingsLinks } from '../../api/settings-link';
-import { memoryLogger } from '../../observability/logger';
-import { Metrics } from '../../observability/metrics';
-import { createScalekitClient } from '../../scalekit/directory';
-import { PortalLinks } from '../../scalekit/portal';
-import { WebhookVerifier } from '../../scalekit/webhook';
 import { SETTINGS_SCRIPT } from '../../api/settings-page';
 import { startEmulator, type EmulatorHandle } from '../../emulator/index';
 import { startStack, type Stack } from '../support/stack';
@@ -155,52 +147,15 @@ describe('settings links and the page', () => {
   });
 
   it('signs links for PUBLIC_BASE_URL when it is set, not for the host the request names', async () => {
-    const app = createApp({
-      db: stack.database.db,
-      workflows: stack.workflows,
-      verifier: new WebhookVerifier([stack.secret]),
-      operatorApiToken: stack.operatorToken,
-      logger: memoryLogger(),
-      metrics: new Metrics(),
-      publicBaseUrl: 'https://scim.example.com',
-      portal: new PortalLinks(createScalekitClient({ environmentUrl: emulator.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret }), emulator.url),
-    });
-    const server = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
-    try {
-      const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/organizations/org_1/settings-link`, {
+    await stack.withApi({ publicBaseUrl: 'https://scim.example.com' }, async (base) => {
+      const res = await fetch(`${base}/api/organizations/org_1/settings-link`, {
         method: 'POST',
         headers: { authorization: `Bearer ${stack.operatorToken}`, 'x-forwarded-host': 'evil.example' },
       });
       expect(res.status).toBe(201);
       expect(((await res.json()) as { url: string }).url).toMatch(/^https:\/\/scim\.example\.com\/settings\/directory\?org=org_1&expires=\d+&n=[\w-]+&sig=/);
-    } finally {
-      await new Promise((r) => server.close(r));
-    }
+    });
   });
-
-  /** The API with other settings, on its own port, against the same database and emulator. */
-  async function withApp(options: Partial<Parameters<typeof createApp>[0]>, fn: (base: string) => Promise<void>): Promise<void> {
-    const app = createApp({
-      db: stack.database.db,
-      workflows: stack.workflows,
-      verifier: new WebhookVerifier([stack.secret]),
-      operatorApiToken: stack.operatorToken,
-      logger: memoryLogger(),
-      metrics: new Metrics(),
-      portal: new PortalLinks(createScalekitClient({ environmentUrl: emulator.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret }), emulator.url),
-      ...options,
-    });
-    const server = await new Promise<Server>((resolve) => {
-      const s = app.listen(0, '127.0.0.1', () => resolve(s));
-    });
-    try {
-      await fn(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
-    } finally {
-      await new Promise((r) => server.close(r));
-    }
-  }
 
   it('without TRUST_PROXY, links name the host the request was sent to, whatever X-Forwarded-* say', async () => {
     const ask = (base: string) =>
@@ -210,7 +165,7 @@ describe('settings links and the page', () => {
       }).then(async (r) => ((await r.json()) as { url: string }).url);
     expect(await ask(stack.baseUrl)).toMatch(new RegExp(`^${stack.baseUrl}/settings/directory\\?org=org_1&`));
     // Behind a proxy that sets them (and says so with TRUST_PROXY), they are the truth.
-    await withApp({ trustProxy: true }, async (base) => {
+    await stack.withApi({ trustProxy: true }, async (base) => {
       expect(await ask(base)).toMatch(/^https:\/\/evil\.example\/settings\/directory\?org=org_1&/);
     });
   });
@@ -237,12 +192,12 @@ describe('settings links and the page', () => {
     expect(refused.headers.get('x-frame-options')).toBe('DENY');
 
     // An application that shows the page in its own UI: X-Frame-Options cannot name it, so it is left out.
-    await withApp({ settingsFrameAncestors: ['https://app.example.com', 'https://admin.example.com'] }, async (base) => {
+    await stack.withApi({ settingsFrameAncestors: ['https://app.example.com', 'https://admin.example.com'] }, async (base) => {
       const embedded = await pageOf(base);
       expect(directives(embedded)).toEqual(expect.arrayContaining(['frame-ancestors https://app.example.com https://admin.example.com', `frame-src ${portalOrigin}`]));
       expect(embedded.headers.get('x-frame-options')).toBeNull();
     });
-    await withApp({ settingsFrameAncestors: ["'self'"] }, async (base) => {
+    await stack.withApi({ settingsFrameAncestors: ["'self'"] }, async (base) => {
       const self = await pageOf(base);
       expect(directives(self)).toContain("frame-ancestors 'self'");
       expect(self.headers.get('x-frame-options')).toBe('SAMEORIGIN');

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import { nowNs } from '../../emulator/clock';
 import type { EmulatorHandle } from '../../emulator/index';
 import type { OrganizationWorkflows } from '../../temporal/client';
 import type { ReconcileOutcome, ReconcileRequest } from '../../workflows/messages';
@@ -33,6 +34,19 @@ export async function waitForRun(
     },
     { timeoutMs, intervalMs: 200 },
   );
+}
+
+/**
+ * Waits until the emulator's clock, which stamps each change made to its directory, has passed
+ * the snapshot of the organization's newest run: a change made from then on is newer than that
+ * snapshot, so a delta after it reads the change. Usually true at once; the condition, not a
+ * pause, is what keeps it true on a busy machine.
+ */
+export async function pastLastSnapshot(db: Knex, organizationId: string): Promise<void> {
+  const row = (await db('sync_runs').where('organization_id', organizationId).max('snapshot_ns as ns').first()) as { ns: string | null } | undefined;
+  if (!row?.ns) throw new Error(`${organizationId} has no run yet`);
+  const snapshotNs = BigInt(row.ns);
+  await eventually(async () => nowNs() > snapshotNs, { timeoutMs: 30_000, intervalMs: 1 });
 }
 
 export interface Comparable {

@@ -3,9 +3,11 @@ import type { AddressInfo } from 'node:net';
 
 /**
  * The network between scimflow and Scalekit, for outage tests and benchmarks: a TCP gate on a
- * loopback port in front of the emulator. `open` passes every byte; `refuse` stops listening, so
- * connections are refused (nothing listens on the port); `hang` accepts connections and never
- * answers. Changing the mode drops the connections already made, as an outage does.
+ * loopback port in front of the emulator. `open` passes every byte; `refuse` resets each
+ * connection as it arrives, so every attempt fails at once (as with a port nobody listens on);
+ * `hang` accepts connections and never answers. Changing the mode drops the connections already
+ * made, as an outage does. The gate keeps its port throughout: it never stops listening, so no
+ * other socket can take the port while it is "down".
  */
 
 export type GateMode = 'open' | 'refuse' | 'hang';
@@ -28,6 +30,11 @@ export async function startScalekitGate(target: string): Promise<ScalekitGate> {
     socket.on('error', () => socket.destroy());
   };
   const server = net.createServer((client) => {
+    if (mode === 'refuse') {
+      client.on('error', () => undefined);
+      client.resetAndDestroy();
+      return;
+    }
     track(client);
     if (mode === 'hang') {
       // Read and drop whatever comes; answer nothing.
@@ -40,34 +47,26 @@ export async function startScalekitGate(target: string): Promise<ScalekitGate> {
     client.on('close', () => upstream.destroy());
     client.pipe(upstream).pipe(client);
   });
-  const listen = (p: number) =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(p, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
     });
-  const stopListening = () => new Promise((resolve) => server.close(resolve));
-  await listen(0);
-  const gatePort = (server.address() as AddressInfo).port;
+  });
   return {
-    url: `http://127.0.0.1:${gatePort}`,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     get mode() {
       return mode;
     },
     async set(next: GateMode) {
       if (next === mode) return;
-      const wasListening = mode !== 'refuse';
       mode = next;
       for (const s of sockets) s.destroy();
-      if (next === 'refuse' && wasListening) await stopListening();
-      // The same port again (a port freed a moment ago is not handed out at once).
-      if (next !== 'refuse' && !wasListening) await listen(gatePort);
     },
     async close() {
       for (const s of sockets) s.destroy();
-      if (mode !== 'refuse') await stopListening();
+      await new Promise((resolve) => server.close(resolve));
     },
   };
 }

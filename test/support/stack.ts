@@ -12,7 +12,7 @@ import {
 import { inject } from 'vitest';
 import type { ReconcileSettings } from '../../activities/reconcile';
 import type { RetentionOptions } from '../../activities/retention';
-import { createApp } from '../../api/app';
+import { createApp, type AppDeps } from '../../api/app';
 import type { ScalekitCredentials } from '../../config/index';
 import { createScalekitClient, ScalekitDirectory } from '../../scalekit/directory';
 import { PortalLinks } from '../../scalekit/portal';
@@ -66,6 +66,11 @@ export interface Stack {
   deliver(body: string | object, headers?: Record<string, string>): Promise<Response>;
   /** GETs an operator API path with the bearer token. */
   api<T = unknown>(path: string): Promise<T>;
+  /**
+   * The API with other settings (`options` over this stack's), on a port of its own, against the
+   * same database and Temporal, for the length of `fn` (given its base URL).
+   */
+  withApi<T>(options: Partial<AppDeps>, fn: (baseUrl: string) => Promise<T>): Promise<T>;
   startWorker(): Promise<void>;
   stopWorker(): Promise<void>;
   stop(): Promise<void>;
@@ -105,7 +110,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const workflows = new OrganizationWorkflows(client, taskQueue, options.deliverTimeoutMs ?? 3_000);
   const metrics = new Metrics();
   const logger = memoryLogger();
-  const app = createApp({
+  const deps: AppDeps = {
     db: database.db,
     workflows,
     verifier: new WebhookVerifier([secret]),
@@ -114,10 +119,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     metrics,
     portal: options.scalekit ? PortalLinks.fromCredentials(options.scalekit, options.portalTimeoutMs) : undefined,
     codec: codec ? { codec } : undefined,
-  });
-  const server: Server = await new Promise((resolve) => {
-    const s = app.listen(0, '127.0.0.1', () => resolve(s));
-  });
+  };
+  const server = await listen(createApp(deps));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 
   let worker: ScimflowWorker | undefined;
@@ -146,6 +149,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const res = await fetch(`${baseUrl}${path}`, { headers: { authorization: `Bearer ${operatorToken}` } });
       if (!res.ok) throw new Error(`GET ${path} → ${res.status} ${await res.text()}`);
       return (await res.json()) as T;
+    },
+    async withApi(overrides, fn) {
+      const other = await listen(createApp({ ...deps, logger: memoryLogger(), metrics: new Metrics(), ...overrides }));
+      try {
+        return await fn(`http://127.0.0.1:${(other.address() as AddressInfo).port}`);
+      } finally {
+        await new Promise((r) => other.close(r));
+      }
     },
     async startWorker() {
       nativeConnection ??= await NativeConnection.connect({ address });
@@ -190,16 +201,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return stack;
 }
 
+function listen(app: ReturnType<typeof createApp>): Promise<Server> {
+  return new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+}
+
 async function terminateAll(client: Client, taskQueue: string): Promise<void> {
   for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}" AND ExecutionStatus = "Running"` })) {
     await client.workflow.getHandle(wf.workflowId).terminate('test finished').catch(() => undefined);
   }
 }
 
-/** Polls `fn` until it returns a truthy value (or the timeout passes, then throws with the last value). */
 /** Thrown inside an `eventually` condition: the wait cannot succeed, so it ends at once. */
 export class StopWaiting extends Error {}
 
+/** Polls `fn` until it returns a truthy value (or the timeout passes, then throws with the last value). */
 export async function eventually<T>(
   fn: () => Promise<T>,
   { timeoutMs = 30_000, intervalMs = 100 } = {},

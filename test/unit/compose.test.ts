@@ -223,6 +223,95 @@ const SAMPLE_HOST_ENV = {
 };
 
 // ---------------------------------------------------------------------------------------------
+// Every documented variable: passed to the scimflow services that read it, or not for Compose
+
+/** Names in .env.example (`NAME=`), in the README's configuration table, and in config/index.ts. */
+function documentedVariables(): string[] {
+  const example = [...read('.env.example').matchAll(/^([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1] ?? '');
+  const readme = read('README.md');
+  const start = readme.indexOf('\n## Configuration');
+  const table = readme.slice(start, readme.indexOf('\n## ', start + 1));
+  const rows = table.split('\n').filter((l) => l.startsWith('| `'));
+  const listed = rows.flatMap((row) => [...(row.split('|')[1] ?? '').matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((m) => m[1] ?? ''));
+  return [...new Set([...example, ...listed, ...CONFIG_NAMES])].sort();
+}
+const DOCUMENTED = documentedVariables();
+
+const ALL_SCIMFLOW = SCIMFLOW_SERVICES;
+const API = ['scimflow-api'] as const;
+const WORKER = ['scimflow-worker'] as const;
+type Passing =
+  /** Set for these services from the host or .env (empty: the default), unless `fixed` says why Compose sets it itself. */
+  | { services: readonly string[]; fixed?: string }
+  | { notForCompose: string };
+
+/** Which scimflow process reads each variable (see api/main.ts, worker/main.ts, scripts/setup.ts). */
+const COMPOSE_VARIABLES: Record<string, Passing> = {
+  SCALEKIT_ENVIRONMENT_URL: { services: APP_SERVICES },
+  SCALEKIT_CLIENT_ID: { services: APP_SERVICES },
+  SCALEKIT_CLIENT_SECRET: { services: APP_SERVICES },
+  SCALEKIT_WEBHOOK_SECRET: { services: APP_SERVICES },
+  OPERATOR_API_TOKEN: { services: APP_SERVICES },
+  PAYLOAD_ENCRYPTION_KEYS: { services: APP_SERVICES },
+  LOG_LEVEL: { services: APP_SERVICES },
+  DATABASE_URL: { services: ALL_SCIMFLOW, fixed: 'the postgres service' },
+  TEMPORAL_ADDRESS: { services: ALL_SCIMFLOW, fixed: 'the temporal service' },
+  TEMPORAL_NAMESPACE: { services: APP_SERVICES, fixed: 'the namespace temporal-create-namespace makes' },
+  TEMPORAL_TASK_QUEUE: { services: APP_SERVICES, fixed: 'one queue for the one worker service' },
+  PORT: { services: API, fixed: 'the port published on the host and probed by the healthcheck' },
+  PUBLIC_BASE_URL: { services: API },
+  TRUST_PROXY: { services: API },
+  SETTINGS_FRAME_ANCESTORS: { services: API },
+  CODEC_LISTEN: { services: API },
+  CODEC_ALLOWED_ORIGINS: { services: API },
+  WORKER_ACTIVITY_SLOTS: { services: WORKER },
+  WORKER_SCALEKIT_SLOTS: { services: WORKER },
+  RECONCILE_FULL_INTERVAL: { services: WORKER },
+  RECONCILE_DELTA_INTERVAL: { services: WORKER },
+  DEPROVISION_GUARD_SHARE: { services: WORKER },
+  DEPROVISION_GUARD_MIN: { services: WORKER },
+  RETENTION_EVENT_PAYLOADS: { services: WORKER },
+  RETENTION_EVENT_LEDGER: { services: WORKER },
+  RETENTION_SYNC_RUNS: { services: WORKER },
+  RETENTION_DEACTIVATED_USERS: { services: WORKER },
+  RETENTION_INTERVAL: { services: WORKER },
+  SCIMFLOW_DATA_DIR: { notForCompose: 'local state of `npm run dev` (its embedded PostgreSQL and Temporal dev server)' },
+  TEMPORAL_CLI: { notForCompose: 'the Temporal CLI `npm run dev` runs; Compose runs the Temporal server image' },
+  TEMPORAL_DEV_PORT: { notForCompose: 'a port of `npm run dev`' },
+  TEMPORAL_UI_PORT: { notForCompose: 'a port of `npm run dev`' },
+  EMULATOR_PORT: { notForCompose: 'a port of `npm run dev` (the emulator is not part of the Compose stack)' },
+  SCIMFLOW_EXIT_WITH_PARENT: { notForCompose: 'for processes a parent starts (`npm run dev`, tests); Compose runs services' },
+};
+
+/** Problems: a documented variable Compose neither passes to its readers nor lists as not for it. */
+function variablePassingProblems(c: Compose, documented: readonly string[]): string[] {
+  const problems: string[] = [];
+  for (const name of documented) {
+    const passing = COMPOSE_VARIABLES[name];
+    if (!passing) {
+      problems.push(`${name} is documented, but not in COMPOSE_VARIABLES: pass it to the services that read it, or say why Compose does not`);
+      continue;
+    }
+    if ('notForCompose' in passing) continue;
+    for (const app of passing.services) {
+      const raw = env(service(c, app))[name];
+      if (raw === undefined) {
+        problems.push(`${app} reads ${name}, but Compose does not pass it`);
+        continue;
+      }
+      if (passing.fixed) continue;
+      // What the host (or .env) sets reaches the process.
+      const value = interpolate(raw, { ...SAMPLE_HOST_ENV, [name]: 'set-on-the-host' });
+      if (value !== 'set-on-the-host') problems.push(`${app}: ${name} is "${raw}", so the host's value never reaches it`);
+    }
+  }
+  for (const name of Object.keys(COMPOSE_VARIABLES)) {
+    if (!documented.includes(name)) problems.push(`COMPOSE_VARIABLES lists ${name}, which is documented nowhere`);
+  }
+  return problems;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Compose rules: each returns the problems it finds
 
 type ComposeRule = (c: Compose) => string[];
@@ -476,6 +565,8 @@ const composeRules = {
     return problems;
   },
 
+  variablesReachTheirReaders: (c) => variablePassingProblems(c, DOCUMENTED),
+
   buildsFromDockerfile: (c) => {
     const problems: string[] = [];
     const images = new Set<string | undefined>();
@@ -612,6 +703,18 @@ describe('docker-compose.yml', () => {
   it.each(Object.keys(composeRules) as ComposeRuleName[])('%s', (rule) => {
     expect(composeRules[rule](compose)).toEqual([]);
   });
+
+  it('finds the documented variables in .env.example, the README and config/index.ts', () => {
+    for (const name of ['RETENTION_SYNC_RUNS', 'WORKER_SCALEKIT_SLOTS', 'TRUST_PROXY', 'SETTINGS_FRAME_ANCESTORS', 'EMULATOR_PORT', 'SCIMFLOW_EXIT_WITH_PARENT']) {
+      expect(DOCUMENTED).toContain(name);
+    }
+  });
+
+  it('a variable documented later, and not classified, is a problem', () => {
+    expect(variablePassingProblems(compose, [...DOCUMENTED, 'NEW_SETTING'])).toContain(
+      'NEW_SETTING is documented, but not in COMPOSE_VARIABLES: pass it to the services that read it, or say why Compose does not',
+    );
+  });
 });
 
 describe('Dockerfile and .dockerignore', () => {
@@ -670,6 +773,9 @@ const composeMutations: [string, ComposeRuleName, (c: Compose) => void][] = [
   ['client secret made required', 'hostVariables', (c) => setEnv(c, 'scimflow-api', 'SCALEKIT_CLIENT_SECRET', '${SCALEKIT_CLIENT_SECRET:?}')],
   ['a malformed webhook secret', 'configAcceptsEnvironment', (c) => setEnv(c, 'scimflow-api', 'SCALEKIT_WEBHOOK_SECRET', 'not-a-secret')],
   ['api starts without secrets', 'configAcceptsEnvironment', (c) => setEnv(c, 'scimflow-api', 'SCALEKIT_WEBHOOK_SECRET', '${SCALEKIT_WEBHOOK_SECRET:-}')],
+  ['the worker loses a retention period', 'variablesReachTheirReaders', (c) => setEnv(c, 'scimflow-worker', 'RETENTION_SYNC_RUNS', undefined)],
+  ['the worker slots fixed in the file', 'variablesReachTheirReaders', (c) => setEnv(c, 'scimflow-worker', 'WORKER_SCALEKIT_SLOTS', '10')],
+  ['TRUST_PROXY only for the worker', 'variablesReachTheirReaders', (c) => setEnv(c, 'scimflow-api', 'TRUST_PROXY', undefined)],
   ['worker pulls instead of building', 'buildsFromDockerfile', (c) => { delete service(c, 'scimflow-worker').build; }],
   ['build points at a missing Dockerfile', 'buildsFromDockerfile', (c) => { service(c, 'scimflow-api').build = { context: '.', dockerfile: 'Dockerfile.missing' }; }],
   ['migrate runs something else', 'commands', (c) => { service(c, 'scimflow-migrate').command = ['npm', 'run', 'migrate']; }],
