@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import type { DirectoryEvent } from '../domain/events';
 import type { ScalekitDirectory } from '../scalekit/directory';
 import type { ScheduleSettings } from '../temporal/schedules';
-import { SCALEKIT_ACTIVITIES, type ScalekitActivityName } from '../temporal/task-queues';
+
 import type { QuarantineRetryRequest, QuarantineRetryResult, RoleChangeRequest, RoleChangeResult } from '../workflows/messages';
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
 import { reported, type ReportOptions } from './failures';
@@ -24,6 +24,8 @@ export interface ActivityDeps {
   reconcile?: Partial<ReconcileSettings>;
   /** Retention periods (the configuration's), batch size, and where runs are logged. */
   retention?: Partial<RetentionOptions>;
+  /** Registrations waiting on Scalekit at once in this worker (see registrationLimit); default: no limit. */
+  registrationLimit?: number;
 }
 
 /**
@@ -68,6 +70,7 @@ export function createActivities(deps: ActivityDeps) {
         client: deps.client,
         schedules: deps.schedules,
         directory: deps.directory,
+        ...(deps.registrationLimit !== undefined ? { registrationLimit: deps.registrationLimit } : {}),
       }),
       ...createRetentionActivities({ db: deps.db, options: { ...DEFAULT_RETENTION_OPTIONS, ...deps.retention } }),
     },
@@ -88,8 +91,8 @@ function reportEach<T extends ActivityFunctions>(fns: T, options: ReportOptions)
 
 export type Activities = ReturnType<typeof createActivities>;
 
-/** The activities the workflows send to the Scalekit task queue (see temporal/task-queues.ts). */
-export function scalekitActivities(all: Activities): Pick<Activities, ScalekitActivityName> {
-  return Object.fromEntries(SCALEKIT_ACTIVITIES.map((name) => [name, all[name]])) as Pick<Activities, ScalekitActivityName>;
+/** The named activities of `all`: what a worker of one task queue runs (see temporal/task-queues.ts). */
+export function pickActivities<K extends keyof Activities>(all: Activities, names: readonly K[]): Pick<Activities, K> {
+  return Object.fromEntries(names.map((name) => [name, all[name]])) as Pick<Activities, K>;
 }
 export type { ApplyResult };

@@ -88,8 +88,13 @@ async function resolveDirectories(deps: ReconcileDeps, organizationId: string): 
   }
 }
 
-/** Scalekit's group → role mapping of the directories the run reads (group ids are unique across them). */
-async function roleAssignmentsOf(deps: ReconcileDeps, organizationId: string, run: runs.SyncRunRow) {
+/**
+ * Scalekit's group → role mapping of the directories the run reads (group ids are unique across
+ * them): as recorded when the run opened, so planning and applying need only PostgreSQL. A run
+ * opened before they were recorded asks Scalekit.
+ */
+async function roleAssignmentsOf(deps: ReconcileDeps, organizationId: string, run: runs.SyncRunRow): Promise<runs.RoleAssignment[]> {
+  if (run.roleAssignments) return run.roleAssignments;
   const read = new Set((await runDirectories.ensureRunDirectories(deps.db, run)).filter((d) => d.read).map((d) => d.directoryId));
   const directories = await resolveDirectories(deps, organizationId);
   return directories.filter((d) => read.has(d.id)).flatMap((d) => d.roleAssignments);
@@ -206,7 +211,8 @@ export function createReconcileActivities(deps: ReconcileDeps) {
   return {
     /**
      * Opens a run: lists the organization's directories (those it reads: the enabled ones; see
-     * domain/directories.ts), records the snapshot time. Refuses clearly.
+     * domain/directories.ts), records the snapshot time and their group → role assignments (the
+     * plan and apply steps read them from the run's row). Refuses clearly.
      */
     async beginSyncRun(organizationId: string, request: ReconcileRequest): Promise<ReconcileCursor> {
       const listed = await resolveDirectories(deps, organizationId);
@@ -248,6 +254,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           dryRun: request.dryRun,
           directoryId: first.id,
           updatedAfter,
+          roleAssignments: read.flatMap((d) => d.roleAssignments),
         });
         const row = (d: DirectoryInfo, isRead: boolean) => ({
           directoryId: d.id,

@@ -1,3 +1,4 @@
+import { ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { ensureOrganization } from '../db/repositories/directory';
@@ -13,6 +14,8 @@ export interface ScheduleDeps {
   schedules: ScheduleSettings;
   /** Without Scalekit credentials there is nothing to reconcile against: no schedules. */
   directory: ScalekitDirectory | undefined;
+  /** Registrations waiting on Scalekit at once (see registrationLimit); default: no limit. */
+  registrationLimit?: number;
 }
 
 /** What registering an organization did. */
@@ -20,17 +23,33 @@ export type ScheduleRegistration = 'ensured' | 'unknown_organization' | 'no_cred
 
 export function createScheduleActivities(deps: ScheduleDeps) {
   const workflows = new OrganizationWorkflows(deps.client, deps.schedules.taskQueue, 10_000);
+  const limit = deps.registrationLimit ?? Infinity;
+  let waiting = 0;
   return {
     /**
      * Registers the organization and creates its full and delta reconcile schedules (idempotent).
-     * An id Scalekit does not know (a typo in a command) gets neither a row nor schedules.
+     * An id Scalekit does not know (a typo in a command) gets neither a row nor schedules. When
+     * `registrationLimit` registrations already wait on Scalekit in this worker, it fails at once
+     * (retried later, like a failed call): its slot is free again for a reconcile step.
      */
     async ensureOrganizationSchedules(organizationId: string): Promise<ScheduleRegistration> {
       if (!deps.directory) {
         await ensureOrganization(deps.db, organizationId);
         return 'no_credentials';
       }
-      const name = await deps.directory.organizationName(organizationId);
+      if (waiting >= limit) {
+        throw ApplicationFailure.retryable(
+          `${waiting} registrations are already waiting on Scalekit in this worker; this one is tried again later`,
+          'RegistrationsBusy',
+        );
+      }
+      waiting += 1;
+      let name: string | null;
+      try {
+        name = await deps.directory.organizationName(organizationId);
+      } finally {
+        waiting -= 1;
+      }
       if (name === null) return 'unknown_organization';
       await upsertOrganization(deps.db, { organizationId, displayName: name, directories: [] });
       await ensureSchedules(deps.client, organizationId, deps.schedules);

@@ -24,7 +24,7 @@ import { resolveTemporalCli, startDevServer } from '../scripts/lib/temporal-serv
 import { OrganizationWorkflows } from '../temporal/client';
 import { pool } from '../test/support/pool';
 import { startScalekitGate } from '../test/support/scalekit-gate';
-import { createWorker, DEFAULT_ACTIVITY_SLOTS, DEFAULT_SCALEKIT_SLOTS } from '../worker/create';
+import { createWorker, DEFAULT_ACTIVITY_SLOTS, DEFAULT_RECONCILE_SLOTS, DEFAULT_SCALEKIT_SLOTS } from '../worker/create';
 import { directoryEventSignal, ORGANIZATION_WORKFLOW_TYPE, organizationWorkflowId } from '../workflows/messages';
 
 /**
@@ -33,7 +33,8 @@ import { directoryEventSignal, ORGANIZATION_WORKFLOW_TYPE, organizationWorkflowI
  *   import     a 10,000-user directory through the organization workflow vs reading its pages alone
  *   webhooks   2,000 signed webhooks over HTTP, applied, vs bare signalWithStart calls
  *   apply      set-based batches of 250 events vs one transaction per event
- *   outage     the first event of each of N new organizations with Scalekit unreachable vs up
+ *   outage     the first event of each of N new organizations with Scalekit unreachable vs up, and an
+ *              event of each of 20 existing ones while their scheduled run waits on Scalekit
  */
 
 const { values } = parseArgs({
@@ -47,6 +48,8 @@ const { values } = parseArgs({
 const USERS = Number(values.users);
 const EVENTS = Number(values.events);
 const ORGS = Number(values.orgs);
+/** Existing organizations in the outage scenario. */
+const EXISTING = 20;
 const only = values.only?.split(',');
 const want = (name: string) => !only || only.includes(name);
 
@@ -70,8 +73,8 @@ async function waitFor(fn: () => Promise<boolean>, timeoutMs = 600_000): Promise
 async function main(): Promise<void> {
   Runtime.install({
     logger: new DefaultLogger('WARN', ({ level, message, meta, timestampNanos }) => {
-      // The outage scenario fails registrations on purpose; the Scalekit queue's workers have no workflows.
-      if (message === 'Activity failed' && meta?.activityType === 'ensureOrganizationSchedules') return;
+      // The outage scenario fails registrations and reconcile steps on purpose; the Scalekit queue's workers have no workflows.
+      if (message === 'Activity failed' && ['ensureOrganizationSchedules', 'beginSyncRun', 'fetchDirectoryPages'].includes(String(meta?.activityType))) return;
       if (message.startsWith('No workflows registered')) return;
       console.error(`${new Date(Number(timestampNanos / 1_000_000n)).toISOString()} [${level}] ${message}`, meta ?? '');
     }),
@@ -302,7 +305,7 @@ async function main(): Promise<void> {
 
     if (want('outage')) {
       say();
-      say(`outage: the first event of each of ${ORGS.toLocaleString('en-US')} new organizations (each registers with Scalekit), Scalekit up vs unreachable`);
+      say(`outage: the first event of each of ${ORGS.toLocaleString('en-US')} new organizations (each registers with Scalekit), Scalekit up vs unreachable; existing organizations' events while their run waits on Scalekit`);
       // A worker of its own that reaches the emulator through a gate, so Scalekit can go away.
       const gate = await startScalekitGate(emulator.url);
       const outageQueue = `${taskQueue}-outage`;
@@ -342,10 +345,45 @@ async function main(): Promise<void> {
         return { took: performance.now() - t, ids };
       };
       const registered = (ids: string[]) => count(db('organizations').whereIn('id', ids).whereNotNull('display_name').count('* as count'));
+      // Organizations imported while Scalekit answers; then one event to each, timed until all are applied.
+      const existing = Array.from({ length: EXISTING }, (_, i) => {
+        const org = emulator.createOrganization({ displayName: `Bench existing ${i}` }, { emit: false });
+        for (let u = 0; u < 3; u++) emulator.createUser(org.id, { email: `u${u}@${org.id}.example` }, { emit: false });
+        return org.id;
+      });
+      let round = 0;
+      const eventToEach = async (): Promise<number> => {
+        round += 1;
+        const ids: string[] = [];
+        const t = performance.now();
+        await pool(existing, 16, async (org) => {
+          const r = parseDirectoryWebhook(
+            JSON.stringify({
+              id: `evt_${org.slice(4, 20)}r${round}`,
+              type: 'organization.directory.user_created',
+              occurred_at: new Date().toISOString(),
+              organization_id: org,
+              data: { id: `diruser_r${round}`, email: `r${round}@${org}.example` },
+            }),
+          );
+          if (r.status !== 'event') throw new Error('bad benchmark event');
+          ids.push(r.event.id);
+          await outageWorkflows.deliver(r.event);
+        });
+        await waitFor(async () => (await count(db('directory_events').whereIn('id', ids).where('outcome', 'applied').count('* as count'))) === ids.length);
+        return performance.now() - t;
+      };
       try {
         const up = await firstEvents('up');
         await waitFor(async () => (await registered(up.ids)) === ORGS);
         say(`  baseline  Scalekit up: all applied after ${ms(up.took)} (${rate(ORGS, up.took)} organizations)`);
+        await pool(existing, 4, async (org) => {
+          const { runId } = await outageWorkflows.startReconcile(org, { kind: 'full', dryRun: false, trigger: 'import' });
+          await waitFor(async () => (await outageWorkflows.status(org))?.lastReconcile?.runId === runId);
+        });
+        await waitFor(async () => (await registered(existing)) === EXISTING);
+        const existingUp = await eventToEach();
+        say(`  baseline  Scalekit up: an event to each of ${EXISTING} existing organizations, all applied after ${ms(existingUp)}`);
         // Refused connections (the SDK retries each call with backoff, seconds, before it fails),
         // then connections that are never answered (each call waits for the SDK's timeout).
         const down: string[] = [];
@@ -360,11 +398,33 @@ async function main(): Promise<void> {
           say(`  scimflow  Scalekit ${label}: all applied after ${ms(run.took)} (${rate(ORGS, run.took)} organizations), ${stillFailing.toLocaleString('en-US')} registrations still failing`);
           say(`  ratio     ${label} / up = ${(run.took / up.took).toFixed(2)}x`);
         }
-        say(`  (main queue ${DEFAULT_ACTIVITY_SLOTS} activity slots, Scalekit queue ${DEFAULT_SCALEKIT_SLOTS})`);
+        // Still not answering, with the registrations above waiting: each existing organization's
+        // scheduled delta opens a run against it, and its events keep coming.
+        for (const org of existing) await outageWorkflows.requestReconcile(org, { kind: 'delta', dryRun: false, trigger: 'schedule' });
+        await waitFor(async () => {
+          const pending = await Promise.all(
+            existing.map(async (org) => ((await client.workflow.getHandle(organizationWorkflowId(org)).describe()).raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'beginSyncRun')),
+          );
+          return pending.every(Boolean);
+        });
+        const existingHang = await eventToEach();
+        say(`  scimflow  Scalekit not answering, each one's delta run opening against it: all applied after ${ms(existingHang)}`);
+        say(`  ratio     existing, run waiting on Scalekit / up = ${(existingHang / existingUp).toFixed(2)}x`);
+        say(`  (main queue ${DEFAULT_ACTIVITY_SLOTS} activity slots, Scalekit queue ${DEFAULT_SCALEKIT_SLOTS}, reconcile queue ${DEFAULT_RECONCILE_SLOTS})`);
         await gate.set('open');
         const t = performance.now();
-        await waitFor(async () => (await registered(down)) === down.length);
-        say(`  recovery  every registration done ${ms(performance.now() - t)} after Scalekit is back (retries back off to one a minute)`);
+        let ended: string[] = [];
+        const [registrationsDone, runsDone] = await Promise.all([
+          waitFor(async () => (await registered(down)) === down.length).then(() => performance.now() - t),
+          waitFor(async () => {
+            const states = await Promise.all(existing.map((org) => outageWorkflows.status(org)));
+            ended = states.map((st) => (st && !st.reconcile && st.lastReconcile?.kind === 'delta' ? st.lastReconcile.status : ''));
+            return ended.every(Boolean);
+          }).then(() => performance.now() - t),
+        ]);
+        say(`  recovery  every registration done ${ms(registrationsDone)} after Scalekit is back (retries back off to one a minute)`);
+        const completed = ended.filter((st) => st === 'completed').length;
+        say(`  recovery  the existing organizations' delta runs ended ${ms(runsDone)} after Scalekit is back: ${completed} completed, ${EXISTING - completed} failed (retries used up)`);
       } finally {
         outageWorker.shutdown();
         await outageRunning;

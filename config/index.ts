@@ -164,6 +164,7 @@ const schema = z
     TEMPORAL_TASK_QUEUE: z.preprocess(blankAsUnset, z.string().trim().min(1).default('scimflow')),
     WORKER_ACTIVITY_SLOTS: slots(20, 1),
     WORKER_SCALEKIT_SLOTS: slots(10, 0),
+    WORKER_RECONCILE_SLOTS: slots(4, 0),
     PORT: port(3000),
     PUBLIC_BASE_URL: optionalString.pipe(
       z
@@ -275,8 +276,8 @@ export interface Config {
   /** True when DATABASE_URL was not set and the default applies. */
   databaseUrlIsDefault: boolean;
   temporal: { address: string | undefined; namespace: string; taskQueue: string };
-  /** Concurrent activities of the worker: the main task queue's, and the Scalekit queue's (0: not polled here). */
-  worker: { activitySlots: number; scalekitSlots: number };
+  /** Concurrent activities of the worker: the main task queue's, the Scalekit queue's and the reconcile queue's (0: not polled here). */
+  worker: { activitySlots: number; scalekitSlots: number; reconcileSlots: number };
   port: number;
   /** Keys that encrypt what scimflow stores in Temporal (the first encrypts); none: stored as is. */
   payloadKeys: { id: string; key: Buffer }[];
@@ -337,7 +338,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     databaseUrl: e.DATABASE_URL ?? DEFAULT_DATABASE_URL,
     databaseUrlIsDefault: e.DATABASE_URL === undefined,
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
-    worker: { activitySlots: e.WORKER_ACTIVITY_SLOTS, scalekitSlots: e.WORKER_SCALEKIT_SLOTS },
+    worker: { activitySlots: e.WORKER_ACTIVITY_SLOTS, scalekitSlots: e.WORKER_SCALEKIT_SLOTS, reconcileSlots: e.WORKER_RECONCILE_SLOTS },
     port: e.PORT,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     trustProxy: e.TRUST_PROXY === 'true' || e.TRUST_PROXY === '1',

@@ -2,19 +2,20 @@ import type { DataConverter } from '@temporalio/common';
 import { Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { fileURLToPath } from 'node:url';
-import { createActivities, scalekitActivities, type ActivityDeps } from '../activities/index';
-import { scalekitTaskQueue } from '../temporal/task-queues';
+import { createActivities, pickActivities, type ActivityDeps } from '../activities/index';
+import { RECONCILE_ACTIVITIES, reconcileTaskQueue, registrationLimit, SCALEKIT_ACTIVITIES, scalekitTaskQueue } from '../temporal/task-queues';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
-/** Defaults of WORKER_ACTIVITY_SLOTS and WORKER_SCALEKIT_SLOTS. */
+/** Defaults of WORKER_ACTIVITY_SLOTS, WORKER_SCALEKIT_SLOTS and WORKER_RECONCILE_SLOTS. */
 export const DEFAULT_ACTIVITY_SLOTS = 20;
 export const DEFAULT_SCALEKIT_SLOTS = 10;
+export const DEFAULT_RECONCILE_SLOTS = 4;
 
 export interface WorkerOptions {
   connection: NativeConnection;
   namespace: string;
-  /** The main task queue; the Scalekit queue is derived from it (temporal/task-queues.ts). */
+  /** The main task queue; the Scalekit and reconcile queues are derived from it (temporal/task-queues.ts). */
   taskQueue: string;
   activities: ActivityDeps;
   /** A prebundled workflow bundle (tests bundle once per file); otherwise bundled at start. */
@@ -26,23 +27,29 @@ export interface WorkerOptions {
   activitySlots?: number;
   /** Activities run at once on the Scalekit queue; 0: this process does not poll it. */
   scalekitSlots?: number;
-  /** A database pool for the Scalekit queue's activities (plans and applies hold a connection for long); default: the main one. */
+  /** A database pool for the Scalekit queue's activities; default: the main one. */
   scalekitDb?: Knex;
+  /** Activities run at once on the reconcile queue (plans and applies); 0: this process does not poll it. */
+  reconcileSlots?: number;
+  /** A database pool for the reconcile queue's activities (they hold a connection for long); default: the main one. */
+  reconcileDb?: Knex;
 }
 
 /**
- * The worker process's two Temporal workers, run and stopped together: the main task queue
- * (workflows; applying events and everything else that needs only PostgreSQL or Temporal) and the
- * Scalekit queue (activities that wait on Scalekit), each with its own activity slots.
+ * The worker process's Temporal workers, run and stopped together: the main task queue
+ * (workflows; applying events and everything else short that needs only PostgreSQL or Temporal),
+ * the Scalekit queue (activities that wait on Scalekit) and the reconcile queue (plans and
+ * applies), each with its own activity slots.
  */
 export class ScimflowWorker {
   constructor(
     readonly main: Worker,
     readonly scalekit: Worker | undefined,
+    readonly reconcile: Worker | undefined = undefined,
   ) {}
 
   private get workers(): Worker[] {
-    return this.scalekit ? [this.main, this.scalekit] : [this.main];
+    return [this.main, this.scalekit, this.reconcile].filter((w): w is Worker => w !== undefined);
   }
 
   /** Runs until shut down; when one worker fails, the other is stopped too and the failure thrown. */
@@ -59,7 +66,7 @@ export class ScimflowWorker {
     if (failed) throw failed.reason;
   }
 
-  /** Starts a graceful shutdown of both (in-flight activities get the grace time); safe to call twice. */
+  /** Starts a graceful shutdown of all (in-flight activities get the grace time); safe to call twice. */
   shutdown(): void {
     for (const w of this.workers) if (w.getState() === 'RUNNING') w.shutdown();
   }
@@ -73,14 +80,15 @@ export async function createWorker(options: WorkerOptions): Promise<ScimflowWork
     // Let in-flight batches finish on deploys instead of abandoning them.
     shutdownGraceTime: options.shutdownGraceTime ?? '30 seconds',
   };
+  const activitySlots = options.activitySlots ?? DEFAULT_ACTIVITY_SLOTS;
   const main = await Worker.create({
     ...common,
     taskQueue: options.taskQueue,
     ...(options.workflowBundle ? { workflowBundle: options.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
     // Every activity, Scalekit ones included: tasks scheduled on this queue by an earlier version
-    // (before the Scalekit queue existed) still find a worker.
-    activities: createActivities(options.activities),
-    maxConcurrentActivityTaskExecutions: options.activitySlots ?? DEFAULT_ACTIVITY_SLOTS,
+    // (before the other queues existed) still find a worker.
+    activities: createActivities({ ...options.activities, registrationLimit: registrationLimit(activitySlots) }),
+    maxConcurrentActivityTaskExecutions: activitySlots,
   });
   const slots = options.scalekitSlots ?? DEFAULT_SCALEKIT_SLOTS;
   const scalekit =
@@ -88,9 +96,23 @@ export async function createWorker(options: WorkerOptions): Promise<ScimflowWork
       ? await Worker.create({
           ...common,
           taskQueue: scalekitTaskQueue(options.taskQueue),
-          activities: scalekitActivities(createActivities({ ...options.activities, db: options.scalekitDb ?? options.activities.db })),
+          // Plans and applies too: an earlier version scheduled them on this queue.
+          activities: pickActivities(
+            createActivities({ ...options.activities, db: options.scalekitDb ?? options.activities.db, registrationLimit: registrationLimit(slots) }),
+            [...SCALEKIT_ACTIVITIES, ...RECONCILE_ACTIVITIES],
+          ),
           maxConcurrentActivityTaskExecutions: slots,
         })
       : undefined;
-  return new ScimflowWorker(main, scalekit);
+  const reconcileSlots = options.reconcileSlots ?? DEFAULT_RECONCILE_SLOTS;
+  const reconcile =
+    reconcileSlots > 0
+      ? await Worker.create({
+          ...common,
+          taskQueue: reconcileTaskQueue(options.taskQueue),
+          activities: pickActivities(createActivities({ ...options.activities, db: options.reconcileDb ?? options.activities.db }), RECONCILE_ACTIVITIES),
+          maxConcurrentActivityTaskExecutions: reconcileSlots,
+        })
+      : undefined;
+  return new ScimflowWorker(main, scalekit, reconcile);
 }

@@ -6,7 +6,7 @@ import { createLogger } from '../observability/logger';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { dataConverter, describeEncryption } from '../temporal/codec';
 import { keepEnsuringRetentionSchedule } from '../temporal/retention';
-import { scalekitTaskQueue } from '../temporal/task-queues';
+import { reconcileTaskQueue, scalekitTaskQueue } from '../temporal/task-queues';
 import { createWorker } from './create';
 
 async function main(): Promise<void> {
@@ -14,12 +14,13 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, base: { service: 'scimflow-worker' } });
   Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
   const address = config.temporal.address ?? `127.0.0.1:${config.dev.temporalPort}`;
-  // One connection per activity slot, so a full worker never waits for the pool; the Scalekit
-  // queue's activities (reconcile plans and applies among them) get connections of their own, one
-  // per slot, never taken from the pool that applies events.
-  const { scalekitSlots, activitySlots } = config.worker;
+  // One connection per activity slot, so a full worker never waits for the pool; the Scalekit and
+  // reconcile queues' activities (plans and applies hold one for minutes) get connections of their
+  // own, one per slot, never taken from the pool that applies events.
+  const { scalekitSlots, activitySlots, reconcileSlots } = config.worker;
   const db = createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker', maxConnections: activitySlots });
   const scalekitDb = scalekitSlots > 0 ? createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker-scalekit', maxConnections: scalekitSlots }) : undefined;
+  const reconcileDb = reconcileSlots > 0 ? createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker-reconcile', maxConnections: reconcileSlots }) : undefined;
   const connection = await NativeConnection.connect({ address });
   const clientConnection = await Connection.connect({ address });
   const converter = dataConverter(config.payloadKeys);
@@ -32,6 +33,8 @@ async function main(): Promise<void> {
     activitySlots,
     scalekitSlots,
     ...(scalekitDb ? { scalekitDb } : {}),
+    reconcileSlots,
+    ...(reconcileDb ? { reconcileDb } : {}),
     activities: {
       db,
       directory: config.scalekit ? new ScalekitDirectory(createScalekitClient(config.scalekit)) : undefined,
@@ -62,6 +65,11 @@ async function main(): Promise<void> {
       scalekitTaskQueue: scalekitTaskQueue(config.temporal.taskQueue),
     });
   }
+  if (reconcileSlots === 0) {
+    logger.warn('WORKER_RECONCILE_SLOTS=0: this process does not poll the reconcile task queue; another worker process must', {
+      reconcileTaskQueue: reconcileTaskQueue(config.temporal.taskQueue),
+    });
+  }
   logger.info('worker started', {
     temporal: address,
     namespace: config.temporal.namespace,
@@ -69,6 +77,8 @@ async function main(): Promise<void> {
     activitySlots,
     scalekitTaskQueue: scalekitSlots > 0 ? scalekitTaskQueue(config.temporal.taskQueue) : null,
     scalekitSlots,
+    reconcileTaskQueue: reconcileSlots > 0 ? reconcileTaskQueue(config.temporal.taskQueue) : null,
+    reconcileSlots,
     payloads: describeEncryption(config.payloadKeys),
   });
   await worker.run();
@@ -78,6 +88,7 @@ async function main(): Promise<void> {
   await clientConnection.close();
   await db.destroy();
   await scalekitDb?.destroy();
+  await reconcileDb?.destroy();
   logger.info('worker stopped');
 }
 

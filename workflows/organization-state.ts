@@ -48,6 +48,15 @@ export interface OrganizationWorkflowInput {
   limits?: Partial<OrganizationLimits>;
 }
 
+/**
+ * A reconcile step that waits on Scalekit, running beside the main loop: opening a scheduled run,
+ * or reading a run's next pages. One at a time; never carried over continue-as-new.
+ */
+export type ScalekitStep = { kind: 'open'; request: ReconcileRequest } | { kind: 'fetch'; runId: string };
+
+/** What a step came back with: the run's cursor, or why it failed. */
+export type ScalekitStepOutcome = ScalekitStep & ({ cursor: ReconcileCursor; error?: undefined } | { cursor?: undefined; error: string });
+
 interface Queued {
   event: DirectoryEvent;
   bytes: number;
@@ -89,6 +98,10 @@ export class OrganizationState {
   resuming: boolean;
   /** A batch (or a deferred batch) is being applied right now. */
   applying = false;
+  /** The step waiting on Scalekit beside the main loop, if any. */
+  scalekitStep: ScalekitStep | null = null;
+  /** What that step came back with, until the main loop takes it. */
+  scalekitOutcome: ScalekitStepOutcome | null = null;
 
   constructor(input: OrganizationWorkflowInput, now: Date) {
     this.organizationId = input.organizationId;
@@ -257,15 +270,48 @@ export class OrganizationState {
     this.counters.quarantined += result.quarantined;
   }
 
-  /** A run is open or being opened. */
-  get reconcileBusy(): boolean {
-    return this.reconcile !== null || this.reconcileStarting;
+  /** A run is being opened: by an update, or by a step beside the main loop (until it is taken). */
+  get opening(): boolean {
+    return this.reconcileStarting || this.scalekitStep?.kind === 'open' || this.scalekitOutcome?.kind === 'open';
   }
 
-  /** The open run has work the main loop can do now (not waiting for a person). */
+  /** A run is open or being opened. */
+  get reconcileBusy(): boolean {
+    return this.reconcile !== null || this.opening;
+  }
+
+  /**
+   * The open run has work the main loop can do now: not waiting for a person, nor for a step
+   * beside the loop (a cancel is served once that step is back, so it cannot race the step's writes).
+   */
   get reconcileRunnable(): boolean {
     const r = this.reconcile;
-    return r !== null && (r.cancelRequested || r.phase !== 'awaiting_approval');
+    return r !== null && this.scalekitStep === null && this.scalekitOutcome === null && (r.cancelRequested || r.phase !== 'awaiting_approval');
+  }
+
+  startScalekitStep(step: ScalekitStep): void {
+    this.scalekitStep = step;
+  }
+
+  finishScalekitStep(outcome: ScalekitStepOutcome): void {
+    this.scalekitStep = null;
+    this.scalekitOutcome = outcome;
+  }
+
+  /** The outcome of the step beside the loop, once: the main loop acts on it. */
+  takeScalekitOutcome(): ScalekitStepOutcome | null {
+    const outcome = this.scalekitOutcome;
+    this.scalekitOutcome = null;
+    return outcome;
+  }
+
+  /**
+   * Nothing a continue-as-new would lose: no run being opened (its row would be left behind) and
+   * no step outcome not yet taken. A page read in flight is abandoned: reading from the carried
+   * cursor again rewrites the same snapshot rows.
+   */
+  get canHandOverSteps(): boolean {
+    return !this.opening && this.scalekitOutcome === null;
   }
 
   /** Schedules ask; a busy organization skips (the Schedule's overlap policy is SKIP too). */

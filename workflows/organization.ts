@@ -5,6 +5,7 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setHandler,
   workflowInfo,
@@ -13,7 +14,7 @@ import type { Activities } from '../activities/index';
 import type { ReconcileCursor } from '../activities/reconcile';
 import { roleChangeProblem } from '../domain/roles';
 import { failureMessage } from './failures';
-import { scalekitTaskQueue } from '../temporal/task-queues';
+import { reconcileTaskQueue, scalekitTaskQueue } from '../temporal/task-queues';
 import {
   approveRunUpdate,
   changeRolesUpdate,
@@ -34,7 +35,7 @@ import {
   type QuarantineRetryRequest,
   type QuarantineRetryResult,
 } from './messages';
-import { OrganizationState, type OrganizationWorkflowInput } from './organization-state';
+import { OrganizationState, type OrganizationWorkflowInput, type ScalekitStep, type ScalekitStepOutcome } from './organization-state';
 
 // Heartbeat timeouts let a worker crash be noticed in seconds; the activities heartbeat on a timer.
 const { applyDirectoryEvents } = proxyActivities<Activities>({
@@ -57,7 +58,7 @@ const { deferDirectoryEvents, applyDeferredEvents } = proxyActivities<Activities
 const DEFERRED_BATCH = 250;
 
 // Reconcile steps give up after a few minutes of failures (Scalekit down): the run is marked
-// failed and the next scheduled one tries again, so events are never held up for long.
+// failed and the next scheduled one tries again.
 const reconcileRetry = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 6 };
 const { loadPlannedRun, finishSyncRun, recordSyncPause } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
@@ -77,21 +78,32 @@ const { changeRoleMappings, retryQuarantinedEvents } = proxyActivities<Activitie
 const registrationRetry = { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' };
 
 /**
- * The activities that wait on Scalekit, and the reconcile plan and apply steps that come with
- * them, run on the Scalekit task queue (temporal/task-queues.ts): worker slots of their own, so an
- * event batch never waits for a slot behind a request that cannot succeed. The queue follows the
- * workflow's own, hence built inside the workflow.
+ * The activities that wait on Scalekit run on the Scalekit task queue, the reconcile plan and
+ * apply steps on the reconcile queue (temporal/task-queues.ts): worker slots of their own, so an
+ * event batch never waits for a slot behind a request that cannot succeed or a long import. The
+ * queues follow the workflow's own, hence built inside the workflow.
  */
-function scalekitActivities(taskQueue: string) {
-  // The main loop awaits a reconcile step: if no worker polls the Scalekit queue, the step fails
-  // (and so the run) instead of holding the organization's events for good.
-  const step = { taskQueue, scheduleToStartTimeout: '10 minutes', retry: reconcileRetry } as const;
-  const { beginSyncRun } = proxyActivities<Activities>({ ...step, startToCloseTimeout: '1 minute' });
-  const { fetchDirectoryPages } = proxyActivities<Activities>({ ...step, startToCloseTimeout: '2 minutes', heartbeatTimeout: '15 seconds' });
-  const { planSyncRun, applySyncRun } = proxyActivities<Activities>({ ...step, startToCloseTimeout: '15 minutes', heartbeatTimeout: '20 seconds' });
-  const { ensureOrganizationSchedules } = proxyActivities<Activities>({ taskQueue, startToCloseTimeout: '1 minute', retry: registrationRetry });
+function queuedActivities(taskQueue: string) {
+  // If no worker polls a queue, the step fails (and so the run) instead of waiting for good.
+  const step = { scheduleToStartTimeout: '10 minutes', retry: reconcileRetry } as const;
+  const scalekit = { ...step, taskQueue: scalekitTaskQueue(taskQueue) };
+  const { beginSyncRun } = proxyActivities<Activities>({ ...scalekit, startToCloseTimeout: '1 minute' });
+  const { fetchDirectoryPages } = proxyActivities<Activities>({ ...scalekit, startToCloseTimeout: '2 minutes', heartbeatTimeout: '15 seconds' });
+  const { planSyncRun, applySyncRun } = proxyActivities<Activities>({
+    ...step,
+    taskQueue: reconcileTaskQueue(taskQueue),
+    startToCloseTimeout: '15 minutes',
+    heartbeatTimeout: '20 seconds',
+  });
+  const { ensureOrganizationSchedules } = proxyActivities<Activities>({ taskQueue: scalekit.taskQueue, startToCloseTimeout: '1 minute', retry: registrationRetry });
   return { beginSyncRun, ensureOrganizationSchedules, fetchDirectoryPages, planSyncRun, applySyncRun };
 }
+
+/**
+ * Opening a scheduled run and reading pages run beside the main loop, which keeps applying events
+ * meanwhile. Runs recorded before awaited them in the loop, and keep doing so (same commands).
+ */
+const SCALEKIT_STEPS_BESIDE_LOOP = 'scalekit-steps-beside-loop';
 
 /** A run the deprovision guard stopped waits this long for approve or cancel. */
 const APPROVAL_WINDOW_HOURS = 24;
@@ -114,15 +126,16 @@ function refusal(err: unknown): ApplicationFailure {
 
 /**
  * One long-lived workflow per organization (`scim-org:<orgId>`): every directory change of the
- * organization is applied here, one batch at a time, in arrival order; reconciliations advance
- * one bounded step between batches, so events never wait for a whole directory scan.
+ * organization is applied here, one batch at a time, in arrival order. Reconciliations advance one
+ * bounded step at a time: the steps that wait on Scalekit (opening a scheduled run, reading pages)
+ * beside the main loop, which keeps applying batches; plan and apply between batches. Events never
+ * wait for a directory scan, nor for Scalekit.
  */
 export async function organizationWorkflow(input: OrganizationWorkflowInput): Promise<void> {
   const state = new OrganizationState(input, new Date());
   const org = state.organizationId;
-  const { beginSyncRun, ensureOrganizationSchedules, fetchDirectoryPages, planSyncRun, applySyncRun } = scalekitActivities(
-    scalekitTaskQueue(workflowInfo().taskQueue),
-  );
+  const { beginSyncRun, ensureOrganizationSchedules, fetchDirectoryPages, planSyncRun, applySyncRun } = queuedActivities(workflowInfo().taskQueue);
+  const besideLoop = patched(SCALEKIT_STEPS_BESIDE_LOOP);
 
   const outcome = (c: ReconcileCursor, status: ReconcileOutcome['status'], fields: Partial<ReconcileOutcome> = {}): ReconcileOutcome => ({
     runId: c.runId,
@@ -198,7 +211,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
         if (r && r.runId === runId && r.phase !== 'awaiting_approval') {
           throw new Error(`run ${runId} is not waiting for approval (it is in phase ${r.phase})`);
         }
-        if ((r && r.runId !== runId) || state.reconcileStarting) {
+        if ((r && r.runId !== runId) || state.opening) {
           throw new Error(`run ${r?.runId ?? '?'} is in progress for ${org}; approve ${runId} once it has finished`);
         }
       },
@@ -327,7 +340,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
         if (pauseTransition) throw new Error(`a pause or resume of ${org} is being recorded; try again in a moment`);
         if (state.paused) throw new Error(`the sync of ${org} is already paused since ${state.paused.since}; resume it with: scimflow resume ${org}`);
         const r = state.reconcile;
-        if ((r && !r.dryRun) || state.reconcileStarting) {
+        if ((r && !r.dryRun) || state.opening) {
           throw new Error(
             r
               ? `run ${r.runId} (${r.kind}, ${r.phase}) is in progress for ${org}; wait for it or cancel it (scimflow cancel ${org} ${r.runId}), then pause`
@@ -405,15 +418,59 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
         log.info('reconcile completed', { runId: c.runId, drift: result.drift });
       }
     } catch (err) {
-      const message = failureMessage(err);
-      log.error('reconcile failed', { runId: c.runId, error: message });
-      try {
-        await finishSyncRun(org, c.runId, 'failed', message);
-      } catch {
-        // The run row says what it says; the workflow's outcome below is what operators see.
-      }
-      state.endReconcile(outcome(c, 'failed', { error: message }));
+      await failRun(c, failureMessage(err));
     }
+  }
+
+  async function failRun(c: ReconcileCursor, message: string): Promise<void> {
+    log.error('reconcile failed', { runId: c.runId, error: message });
+    try {
+      await finishSyncRun(org, c.runId, 'failed', message);
+    } catch {
+      // The run row says what it says; the workflow's outcome below is what operators see.
+    }
+    state.endReconcile(outcome(c, 'failed', { error: message }));
+  }
+
+  function openFailed(request: ReconcileRequest, message: string): void {
+    log.warn('scheduled reconcile could not start', { error: message });
+    state.lastReconcile = {
+      runId: '',
+      kind: request.kind,
+      dryRun: request.dryRun,
+      status: 'failed',
+      finishedAt: new Date().toISOString(),
+      plan: null,
+      result: null,
+      error: message,
+    };
+  }
+
+  /** Starts a step that waits on Scalekit beside the main loop; the loop takes its outcome. */
+  function startBeside(step: ScalekitStep, run: () => Promise<ReconcileCursor>): void {
+    state.startScalekitStep(step);
+    // Never rejects: a failure is an outcome too.
+    void run().then(
+      (cursor) => state.finishScalekitStep({ ...step, cursor } as ScalekitStepOutcome),
+      (err: unknown) => state.finishScalekitStep({ ...step, error: failureMessage(err) } as ScalekitStepOutcome),
+    );
+  }
+
+  /** What a step beside the loop came back with, acted on in the loop (between batches). */
+  async function takeOutcome(done: ScalekitStepOutcome): Promise<void> {
+    if (done.kind === 'open') {
+      if (done.cursor) {
+        state.reconcile = done.cursor;
+        log.info('reconcile started', { runId: done.cursor.runId, kind: done.cursor.kind, dryRun: done.cursor.dryRun });
+      } else openFailed(done.request, done.error);
+      return;
+    }
+    const c = state.reconcile;
+    // Only the open run reads pages, and it ends only in the loop, after its step is back.
+    if (!c || c.runId !== done.runId) return;
+    // A cancel that arrived during the step still applies.
+    if (done.cursor) state.reconcile = { ...done.cursor, cancelRequested: c.cancelRequested };
+    else await failRun(c, done.error);
   }
 
   // First start of this organization: give it its reconcile schedules. This runs beside the main
@@ -431,10 +488,12 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     );
   }
 
+  // A page read in flight is abandoned (the next run reads from the carried cursor again); a run
+  // being opened is waited for.
   const canHandOver = () =>
     state.continueAsNewDue(workflowInfo().continueAsNewSuggested) &&
     state.canCarryQueue() &&
-    !state.reconcileStarting &&
+    state.canHandOverSteps &&
     !(state.reconcile?.cancelRequested ?? false);
 
   for (;;) {
@@ -443,6 +502,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
       state.queued > 0 ||
       (state.resuming && !state.paused) ||
       state.reconcileRunnable ||
+      state.scalekitOutcome !== null ||
       (state.pendingReconcile !== null && !state.reconcileBusy) ||
       canHandOver();
     // Only while a run waits for approval is there a timer: its approval window closing.
@@ -470,6 +530,8 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
         log.info('deferred events applied; sync is live again');
       }
     }
+    const done = state.takeScalekitOutcome();
+    if (done) await takeOutcome(done);
     if (state.pendingReconcile && state.deferring && !state.pendingReconcile.dryRun) {
       // Asked for before a pause, or carried over continue-as-new: skipped like a scheduled run.
       state.pendingReconcile = null;
@@ -478,29 +540,27 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     if (state.pendingReconcile && !state.reconcileBusy) {
       const request = state.pendingReconcile;
       state.pendingReconcile = null;
-      state.reconcileStarting = true;
-      try {
-        state.reconcile = await beginSyncRun(org, request);
-      } catch (err) {
-        log.warn('scheduled reconcile could not start', { error: failureMessage(err) });
-        state.lastReconcile = {
-          runId: '',
-          kind: request.kind,
-          dryRun: request.dryRun,
-          status: 'failed',
-          finishedAt: new Date().toISOString(),
-          plan: null,
-          result: null,
-          error: failureMessage(err),
-        };
-      } finally {
-        state.reconcileStarting = false;
+      if (besideLoop) startBeside({ kind: 'open', request }, () => beginSyncRun(org, request));
+      else {
+        state.reconcileStarting = true;
+        try {
+          state.reconcile = await beginSyncRun(org, request);
+        } catch (err) {
+          openFailed(request, failureMessage(err));
+        } finally {
+          state.reconcileStarting = false;
+        }
       }
     }
-    if (state.reconcile && state.reconcileRunnable) await reconcileStep(state.reconcile);
+    if (state.reconcile && state.reconcileRunnable) {
+      const c = state.reconcile;
+      const reading = !c.cancelRequested && (c.phase === 'users' || c.phase === 'groups');
+      if (besideLoop && reading) startBeside({ kind: 'fetch', runId: c.runId }, () => fetchDirectoryPages(org, c));
+      else await reconcileStep(c);
+    }
 
     if (canHandOver()) {
-      // A schedule registration still in flight is abandoned; the next run asks again.
+      // A schedule registration or a page read still in flight is abandoned; the next run asks again.
       // A cancel that arrives while handlers finish is served by the loop first.
       await condition(() => allHandlersFinished() || (state.reconcile?.cancelRequested ?? false));
       if (canHandOver() && allHandlersFinished()) {

@@ -7,6 +7,7 @@ import * as settingsLinks from './20261124020000_settings_links';
 import * as stateGauges from './20261124030000_state_gauges';
 import * as directories from './20261125000000_directories';
 import * as retention from './20261125030000_retention';
+import * as runRoleAssignments from './20261126010000_run_role_assignments';
 
 /**
  * Migrations are listed here rather than discovered on disk, so they load the same way under
@@ -21,6 +22,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261124030000_state_gauges': stateGauges,
   '20261125000000_directories': directories,
   '20261125030000_retention': retention,
+  '20261126010000_run_role_assignments': runRoleAssignments,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -41,6 +41,13 @@ export interface SyncRunRow {
   error: string | null;
   createdAt: string;
   finishedAt: string | null;
+  /** Scalekit's group → role assignments when the run opened; null on runs opened before they were recorded. */
+  roleAssignments: RoleAssignment[] | null;
+}
+
+export interface RoleAssignment {
+  groupId: string;
+  roleName: string;
 }
 
 function toRun(r: Record<string, unknown>): SyncRunRow {
@@ -68,6 +75,7 @@ function toRun(r: Record<string, unknown>): SyncRunRow {
     error: r.error as string | null,
     createdAt: iso(r.created_at) as string,
     finishedAt: iso(r.finished_at),
+    roleAssignments: (r.role_assignments as RoleAssignment[] | null | undefined) ?? null,
   };
 }
 
@@ -78,16 +86,18 @@ export interface NewRun {
   dryRun: boolean;
   directoryId: string;
   updatedAfter: string | null;
+  /** Scalekit's group → role assignments of the directories the run reads, as listed when it opens. */
+  roleAssignments: RoleAssignment[];
 }
 
 /** Creates a run whose snapshot time is the database's now (before any page is read). */
 export async function createRun(db: Db, run: NewRun): Promise<SyncRunRow> {
   const { rows } = await db.raw(
-    `INSERT INTO sync_runs (organization_id, kind, trigger, dry_run, status, phase, directory_id, snapshot_at, snapshot_ns, updated_after)
-     SELECT ?, ?, ?, ?, 'running', 'users', ?, t.now, (extract(epoch FROM t.now) * 1000000)::bigint * 1000, ?
+    `INSERT INTO sync_runs (organization_id, kind, trigger, dry_run, status, phase, directory_id, snapshot_at, snapshot_ns, updated_after, role_assignments)
+     SELECT ?, ?, ?, ?, 'running', 'users', ?, t.now, (extract(epoch FROM t.now) * 1000000)::bigint * 1000, ?, ?::jsonb
        FROM (SELECT clock_timestamp() AS now) t
      RETURNING *`,
-    [run.organizationId, run.kind, run.trigger, run.dryRun, run.directoryId, run.updatedAfter],
+    [run.organizationId, run.kind, run.trigger, run.dryRun, run.directoryId, run.updatedAfter, JSON.stringify(run.roleAssignments)],
   );
   return toRun((rows as Record<string, unknown>[])[0] as Record<string, unknown>);
 }

@@ -36,7 +36,7 @@ try {
   Runtime.install({
     logger: new DefaultLogger('WARN', ({ level, message, meta, timestampNanos }) => {
       if (message === 'Activity failed' && expectedFailures.has(String(meta?.activityType))) return;
-      // The Scalekit task queue's worker runs activities only, as it should.
+      // The Scalekit and reconcile queues' workers run activities only, as they should.
       if (message.startsWith('No workflows registered')) return;
       console.error(`${new Date(Number(timestampNanos / 1_000_000n)).toISOString()} [${level}] ${message}`, meta ?? '');
     }),

@@ -26,7 +26,7 @@ describe('parseConfig defaults', () => {
       databaseUrl: DEFAULT_DATABASE_URL,
       databaseUrlIsDefault: true,
       temporal: { address: undefined, namespace: 'default', taskQueue: 'scimflow' },
-      worker: { activitySlots: 20, scalekitSlots: 10 },
+      worker: { activitySlots: 20, scalekitSlots: 10, reconcileSlots: 4 },
       port: 3000,
       publicBaseUrl: undefined,
       trustProxy: false,
@@ -104,6 +104,7 @@ describe('parseConfig defaults', () => {
       RETENTION_INTERVAL: '6h',
       WORKER_ACTIVITY_SLOTS: '40',
       WORKER_SCALEKIT_SLOTS: '0',
+      WORKER_RECONCILE_SLOTS: '2',
     });
     expect(config).toEqual({
       // Trailing slashes dropped so paths can be appended.
@@ -112,7 +113,7 @@ describe('parseConfig defaults', () => {
       databaseUrl: 'postgresql://u:p@db:5432/x',
       databaseUrlIsDefault: false,
       temporal: { address: 'temporal:7233', namespace: 'prod', taskQueue: 'scim' },
-      worker: { activitySlots: 40, scalekitSlots: 0 },
+      worker: { activitySlots: 40, scalekitSlots: 0, reconcileSlots: 2 },
       port: 8080,
       publicBaseUrl: 'https://scim.example.com',
       trustProxy: true,
@@ -185,6 +186,8 @@ describe('parseConfig defaults', () => {
     expect(configError({ WORKER_SCALEKIT_SLOTS: 'ten' }).message).toMatch(/WORKER_SCALEKIT_SLOTS: expected a whole number of activities from 0 to 1000/);
     expect(configError({ WORKER_SCALEKIT_SLOTS: '1001' }).message).toMatch(/WORKER_SCALEKIT_SLOTS/);
     expect(parseConfig({ WORKER_SCALEKIT_SLOTS: '3' }).worker.scalekitSlots).toBe(3);
+    expect(configError({ WORKER_RECONCILE_SLOTS: '-1' }).message).toMatch(/WORKER_RECONCILE_SLOTS: expected a whole number of activities from 0 to 1000/);
+    expect(parseConfig({ WORKER_RECONCILE_SLOTS: '0' }).worker.reconcileSlots).toBe(0);
   });
 
   it('ignores variables it does not know', () => {

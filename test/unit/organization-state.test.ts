@@ -418,6 +418,37 @@ describe('reconcile state', () => {
     expect(next.reconcile).toBeNull();
     expect(new OrganizationState(next.toContinueAsNewInput(), T1).lastReconcile).toMatchObject({ runId: '7', status: 'completed' });
   });
+
+  it('a run being opened beside the loop keeps it busy until the loop takes the outcome, and holds the hand-over', () => {
+    const s = state();
+    const request = { kind: 'delta' as const, dryRun: false, trigger: 'schedule' };
+    expect(s.canHandOverSteps).toBe(true);
+    s.startScalekitStep({ kind: 'open', request });
+    expect([s.opening, s.reconcileBusy, s.canHandOverSteps]).toEqual([true, true, false]);
+    // A schedule firing meanwhile is skipped, as while a run is open.
+    s.requestReconcile(request);
+    expect([s.pendingReconcile, s.reconcilesSkipped]).toEqual([null, 1]);
+    s.finishScalekitStep({ kind: 'open', request, cursor: cursor() });
+    expect([s.scalekitStep, s.opening, s.canHandOverSteps]).toEqual([null, true, false]);
+    expect(s.takeScalekitOutcome()).toMatchObject({ kind: 'open', cursor: { runId: '7' } });
+    expect(s.takeScalekitOutcome()).toBeNull();
+    expect([s.opening, s.reconcileBusy, s.canHandOverSteps]).toEqual([false, false, true]);
+  });
+
+  it('a run reading pages beside the loop is not runnable (a cancel waits for the step), and may be handed over', () => {
+    const s = state();
+    s.reconcile = cursor();
+    s.startScalekitStep({ kind: 'fetch', runId: '7' });
+    s.reconcile.cancelRequested = true;
+    expect([s.reconcileRunnable, s.reconcileBusy, s.opening]).toEqual([false, true, false]);
+    // Abandoned at a hand-over: the next run reads from the carried cursor again.
+    expect(s.canHandOverSteps).toBe(true);
+    expect(new OrganizationState(s.toContinueAsNewInput(), T1)).toMatchObject({ reconcile: { pageToken: 'tok_3' }, scalekitStep: null });
+    s.finishScalekitStep({ kind: 'fetch', runId: '7', error: 'Scalekit did not answer' });
+    expect([s.reconcileRunnable, s.canHandOverSteps]).toEqual([false, false]);
+    expect(s.takeScalekitOutcome()).toEqual({ kind: 'fetch', runId: '7', error: 'Scalekit did not answer' });
+    expect([s.reconcileRunnable, s.canHandOverSteps]).toEqual([true, true]);
+  });
 });
 
 describe('pause', () => {
