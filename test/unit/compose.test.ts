@@ -266,6 +266,7 @@ const COMPOSE_VARIABLES: Record<string, Passing> = {
   CODEC_ALLOWED_ORIGINS: { services: API },
   WORKER_ACTIVITY_SLOTS: { services: WORKER },
   WORKER_SCALEKIT_SLOTS: { services: WORKER },
+  WORKER_RECONCILE_SLOTS: { services: WORKER },
   RECONCILE_FULL_INTERVAL: { services: WORKER },
   RECONCILE_DELTA_INTERVAL: { services: WORKER },
   DEPROVISION_GUARD_SHARE: { services: WORKER },
