@@ -1,5 +1,5 @@
 import { countEmailConflicts } from '../db/repositories/conflicts';
-import { listOrganizationDirectories, type OrganizationDirectory } from '../db/repositories/directories';
+import { listOrganizationDirectories, usersWithoutDirectory, type OrganizationDirectory } from '../db/repositories/directories';
 import { countDeferred } from '../db/repositories/ledger';
 import { describeSchedules, type ScheduleState } from '../temporal/schedules';
 import { organizationWorkflowId, type OrganizationSyncStatus } from '../workflows/messages';
@@ -30,10 +30,14 @@ function directoryLine(d: OrganizationDirectory): string {
 }
 
 /** The organization's directories and its e-mail conflicts between them, as the database has them. */
-async function directoryState(ctx: CliContext, organizationId: string): Promise<{ directories: OrganizationDirectory[]; emailConflicts: number } | null> {
+async function directoryState(
+  ctx: CliContext,
+  organizationId: string,
+): Promise<{ directories: OrganizationDirectory[]; usersWithoutDirectory: { activeUsers: number; users: number }; emailConflicts: number } | null> {
   try {
     return await ctx.withDb(async (db) => ({
       directories: await listOrganizationDirectories(db, organizationId),
+      usersWithoutDirectory: await usersWithoutDirectory(db, organizationId),
       emailConflicts: await countEmailConflicts(db, organizationId),
     }));
   } catch {
@@ -91,6 +95,10 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
     lines.push(`decide     \`scimflow approve ${organizationId} ${s.reconcile.runId}\` or \`scimflow cancel ${organizationId} ${s.reconcile.runId}\``);
   }
   if (stored && stored.directories.length > 0) lines.push('directories', ...stored.directories.map(directoryLine));
+  if (stored && stored.usersWithoutDirectory.users > 0) {
+    const u = stored.usersWithoutDirectory;
+    lines.push(`  (not known yet)  ${n(u.activeUsers)} active users of ${n(u.users)}: arrived by webhook, which does not name the directory; the next reconcile reads it from Scalekit`);
+  }
   if (stored && stored.emailConflicts > 0) {
     lines.push(
       `CONFLICTS  ${n(stored.emailConflicts)} user(s) held back: a user of another directory has their e-mail ` +

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { listEmailConflicts } from '../../db/repositories/conflicts';
 import { listGroups, listUsers } from '../../db/repositories/directory';
-import { listOrganizationDirectories, organizationEnabled } from '../../db/repositories/directories';
+import { listOrganizationDirectories, organizationEnabled, usersWithoutDirectory } from '../../db/repositories/directories';
 import { countDeferred, LEDGER_OUTCOMES, listLedger } from '../../db/repositories/ledger';
 import { getRun, listPlanChanges, listRuns } from '../../db/repositories/sync-runs';
 import type { OrganizationWorkflows } from '../../temporal/client';
@@ -89,6 +89,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
     const directories = await listOrganizationDirectories(deps.db, organizationId);
     ctx.body = {
       directories,
+      usersWithoutDirectory: await usersWithoutDirectory(deps.db, organizationId),
       enabled: organizationEnabled(directories),
       emailConflicts: await listEmailConflicts(deps.db, organizationId),
     };

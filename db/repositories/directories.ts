@@ -124,6 +124,21 @@ export async function listOrganizationDirectories(db: Db, organizationId: string
   return (rows as Record<string, unknown>[]).map(toDirectory);
 }
 
+/**
+ * Users whose directory is not known yet: Scalekit's user events do not name it, so a user that
+ * arrived by webhook (in no group whose directory is known) has none until a run's listing finds
+ * them. Such users are judged by a full run only when every directory was read.
+ */
+export async function usersWithoutDirectory(db: Db, organizationId: string): Promise<{ activeUsers: number; users: number }> {
+  const { rows } = await db.raw(
+    `SELECT count(*) FILTER (WHERE active)::int AS active_users, count(*)::int AS users
+       FROM directory_users WHERE organization_id = ? AND directory_id IS NULL`,
+    [organizationId],
+  );
+  const r = (rows as { active_users: number; users: number }[])[0];
+  return { activeUsers: r?.active_users ?? 0, users: r?.users ?? 0 };
+}
+
 /** Every organization's directories that still exist, by organization. */
 export async function directoriesByOrganization(db: Db): Promise<Map<string, OrganizationDirectory[]>> {
   const { rows } = await db.raw(`${DIRECTORY_ROWS} WHERE d.removed_at IS NULL ORDER BY d.organization_id, d.created_at, d.id`);

@@ -205,6 +205,9 @@ describe('reconciling an organization with two directories', () => {
     expect(inA.map((id) => homes[id])).toEqual([a, a, a]);
     expect(inB.map((id) => homes[id])).toEqual([null, null, null]);
     expect(await db()('directory_groups').where({ organization_id: org.id, id: teamB.id }).first('directory_id')).toEqual({ directory_id: null });
+    // Operators see them as such, not lost from the counts.
+    const listed = await env.stack.api<{ usersWithoutDirectory: { activeUsers: number; users: number } }>(`/api/organizations/${org.id}/directories`);
+    expect(listed.usersWithoutDirectory).toEqual({ activeUsers: 3, users: 3 });
 
     // The IdP-migration step: B is disabled. A's full run leaves B's people as they are.
     env.emulator.setDirectoryEnabled(org.id, false, { directoryId: b });
@@ -222,6 +225,7 @@ describe('reconciling an organization with two directories', () => {
     expect(next.result?.users).toMatchObject({ deactivated: 0, failed: 0 });
     const learned = await storedDirectories(org.id);
     expect(inB.map((id) => learned[id])).toEqual([b, b, b]);
+    expect((await env.stack.api<{ usersWithoutDirectory: unknown }>(`/api/organizations/${org.id}/directories`)).usersWithoutDirectory).toEqual({ activeUsers: 0, users: 0 });
   });
 
   it('a delta reads each directory from its own last read, and a directory added since in full', async () => {
