@@ -12,7 +12,16 @@ import { createWorker } from './create';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel, base: { service: 'scimflow-worker' } });
-  Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN') });
+  // The Temporal runtime's own lines go through the same structured logger (errors described the
+  // bounded way). The Scalekit and reconcile workers run activities only, which the runtime warns
+  // about at every start: that is by design, not news.
+  Runtime.install({
+    logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN', ({ level, message, meta }) => {
+      if (message.startsWith('No workflows registered')) return;
+      const write = level === 'ERROR' ? logger.error : level === 'WARN' ? logger.warn : level === 'INFO' ? logger.info : logger.debug;
+      write(message, { ...meta, source: 'temporal' });
+    }),
+  });
   const address = config.temporal.address ?? `127.0.0.1:${config.dev.temporalPort}`;
   // One connection per activity slot, so a full worker never waits for the pool; the Scalekit and
   // reconcile queues' activities (plans and applies hold one for minutes) get connections of their
