@@ -1,4 +1,5 @@
-import Koa from 'koa';
+import type Router from '@koa/router';
+import Koa, { type DefaultState } from 'koa';
 import type { Knex } from 'knex';
 import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
@@ -10,7 +11,7 @@ import { operatorRouter } from './routes/operator';
 import { rolesRouter } from './routes/roles';
 import { codecRouter } from './routes/codec';
 import type { EncryptionCodec } from '../temporal/codec';
-import { settingsRouter } from './routes/settings';
+import { settingsLinkRouter, settingsRouter, type SettingsDeps } from './routes/settings';
 import { SettingsLinks } from './settings-link';
 import type { PortalLinks } from '../scalekit/portal';
 import { webhookRouter } from './routes/webhook';
@@ -50,7 +51,7 @@ export function createApp(deps: AppDeps): Koa {
   });
   app.use(errorMapper);
 
-  const settings = settingsRouter({
+  const settings: SettingsDeps = {
     db: deps.db,
     publicBaseUrl: deps.publicBaseUrl,
     frameAncestors: deps.settingsFrameAncestors ?? [],
@@ -58,19 +59,20 @@ export function createApp(deps: AppDeps): Koa {
     links: deps.operatorApiToken ? new SettingsLinks(deps.operatorApiToken) : undefined,
     operatorApiToken: deps.operatorApiToken,
     logger: deps.logger,
-  });
-  // The settings routes come first: they share the /api prefix with the operator router.
-  for (const router of [
-    webhookRouter(deps),
-    settings,
-    operatorRouter(deps),
-    rolesRouter(deps),
-    healthRouter(deps),
-    codecRouter({ codec: deps.codec?.codec, access: 'token', origins: [], operatorApiToken: deps.operatorApiToken, logger: deps.logger }),
-  ]) {
+  };
+  // One by one: each router's context type has the path parameters it checks (api/params.ts).
+  const mount = <C>(router: Router<DefaultState, C>): void => {
     app.use(router.routes());
     app.use(router.allowedMethods({ throw: false }));
-  }
+  };
+  // The settings routes come first: they share the /api prefix with the operator router.
+  mount(webhookRouter(deps));
+  mount(settingsLinkRouter(settings));
+  mount(settingsRouter(settings));
+  mount(operatorRouter(deps));
+  mount(rolesRouter(deps));
+  mount(healthRouter(deps));
+  mount(codecRouter({ codec: deps.codec?.codec, access: 'token', origins: [], operatorApiToken: deps.operatorApiToken, logger: deps.logger }));
   app.use(async function notFound(ctx) {
     if (ctx.status === 404 && ctx.body === undefined) {
       throw new ApiError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);

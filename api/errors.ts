@@ -1,4 +1,6 @@
 import type { Context, Next } from 'koa';
+import { WorkflowRefusedError } from '../temporal/client';
+import { encryptionProblem } from '../temporal/codec';
 
 /** An error with an HTTP status and a stable machine-readable code, shown to the caller when < 500. */
 export class ApiError extends Error {
@@ -37,5 +39,25 @@ export async function errorMapper(ctx: Context, next: Next): Promise<void> {
       ctx.body = { error: 'internal_error', message: 'internal error; see the service logs' };
       ctx.app.emit('error', err, ctx);
     }
+  }
+}
+
+/** Temporal is unavailable: 503, and when to try again. Every route answers it with this. */
+export function temporalUnavailable(message = 'Temporal did not answer; retry later', retryAfterSeconds = 5): ApiError {
+  return new ApiError(503, 'temporal_unavailable', message, { 'Retry-After': String(retryAfterSeconds) });
+}
+
+/**
+ * A Temporal call of the operator API: a workflow's refusal is 409 with its reason, payloads this
+ * process cannot decrypt are 500 with what to set, anything else means Temporal is unavailable (503).
+ */
+export async function callTemporal<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof WorkflowRefusedError) throw new ApiError(409, 'refused', err.message);
+    const encryption = encryptionProblem(err);
+    if (encryption) throw new ApiError(500, 'misconfigured', encryption);
+    throw temporalUnavailable();
   }
 }

@@ -1,10 +1,7 @@
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { organizationExists } from '../db/repositories/organizations';
-import { ORGANIZATION_ID } from '../domain/events';
-import { WorkflowRefusedError } from '../temporal/client';
-import { encryptionProblem } from '../temporal/codec';
 import { ApiError } from './errors';
 import { readRawBody } from './raw-body';
 
@@ -20,8 +17,6 @@ export function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   return r.data;
 }
 
-export const orgParam = z.string().regex(ORGANIZATION_ID, { message: 'expected an organization id such as org_123' });
-
 export async function readJson(ctx: Context, limitBytes = 16 * 1024): Promise<unknown> {
   const raw = await readRawBody(ctx, limitBytes);
   if (raw.length === 0) return {};
@@ -29,18 +24,6 @@ export async function readJson(ctx: Context, limitBytes = 16 * 1024): Promise<un
     return JSON.parse(raw.toString('utf8'));
   } catch {
     throw new ApiError(400, 'invalid_request', 'the request body is not valid JSON');
-  }
-}
-
-/** Temporal refusals are 409 with the reason; an unreachable Temporal is 503. */
-export async function command<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof WorkflowRefusedError) throw new ApiError(409, 'refused', err.message);
-    const encryption = encryptionProblem(err);
-    if (encryption) throw new ApiError(500, 'misconfigured', encryption);
-    throw new ApiError(503, 'temporal_unavailable', 'Temporal did not answer; retry later', { 'Retry-After': '5' });
   }
 }
 

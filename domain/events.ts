@@ -409,11 +409,6 @@ function parse(body: string, delivery: DeliveryInfo): ParseOutcome {
   };
 }
 
-/** Approximate serialized size of an event, for byte-capped batches. */
-export function eventSize(event: DirectoryEvent): number {
-  return JSON.stringify(event).length;
-}
-
 /** A normalized event as the workflow recorded it (in the ledger's payload), not a raw envelope. */
 export function isNormalizedEvent(p: unknown): p is DirectoryEvent {
   const e = p as Partial<DirectoryEvent> | null;

@@ -1,4 +1,3 @@
-import Router from '@koa/router';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { listEmailConflicts } from '../../db/repositories/conflicts';
@@ -7,10 +6,10 @@ import { listOrganizationDirectories, organizationEnabled, usersWithoutDirectory
 import { countDeferred, LEDGER_OUTCOMES, listLedger } from '../../db/repositories/ledger';
 import { getRun, listPlanChanges, listRuns } from '../../db/repositories/sync-runs';
 import type { OrganizationWorkflows } from '../../temporal/client';
-import { encryptionProblem } from '../../temporal/codec';
 import { requireOperatorToken } from '../auth';
-import { ApiError } from '../errors';
-import { command, orgParam, parse, readJson, requireKnownOrganization } from '../request';
+import { ApiError, callTemporal } from '../errors';
+import { checkedRouter, type CheckedRouter } from '../params';
+import { parse, readJson, requireKnownOrganization } from '../request';
 
 export interface OperatorDeps {
   db: Knex;
@@ -59,16 +58,15 @@ const retryBody = z
   })
   .strict();
 
-const runParam = z.string().regex(/^\d{1,18}$/, { message: 'expected a run id (a number)' });
 const planQuery = z.object({ limit: limit(1000, 100), after: z.string().max(300).optional() });
 
 /** The operator API under /api, behind a bearer token. */
-export function operatorRouter(deps: OperatorDeps): Router {
-  const router = new Router({ prefix: '/api' });
+export function operatorRouter(deps: OperatorDeps): CheckedRouter<'orgId' | 'runId'> {
+  const router = checkedRouter(['orgId', 'runId'], { prefix: '/api' });
   router.use(requireOperatorToken(deps.operatorApiToken));
 
   router.get('/organizations/:orgId/users', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
+    const organizationId = ctx.params.orgId;
     const q = parse(usersQuery, ctx.query);
     const users = await listUsers(deps.db, {
       organizationId,
@@ -80,12 +78,12 @@ export function operatorRouter(deps: OperatorDeps): Router {
   });
 
   router.get('/organizations/:orgId/groups', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
+    const organizationId = ctx.params.orgId;
     ctx.body = { groups: await listGroups(deps.db, organizationId) };
   });
 
   router.get('/organizations/:orgId/directories', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
+    const organizationId = ctx.params.orgId;
     const directories = await listOrganizationDirectories(deps.db, organizationId);
     ctx.body = {
       directories,
@@ -96,7 +94,7 @@ export function operatorRouter(deps: OperatorDeps): Router {
   });
 
   router.get('/organizations/:orgId/events', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
+    const organizationId = ctx.params.orgId;
     const q = parse(eventsQuery, ctx.query);
     const events = await listLedger(deps.db, {
       organizationId,
@@ -120,15 +118,8 @@ export function operatorRouter(deps: OperatorDeps): Router {
   });
 
   router.get('/organizations/:orgId/sync', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
-    let status;
-    try {
-      status = await deps.workflows.status(organizationId);
-    } catch (err) {
-      const encryption = encryptionProblem(err);
-      if (encryption) throw new ApiError(500, 'misconfigured', encryption);
-      throw new ApiError(503, 'temporal_unavailable', 'Temporal did not answer; retry later', { 'Retry-After': '5' });
-    }
+    const organizationId = ctx.params.orgId;
+    const status = await callTemporal(() => deps.workflows.status(organizationId));
     if (!status) {
       throw new ApiError(404, 'not_found', `no sync workflow for ${organizationId} yet: it starts with the organization's first event`);
     }
@@ -137,10 +128,10 @@ export function operatorRouter(deps: OperatorDeps): Router {
   });
 
   router.post('/organizations/:orgId/reconcile', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
+    const organizationId = ctx.params.orgId;
     const body = parse(reconcileBody, await readJson(ctx));
     await requireKnownOrganization(deps.db, organizationId);
-    const accepted = await command(() =>
+    const accepted = await callTemporal(() =>
       deps.workflows.startReconcile(organizationId, { kind: body.delta ? 'delta' : 'full', dryRun: body.dryRun, trigger: 'api' }),
     );
     ctx.status = 202;
@@ -148,13 +139,13 @@ export function operatorRouter(deps: OperatorDeps): Router {
   });
 
   router.get('/organizations/:orgId/runs', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
+    const organizationId = ctx.params.orgId;
     ctx.body = { runs: await listRuns(deps.db, organizationId) };
   });
 
   router.get('/organizations/:orgId/runs/:runId', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
-    const runId = parse(runParam, ctx.params.runId);
+    const organizationId = ctx.params.orgId;
+    const runId = ctx.params.runId;
     const q = parse(planQuery, ctx.query);
     const run = await getRun(deps.db, organizationId, runId);
     if (!run) throw new ApiError(404, 'not_found', `run ${runId} of ${organizationId} does not exist`);
@@ -168,39 +159,39 @@ export function operatorRouter(deps: OperatorDeps): Router {
   });
 
   router.post('/organizations/:orgId/runs/:runId/approve', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
-    const runId = parse(runParam, ctx.params.runId);
+    const organizationId = ctx.params.orgId;
+    const runId = ctx.params.runId;
     await requireKnownOrganization(deps.db, organizationId);
     ctx.status = 202;
-    ctx.body = await command(() => deps.workflows.approveRun(organizationId, runId));
+    ctx.body = await callTemporal(() => deps.workflows.approveRun(organizationId, runId));
   });
 
   router.post('/organizations/:orgId/runs/:runId/cancel', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
-    const runId = parse(runParam, ctx.params.runId);
+    const organizationId = ctx.params.orgId;
+    const runId = ctx.params.runId;
     await requireKnownOrganization(deps.db, organizationId);
-    ctx.body = await command(() => deps.workflows.cancelRun(organizationId, runId));
+    ctx.body = await callTemporal(() => deps.workflows.cancelRun(organizationId, runId));
   });
 
   router.post('/organizations/:orgId/events/retry', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
+    const organizationId = ctx.params.orgId;
     const body = parse(retryBody, await readJson(ctx));
     await requireKnownOrganization(deps.db, organizationId);
-    ctx.body = await command(() => deps.workflows.retryQuarantined(organizationId, body.eventIds ?? null));
+    ctx.body = await callTemporal(() => deps.workflows.retryQuarantined(organizationId, body.eventIds ?? null));
   });
 
   router.post('/organizations/:orgId/pause', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
+    const organizationId = ctx.params.orgId;
     const body = parse(pauseBody, await readJson(ctx));
     await requireKnownOrganization(deps.db, organizationId);
-    ctx.body = await command(() => deps.workflows.pauseSync(organizationId, body.note));
+    ctx.body = await callTemporal(() => deps.workflows.pauseSync(organizationId, body.note));
   });
 
   router.post('/organizations/:orgId/resume', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
+    const organizationId = ctx.params.orgId;
     parse(z.object({}).strict(), await readJson(ctx));
     await requireKnownOrganization(deps.db, organizationId);
-    ctx.body = await command(() => deps.workflows.resumeSync(organizationId));
+    ctx.body = await callTemporal(() => deps.workflows.resumeSync(organizationId));
   });
 
   return router;

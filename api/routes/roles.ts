@@ -1,12 +1,12 @@
-import Router from '@koa/router';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { getDefaultRole, listRoleMappings, userRoleReport } from '../../db/repositories/roles';
 import { DEFAULT_PRECEDENCE, MAX_PRECEDENCE, roleNameProblem, type RoleChangeInput } from '../../domain/roles';
 import type { OrganizationWorkflows } from '../../temporal/client';
 import { requireOperatorToken } from '../auth';
-import { ApiError } from '../errors';
-import { command, orgParam, parse, readJson, requireKnownOrganization } from '../request';
+import { ApiError, callTemporal } from '../errors';
+import { checkedRouter, type CheckedRouter } from '../params';
+import { parse, readJson, requireKnownOrganization } from '../request';
 
 export interface RolesDeps {
   db: Knex;
@@ -19,8 +19,6 @@ const roleName = z.string({ message: 'expected a role name' }).superRefine((role
   if (problem) ctx.addIssue({ code: 'custom', message: problem });
 });
 const dryRun = z.boolean({ message: 'expected true or false' }).default(false);
-const groupParam = z.string().min(1).max(256, { message: 'expected a directory group id' });
-const userParam = z.string().min(1).max(256, { message: 'expected a directory user id' });
 
 const mapBody = z
   .object({
@@ -41,44 +39,45 @@ const defaultBody = z.object({ role: roleName.nullable(), dryRun }).strict();
  * Group → role mappings and the default role under /api/organizations/:orgId/roles. Changes go
  * through the organization workflow (serialized with its events); `dryRun: true` previews them.
  */
-export function rolesRouter(deps: RolesDeps): Router {
-  const router = new Router({ prefix: '/api/organizations/:orgId' });
+export function rolesRouter(deps: RolesDeps): CheckedRouter<'orgId' | 'groupId' | 'userId'> {
+  // The prefix has no parameters, so the operator token is checked before them.
+  const router = checkedRouter(['orgId', 'groupId', 'userId'], { prefix: '/api' });
   router.use(requireOperatorToken(deps.operatorApiToken));
 
   const change = async (organizationId: string, c: RoleChangeInput, preview: boolean) => {
     // An organization scimflow has never seen gets no workflow started on its behalf.
     await requireKnownOrganization(deps.db, organizationId);
-    return command(() => deps.workflows.changeRoles(organizationId, { change: c, dryRun: preview }));
+    return callTemporal(() => deps.workflows.changeRoles(organizationId, { change: c, dryRun: preview }));
   };
 
-  router.get('/roles', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
+  router.get('/organizations/:orgId/roles', async (ctx) => {
+    const organizationId = ctx.params.orgId;
     ctx.body = { defaultRole: await getDefaultRole(deps.db, organizationId), mappings: await listRoleMappings(deps.db, organizationId) };
   });
 
-  router.put('/roles/mappings/:groupId', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
-    const groupId = parse(groupParam, ctx.params.groupId);
+  router.put('/organizations/:orgId/roles/mappings/:groupId', async (ctx) => {
+    const organizationId = ctx.params.orgId;
+    const groupId = ctx.params.groupId;
     const body = parse(mapBody, await readJson(ctx));
     ctx.body = await change(organizationId, { action: 'map', groupId, role: body.role, precedence: body.precedence }, body.dryRun);
   });
 
-  router.delete('/roles/mappings/:groupId', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
-    const groupId = parse(groupParam, ctx.params.groupId);
+  router.delete('/organizations/:orgId/roles/mappings/:groupId', async (ctx) => {
+    const organizationId = ctx.params.orgId;
+    const groupId = ctx.params.groupId;
     const body = parse(unmapBody, await readJson(ctx));
     ctx.body = await change(organizationId, { action: 'unmap', groupId }, body.dryRun);
   });
 
-  router.put('/roles/default', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
+  router.put('/organizations/:orgId/roles/default', async (ctx) => {
+    const organizationId = ctx.params.orgId;
     const body = parse(defaultBody, await readJson(ctx));
     ctx.body = await change(organizationId, { action: 'default', role: body.role }, body.dryRun);
   });
 
-  router.get('/users/:userId/roles', async (ctx) => {
-    const organizationId = parse(orgParam, ctx.params.orgId);
-    const userId = parse(userParam, ctx.params.userId);
+  router.get('/organizations/:orgId/users/:userId/roles', async (ctx) => {
+    const organizationId = ctx.params.orgId;
+    const userId = ctx.params.userId;
     const report = await userRoleReport(deps.db, organizationId, userId);
     if (!report) throw new ApiError(404, 'not_found', `user ${userId} is not in the directory of ${organizationId}`);
     ctx.body = report;

@@ -3,12 +3,11 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
 import { spendSettingsLink } from '../../db/repositories/settings-links';
-import { z } from 'zod';
-import { ORGANIZATION_ID } from '../../domain/events';
 import type { Logger } from '../../observability/logger';
 import { PortalUnavailableError, type PortalLinks } from '../../scalekit/portal';
 import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
+import { checkedRouter, isOrganizationId, type CheckedRouter } from '../params';
 import { SETTINGS_COOKIE, SETTINGS_SESSION_SECONDS, type SettingsLinks } from '../settings-link';
 
 const pagePath = (organizationId: string) => `/settings/directory/${encodeURIComponent(organizationId)}`;
@@ -27,8 +26,6 @@ export interface SettingsDeps {
   operatorApiToken: string | undefined;
   logger: Logger;
 }
-
-const orgParam = z.string().regex(ORGANIZATION_ID);
 
 function requirePortal(deps: SettingsDeps): PortalLinks {
   if (!deps.portal) {
@@ -65,43 +62,50 @@ function html(ctx: Context, deps: SettingsDeps, status: number, body: string, no
 }
 
 /**
- * The organization's directory settings page (Scalekit's admin portal embedded), reached through a
- * signed, expiring link that the operator API hands out; and the raw portal link for hosts that
- * embed the portal in their own page.
+ * The operator API's links to an organization's directory settings: a signed, expiring link to
+ * the settings page below, and the raw portal link for hosts that embed the portal in their own page.
  */
-export function settingsRouter(deps: SettingsDeps): Router {
-  const router = new Router();
-  const operator = requireOperatorToken(deps.operatorApiToken);
+export function settingsLinkRouter(deps: SettingsDeps): CheckedRouter<'orgId'> {
+  // The prefix has no parameters, so the operator token is checked before them.
+  const router = checkedRouter(['orgId'], { prefix: '/api' });
+  router.use(requireOperatorToken(deps.operatorApiToken));
 
-  router.post('/api/organizations/:orgId/settings-link', operator, (ctx) => {
-    const parsed = orgParam.safeParse(ctx.params.orgId);
-    if (!parsed.success) throw new ApiError(400, 'invalid_request', 'expected an organization id such as org_123');
+  router.post('/organizations/:orgId/settings-link', (ctx) => {
+    const organizationId = ctx.params.orgId;
     requirePortal(deps);
     if (!deps.links) throw new ApiError(503, 'settings_unavailable', 'set OPERATOR_API_TOKEN to sign settings links');
-    const link = deps.links.create(parsed.data);
+    const link = deps.links.create(organizationId);
     ctx.status = 201;
     const base = deps.publicBaseUrl ?? `${ctx.protocol}://${ctx.host}`;
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { url: `${base}/settings/directory?${link.query}`, expiresAt: link.expiresAt, singleUse: true };
   });
 
-  router.post('/api/organizations/:orgId/portal-link', operator, async (ctx) => {
-    const parsed = orgParam.safeParse(ctx.params.orgId);
-    if (!parsed.success) throw new ApiError(400, 'invalid_request', 'expected an organization id such as org_123');
+  router.post('/organizations/:orgId/portal-link', async (ctx) => {
+    const organizationId = ctx.params.orgId;
     let link;
     try {
-      link = await requirePortal(deps).generate(parsed.data);
+      link = await requirePortal(deps).generate(organizationId);
     } catch (err) {
       if (!(err instanceof PortalUnavailableError)) throw err;
-      deps.logger.error('could not generate an admin portal link', { organizationId: parsed.data, error: err });
+      deps.logger.error('could not generate an admin portal link', { organizationId, error: err });
       throw new ApiError(503, 'portal_unavailable', 'Scalekit did not answer; try again in a minute', { 'Retry-After': '30' });
     }
-    if (!link) throw new ApiError(404, 'not_found', `Scalekit does not know organization ${parsed.data}`);
+    if (!link) throw new ApiError(404, 'not_found', `Scalekit does not know organization ${organizationId}`);
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 201;
     ctx.body = link;
   });
 
+  return router;
+}
+
+/**
+ * The organization's directory settings page (Scalekit's admin portal embedded), reached through a
+ * signed, expiring link that settingsLinkRouter hands out.
+ */
+export function settingsRouter(deps: SettingsDeps): Router {
+  const router = new Router();
   const again = 'Open the directory settings again from your account settings.';
 
   // A link: valid once. Its first use opens a session (a cookie for this organization's page only)
@@ -114,7 +118,7 @@ export function settingsRouter(deps: SettingsDeps): Router {
     if (verdict.status === 'expired') {
       return html(ctx, deps, 410, messagePage('This link has expired', `Settings links are valid for 15 minutes. ${again}`, nonce), nonce);
     }
-    if (verdict.status === 'invalid' || !ORGANIZATION_ID.test(verdict.organizationId)) {
+    if (verdict.status === 'invalid' || !isOrganizationId(verdict.organizationId)) {
       return html(ctx, deps, 403, messagePage('This link is not valid', again, nonce), nonce);
     }
     let fresh: boolean;
@@ -149,7 +153,7 @@ export function settingsRouter(deps: SettingsDeps): Router {
   router.get('/settings/directory/:orgId', async (ctx) => {
     const nonce = randomBytes(16).toString('base64');
     const org = ctx.params.orgId ?? '';
-    const session = deps.links && ORGANIZATION_ID.test(org) ? deps.links.checkSession(ctx.cookies.get(SETTINGS_COOKIE)) : { status: 'invalid' as const };
+    const session = deps.links && isOrganizationId(org) ? deps.links.checkSession(ctx.cookies.get(SETTINGS_COOKIE)) : { status: 'invalid' as const };
     if (session.status === 'expired') {
       return html(ctx, deps, 410, messagePage('Your session has ended', `Settings sessions last an hour. ${again}`, nonce), nonce);
     }

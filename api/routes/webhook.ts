@@ -10,7 +10,7 @@ import type { Logger } from '../../observability/logger';
 import type { Metrics } from '../../observability/metrics';
 import type { WebhookVerifier } from '../../scalekit/webhook';
 import { deliveryRefusal, type OrganizationWorkflows } from '../../temporal/client';
-import { ApiError } from '../errors';
+import { ApiError, temporalUnavailable } from '../errors';
 import { CLIENT_ABORTED, readRawBody } from '../raw-body';
 
 export interface WebhookDeps {
@@ -22,7 +22,7 @@ export interface WebhookDeps {
   maxBodyBytes?: number;
 }
 
-const RETRY_AFTER_SECONDS = '30';
+const RETRY_AFTER_SECONDS = 30;
 const WEBHOOK_PATH = '/webhooks/scalekit';
 
 /**
@@ -67,10 +67,6 @@ export function webhookRouter(deps: WebhookDeps): Router {
     throw new ApiError(405, 'method_not_allowed', `${WEBHOOK_PATH} accepts POST only (signed Scalekit webhooks)`, { Allow: 'POST' });
   });
   return router;
-}
-
-function unavailable(code: 'temporal_unavailable' | 'database_unavailable', message: string): ApiError {
-  return new ApiError(503, code, message, { 'Retry-After': RETRY_AFTER_SECONDS });
 }
 
 async function handle(ctx: Context, deps: WebhookDeps, finish: (result: string) => void): Promise<void> {
@@ -123,7 +119,7 @@ async function deliver(deps: WebhookDeps, event: DirectoryEvent): Promise<string
       organizationId: event.organizationId,
       error: err as Error,
     });
-    throw unavailable('temporal_unavailable', 'the event could not be queued; retry later');
+    throw temporalUnavailable('the event could not be queued; retry later', RETRY_AFTER_SECONDS);
   }
 }
 
@@ -165,7 +161,7 @@ async function record(ctx: Context, deps: WebhookDeps, finish: (result: string) 
         : 'could not record a webhook in the event ledger; answering 503 so Scalekit redelivers',
       { eventId: id, error: err as Error },
     );
-    throw unavailable('database_unavailable', 'the event could not be recorded; retry later');
+    throw new ApiError(503, 'database_unavailable', 'the event could not be recorded; retry later', { 'Retry-After': String(RETRY_AFTER_SECONDS) });
   }
   // The reason can quote the body (a JSON parser's message does): logs get its kind only.
   (t.status === 'quarantined' ? deps.logger.warn : deps.logger.info)(`webhook ${t.status}`, { eventId: id, type: t.type, reason: reasonKind(t.reason) });

@@ -42,6 +42,11 @@ it('answers 503 while Temporal is down, and applies the redelivered event once w
   expect(down.headers.get('retry-after')).toBe('30');
   expect(await down.json()).toMatchObject({ error: 'temporal_unavailable' });
   expect((await fetch(`${stack.baseUrl}/readyz`)).status).toBe(503);
+  // The operator API answers the same way, sooner (Retry-After 5).
+  const status = await fetch(`${stack.baseUrl}/api/organizations/${org}/sync`, { headers: { authorization: `Bearer ${stack.operatorToken}` } });
+  expect(status.status).toBe(503);
+  expect(status.headers.get('retry-after')).toBe('5');
+  expect(await status.json()).toEqual({ error: 'temporal_unavailable', message: 'Temporal did not answer; retry later' });
   expect(stack.logs.some((l) => l.includes('answering 503'))).toBe(true);
   expect(await stack.database.db('directory_events').where('id', second.id).first()).toBeUndefined();
 

@@ -379,6 +379,29 @@ describe('operator API', () => {
     expect(org.status).toBe(400);
   });
 
+  it('checks path parameters after the token: 401 first, then 400 naming what was expected', async () => {
+    const auth = { authorization: `Bearer ${stack.operatorToken}` };
+    const long = 'x'.repeat(257);
+    const cases: [method: string, path: string, message: string][] = [
+      ['GET', '/api/organizations/bad%20org/users', 'expected an organization id such as org_123'],
+      ['POST', '/api/organizations/bad%20org/pause', 'expected an organization id such as org_123'],
+      ['GET', '/api/organizations/org_1/runs/abc', 'expected a run id (a number)'],
+      ['POST', '/api/organizations/org_1/runs/1234567890123456789/approve', 'expected a run id (a number)'],
+      ['GET', '/api/organizations/bad%20org/roles', 'expected an organization id such as org_123'],
+      ['PUT', `/api/organizations/org_1/roles/mappings/${long}`, 'expected a directory group id'],
+      ['GET', `/api/organizations/org_1/users/${long}/roles`, 'expected a directory user id'],
+      ['POST', '/api/organizations/bad%20org/settings-link', 'expected an organization id such as org_123'],
+      ['POST', '/api/organizations/bad%20org/portal-link', 'expected an organization id such as org_123'],
+    ];
+    for (const [method, path, message] of cases) {
+      const anonymous = await fetch(`${stack.baseUrl}${path}`, { method });
+      expect(anonymous.status, `${method} ${path} without a token`).toBe(401);
+      const res = await fetch(`${stack.baseUrl}${path}`, { method, headers: auth });
+      expect(res.status, `${method} ${path}`).toBe(400);
+      expect(await res.json()).toEqual({ error: 'invalid_request', message });
+    }
+  });
+
   it('filters active users and pages through the ledger newest first', async () => {
     const org = newOrg();
     for (let i = 0; i < 5; i++) {

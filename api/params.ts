@@ -1,0 +1,43 @@
+import Router, { type RouterOptions } from '@koa/router';
+import type { DefaultContext, DefaultState } from 'koa';
+import { z } from 'zod';
+import { ORGANIZATION_ID } from '../domain/events';
+import { parse } from './request';
+
+/** The organization-id rule of the whole API: path parameters, settings links and settings sessions. */
+export const isOrganizationId = (value: string): boolean => ORGANIZATION_ID.test(value);
+
+/** Every path parameter of the operator API and what it must look like; a bad one is a 400 naming what was expected. */
+const PATH_PARAMS = {
+  orgId: z.string().refine(isOrganizationId, { message: 'expected an organization id such as org_123' }),
+  runId: z.string().regex(/^\d{1,18}$/, { message: 'expected a run id (a number)' }),
+  groupId: z.string().min(1).max(256, { message: 'expected a directory group id' }),
+  userId: z.string().min(1).max(256, { message: 'expected a directory user id' }),
+};
+
+export type PathParam = keyof typeof PATH_PARAMS;
+
+/** ctx.params in the handlers of a router that checks these parameters. */
+export interface CheckedParams<N extends PathParam> {
+  params: Record<N, string>;
+}
+
+/** A router whose handlers read the named path parameters already checked. */
+export type CheckedRouter<N extends PathParam> = Router<DefaultState, DefaultContext & CheckedParams<N>>;
+
+/**
+ * A router that checks the named path parameters of its routes once, before their handlers run.
+ * Parameter checks run first in every layer whose path has the parameter, router.use middleware
+ * included: a prefix without parameters keeps the operator token ahead of them (401 before 400).
+ */
+export function checkedRouter<N extends PathParam>(names: readonly N[], options?: RouterOptions): CheckedRouter<N> {
+  const router: CheckedRouter<N> = new Router(options);
+  for (const name of names) {
+    const schema = PATH_PARAMS[name];
+    router.param(name, (value, _ctx, next) => {
+      parse(schema, value);
+      return next();
+    });
+  }
+  return router;
+}
