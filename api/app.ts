@@ -45,8 +45,8 @@ export function createApp(deps: AppDeps): Koa {
     try {
       await next();
     } finally {
-      const route = (ctx as { _matchedRoute?: string })._matchedRoute ?? 'unmatched';
-      deps.metrics.httpRequests.inc({ route: String(route), status: String(ctx.status) });
+      const matched = (ctx as { _matchedRoute?: string | RegExp })._matchedRoute;
+      deps.metrics.httpRequests.inc({ route: routeLabel(matched), status: String(ctx.status) });
     }
   });
   app.use(errorMapper);
@@ -119,4 +119,14 @@ export function createCodecApp(deps: { codec: EncryptionCodec; origins: readonly
   app.on('error', (err: Error) => deps.logger.error('codec request failed', { error: err }));
   app.silent = true;
   return app;
+}
+
+/**
+ * The route a request matched, as a metrics label: the route's pattern, or for a request a
+ * router's middleware answered (a 401 from the token check) the router's prefix, not the regular
+ * expression @koa/router builds from it.
+ */
+export function routeLabel(matched: string | RegExp | undefined): string {
+  if (matched === undefined) return 'unmatched';
+  return String(matched).replace(/\(\?:.*$/, '') || '/';
 }

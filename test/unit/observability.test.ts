@@ -241,3 +241,12 @@ describe('metrics (Prometheus text format)', () => {
     for (const l of lines) expect(l).toMatch(sample);
   });
 });
+
+describe('the route label of /metrics', () => {
+  it('is the route pattern, or the prefix of the router whose middleware answered', async () => {
+    const { routeLabel } = await import('../../api/app');
+    expect(routeLabel('/api/organizations/:orgId/users')).toBe('/api/organizations/:orgId/users');
+    expect(routeLabel('/api(?:_/|$)')).toBe('/api');
+    expect(routeLabel(undefined)).toBe('unmatched');
+  });
+});
