@@ -20,6 +20,26 @@ export default tseslint.config(
     },
   },
   {
+    // The directory mirror has one writer: its statements (db/mirror/*) are reached only through
+    // db/mirror/writer.ts, which takes the organization's lock. (Workflow and domain code, below,
+    // import no database code at all.)
+    files: ['**/*.ts'],
+    ignores: ['db/mirror/**', 'test/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '(^|/)mirror/(?!writer$)[^/]+$',
+              message: 'Write the directory mirror through its writer (db/mirror/writer.ts): withMirrorWriter.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // Workflow code is deterministic and sandboxed: no Node built-ins, no process, no clients.
     files: ['workflows/**/*.ts', 'domain/**/*.ts'],
     rules: {

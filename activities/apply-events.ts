@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
+import { ping } from '../db/connection';
 import { isolationReason } from '../db/errors';
+import { withMirrorWriter, type MirrorWriter } from '../db/mirror/writer';
 import * as directory from '../db/repositories/directory';
-import { writeDirectoryStates } from '../db/repositories/directories';
 import * as ledger from '../db/repositories/ledger';
 import * as roles from '../db/repositories/roles';
 import type { DirectoryEvent } from '../domain/events';
@@ -22,22 +23,13 @@ export interface ApplyResult {
   lastAppliedOccurredAt: string | null;
 }
 
-async function loadAndPlan(trx: Knex.Transaction, organizationId: string, events: readonly DirectoryEvent[]): Promise<BatchPlan> {
+async function loadAndPlan(writer: MirrorWriter, events: readonly DirectoryEvent[]): Promise<BatchPlan> {
   const { userIds, groupIds } = entitiesOf(events);
-  // One connection: the statements run one after another (lock first).
-  const directories = await directory.lockOrganization(trx, organizationId);
-  const users = await directory.loadUsers(trx, organizationId, userIds);
-  const groups = await directory.loadGroups(trx, organizationId, groupIds);
+  // One connection: the statements run one after another (the lock's first).
+  const directories = await writer.directories();
+  const users = await directory.loadUsers(writer.trx, writer.organizationId, userIds);
+  const groups = await directory.loadGroups(writer.trx, writer.organizationId, groupIds);
   return planBatch({ events, users, groups, directories });
-}
-
-async function writePlan(trx: Knex.Transaction, organizationId: string, plan: BatchPlan): Promise<void> {
-  // Order matters for the foreign keys: groups and users before memberships.
-  await directory.upsertGroups(trx, organizationId, [...plan.groups.values()]);
-  await directory.upsertUsers(trx, organizationId, [...plan.users.values()]);
-  await directory.clearGroupMemberships(trx, organizationId, [...plan.clearedGroups]);
-  await directory.replaceMemberships(trx, organizationId, plan.memberships);
-  await writeDirectoryStates(trx, organizationId, [...plan.directories.values()]);
 }
 
 export interface SavepointResult {
@@ -49,12 +41,12 @@ export interface SavepointResult {
  * Plans and writes `events`, and resolves the roles they change, inside a savepoint: an error
  * rolls back only them.
  */
-export async function applyInSavepoint(trx: Knex.Transaction, organizationId: string, events: readonly DirectoryEvent[]): Promise<SavepointResult> {
-  return trx.transaction(async (sp) => {
-    const plan = await loadAndPlan(sp, organizationId, events);
-    await writePlan(sp, organizationId, plan);
+export async function applyInSavepoint(writer: MirrorWriter, events: readonly DirectoryEvent[]): Promise<SavepointResult> {
+  return writer.savepoint(async (sp) => {
+    const plan = await loadAndPlan(sp, events);
+    await sp.writeEventPlan(plan);
     const applied = events.filter((e) => plan.outcomes.get(e.id)?.outcome !== 'stale');
-    return { plan, roles: await resolveRolesAfter(sp, organizationId, applied) };
+    return { plan, roles: await resolveRolesAfter(sp, applied) };
   });
 }
 
@@ -78,17 +70,18 @@ const addRoles = (into: roles.RoleResolution, from: roles.RoleResolution): void 
  * is quarantined with the reason. A transient error (connection lost) is thrown: the transaction
  * rolls back and Temporal retries the whole batch.
  */
-async function applyIsolating(trx: Knex.Transaction, organizationId: string, events: readonly DirectoryEvent[], out: Isolated): Promise<void> {
+async function applyIsolating(writer: MirrorWriter, events: readonly DirectoryEvent[], out: Isolated): Promise<void> {
   if (events.length === 0) return;
+  const { trx, organizationId } = writer;
   try {
-    const { plan, roles: changed } = await applyInSavepoint(trx, organizationId, events);
+    const { plan, roles: changed } = await applyInSavepoint(writer, events);
     for (const e of events) {
       const o = plan.outcomes.get(e.id);
       out.outcomes.set(e.id, { id: e.id, outcome: o?.outcome ?? 'applied', detail: o?.detail ?? null });
     }
     addRoles(out.roles, changed);
   } catch (err) {
-    const reason = await isolationReason(err, () => trx.raw('SELECT 1'));
+    const reason = await isolationReason(err, () => ping(trx));
     if (!reason) throw err;
     if (events.length === 1) {
       const event = events[0]!;
@@ -96,8 +89,8 @@ async function applyIsolating(trx: Knex.Transaction, organizationId: string, eve
       return;
     }
     const half = Math.ceil(events.length / 2);
-    await applyIsolating(trx, organizationId, events.slice(0, half), out);
-    await applyIsolating(trx, organizationId, events.slice(half), out);
+    await applyIsolating(writer, events.slice(0, half), out);
+    await applyIsolating(writer, events.slice(half), out);
   }
 }
 
@@ -117,12 +110,13 @@ interface ConflictRetry {
  * quarantined a moment ago by the same batch (the deletion that frees the email may come later in
  * it). Freshness still rules: an event the entity has moved past is stale.
  */
-export async function retryConflicts(trx: Knex.Transaction, organizationId: string): Promise<ConflictRetry> {
+export async function retryConflicts(writer: MirrorWriter): Promise<ConflictRetry> {
+  const trx = writer.trx;
   const result: ConflictRetry = { outcomes: new Map(), applied: 0, roles: roles.emptyResolution() };
-  const candidates = await ledger.listConflictQuarantined(trx, organizationId, RETRY_LIMIT);
+  const candidates = await ledger.listConflictQuarantined(trx, writer.organizationId, RETRY_LIMIT);
   for (const event of candidates) {
     try {
-      const { plan, roles: changed } = await applyInSavepoint(trx, organizationId, [event]);
+      const { plan, roles: changed } = await applyInSavepoint(writer, [event]);
       const stale = plan.outcomes.get(event.id)?.outcome === 'stale';
       result.outcomes.set(event.id, {
         id: event.id,
@@ -133,7 +127,7 @@ export async function retryConflicts(trx: Knex.Transaction, organizationId: stri
       addRoles(result.roles, changed);
     } catch (err) {
       // Still failing for its data (or no longer understood at all): it stays quarantined.
-      if (!(await isolationReason(err, () => trx.raw('SELECT 1')))) throw err;
+      if (!(await isolationReason(err, () => ping(trx)))) throw err;
     }
   }
   await ledger.setOutcomes(trx, [...result.outcomes.values()]);
@@ -144,8 +138,9 @@ export async function retryConflicts(trx: Knex.Transaction, organizationId: stri
  * Roles follow the users and groups the applied events changed; each user's grant names the
  * newest event that touched the user (or the group event that changed the user's groups).
  */
-export async function resolveRolesAfter(trx: Knex.Transaction, organizationId: string, applied: readonly DirectoryEvent[]): Promise<roles.RoleResolution> {
+export async function resolveRolesAfter(writer: MirrorWriter, applied: readonly DirectoryEvent[]): Promise<roles.RoleResolution> {
   if (applied.length === 0) return roles.emptyResolution();
+  const { trx, organizationId } = writer;
   const cause = new Map<string, DirectoryEvent>();
   const note = (userId: string, e: DirectoryEvent) => {
     const seen = cause.get(userId);
@@ -158,7 +153,7 @@ export async function resolveRolesAfter(trx: Knex.Transaction, organizationId: s
     if (e.kind !== 'group' || e.type !== 'organization.directory.group_deleted') continue;
     for (const userId of await roles.holdersOfGroupMappings(trx, organizationId, [e.group.id])) note(userId, e);
   }
-  return roles.resolveUserRoles(trx, organizationId, [...cause.keys()], (userId) => `event:${cause.get(userId)?.id ?? 'unknown'}`);
+  return writer.resolveRoles([...cause.keys()], (userId) => `event:${cause.get(userId)?.id ?? 'unknown'}`);
 }
 
 /**
@@ -169,11 +164,10 @@ export async function resolveRolesAfter(trx: Knex.Transaction, organizationId: s
  * retries the activity.
  */
 async function applyBatch(db: Knex, organizationId: string, events: readonly DirectoryEvent[]): Promise<ApplyResult> {
-  return db.transaction(async (trx) => {
-    await directory.ensureOrganization(trx, organizationId);
-    // The organization's lock before any write (ledger rows included): every writer takes them in
-    // the same order, so none waits on another in a cycle.
-    await directory.lockOrganization(trx, organizationId);
+  // The organization's lock before any write (ledger rows included): every writer takes them in
+  // the same order, so none waits on another in a cycle.
+  return withMirrorWriter(db, organizationId, async (writer) => {
+    const trx = writer.trx;
     // Within one batch an id counts once; later copies are duplicates.
     const seen = new Set<string>();
     const unique = events.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
@@ -181,14 +175,14 @@ async function applyBatch(db: Knex, organizationId: string, events: readonly Dir
     const toApply = unique.filter((e) => fresh.has(e.id));
 
     const isolated: Isolated = { outcomes: new Map(), roles: roles.emptyResolution() };
-    await applyIsolating(trx, organizationId, toApply, isolated);
+    await applyIsolating(writer, toApply, isolated);
     await ledger.setOutcomes(trx, [...isolated.outcomes.values()]);
     const outcomes = isolated.outcomes;
     const roleChanges = isolated.roles;
 
     let recovered = 0;
     if ([...outcomes.values()].some((o) => o.outcome === 'applied')) {
-      const retried = await retryConflicts(trx, organizationId);
+      const retried = await retryConflicts(writer);
       addRoles(roleChanges, retried.roles);
       for (const [id, o] of retried.outcomes) {
         // Quarantined earlier in this same batch: it counts as what it finally became.
@@ -215,7 +209,7 @@ async function applyBatch(db: Knex, organizationId: string, events: readonly Dir
       quarantined: count('quarantined') + unrecordable.size,
       lastAppliedOccurredAt,
     };
-  });
+  }, { ensureOrganization: true });
 }
 
 const emptyResult = (): ApplyResult => ({
@@ -254,7 +248,7 @@ export async function applyDirectoryEvents(db: Knex, organizationId: string, eve
   try {
     return await applyBatch(db, organizationId, events);
   } catch (err) {
-    const reason = await isolationReason(err, () => db.raw('SELECT 1'));
+    const reason = await isolationReason(err, () => ping(db));
     if (!reason) throw err;
     if (events.length === 1) return quarantineEvent(db, organizationId, events[0]!, reason);
     const half = Math.ceil(events.length / 2);
@@ -266,11 +260,7 @@ export async function applyDirectoryEvents(db: Knex, organizationId: string, eve
 /** Keeps an event that cannot be applied as quarantined, with its payload when it can be stored. */
 async function quarantineEvent(db: Knex, organizationId: string, event: DirectoryEvent, reason: string): Promise<ApplyResult> {
   const result = emptyResult();
-  const outcome = await db.transaction(async (trx) => {
-    await directory.ensureOrganization(trx, organizationId);
-    await directory.lockOrganization(trx, organizationId);
-    return ledger.recordQuarantined(trx, event, reason);
-  });
+  const outcome = await withMirrorWriter(db, organizationId, (writer) => ledger.recordQuarantined(writer.trx, event, reason), { ensureOrganization: true });
   if (outcome === 'duplicate') result.duplicate = 1;
   else result.quarantined = 1;
   return result;

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { loadGroups, loadUsers } from '../db/repositories/directory';
+import { activeEmailHolder, loadGroups, loadUsers } from '../db/repositories/directory';
 import { describeEmailConflict } from '../domain/conflicts';
 import type { DirectoryEvent } from '../domain/events';
 import { userDirectory } from '../domain/plan';
@@ -25,13 +25,7 @@ export async function explainEmailConflict(
   const stored = (await loadUsers(trx, organizationId, [rec.id])).get(rec.id);
   const email = rec.email ?? stored?.email ?? null;
   if (!email) return undefined;
-  const { rows } = await trx.raw(
-    `SELECT id, directory_id FROM directory_users
-      WHERE organization_id = ? AND active AND lower(email) = lower(?) AND id <> ?
-      ORDER BY id LIMIT 1`,
-    [organizationId, email, rec.id],
-  );
-  const holder = (rows as { id: string; directory_id: string | null }[])[0];
+  const holder = await activeEmailHolder(trx, organizationId, email, rec.id);
   if (!holder) return undefined;
   const groups = await loadGroups(trx, organizationId, (rec.groups ?? []).map((g) => g.id));
   const directoryId = userDirectory(rec, stored, (id) => groups.get(id));

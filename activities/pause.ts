@@ -1,7 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
-import { ensureOrganization, lockOrganization } from '../db/repositories/directory';
+import { withMirrorWriter } from '../db/mirror/writer';
 import * as ledger from '../db/repositories/ledger';
+import { recordSyncPause as recordPause } from '../db/repositories/organizations';
 import type { DirectoryEvent } from '../domain/events';
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
 
@@ -19,14 +20,18 @@ export interface DeferResult {
 }
 
 export async function deferDirectoryEvents(db: Knex, organizationId: string, events: readonly DirectoryEvent[]): Promise<DeferResult> {
-  return db.transaction(async (trx) => {
-    await ensureOrganization(trx, organizationId);
-    await lockOrganization(trx, organizationId);
-    const seen = new Set<string>();
-    const unique = events.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
-    const { fresh, unrecordable } = await ledger.recordDeferred(trx, unique);
-    return { deferred: fresh.size, duplicate: events.length - fresh.size - unrecordable.size, quarantined: unrecordable.size };
-  });
+  // Under the organization's lock, like the batches whose ledger rows these may become.
+  return withMirrorWriter(
+    db,
+    organizationId,
+    async (writer) => {
+      const seen = new Set<string>();
+      const unique = events.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
+      const { fresh, unrecordable } = await ledger.recordDeferred(writer.trx, unique);
+      return { deferred: fresh.size, duplicate: events.length - fresh.size - unrecordable.size, quarantined: unrecordable.size };
+    },
+    { ensureOrganization: true },
+  );
 }
 
 export interface DeferredApplyResult extends ApplyResult {
@@ -48,10 +53,7 @@ export async function applyDeferredEvents(db: Knex, organizationId: string, limi
  * returns how many events wait in the ledger. An organization scimflow does not know is refused.
  */
 export async function recordSyncPause(db: Knex, organizationId: string, pause: { since: string; note: string | null } | null): Promise<number> {
-  const updated = await db('organizations')
-    .where('id', organizationId)
-    .update({ sync_paused: pause !== null, sync_paused_at: pause?.since ?? null, sync_paused_note: pause?.note ?? null, updated_at: db.fn.now() });
-  if (updated === 0) {
+  if (!(await recordPause(db, organizationId, pause))) {
     throw ApplicationFailure.nonRetryable(
       `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`,
       'OrganizationNotFound',

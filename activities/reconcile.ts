@@ -1,9 +1,13 @@
 import { ApplicationFailure, heartbeat } from '@temporalio/activity';
 import type { Knex } from 'knex';
+import { inTransaction } from '../db/connection';
+import { withMirrorWriter } from '../db/mirror/writer';
 import { ensureOrganization } from '../db/repositories/directory';
 import { listedDirectoryStates, writeDirectoryStates } from '../db/repositories/directories';
 import * as runDirectories from '../db/repositories/run-directories';
-import * as runs from '../db/repositories/sync-runs';
+import { computePlan } from '../db/repositories/sync-runs/plan';
+import * as runs from '../db/repositories/sync-runs/runs';
+import { deleteSnapshot, insertSnapshotGroups, insertSnapshotUsers } from '../db/repositories/sync-runs/snapshot';
 import { directoriesToRead, whyNotRead } from '../domain/directories';
 import {
   NoDirectoryError,
@@ -155,7 +159,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     if (cursor.phase === 'users') {
       await read<SnapshotUser>(
         (token) => directory.usersPage(organizationId, cursor.directoryId, token, after),
-        (items) => runs.insertSnapshotUsers(deps.db, cursor.runId, items),
+        (items) => insertSnapshotUsers(deps.db, cursor.runId, items),
         (page) => {
           next.usersFetched += page.items.length;
           next.usersTotal = start.usersTotal + page.totalSize;
@@ -165,7 +169,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     } else if (cursor.phase === 'groups') {
       await read<SnapshotGroup>(
         (token) => directory.groupsPage(organizationId, cursor.directoryId, token, after),
-        (items) => runs.insertSnapshotGroups(deps.db, cursor.runId, items),
+        (items) => insertSnapshotGroups(deps.db, cursor.runId, items),
         (page) => {
           next.groupsFetched += page.items.length;
           next.groupsTotal = start.groupsTotal + page.totalSize;
@@ -233,7 +237,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         );
       }
       await ensureOrganization(deps.db, organizationId);
-      await deps.db.transaction((trx) => writeDirectoryStates(trx, organizationId, listedDirectoryStates(listed)));
+      await writeDirectoryStates(deps.db, organizationId, listedDirectoryStates(listed));
       let kind = request.kind;
       const since = new Map<string, string | null>();
       // A margin for clock skew between this database and Scalekit.
@@ -246,7 +250,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       }
       const afterOf = (directoryId: string) => (kind === 'delta' ? (since.get(directoryId) ?? null) : null);
       const updatedAfter = afterOf(first.id);
-      const run = await deps.db.transaction(async (trx) => {
+      const run = await inTransaction(deps.db, async (trx) => {
         const created = await runs.createRun(trx, {
           organizationId,
           kind,
@@ -305,9 +309,9 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     async planSyncRun(organizationId: string, runId: string): Promise<PlanSummary> {
       const planned = runFailure(await runs.getRun(deps.db, organizationId, runId), organizationId, runId);
       const roleAssignments = await roleAssignmentsOf(deps, organizationId, planned);
-      return withHeartbeat(() => deps.db.transaction(async (trx) => {
+      return withHeartbeat(() => inTransaction(deps.db, async (trx) => {
         const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
-        const plan = await runs.computePlan(trx, {
+        const plan = await computePlan(trx, {
           organizationId,
           run,
           roleAssignments,
@@ -325,15 +329,14 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       // A retry after the apply committed must not need Scalekit to say so.
       if (done?.status === 'completed' && done.result) return done.result;
       const roleAssignments = await roleAssignmentsOf(deps, organizationId, runFailure(done, organizationId, runId));
-      return withHeartbeat(() => deps.db.transaction(async (trx) => {
-        // Serialize with event batches of the same organization.
-        await trx.raw('SELECT 1 FROM organizations WHERE id = ? FOR UPDATE', [organizationId]);
+      // Under the organization's lock: serialized with event batches of the same organization.
+      return withHeartbeat(() => withMirrorWriter(deps.db, organizationId, async (writer) => {
+        const trx = writer.trx;
         const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
         if (run.status === 'completed' && run.result) return run.result;
         // A run that has ended is never applied: cancelled meanwhile, or expired by retention (which
         // then removes its snapshot). The row lock this takes keeps it from ending during the apply.
-        const claimed = await trx('sync_runs').where('id', runId).whereNotIn('status', ['cancelled', 'failed']).update({ status: 'applying', phase: 'apply' });
-        if (claimed === 0) {
+        if (!(await runs.claimRunForApply(trx, runId))) {
           const ended = await runs.getRun(trx, organizationId, runId);
           throw ApplicationFailure.nonRetryable(`run ${runId} already ended (${ended?.status ?? 'deleted'}); it cannot be applied`, 'RunEnded');
         }
@@ -345,11 +348,11 @@ export function createReconcileActivities(deps: ReconcileDeps) {
         };
         // Events applied since the plan (or while it waited for approval) are in the tables now:
         // plan again under the lock, so the apply starts from what is really there.
-        if (replan) await runs.computePlan(trx, options);
-        const result = await runs.applyPlan(trx, options);
+        if (replan) await computePlan(trx, options);
+        const result = await writer.applySyncRunPlan(options);
         // A user the run deactivated or renamed may have freed an email a quarantined event wants.
         if (result.drift > 0) {
-          const retried = await retryConflicts(trx, organizationId);
+          const retried = await retryConflicts(writer);
           if (retried.applied > 0) {
             result.recoveredEvents = retried.applied;
             await runs.recordResult(trx, runId, result);
@@ -401,7 +404,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       status: 'cancelled' | 'failed',
       error: string | null,
     ): Promise<void> {
-      await deps.db.transaction(async (trx) => {
+      await inTransaction(deps.db, async (trx) => {
         const run = await runs.getRun(trx, organizationId, runId);
         if (!run) {
           if (status === 'cancelled') throw ApplicationFailure.nonRetryable(`run ${runId} of ${organizationId} does not exist`, 'RunNotFound');
@@ -413,8 +416,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           throw ApplicationFailure.nonRetryable(`run ${runId} already ended (${run.status}); it cannot be cancelled`, 'RunEnded');
         }
         await runs.finishRun(trx, runId, status, { error });
-        await trx.raw(`DELETE FROM sync_snapshot_users WHERE run_id = ?`, [runId]);
-        await trx.raw(`DELETE FROM sync_snapshot_groups WHERE run_id = ?`, [runId]);
+        await deleteSnapshot(trx, runId);
       });
     },
   };

@@ -1,27 +1,17 @@
 import type { Knex } from 'knex';
+import { ping } from '../db/connection';
 import { isolationReason } from '../db/errors';
-import { lockOrganization } from '../db/repositories/directory';
 import * as ledger from '../db/repositories/ledger';
+import { withMirrorWriter } from '../db/mirror/writer';
 import { isNormalizedEvent, parseDirectoryWebhook, type DirectoryEvent } from '../domain/events';
 import type { QuarantineRetryResult } from '../workflows/messages';
 import { applyInSavepoint } from './apply-events';
 import { explainEmailConflict } from './email-conflicts';
 
-/** Rows read per round trip, and quarantined events retried per request at most (without ids). */
-const PAGE = 500;
+/** Quarantined events retried per request at most (without ids). */
 export const RETRY_LIMIT = 5_000;
 /** Events described one by one in the result; the counts cover all. */
 const DESCRIBED = 200;
-
-interface LedgerRow {
-  id: string;
-  organization_id: string | null;
-  outcome: string;
-  payload: unknown;
-  raw_body: string | null;
-  webhook_id: string | null;
-  received_at: Date;
-}
 
 /**
  * An operator's "try again" for quarantined events: a constraint conflict that has cleared (say a
@@ -31,30 +21,10 @@ interface LedgerRow {
  */
 export async function retryQuarantinedEvents(db: Knex, organizationId: string, requested: readonly string[] | null): Promise<QuarantineRetryResult> {
   const eventIds = requested ? [...new Set(requested)] : null;
-  return db.transaction(async (trx) => {
-    await lockOrganization(trx, organizationId);
-    const columns = ['id', 'organization_id', 'outcome', 'payload', 'raw_body', 'webhook_id', 'received_at'];
-    let rows: LedgerRow[];
-    if (eventIds) {
-      rows = (await trx('directory_events').whereRaw('id = ANY(?::text[])', [eventIds]).select(columns)) as LedgerRow[];
-    } else {
-      // Oldest first, a page at a time, so events that stay quarantined never hide newer ones.
-      rows = [];
-      let after: LedgerRow | undefined;
-      while (rows.length < RETRY_LIMIT) {
-        const page = (await trx('directory_events')
-          .where({ organization_id: organizationId, outcome: 'quarantined' })
-          .modify((q) => {
-            if (after) q.whereRaw('(received_at, id) > (?, ?)', [after.received_at, after.id]);
-          })
-          .orderBy([{ column: 'received_at' }, { column: 'id' }])
-          .limit(Math.min(PAGE, RETRY_LIMIT - rows.length))
-          .select(columns)) as LedgerRow[];
-        rows.push(...page);
-        after = page[page.length - 1];
-        if (page.length < PAGE) break;
-      }
-    }
+  return withMirrorWriter(db, organizationId, async (writer) => {
+    const trx = writer.trx;
+    // Without ids: the oldest first (see listQuarantinedRows).
+    const rows = eventIds ? await ledger.loadRetryRows(trx, eventIds) : await ledger.listQuarantinedRows(trx, organizationId, RETRY_LIMIT);
     const byId = new Map(rows.map((r) => [r.id, r]));
     const results: QuarantineRetryResult['events'] = [];
     const candidates: DirectoryEvent[] = [];
@@ -91,21 +61,16 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
         results.push({ id, outcome: 'quarantined', detail: `parses now, as an event of ${parsed.event.organizationId}: retry it there` });
       } else if (parsed.status === 'event') {
         const event = parsed.event;
-        const ledgerRow = { organization_id: organizationId, type: event.type, occurred_at: event.occurredAt, occurred_at_ns: event.occurredAtNs, payload: JSON.stringify(event) };
         if (event.id === id) {
-          await trx('directory_events').where('id', id).update(ledgerRow);
+          await ledger.recordParsedEvent(trx, organizationId, event);
           candidates.push(event);
         } else {
           // Recorded under its delivery id (no event id could be read then): the event gets its own row.
-          const created = (await trx('directory_events')
-            .insert({ id: event.id, source: 'webhook', outcome: 'quarantined', webhook_id: row.webhook_id, raw_body: row.raw_body, received_at: row.received_at, ...ledgerRow })
-            .onConflict('id')
-            .ignore()
-            .returning('id')) as { id: string }[];
-          const detail = created.length > 0 ? `parsed now as event ${event.id}: see that entry` : `the same event as ${event.id}, already in the ledger`;
+          const created = await ledger.recordEventOfDelivery(trx, organizationId, row, event);
+          const detail = created ? `parsed now as event ${event.id}: see that entry` : `the same event as ${event.id}, already in the ledger`;
           await ledger.setOutcomes(trx, [{ id, outcome: 'duplicate', detail }]);
           results.push({ id, outcome: 'duplicate', detail });
-          if (created.length > 0) candidates.push(event);
+          if (created) candidates.push(event);
         }
       } else if (parsed.status === 'ignored') {
         await ledger.setOutcomes(trx, [{ id, outcome: 'ignored', detail: `on retry: ${parsed.reason}` }]);
@@ -121,7 +86,7 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
     let recovered = 0;
     for (const event of candidates) {
       try {
-        const { plan } = await applyInSavepoint(trx, organizationId, [event]);
+        const { plan } = await applyInSavepoint(writer, [event]);
         const o = plan.outcomes.get(event.id);
         const outcome = o?.outcome === 'stale' ? 'stale' : 'applied';
         const detail = outcome === 'stale' ? `stale on retry: ${o?.detail ?? 'the entity reflects a newer change'}` : 'applied on retry';
@@ -129,7 +94,7 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
         results.push({ id: event.id, outcome, detail });
         if (fromWorkflow.has(event.id)) recovered += 1;
       } catch (err) {
-        const violation = await isolationReason(err, () => trx.raw('SELECT 1'));
+        const violation = await isolationReason(err, () => ping(trx));
         if (!violation) throw err;
         const reason = (await explainEmailConflict(trx, organizationId, event, err)) ?? violation;
         await ledger.setOutcomes(trx, [{ id: event.id, outcome: 'quarantined', detail: reason }]);
@@ -137,9 +102,7 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
       }
     }
     const count = (o: string) => results.filter((r) => r.outcome === o).length;
-    const remaining = (await trx('directory_events').where({ organization_id: organizationId, outcome: 'quarantined' }).count('* as n').first()) as
-      | { n: string | number }
-      | undefined;
+    const remaining = await ledger.countQuarantined(trx, organizationId);
     return {
       // A delivery row that turned out to be an event counts once, as that event.
       tried: results.filter((r) => r.outcome !== 'not_found' && r.outcome !== 'duplicate' && !r.detail.startsWith('not quarantined')).length,
@@ -149,7 +112,7 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
       stillQuarantined: count('quarantined'),
       notFound: count('not_found'),
       recovered,
-      remaining: Number(remaining?.n ?? 0),
+      remaining,
       events: results.slice(0, DESCRIBED),
     };
   });

@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
-import * as roles from '../db/repositories/roles';
+import { withMirrorWriter } from '../db/mirror/writer';
+import { loadGroups } from '../db/repositories/directory';
 import { describeRoleChange, roleChangeProblem } from '../domain/roles';
 import type { RoleChangeRequest, RoleChangeResult } from '../workflows/messages';
 import { withHeartbeat } from './heartbeat';
@@ -24,36 +25,33 @@ export async function changeRoleMappings(db: Knex, organizationId: string, reque
   const summary = describeRoleChange(change);
   try {
     return await withHeartbeat(() =>
-      db.transaction(async (trx) => {
-        const org = (await trx.raw(`SELECT id FROM organizations WHERE id = ? FOR UPDATE`, [organizationId])).rows as unknown[];
-        if (org.length === 0) {
+      withMirrorWriter(db, organizationId, async (writer) => {
+        if (!writer.organizationKnown) {
           throw ApplicationFailure.nonRetryable(
             `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`,
             'OrganizationNotFound',
           );
         }
         if (change.action === 'map') {
-          const group = (await trx('directory_groups').where({ organization_id: organizationId, id: change.groupId }).first('deleted_at')) as
-            | { deleted_at: Date | null }
-            | undefined;
+          const group = (await loadGroups(writer.trx, organizationId, [change.groupId])).get(change.groupId);
           if (!group) {
             throw ApplicationFailure.nonRetryable(
               `group ${change.groupId} is not in the directory of ${organizationId}; list its groups with: scimflow roles list ${organizationId}`,
               'GroupNotFound',
             );
           }
-          if (group.deleted_at) {
+          if (group.deleted) {
             throw ApplicationFailure.nonRetryable(`group ${change.groupId} was deleted in the directory; map one of its live groups`, 'GroupDeleted');
           }
-          await roles.upsertRoleMapping(trx, organizationId, { groupId: change.groupId, role: change.role, precedence: change.precedence });
+          await writer.mapGroup({ groupId: change.groupId, role: change.role, precedence: change.precedence });
         } else if (change.action === 'unmap') {
-          if (!(await roles.deleteRoleMapping(trx, organizationId, change.groupId))) {
+          if (!(await writer.unmapGroup(change.groupId))) {
             throw ApplicationFailure.nonRetryable(`group ${change.groupId} has no role mapping in ${organizationId}`, 'MappingNotFound');
           }
         } else {
-          await roles.setDefaultRole(trx, organizationId, change.role);
+          await writer.setDefaultRole(change.role);
         }
-        const resolved = await roles.resolveUserRoles(trx, organizationId, 'all', () => `role mapping: ${summary}`);
+        const resolved = await writer.resolveRoles('all', () => `role mapping: ${summary}`);
         const result: RoleChangeResult = { dryRun, summary, ...resolved };
         if (dryRun) throw new Preview(result);
         return result;

@@ -1,4 +1,4 @@
-import { getRun, type SyncRunRow } from '../db/repositories/sync-runs';
+import { getRun, type SyncRunRow } from '../db/repositories/sync-runs/runs';
 import type { ApplyCounts, PlanSummary, ReconcileKind, ReconcileProgress } from '../workflows/messages';
 import type { CliContext } from './context';
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from './errors';

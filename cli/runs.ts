@@ -1,4 +1,5 @@
-import { getRun, listPlanChanges, listRuns, type PlanChange, type SyncRunRow } from '../db/repositories/sync-runs';
+import { listPlanChanges, type PlanChange } from '../db/repositories/sync-runs/plan';
+import { getRun, listRuns, type SyncRunRow } from '../db/repositories/sync-runs/runs';
 import { WorkflowRefusedError } from '../temporal/client';
 import type { CliContext } from './context';
 import { CliError, RefusedError } from './errors';

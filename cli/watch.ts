@@ -1,4 +1,4 @@
-import { getRun, type SyncRunRow } from '../db/repositories/sync-runs';
+import { getRun, type SyncRunRow } from '../db/repositories/sync-runs/runs';
 import type { ReconcileOutcome, ReconcileProgress } from '../workflows/messages';
 import type { CliContext, Temporal } from './context';
 import type { ProgressRenderer } from './progress';

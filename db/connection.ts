@@ -29,3 +29,16 @@ export async function migrateLatest(db: Knex): Promise<string[]> {
   const [, applied] = (await db.migrate.latest()) as [number, string[]];
   return applied;
 }
+
+/** A round trip that touches nothing: whether the database answers. */
+export async function ping(db: Knex | Knex.Transaction): Promise<void> {
+  await db.raw('SELECT 1');
+}
+
+/**
+ * Runs `fn` in a transaction of its own: committed when it returns, rolled back when it throws.
+ * (Writes to the directory mirror take the mirror's writer instead: db/mirror/writer.ts.)
+ */
+export async function inTransaction<T>(db: Knex, fn: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+  return db.transaction(fn);
+}

@@ -1,5 +1,6 @@
 import Router from '@koa/router';
 import type { Knex } from 'knex';
+import { ping } from '../../db/connection';
 import { readRetentionGauges, type RetentionGauges } from '../../db/repositories/retention';
 import { readStateGauges, type StateGauges } from '../../db/repositories/state-gauges';
 import type { Gauge, Metrics } from '../../observability/metrics';
@@ -13,7 +14,7 @@ export interface HealthDeps {
 
 async function postgresReachable(db: Knex): Promise<boolean> {
   try {
-    await db.raw('SELECT 1');
+    await ping(db);
     return true;
   } catch {
     return false;

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
+import { organizationName } from '../../db/repositories/organizations';
 import { spendSettingsLink } from '../../db/repositories/settings-links';
 import type { Logger } from '../../observability/logger';
 import { PortalUnavailableError, type PortalLinks } from '../../scalekit/portal';
@@ -167,8 +168,7 @@ export function settingsRouter(deps: SettingsDeps): Router {
     let link;
     let name: string | null = null;
     try {
-      const row = (await deps.db('organizations').where('id', org).first('display_name')) as { display_name: string | null } | undefined;
-      name = row?.display_name ?? null;
+      name = await organizationName(deps.db, org);
       link = await deps.portal.generate(org);
     } catch (err) {
       deps.logger.error('could not generate an admin portal link', { organizationId: org, error: err as Error });

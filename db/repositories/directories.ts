@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { DirectoryWrite } from '../../domain/plan';
 import type { DirectoryInfo } from '../../scalekit/directory';
-import { lockOrganization } from './directory';
+import { withMirrorWriter } from '../mirror/writer';
 
 /**
  * An organization's directories (it may have several in Scalekit): what Scalekit last listed,
@@ -26,35 +26,13 @@ export interface OrganizationDirectory {
 }
 
 /**
- * Records directories' states, from enabled/disabled events or from Scalekit's listing, under the
- * organization's lock like every other writer. An event or a listing says the directory exists
- * (it is no longer marked removed). The enabled state follows the freshness rule: a state older
- * than the stored one changes nothing, so a listing asked for before a newer directory_disabled
- * event (one that arrived meanwhile) cannot enable the directory again. A listing's time is when
- * scimflow asked for it: what Scalekit answered is at least that fresh.
+ * Records directories' states, from enabled/disabled events or from Scalekit's listing, through
+ * the mirror's writer (under the organization's lock, like every other writer): see
+ * MirrorWriter.writeDirectoryStates. In `db`'s transaction when it is one.
  */
-export async function writeDirectoryStates(trx: Knex.Transaction, organizationId: string, directories: readonly DirectoryWrite[]): Promise<void> {
+export async function writeDirectoryStates(db: Db, organizationId: string, directories: readonly DirectoryWrite[]): Promise<void> {
   if (directories.length === 0) return;
-  await lockOrganization(trx, organizationId);
-  await trx.raw(
-    `INSERT INTO organization_directories AS d (organization_id, id, directory_type, provider, enabled, state_ns, listed_at)
-     SELECT ?, v.id, v.directory_type, v.provider, v.enabled, v.state_ns, CASE WHEN v.listed THEN now() END
-       FROM unnest(?::text[], ?::text[], ?::text[], ?::boolean[], ?::bigint[], ?::boolean[]) AS v(id, directory_type, provider, enabled, state_ns, listed)
-     ON CONFLICT (organization_id, id) DO UPDATE
-        SET directory_type = coalesce(excluded.directory_type, d.directory_type), provider = coalesce(excluded.provider, d.provider),
-            enabled = CASE WHEN d.state_ns IS NULL OR excluded.state_ns >= d.state_ns THEN excluded.enabled ELSE d.enabled END,
-            state_ns = greatest(d.state_ns, excluded.state_ns),
-            listed_at = coalesce(excluded.listed_at, d.listed_at), removed_at = NULL, updated_at = now()`,
-    [
-      organizationId,
-      directories.map((d) => d.directoryId),
-      directories.map((d) => d.directoryType) as string[],
-      directories.map((d) => d.provider) as string[],
-      directories.map((d) => d.enabled),
-      directories.map((d) => d.sourceNs),
-      directories.map((d) => d.listed === true),
-    ],
-  );
+  await withMirrorWriter(db, organizationId, (writer) => writer.writeDirectoryStates(directories));
 }
 
 /** The directories Scalekit lists now (registration, a run's start), as states to write. */
@@ -67,30 +45,6 @@ export function listedDirectoryStates(directories: readonly DirectoryInfo[]): Di
     sourceNs: d.listedNs,
     listed: true,
   }));
-}
-
-/**
- * A full reconcile's finding: the organization's directories Scalekit no longer lists are marked
- * removed, those its users and groups name included (the first full run that misses one; its
- * users are deactivated by the next). One that something listed, or an event named, since the
- * run started is not: the run's listing is older than that.
- */
-export async function markRemovedDirectories(db: Db, organizationId: string, listedIds: readonly string[], runStartedAt: string): Promise<void> {
-  await db.raw(
-    `INSERT INTO organization_directories (organization_id, id, removed_at)
-     SELECT ?, e.directory_id, now() FROM (
-       SELECT directory_id FROM directory_users WHERE organization_id = ? AND directory_id IS NOT NULL
-       UNION
-       SELECT directory_id FROM directory_groups WHERE organization_id = ? AND directory_id IS NOT NULL) e
-      WHERE NOT (e.directory_id = ANY(?::text[]))
-     ON CONFLICT (organization_id, id) DO NOTHING`,
-    [organizationId, organizationId, organizationId, listedIds as string[]],
-  );
-  await db.raw(
-    `UPDATE organization_directories SET removed_at = now(), updated_at = now()
-      WHERE organization_id = ? AND removed_at IS NULL AND NOT (id = ANY(?::text[])) AND updated_at < ?::timestamptz`,
-    [organizationId, listedIds as string[], runStartedAt],
-  );
 }
 
 const iso = (v: unknown) => (v instanceof Date ? v.toISOString() : null);

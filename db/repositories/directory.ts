@@ -1,14 +1,10 @@
 import type { Knex } from 'knex';
-import { chunkRows } from '../batch';
-import type {
-  GroupWrite,
-  StoredDirectoryState,
-  StoredGroup,
-  StoredUser,
-  UserWrite,
-} from '../../domain/plan';
+import type { StoredGroup, StoredUser } from '../../domain/plan';
 
-/** Directory users, groups, memberships and organization state, always scoped by organization. */
+/**
+ * Reads of the directory mirror (users, groups, memberships), always scoped by organization.
+ * Writes go through the mirror's writer (db/mirror/writer.ts).
+ */
 
 type Db = Knex | Knex.Transaction;
 
@@ -50,24 +46,6 @@ export async function ensureOrganization(db: Db, organizationId: string): Promis
   await db.raw(`INSERT INTO organizations (id) VALUES (?) ON CONFLICT (id) DO NOTHING`, [organizationId]);
 }
 
-/**
- * Locks the organization row for the transaction (writers of one organization queue up here) and
- * returns the organization's directories.
- */
-export async function lockOrganization(db: Knex.Transaction, organizationId: string): Promise<StoredDirectoryState[]> {
-  await db.raw(`SELECT 1 FROM organizations WHERE id = ? FOR UPDATE`, [organizationId]);
-  const { rows } = await db.raw(
-    `SELECT id, enabled, state_ns, removed_at FROM organization_directories WHERE organization_id = ? ORDER BY created_at, id`,
-    [organizationId],
-  );
-  return (rows as Record<string, unknown>[]).map((r) => ({
-    directoryId: r.id as string,
-    enabled: r.enabled as boolean | null,
-    sourceNs: r.state_ns as string | null,
-    removed: r.removed_at !== null,
-  }));
-}
-
 export async function loadUsers(db: Db, organizationId: string, ids: readonly string[]): Promise<Map<string, StoredUser>> {
   if (ids.length === 0) return new Map();
   const { rows } = await db.raw(
@@ -87,121 +65,20 @@ export async function loadGroups(db: Db, organizationId: string, ids: readonly s
   return new Map((rows as Record<string, unknown>[]).map((r) => [r.id as string, toStoredGroup(r)]));
 }
 
-export async function upsertGroups(db: Db, organizationId: string, groups: readonly GroupWrite[]): Promise<void> {
-  const rows = groups.map((g) => ({
-    organization_id: organizationId,
-    id: g.id,
-    display_name: g.displayName,
-    directory_id: g.directoryId,
-    external_id: g.externalId,
-    attributes: JSON.stringify(g.attributes),
-    deleted_at: g.deletedAt,
-    source_ns: g.sourceNs,
-    source_event_id: g.sourceEventId,
-  }));
-  for (const part of chunkRows(rows)) {
-    await db('directory_groups')
-      .insert(part)
-      .onConflict(['organization_id', 'id'])
-      .merge({
-        display_name: db.raw('excluded.display_name'),
-        directory_id: db.raw('excluded.directory_id'),
-        external_id: db.raw('excluded.external_id'),
-        attributes: db.raw('excluded.attributes'),
-        deleted_at: db.raw('excluded.deleted_at'),
-        source_ns: db.raw('excluded.source_ns'),
-        source_event_id: db.raw('excluded.source_event_id'),
-        updated_at: db.raw('now()'),
-      });
-  }
-}
-
-export async function upsertUsers(db: Db, organizationId: string, users: readonly UserWrite[]): Promise<void> {
-  const rows = users.map((u) => ({
-    organization_id: organizationId,
-    id: u.id,
-    email: u.email,
-    preferred_username: u.preferredUsername,
-    name: u.name,
-    given_name: u.givenName,
-    family_name: u.familyName,
-    dp_id: u.dpId,
-    directory_id: u.directoryId,
-    active: u.active,
-    roles: u.roles,
-    attributes: JSON.stringify(u.attributes),
-    source_ns: u.sourceNs,
-    source_event_id: u.sourceEventId,
-    deactivated_at: u.deactivatedAt,
-  }));
-  for (const part of chunkRows(rows)) {
-    await db('directory_users')
-      .insert(part)
-      .onConflict(['organization_id', 'id'])
-      .merge({
-        email: db.raw('excluded.email'),
-        preferred_username: db.raw('excluded.preferred_username'),
-        name: db.raw('excluded.name'),
-        given_name: db.raw('excluded.given_name'),
-        family_name: db.raw('excluded.family_name'),
-        dp_id: db.raw('excluded.dp_id'),
-        directory_id: db.raw('excluded.directory_id'),
-        active: db.raw('excluded.active'),
-        roles: db.raw('excluded.roles'),
-        attributes: db.raw('excluded.attributes'),
-        source_ns: db.raw('excluded.source_ns'),
-        source_event_id: db.raw('excluded.source_event_id'),
-        deactivated_at: db.raw('excluded.deactivated_at'),
-        updated_at: db.raw('now()'),
-      });
-  }
-}
-
-/** Drops every membership of the given groups. */
-export async function clearGroupMemberships(db: Db, organizationId: string, groupIds: readonly string[]): Promise<void> {
-  if (groupIds.length === 0) return;
-  await db.raw(`DELETE FROM group_memberships WHERE organization_id = ? AND group_id = ANY(?::text[])`, [
-    organizationId,
-    groupIds as string[],
-  ]);
-}
-
-/**
- * Makes each listed user's memberships exactly the given set: removes the rest, adds the missing.
- * Two statements for the whole batch.
- */
-export async function replaceMemberships(
+/** Another active user of the organization who holds the e-mail (the first by id), if any. */
+export async function activeEmailHolder(
   db: Db,
   organizationId: string,
-  sets: ReadonlyMap<string, ReadonlySet<string>>,
-): Promise<void> {
-  if (sets.size === 0) return;
-  const userIds: string[] = [];
-  const pairUsers: string[] = [];
-  const pairGroups: string[] = [];
-  for (const [userId, groups] of sets) {
-    userIds.push(userId);
-    for (const g of groups) {
-      pairUsers.push(userId);
-      pairGroups.push(g);
-    }
-  }
-  await db.raw(
-    `DELETE FROM group_memberships m
-      WHERE m.organization_id = ? AND m.user_id = ANY(?::text[])
-        AND NOT EXISTS (
-          SELECT 1 FROM unnest(?::text[], ?::text[]) AS d(user_id, group_id)
-           WHERE d.user_id = m.user_id AND d.group_id = m.group_id)`,
-    [organizationId, userIds, pairUsers, pairGroups],
+  email: string,
+  exceptUserId: string,
+): Promise<{ id: string; directory_id: string | null } | undefined> {
+  const { rows } = await db.raw(
+    `SELECT id, directory_id FROM directory_users
+      WHERE organization_id = ? AND active AND lower(email) = lower(?) AND id <> ?
+      ORDER BY id LIMIT 1`,
+    [organizationId, email, exceptUserId],
   );
-  if (pairUsers.length > 0) {
-    await db.raw(
-      `INSERT INTO group_memberships (organization_id, group_id, user_id)
-       SELECT ?, d.group_id, d.user_id FROM unnest(?::text[], ?::text[]) AS d(user_id, group_id)
-       ON CONFLICT DO NOTHING`,
-      [organizationId, pairUsers, pairGroups],
-    );
-  }
+  return (rows as { id: string; directory_id: string | null }[])[0];
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -330,3 +330,97 @@ export async function countDeferred(db: Knex | Knex.Transaction, organizationId:
     | undefined;
   return Number(row?.n ?? 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Retrying quarantined events
+
+/** A ledger row as a retry of quarantined events reads it. */
+export interface RetryCandidateRow {
+  id: string;
+  organization_id: string | null;
+  outcome: string;
+  payload: unknown;
+  raw_body: string | null;
+  webhook_id: string | null;
+  received_at: Date;
+}
+
+const RETRY_COLUMNS = ['id', 'organization_id', 'outcome', 'payload', 'raw_body', 'webhook_id', 'received_at'];
+/** Rows read per round trip. */
+const RETRY_PAGE = 500;
+
+/** The ledger rows of these ids, whatever their organization or outcome. */
+export async function loadRetryRows(db: Knex.Transaction, eventIds: readonly string[]): Promise<RetryCandidateRow[]> {
+  return (await db('directory_events').whereRaw('id = ANY(?::text[])', [eventIds as string[]]).select(RETRY_COLUMNS)) as RetryCandidateRow[];
+}
+
+/**
+ * Up to `limit` of the organization's quarantined events, oldest first, a page at a time, so
+ * events that stay quarantined never hide newer ones.
+ */
+export async function listQuarantinedRows(db: Knex.Transaction, organizationId: string, limit: number): Promise<RetryCandidateRow[]> {
+  const rows: RetryCandidateRow[] = [];
+  let after: RetryCandidateRow | undefined;
+  while (rows.length < limit) {
+    const page = (await db('directory_events')
+      .where({ organization_id: organizationId, outcome: 'quarantined' })
+      .modify((q) => {
+        if (after) q.whereRaw('(received_at, id) > (?, ?)', [after.received_at, after.id]);
+      })
+      .orderBy([{ column: 'received_at' }, { column: 'id' }])
+      .limit(Math.min(RETRY_PAGE, limit - rows.length))
+      .select(RETRY_COLUMNS)) as RetryCandidateRow[];
+    rows.push(...page);
+    after = page[page.length - 1];
+    if (page.length < RETRY_PAGE) break;
+  }
+  return rows;
+}
+
+const parsedColumns = (organizationId: string, event: DirectoryEvent) => ({
+  organization_id: organizationId,
+  type: event.type,
+  occurred_at: event.occurredAt,
+  occurred_at_ns: event.occurredAtNs,
+  payload: JSON.stringify(event),
+});
+
+/** A delivery read again as `event` (with today's rules): its row gets what was parsed. */
+export async function recordParsedEvent(db: Knex.Transaction, organizationId: string, event: DirectoryEvent): Promise<void> {
+  await db('directory_events').where('id', event.id).update(parsedColumns(organizationId, event));
+}
+
+/**
+ * A delivery recorded under its delivery id (no event id could be read then) that reads now as
+ * `event`: the event gets its own row, quarantined until it is applied. False when the ledger
+ * already has that event.
+ */
+export async function recordEventOfDelivery(
+  db: Knex.Transaction,
+  organizationId: string,
+  delivery: RetryCandidateRow,
+  event: DirectoryEvent,
+): Promise<boolean> {
+  const created = (await db('directory_events')
+    .insert({
+      id: event.id,
+      source: 'webhook',
+      outcome: 'quarantined',
+      webhook_id: delivery.webhook_id,
+      raw_body: delivery.raw_body,
+      received_at: delivery.received_at,
+      ...parsedColumns(organizationId, event),
+    })
+    .onConflict('id')
+    .ignore()
+    .returning('id')) as { id: string }[];
+  return created.length > 0;
+}
+
+/** The organization's events still quarantined. */
+export async function countQuarantined(db: Knex | Knex.Transaction, organizationId: string): Promise<number> {
+  const row = (await db('directory_events').where({ organization_id: organizationId, outcome: 'quarantined' }).count('* as n').first()) as
+    | { n: string | number }
+    | undefined;
+  return Number(row?.n ?? 0);
+}

@@ -82,3 +82,20 @@ export async function organizationExists(db: Knex, organizationId: string): Prom
   const row = (await db('organizations').where('id', organizationId).first('id')) as { id: string } | undefined;
   return row !== undefined;
 }
+
+/**
+ * Records the organization's sync pause (for listings; the workflow holds the real state), or
+ * clears it. False when scimflow does not know the organization.
+ */
+export async function recordSyncPause(db: Knex, organizationId: string, pause: { since: string; note: string | null } | null): Promise<boolean> {
+  const updated = await db('organizations')
+    .where('id', organizationId)
+    .update({ sync_paused: pause !== null, sync_paused_at: pause?.since ?? null, sync_paused_note: pause?.note ?? null, updated_at: db.fn.now() });
+  return updated > 0;
+}
+
+/** The organization's display name (null when it has none, or scimflow does not know it). */
+export async function organizationName(db: Knex, organizationId: string): Promise<string | null> {
+  const row = (await db('organizations').where('id', organizationId).first('display_name')) as { display_name: string | null } | undefined;
+  return row?.display_name ?? null;
+}

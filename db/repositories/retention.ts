@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
 import type { RetentionCounts, RetentionPeriods, RetentionReport } from '../../domain/retention';
+import { withMirrorWriterIfFree } from '../mirror/writer';
+import { before, DEACTIVATED_WITH_DATA } from './retention-predicates';
 
 /**
  * Retention's queries. Each `prune…` function is one short transaction touching at most `limit`
@@ -16,9 +18,6 @@ const RESOLVED = `outcome IN ('applied', 'duplicate', 'stale', 'ignored')`;
 /** When the outcome was decided (the ledger row was written, or the event applied). */
 const RESOLVED_AT = `coalesce(applied_at, received_at)`;
 const HAS_BODY = `(payload IS NOT NULL OR raw_body IS NOT NULL)`;
-const PERSONAL = `(email IS NOT NULL OR name IS NOT NULL OR given_name IS NOT NULL OR family_name IS NOT NULL
-                            OR preferred_username IS NOT NULL OR attributes <> '{}'::jsonb)`;
-const DEACTIVATED_WITH_DATA = `NOT active AND ${PERSONAL}`;
 const RUN_KEPT = `status IN ('completed', 'cancelled', 'failed', 'planned', 'needs_approval')`;
 const RUN_FINISHED = `status IN ('completed', 'cancelled', 'failed')`;
 
@@ -64,9 +63,6 @@ const UNNEEDED = (r: string) => `
  * running them (about half a second against a tenth for a batch of 2,000 runs).
  */
 const NO_JIT = 'SET LOCAL jit = off';
-
-/** `now() - <seconds>` in SQL, bound. */
-const before = (seconds: number) => [`now() - ? * interval '1 second'`, seconds] as const;
 
 // ---------------------------------------------------------------------------------------------
 // The event ledger
@@ -195,8 +191,8 @@ export async function pruneFinishedRunSnapshots(db: Knex, limit: number): Promis
 
 /**
  * Clears the personal fields (email, names, username, attributes) of up to `limit` users of one
- * organization deactivated longer ago than the period, under the organization's lock (the lock
- * every writer of its directory data takes). An organization whose lock is held (a batch being
+ * organization deactivated longer ago than the period, through the mirror's writer, under the
+ * organization's lock (the lock every writer of its directory data takes). An organization whose lock is held (a batch being
  * applied) is skipped, never waited for: its ids are added to `busy` and a later run takes it.
  * Ids, the active flag and the freshness clock stay, so a late event is still recognized as stale
  * and a reactivation fills the fields again. Active users are never touched.
@@ -213,23 +209,12 @@ export async function purgeDeactivatedUsers(db: Knex, seconds: number, limit: nu
     );
     const organizationId = (due as { organization_id: string }[])[0]?.organization_id;
     if (organizationId === undefined) return null;
-    const { rows: locked } = await trx.raw(`SELECT id FROM organizations WHERE id = ? FOR UPDATE SKIP LOCKED`, [organizationId]);
-    if ((locked as unknown[]).length === 0) {
+    const purged = await withMirrorWriterIfFree(trx, organizationId, (writer) => writer.purgeDeactivatedUsers(seconds, limit));
+    if (purged === undefined) {
       busy.add(organizationId);
       return 0;
     }
-    const result = await trx.raw(
-      `UPDATE directory_users u
-          SET email = NULL, name = NULL, given_name = NULL, family_name = NULL, preferred_username = NULL,
-              attributes = '{}'::jsonb, updated_at = now()
-         FROM (SELECT id FROM directory_users
-                WHERE organization_id = ? AND ${DEACTIVATED_WITH_DATA} AND deactivated_at < ${age}
-                ORDER BY deactivated_at
-                LIMIT ?) v
-        WHERE u.organization_id = ? AND u.id = v.id AND NOT u.active`,
-      [organizationId, s, limit, organizationId],
-    );
-    return result.rowCount ?? 0;
+    return purged;
   });
 }
 

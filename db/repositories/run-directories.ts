@@ -190,25 +190,3 @@ export async function summarizeDirectories(trx: Knex.Transaction, organizationId
   }
   return out;
 }
-
-/**
- * The snapshot says which directory lists each user and group: rows whose directory was not known
- * (or was guessed wrong) learn it. Bookkeeping, not drift: nothing about the person changed.
- */
-export async function learnDirectories(trx: Knex.Transaction, organizationId: string, runId: string): Promise<void> {
-  // A directory user or group id lives in one directory: the listing is right whatever its age.
-  await trx.raw(
-    `UPDATE directory_users u SET directory_id = s.directory_id
-       FROM sync_snapshot_users s
-      WHERE s.run_id = ? AND s.directory_id IS NOT NULL AND u.organization_id = ? AND u.id = s.id
-        AND u.directory_id IS DISTINCT FROM s.directory_id`,
-    [runId, organizationId],
-  );
-  await trx.raw(
-    `UPDATE directory_groups g SET directory_id = s.directory_id
-       FROM sync_snapshot_groups s
-      WHERE s.run_id = ? AND s.directory_id IS NOT NULL AND g.organization_id = ? AND g.id = s.id
-        AND g.directory_id IS DISTINCT FROM s.directory_id`,
-    [runId, organizationId],
-  );
-}

@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { ensureOrganization, lockOrganization } from '../../db/repositories/directory';
+import { lockOrganization } from '../../db/mirror/lock';
+import { ensureOrganization } from '../../db/repositories/directory';
 import { listedDirectoryStates, writeDirectoryStates } from '../../db/repositories/directories';
 import { DETAILS_NOT_FOUND } from '../../scalekit/directory';
 import { databaseView, directoryView, pastLastSnapshot, reconcileAndWait, waitForRun } from '../support/reconcile';

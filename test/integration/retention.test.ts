@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRetentionActivities, DEFAULT_RETENTION_OPTIONS } from '../../activities/retention';
 import { countEmailConflicts } from '../../db/repositories/conflicts';
 import { lastReadSnapshot } from '../../db/repositories/run-directories';
-import { lastCompletedSnapshot } from '../../db/repositories/sync-runs';
+import { lastCompletedSnapshot } from '../../db/repositories/sync-runs/runs';
 import { CROSS_DIRECTORY_EMAIL_CONFLICT } from '../../domain/conflicts';
 import { emptyCounts, type RetentionReport } from '../../domain/retention';
 import { toEpochNanos } from '../../domain/time';

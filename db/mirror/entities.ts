@@ -1,0 +1,153 @@
+import type { Knex } from 'knex';
+import { chunkRows } from '../batch';
+import type { GroupWrite, UserWrite } from '../../domain/plan';
+import { before, DEACTIVATED_WITH_DATA } from '../repositories/retention-predicates';
+
+/**
+ * The mirror's users, groups and memberships as an event batch writes them (multi-row
+ * statements), and retention's purge of deactivated users' personal fields; always scoped by
+ * organization. Only the writer (db/mirror/writer.ts) calls these, under the
+ * organization's lock.
+ */
+
+type Db = Knex | Knex.Transaction;
+
+export async function upsertGroups(db: Db, organizationId: string, groups: readonly GroupWrite[]): Promise<void> {
+  const rows = groups.map((g) => ({
+    organization_id: organizationId,
+    id: g.id,
+    display_name: g.displayName,
+    directory_id: g.directoryId,
+    external_id: g.externalId,
+    attributes: JSON.stringify(g.attributes),
+    deleted_at: g.deletedAt,
+    source_ns: g.sourceNs,
+    source_event_id: g.sourceEventId,
+  }));
+  for (const part of chunkRows(rows)) {
+    await db('directory_groups')
+      .insert(part)
+      .onConflict(['organization_id', 'id'])
+      .merge({
+        display_name: db.raw('excluded.display_name'),
+        directory_id: db.raw('excluded.directory_id'),
+        external_id: db.raw('excluded.external_id'),
+        attributes: db.raw('excluded.attributes'),
+        deleted_at: db.raw('excluded.deleted_at'),
+        source_ns: db.raw('excluded.source_ns'),
+        source_event_id: db.raw('excluded.source_event_id'),
+        updated_at: db.raw('now()'),
+      });
+  }
+}
+
+export async function upsertUsers(db: Db, organizationId: string, users: readonly UserWrite[]): Promise<void> {
+  const rows = users.map((u) => ({
+    organization_id: organizationId,
+    id: u.id,
+    email: u.email,
+    preferred_username: u.preferredUsername,
+    name: u.name,
+    given_name: u.givenName,
+    family_name: u.familyName,
+    dp_id: u.dpId,
+    directory_id: u.directoryId,
+    active: u.active,
+    roles: u.roles,
+    attributes: JSON.stringify(u.attributes),
+    source_ns: u.sourceNs,
+    source_event_id: u.sourceEventId,
+    deactivated_at: u.deactivatedAt,
+  }));
+  for (const part of chunkRows(rows)) {
+    await db('directory_users')
+      .insert(part)
+      .onConflict(['organization_id', 'id'])
+      .merge({
+        email: db.raw('excluded.email'),
+        preferred_username: db.raw('excluded.preferred_username'),
+        name: db.raw('excluded.name'),
+        given_name: db.raw('excluded.given_name'),
+        family_name: db.raw('excluded.family_name'),
+        dp_id: db.raw('excluded.dp_id'),
+        directory_id: db.raw('excluded.directory_id'),
+        active: db.raw('excluded.active'),
+        roles: db.raw('excluded.roles'),
+        attributes: db.raw('excluded.attributes'),
+        source_ns: db.raw('excluded.source_ns'),
+        source_event_id: db.raw('excluded.source_event_id'),
+        deactivated_at: db.raw('excluded.deactivated_at'),
+        updated_at: db.raw('now()'),
+      });
+  }
+}
+
+/** Drops every membership of the given groups. */
+export async function clearGroupMemberships(db: Db, organizationId: string, groupIds: readonly string[]): Promise<void> {
+  if (groupIds.length === 0) return;
+  await db.raw(`DELETE FROM group_memberships WHERE organization_id = ? AND group_id = ANY(?::text[])`, [
+    organizationId,
+    groupIds as string[],
+  ]);
+}
+
+/**
+ * Makes each listed user's memberships exactly the given set: removes the rest, adds the missing.
+ * Two statements for the whole batch.
+ */
+export async function replaceMemberships(
+  db: Db,
+  organizationId: string,
+  sets: ReadonlyMap<string, ReadonlySet<string>>,
+): Promise<void> {
+  if (sets.size === 0) return;
+  const userIds: string[] = [];
+  const pairUsers: string[] = [];
+  const pairGroups: string[] = [];
+  for (const [userId, groups] of sets) {
+    userIds.push(userId);
+    for (const g of groups) {
+      pairUsers.push(userId);
+      pairGroups.push(g);
+    }
+  }
+  await db.raw(
+    `DELETE FROM group_memberships m
+      WHERE m.organization_id = ? AND m.user_id = ANY(?::text[])
+        AND NOT EXISTS (
+          SELECT 1 FROM unnest(?::text[], ?::text[]) AS d(user_id, group_id)
+           WHERE d.user_id = m.user_id AND d.group_id = m.group_id)`,
+    [organizationId, userIds, pairUsers, pairGroups],
+  );
+  if (pairUsers.length > 0) {
+    await db.raw(
+      `INSERT INTO group_memberships (organization_id, group_id, user_id)
+       SELECT ?, d.group_id, d.user_id FROM unnest(?::text[], ?::text[]) AS d(user_id, group_id)
+       ON CONFLICT DO NOTHING`,
+      [organizationId, pairUsers, pairGroups],
+    );
+  }
+}
+
+
+/**
+ * Clears the personal fields (email, names, username, attributes) of up to `limit` of the
+ * organization's users deactivated longer ago than `seconds`, the longest deactivated first. Ids,
+ * the active flag and the freshness clock stay, so a late event is still recognized as stale and a
+ * reactivation fills the fields again. Active users are never touched. Returns the users purged.
+ */
+export async function purgeDeactivatedUsers(db: Db, organizationId: string, seconds: number, limit: number): Promise<number> {
+  const [age, s] = before(seconds);
+  const result = await db.raw(
+    `UPDATE directory_users u
+        SET email = NULL, name = NULL, given_name = NULL, family_name = NULL, preferred_username = NULL,
+            attributes = '{}'::jsonb, updated_at = now()
+       FROM (SELECT id FROM directory_users
+              WHERE organization_id = ? AND ${DEACTIVATED_WITH_DATA} AND deactivated_at < ${age}
+              ORDER BY deactivated_at
+              LIMIT ?) v
+      WHERE u.organization_id = ? AND u.id = v.id AND NOT u.active`,
+    [organizationId, s, limit, organizationId],
+  );
+  return result.rowCount ?? 0;
+}
