@@ -6,7 +6,7 @@ import { absenceScopeOfRun, ensureRunDirectories } from '../repositories/run-dir
 import { DESIRED_USERS, type PlanOptions } from '../repositories/sync-runs/plan';
 import { completeRun } from '../repositories/sync-runs/runs';
 import { deleteSnapshot } from '../repositories/sync-runs/snapshot';
-import { snapshotUserCount, tallyChanges } from '../repositories/sync-runs/tallies';
+import { appliedCounts } from '../repositories/sync-runs/tallies';
 import { markRemovedDirectories } from './directories';
 import { resolveUserRoles } from './roles';
 
@@ -244,37 +244,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
   // (its users are deactivated by the next full run that does not list it either).
   if (full) await markRemovedDirectories(trx, o.organizationId, (await ensureRunDirectories(trx, run)).map((d) => d.directoryId), run.createdAt);
 
-  const tally = await tallyChanges(trx, run.id);
-  const n = (entity: 'user' | 'group', action: string) => tally({ entity, action, outcome: 'applied' });
-  const skippedNewer = (entity: 'user' | 'group') => tally({ entity, outcome: 'skipped_newer' });
-  const snapUsers = await snapshotUserCount(trx, run.id);
-  const result: ApplyCounts = {
-    users: {
-      created: n('user', 'create'),
-      updated: n('user', 'update'),
-      deactivated: n('user', 'deactivate'),
-      reactivated: n('user', 'reactivate'),
-      unchanged: 0,
-      skippedNewer: skippedNewer('user'),
-      failed: failed.size,
-    },
-    groups: {
-      created: n('group', 'create'),
-      updated: n('group', 'update'),
-      deleted: n('group', 'delete'),
-      restored: n('group', 'restore'),
-      skippedNewer: skippedNewer('group'),
-    },
-    drift: 0,
-  };
-  result.users.unchanged = Math.max(
-    0,
-    snapUsers - result.users.created - result.users.updated - result.users.reactivated - failed.size -
-      tally({ entity: 'user', exceptAction: 'deactivate', outcome: 'skipped_newer' }),
-  );
-  result.drift =
-    result.users.created + result.users.updated + result.users.deactivated + result.users.reactivated +
-    result.groups.created + result.groups.updated + result.groups.deleted + result.groups.restored;
+  const result = await appliedCounts(trx, run.id, failed.size);
   // Roles follow: every user's grants are resolved again (this also repairs any that drifted).
   const roleChanges = await resolveUserRoles(trx, o.organizationId, 'all', () => `sync_run:${run.id}`);
   result.roles = { usersChanged: roleChanges.usersChanged, granted: roleChanges.granted, revoked: roleChanges.revoked };

@@ -16,11 +16,12 @@ import { applyPlan } from './sync-run-apply';
  * its users hold, its role mappings and default role, and its directories' states. Every change
  * to them (an event batch, a sync run's apply, a role change, a quarantined event retried, a
  * deferred event applied on resume, a directory's enabled state, retention's purge) is made here,
- * in a transaction that holds the organization's lock: `withMirrorWriter` is the only way to get
- * one. Each method applies one change set and returns what changed.
+ * in a transaction that holds the organization's lock: `withMirrorWriter` (or, for background
+ * work that must not wait, `withMirrorWriterIfFree`) is the only way to get one. Each method
+ * applies one change set and returns what changed.
  *
  * The statements themselves are in the modules next to this one (db/mirror/*), which nothing
- * but this writer imports.
+ * but this writer imports (the lint configuration refuses any other import of them).
  */
 
 type Db = Knex | Knex.Transaction;

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { ApplyCounts } from '../../../workflows/messages';
 
 /**
  * Counts of a sync run: its planned changes by entity, action and outcome, and the sizes its plan
@@ -43,8 +44,47 @@ export async function planBaseline(
 }
 
 /** Users in the run's snapshot. */
-export async function snapshotUserCount(trx: Knex.Transaction, runId: string): Promise<number> {
+async function snapshotUserCount(trx: Knex.Transaction, runId: string): Promise<number> {
   return Number(
     ((await trx.raw(`SELECT count(*)::int AS n FROM sync_snapshot_users WHERE run_id = ?`, [runId])).rows as { n: number }[])[0]?.n ?? 0,
   );
+}
+
+/**
+ * What a run's apply did, from its plan's outcomes: changes applied by kind, those skipped because
+ * an event newer than the snapshot changed the entity, and `failed` users; drift is what changed.
+ */
+export async function appliedCounts(trx: Knex.Transaction, runId: string, failed: number): Promise<ApplyCounts> {
+  const tally = await tallyChanges(trx, runId);
+  const n = (entity: 'user' | 'group', action: string) => tally({ entity, action, outcome: 'applied' });
+  const skippedNewer = (entity: 'user' | 'group') => tally({ entity, outcome: 'skipped_newer' });
+  const snapUsers = await snapshotUserCount(trx, runId);
+  const result: ApplyCounts = {
+    users: {
+      created: n('user', 'create'),
+      updated: n('user', 'update'),
+      deactivated: n('user', 'deactivate'),
+      reactivated: n('user', 'reactivate'),
+      unchanged: 0,
+      skippedNewer: skippedNewer('user'),
+      failed,
+    },
+    groups: {
+      created: n('group', 'create'),
+      updated: n('group', 'update'),
+      deleted: n('group', 'delete'),
+      restored: n('group', 'restore'),
+      skippedNewer: skippedNewer('group'),
+    },
+    drift: 0,
+  };
+  result.users.unchanged = Math.max(
+    0,
+    snapUsers - result.users.created - result.users.updated - result.users.reactivated - failed -
+      tally({ entity: 'user', exceptAction: 'deactivate', outcome: 'skipped_newer' }),
+  );
+  result.drift =
+    result.users.created + result.users.updated + result.users.deactivated + result.users.reactivated +
+    result.groups.created + result.groups.updated + result.groups.deleted + result.groups.restored;
+  return result;
 }
