@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import type { SnapshotGroup, SnapshotUser } from '../../scalekit/directory';
 import type { ApplyCounts, PlanSummary, ReconcileKind } from '../../workflows/messages';
 import { CROSS_DIRECTORY_ADVICE, CROSS_DIRECTORY_EMAIL_CONFLICT } from '../../domain/conflicts';
+import { isRunId } from '../../domain/ids';
 import { chunkRows } from '../batch';
 import { describePermanentError } from '../errors';
 import { markRemovedDirectories } from './directories';
@@ -103,7 +104,7 @@ export async function createRun(db: Db, run: NewRun): Promise<SyncRunRow> {
 }
 
 export async function getRun(db: Db, organizationId: string, runId: string): Promise<SyncRunRow | undefined> {
-  if (!/^\d{1,18}$/.test(runId)) return undefined;
+  if (!isRunId(runId)) return undefined;
   const row = await db('sync_runs').where({ organization_id: organizationId, id: runId }).first();
   return row ? toRun(row as Record<string, unknown>) : undefined;
 }
