@@ -3,7 +3,7 @@ import { isolationReason } from '../db/errors';
 import { lockOrganization } from '../db/repositories/directory';
 import * as ledger from '../db/repositories/ledger';
 import { isNormalizedEvent, parseDirectoryWebhook, type DirectoryEvent } from '../domain/events';
-import type { QuarantineRetryResult } from '../workflows/messages';
+import type { QuarantineRetryResult } from '../domain/quarantine';
 import { applyInSavepoint } from './apply-events';
 import { explainEmailConflict } from './email-conflicts';
 

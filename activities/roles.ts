@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import * as roles from '../db/repositories/roles';
 import { describeRoleChange, roleChangeProblem } from '../domain/roles';
-import type { RoleChangeRequest, RoleChangeResult } from '../workflows/messages';
+import type { RoleChangeRequest, RoleChangeResult } from '../domain/roles';
 import { withHeartbeat } from './heartbeat';
 
 /** Thrown to roll a preview's transaction back, carrying what it computed. */

@@ -4,9 +4,9 @@ import type { Knex } from 'knex';
 import { ensureOrganization } from '../db/repositories/directory';
 import { upsertOrganization } from '../db/repositories/organizations';
 import type { ScalekitDirectory } from '../scalekit/directory';
+import type { ReconcileKind } from '../domain/reconcile';
 import { OrganizationWorkflows } from '../temporal/client';
 import { ensureSchedules, type ScheduleSettings } from '../temporal/schedules';
-import type { ReconcileKind } from '../workflows/messages';
 
 export interface ScheduleDeps {
   db: Knex;

@@ -1,4 +1,5 @@
-import { NoDirectoryError, OrganizationNotFoundError, type DirectoryInfo } from '../scalekit/directory';
+import { NoDirectoryError, OrganizationNotFoundError } from '../scalekit/directory';
+import type { DirectoryInfo } from '../domain/directories';
 import { describeSchedules, ensureSchedules, type ScheduleState } from '../temporal/schedules';
 import { organizationWorkflowId } from '../workflows/messages';
 import type { CliContext } from './context';

@@ -1,6 +1,6 @@
-import type { ReconcileCursor } from '../activities/reconcile';
+import type { ReconcileCursor, ReconcileOutcome, ReconcileRequest } from '../domain/reconcile';
 import type { DirectoryEvent } from '../domain/events';
-import type { OrganizationCounters, OrganizationSyncStatus, ReconcileOutcome, ReconcileRequest, SyncPause } from './messages';
+import type { OrganizationCounters, OrganizationSyncStatus, SyncPause } from './messages';
 
 export type { OrganizationCounters };
 

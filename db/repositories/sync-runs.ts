@@ -1,6 +1,5 @@
 import type { Knex } from 'knex';
-import type { SnapshotGroup, SnapshotUser } from '../../scalekit/directory';
-import type { ApplyCounts, PlanSummary, ReconcileKind } from '../../workflows/messages';
+import type { ApplyCounts, PlanSummary, ReconcileKind, SnapshotGroup, SnapshotUser } from '../../domain/reconcile';
 import { CROSS_DIRECTORY_ADVICE, CROSS_DIRECTORY_EMAIL_CONFLICT } from '../../domain/conflicts';
 import { isRunId } from '../../domain/ids';
 import { chunkRows } from '../batch';
