@@ -7,7 +7,7 @@
  * An organization id. Scalekit's are `org_` and digits; external ids vary. It becomes part of
  * workflow and schedule ids and of URLs, and is indexed: a safe alphabet, and a bounded length.
  */
-export const ORGANIZATION_ID = /^[A-Za-z0-9_-]{1,128}$/;
+const ORGANIZATION_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** The organization-id rule in words. */
 export const ORGANIZATION_ID_RULE = '1-128 letters, digits, "_" or "-"';
@@ -25,7 +25,7 @@ export function organizationIdProblem(value: unknown): string | null {
 }
 
 /** A sync run id: the run row's bigint id, in digits (18 of them always fit). */
-export const RUN_ID = /^\d{1,18}$/;
+const RUN_ID = /^\d{1,18}$/;
 
 export function isRunId(value: unknown): value is string {
   return typeof value === 'string' && RUN_ID.test(value);

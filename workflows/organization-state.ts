@@ -2,8 +2,6 @@ import type { ReconcileCursor, ReconcileOutcome, ReconcileRequest } from '../dom
 import type { DirectoryEvent } from '../domain/events';
 import type { OrganizationCounters, OrganizationSyncStatus, SyncPause } from './messages';
 
-export type { OrganizationCounters };
-
 /**
  * The organization workflow's state, kept apart from Temporal APIs so it can be unit-tested:
  * dedupe by event id against a bounded window, a FIFO queue, batches capped by count and bytes,
