@@ -136,6 +136,7 @@ export interface SnapshotUser {
   groups: string[];
 }
 
+/** A directory group as a run reads it from Scalekit. */
 export interface SnapshotGroup {
   id: string;
   directoryId: string;

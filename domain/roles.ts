@@ -133,6 +133,7 @@ export function describeRoleChange(change: RoleChangeInput): string {
   return change.role === null ? 'no default role' : `default role ${change.role}`;
 }
 
+/** What a role change, or a run, did to users' roles. */
 export interface RoleCounts {
   /** Users whose set of roles changed. */
   usersChanged: number;
@@ -141,12 +142,14 @@ export interface RoleCounts {
   revoked: number;
 }
 
+/** A role change as the organization workflow takes it. */
 export interface RoleChangeRequest {
   change: RoleChangeInput;
   /** Compute what would change and change nothing. */
   dryRun: boolean;
 }
 
+/** What a role change did, or would do (dry run). */
 export interface RoleChangeResult extends RoleCounts {
   dryRun: boolean;
   /** Users whose roles stay the same but are held for another reason after the change. */
