@@ -8,7 +8,7 @@ import * as roles from '../db/repositories/roles';
 import type { DirectoryEvent } from '../domain/events';
 import { entitiesOf, planBatch, type BatchPlan } from '../domain/plan';
 import { explainEmailConflict } from './email-conflicts';
-import type { RoleCounts } from '../workflows/messages';
+import type { RoleCounts } from '../domain/roles';
 
 export interface ApplyResult {
   /** Role grants the batch changed (users whose roles changed, roles gained, roles lost). */

@@ -2,9 +2,10 @@ import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
 import type { DirectoryEvent } from '../domain/events';
 import type { ScalekitDirectory } from '../scalekit/directory';
+import type { QuarantineRetryRequest, QuarantineRetryResult } from '../domain/quarantine';
+import type { RoleChangeRequest, RoleChangeResult } from '../domain/roles';
 import type { ScheduleSettings } from '../temporal/schedules';
 
-import type { QuarantineRetryRequest, QuarantineRetryResult, RoleChangeRequest, RoleChangeResult } from '../workflows/messages';
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
 import { reported, type ReportOptions } from './failures';
 import { withHeartbeat } from './heartbeat';

@@ -8,17 +8,9 @@ import * as runDirectories from '../db/repositories/run-directories';
 import { computePlan } from '../db/repositories/sync-runs/plan';
 import * as runs from '../db/repositories/sync-runs/runs';
 import { deleteSnapshot, insertSnapshotGroups, insertSnapshotUsers } from '../db/repositories/sync-runs/snapshot';
-import { directoriesToRead, whyNotRead } from '../domain/directories';
-import {
-  NoDirectoryError,
-  OrganizationNotFoundError,
-  type DirectoryInfo,
-  type Page,
-  type ScalekitDirectory,
-  type SnapshotGroup,
-  type SnapshotUser,
-} from '../scalekit/directory';
-import type { ApplyCounts, PlanSummary, ReconcileProgress, ReconcileRequest } from '../workflows/messages';
+import { directoriesToRead, whyNotRead, type DirectoryInfo } from '../domain/directories';
+import { NoDirectoryError, OrganizationNotFoundError, type Page, type ScalekitDirectory } from '../scalekit/directory';
+import type { ApplyCounts, PlanSummary, ReconcileCursor, ReconcileRequest, SnapshotGroup, SnapshotUser } from '../domain/reconcile';
 import { retryConflicts } from './apply-events';
 import { withHeartbeat } from './heartbeat';
 
@@ -47,26 +39,6 @@ export interface ReconcileDeps {
   db: Knex;
   directory: ScalekitDirectory | undefined;
   settings: ReconcileSettings;
-}
-
-/**
- * What the workflow keeps of a run between steps: a cursor, never directory data. It walks the
- * directories the run reads (`directoryIds`), each one's users then groups, page by page. A
- * cursor without `directoryIds` (a run started before organizations had several directories)
- * reads `directoryId` alone.
- */
-export interface ReconcileCursor extends ReconcileProgress {
-  /** When the deprovision guard stopped the run (workflow time). */
-  awaitingSince?: string;
-  /** Event batches the organization had applied when the plan was made (replan if more since). */
-  batchesAtPlan?: number;
-  /** The directory being read. */
-  directoryId: string;
-  pageToken: string;
-  /** A delta reads the current directory from here (null: in full). */
-  updatedAfter: string | null;
-  /** The run's counters when it started reading the current directory. */
-  directoryStart?: { usersFetched: number; groupsFetched: number; usersTotal: number; groupsTotal: number };
 }
 
 function requireDirectory(deps: ReconcileDeps): ScalekitDirectory {

@@ -4,7 +4,7 @@ import { isolationReason } from '../db/errors';
 import * as ledger from '../db/repositories/ledger';
 import { withMirrorWriter } from '../db/mirror/writer';
 import { isNormalizedEvent, parseDirectoryWebhook, type DirectoryEvent } from '../domain/events';
-import type { QuarantineRetryResult } from '../workflows/messages';
+import type { QuarantineRetryResult } from '../domain/quarantine';
 import { applyInSavepoint } from './apply-events';
 import { explainEmailConflict } from './email-conflicts';
 

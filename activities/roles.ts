@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import { withMirrorWriter } from '../db/mirror/writer';
 import { loadGroups } from '../db/repositories/directory';
 import { describeRoleChange, roleChangeProblem } from '../domain/roles';
-import type { RoleChangeRequest, RoleChangeResult } from '../workflows/messages';
+import type { RoleChangeRequest, RoleChangeResult } from '../domain/roles';
 import { withHeartbeat } from './heartbeat';
 
 /** Thrown to roll a preview's transaction back, carrying what it computed. */

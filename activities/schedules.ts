@@ -2,11 +2,11 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { ensureOrganization } from '../db/repositories/directory';
-import { upsertOrganization } from '../db/repositories/organizations';
-import type { ScalekitDirectory } from '../scalekit/directory';
+import { OrganizationNotFoundError, type ScalekitDirectory } from '../scalekit/directory';
+import type { ReconcileKind } from '../domain/reconcile';
 import { OrganizationWorkflows } from '../temporal/client';
-import { ensureSchedules, type ScheduleSettings } from '../temporal/schedules';
-import type { ReconcileKind } from '../workflows/messages';
+import { registerOrganization, type RegistrationAccess } from '../temporal/registration';
+import type { ScheduleSettings } from '../temporal/schedules';
 
 export interface ScheduleDeps {
   db: Knex;
@@ -25,6 +25,25 @@ export function createScheduleActivities(deps: ScheduleDeps) {
   const workflows = new OrganizationWorkflows(deps.client, deps.schedules.taskQueue, 10_000);
   const limit = deps.registrationLimit ?? Infinity;
   let waiting = 0;
+  const directory = deps.directory;
+  const access: RegistrationAccess | undefined = directory && {
+    scalekit: async (step) => {
+      if (waiting >= limit) {
+        throw ApplicationFailure.retryable(
+          `${waiting} registrations are already waiting on Scalekit in this worker; this one is tried again later`,
+          'RegistrationsBusy',
+        );
+      }
+      waiting += 1;
+      try {
+        return await step(directory);
+      } finally {
+        waiting -= 1;
+      }
+    },
+    database: (step) => step(deps.db),
+    temporal: (step) => step(deps.client, deps.schedules),
+  };
   return {
     /**
      * Registers the organization and creates its full and delta reconcile schedules (idempotent).
@@ -33,26 +52,16 @@ export function createScheduleActivities(deps: ScheduleDeps) {
      * (retried later, like a failed call): its slot is free again for a reconcile step.
      */
     async ensureOrganizationSchedules(organizationId: string): Promise<ScheduleRegistration> {
-      if (!deps.directory) {
+      if (!access) {
         await ensureOrganization(deps.db, organizationId);
         return 'no_credentials';
       }
-      if (waiting >= limit) {
-        throw ApplicationFailure.retryable(
-          `${waiting} registrations are already waiting on Scalekit in this worker; this one is tried again later`,
-          'RegistrationsBusy',
-        );
-      }
-      waiting += 1;
-      let name: string | null;
       try {
-        name = await deps.directory.organizationName(organizationId);
-      } finally {
-        waiting -= 1;
+        await registerOrganization(access, organizationId, { listDirectories: false, requireDirectory: false });
+      } catch (err) {
+        if (err instanceof OrganizationNotFoundError) return 'unknown_organization';
+        throw err;
       }
-      if (name === null) return 'unknown_organization';
-      await upsertOrganization(deps.db, { organizationId, displayName: name, directories: [] });
-      await ensureSchedules(deps.client, organizationId, deps.schedules);
       return 'ensured';
     },
 

@@ -1,16 +1,13 @@
 import Router, { type RouterOptions } from '@koa/router';
 import type { DefaultContext, DefaultState } from 'koa';
 import { z } from 'zod';
-import { ORGANIZATION_ID } from '../domain/events';
+import { isOrganizationId, isRunId, NOT_AN_ORGANIZATION_ID } from '../domain/ids';
 import { parse } from './request';
-
-/** The organization-id rule of the whole API: path parameters, settings links and settings sessions. */
-export const isOrganizationId = (value: string): boolean => ORGANIZATION_ID.test(value);
 
 /** Every path parameter of the operator API and what it must look like; a bad one is a 400 naming what was expected. */
 const PATH_PARAMS = {
-  orgId: z.string().refine(isOrganizationId, { message: 'expected an organization id such as org_123' }),
-  runId: z.string().regex(/^\d{1,18}$/, { message: 'expected a run id (a number)' }),
+  orgId: z.string().refine(isOrganizationId, { message: NOT_AN_ORGANIZATION_ID }),
+  runId: z.string().refine(isRunId, { message: 'expected a run id (a number)' }),
   groupId: z.string().min(1).max(256, { message: 'expected a directory group id' }),
   userId: z.string().min(1).max(256, { message: 'expected a directory user id' }),
 };

@@ -11,6 +11,7 @@ import { rolesChange, rolesList, rolesWhy } from './roles';
 import { decideCommand, planCommand, runsCommand } from './runs';
 import { scheduleCommand, type ScheduleAction, type ScheduleKindOption } from './schedule';
 import { statusCommand } from './status';
+import { isRunId, organizationIdProblem } from '../domain/ids';
 import { DEFAULT_PRECEDENCE, MAX_PRECEDENCE, roleNameProblem } from '../domain/roles';
 import { LEDGER_OUTCOMES, type LedgerOutcome } from '../db/repositories/ledger';
 
@@ -21,12 +22,13 @@ import { LEDGER_OUTCOMES, type LedgerOutcome } from '../db/repositories/ledger';
  */
 
 function organizationIdArg(value: string): string {
-  if (!/^[A-Za-z0-9_.-]{1,200}$/.test(value)) throw new InvalidArgumentError('expected a Scalekit organization id, such as org_12345');
+  const problem = organizationIdProblem(value);
+  if (problem) throw new InvalidArgumentError(problem);
   return value;
 }
 
 function runIdArg(value: string): string {
-  if (!/^\d{1,18}$/.test(value)) throw new InvalidArgumentError('expected a run number, as `scimflow runs <orgId>` lists them');
+  if (!isRunId(value)) throw new InvalidArgumentError('expected a run number, as `scimflow runs <orgId>` lists them');
   return value;
 }
 

@@ -1,10 +1,12 @@
-import { NoDirectoryError, OrganizationNotFoundError, type DirectoryInfo } from '../scalekit/directory';
-import { describeSchedules, ensureSchedules, type ScheduleState } from '../temporal/schedules';
+import { NoDirectoryError, OrganizationNotFoundError } from '../scalekit/directory';
+import type { DirectoryInfo } from '../domain/directories';
+import * as registration from '../temporal/registration';
+import { describeSchedules, type ScheduleState } from '../temporal/schedules';
 import { organizationWorkflowId } from '../workflows/messages';
 import type { CliContext } from './context';
 import { CliError, RefusedError } from './errors';
 import { ago, n, table } from './format';
-import { listOrganizations, upsertOrganization } from '../db/repositories/organizations';
+import { listOrganizations } from '../db/repositories/organizations';
 
 /** `orgs add` and `orgs list`, and the registration `import` does first. */
 
@@ -29,7 +31,7 @@ export function missingScalekitCredentials(what: string): CliError {
 
 /**
  * Looks the organization and its directories up through the SDK, upserts its rows, creates its
- * reconcile schedules and starts its workflow. Every step is idempotent.
+ * reconcile schedules (temporal/registration.ts) and starts its workflow. Every step is idempotent.
  */
 export async function registerOrganization(
   ctx: CliContext,
@@ -39,34 +41,41 @@ export async function registerOrganization(
   const scalekit = ctx.scalekit();
   if (!scalekit) throw missingScalekitCredentials(options.what);
   const config = ctx.config();
-  let directories: DirectoryInfo[];
-  let displayName: string | null;
-  try {
-    directories = await scalekit.listDirectories(organizationId);
-    if (directories.length === 0 && options.requireDirectory) throw new NoDirectoryError(organizationId);
-    displayName = await scalekit.organizationName(organizationId);
-  } catch (err) {
-    if (err instanceof OrganizationNotFoundError || err instanceof NoDirectoryError) throw new RefusedError(err.message);
-    throw new CliError(
-      `could not ask Scalekit (${config.scalekit?.environmentUrl ?? '?'}) about ${organizationId}: ${(err as Error).message}. ` +
-        `Check SCALEKIT_ENVIRONMENT_URL and the client credentials.`,
-    );
-  }
-
-  const row = await ctx.withDb((db) => upsertOrganization(db, { organizationId, displayName, directories }));
-  const directory = directories[0] ?? null;
+  const access: registration.RegistrationAccess = {
+    scalekit: async (step) => {
+      try {
+        return await step(scalekit);
+      } catch (err) {
+        if (err instanceof OrganizationNotFoundError || err instanceof NoDirectoryError) throw new RefusedError(err.message);
+        throw new CliError(
+          `could not ask Scalekit (${config.scalekit?.environmentUrl ?? '?'}) about ${organizationId}: ${(err as Error).message}. ` +
+            `Check SCALEKIT_ENVIRONMENT_URL and the client credentials.`,
+        );
+      }
+    },
+    database: (step) => ctx.withDb(step),
+    temporal: async (step) => {
+      const temporal = await ctx.temporal();
+      try {
+        return await step(temporal.client, {
+          taskQueue: temporal.taskQueue,
+          fullInterval: config.reconcile.fullInterval,
+          deltaInterval: config.reconcile.deltaInterval,
+        });
+      } catch (err) {
+        throw ctx.temporalError(err);
+      }
+    },
+  };
+  const r = await registration.registerOrganization(access, organizationId, { listDirectories: true, requireDirectory: options.requireDirectory });
   const temporal = await ctx.temporal();
   try {
-    const schedulesCreated = await ensureSchedules(temporal.client, organizationId, {
-      taskQueue: temporal.taskQueue,
-      fullInterval: config.reconcile.fullInterval,
-      deltaInterval: config.reconcile.deltaInterval,
-    });
     await temporal.workflows.ensureRunning(organizationId);
-    return { organizationId, displayName, directory, directories, row, schedulesCreated, workflowId: organizationWorkflowId(organizationId) };
   } catch (err) {
     throw ctx.temporalError(err);
   }
+  const { displayName, directories, row, schedulesCreated } = r;
+  return { organizationId, displayName, directory: directories[0] ?? null, directories, row, schedulesCreated, workflowId: organizationWorkflowId(organizationId) };
 }
 
 export function describeDirectory(d: DirectoryInfo | null): string {

@@ -1,4 +1,4 @@
-import type { ReconcileProgress } from '../workflows/messages';
+import type { ReconcileProgress } from '../domain/reconcile';
 import type { Output } from './context';
 import { duration, n, rate } from './format';
 

@@ -1,5 +1,5 @@
 import { WorkflowRefusedError } from '../temporal/client';
-import type { ReconcileAccepted, ReconcileRequest } from '../workflows/messages';
+import type { ReconcileAccepted, ReconcileRequest } from '../domain/reconcile';
 import type { CliContext, Temporal } from './context';
 import { CliError, grpcCode, RefusedError } from './errors';
 import { registerOrganization, registrationLines, type Registration } from './orgs';

@@ -1,5 +1,5 @@
 import { getRun, type SyncRunRow } from '../db/repositories/sync-runs/runs';
-import type { ApplyCounts, PlanSummary, ReconcileKind, ReconcileProgress } from '../workflows/messages';
+import type { ApplyCounts, PlanSummary, ReconcileKind, ReconcileProgress } from '../domain/reconcile';
 import type { CliContext } from './context';
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from './errors';
 import { duration, n, rate } from './format';

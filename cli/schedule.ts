@@ -1,6 +1,7 @@
 import { ScheduleNotFoundError } from '@temporalio/client';
 import { controlSchedule, describeSchedules } from '../temporal/schedules';
-import { scheduleId, type ReconcileKind } from '../workflows/messages';
+import { scheduleId } from '../workflows/messages';
+import type { ReconcileKind } from '../domain/reconcile';
 import type { CliContext } from './context';
 import { CliError } from './errors';
 

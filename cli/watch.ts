@@ -1,5 +1,5 @@
 import { getRun, type SyncRunRow } from '../db/repositories/sync-runs/runs';
-import type { ReconcileOutcome, ReconcileProgress } from '../workflows/messages';
+import type { ReconcileOutcome, ReconcileProgress } from '../domain/reconcile';
 import type { CliContext, Temporal } from './context';
 import type { ProgressRenderer } from './progress';
 

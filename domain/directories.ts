@@ -25,6 +25,23 @@ export interface ListedDirectory {
   unreadable?: string | null;
 }
 
+/** A directory as Scalekit lists it for an organization. */
+export interface DirectoryInfo {
+  id: string;
+  enabled: boolean;
+  provider: string | null;
+  directoryType: string | null;
+  /** Scalekit's group → role mapping; user roles are derived from memberships with it. */
+  roleAssignments: { groupId: string; roleName: string }[];
+  /** When scimflow asked for the listing (epoch ns): what it says is at least that fresh. */
+  listedNs: string;
+  /**
+   * Listed, but Scalekit did not return its details: why. Such a directory is not read, and its
+   * users are kept (only the listing says whether a directory exists).
+   */
+  unreadable: string | null;
+}
+
 /** The reason recorded for a disabled directory. */
 export const DISABLED = 'disabled';
 

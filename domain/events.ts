@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isOrganizationId, ORGANIZATION_ID_RULE } from './ids';
 import { isStorableText, storableText } from './storable';
 import { toEpochNanos } from './time';
 
@@ -260,9 +261,6 @@ function unstorable(root: unknown): string | null {
   return null;
 }
 
-/** Organization ids become part of workflow ids and URLs: keep them to a safe alphabet. */
-export const ORGANIZATION_ID = /^[A-Za-z0-9_-]{1,128}$/;
-
 export interface DeliveryInfo {
   webhookId?: string | null;
   receivedAt?: Date;
@@ -311,7 +309,7 @@ function parse(body: string, delivery: DeliveryInfo): ParseOutcome {
       status: 'quarantined',
       eventId: usableEventId(looseId),
       type: typeof looseType === 'string' ? storableText(looseType, MAX_TYPE_CHARS) : null,
-      organizationId: typeof looseOrg === 'string' && ORGANIZATION_ID.test(looseOrg) ? looseOrg : null,
+      organizationId: isOrganizationId(looseOrg) ? looseOrg : null,
       reason: reasonText(`envelope does not match the Scalekit event schema: ${describeIssues(env.error, '')}`),
       payload: json,
     };
@@ -323,7 +321,7 @@ function parse(body: string, delivery: DeliveryInfo): ParseOutcome {
       status: 'quarantined',
       eventId: usableEventId(e.id),
       type: storableText(e.type, MAX_TYPE_CHARS),
-      organizationId: e.organization_id !== undefined && ORGANIZATION_ID.test(e.organization_id) ? e.organization_id : null,
+      organizationId: isOrganizationId(e.organization_id) ? e.organization_id : null,
       reason: `event ${bad}`,
       // Kept as the raw body only: the parsed form is what cannot be stored.
       payload: undefined,
@@ -340,12 +338,12 @@ function parse(body: string, delivery: DeliveryInfo): ParseOutcome {
       eventId: e.id,
       type,
       // Only an organization id that can be one (it is indexed, and shown in URLs).
-      organizationId: organizationId !== null && ORGANIZATION_ID.test(organizationId) ? organizationId : null,
+      organizationId: isOrganizationId(organizationId) ? organizationId : null,
       reason: reasonText(`event type ${type} is not a directory event scimflow handles`),
       payload: json,
     };
   }
-  if (organizationId === null || !ORGANIZATION_ID.test(organizationId)) {
+  if (!isOrganizationId(organizationId)) {
     return {
       status: 'quarantined',
       eventId: e.id,
@@ -354,7 +352,7 @@ function parse(body: string, delivery: DeliveryInfo): ParseOutcome {
       reason:
         organizationId === null
           ? 'event has no organization_id (neither in the envelope nor in data)'
-          : 'organization_id must be 1-128 letters, digits, "_" or "-"',
+          : `organization_id must be ${ORGANIZATION_ID_RULE}`,
       payload: json,
     };
   }

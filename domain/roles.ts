@@ -109,7 +109,7 @@ export function roleNames(grants: readonly RoleGrant[]): string[] {
   return [...new Set(grants.map((g) => g.role))].sort();
 }
 
-/** A role mapping change as the API and CLI accept it (mirrors the workflow message). */
+/** A role mapping change as the API and CLI accept it and the organization workflow makes it. */
 export type RoleChangeInput =
   | { action: 'map'; groupId: string; role: string; precedence: number }
   | { action: 'unmap'; groupId: string }
@@ -131,4 +131,31 @@ export function describeRoleChange(change: RoleChangeInput): string {
   if (change.action === 'map') return `${change.groupId} → ${change.role} (precedence ${change.precedence})`;
   if (change.action === 'unmap') return `${change.groupId} unmapped`;
   return change.role === null ? 'no default role' : `default role ${change.role}`;
+}
+
+/** What a role change, or a run, did to users' roles. */
+export interface RoleCounts {
+  /** Users whose set of roles changed. */
+  usersChanged: number;
+  /** Roles users gained, and lost. */
+  granted: number;
+  revoked: number;
+}
+
+/** A role change as the organization workflow takes it. */
+export interface RoleChangeRequest {
+  change: RoleChangeInput;
+  /** Compute what would change and change nothing. */
+  dryRun: boolean;
+}
+
+/** What a role change did, or would do (dry run). */
+export interface RoleChangeResult extends RoleCounts {
+  dryRun: boolean;
+  /** Users whose roles stay the same but are held for another reason after the change. */
+  reasonsChanged: number;
+  /** The change in words, e.g. `grp_1 → admin (precedence 10)`. */
+  summary: string;
+  /** The first users whose roles change, with their role names before and after. */
+  changes: { userId: string; email: string | null; before: string[]; after: string[] }[];
 }

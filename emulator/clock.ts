@@ -24,10 +24,6 @@ export function formatNs(ns: bigint): string {
   return `${iso.slice(0, 19)}.${fraction}Z`;
 }
 
-export function nsToDate(ns: bigint): Date {
-  return new Date(Number(ns / 1_000_000n));
-}
-
 /** protobuf Timestamp parts of an epoch-nanosecond instant. */
 export function nsToTimestamp(ns: bigint): { seconds: bigint; nanos: number } {
   return { seconds: ns / 1_000_000_000n, nanos: Number(ns % 1_000_000_000n) };

@@ -4,6 +4,8 @@ import {
   DirectoryType,
 } from '@scalekit-sdk/node/lib/pkg/grpc/scalekit/v1/directories/directories_pb';
 import type { ScalekitCredentials } from '../config/index';
+import type { DirectoryInfo } from '../domain/directories';
+import type { SnapshotGroup, SnapshotUser } from '../domain/reconcile';
 
 /**
  * The Scalekit Directory API as scimflow reads it, through the real `@scalekit-sdk/node` client:
@@ -34,43 +36,8 @@ export class NoDirectoryError extends Error {
   }
 }
 
-export interface DirectoryInfo {
-  id: string;
-  enabled: boolean;
-  provider: string | null;
-  directoryType: string | null;
-  /** Scalekit's group → role mapping; user roles are derived from memberships with it. */
-  roleAssignments: { groupId: string; roleName: string }[];
-  /** When scimflow asked for the listing (epoch ns): what it says is at least that fresh. */
-  listedNs: string;
-  /**
-   * Listed, but Scalekit did not return its details: why. Such a directory is not read, and its
-   * users are kept (only the listing says whether a directory exists).
-   */
-  unreadable: string | null;
-}
-
 /** The reason recorded for a listed directory whose details Scalekit answered "not found" for. */
 export const DETAILS_NOT_FOUND = 'Scalekit lists it but answered "not found" for its details';
-
-export interface SnapshotUser {
-  id: string;
-  /** The directory whose listing had the user. */
-  directoryId: string;
-  email: string | null;
-  preferredUsername: string | null;
-  givenName: string | null;
-  familyName: string | null;
-  updatedNs: string;
-  groups: string[];
-}
-
-export interface SnapshotGroup {
-  id: string;
-  directoryId: string;
-  displayName: string | null;
-  updatedNs: string;
-}
 
 export interface Page<T> {
   items: T[];

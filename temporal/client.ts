@@ -1,6 +1,9 @@
 import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
 import type { DataConverter } from '@temporalio/common';
 import type { DirectoryEvent } from '../domain/events';
+import type { QuarantineRetryResult } from '../domain/quarantine';
+import type { ReconcileAccepted, ReconcileRequest } from '../domain/reconcile';
+import type { RoleChangeRequest, RoleChangeResult } from '../domain/roles';
 import {
   approveRunUpdate,
   cancelRunUpdate,
@@ -8,14 +11,9 @@ import {
   pauseSyncUpdate,
   resumeSyncUpdate,
   retryQuarantinedUpdate,
-  type QuarantineRetryResult,
   directoryEventSignal,
   reconcileSignal,
   startReconcileUpdate,
-  type ReconcileAccepted,
-  type ReconcileRequest,
-  type RoleChangeRequest,
-  type RoleChangeResult,
   type SyncPause,
   ORGANIZATION_WORKFLOW_TYPE,
   organizationWorkflowId,

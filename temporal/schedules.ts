@@ -1,5 +1,6 @@
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, type Client } from '@temporalio/client';
-import { SCHEDULED_RECONCILE_WORKFLOW_TYPE, scheduleId, SCIM_ORG_ID, type ReconcileKind } from '../workflows/messages';
+import { SCHEDULED_RECONCILE_WORKFLOW_TYPE, scheduleId, SCIM_ORG_ID } from '../workflows/messages';
+import type { ReconcileKind } from '../domain/reconcile';
 
 /**
  * One Temporal Schedule per organization and kind (full every 6 h, delta hourly by default). A

@@ -32,9 +32,6 @@ export const SCALEKIT_ACTIVITIES = ['ensureOrganizationSchedules', 'beginSyncRun
 /** The activities that run on the reconcile queue. */
 export const RECONCILE_ACTIVITIES = ['planSyncRun', 'applySyncRun'] as const;
 
-export type ScalekitActivityName = (typeof SCALEKIT_ACTIVITIES)[number];
-export type ReconcileActivityName = (typeof RECONCILE_ACTIVITIES)[number];
-
 /**
  * How many registrations may wait on Scalekit at once in a worker with `slots` activity slots: a
  * third of them, at least one. Registrations retry until Scalekit answers; hundreds of new

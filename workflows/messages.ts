@@ -1,10 +1,13 @@
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { DirectoryEvent } from '../domain/events';
+import type { QuarantineRetryRequest, QuarantineRetryResult } from '../domain/quarantine';
+import type { ReconcileAccepted, ReconcileKind, ReconcileOutcome, ReconcileProgress, ReconcileRequest } from '../domain/reconcile';
+import type { RoleChangeRequest, RoleChangeResult } from '../domain/roles';
 
 /**
- * Message definitions shared by the workflows and their clients (API, CLI). Importing this module
- * does not import workflow code.
+ * Message definitions shared by the workflows and their clients (API, CLI); the shapes they carry
+ * live in domain/. Importing this module does not import workflow code.
  */
 
 export const ORGANIZATION_WORKFLOW_TYPE = 'organizationWorkflow';
@@ -71,111 +74,6 @@ export const statusQuery = defineQuery<OrganizationSyncStatus>('status');
 // ---------------------------------------------------------------------------------------------
 // Reconciliation and imports
 
-export type ReconcileKind = 'full' | 'delta';
-export type ReconcilePhase = 'users' | 'groups' | 'plan' | 'awaiting_approval' | 'apply';
-
-export interface ReconcileRequest {
-  kind: ReconcileKind;
-  dryRun: boolean;
-  /** Who asked: 'import', 'cli', 'api', 'schedule'. */
-  trigger: string;
-}
-
-export interface PlanSummary {
-  users: { create: number; update: number; deactivate: number; reactivate: number; unchanged: number; skippedNewer: number };
-  groups: { create: number; update: number; delete: number; restore: number; unchanged: number; skippedNewer: number };
-  activeUsersBefore: number;
-  /** Entity changes the plan makes: for an organization already in sync, what events missed. */
-  drift: number;
-  /** The mass-deprovision guard tripped: the run waits for approve or cancel. */
-  needsApproval: boolean;
-  guard: { share: number; minimum: number };
-  /** The plan per directory of the organization (absent in plans made before several directories). */
-  directories?: DirectoryPlan[];
-}
-
-/** One directory in a run's plan. */
-export interface DirectoryPlan {
-  /** Null for users whose directory is not known. */
-  id: string | null;
-  provider: string | null;
-  enabled: boolean | null;
-  /** Read by the run; a disabled directory is listed but not read, its users left as they are. */
-  read: boolean;
-  /** Scalekit no longer lists it: its users are deactivated by a full run (unless `missingOnce`). */
-  removed: boolean;
-  /**
-   * Not listed for the first time (no earlier full run found it missing): its users are left as
-   * they are, and the next full run deactivates them if it does not list it either.
-   */
-  missingOnce?: boolean;
-  /** Listed and enabled but not read: why (its details could not be read); its users are left as they are. */
-  notRead?: string;
-  usersFetched: number;
-  /** Its active users before the run. */
-  activeUsers: number;
-  /** Of those, the plan deactivates this many. */
-  deactivate: number;
-}
-
-export interface ApplyCounts {
-  users: { created: number; updated: number; deactivated: number; reactivated: number; unchanged: number; skippedNewer: number; failed: number };
-  groups: { created: number; updated: number; deleted: number; restored: number; skippedNewer: number };
-  drift: number;
-  /** Role grants the run changed (absent in runs recorded before roles were resolved). */
-  roles?: RoleCounts;
-  /** Quarantined events applied after the run, their conflict cleared by it (absent in older runs). */
-  recoveredEvents?: number;
-}
-
-export interface RoleCounts {
-  /** Users whose set of roles changed. */
-  usersChanged: number;
-  /** Roles users gained, and lost. */
-  granted: number;
-  revoked: number;
-}
-
-export interface ReconcileProgress {
-  runId: string;
-  kind: ReconcileKind;
-  dryRun: boolean;
-  trigger: string;
-  phase: ReconcilePhase;
-  startedAt: string;
-  snapshotAt: string;
-  pages: number;
-  usersFetched: number;
-  groupsFetched: number;
-  usersTotal: number | null;
-  groupsTotal: number | null;
-  plan: PlanSummary | null;
-  cancelRequested: boolean;
-  /** The directories the run reads, in order, and the one it is reading (absent in runs that predate them). */
-  directoryIds?: string[];
-  directoryIndex?: number;
-  /** The directories Scalekit listed that the run does not read, and why (disabled, details not readable). */
-  directoriesNotRead?: { id: string; reason: string }[];
-}
-
-export interface ReconcileOutcome {
-  runId: string;
-  kind: ReconcileKind;
-  dryRun: boolean;
-  status: 'completed' | 'planned' | 'cancelled' | 'failed';
-  finishedAt: string;
-  plan: PlanSummary | null;
-  result: ApplyCounts | null;
-  error: string | null;
-}
-
-export interface ReconcileAccepted {
-  runId: string;
-  kind: ReconcileKind;
-  dryRun: boolean;
-  snapshotAt: string;
-}
-
 /** Starts a reconciliation now; refused while another run is in progress. */
 export const startReconcileUpdate = defineUpdate<ReconcileAccepted, [ReconcileRequest]>('startReconcile');
 /** From schedules: reconcile when idle, otherwise skip (overlap policy SKIP). */
@@ -199,27 +97,6 @@ export const CUSTOM_SEARCH_ATTRIBUTES = { ScimOrgId: 'Keyword' } as const;
 // ---------------------------------------------------------------------------------------------
 // Roles: group → role mappings and the organization's default role
 
-export type RoleMappingChange =
-  | { action: 'map'; groupId: string; role: string; precedence: number }
-  | { action: 'unmap'; groupId: string }
-  | { action: 'default'; role: string | null };
-
-export interface RoleChangeRequest {
-  change: RoleMappingChange;
-  /** Compute what would change and change nothing. */
-  dryRun: boolean;
-}
-
-export interface RoleChangeResult extends RoleCounts {
-  dryRun: boolean;
-  /** Users whose roles stay the same but are held for another reason after the change. */
-  reasonsChanged: number;
-  /** The change in words, e.g. `grp_1 → admin (precedence 10)`. */
-  summary: string;
-  /** The first users whose roles change, with their role names before and after. */
-  changes: { userId: string; email: string | null; before: string[]; after: string[] }[];
-}
-
 /**
  * Changes a role mapping or the default role, and every user's roles with it, serialized with
  * the organization's event batches and reconciles; `dryRun` previews the effect.
@@ -228,27 +105,6 @@ export const changeRolesUpdate = defineUpdate<RoleChangeResult, [RoleChangeReque
 
 // ---------------------------------------------------------------------------------------------
 // Quarantined events: an operator's retry
-
-export interface QuarantineRetryRequest {
-  /** The events to retry (up to 500); null: every quarantined event of the organization, oldest first, up to 5,000. */
-  eventIds: string[] | null;
-}
-
-export interface QuarantineRetryResult {
-  /** Quarantined events tried. */
-  tried: number;
-  applied: number;
-  stale: number;
-  ignored: number;
-  stillQuarantined: number;
-  notFound: number;
-  /** Of those applied or stale: events the workflow itself had quarantined (a conflict). */
-  recovered: number;
-  /** Quarantined events of the organization left after this retry. */
-  remaining: number;
-  /** What became of each event (the first 200). */
-  events: { id: string; outcome: string; detail: string }[];
-}
 
 /** Applies quarantined events again (a conflict that cleared, a body an older version could not read). */
 export const retryQuarantinedUpdate = defineUpdate<QuarantineRetryResult, [QuarantineRetryRequest]>('retryQuarantined');

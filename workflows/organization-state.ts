@@ -1,8 +1,6 @@
-import type { ReconcileCursor } from '../activities/reconcile';
+import type { ReconcileCursor, ReconcileOutcome, ReconcileRequest } from '../domain/reconcile';
 import type { DirectoryEvent } from '../domain/events';
-import type { OrganizationCounters, OrganizationSyncStatus, ReconcileOutcome, ReconcileRequest, SyncPause } from './messages';
-
-export type { OrganizationCounters };
+import type { OrganizationCounters, OrganizationSyncStatus, SyncPause } from './messages';
 
 /**
  * The organization workflow's state, kept apart from Temporal APIs so it can be unit-tested:

@@ -11,8 +11,9 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index';
-import type { ReconcileCursor } from '../activities/reconcile';
-import { roleChangeProblem } from '../domain/roles';
+import type { QuarantineRetryRequest, QuarantineRetryResult } from '../domain/quarantine';
+import type { ReconcileAccepted, ReconcileCursor, ReconcileOutcome, ReconcileRequest } from '../domain/reconcile';
+import { roleChangeProblem, type RoleChangeRequest, type RoleChangeResult } from '../domain/roles';
 import { failureMessage } from './failures';
 import { reconcileTaskQueue, scalekitTaskQueue } from '../temporal/task-queues';
 import {
@@ -26,14 +27,7 @@ import {
   reconcileSignal,
   startReconcileUpdate,
   statusQuery,
-  type ReconcileAccepted,
-  type ReconcileOutcome,
-  type ReconcileRequest,
-  type RoleChangeRequest,
-  type RoleChangeResult,
   type SyncPause,
-  type QuarantineRetryRequest,
-  type QuarantineRetryResult,
 } from './messages';
 import { OrganizationState, type OrganizationWorkflowInput, type ScalekitStep, type ScalekitStepOutcome } from './organization-state';
 

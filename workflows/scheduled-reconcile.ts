@@ -1,6 +1,6 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index';
-import type { ReconcileKind } from './messages';
+import type { ReconcileKind } from '../domain/reconcile';
 
 const { requestOrganizationReconcile } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',

@@ -8,7 +8,8 @@ import type { Logger } from '../../observability/logger';
 import { PortalUnavailableError, type PortalLinks } from '../../scalekit/portal';
 import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
-import { checkedRouter, isOrganizationId, type CheckedRouter } from '../params';
+import { isOrganizationId } from '../../domain/ids';
+import { checkedRouter, type CheckedRouter } from '../params';
 import { SETTINGS_COOKIE, SETTINGS_SESSION_SECONDS, type SettingsLinks } from '../settings-link';
 
 const pagePath = (organizationId: string) => `/settings/directory/${encodeURIComponent(organizationId)}`;

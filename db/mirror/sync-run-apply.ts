@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { ApplyCounts } from '../../workflows/messages';
+import type { ApplyCounts } from '../../domain/reconcile';
 import { CROSS_DIRECTORY_ADVICE, CROSS_DIRECTORY_EMAIL_CONFLICT } from '../../domain/conflicts';
 import { describePermanentError } from '../errors';
 import { absenceScopeOfRun, ensureRunDirectories } from '../repositories/run-directories';

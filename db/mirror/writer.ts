@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { BatchPlan, DirectoryWrite, StoredDirectoryState } from '../../domain/plan';
 import type { RoleMapping } from '../../domain/roles';
-import type { ApplyCounts } from '../../workflows/messages';
+import type { ApplyCounts } from '../../domain/reconcile';
 import { ensureOrganization } from '../repositories/directory';
 import type { RoleResolution } from '../repositories/roles';
 import type { PlanOptions } from '../repositories/sync-runs/plan';

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { DirectoryWrite } from '../../domain/plan';
-import type { DirectoryInfo } from '../../scalekit/directory';
+import type { DirectoryInfo } from '../../domain/directories';
 import { withMirrorWriter } from '../mirror/writer';
 
 /**

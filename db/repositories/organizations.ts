@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { DirectoryInfo } from '../../scalekit/directory';
+import type { DirectoryInfo } from '../../domain/directories';
 import { directoriesByOrganization, listedDirectoryStates, organizationEnabled, writeDirectoryStates, type OrganizationDirectory } from './directories';
 
 /** Organizations: registration with what Scalekit says, and the list with counts. */

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { absenceScope, DISABLED, type AbsenceVerdict, type KnownDirectory, type RunDirectory } from '../../domain/directories';
 import { chunkRows } from '../batch';
-import type { DirectoryPlan } from '../../workflows/messages';
+import type { DirectoryPlan } from '../../domain/reconcile';
 
 /**
  * The directories of a sync run: which ones Scalekit listed when it started, which it read (in

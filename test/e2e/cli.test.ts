@@ -167,9 +167,10 @@ describe('usage', () => {
         expect(r.stdout.split('\n')[2]?.trim().length, `${c.join(' ')} has a description`).toBeGreaterThan(10);
       });
     }
-    const [wrong, missing, badRun, badKind, viaNpm] = await Promise.all([
+    const [wrong, missing, badOrg, badRun, badKind, viaNpm] = await Promise.all([
       cli(['imprt', 'org_1']),
       cli(['import']),
+      cli(['status', 'org.1']),
       cli(['plan', 'org_1', 'latest']),
       cli(['schedule', 'trigger', 'org_1', '--kind', 'weekly']),
       startCli(['cli', '--', 'frobnicate'], {}, ['npm', 'run', '--silent']).exited,
@@ -179,6 +180,8 @@ describe('usage', () => {
     expect(wrong.stderr).toMatch(/Did you mean import\?/);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/missing required argument 'orgId'/);
+    expect(badOrg.code).toBe(2);
+    expect(badOrg.stderr).toMatch(/expected an organization id such as org_123/);
     expect(badRun.code).toBe(2);
     expect(badRun.stderr).toMatch(/expected a run number/);
     expect(badKind.code).toBe(2);

@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { RoleChangeResult } from '../../workflows/messages';
+import type { RoleChangeResult } from '../../domain/roles';
 import { reconcileAndWait } from '../support/reconcile';
 import { useEmulatorStack } from '../support/emulator-stack';
 import { eventually } from '../support/stack';

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { nowNs } from '../../emulator/clock';
 import type { EmulatorHandle } from '../../emulator/index';
 import type { OrganizationWorkflows } from '../../temporal/client';
-import type { ReconcileOutcome, ReconcileRequest } from '../../workflows/messages';
+import type { ReconcileOutcome, ReconcileRequest } from '../../domain/reconcile';
 import { eventually, StopWaiting } from './stack';
 
 /** Starts a run through the organization workflow and waits until it has ended. */

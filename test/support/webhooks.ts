@@ -37,18 +37,6 @@ export function nanoTime(offsetMs: number, nanos = 0): string {
   return `${iso.slice(0, 19)}.${ms}${String(nanos).padStart(6, '0')}Z`;
 }
 
-export interface UserData {
-  id: string;
-  email?: string;
-  given_name?: string;
-  family_name?: string;
-  name?: string;
-  active?: boolean;
-  groups?: { id: string; name: string }[];
-  roles?: { role_name: string }[];
-  [key: string]: unknown;
-}
-
 export interface Envelope {
   id: string;
   type: string;

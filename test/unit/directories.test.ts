@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { describeProgress } from '../../cli/progress';
 import { directoryPlanLines } from '../../cli/report';
-import type { DirectoryPlan, PlanSummary } from '../../workflows/messages';
+import type { DirectoryPlan, PlanSummary } from '../../domain/reconcile';
 import { describeEmailConflict } from '../../domain/conflicts';
 import { absenceScope, absenceVerdict, directoriesToRead, whyNotRead } from '../../domain/directories';
 

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { PlanSummary } from '../../../workflows/messages';
+import type { PlanSummary } from '../../../domain/reconcile';
 import { needsApproval, type DeprovisionGuard } from '../../../domain/deprovision-guard';
 import { absenceScopeOfRun, summarizeDirectories } from '../run-directories';
 import { recordPlan, type SyncRunRow } from './runs';

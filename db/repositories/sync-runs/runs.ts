@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import type { ApplyCounts, PlanSummary, ReconcileKind } from '../../../workflows/messages';
+import type { ApplyCounts, PlanSummary, ReconcileKind } from '../../../domain/reconcile';
+import { isRunId } from '../../../domain/ids';
 
 /**
  * Sync runs (reconciliations and imports): the run row, its status and progress. Its snapshot,
@@ -96,7 +97,7 @@ export async function createRun(db: Db, run: NewRun): Promise<SyncRunRow> {
 }
 
 export async function getRun(db: Db, organizationId: string, runId: string): Promise<SyncRunRow | undefined> {
-  if (!/^\d{1,18}$/.test(runId)) return undefined;
+  if (!isRunId(runId)) return undefined;
   const row = await db('sync_runs').where({ organization_id: organizationId, id: runId }).first();
   return row ? toRun(row as Record<string, unknown>) : undefined;
 }

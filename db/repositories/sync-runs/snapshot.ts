@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { SnapshotGroup, SnapshotUser } from '../../../scalekit/directory';
+import type { SnapshotGroup, SnapshotUser } from '../../../domain/reconcile';
 import { chunkRows } from '../../batch';
 
 /**

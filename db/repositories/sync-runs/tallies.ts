@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { ApplyCounts } from '../../../workflows/messages';
+import type { ApplyCounts } from '../../../domain/reconcile';
 
 /**
  * Counts of a sync run: its planned changes by entity, action and outcome, and the sizes its plan
