@@ -6,8 +6,7 @@ import {
   WorkflowUpdateFailedError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
 } from '@temporalio/client';
-import type { UpdateDefinition } from '@temporalio/common';
-import type { DataConverter } from '@temporalio/common';
+import type { DataConverter, UpdateDefinition } from '@temporalio/common';
 import type { DirectoryEvent } from '../domain/events';
 import {
   approveRunUpdate,
@@ -84,6 +83,9 @@ export class WorkflowTimeoutError extends Error {
 
 /** Upper bound for a command: longer than the workflow's own longest wait in one (a cancel waits 30 s for the run to stop). */
 export const DEFAULT_UPDATE_TIMEOUT_MS = 2 * 60_000;
+
+/** A deadline's timer may fire a little before the clock reads the deadline. */
+const DEADLINE_SLACK_MS = 100;
 
 export class OrganizationWorkflows {
   constructor(
@@ -194,8 +196,9 @@ export class OrganizationWorkflows {
         const cause = err.cause as { message?: string; type?: string } | undefined;
         throw new WorkflowRefusedError(organizationId, cause?.message ?? err.message, cause?.type ?? null);
       }
-      // Temporal answered the call, the workflow did not answer the command in time.
-      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError && Date.now() >= deadline) {
+      // The call ran until the deadline: Temporal took the command, the workflow did not answer it
+      // in time. (A connection that could not be made fails long before, and is thrown as it is.)
+      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError && Date.now() >= deadline - DEADLINE_SLACK_MS) {
         throw new WorkflowTimeoutError(organizationId, update.name, this.updateTimeoutMs);
       }
       throw err;
