@@ -1,5 +1,12 @@
-import { Client, Connection, WorkflowNotFoundError, WorkflowUpdateFailedError } from '@temporalio/client';
-import type { DataConverter } from '@temporalio/common';
+import {
+  Client,
+  Connection,
+  WithStartWorkflowOperation,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+} from '@temporalio/client';
+import type { DataConverter, UpdateDefinition } from '@temporalio/common';
 import type { DirectoryEvent } from '../domain/events';
 import type { QuarantineRetryResult } from '../domain/quarantine';
 import type { ReconcileAccepted, ReconcileRequest } from '../domain/reconcile';
@@ -54,26 +61,47 @@ export class WorkflowRefusedError extends Error {
   }
 }
 
+/**
+ * The organization workflow did not answer a command within the deadline. The command was sent:
+ * it may still be carried out (the workflow's status tells).
+ */
+export class WorkflowTimeoutError extends Error {
+  constructor(
+    readonly organizationId: string,
+    readonly command: string,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `the workflow of organization ${organizationId} did not answer "${command}" within ${Math.round(timeoutMs / 1000)} s; ` +
+        `it may still carry it out: see its status (scimflow status ${organizationId})`,
+    );
+    this.name = 'WorkflowTimeoutError';
+  }
+}
+
+/** Upper bound for a command: longer than the workflow's own longest wait in one (a cancel waits 30 s for the run to stop). */
+export const DEFAULT_UPDATE_TIMEOUT_MS = 2 * 60_000;
+
+/** A deadline's timer may fire a little before the clock reads the deadline. */
+const DEADLINE_SLACK_MS = 100;
+
 export class OrganizationWorkflows {
   constructor(
     private readonly client: Client,
     private readonly taskQueue: string,
     /** Upper bound for one call, so a webhook answers 503 quickly instead of hanging. */
     private readonly callTimeoutMs = 5_000,
+    /** Upper bound for one command (an update), which waits for the workflow to carry it out. */
+    private readonly updateTimeoutMs = DEFAULT_UPDATE_TIMEOUT_MS,
   ) {}
 
   /** Durably hands an event to its organization's workflow, starting the workflow if needed. */
   async deliver(event: DirectoryEvent): Promise<void> {
-    const input: OrganizationWorkflowInput = { organizationId: event.organizationId };
     await this.client.withDeadline(Date.now() + this.callTimeoutMs, () =>
       this.client.workflow.signalWithStart(ORGANIZATION_WORKFLOW_TYPE, {
-        workflowId: organizationWorkflowId(event.organizationId),
-        taskQueue: this.taskQueue,
-        args: [input],
+        ...this.startOptions(event.organizationId),
         signal: directoryEventSignal,
         signalArgs: [event],
-        typedSearchAttributes: [{ key: SCIM_ORG_ID, value: event.organizationId }],
-        staticSummary: `Directory sync for organization ${event.organizationId}`,
       }),
     );
   }
@@ -102,56 +130,35 @@ export class OrganizationWorkflows {
    * learns at once whether it was accepted). Throws WorkflowRefusedError with the reason.
    */
   async startReconcile(organizationId: string, request: ReconcileRequest): Promise<ReconcileAccepted> {
-    await this.ensureRunning(organizationId);
-    return this.update(organizationId, () =>
-      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(startReconcileUpdate, { args: [request] }),
-    );
+    return this.command(organizationId, startReconcileUpdate, request);
   }
 
   async approveRun(organizationId: string, runId: string): Promise<{ runId: string; status: string }> {
-    await this.ensureRunning(organizationId);
-    return this.update(organizationId, () =>
-      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(approveRunUpdate, { args: [{ runId }] }),
-    );
+    return this.command(organizationId, approveRunUpdate, { runId });
   }
 
   async cancelRun(organizationId: string, runId: string): Promise<{ runId: string; status: string }> {
-    await this.ensureRunning(organizationId);
-    return this.update(organizationId, () =>
-      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(cancelRunUpdate, { args: [{ runId }] }),
-    );
+    return this.command(organizationId, cancelRunUpdate, { runId });
   }
 
   /** Changes a role mapping or the default role (or previews it) through the organization workflow. */
   async changeRoles(organizationId: string, request: RoleChangeRequest): Promise<RoleChangeResult> {
-    await this.ensureRunning(organizationId);
-    return this.update(organizationId, () =>
-      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(changeRolesUpdate, { args: [request] }),
-    );
+    return this.command(organizationId, changeRolesUpdate, request);
   }
 
   /** Pauses the organization's sync: events are kept in order, nothing changes until resumed. */
   async pauseSync(organizationId: string, note: string | null): Promise<{ paused: SyncPause; deferred: number }> {
-    await this.ensureRunning(organizationId);
-    return this.update(organizationId, () =>
-      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(pauseSyncUpdate, { args: [{ note }] }),
-    );
+    return this.command(organizationId, pauseSyncUpdate, { note });
   }
 
   /** Resumes a paused sync: the deferred events are applied in arrival order. */
   async resumeSync(organizationId: string): Promise<{ resumed: SyncPause; deferred: number }> {
-    await this.ensureRunning(organizationId);
-    return this.update(organizationId, () =>
-      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(resumeSyncUpdate, { args: [] }),
-    );
+    return this.command(organizationId, resumeSyncUpdate);
   }
 
   /** Applies quarantined events again (the given ids, or the organization's oldest 500). */
   async retryQuarantined(organizationId: string, eventIds: string[] | null): Promise<QuarantineRetryResult> {
-    await this.ensureRunning(organizationId);
-    return this.update(organizationId, () =>
-      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).executeUpdate(retryQuarantinedUpdate, { args: [{ eventIds }] }),
-    );
+    return this.command(organizationId, retryQuarantinedUpdate, { eventIds });
   }
 
   /** Asks for a reconcile that is skipped if one is already running (what schedules do). */
@@ -163,15 +170,34 @@ export class OrganizationWorkflows {
     });
   }
 
-  private async update<T>(organizationId: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs a command of the organization workflow (a Temporal Update), starting the workflow first
+   * if it is not running (update-with-start), and waits for its answer until the deadline.
+   * A validator's rejection and a handler's refusal both arrive as the update's failure:
+   * WorkflowRefusedError. The deadline passing: WorkflowTimeoutError. Anything else (Temporal
+   * unreachable) is thrown as it is.
+   */
+  private async command<Ret, Args extends unknown[]>(organizationId: string, update: UpdateDefinition<Ret, Args>, ...args: Args): Promise<Ret> {
+    const deadline = Date.now() + this.updateTimeoutMs;
     try {
-      return await fn();
+      return await this.client.withDeadline(deadline, () =>
+        this.client.workflow.executeUpdateWithStart(update, {
+          args,
+          startWorkflowOperation: new WithStartWorkflowOperation(ORGANIZATION_WORKFLOW_TYPE, {
+            ...this.startOptions(organizationId),
+            workflowIdConflictPolicy: 'USE_EXISTING',
+          }),
+        }),
+      );
     } catch (err) {
-      // A validator's rejection and a handler's refusal both arrive as the update's failure;
-      // anything else (Temporal unreachable, the call timed out) is not a refusal.
       if (err instanceof WorkflowUpdateFailedError) {
         const cause = err.cause as { message?: string; type?: string } | undefined;
         throw new WorkflowRefusedError(organizationId, cause?.message ?? err.message, cause?.type ?? null);
+      }
+      // The call ran until the deadline: Temporal took the command, the workflow did not answer it
+      // in time. (A connection that could not be made fails long before, and is thrown as it is.)
+      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError && Date.now() >= deadline - DEADLINE_SLACK_MS) {
+        throw new WorkflowTimeoutError(organizationId, update.name, this.updateTimeoutMs);
       }
       throw err;
     }

@@ -1,5 +1,6 @@
 import type { ReconcileCursor, ReconcileOutcome, ReconcileRequest } from '../domain/reconcile';
 import type { DirectoryEvent } from '../domain/events';
+import { Lock } from './lock';
 import type { OrganizationCounters, OrganizationSyncStatus, SyncPause } from './messages';
 
 /**
@@ -100,6 +101,12 @@ export class OrganizationState {
   scalekitStep: ScalekitStep | null = null;
   /** What that step came back with, until the main loop takes it. */
   scalekitOutcome: ScalekitStepOutcome | null = null;
+  /** Handlers changing data right now (role changes, retries of quarantined events): a pause waits for them. */
+  changing = 0;
+  /** Held while a role change or a retry of quarantined events changes data: one at a time. */
+  readonly changes = new Lock();
+  /** Held while a pause or resume is being recorded: a second one is refused meanwhile. */
+  readonly transition = new Lock();
 
   constructor(input: OrganizationWorkflowInput, now: Date) {
     this.organizationId = input.organizationId;

@@ -8,21 +8,13 @@ import {
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index';
+import { retentionRecord, retentionStep } from './activities';
 import { failureMessage } from './failures';
 import { addCounts, emptyCounts, type RetentionReport, type RetentionRequest } from '../domain/retention';
 import { retentionProgressQuery, retentionWorkflowId } from './retention-messages';
 
-// A step prunes for about 20 seconds in short batches, heartbeating; a crashed worker is noticed
-// within the heartbeat timeout and the step runs again (pruning what is due is idempotent).
-const { pruneRetentionStep } = proxyActivities<Activities>({
-  startToCloseTimeout: '5 minutes',
-  heartbeatTimeout: '30 seconds',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '1 minute', maximumAttempts: 5 },
-});
-const { recordRetentionRun } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '5 seconds', maximumAttempts: 5 },
-});
+const { pruneRetentionStep } = proxyActivities<Activities>(retentionStep);
+const { recordRetentionRun } = proxyActivities<Activities>(retentionRecord);
 
 /** A run stops starting steps after this long; what is left goes to the next run. */
 const RUN_BUDGET_MS = 30 * 60_000;

@@ -1,11 +1,9 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { Activities } from '../activities/index';
 import type { ReconcileKind } from '../domain/reconcile';
+import { reconcileRequest } from './activities';
 
-const { requestOrganizationReconcile } = proxyActivities<Activities>({
-  startToCloseTimeout: '1 minute',
-  retry: { maximumAttempts: 5 },
-});
+const { requestOrganizationReconcile } = proxyActivities<Activities>(reconcileRequest);
 
 /**
  * Started by an organization's Temporal Schedule. A Schedule can only start workflows, so this
