@@ -85,7 +85,11 @@ async function applyIsolating(writer: MirrorWriter, events: readonly DirectoryEv
     if (!reason) throw err;
     if (events.length === 1) {
       const event = events[0]!;
-      out.outcomes.set(event.id, { id: event.id, outcome: 'quarantined', detail: (await explainEmailConflict(trx, organizationId, event, err)) ?? reason });
+      out.outcomes.set(event.id, {
+        id: event.id,
+        outcome: 'quarantined',
+        detail: (await explainEmailConflict(trx, organizationId, event, err)) ?? reason,
+      });
       return;
     }
     const half = Math.ceil(events.length / 2);
@@ -166,50 +170,55 @@ export async function resolveRolesAfter(writer: MirrorWriter, applied: readonly 
 async function applyBatch(db: Knex, organizationId: string, events: readonly DirectoryEvent[]): Promise<ApplyResult> {
   // The organization's lock before any write (ledger rows included): every writer takes them in
   // the same order, so none waits on another in a cycle.
-  return withMirrorWriter(db, organizationId, async (writer) => {
-    const trx = writer.trx;
-    // Within one batch an id counts once; later copies are duplicates.
-    const seen = new Set<string>();
-    const unique = events.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
-    const { fresh, unrecordable } = await ledger.recordPending(trx, unique);
-    const toApply = unique.filter((e) => fresh.has(e.id));
+  return withMirrorWriter(
+    db,
+    organizationId,
+    async (writer) => {
+      const trx = writer.trx;
+      // Within one batch an id counts once; later copies are duplicates.
+      const seen = new Set<string>();
+      const unique = events.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
+      const { fresh, unrecordable } = await ledger.recordPending(trx, unique);
+      const toApply = unique.filter((e) => fresh.has(e.id));
 
-    const isolated: Isolated = { outcomes: new Map(), roles: roles.emptyResolution() };
-    await applyIsolating(writer, toApply, isolated);
-    await ledger.setOutcomes(trx, [...isolated.outcomes.values()]);
-    const outcomes = isolated.outcomes;
-    const roleChanges = isolated.roles;
+      const isolated: Isolated = { outcomes: new Map(), roles: roles.emptyResolution() };
+      await applyIsolating(writer, toApply, isolated);
+      await ledger.setOutcomes(trx, [...isolated.outcomes.values()]);
+      const outcomes = isolated.outcomes;
+      const roleChanges = isolated.roles;
 
-    let recovered = 0;
-    if ([...outcomes.values()].some((o) => o.outcome === 'applied')) {
-      const retried = await retryConflicts(writer);
-      addRoles(roleChanges, retried.roles);
-      for (const [id, o] of retried.outcomes) {
-        // Quarantined earlier in this same batch: it counts as what it finally became.
-        if (outcomes.has(id)) outcomes.set(id, o);
-        else if (o.outcome === 'applied') recovered += 1;
+      let recovered = 0;
+      if ([...outcomes.values()].some((o) => o.outcome === 'applied')) {
+        const retried = await retryConflicts(writer);
+        addRoles(roleChanges, retried.roles);
+        for (const [id, o] of retried.outcomes) {
+          // Quarantined earlier in this same batch: it counts as what it finally became.
+          if (outcomes.has(id)) outcomes.set(id, o);
+          else if (o.outcome === 'applied') recovered += 1;
+        }
       }
-    }
 
-    const count = (o: string) => [...outcomes.values()].filter((u) => u.outcome === o).length;
-    let lastAppliedOccurredAt: string | null = null;
-    let lastNs = -1n;
-    for (const e of toApply) {
-      if (outcomes.get(e.id)?.outcome === 'applied' && BigInt(e.occurredAtNs) > lastNs) {
-        lastNs = BigInt(e.occurredAtNs);
-        lastAppliedOccurredAt = e.occurredAt;
+      const count = (o: string) => [...outcomes.values()].filter((u) => u.outcome === o).length;
+      let lastAppliedOccurredAt: string | null = null;
+      let lastNs = -1n;
+      for (const e of toApply) {
+        if (outcomes.get(e.id)?.outcome === 'applied' && BigInt(e.occurredAtNs) > lastNs) {
+          lastNs = BigInt(e.occurredAtNs);
+          lastAppliedOccurredAt = e.occurredAt;
+        }
       }
-    }
-    return {
-      roles: { usersChanged: roleChanges.usersChanged, granted: roleChanges.granted, revoked: roleChanges.revoked },
-      applied: count('applied'),
-      recovered,
-      duplicate: unique.length - toApply.length - unrecordable.size + (events.length - unique.length),
-      stale: count('stale'),
-      quarantined: count('quarantined') + unrecordable.size,
-      lastAppliedOccurredAt,
-    };
-  }, { ensureOrganization: true });
+      return {
+        roles: { usersChanged: roleChanges.usersChanged, granted: roleChanges.granted, revoked: roleChanges.revoked },
+        applied: count('applied'),
+        recovered,
+        duplicate: unique.length - toApply.length - unrecordable.size + (events.length - unique.length),
+        stale: count('stale'),
+        quarantined: count('quarantined') + unrecordable.size,
+        lastAppliedOccurredAt,
+      };
+    },
+    { ensureOrganization: true },
+  );
 }
 
 const emptyResult = (): ApplyResult => ({
@@ -260,7 +269,9 @@ export async function applyDirectoryEvents(db: Knex, organizationId: string, eve
 /** Keeps an event that cannot be applied as quarantined, with its payload when it can be stored. */
 async function quarantineEvent(db: Knex, organizationId: string, event: DirectoryEvent, reason: string): Promise<ApplyResult> {
   const result = emptyResult();
-  const outcome = await withMirrorWriter(db, organizationId, (writer) => ledger.recordQuarantined(writer.trx, event, reason), { ensureOrganization: true });
+  const outcome = await withMirrorWriter(db, organizationId, (writer) => ledger.recordQuarantined(writer.trx, event, reason), {
+    ensureOrganization: true,
+  });
   if (outcome === 'duplicate') result.duplicate = 1;
   else result.quarantined = 1;
   return result;

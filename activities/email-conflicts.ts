@@ -27,7 +27,11 @@ export async function explainEmailConflict(
   if (!email) return undefined;
   const holder = await activeEmailHolder(trx, organizationId, email, rec.id);
   if (!holder) return undefined;
-  const groups = await loadGroups(trx, organizationId, (rec.groups ?? []).map((g) => g.id));
+  const groups = await loadGroups(
+    trx,
+    organizationId,
+    (rec.groups ?? []).map((g) => g.id),
+  );
   const directoryId = userDirectory(rec, stored, (id) => groups.get(id));
   return `unique constraint violated (23505): ${describeEmailConflict(
     { id: rec.id, directoryId },

@@ -42,7 +42,11 @@ export function toFailure(err: unknown, options: ReportOptions): unknown {
   if (err instanceof CancelledFailure) return err;
   if (err instanceof ApplicationFailure) {
     if (err.message.length <= MAX_MESSAGE) return err;
-    return ApplicationFailure.create({ message: describeError(err, MAX_MESSAGE), type: err.type ?? undefined, nonRetryable: err.nonRetryable ?? undefined });
+    return ApplicationFailure.create({
+      message: describeError(err, MAX_MESSAGE),
+      type: err.type ?? undefined,
+      nonRetryable: err.nonRetryable ?? undefined,
+    });
   }
   const kind = classifyError(err);
   return ApplicationFailure.create({

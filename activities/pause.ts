@@ -52,7 +52,11 @@ export async function applyDeferredEvents(db: Knex, organizationId: string, limi
  * Records the pause on the organization row (for listings; the workflow holds the real state) and
  * returns how many events wait in the ledger. An organization scimflow does not know is refused.
  */
-export async function recordSyncPause(db: Knex, organizationId: string, pause: { since: string; note: string | null } | null): Promise<number> {
+export async function recordSyncPause(
+  db: Knex,
+  organizationId: string,
+  pause: { since: string; note: string | null } | null,
+): Promise<number> {
   if (!(await recordPause(db, organizationId, pause))) {
     throw ApplicationFailure.nonRetryable(
       `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`,

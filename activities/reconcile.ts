@@ -112,7 +112,6 @@ async function readPages<T>(
 export function createReconcileActivities(deps: ReconcileDeps) {
   /** One bounded step of reading pages into the snapshot (see fetchDirectoryPages). */
   async function fetchStep(organizationId: string, cursor: ReconcileCursor): Promise<ReconcileCursor> {
-
     const directory = requireDirectory(deps);
     const next: ReconcileCursor = { ...cursor };
     const after = cursor.updatedAfter ?? undefined;
@@ -182,7 +181,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       groupsTotal: next.groupsTotal,
     });
     return next;
-}
+  }
 
   return {
     /**
@@ -241,7 +240,10 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           unreadReason: isRead ? null : whyNotRead(d),
           updatedAfter: isRead ? afterOf(d.id) : null,
         });
-        await runDirectories.recordRunDirectories(trx, created.id, [...read.map((d) => row(d, true)), ...skipped.map((d) => row(d, false))]);
+        await runDirectories.recordRunDirectories(trx, created.id, [
+          ...read.map((d) => row(d, true)),
+          ...skipped.map((d) => row(d, false)),
+        ]);
         return created;
       });
       return {
@@ -281,18 +283,20 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     async planSyncRun(organizationId: string, runId: string): Promise<PlanSummary> {
       const planned = runFailure(await runs.getRun(deps.db, organizationId, runId), organizationId, runId);
       const roleAssignments = await roleAssignmentsOf(deps, organizationId, planned);
-      return withHeartbeat(() => inTransaction(deps.db, async (trx) => {
-        const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
-        const plan = await computePlan(trx, {
-          organizationId,
-          run,
-          roleAssignments,
-          guard: { share: deps.settings.guardShare, minimum: deps.settings.guardMinimum },
-        });
-        if (run.dryRun) await runs.finishRun(trx, runId, 'planned');
-        else if (plan.needsApproval) await runs.finishRun(trx, runId, 'needs_approval');
-        return plan;
-      }));
+      return withHeartbeat(() =>
+        inTransaction(deps.db, async (trx) => {
+          const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
+          const plan = await computePlan(trx, {
+            organizationId,
+            run,
+            roleAssignments,
+            guard: { share: deps.settings.guardShare, minimum: deps.settings.guardMinimum },
+          });
+          if (run.dryRun) await runs.finishRun(trx, runId, 'planned');
+          else if (plan.needsApproval) await runs.finishRun(trx, runId, 'needs_approval');
+          return plan;
+        }),
+      );
     },
 
     /** Applies the stored plan with freshness rechecked per row; completes the run. */
@@ -302,36 +306,41 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       if (done?.status === 'completed' && done.result) return done.result;
       const roleAssignments = await roleAssignmentsOf(deps, organizationId, runFailure(done, organizationId, runId));
       // Under the organization's lock: serialized with event batches of the same organization.
-      return withHeartbeat(() => withMirrorWriter(deps.db, organizationId, async (writer) => {
-        const trx = writer.trx;
-        const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
-        if (run.status === 'completed' && run.result) return run.result;
-        // A run that has ended is never applied: cancelled meanwhile, or expired by retention (which
-        // then removes its snapshot). The row lock this takes keeps it from ending during the apply.
-        if (!(await runs.claimRunForApply(trx, runId))) {
-          const ended = await runs.getRun(trx, organizationId, runId);
-          throw ApplicationFailure.nonRetryable(`run ${runId} already ended (${ended?.status ?? 'deleted'}); it cannot be applied`, 'RunEnded');
-        }
-        const options = {
-          organizationId,
-          run,
-          roleAssignments,
-          guard: { share: deps.settings.guardShare, minimum: deps.settings.guardMinimum },
-        };
-        // Events applied since the plan (or while it waited for approval) are in the tables now:
-        // plan again under the lock, so the apply starts from what is really there.
-        if (replan) await computePlan(trx, options);
-        const result = await writer.applySyncRunPlan(options);
-        // A user the run deactivated or renamed may have freed an email a quarantined event wants.
-        if (result.drift > 0) {
-          const retried = await retryConflicts(writer);
-          if (retried.applied > 0) {
-            result.recoveredEvents = retried.applied;
-            await runs.recordResult(trx, runId, result);
+      return withHeartbeat(() =>
+        withMirrorWriter(deps.db, organizationId, async (writer) => {
+          const trx = writer.trx;
+          const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
+          if (run.status === 'completed' && run.result) return run.result;
+          // A run that has ended is never applied: cancelled meanwhile, or expired by retention (which
+          // then removes its snapshot). The row lock this takes keeps it from ending during the apply.
+          if (!(await runs.claimRunForApply(trx, runId))) {
+            const ended = await runs.getRun(trx, organizationId, runId);
+            throw ApplicationFailure.nonRetryable(
+              `run ${runId} already ended (${ended?.status ?? 'deleted'}); it cannot be applied`,
+              'RunEnded',
+            );
           }
-        }
-        return result;
-      }));
+          const options = {
+            organizationId,
+            run,
+            roleAssignments,
+            guard: { share: deps.settings.guardShare, minimum: deps.settings.guardMinimum },
+          };
+          // Events applied since the plan (or while it waited for approval) are in the tables now:
+          // plan again under the lock, so the apply starts from what is really there.
+          if (replan) await computePlan(trx, options);
+          const result = await writer.applySyncRunPlan(options);
+          // A user the run deactivated or renamed may have freed an email a quarantined event wants.
+          if (result.drift > 0) {
+            const retried = await retryConflicts(writer);
+            if (retried.applied > 0) {
+              result.recoveredEvents = retried.applied;
+              await runs.recordResult(trx, runId, result);
+            }
+          }
+          return result;
+        }),
+      );
     },
 
     /** A dry run's plan (status planned), to be applied on approval; refuses other runs. */
@@ -370,16 +379,12 @@ export function createReconcileActivities(deps: ReconcileDeps) {
      * Ends a run as cancelled or failed, in one transaction. Asking again for the state a run is
      * already in succeeds (a retried step); a run that completed cannot be cancelled or failed.
      */
-    async finishSyncRun(
-      organizationId: string,
-      runId: string,
-      status: 'cancelled' | 'failed',
-      error: string | null,
-    ): Promise<void> {
+    async finishSyncRun(organizationId: string, runId: string, status: 'cancelled' | 'failed', error: string | null): Promise<void> {
       await inTransaction(deps.db, async (trx) => {
         const run = await runs.getRun(trx, organizationId, runId);
         if (!run) {
-          if (status === 'cancelled') throw ApplicationFailure.nonRetryable(`run ${runId} of ${organizationId} does not exist`, 'RunNotFound');
+          if (status === 'cancelled')
+            throw ApplicationFailure.nonRetryable(`run ${runId} of ${organizationId} does not exist`, 'RunNotFound');
           return;
         }
         if (run.status === status) return;

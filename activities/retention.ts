@@ -124,14 +124,27 @@ export function createRetentionActivities(deps: { db: Knex; options: RetentionOp
       const counts = emptyCounts();
       // The counts so far go with each heartbeat: the Temporal UI shows how far the step is.
       const result = await withHeartbeat(() => step(counts), { details: () => ({ counts }) });
-      o.logger?.info('retention step', { ...result.counts, rows: totalRows(result.counts), done: result.done, busyOrganizations: result.busyOrganizations, ms: Date.now() - started });
+      o.logger?.info('retention step', {
+        ...result.counts,
+        rows: totalRows(result.counts),
+        done: result.done,
+        busyOrganizations: result.busyOrganizations,
+        ms: Date.now() - started,
+      });
       return result;
     },
 
     /** Keeps the run in `retention_runs` (what was pruned, when, with which periods). */
     async recordRetentionRun(report: RetentionReport): Promise<void> {
       await repo.recordRetentionRun(deps.db, report);
-      const fields = { ...report.counts, rows: totalRows(report.counts), dryRun: report.dryRun, trigger: report.trigger, complete: report.complete, steps: report.steps };
+      const fields = {
+        ...report.counts,
+        rows: totalRows(report.counts),
+        dryRun: report.dryRun,
+        trigger: report.trigger,
+        complete: report.complete,
+        steps: report.steps,
+      };
       if (report.error) o.logger?.error('retention run failed', { ...fields, error: report.error });
       else o.logger?.info(report.dryRun ? 'retention dry run' : 'retention run finished', fields);
     },

@@ -19,7 +19,11 @@ const DESCRIBED = 200;
  * read, parsed again from its raw body. Each event is applied in its own savepoint, with the
  * freshness rule; one that still fails stays quarantined with today's reason. Nothing is lost.
  */
-export async function retryQuarantinedEvents(db: Knex, organizationId: string, requested: readonly string[] | null): Promise<QuarantineRetryResult> {
+export async function retryQuarantinedEvents(
+  db: Knex,
+  organizationId: string,
+  requested: readonly string[] | null,
+): Promise<QuarantineRetryResult> {
   const eventIds = requested ? [...new Set(requested)] : null;
   return withMirrorWriter(db, organizationId, async (writer) => {
     const trx = writer.trx;
@@ -52,7 +56,11 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
         continue;
       }
       if (row.raw_body === null) {
-        results.push({ id, outcome: 'quarantined', detail: 'kept without its body (it could not be stored): cannot be applied; a full reconcile repairs what it would have changed' });
+        results.push({
+          id,
+          outcome: 'quarantined',
+          detail: 'kept without its body (it could not be stored): cannot be applied; a full reconcile repairs what it would have changed',
+        });
         continue;
       }
       // Verified when it arrived; parsed again with today's rules.
@@ -67,7 +75,9 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
         } else {
           // Recorded under its delivery id (no event id could be read then): the event gets its own row.
           const created = await ledger.recordEventOfDelivery(trx, organizationId, row, event);
-          const detail = created ? `parsed now as event ${event.id}: see that entry` : `the same event as ${event.id}, already in the ledger`;
+          const detail = created
+            ? `parsed now as event ${event.id}: see that entry`
+            : `the same event as ${event.id}, already in the ledger`;
           await ledger.setOutcomes(trx, [{ id, outcome: 'duplicate', detail }]);
           results.push({ id, outcome: 'duplicate', detail });
           if (created) candidates.push(event);
@@ -82,7 +92,9 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
     }
 
     // In the order they happened, each in its own savepoint.
-    candidates.sort((a, b) => (BigInt(a.occurredAtNs) < BigInt(b.occurredAtNs) ? -1 : BigInt(a.occurredAtNs) > BigInt(b.occurredAtNs) ? 1 : 0));
+    candidates.sort((a, b) =>
+      BigInt(a.occurredAtNs) < BigInt(b.occurredAtNs) ? -1 : BigInt(a.occurredAtNs) > BigInt(b.occurredAtNs) ? 1 : 0,
+    );
     let recovered = 0;
     for (const event of candidates) {
       try {
@@ -105,7 +117,8 @@ export async function retryQuarantinedEvents(db: Knex, organizationId: string, r
     const remaining = await ledger.countQuarantined(trx, organizationId);
     return {
       // A delivery row that turned out to be an event counts once, as that event.
-      tried: results.filter((r) => r.outcome !== 'not_found' && r.outcome !== 'duplicate' && !r.detail.startsWith('not quarantined')).length,
+      tried: results.filter((r) => r.outcome !== 'not_found' && r.outcome !== 'duplicate' && !r.detail.startsWith('not quarantined'))
+        .length,
       applied: count('applied'),
       stale: count('stale'),
       ignored: count('ignored'),

@@ -41,7 +41,10 @@ export async function changeRoleMappings(db: Knex, organizationId: string, reque
             );
           }
           if (group.deleted) {
-            throw ApplicationFailure.nonRetryable(`group ${change.groupId} was deleted in the directory; map one of its live groups`, 'GroupDeleted');
+            throw ApplicationFailure.nonRetryable(
+              `group ${change.groupId} was deleted in the directory; map one of its live groups`,
+              'GroupDeleted',
+            );
           }
           await writer.mapGroup({ groupId: change.groupId, role: change.role, precedence: change.precedence });
         } else if (change.action === 'unmap') {

@@ -18,7 +18,19 @@ import { webhookRouter } from './routes/webhook';
 
 export interface AppDeps {
   db: Knex;
-  workflows: Pick<OrganizationWorkflows, 'deliver' | 'status' | 'reachable' | 'startReconcile' | 'approveRun' | 'cancelRun' | 'changeRoles' | 'pauseSync' | 'resumeSync' | 'retryQuarantined'>;
+  workflows: Pick<
+    OrganizationWorkflows,
+    | 'deliver'
+    | 'status'
+    | 'reachable'
+    | 'startReconcile'
+    | 'approveRun'
+    | 'cancelRun'
+    | 'changeRoles'
+    | 'pauseSync'
+    | 'resumeSync'
+    | 'retryQuarantined'
+  >;
   verifier: WebhookVerifier;
   operatorApiToken: string | undefined;
   logger: Logger;
@@ -72,7 +84,9 @@ export function createApp(deps: AppDeps): Koa {
   mount(operatorRouter(deps));
   mount(rolesRouter(deps));
   mount(healthRouter(deps));
-  mount(codecRouter({ codec: deps.codec?.codec, access: 'token', origins: [], operatorApiToken: deps.operatorApiToken, logger: deps.logger }));
+  mount(
+    codecRouter({ codec: deps.codec?.codec, access: 'token', origins: [], operatorApiToken: deps.operatorApiToken, logger: deps.logger }),
+  );
   app.use(async function notFound(ctx) {
     if (ctx.status === 404 && ctx.body === undefined) {
       throw new ApiError(404, 'not_found', `no route for ${ctx.method} ${ctx.path}`);
@@ -82,7 +96,11 @@ export function createApp(deps: AppDeps): Koa {
   app.on('error', (err: Error, ctx?: Koa.Context) => {
     // A client that hangs up mid-request is the client's failure, not the service's.
     if (isClientDisconnect(err)) {
-      deps.logger.debug('client closed the connection before the exchange was complete', { method: ctx?.method, path: ctx?.path, code: (err as { code?: unknown }).code });
+      deps.logger.debug('client closed the connection before the exchange was complete', {
+        method: ctx?.method,
+        path: ctx?.path,
+        code: (err as { code?: unknown }).code,
+      });
       return;
     }
     deps.logger.error('request failed', { method: ctx?.method, path: ctx?.path, error: err });

@@ -48,9 +48,16 @@ async function main(): Promise<void> {
   // The Temporal UI's codec endpoint, on its own listener (operators' network only).
   const codecServer =
     codec && config.codecListen
-      ? createCodecApp({ codec, origins: config.codecOrigins, listenHost: config.codecListen.host, logger }).listen(config.codecListen.port, config.codecListen.host, () => {
-          logger.info('codec endpoint listening', { at: `${config.codecListen?.host}:${config.codecListen?.port}`, origins: config.codecOrigins });
-        })
+      ? createCodecApp({ codec, origins: config.codecOrigins, listenHost: config.codecListen.host, logger }).listen(
+          config.codecListen.port,
+          config.codecListen.host,
+          () => {
+            logger.info('codec endpoint listening', {
+              at: `${config.codecListen?.host}:${config.codecListen?.port}`,
+              origins: config.codecOrigins,
+            });
+          },
+        )
       : undefined;
   const stop = () => {
     logger.info('api stopping');

@@ -30,6 +30,10 @@ export async function readJson(ctx: Context, limitBytes = 16 * 1024): Promise<un
 /** 404 with the next step for an organization scimflow has never seen (no workflow is started for it). */
 export async function requireKnownOrganization(db: Knex, organizationId: string): Promise<void> {
   if (!(await organizationExists(db, organizationId))) {
-    throw new ApiError(404, 'not_found', `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`);
+    throw new ApiError(
+      404,
+      'not_found',
+      `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`,
+    );
   }
 }

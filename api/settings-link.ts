@@ -17,7 +17,8 @@ export const SETTINGS_COOKIE = 'scimflow_settings';
 /** How far another API instance's clock may run ahead of this one's when it signs a link. */
 const CLOCK_SKEW_SECONDS = 60;
 
-export type LinkVerdict = { status: 'ok'; organizationId: string; nonce: string; expires: number } | { status: 'invalid' } | { status: 'expired' };
+export type LinkVerdict =
+  { status: 'ok'; organizationId: string; nonce: string; expires: number } | { status: 'invalid' } | { status: 'expired' };
 export type SessionVerdict = { status: 'ok'; organizationId: string; expires: number } | { status: 'invalid' } | { status: 'expired' };
 
 function equal(a: string, b: string): boolean {
@@ -40,14 +41,20 @@ export class SettingsLinks {
   create(organizationId: string, nowSeconds = Math.floor(Date.now() / 1000)): { query: string; expiresAt: string } {
     const expires = nowSeconds + SETTINGS_LINK_TTL_SECONDS;
     const nonce = randomBytes(16).toString('base64url');
-    const query = new URLSearchParams({ org: organizationId, expires: String(expires), n: nonce, sig: this.sign('link', organizationId, String(expires), nonce) });
+    const query = new URLSearchParams({
+      org: organizationId,
+      expires: String(expires),
+      n: nonce,
+      sig: this.sign('link', organizationId, String(expires), nonce),
+    });
     return { query: query.toString(), expiresAt: new Date(expires * 1000).toISOString() };
   }
 
   /** Whether a link's query opens the page (before its nonce is spent). */
   check(query: { org?: unknown; expires?: unknown; n?: unknown; sig?: unknown }, nowSeconds = Math.floor(Date.now() / 1000)): LinkVerdict {
     const { org, expires, n, sig } = query;
-    if (typeof org !== 'string' || typeof expires !== 'string' || typeof n !== 'string' || typeof sig !== 'string') return { status: 'invalid' };
+    if (typeof org !== 'string' || typeof expires !== 'string' || typeof n !== 'string' || typeof sig !== 'string')
+      return { status: 'invalid' };
     if (!/^\d{1,12}$/.test(expires) || !/^[A-Za-z0-9_-]{16,64}$/.test(n)) return { status: 'invalid' };
     if (!equal(sig, this.sign('link', org, expires, n))) return { status: 'invalid' };
     if (Number(expires) < nowSeconds) return { status: 'expired' };

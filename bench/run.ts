@@ -74,7 +74,11 @@ async function main(): Promise<void> {
   Runtime.install({
     logger: new DefaultLogger('WARN', ({ level, message, meta, timestampNanos }) => {
       // The outage scenario fails registrations and reconcile steps on purpose; the Scalekit queue's workers have no workflows.
-      if (message === 'Activity failed' && ['ensureOrganizationSchedules', 'beginSyncRun', 'fetchDirectoryPages'].includes(String(meta?.activityType))) return;
+      if (
+        message === 'Activity failed' &&
+        ['ensureOrganizationSchedules', 'beginSyncRun', 'fetchDirectoryPages'].includes(String(meta?.activityType))
+      )
+        return;
       if (message.startsWith('No workflows registered')) return;
       console.error(`${new Date(Number(timestampNanos / 1_000_000n)).toISOString()} [${level}] ${message}`, meta ?? '');
     }),
@@ -175,11 +179,19 @@ async function main(): Promise<void> {
       const tookDefault = performance.now() - t;
       const group = (await db('directory_groups').where('organization_id', org).orderBy('id').first('id')) as { id: string };
       t = performance.now();
-      const byGroup = await workflows.changeRoles(org, { change: { action: 'map', groupId: group.id, role: 'bench_admin', precedence: 10 }, dryRun: false });
+      const byGroup = await workflows.changeRoles(org, {
+        change: { action: 'map', groupId: group.id, role: 'bench_admin', precedence: 10 },
+        dryRun: false,
+      });
       const tookGroup = performance.now() - t;
-      if (byDefault.usersChanged === 0 || byGroup.usersChanged === 0) throw new Error(`role changes changed nobody: ${JSON.stringify({ byDefault, byGroup })}`);
-      say(`  scimflow  default role, through the workflow: ${ms(tookDefault)} (${byDefault.usersChanged.toLocaleString('en-US')} users gained a role, ${rate(USERS, tookDefault)} users resolved)`);
-      say(`  scimflow  one group mapped: ${ms(tookGroup)} (${byGroup.usersChanged.toLocaleString('en-US')} users changed role, ${rate(USERS, tookGroup)} users resolved)`);
+      if (byDefault.usersChanged === 0 || byGroup.usersChanged === 0)
+        throw new Error(`role changes changed nobody: ${JSON.stringify({ byDefault, byGroup })}`);
+      say(
+        `  scimflow  default role, through the workflow: ${ms(tookDefault)} (${byDefault.usersChanged.toLocaleString('en-US')} users gained a role, ${rate(USERS, tookDefault)} users resolved)`,
+      );
+      say(
+        `  scimflow  one group mapped: ${ms(tookGroup)} (${byGroup.usersChanged.toLocaleString('en-US')} users changed role, ${rate(USERS, tookGroup)} users resolved)`,
+      );
       say(`  ratio     default role / read-only baseline = ${(tookDefault / baseline).toFixed(2)}x`);
     }
 
@@ -262,7 +274,9 @@ async function main(): Promise<void> {
       await waitFor(async () => ((await workflows.status(org))?.applied ?? 0) >= EVENTS);
       const applied = performance.now() - t;
       latencies.sort((a, b) => a - b);
-      say(`  scimflow  all accepted (202) after ${ms(accepted)} (${rate(EVENTS, accepted)}); all in Postgres after ${ms(applied)} (${rate(EVENTS, applied)})`);
+      say(
+        `  scimflow  all accepted (202) after ${ms(accepted)} (${rate(EVENTS, accepted)}); all in Postgres after ${ms(applied)} (${rate(EVENTS, applied)})`,
+      );
       say(`  latency   202 answered p50 ${ms(percentile(latencies, 50))}, p99 ${ms(percentile(latencies, 99))}`);
       say(`  ratio     webhook acceptance / bare signalWithStart = ${(accepted / baseline).toFixed(2)}x`);
       await new Promise((r) => http.close(r));
@@ -305,7 +319,9 @@ async function main(): Promise<void> {
 
     if (want('outage')) {
       say();
-      say(`outage: the first event of each of ${ORGS.toLocaleString('en-US')} new organizations (each registers with Scalekit), Scalekit up vs unreachable; existing organizations' events while their run waits on Scalekit`);
+      say(
+        `outage: the first event of each of ${ORGS.toLocaleString('en-US')} new organizations (each registers with Scalekit), Scalekit up vs unreachable; existing organizations' events while their run waits on Scalekit`,
+      );
       // A worker of its own that reaches the emulator through a gate, so Scalekit can go away.
       const gate = await startScalekitGate(emulator.url);
       const outageQueue = `${taskQueue}-outage`;
@@ -315,7 +331,9 @@ async function main(): Promise<void> {
         taskQueue: outageQueue,
         activities: {
           db,
-          directory: new ScalekitDirectory(createScalekitClient({ environmentUrl: gate.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret })),
+          directory: new ScalekitDirectory(
+            createScalekitClient({ environmentUrl: gate.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret }),
+          ),
           client,
           schedules: { taskQueue: outageQueue, fullInterval: '6h', deltaInterval: '1h' },
         },
@@ -326,7 +344,10 @@ async function main(): Promise<void> {
       const count = async (query: Promise<{ count: string | number }[]>) => Number((await query)[0]?.count ?? 0);
       /** Sends each new organization its first event; returns how long until all are applied. */
       const firstEvents = async (label: string): Promise<{ took: number; ids: string[] }> => {
-        const ids = Array.from({ length: ORGS }, (_, i) => emulator.createOrganization({ displayName: `Bench ${label} ${i}` }, { emit: false }).id);
+        const ids = Array.from(
+          { length: ORGS },
+          (_, i) => emulator.createOrganization({ displayName: `Bench ${label} ${i}` }, { emit: false }).id,
+        );
         const t = performance.now();
         await pool(ids, 16, async (org) => {
           const r = parseDirectoryWebhook(
@@ -341,7 +362,11 @@ async function main(): Promise<void> {
           if (r.status !== 'event') throw new Error('bad benchmark event');
           await outageWorkflows.deliver(r.event);
         });
-        await waitFor(async () => (await count(db('directory_events').whereIn('organization_id', ids).where('outcome', 'applied').count('* as count'))) === ids.length);
+        await waitFor(
+          async () =>
+            (await count(db('directory_events').whereIn('organization_id', ids).where('outcome', 'applied').count('* as count'))) ===
+            ids.length,
+        );
         return { took: performance.now() - t, ids };
       };
       const registered = (ids: string[]) => count(db('organizations').whereIn('id', ids).whereNotNull('display_name').count('* as count'));
@@ -370,7 +395,10 @@ async function main(): Promise<void> {
           ids.push(r.event.id);
           await outageWorkflows.deliver(r.event);
         });
-        await waitFor(async () => (await count(db('directory_events').whereIn('id', ids).where('outcome', 'applied').count('* as count'))) === ids.length);
+        await waitFor(
+          async () =>
+            (await count(db('directory_events').whereIn('id', ids).where('outcome', 'applied').count('* as count'))) === ids.length,
+        );
         return performance.now() - t;
       };
       try {
@@ -395,7 +423,9 @@ async function main(): Promise<void> {
           const run = await firstEvents(mode);
           down.push(...run.ids);
           const stillFailing = ORGS - (await registered(run.ids));
-          say(`  scimflow  Scalekit ${label}: all applied after ${ms(run.took)} (${rate(ORGS, run.took)} organizations), ${stillFailing.toLocaleString('en-US')} registrations still failing`);
+          say(
+            `  scimflow  Scalekit ${label}: all applied after ${ms(run.took)} (${rate(ORGS, run.took)} organizations), ${stillFailing.toLocaleString('en-US')} registrations still failing`,
+          );
           say(`  ratio     ${label} / up = ${(run.took / up.took).toFixed(2)}x`);
         }
         // Still not answering, with the registrations above waiting: each existing organization's
@@ -403,14 +433,20 @@ async function main(): Promise<void> {
         for (const org of existing) await outageWorkflows.requestReconcile(org, { kind: 'delta', dryRun: false, trigger: 'schedule' });
         await waitFor(async () => {
           const pending = await Promise.all(
-            existing.map(async (org) => ((await client.workflow.getHandle(organizationWorkflowId(org)).describe()).raw.pendingActivities ?? []).some((a) => a.activityType?.name === 'beginSyncRun')),
+            existing.map(async (org) =>
+              ((await client.workflow.getHandle(organizationWorkflowId(org)).describe()).raw.pendingActivities ?? []).some(
+                (a) => a.activityType?.name === 'beginSyncRun',
+              ),
+            ),
           );
           return pending.every(Boolean);
         });
         const existingHang = await eventToEach();
         say(`  scimflow  Scalekit not answering, each one's delta run opening against it: all applied after ${ms(existingHang)}`);
         say(`  ratio     existing, run waiting on Scalekit / up = ${(existingHang / existingUp).toFixed(2)}x`);
-        say(`  (main queue ${DEFAULT_ACTIVITY_SLOTS} activity slots, Scalekit queue ${DEFAULT_SCALEKIT_SLOTS}, reconcile queue ${DEFAULT_RECONCILE_SLOTS})`);
+        say(
+          `  (main queue ${DEFAULT_ACTIVITY_SLOTS} activity slots, Scalekit queue ${DEFAULT_SCALEKIT_SLOTS}, reconcile queue ${DEFAULT_RECONCILE_SLOTS})`,
+        );
         await gate.set('open');
         const t = performance.now();
         let ended: string[] = [];
@@ -424,7 +460,9 @@ async function main(): Promise<void> {
         ]);
         say(`  recovery  every registration done ${ms(registrationsDone)} after Scalekit is back (retries back off to one a minute)`);
         const completed = ended.filter((st) => st === 'completed').length;
-        say(`  recovery  the existing organizations' delta runs ended ${ms(runsDone)} after Scalekit is back: ${completed} completed, ${EXISTING - completed} failed (retries used up)`);
+        say(
+          `  recovery  the existing organizations' delta runs ended ${ms(runsDone)} after Scalekit is back: ${completed} completed, ${EXISTING - completed} failed (retries used up)`,
+        );
       } finally {
         outageWorker.shutdown();
         await outageRunning;

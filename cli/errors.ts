@@ -36,7 +36,9 @@ export function redactUrl(url: string): string {
 export function databaseProblem(err: unknown, url: string): CliError | null {
   const code = (err as { code?: unknown } | null)?.code;
   if (code === '42P01' || code === '42703') {
-    return new CliError(`the database at ${redactUrl(url)} lacks scimflow's tables or columns: run \`npm run migrate\` (or \`npm run dev\`, which migrates)`);
+    return new CliError(
+      `the database at ${redactUrl(url)} lacks scimflow's tables or columns: run \`npm run migrate\` (or \`npm run dev\`, which migrates)`,
+    );
   }
   const kind = classifyError(err);
   if (kind !== 'transient' && kind !== 'environment') return null;

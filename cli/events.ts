@@ -24,17 +24,26 @@ export async function eventsList(
     ctx.io.out(`no ${opts.outcome ?? ''}${opts.outcome ? ' ' : ''}events for ${organizationId}${opts.after ? ' after that cursor' : ''}`);
     return 0;
   }
-  const rows = events.map((e) => [time(e.receivedAt), e.id, (e.type ?? '-').replace('organization.directory.', ''), e.outcome, truncate(e.detail ?? '', 90)]);
+  const rows = events.map((e) => [
+    time(e.receivedAt),
+    e.id,
+    (e.type ?? '-').replace('organization.directory.', ''),
+    e.outcome,
+    truncate(e.detail ?? '', 90),
+  ]);
   for (const line of table(['RECEIVED', 'EVENT', 'TYPE', 'OUTCOME', 'DETAIL'], rows)) ctx.io.out(line);
   if (next) ctx.io.out(`more: scimflow events list ${organizationId}${opts.outcome ? ` --outcome ${opts.outcome}` : ''} --after ${next}`);
-  if (events.some((e) => e.outcome === 'quarantined')) ctx.io.out(`retry quarantined events once their cause is gone: scimflow events retry ${organizationId} [eventId ...]`);
+  if (events.some((e) => e.outcome === 'quarantined'))
+    ctx.io.out(`retry quarantined events once their cause is gone: scimflow events retry ${organizationId} [eventId ...]`);
   return 0;
 }
 
 export async function eventsRetry(ctx: CliContext, organizationId: string, eventIds: string[], opts: { json?: boolean }): Promise<number> {
   await requireOrganization(ctx, organizationId);
   const temporal = await ctx.temporal();
-  const outcome = await ctx.command(organizationId, opts.json, () => temporal.workflows.retryQuarantined(organizationId, eventIds.length > 0 ? eventIds : null));
+  const outcome = await ctx.command(organizationId, opts.json, () =>
+    temporal.workflows.retryQuarantined(organizationId, eventIds.length > 0 ? eventIds : null),
+  );
   if ('refused' in outcome) return 1;
   const result = outcome.value;
   if (opts.json) {
@@ -48,7 +57,7 @@ export async function eventsRetry(ctx: CliContext, organizationId: string, event
   ctx.io.out(`${n(result.remaining)} quarantined event(s) of ${organizationId} left`);
   const rows = result.events.map((e) => [e.id, e.outcome, truncate(e.detail, 100)]);
   if (rows.length > 0) for (const line of table(['EVENT', 'OUTCOME', 'DETAIL'], rows)) ctx.io.out(`  ${line}`);
-  if (result.events.length < result.tried + result.notFound) ctx.io.out(`  … the first ${n(result.events.length)} shown; --json for the counts`);
+  if (result.events.length < result.tried + result.notFound)
+    ctx.io.out(`  … the first ${n(result.events.length)} shown; --json for the counts`);
   return result.notFound > 0 ? 1 : 0;
 }
-

@@ -42,7 +42,8 @@ function positiveInt(max: number) {
 
 function precedenceArg(value: string): number {
   const v = Number(value);
-  if (!/^\d+$/.test(value) || v > MAX_PRECEDENCE) throw new InvalidArgumentError(`expected a whole number from 0 to ${MAX_PRECEDENCE} (lower wins)`);
+  if (!/^\d+$/.test(value) || v > MAX_PRECEDENCE)
+    throw new InvalidArgumentError(`expected a whole number from 0 to ${MAX_PRECEDENCE} (lower wins)`);
   return v;
 }
 
@@ -65,7 +66,8 @@ function noteArg(value: string): string {
 }
 
 function cursorArg(value: string): string {
-  if (!/^(user|group):.+$/.test(value)) throw new InvalidArgumentError('expected a cursor as printed by the previous page, such as user:diruser_123');
+  if (!/^(user|group):.+$/.test(value))
+    throw new InvalidArgumentError('expected a cursor as printed by the previous page, such as user:diruser_123');
   return value;
 }
 
@@ -93,7 +95,9 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
   const orgs = program.command('orgs').description('register and list organizations');
   orgs
     .command('add')
-    .description('register an organization: look up its directories in Scalekit, store them, create its reconcile schedules, start its workflow')
+    .description(
+      'register an organization: look up its directories in Scalekit, store them, create its reconcile schedules, start its workflow',
+    )
     .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
     .option('--json', 'print the registration as JSON')
     .action((orgId: string, opts: { json?: boolean }) => run(() => orgsAdd(ctx, orgId, opts))());
@@ -105,13 +109,17 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
 
   program
     .command('import')
-    .description("onboarding import: register the organization if needed, then run a full reconcile of its whole directory and show its progress")
+    .description(
+      'onboarding import: register the organization if needed, then run a full reconcile of its whole directory and show its progress',
+    )
     .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
     .option('--dry-run', 'stop after the plan: show what would change, change nothing')
     .option('--json', 'no progress bar; print one JSON object with the outcome at the end')
     .option('--no-wait', 'return once the run is accepted')
     .addHelpText('after', RUN_HELP)
-    .action((orgId: string, opts: { dryRun?: boolean; json?: boolean; wait: boolean }) => run(() => runCommand(ctx, orgId, opts, 'import'))());
+    .action((orgId: string, opts: { dryRun?: boolean; json?: boolean; wait: boolean }) =>
+      run(() => runCommand(ctx, orgId, opts, 'import'))(),
+    );
 
   program
     .command('reconcile')
@@ -142,7 +150,9 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .option('--limit <n>', 'changes per page', positiveInt(1_000), 50)
     .option('--after <cursor>', 'start after this cursor (printed at the end of the previous page)', cursorArg)
     .option('--json', 'print JSON (with nextCursor)')
-    .action((orgId: string, runId: string, opts: { json?: boolean; limit: number; after?: string }) => run(() => planCommand(ctx, orgId, runId, opts))());
+    .action((orgId: string, runId: string, opts: { json?: boolean; limit: number; after?: string }) =>
+      run(() => planCommand(ctx, orgId, runId, opts))(),
+    );
 
   program
     .command('approve')
@@ -151,7 +161,9 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .argument('<runId>', 'run number', runIdArg)
     .option('--wait', 'follow the apply and print its counts')
     .option('--json', 'print JSON')
-    .action((orgId: string, runId: string, opts: { json?: boolean; wait?: boolean }) => run(() => decideCommand(ctx, 'approve', orgId, runId, opts))());
+    .action((orgId: string, runId: string, opts: { json?: boolean; wait?: boolean }) =>
+      run(() => decideCommand(ctx, 'approve', orgId, runId, opts))(),
+    );
 
   program
     .command('cancel')
@@ -182,11 +194,15 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
       .addOption(new Option('--kind <kind>', 'which schedule').choices(action === 'trigger' ? ['full', 'delta'] : ['full', 'delta', 'all']))
       .option('--json', 'print JSON');
     if (action !== 'trigger') cmd.option('--note <text>', 'why (shown in `status` and the Temporal UI)');
-    cmd.action((orgId: string, opts: { kind?: ScheduleKindOption; note?: string; json?: boolean }) => run(() => scheduleCommand(ctx, action, orgId, opts))());
+    cmd.action((orgId: string, opts: { kind?: ScheduleKindOption; note?: string; json?: boolean }) =>
+      run(() => scheduleCommand(ctx, action, orgId, opts))(),
+    );
   }
   program
     .command('pause')
-    .description("stop applying an organization's directory changes: webhooks are kept in order, everyone keeps their access, scheduled reconciles are skipped")
+    .description(
+      "stop applying an organization's directory changes: webhooks are kept in order, everyone keeps their access, scheduled reconciles are skipped",
+    )
     .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
     .option('--note <text>', 'why, at most 500 characters (shown in `status`)', noteArg)
     .option('--json', 'print JSON')
@@ -198,7 +214,9 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .option('--json', 'print JSON')
     .action((orgId: string, opts: { json?: boolean }) => run(() => pauseCommand(ctx, 'resume', orgId, opts))());
 
-  const events = program.command('events').description("an organization's event ledger: what happened to each webhook; retry quarantined ones");
+  const events = program
+    .command('events')
+    .description("an organization's event ledger: what happened to each webhook; retry quarantined ones");
   events
     .command('list')
     .description('events newest first, with their outcome (applied, deferred, duplicate, stale, ignored, quarantined) and why')
@@ -207,10 +225,14 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .option('--limit <n>', 'events per page', positiveInt(500), 50)
     .option('--after <eventId>', 'start after this event (printed at the end of the previous page)', idArg('event'))
     .option('--json', 'print JSON (with nextCursor)')
-    .action((orgId: string, opts: { outcome?: LedgerOutcome; limit: number; after?: string; json?: boolean }) => run(() => eventsList(ctx, orgId, opts))());
+    .action((orgId: string, opts: { outcome?: LedgerOutcome; limit: number; after?: string; json?: boolean }) =>
+      run(() => eventsList(ctx, orgId, opts))(),
+    );
   events
     .command('retry')
-    .description('apply quarantined events again once their cause is gone (the given ids, up to 500; otherwise every quarantined one, oldest first, up to 5,000)')
+    .description(
+      'apply quarantined events again once their cause is gone (the given ids, up to 500; otherwise every quarantined one, oldest first, up to 5,000)',
+    )
     .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
     .argument('[eventIds...]', 'event ids, as `events list --outcome quarantined` shows them')
     .option('--json', 'print JSON')
@@ -230,7 +252,9 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .action((orgId: string, opts: { json?: boolean }) => run(() => rolesList(ctx, orgId, opts))());
   roles
     .command('map')
-    .description('grant <role> to the members of a directory group (replaces the group\'s mapping); a user in several mapped groups gets the lowest precedence')
+    .description(
+      "grant <role> to the members of a directory group (replaces the group's mapping); a user in several mapped groups gets the lowest precedence",
+    )
     .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
     .argument('<groupId>', 'directory group id, as `roles list` shows it', idArg('group'))
     .argument('<role>', "the application's role name", roleArg)
@@ -274,12 +298,12 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
 
   const retention = program
     .command('retention')
-    .description('how long event payloads, the event ledger, sync runs and deactivated users\' personal fields are kept; prune now');
+    .description("how long event payloads, the event ledger, sync runs and deactivated users' personal fields are kept; prune now");
   retention
     .command('run')
     .description('prune now what the retention periods say is due (as the retention schedule does), in short batches, and show what went')
     .option('--dry-run', 'count what is due; change nothing')
-    .option('--json', 'print the run\'s report as JSON')
+    .option('--json', "print the run's report as JSON")
     .option('--no-wait', 'return once the run is started')
     .action((opts: { dryRun?: boolean; json?: boolean; wait: boolean }) => run(() => retentionRun(ctx, opts))());
   retention

@@ -67,7 +67,10 @@ export async function registerOrganization(
       }
     },
   };
-  const r = await registration.registerOrganization(access, organizationId, { listDirectories: true, requireDirectory: options.requireDirectory });
+  const r = await registration.registerOrganization(access, organizationId, {
+    listDirectories: true,
+    requireDirectory: options.requireDirectory,
+  });
   const temporal = await ctx.temporal();
   try {
     await temporal.workflows.ensureRunning(organizationId);
@@ -75,7 +78,15 @@ export async function registerOrganization(
     throw ctx.temporalError(err);
   }
   const { displayName, directories, row, schedulesCreated } = r;
-  return { organizationId, displayName, directory: directories[0] ?? null, directories, row, schedulesCreated, workflowId: organizationWorkflowId(organizationId) };
+  return {
+    organizationId,
+    displayName,
+    directory: directories[0] ?? null,
+    directories,
+    row,
+    schedulesCreated,
+    workflowId: organizationWorkflowId(organizationId),
+  };
 }
 
 export function describeDirectory(d: DirectoryInfo | null): string {
@@ -87,7 +98,9 @@ export function describeDirectory(d: DirectoryInfo | null): string {
 export function registrationLines(r: Registration, intervals: { full: string; delta: string }): string[] {
   const lines = [
     `registered ${r.organizationId}${r.displayName ? ` "${r.displayName}"` : ''}`,
-    ...(r.directories.length > 0 ? r.directories.map((d) => `  directory   ${describeDirectory(d)}`) : [`  directory   ${describeDirectory(null)}`]),
+    ...(r.directories.length > 0
+      ? r.directories.map((d) => `  directory   ${describeDirectory(d)}`)
+      : [`  directory   ${describeDirectory(null)}`]),
     `  database    organizations row ${r.row}`,
     r.schedulesCreated.length > 0
       ? `  schedules   created ${r.schedulesCreated.join(', ')} (full every ${intervals.full}, delta every ${intervals.delta})`
@@ -95,7 +108,9 @@ export function registrationLines(r: Registration, intervals: { full: string; de
     `  workflow    ${r.workflowId} running`,
   ];
   if (!r.directory) {
-    lines.push(`note: no directory yet, so scheduled runs will be refused until its IT admin connects one; then run \`scimflow import ${r.organizationId}\``);
+    lines.push(
+      `note: no directory yet, so scheduled runs will be refused until its IT admin connects one; then run \`scimflow import ${r.organizationId}\``,
+    );
   }
   return lines;
 }
@@ -152,7 +167,8 @@ export async function orgsList(ctx: CliContext, opts: { json?: boolean }): Promi
     o.syncPaused ? 'PAUSED' : 'live',
     scheduleSummary(schedules[i] ?? null),
   ]);
-  for (const line of table(['ORGANIZATION', 'NAME', 'DIRECTORIES', 'USERS (ACTIVE/TOTAL)', 'LAST RUN', 'SYNC', 'SCHEDULES'], rows)) ctx.io.out(line);
+  for (const line of table(['ORGANIZATION', 'NAME', 'DIRECTORIES', 'USERS (ACTIVE/TOTAL)', 'LAST RUN', 'SYNC', 'SCHEDULES'], rows))
+    ctx.io.out(line);
   if (temporalNote) ctx.io.err(temporalNote);
   return 0;
 }

@@ -23,7 +23,9 @@ export async function pauseCommand(
     if (opts.json) ctx.io.out(JSON.stringify({ organizationId, status: 'paused', ...r }));
     else {
       ctx.io.out(`paused the sync of ${organizationId} at ${time(r.paused.since)}${r.paused.note ? ` (${r.paused.note})` : ''}`);
-      ctx.io.out('webhooks are still accepted and kept in order; users, groups and roles stay as they are; scheduled reconciles are skipped');
+      ctx.io.out(
+        'webhooks are still accepted and kept in order; users, groups and roles stay as they are; scheduled reconciles are skipped',
+      );
       ctx.io.out(`resume with \`scimflow resume ${organizationId}\``);
     }
     return 0;

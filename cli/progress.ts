@@ -146,7 +146,8 @@ function describePhase(p: ReconcileProgress, usersPerSecond: number | null, elap
     }
     case 'groups': {
       const total = p.groupsTotal;
-      if (total === null && p.groupsFetched === 0) return `${clock} run ${p.runId} (${label}) groups: reading the first page · users ${n(p.usersFetched)} fetched`;
+      if (total === null && p.groupsFetched === 0)
+        return `${clock} run ${p.runId} (${label}) groups: reading the first page · users ${n(p.usersFetched)} fetched`;
       return [
         `${clock} run ${p.runId} (${label}) groups ${bar(total ? p.groupsFetched / total : 0)} ${n(p.groupsFetched)} / ${n(total)} fetched${percent(p.groupsFetched, total)}`,
         `${n(p.pages)} pages`,
@@ -159,7 +160,9 @@ function describePhase(p: ReconcileProgress, usersPerSecond: number | null, elap
       return `${clock} run ${p.runId} (${label}) awaiting approval: it would deactivate ${n(p.plan?.users.deactivate)} of ${n(p.plan?.activeUsersBefore)} active users`;
     case 'apply': {
       const u = p.plan?.users;
-      const changes = u ? `: create ${n(u.create)}, update ${n(u.update)}, deactivate ${n(u.deactivate)}, reactivate ${n(u.reactivate)} users` : '';
+      const changes = u
+        ? `: create ${n(u.create)}, update ${n(u.update)}, deactivate ${n(u.deactivate)}, reactivate ${n(u.reactivate)} users`
+        : '';
       return `${clock} run ${p.runId} (${label}) apply${changes}`;
     }
     default:

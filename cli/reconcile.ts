@@ -22,9 +22,16 @@ export interface RunCommandOptions {
 /** How long the organization workflow may take to accept or refuse (it opens the run first). */
 const ACCEPT_DEADLINE_MS = 30_000;
 
-export async function startRun(ctx: CliContext, temporal: Temporal, organizationId: string, request: ReconcileRequest): Promise<ReconcileAccepted> {
+export async function startRun(
+  ctx: CliContext,
+  temporal: Temporal,
+  organizationId: string,
+  request: ReconcileRequest,
+): Promise<ReconcileAccepted> {
   try {
-    return await temporal.client.withDeadline(Date.now() + ACCEPT_DEADLINE_MS, () => temporal.workflows.startReconcile(organizationId, request));
+    return await temporal.client.withDeadline(Date.now() + ACCEPT_DEADLINE_MS, () =>
+      temporal.workflows.startReconcile(organizationId, request),
+    );
   } catch (err) {
     if (err instanceof WorkflowRefusedError) throw new RefusedError(err.message);
     if (grpcCode(err) === 4) {
@@ -73,14 +80,20 @@ export async function runCommand(
   }
 }
 
-async function startAndFollow(ctx: CliContext, organizationId: string, opts: RunCommandOptions, trigger: 'import' | 'cli'): Promise<number> {
+async function startAndFollow(
+  ctx: CliContext,
+  organizationId: string,
+  opts: RunCommandOptions,
+  trigger: 'import' | 'cli',
+): Promise<number> {
   const json = Boolean(opts.json);
   // An import registers the organization; a reconcile is for one that is registered already.
   if (trigger !== 'import') await requireOrganization(ctx, organizationId);
   const registration = trigger === 'import' ? await registerForImport(ctx, organizationId, json) : null;
   if (registration && !json && (registration.row === 'created' || registration.schedulesCreated.length > 0)) {
     const c = ctx.config();
-    for (const line of registrationLines(registration, { full: c.reconcile.fullInterval, delta: c.reconcile.deltaInterval })) ctx.io.out(line);
+    for (const line of registrationLines(registration, { full: c.reconcile.fullInterval, delta: c.reconcile.deltaInterval }))
+      ctx.io.out(line);
   }
 
   const temporal = await ctx.temporal();
@@ -93,7 +106,13 @@ async function startAndFollow(ctx: CliContext, organizationId: string, opts: Run
 
   const base = { organizationId, runId: accepted.runId, kind: accepted.kind, dryRun: accepted.dryRun, trigger };
   const watched = opts.wait
-    ? await watchRun(ctx, temporal, organizationId, accepted.runId, json ? undefined : new ProgressRenderer(ctx.io, { tty: ctx.io.errIsTTY }))
+    ? await watchRun(
+        ctx,
+        temporal,
+        organizationId,
+        accepted.runId,
+        json ? undefined : new ProgressRenderer(ctx.io, { tty: ctx.io.errIsTTY }),
+      )
     : null;
   const report = await buildReport(ctx, base, watched);
   if (json) ctx.io.out(JSON.stringify(registration ? { ...report, registration } : report));

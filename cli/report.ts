@@ -50,10 +50,20 @@ export async function buildReport(
     row = undefined; // the report still has what the workflow said
   }
   const progress: ReconcileProgress | null =
-    watched?.kind === 'awaiting_approval' ? watched.progress : watched?.kind === 'ended' || watched?.kind === 'detached' ? watched.last : null;
+    watched?.kind === 'awaiting_approval'
+      ? watched.progress
+      : watched?.kind === 'ended' || watched?.kind === 'detached'
+        ? watched.last
+        : null;
   const outcome = watched?.kind === 'ended' ? watched.outcome : null;
   const status: ReportStatus =
-    watched === null ? 'accepted' : watched.kind === 'ended' ? watched.outcome.status : watched.kind === 'awaiting_approval' ? 'needs_approval' : 'detached';
+    watched === null
+      ? 'accepted'
+      : watched.kind === 'ended'
+        ? watched.outcome.status
+        : watched.kind === 'awaiting_approval'
+          ? 'needs_approval'
+          : 'detached';
   const startedAt = row?.createdAt ?? progress?.startedAt ?? null;
   const finishedAt = outcome ? (row?.finishedAt ?? outcome.finishedAt) : null;
   return {
@@ -159,7 +169,8 @@ export function reportLines(r: RunReport): string[] {
           `  drift   ${n(res.drift)} change${res.drift === 1 ? '' : 's'} that events had not brought${r.trigger === 'import' ? ' (on a first import: everything)' : ''}`,
         );
         if (r.plan) lines.push(...directoryPlanLines(r.plan));
-        if (u.failed > 0) lines.push(`  ${n(u.failed)} user(s) could not be written: see why with \`scimflow plan ${r.organizationId} ${r.runId}\``);
+        if (u.failed > 0)
+          lines.push(`  ${n(u.failed)} user(s) could not be written: see why with \`scimflow plan ${r.organizationId} ${r.runId}\``);
       }
       return lines;
     }

@@ -48,15 +48,22 @@ export async function retentionRun(ctx: CliContext, opts: { dryRun?: boolean; js
   const workflowId = retentionWorkflowId(temporal.taskQueue);
   if (!started) {
     const running = await retentionProgress(handle).catch(() => null);
-    const what = running ? `started ${ago(running.startedAt)} by ${running.trigger === 'schedule' ? 'the schedule' : 'hand'}` : 'just started';
+    const what = running
+      ? `started ${ago(running.startedAt)} by ${running.trigger === 'schedule' ? 'the schedule' : 'hand'}`
+      : 'just started';
     if (dryRun || running?.dryRun) {
-      throw new CliError(`a retention ${running?.dryRun ? 'dry run' : 'run'} is in progress (${what}, workflow ${workflowId}); try again once it has finished`);
+      throw new CliError(
+        `a retention ${running?.dryRun ? 'dry run' : 'run'} is in progress (${what}, workflow ${workflowId}); try again once it has finished`,
+      );
     }
     if (!opts.json) ctx.io.err(`a retention run is already in progress (${what}); following it`);
   }
   if (!opts.wait) {
     if (opts.json) ctx.io.out(JSON.stringify({ workflowId, started }));
-    else ctx.io.out(`retention ${dryRun ? 'dry run' : 'run'} ${started ? 'started' : 'in progress'}: workflow ${workflowId} (\`scimflow retention status\` shows what it pruned once it has finished)`);
+    else
+      ctx.io.out(
+        `retention ${dryRun ? 'dry run' : 'run'} ${started ? 'started' : 'in progress'}: workflow ${workflowId} (\`scimflow retention status\` shows what it pruned once it has finished)`,
+      );
     return 0;
   }
   const showProgress = !opts.json && ctx.io.errIsTTY;
@@ -71,7 +78,8 @@ export async function retentionRun(ctx: CliContext, opts: { dryRun?: boolean; js
   try {
     report = (await handle.result()) as RetentionReport;
   } catch (err) {
-    if (err instanceof WorkflowFailedError) throw new CliError(`${err.cause?.message ?? err.message} (workflow ${workflowId}; it runs again on schedule)`);
+    if (err instanceof WorkflowFailedError)
+      throw new CliError(`${err.cause?.message ?? err.message} (workflow ${workflowId}; it runs again on schedule)`);
     throw ctx.temporalError(err);
   } finally {
     if (timer) {
@@ -84,11 +92,20 @@ export async function retentionRun(ctx: CliContext, opts: { dryRun?: boolean; js
     return 0;
   }
   const verb = report.dryRun ? 'would be' : 'were';
-  ctx.io.out(`retention ${report.dryRun ? 'dry run (nothing changed)' : 'run'} ${report.complete ? 'finished' : 'stopped at its time budget'} in ${duration(Date.parse(report.finishedAt ?? '') - Date.parse(report.startedAt))}, ${n(report.steps)} step(s)`);
+  ctx.io.out(
+    `retention ${report.dryRun ? 'dry run (nothing changed)' : 'run'} ${report.complete ? 'finished' : 'stopped at its time budget'} in ${duration(Date.parse(report.finishedAt ?? '') - Date.parse(report.startedAt))}, ${n(report.steps)} step(s)`,
+  );
   ctx.io.out(`rows that ${verb} pruned or cleared:`);
-  for (const line of table(['KIND', 'ROWS'], KINDS.map((k) => [k.label, n(report.counts[k.key])]))) ctx.io.out(`  ${line}`);
+  for (const line of table(
+    ['KIND', 'ROWS'],
+    KINDS.map((k) => [k.label, n(report.counts[k.key])]),
+  ))
+    ctx.io.out(`  ${line}`);
   if (report.periods) for (const line of ['periods in force on the worker:', ...periodLines(report.periods)]) ctx.io.out(line);
-  if (report.busyOrganizations > 0) ctx.io.out(`${n(report.busyOrganizations)} organization(s) were busy applying changes: their deactivated users are purged by the next run`);
+  if (report.busyOrganizations > 0)
+    ctx.io.out(
+      `${n(report.busyOrganizations)} organization(s) were busy applying changes: their deactivated users are purged by the next run`,
+    );
   if (!report.complete) ctx.io.out('more is due: the next scheduled run goes on (or run `scimflow retention run` again)');
   return 0;
 }
@@ -105,7 +122,10 @@ function runRow(r: RetentionRunRow): string[] {
     r.trigger,
     r.dryRun ? 'dry run' : r.error ? 'failed' : r.complete ? 'complete' : 'partial',
     n(totalRows(r.counts)),
-    r.error ?? KINDS.filter((k) => r.counts[k.key] > 0).map((k) => `${k.key} ${n(r.counts[k.key])}`).join(', '),
+    r.error ??
+      KINDS.filter((k) => r.counts[k.key] > 0)
+        .map((k) => `${k.key} ${n(r.counts[k.key])}`)
+        .join(', '),
   ];
 }
 
@@ -131,7 +151,7 @@ export async function retentionStatus(ctx: CliContext, opts: { json?: boolean; l
     return 0;
   }
   const lines = [
-    'periods (as configured for this command; the worker\'s own are in each run below)',
+    "periods (as configured for this command; the worker's own are in each run below)",
     ...periodLines(config.retention),
     `schedule  ${schedule ? scheduleLine(schedule) : `unknown: ${scheduleProblem ?? ''}`}`,
     'oldest kept',

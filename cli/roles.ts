@@ -29,7 +29,14 @@ export async function rolesList(ctx: CliContext, organizationId: string, opts: {
     return 0;
   }
   const rows = [
-    ...mappings.map((m) => [m.groupId, m.groupName ?? '-', m.groupDeleted ? 'deleted' : n(m.members), m.role, String(m.precedence), n(m.granted)]),
+    ...mappings.map((m) => [
+      m.groupId,
+      m.groupName ?? '-',
+      m.groupDeleted ? 'deleted' : n(m.members),
+      m.role,
+      String(m.precedence),
+      n(m.granted),
+    ]),
     ...groups.filter((g) => !g.deleted && !mapped.has(g.id)).map((g) => [g.id, g.displayName ?? '-', n(g.memberCount), '-', '-', '-']),
   ];
   for (const line of table(['GROUP', 'NAME', 'MEMBERS', 'ROLE', 'PRECEDENCE', 'GRANTED'], rows)) ctx.io.out(line);
@@ -47,7 +54,9 @@ export async function rolesChange(
 ): Promise<number> {
   await requireOrganization(ctx, organizationId);
   const temporal = await ctx.temporal();
-  const outcome = await ctx.command(organizationId, opts.json, () => temporal.workflows.changeRoles(organizationId, { change, dryRun: opts.dryRun === true }));
+  const outcome = await ctx.command(organizationId, opts.json, () =>
+    temporal.workflows.changeRoles(organizationId, { change, dryRun: opts.dryRun === true }),
+  );
   if ('refused' in outcome) return 1;
   const result = outcome.value;
   if (opts.json) {
@@ -58,7 +67,9 @@ export async function rolesChange(
   ctx.io.out(`${result.dryRun ? 'dry run' : 'applied'}: ${result.summary}`);
   ctx.io.out(`${verb} the roles of ${n(result.usersChanged)} users (${n(result.granted)} roles gained, ${n(result.revoked)} lost)`);
   if (result.reasonsChanged > 0) {
-    ctx.io.out(`${n(result.reasonsChanged)} more user(s) keep their roles but ${result.dryRun ? 'would hold' : 'now hold'} one for this reason (see \`scimflow roles why\`)`);
+    ctx.io.out(
+      `${n(result.reasonsChanged)} more user(s) keep their roles but ${result.dryRun ? 'would hold' : 'now hold'} one for this reason (see \`scimflow roles why\`)`,
+    );
   }
   if (result.changes.length > 0) {
     const rows = result.changes.map((c) => [c.userId, c.email ?? '-', c.before.join(',') || '-', c.after.join(',') || '-']);

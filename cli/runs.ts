@@ -36,7 +36,8 @@ export async function runsCommand(ctx: CliContext, organizationId: string, opts:
     r.usersTotal !== null && r.usersFetched < r.usersTotal ? `${n(r.usersFetched)}/${n(r.usersTotal)}` : n(r.usersFetched),
     r.drift === null ? '-' : n(r.drift),
   ]);
-  for (const line of table(['RUN', 'KIND', 'TRIGGER', 'DRY RUN', 'STATUS', 'STARTED', 'DURATION', 'USERS FETCHED', 'DRIFT'], rows)) ctx.io.out(line);
+  for (const line of table(['RUN', 'KIND', 'TRIGGER', 'DRY RUN', 'STATUS', 'STARTED', 'DURATION', 'USERS FETCHED', 'DRIFT'], rows))
+    ctx.io.out(line);
   const waiting = runs.find((r) => r.status === 'needs_approval' || r.status === 'planned');
   if (waiting) ctx.io.out(`run ${waiting.id} waits for a decision: \`scimflow plan ${organizationId} ${waiting.id}\``);
   return 0;
@@ -63,13 +64,28 @@ export async function planCommand(
   const last = changes.at(-1);
   const nextCursor = changes.length === opts.limit && last ? `${last.entity}:${last.entityId}` : null;
   if (opts.json) {
-    ctx.io.out(JSON.stringify({ organizationId, runId, status: run.status, kind: run.kind, dryRun: run.dryRun, plan: run.plan, changes, nextCursor }));
+    ctx.io.out(
+      JSON.stringify({
+        organizationId,
+        runId,
+        status: run.status,
+        kind: run.kind,
+        dryRun: run.dryRun,
+        plan: run.plan,
+        changes,
+        nextCursor,
+      }),
+    );
     return 0;
   }
   const p = run.plan;
-  ctx.io.out(`run ${run.id}: ${run.kind}${run.dryRun ? ' dry run' : ''} (${run.trigger}), ${run.status}, snapshot at ${time(run.snapshotAt)}`);
+  ctx.io.out(
+    `run ${run.id}: ${run.kind}${run.dryRun ? ' dry run' : ''} (${run.trigger}), ${run.status}, snapshot at ${time(run.snapshotAt)}`,
+  );
   if (!p) {
-    ctx.io.out(`no plan yet: the run is in phase ${run.phase}${run.status === 'running' ? `; follow it with \`scimflow status ${organizationId}\`` : ''}`);
+    ctx.io.out(
+      `no plan yet: the run is in phase ${run.phase}${run.status === 'running' ? `; follow it with \`scimflow status ${organizationId}\`` : ''}`,
+    );
     return 0;
   }
   ctx.io.out(
@@ -84,7 +100,13 @@ export async function planCommand(
   ctx.io.out('');
   if (changes.length === 0) ctx.io.out(opts.after ? 'no more changes' : 'no changes');
   else {
-    const rows = changes.map((c) => [c.entity, c.entityId, c.action, c.outcome ?? (run.status === 'completed' ? '-' : 'planned'), c.detail ? `${describeChanges(c)} (${c.detail})` : describeChanges(c)]);
+    const rows = changes.map((c) => [
+      c.entity,
+      c.entityId,
+      c.action,
+      c.outcome ?? (run.status === 'completed' ? '-' : 'planned'),
+      c.detail ? `${describeChanges(c)} (${c.detail})` : describeChanges(c),
+    ]);
     for (const line of table(['ENTITY', 'ID', 'ACTION', 'OUTCOME', 'CHANGES'], rows)) ctx.io.out(line);
   }
   if (nextCursor) ctx.io.out(`more: scimflow plan ${organizationId} ${runId} --limit ${opts.limit} --after ${nextCursor}`);
@@ -125,8 +147,18 @@ export async function decideCommand(
   }
   if (decision === 'approve' && opts.wait) {
     if (!opts.json) ctx.io.out(`approved: run ${runId} is ${answer.status}`);
-    const watched = await watchRun(ctx, temporal, organizationId, runId, opts.json ? undefined : new ProgressRenderer(ctx.io, { tty: ctx.io.errIsTTY }));
-    const report = await buildReport(ctx, { organizationId, runId, kind: known.kind, dryRun: known.dryRun, trigger: known.trigger }, watched);
+    const watched = await watchRun(
+      ctx,
+      temporal,
+      organizationId,
+      runId,
+      opts.json ? undefined : new ProgressRenderer(ctx.io, { tty: ctx.io.errIsTTY }),
+    );
+    const report = await buildReport(
+      ctx,
+      { organizationId, runId, kind: known.kind, dryRun: known.dryRun, trigger: known.trigger },
+      watched,
+    );
     if (opts.json) ctx.io.out(JSON.stringify(report));
     else for (const line of reportLines(report)) ctx.io.out(line);
     return exitCodeFor(report.status);

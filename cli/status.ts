@@ -24,7 +24,13 @@ function lastRunLine(s: OrganizationSyncStatus): string {
 }
 
 function directoryLine(d: OrganizationDirectory): string {
-  const state = d.removedAt ? `no longer in Scalekit since ${time(d.removedAt)}` : d.enabled === null ? 'state not known' : d.enabled ? 'enabled' : 'disabled';
+  const state = d.removedAt
+    ? `no longer in Scalekit since ${time(d.removedAt)}`
+    : d.enabled === null
+      ? 'state not known'
+      : d.enabled
+        ? 'enabled'
+        : 'disabled';
   const details = [d.directoryType, d.provider, state].filter((x): x is string => Boolean(x)).join(', ');
   return `  ${d.id}  ${details} · ${n(d.activeUsers)} active users of ${n(d.users)} · ${n(d.groups)} groups`;
 }
@@ -33,7 +39,11 @@ function directoryLine(d: OrganizationDirectory): string {
 async function directoryState(
   ctx: CliContext,
   organizationId: string,
-): Promise<{ directories: OrganizationDirectory[]; usersWithoutDirectory: { activeUsers: number; users: number }; emailConflicts: number } | null> {
+): Promise<{
+  directories: OrganizationDirectory[];
+  usersWithoutDirectory: { activeUsers: number; users: number };
+  emailConflicts: number;
+} | null> {
   try {
     return await ctx.withDb(async (db) => ({
       directories: await listOrganizationDirectories(db, organizationId),
@@ -56,7 +66,10 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
   let status: OrganizationSyncStatus | null;
   let schedules: ScheduleState[];
   try {
-    [status, schedules] = await Promise.all([temporal.workflows.status(organizationId), describeSchedules(temporal.client, organizationId)]);
+    [status, schedules] = await Promise.all([
+      temporal.workflows.status(organizationId),
+      describeSchedules(temporal.client, organizationId),
+    ]);
   } catch (err) {
     throw ctx.temporalError(err);
   }
@@ -90,14 +103,19 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
         : `RESUMING   applying the events kept during the pause in the order they arrived: ${count} to go`,
     );
   }
-  if (s.reconcilesSkipped > 0) lines.push(`skipped    ${n(s.reconcilesSkipped)} scheduled run(s) skipped because a run was in progress or the sync was paused`);
+  if (s.reconcilesSkipped > 0)
+    lines.push(`skipped    ${n(s.reconcilesSkipped)} scheduled run(s) skipped because a run was in progress or the sync was paused`);
   if (s.reconcile?.phase === 'awaiting_approval') {
-    lines.push(`decide     \`scimflow approve ${organizationId} ${s.reconcile.runId}\` or \`scimflow cancel ${organizationId} ${s.reconcile.runId}\``);
+    lines.push(
+      `decide     \`scimflow approve ${organizationId} ${s.reconcile.runId}\` or \`scimflow cancel ${organizationId} ${s.reconcile.runId}\``,
+    );
   }
   if (stored && stored.directories.length > 0) lines.push('directories', ...stored.directories.map(directoryLine));
   if (stored && stored.usersWithoutDirectory.users > 0) {
     const u = stored.usersWithoutDirectory;
-    lines.push(`  (not known yet)  ${n(u.activeUsers)} active users of ${n(u.users)}: arrived by webhook, which does not name the directory; the next reconcile reads it from Scalekit`);
+    lines.push(
+      `  (not known yet)  ${n(u.activeUsers)} active users of ${n(u.users)}: arrived by webhook, which does not name the directory; the next reconcile reads it from Scalekit`,
+    );
   }
   if (stored && stored.emailConflicts > 0) {
     lines.push(

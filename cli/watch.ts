@@ -72,10 +72,13 @@ export async function watchRun(
   let warned = false;
   try {
     for (;;) {
-      const polled = await Promise.race([temporal.workflows.status(organizationId).then(
-        (status) => ({ status, error: null }),
-        (error: unknown) => ({ status: undefined, error }),
-      ), detached]);
+      const polled = await Promise.race([
+        temporal.workflows.status(organizationId).then(
+          (status) => ({ status, error: null }),
+          (error: unknown) => ({ status: undefined, error }),
+        ),
+        detached,
+      ]);
       if (polled === 'detached') return { kind: 'detached', last };
       if (polled.error !== null) {
         failingSince ??= Date.now();
@@ -88,7 +91,8 @@ export async function watchRun(
         failingSince = null;
         warned = false;
         const s = polled.status;
-        if (!s) throw new Error(`the workflow of ${organizationId} is gone (terminated?); see the run with \`scimflow runs ${organizationId}\``);
+        if (!s)
+          throw new Error(`the workflow of ${organizationId} is gone (terminated?); see the run with \`scimflow runs ${organizationId}\``);
         if (s.reconcile?.runId === runId) {
           last = s.reconcile;
           renderer?.update(s.reconcile);

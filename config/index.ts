@@ -32,7 +32,12 @@ const slots = (fallback: number, min: number) =>
       .string()
       .regex(/^\d{1,4}$/, { message: `expected a whole number of activities from ${min} to 1000` })
       .transform(Number)
-      .pipe(z.number().min(min, `expected a whole number of activities from ${min} to 1000`).max(1000, `expected a whole number of activities from ${min} to 1000`))
+      .pipe(
+        z
+          .number()
+          .min(min, `expected a whole number of activities from ${min} to 1000`)
+          .max(1000, `expected a whole number of activities from ${min} to 1000`),
+      )
       .default(fallback),
   );
 
@@ -99,7 +104,9 @@ const frameAncestors = commaList(
     .pipe(
       z
         .string()
-        .regex(/^('self'|self|https?:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?)$/, { message: "expected origins such as https://app.example.com (or 'self'), separated by commas" })
+        .regex(/^('self'|self|https?:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:\d{1,5})?)$/, {
+          message: "expected origins such as https://app.example.com (or 'self'), separated by commas",
+        })
         .transform((o) => (o === 'self' || o === "'self'" ? "'self'" : new URL(o).origin)),
     ),
 );
@@ -169,7 +176,9 @@ const schema = z
     PUBLIC_BASE_URL: optionalString.pipe(
       z
         .string()
-        .regex(/^https?:\/\/[^/?#\s@]+\/?$/, { message: 'expected the URL people reach the API at, scheme and host only, such as https://scim.example.com' })
+        .regex(/^https?:\/\/[^/?#\s@]+\/?$/, {
+          message: 'expected the URL people reach the API at, scheme and host only, such as https://scim.example.com',
+        })
         .optional(),
     ),
     TRUST_PROXY: z.preprocess(blankAsUnset, z.enum(['true', 'false', '1', '0'], { message: 'expected true or false' }).default('false')),
@@ -179,27 +188,41 @@ const schema = z
     CODEC_LISTEN: optionalString.pipe(
       z
         .string()
-        .regex(/^[^\s:/]+:\d{1,5}$/, { message: 'expected host:port for the codec listener, such as 10.0.0.5:8234 (reachable by operators, not the internet)' })
+        .regex(/^[^\s:/]+:\d{1,5}$/, {
+          message: 'expected host:port for the codec listener, such as 10.0.0.5:8234 (reachable by operators, not the internet)',
+        })
         .optional(),
     ),
-    OPERATOR_API_TOKEN: optionalString.pipe(
-      z.string().min(16, { message: 'expected at least 16 characters' }).optional(),
-    ),
+    OPERATOR_API_TOKEN: optionalString.pipe(z.string().min(16, { message: 'expected at least 16 characters' }).optional()),
     RECONCILE_FULL_INTERVAL: z.preprocess(
       blankAsUnset,
-      z.string().regex(/^\d+\s*(s|m|h|d)$/, { message: 'expected a duration such as 6h, 30m or 1d' }).default('6h'),
+      z
+        .string()
+        .regex(/^\d+\s*(s|m|h|d)$/, { message: 'expected a duration such as 6h, 30m or 1d' })
+        .default('6h'),
     ),
     RECONCILE_DELTA_INTERVAL: z.preprocess(
       blankAsUnset,
-      z.string().regex(/^\d+\s*(s|m|h|d)$/, { message: 'expected a duration such as 1h or 15m' }).default('1h'),
+      z
+        .string()
+        .regex(/^\d+\s*(s|m|h|d)$/, { message: 'expected a duration such as 1h or 15m' })
+        .default('1h'),
     ),
     DEPROVISION_GUARD_SHARE: z.preprocess(
       blankAsUnset,
-      z.coerce.number({ message: 'expected a share between 0 and 1, such as 0.2' }).min(0, 'expected a share between 0 and 1, such as 0.2').max(1, 'expected a share between 0 and 1, such as 0.2').default(0.2),
+      z.coerce
+        .number({ message: 'expected a share between 0 and 1, such as 0.2' })
+        .min(0, 'expected a share between 0 and 1, such as 0.2')
+        .max(1, 'expected a share between 0 and 1, such as 0.2')
+        .default(0.2),
     ),
     DEPROVISION_GUARD_MIN: z.preprocess(
       blankAsUnset,
-      z.coerce.number({ message: 'expected a whole number of users, such as 10' }).int('expected a whole number of users, such as 10').min(0, 'expected a whole number of users, such as 10').default(10),
+      z.coerce
+        .number({ message: 'expected a whole number of users, such as 10' })
+        .int('expected a whole number of users, such as 10')
+        .min(0, 'expected a whole number of users, such as 10')
+        .default(10),
     ),
     RETENTION_EVENT_PAYLOADS: retentionPeriod(
       DEFAULT_RETENTION.eventPayloadSeconds,
@@ -209,7 +232,7 @@ const schema = z
     RETENTION_EVENT_LEDGER: retentionPeriod(
       DEFAULT_RETENTION.eventLedgerSeconds,
       MIN_EVENT_LEDGER_SECONDS,
-      'expected 0 (keep forever) or at least 7d: once an event\'s ledger row is deleted, a redelivery of that event is no longer recognized as a duplicate (Scalekit retries a delivery for about a day and a half)',
+      "expected 0 (keep forever) or at least 7d: once an event's ledger row is deleted, a redelivery of that event is no longer recognized as a duplicate (Scalekit retries a delivery for about a day and a half)",
     ),
     RETENTION_SYNC_RUNS: retentionPeriod(
       DEFAULT_RETENTION.syncRunSeconds,
@@ -223,7 +246,10 @@ const schema = z
     ),
     RETENTION_INTERVAL: z.preprocess(
       blankAsUnset,
-      z.string().regex(/^[1-9]\d*\s*(m|h|d)$/, { message: 'expected a duration such as 1h, 30m or 1d' }).default(DEFAULT_RETENTION.interval),
+      z
+        .string()
+        .regex(/^[1-9]\d*\s*(m|h|d)$/, { message: 'expected a duration such as 1h, 30m or 1d' })
+        .default(DEFAULT_RETENTION.interval),
     ),
     LOG_LEVEL: z.preprocess(blankAsUnset, z.enum(['debug', 'info', 'warn', 'error']).default('info')),
     // Local tooling (npm run dev, npm test): where state lives and which Temporal CLI to run.
@@ -237,16 +263,28 @@ const schema = z
   .superRefine((env, ctx) => {
     const ids = env.PAYLOAD_ENCRYPTION_KEYS.map((k) => k.id);
     if (ids.indexOf('none') > 0) {
-      ctx.addIssue({ code: 'custom', path: ['PAYLOAD_ENCRYPTION_KEYS'], message: '"none" (decrypt only) goes first, before the keys that still decrypt' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['PAYLOAD_ENCRYPTION_KEYS'],
+        message: '"none" (decrypt only) goes first, before the keys that still decrypt',
+      });
     }
     if (new Set(ids).size !== ids.length) {
       ctx.addIssue({ code: 'custom', path: ['PAYLOAD_ENCRYPTION_KEYS'], message: 'expected each key id once' });
     }
     if (env.CODEC_LISTEN && ids.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['CODEC_LISTEN'], message: 'expected only with PAYLOAD_ENCRYPTION_KEYS (there is nothing to decode without them)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CODEC_LISTEN'],
+        message: 'expected only with PAYLOAD_ENCRYPTION_KEYS (there is nothing to decode without them)',
+      });
     }
     if (env.CODEC_ALLOWED_ORIGINS.length > 0 && !env.CODEC_LISTEN) {
-      ctx.addIssue({ code: 'custom', path: ['CODEC_ALLOWED_ORIGINS'], message: 'expected only with CODEC_LISTEN (the listener the Temporal UI decodes through)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['CODEC_ALLOWED_ORIGINS'],
+        message: 'expected only with CODEC_LISTEN (the listener the Temporal UI decodes through)',
+      });
     }
     const creds = [env.SCALEKIT_ENVIRONMENT_URL, env.SCALEKIT_CLIENT_ID, env.SCALEKIT_CLIENT_SECRET];
     const set = creds.filter((v) => v !== undefined).length;
@@ -309,7 +347,9 @@ export interface Config {
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nSet these in the environment or in a .env file (see README, "Configuration").`);
+    super(
+      `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}\nSet these in the environment or in a .env file (see README, "Configuration").`,
+    );
     this.name = 'ConfigError';
   }
 }
@@ -344,7 +384,12 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     trustProxy: e.TRUST_PROXY === 'true' || e.TRUST_PROXY === '1',
     settingsFrameAncestors: [...new Set(e.SETTINGS_FRAME_ANCESTORS)],
     payloadKeys: e.PAYLOAD_ENCRYPTION_KEYS,
-    codecListen: e.CODEC_LISTEN ? { host: e.CODEC_LISTEN.slice(0, e.CODEC_LISTEN.lastIndexOf(':')), port: Number(e.CODEC_LISTEN.slice(e.CODEC_LISTEN.lastIndexOf(':') + 1)) } : undefined,
+    codecListen: e.CODEC_LISTEN
+      ? {
+          host: e.CODEC_LISTEN.slice(0, e.CODEC_LISTEN.lastIndexOf(':')),
+          port: Number(e.CODEC_LISTEN.slice(e.CODEC_LISTEN.lastIndexOf(':') + 1)),
+        }
+      : undefined,
     codecOrigins: e.CODEC_ALLOWED_ORIGINS,
     operatorApiToken: e.OPERATOR_API_TOKEN,
     logLevel: e.LOG_LEVEL,
@@ -385,4 +430,3 @@ export function loadConfig(envFile = '.env'): Config {
   if (existsSync(envFile)) process.loadEnvFile(envFile);
   return parseConfig(process.env);
 }
-

@@ -56,7 +56,8 @@ const ENVIRONMENT_CODES = new Set([
 const UNKNOWN_CLASSES = new Set(['XX']);
 
 /** Node's own codes for a connection that failed or broke. */
-const NETWORK_CODES = /^(E(CONN(REFUSED|RESET|ABORTED)|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|NETDOWN|AI_AGAIN|NOTFOUND|ADDRNOTAVAIL)|ERR_SOCKET_.*|ERR_STREAM_DESTROYED)$/;
+const NETWORK_CODES =
+  /^(E(CONN(REFUSED|RESET|ABORTED)|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|NETDOWN|AI_AGAIN|NOTFOUND|ADDRNOTAVAIL)|ERR_SOCKET_.*|ERR_STREAM_DESTROYED)$/;
 /** Messages of the pg driver and knex when the connection or the pool is gone. */
 const CONNECTION_MESSAGES =
   /Connection terminated|connection error|not queryable|Client was closed|Unable to acquire a connection|Timeout acquiring a connection|pool is (probably full|destroyed)|aborted|ECONNRESET|socket hang up/i;

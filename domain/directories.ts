@@ -91,9 +91,11 @@ export function absenceVerdict(directoryId: string | null, run: readonly RunDire
   if (directoryId === null) {
     // Its directory may be any of them: every one must have been read (or be gone for good).
     const unread = run.filter((d) => !d.read).map((d) => `${d.directoryId}: ${unreadReasonOf(d)}`);
-    const missing = known.filter((d) => !d.removed && !listed(d.directoryId)).map((d) => `${d.directoryId}: not listed by Scalekit this time`);
+    const missing = known
+      .filter((d) => !d.removed && !listed(d.directoryId))
+      .map((d) => `${d.directoryId}: not listed by Scalekit this time`);
     const notRead = [...unread, ...missing];
-    if (notRead.length === 0) return { judged: true, reason: 'listed by none of the organization\'s directories (its own is not known)' };
+    if (notRead.length === 0) return { judged: true, reason: "listed by none of the organization's directories (its own is not known)" };
     return { judged: false, reason: `its directory is not known and not every directory was read (${notRead.join('; ')}): left as it is` };
   }
   const own = listed(directoryId);
@@ -107,7 +109,10 @@ export function absenceVerdict(directoryId: string | null, run: readonly RunDire
   }
   if (!own.read) {
     const why = unreadReasonOf(own);
-    return { judged: false, reason: `its directory ${directoryId} ${why === DISABLED ? 'is disabled' : `was not read (${why})`}: left as it is` };
+    return {
+      judged: false,
+      reason: `its directory ${directoryId} ${why === DISABLED ? 'is disabled' : `was not read (${why})`}: left as it is`,
+    };
   }
   return { judged: true, reason: `no longer listed by its directory ${directoryId}` };
 }

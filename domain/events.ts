@@ -67,9 +67,7 @@ const userDataSchema = z
     dp_id: optionalText,
     // Scalekit's user events carry no directory today; one that does is taken at its word.
     directory_id: optionalText,
-    groups: z
-      .array(z.object({ id: z.string().regex(/^dirgroup_\w+$/, { message: 'expected dirgroup_…' }), name: optionalText }))
-      .nullish(),
+    groups: z.array(z.object({ id: z.string().regex(/^dirgroup_\w+$/, { message: 'expected dirgroup_…' }), name: optionalText })).nullish(),
     roles: z.array(z.object({ role_name: nonEmpty })).nullish(),
   })
   .passthrough();

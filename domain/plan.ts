@@ -216,12 +216,12 @@ export function planBatch(input: PlanInput): BatchPlan {
         next = { ...base };
         if (rec.email !== undefined && rec.email !== null) next.email = rec.email;
         next.active = false;
-        next.deactivatedAt = base.active || !stored ? event.occurredAt : base.deactivatedAt ?? event.occurredAt;
+        next.deactivatedAt = base.active || !stored ? event.occurredAt : (base.deactivatedAt ?? event.occurredAt);
         detail = stored ? (base.active ? 'deactivated' : 'already inactive') : 'tombstone recorded for an unseen user';
         plan.memberships.set(rec.id, new Set());
       } else {
         next = mergeProfile(base, rec);
-        const wantsActive = event.type === 'organization.directory.user_created' ? rec.active ?? true : rec.active;
+        const wantsActive = event.type === 'organization.directory.user_created' ? (rec.active ?? true) : rec.active;
         if (wantsActive !== undefined) next.active = wantsActive;
         else if (!stored) next.active = true;
         if (next.active) {

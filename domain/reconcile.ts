@@ -54,7 +54,15 @@ export interface DirectoryPlan {
 }
 
 export interface ApplyCounts {
-  users: { created: number; updated: number; deactivated: number; reactivated: number; unchanged: number; skippedNewer: number; failed: number };
+  users: {
+    created: number;
+    updated: number;
+    deactivated: number;
+    reactivated: number;
+    unchanged: number;
+    skippedNewer: number;
+    failed: number;
+  };
   groups: { created: number; updated: number; deleted: number; restored: number; skippedNewer: number };
   drift: number;
   /** Role grants the run changed (absent in runs recorded before roles were resolved). */

@@ -55,7 +55,11 @@ export function precedenceProblem(precedence: unknown): string | null {
 }
 
 function compareMappings(a: RoleMapping, b: RoleMapping): number {
-  return a.precedence - b.precedence || (a.role < b.role ? -1 : a.role > b.role ? 1 : 0) || (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0);
+  return (
+    a.precedence - b.precedence ||
+    (a.role < b.role ? -1 : a.role > b.role ? 1 : 0) ||
+    (a.groupId < b.groupId ? -1 : a.groupId > b.groupId ? 1 : 0)
+  );
 }
 
 const SOURCE_ORDER: Record<RoleSource, number> = { mapping: 0, scalekit: 1, default: 2 };
@@ -118,7 +122,8 @@ export type RoleChangeInput =
 /** Why a change cannot be made, or null when it is well-formed. */
 export function roleChangeProblem(change: RoleChangeInput): string | null {
   if (change.action === 'map' || change.action === 'unmap') {
-    if (typeof change.groupId !== 'string' || change.groupId.length === 0 || change.groupId.length > 256) return 'a directory group id is required';
+    if (typeof change.groupId !== 'string' || change.groupId.length === 0 || change.groupId.length > 256)
+      return 'a directory group id is required';
   }
   if (change.action === 'map') return roleNameProblem(change.role) ?? precedenceProblem(change.precedence);
   if (change.action === 'default') return change.role === null ? null : roleNameProblem(change.role);

@@ -92,12 +92,12 @@ const profileShape = {
   dpId: z.string().min(1),
 };
 type ProfileKey = keyof typeof profileShape;
-const optionalProfile = Object.fromEntries(
-  Object.entries(profileShape).map(([k, v]) => [k, v.optional()]),
-) as { [K in ProfileKey]: z.ZodOptional<(typeof profileShape)[K]> };
-const nullableProfile = Object.fromEntries(
-  Object.entries(profileShape).map(([k, v]) => [k, v.nullable().optional()]),
-) as { [K in ProfileKey]: z.ZodOptional<z.ZodNullable<(typeof profileShape)[K]>> };
+const optionalProfile = Object.fromEntries(Object.entries(profileShape).map(([k, v]) => [k, v.optional()])) as {
+  [K in ProfileKey]: z.ZodOptional<(typeof profileShape)[K]>;
+};
+const nullableProfile = Object.fromEntries(Object.entries(profileShape).map(([k, v]) => [k, v.nullable().optional()])) as {
+  [K in ProfileKey]: z.ZodOptional<z.ZodNullable<(typeof profileShape)[K]>>;
+};
 
 const createUserSchema = z
   .object({
@@ -328,7 +328,9 @@ route('PUT', `${ORG}/directory`, async ({ req, res, params, url, emu }) => {
   const changed = emu.setDirectoryEnabled(param(params, 0), body.enabled, emitOption(url));
   send(res, 200, { enabled: body.enabled, changed });
 });
-route('GET', `${ORG}/directories`, async ({ res, params, emu }) => send(res, 200, { directories: emu.snapshot(param(params, 0)).directories }));
+route('GET', `${ORG}/directories`, async ({ res, params, emu }) =>
+  send(res, 200, { directories: emu.snapshot(param(params, 0)).directories }),
+);
 route('POST', `${ORG}/directories`, async ({ req, res, params, url, emu }) => {
   const body = await readJson(req, addDirectorySchema);
   send(res, 201, emu.addDirectory(param(params, 0), defined(body), emitOption(url)));

@@ -20,14 +20,7 @@ import {
   type UserProfile,
   type UserView,
 } from './types';
-import {
-  deletedUserData,
-  directoryData,
-  groupData,
-  userData,
-  type EventDraft,
-  type UserPayloadSource,
-} from './webhook-payloads';
+import { deletedUserData, directoryData, groupData, userData, type EventDraft, type UserPayloadSource } from './webhook-payloads';
 
 /**
  * The in-memory Scalekit: organizations, each with one or more SCIM directories (the first is its
@@ -197,7 +190,10 @@ export class DirectoryStore {
     const org = this.organization(dir.organizationId);
     const elsewhere = org.directories.find((d) => d.groups.has(groupId));
     if (elsewhere) {
-      throw new EmulatorError('invalid_argument', `group ${groupId} belongs to directory ${elsewhere.id}, not ${dir.id}: a directory's users join its own groups`);
+      throw new EmulatorError(
+        'invalid_argument',
+        `group ${groupId} belongs to directory ${elsewhere.id}, not ${dir.id}: a directory's users join its own groups`,
+      );
     }
     throw new EmulatorError('not_found', `directory group ${groupId} not found in ${org.id}`);
   }
@@ -208,7 +204,10 @@ export class DirectoryStore {
     const org = this.organization(dir.organizationId);
     const elsewhere = org.directories.find((d) => d.users.has(userId));
     if (elsewhere) {
-      throw new EmulatorError('invalid_argument', `user ${userId} belongs to directory ${elsewhere.id}, not ${dir.id}: a directory's groups hold its own users`);
+      throw new EmulatorError(
+        'invalid_argument',
+        `user ${userId} belongs to directory ${elsewhere.id}, not ${dir.id}: a directory's groups hold its own users`,
+      );
     }
     throw new EmulatorError('not_found', `directory user ${userId} not found in ${org.id}`);
   }
@@ -626,11 +625,7 @@ export class DirectoryStore {
     ) as readonly StoredGroup[];
   }
 
-  private cached(
-    dir: StoredDirectory,
-    key: string,
-    build: () => (StoredUser | StoredGroup)[],
-  ): readonly (StoredUser | StoredGroup)[] {
+  private cached(dir: StoredDirectory, key: string, build: () => (StoredUser | StoredGroup)[]): readonly (StoredUser | StoredGroup)[] {
     const hit = dir.listCache.get(key);
     if (hit && hit.version === dir.version) return hit.items;
     const items = build();

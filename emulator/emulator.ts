@@ -410,10 +410,7 @@ export class Emulator implements EmulatorHandle {
     const done = this.delivery.settled();
     if (timeoutMs === undefined) return done;
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`webhook deliveries not settled after ${timeoutMs} ms`)),
-        timeoutMs,
-      );
+      const timer = setTimeout(() => reject(new Error(`webhook deliveries not settled after ${timeoutMs} ms`)), timeoutMs);
       done.then(
         () => {
           clearTimeout(timer);

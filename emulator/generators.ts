@@ -10,16 +10,88 @@ import type { DirectoryProviderName, OrganizationView } from './types';
  */
 
 const FIRST_NAMES = [
-  'Ada', 'Grace', 'Alan', 'Katherine', 'Linus', 'Margaret', 'Dennis', 'Barbara', 'Ken', 'Frances',
-  'Edsger', 'Radia', 'Donald', 'Shafi', 'Tim', 'Hedy', 'John', 'Sophie', 'Niklaus', 'Joan',
-  'Guido', 'Lynn', 'Bjarne', 'Mary', 'James', 'Annie', 'Leslie', 'Carol', 'Brian', 'Evelyn',
-  'Ivan', 'Jean', 'Robin', 'Susan', 'Whitfield', 'Adele', 'Vint', 'Elizabeth', 'Yukihiro', 'Anita',
+  'Ada',
+  'Grace',
+  'Alan',
+  'Katherine',
+  'Linus',
+  'Margaret',
+  'Dennis',
+  'Barbara',
+  'Ken',
+  'Frances',
+  'Edsger',
+  'Radia',
+  'Donald',
+  'Shafi',
+  'Tim',
+  'Hedy',
+  'John',
+  'Sophie',
+  'Niklaus',
+  'Joan',
+  'Guido',
+  'Lynn',
+  'Bjarne',
+  'Mary',
+  'James',
+  'Annie',
+  'Leslie',
+  'Carol',
+  'Brian',
+  'Evelyn',
+  'Ivan',
+  'Jean',
+  'Robin',
+  'Susan',
+  'Whitfield',
+  'Adele',
+  'Vint',
+  'Elizabeth',
+  'Yukihiro',
+  'Anita',
 ];
 const LAST_NAMES = [
-  'Lovelace', 'Hopper', 'Turing', 'Johnson', 'Torvalds', 'Hamilton', 'Ritchie', 'Liskov', 'Thompson', 'Allen',
-  'Dijkstra', 'Perlman', 'Knuth', 'Goldwasser', 'Berners-Lee', 'Lamarr', 'McCarthy', 'Wilson', 'Wirth', 'Clarke',
-  'van Rossum', 'Conway', 'Stroustrup', 'Keller', 'Gosling', 'Easley', 'Lamport', 'Shaw', 'Kernighan', 'Boyd',
-  'Sutherland', 'Sammet', 'Milner', 'Kare', 'Diffie', 'Goldberg', 'Cerf', 'Feinler', 'Matsumoto', 'Borg',
+  'Lovelace',
+  'Hopper',
+  'Turing',
+  'Johnson',
+  'Torvalds',
+  'Hamilton',
+  'Ritchie',
+  'Liskov',
+  'Thompson',
+  'Allen',
+  'Dijkstra',
+  'Perlman',
+  'Knuth',
+  'Goldwasser',
+  'Berners-Lee',
+  'Lamarr',
+  'McCarthy',
+  'Wilson',
+  'Wirth',
+  'Clarke',
+  'van Rossum',
+  'Conway',
+  'Stroustrup',
+  'Keller',
+  'Gosling',
+  'Easley',
+  'Lamport',
+  'Shaw',
+  'Kernighan',
+  'Boyd',
+  'Sutherland',
+  'Sammet',
+  'Milner',
+  'Kare',
+  'Diffie',
+  'Goldberg',
+  'Cerf',
+  'Feinler',
+  'Matsumoto',
+  'Borg',
 ];
 const TITLES = ['Engineer', 'Senior Engineer', 'Manager', 'Analyst', 'Designer', 'Specialist', 'Director', 'Associate'];
 const LOCATIONS = ['Berlin', 'London', 'New York', 'San Francisco', 'Bengaluru', 'Singapore', 'Toronto', 'Sydney'];
@@ -57,7 +129,8 @@ export function seedDemo(store: DirectoryStore, options: SeedDemoOptions = {}): 
       displayName,
       // A second demo organization in one emulator gets its own external id.
       externalId:
-        options.externalId ?? ([...store.organizations.values()].some((o) => o.externalId === 'acme') ? `acme-${store.organizations.size}` : 'acme'),
+        options.externalId ??
+        ([...store.organizations.values()].some((o) => o.externalId === 'acme') ? `acme-${store.organizations.size}` : 'acme'),
       provider: options.provider ?? 'OKTA',
     },
     emit,
@@ -171,10 +244,18 @@ export function generateLarge(store: DirectoryStore, options: GenerateLargeOptio
   const domain = `${slug(org.displayName).slice(0, 20) || 'large'}.example`;
   const extra = options.organizationId === undefined ? Math.max(1, options.directories ?? 1) - 1 : 0;
   for (let i = 0; i < extra; i++) {
-    store.addDirectory(org.id, { provider: options.provider ?? 'MICROSOFT_AD', name: `Division ${i + 2}` }, { emit: options.emitWebhooks === true });
+    store.addDirectory(
+      org.id,
+      { provider: options.provider ?? 'MICROSOFT_AD', name: `Division ${i + 2}` },
+      { emit: options.emitWebhooks === true },
+    );
   }
   const targets: StoredDirectory[] =
-    options.directoryId !== undefined ? [store.directoryOf(org, options.directoryId)] : extra > 0 ? [...org.directories] : [store.primary(org)];
+    options.directoryId !== undefined
+      ? [store.directoryOf(org, options.directoryId)]
+      : extra > 0
+        ? [...org.directories]
+        : [store.primary(org)];
   /** Directory of the i-th user or group: in turn. */
   const at = (i: number) => targets[i % targets.length] as StoredDirectory;
   const result = (memberships: number): GenerateLargeResult => ({

@@ -1,10 +1,6 @@
 import { Code, ConnectError, type ConnectRouter, type Interceptor } from '@connectrpc/connect';
 import type { JsonObject } from '@bufbuild/protobuf';
-import {
-  DirectoryProvider,
-  DirectoryService,
-  DirectoryType,
-} from '@scalekit-sdk/node/lib/pkg/grpc/scalekit/v1/directories/directories_pb';
+import { DirectoryProvider, DirectoryService, DirectoryType } from '@scalekit-sdk/node/lib/pkg/grpc/scalekit/v1/directories/directories_pb';
 import { OrganizationService } from '@scalekit-sdk/node/lib/pkg/grpc/scalekit/v1/organizations/organizations_pb';
 import { RegionCode } from '@scalekit-sdk/node/lib/pkg/grpc/scalekit/v1/commons/commons_pb';
 import { nsToTimestamp, timestampToNs } from './clock';
@@ -193,9 +189,7 @@ export function createGrpcRoutes(deps: GrpcDeps): { routes: (router: ConnectRout
       displayName: group.displayName,
       totalUsers: store.activeMemberCount(dir, group.id),
       updatedAt: ts(group.updatedNs),
-      ...(detail
-        ? { groupDetail: groupData({ ...group, organizationId: dir.organizationId, directoryId: dir.id }) as JsonObject }
-        : {}),
+      ...(detail ? { groupDetail: groupData({ ...group, organizationId: dir.organizationId, directoryId: dir.id }) as JsonObject } : {}),
     };
   }
 
@@ -246,9 +240,7 @@ export function createGrpcRoutes(deps: GrpcDeps): { routes: (router: ConnectRout
   function toggle(organizationId: string, id: string, enabled: boolean) {
     const dir = store.directory(organizationId, id);
     const changed = store.setDirectoryEnabled(dir.organizationId, enabled, { directoryId: dir.id });
-    return changed
-      ? { enabled }
-      : { enabled, errorMessage: `The directory is already ${enabled ? 'enabled' : 'disabled'}` };
+    return changed ? { enabled } : { enabled, errorMessage: `The directory is already ${enabled ? 'enabled' : 'disabled'}` };
   }
 
   const routes = (router: ConnectRouter): void => {

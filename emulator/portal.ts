@@ -105,7 +105,9 @@ export class Portal {
   setDirectoryEnabled(
     sessionToken: string,
     enabled: boolean,
-  ): { status: 200; body: { directory: ReturnType<Portal['directoryData']> } } | { status: 401; body: { error_code: string; message: string } } {
+  ):
+    | { status: 200; body: { directory: ReturnType<Portal['directoryData']> } }
+    | { status: 401; body: { error_code: string; message: string } } {
     const session = this.sessions.get(sessionToken);
     if (!session || Date.now() >= session.expiresAt) {
       return { status: 401, body: { error_code: 'SESSION_EXPIRED', message: 'The admin portal session has expired' } };

@@ -3,15 +3,7 @@
  * they get back. Webhook payloads are built separately, in Scalekit's snake_case (webhooks.ts).
  */
 
-export const DIRECTORY_PROVIDERS = [
-  'OKTA',
-  'GOOGLE',
-  'MICROSOFT_AD',
-  'AUTH0',
-  'ONELOGIN',
-  'JUMPCLOUD',
-  'PING_IDENTITY',
-] as const;
+export const DIRECTORY_PROVIDERS = ['OKTA', 'GOOGLE', 'MICROSOFT_AD', 'AUTH0', 'ONELOGIN', 'JUMPCLOUD', 'PING_IDENTITY'] as const;
 export type DirectoryProviderName = (typeof DIRECTORY_PROVIDERS)[number];
 
 export const WEBHOOK_EVENT_TYPES = [

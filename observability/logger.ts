@@ -29,9 +29,7 @@ function redact(value: unknown, depth = 0): unknown {
 
 const CORE_FIELDS = new Set(['time', 'level', 'msg']);
 
-export function createLogger(
-  options: { level?: LogLevel; base?: Record<string, unknown>; write?: (line: string) => void } = {},
-): Logger {
+export function createLogger(options: { level?: LogLevel; base?: Record<string, unknown>; write?: (line: string) => void } = {}): Logger {
   const min = ORDER[options.level ?? 'info'];
   const base = options.base ?? {};
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));

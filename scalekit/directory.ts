@@ -1,8 +1,5 @@
 import { ScalekitClient, ScalekitNotFoundException } from '@scalekit-sdk/node';
-import {
-  DirectoryProvider,
-  DirectoryType,
-} from '@scalekit-sdk/node/lib/pkg/grpc/scalekit/v1/directories/directories_pb';
+import { DirectoryProvider, DirectoryType } from '@scalekit-sdk/node/lib/pkg/grpc/scalekit/v1/directories/directories_pb';
 import type { ScalekitCredentials } from '../config/index';
 import type { DirectoryInfo } from '../domain/directories';
 import type { SnapshotGroup, SnapshotUser } from '../domain/reconcile';
@@ -96,7 +93,9 @@ export class ScalekitDirectory {
         enabled: d.enabled,
         provider: d.directoryProvider ? (DirectoryProvider[d.directoryProvider] ?? null) : null,
         directoryType: d.directoryType ? (DirectoryType[d.directoryType] ?? null) : null,
-        roleAssignments: unreadable ? [] : (d.roleAssignments?.assignments ?? []).map((a) => ({ groupId: a.groupId, roleName: a.roleName })),
+        roleAssignments: unreadable
+          ? []
+          : (d.roleAssignments?.assignments ?? []).map((a) => ({ groupId: a.groupId, roleName: a.roleName })),
         listedNs,
         unreadable,
       });
@@ -151,7 +150,12 @@ export class ScalekitDirectory {
       ...(updatedAfter ? { updatedAfter } : {}),
     });
     return {
-      items: res.groups.map((g) => ({ id: g.id, directoryId, displayName: blankToNull(g.displayName), updatedNs: timestampNs(g.updatedAt) })),
+      items: res.groups.map((g) => ({
+        id: g.id,
+        directoryId,
+        displayName: blankToNull(g.displayName),
+        updatedNs: timestampNs(g.updatedAt),
+      })),
       nextPageToken: res.nextPageToken,
       totalSize: res.totalSize,
     };

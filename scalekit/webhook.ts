@@ -8,14 +8,10 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export const SIGNATURE_TOLERANCE_SECONDS = 300;
 
-export type VerificationFailure =
-  | 'missing_headers'
-  | 'invalid_timestamp'
-  | 'timestamp_too_old'
-  | 'timestamp_too_new'
-  | 'invalid_signature';
+export type VerificationFailure = 'missing_headers' | 'invalid_timestamp' | 'timestamp_too_old' | 'timestamp_too_new' | 'invalid_signature';
 
-export type VerificationResult = { ok: true; webhookId: string; timestamp: number } | { ok: false; reason: VerificationFailure; message: string };
+export type VerificationResult =
+  { ok: true; webhookId: string; timestamp: number } | { ok: false; reason: VerificationFailure; message: string };
 
 /** Lower-case header names, as Node presents them. */
 export type WebhookHeaders = Readonly<Record<string, string | string[] | undefined>>;
@@ -46,11 +42,7 @@ export class WebhookVerifier {
     const ts = single(headers['webhook-timestamp']);
     const sig = single(headers['webhook-signature']);
     if (!id || !ts || !sig) {
-      const missing = [
-        !id && 'webhook-id',
-        !ts && 'webhook-timestamp',
-        !sig && 'webhook-signature',
-      ].filter(Boolean);
+      const missing = [!id && 'webhook-id', !ts && 'webhook-timestamp', !sig && 'webhook-signature'].filter(Boolean);
       return { ok: false, reason: 'missing_headers', message: `missing required header(s): ${missing.join(', ')}` };
     }
     if (!/^\d{1,12}$/.test(ts)) {
@@ -58,10 +50,18 @@ export class WebhookVerifier {
     }
     const timestamp = Number(ts);
     if (nowSeconds - timestamp > SIGNATURE_TOLERANCE_SECONDS) {
-      return { ok: false, reason: 'timestamp_too_old', message: `webhook-timestamp is more than ${SIGNATURE_TOLERANCE_SECONDS} s in the past` };
+      return {
+        ok: false,
+        reason: 'timestamp_too_old',
+        message: `webhook-timestamp is more than ${SIGNATURE_TOLERANCE_SECONDS} s in the past`,
+      };
     }
     if (timestamp - nowSeconds > SIGNATURE_TOLERANCE_SECONDS) {
-      return { ok: false, reason: 'timestamp_too_new', message: `webhook-timestamp is more than ${SIGNATURE_TOLERANCE_SECONDS} s in the future` };
+      return {
+        ok: false,
+        reason: 'timestamp_too_new',
+        message: `webhook-timestamp is more than ${SIGNATURE_TOLERANCE_SECONDS} s in the future`,
+      };
     }
     const candidates: Buffer[] = [];
     for (const entry of sig.split(' ')) {

@@ -29,9 +29,14 @@ const stamp = join(root, 'node_modules', '.scimflow-lock-hash');
 const lockHash = createHash('sha256').update(readFileSync(lock)).digest('hex');
 const installed = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : '';
 if (installed !== lockHash) {
-  say(existsSync(join(root, 'node_modules')) ? 'package-lock.json changed: reinstalling dependencies (npm ci) …' : 'installing dependencies (npm ci) …');
+  say(
+    existsSync(join(root, 'node_modules'))
+      ? 'package-lock.json changed: reinstalling dependencies (npm ci) …'
+      : 'installing dependencies (npm ci) …',
+  );
   const npm = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
-  if (npm.status !== 0) fail('npm ci failed (see above). Check your network access to the npm registry, then run `npm run bootstrap` again.');
+  if (npm.status !== 0)
+    fail('npm ci failed (see above). Check your network access to the npm registry, then run `npm run bootstrap` again.');
   writeFileSync(stamp, `${lockHash}\n`);
 }
 

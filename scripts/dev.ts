@@ -58,23 +58,23 @@ const children: ChildProcess[] = [];
 let stopping = false;
 
 async function stopAll(code: number): Promise<void> {
-    if (stopping) return;
-    stopping = true;
-    step('stopping …');
-    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-    await Promise.all(
-      children.map(
-        (c) =>
-          new Promise<void>((r) => {
-            if (c.exitCode !== null || c.signalCode !== null) return r();
-            const t = setTimeout(() => (c.kill('SIGKILL'), r()), 35_000);
-            c.once('exit', () => (clearTimeout(t), r()));
-          }),
-      ),
-    );
-    for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
-    step('stopped');
-    process.exit(code);
+  if (stopping) return;
+  stopping = true;
+  step('stopping …');
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  await Promise.all(
+    children.map(
+      (c) =>
+        new Promise<void>((r) => {
+          if (c.exitCode !== null || c.signalCode !== null) return r();
+          const t = setTimeout(() => (c.kill('SIGKILL'), r()), 35_000);
+          c.once('exit', () => (clearTimeout(t), r()));
+        }),
+    ),
+  );
+  for (const cleanup of cleanups.reverse()) await Promise.resolve(cleanup()).catch(() => undefined);
+  step('stopped');
+  process.exit(code);
 }
 
 async function main(): Promise<void> {
@@ -233,14 +233,18 @@ async function main(): Promise<void> {
   say('  scimflow is running');
   say(`  Webhook URL     ${webhookUrl}`);
   say(`  Operator API    http://127.0.0.1:${config.port}/api  (Authorization: Bearer <token below>)`);
-  say(`  Operator token  ${config.operatorApiToken ? '(OPERATOR_API_TOKEN from your environment)' : `${secrets.operatorApiToken}  (local only; in ${join(config.dev.dataDir, 'dev-secrets.json')})`}`);
+  say(
+    `  Operator token  ${config.operatorApiToken ? '(OPERATOR_API_TOKEN from your environment)' : `${secrets.operatorApiToken}  (local only; in ${join(config.dev.dataDir, 'dev-secrets.json')})`}`,
+  );
   say(`  Temporal UI     ${temporalUi ?? `(your Temporal at ${temporalAddress})`}`);
   if (!config.scalekit && config.webhookSecrets.length > 0) {
     say(`  Webhook secrets the emulator's, and yours (SCALEKIT_WEBHOOK_SECRET): events signed with either are accepted`);
   }
   say(`  Health          http://127.0.0.1:${config.port}/readyz`);
   if (config.payloadKeys.length > 0) {
-    say(`  Payloads        ${describeEncryption(config.payloadKeys)} in Temporal${codecListen ? `; the UI decodes them through http://${codecListen}/codec` : ''}`);
+    say(
+      `  Payloads        ${describeEncryption(config.payloadKeys)} in Temporal${codecListen ? `; the UI decodes them through http://${codecListen}/codec` : ''}`,
+    );
   }
   if (emulatorNote.length) {
     say('');

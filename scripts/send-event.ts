@@ -80,7 +80,12 @@ async function main(): Promise<void> {
       groups: groups.map((id) => ({ id, name: id })),
     };
   } else if (short.startsWith('group_')) {
-    data = { id: groups[0] ?? 'dirgroup_test1', organization_id: org, directory_id: 'dir_test1', display_name: values.name ?? 'Test group' };
+    data = {
+      id: groups[0] ?? 'dirgroup_test1',
+      organization_id: org,
+      directory_id: 'dir_test1',
+      display_name: values.name ?? 'Test group',
+    };
   } else {
     data = { id: 'dir_test1', organization_id: org, directory_type: 'SCIM', provider: 'OKTA', enabled: short === 'directory_enabled' };
   }
@@ -113,6 +118,8 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   const message = err instanceof ConfigError ? err.message : (err as Error).message;
-  process.stderr.write(`send-event: ${message}${(err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED' ? ' (is `npm run dev` running?)' : ''}\n`);
+  process.stderr.write(
+    `send-event: ${message}${(err as { cause?: { code?: string } }).cause?.code === 'ECONNREFUSED' ? ' (is `npm run dev` running?)' : ''}\n`,
+  );
   process.exit(1);
 });

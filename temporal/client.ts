@@ -46,7 +46,14 @@ export interface TemporalSettings {
  */
 export function createLazyClient(settings: TemporalSettings): { client: Client; connection: Connection } {
   const connection = Connection.lazy({ address: settings.address, connectTimeout: '3s' });
-  return { connection, client: new Client({ connection, namespace: settings.namespace, ...(settings.dataConverter ? { dataConverter: settings.dataConverter } : {}) }) };
+  return {
+    connection,
+    client: new Client({
+      connection,
+      namespace: settings.namespace,
+      ...(settings.dataConverter ? { dataConverter: settings.dataConverter } : {}),
+    }),
+  };
 }
 
 /** The organization workflow refused a command (reconcile, approve, cancel, role change); `message` says why and what to do. */
@@ -177,7 +184,11 @@ export class OrganizationWorkflows {
    * WorkflowRefusedError. The deadline passing: WorkflowTimeoutError. Anything else (Temporal
    * unreachable) is thrown as it is.
    */
-  private async command<Ret, Args extends unknown[]>(organizationId: string, update: UpdateDefinition<Ret, Args>, ...args: Args): Promise<Ret> {
+  private async command<Ret, Args extends unknown[]>(
+    organizationId: string,
+    update: UpdateDefinition<Ret, Args>,
+    ...args: Args
+  ): Promise<Ret> {
     const deadline = Date.now() + this.updateTimeoutMs;
     try {
       return await this.client.withDeadline(deadline, () =>
@@ -218,9 +229,7 @@ export class OrganizationWorkflows {
   /** True when the Temporal frontend answers. */
   async reachable(): Promise<boolean> {
     try {
-      await this.client.withDeadline(Date.now() + 2_000, () =>
-        this.client.connection.workflowService.getSystemInfo({}),
-      );
+      await this.client.withDeadline(Date.now() + 2_000, () => this.client.connection.workflowService.getSystemInfo({}));
       return true;
     } catch {
       return false;

@@ -77,7 +77,9 @@ export class EncryptionCodec implements PayloadCodec {
       try {
         plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
       } catch {
-        throw new PayloadDecryptionError(`payload encrypted with key "${id}" does not decrypt: it was changed, or the key is not the one it was encrypted with`);
+        throw new PayloadDecryptionError(
+          `payload encrypted with key "${id}" does not decrypt: it was changed, or the key is not the one it was encrypted with`,
+        );
       }
       return temporal.api.common.v1.Payload.decode(plain) as Payload;
     });

@@ -42,7 +42,11 @@ export interface OrganizationRegistration {
  * Registers the organization. An id Scalekit does not know gets neither a row nor schedules: it
  * throws OrganizationNotFoundError (NoDirectoryError when a directory is required and there is none).
  */
-export async function registerOrganization(access: RegistrationAccess, organizationId: string, options: RegistrationOptions): Promise<OrganizationRegistration> {
+export async function registerOrganization(
+  access: RegistrationAccess,
+  organizationId: string,
+  options: RegistrationOptions,
+): Promise<OrganizationRegistration> {
   const { directories, displayName } = await access.scalekit(async (scalekit) => {
     const directories = options.listDirectories ? await scalekit.listDirectories(organizationId) : [];
     if (directories.length === 0 && options.requireDirectory) throw new NoDirectoryError(organizationId);

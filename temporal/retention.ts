@@ -84,7 +84,11 @@ function failureKind(err: unknown): string {
  * Tries again with backoff; each kind of failure is logged once, so a long outage does not fill
  * the log. Resolves with the outcome, or null when `signal` aborts first.
  */
-export async function keepEnsuringRetentionSchedule(client: Client, s: RetentionScheduleSettings, o: KeepTrying): Promise<'created' | 'updated' | null> {
+export async function keepEnsuringRetentionSchedule(
+  client: Client,
+  s: RetentionScheduleSettings,
+  o: KeepTrying,
+): Promise<'created' | 'updated' | null> {
   const maxDelayMs = o.maxDelayMs ?? 5 * 60_000;
   let delayMs = o.initialDelayMs ?? 1_000;
   const logged = new Set<string>();

@@ -3,7 +3,13 @@ import { Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/
 import type { Knex } from 'knex';
 import { fileURLToPath } from 'node:url';
 import { createActivities, pickActivities, type ActivityDeps } from '../activities/index';
-import { RECONCILE_ACTIVITIES, reconcileTaskQueue, registrationLimit, SCALEKIT_ACTIVITIES, scalekitTaskQueue } from '../temporal/task-queues';
+import {
+  RECONCILE_ACTIVITIES,
+  reconcileTaskQueue,
+  registrationLimit,
+  SCALEKIT_ACTIVITIES,
+  scalekitTaskQueue,
+} from '../temporal/task-queues';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
@@ -98,7 +104,11 @@ export async function createWorker(options: WorkerOptions): Promise<ScimflowWork
           taskQueue: scalekitTaskQueue(options.taskQueue),
           // Plans and applies too: an earlier version scheduled them on this queue.
           activities: pickActivities(
-            createActivities({ ...options.activities, db: options.scalekitDb ?? options.activities.db, registrationLimit: registrationLimit(slots) }),
+            createActivities({
+              ...options.activities,
+              db: options.scalekitDb ?? options.activities.db,
+              registrationLimit: registrationLimit(slots),
+            }),
             [...SCALEKIT_ACTIVITIES, ...RECONCILE_ACTIVITIES],
           ),
           maxConcurrentActivityTaskExecutions: slots,
@@ -110,7 +120,10 @@ export async function createWorker(options: WorkerOptions): Promise<ScimflowWork
       ? await Worker.create({
           ...common,
           taskQueue: reconcileTaskQueue(options.taskQueue),
-          activities: pickActivities(createActivities({ ...options.activities, db: options.reconcileDb ?? options.activities.db }), RECONCILE_ACTIVITIES),
+          activities: pickActivities(
+            createActivities({ ...options.activities, db: options.reconcileDb ?? options.activities.db }),
+            RECONCILE_ACTIVITIES,
+          ),
           maxConcurrentActivityTaskExecutions: reconcileSlots,
         })
       : undefined;

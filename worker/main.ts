@@ -28,12 +28,22 @@ async function main(): Promise<void> {
   // own, one per slot, never taken from the pool that applies events.
   const { scalekitSlots, activitySlots, reconcileSlots } = config.worker;
   const db = createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker', maxConnections: activitySlots });
-  const scalekitDb = scalekitSlots > 0 ? createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker-scalekit', maxConnections: scalekitSlots }) : undefined;
-  const reconcileDb = reconcileSlots > 0 ? createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker-reconcile', maxConnections: reconcileSlots }) : undefined;
+  const scalekitDb =
+    scalekitSlots > 0
+      ? createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker-scalekit', maxConnections: scalekitSlots })
+      : undefined;
+  const reconcileDb =
+    reconcileSlots > 0
+      ? createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-worker-reconcile', maxConnections: reconcileSlots })
+      : undefined;
   const connection = await NativeConnection.connect({ address });
   const clientConnection = await Connection.connect({ address });
   const converter = dataConverter(config.payloadKeys);
-  const client = new Client({ connection: clientConnection, namespace: config.temporal.namespace, ...(converter ? { dataConverter: converter } : {}) });
+  const client = new Client({
+    connection: clientConnection,
+    namespace: config.temporal.namespace,
+    ...(converter ? { dataConverter: converter } : {}),
+  });
   const worker = await createWorker({
     dataConverter: converter,
     connection,

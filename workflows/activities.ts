@@ -34,7 +34,11 @@ export const bookkeeping: ActivityOptions = { startToCloseTimeout: '1 minute', r
  * A role change re-resolves every user of the organization (as long as an apply may take); a
  * retry of quarantined events is bounded (500) but shares the policy.
  */
-export const organizationChanges: ActivityOptions = { startToCloseTimeout: '15 minutes', heartbeatTimeout: '20 seconds', retry: reconcileRetry };
+export const organizationChanges: ActivityOptions = {
+  startToCloseTimeout: '15 minutes',
+  heartbeatTimeout: '20 seconds',
+  retry: reconcileRetry,
+};
 
 /**
  * The activities that wait on Scalekit run on the Scalekit task queue, the reconcile plan and
@@ -52,7 +56,12 @@ export function queuedSteps(taskQueue: string) {
     /** Reading a run's next pages. */
     readPages: { ...scalekit, startToCloseTimeout: '2 minutes', heartbeatTimeout: '15 seconds' } satisfies ActivityOptions,
     /** Planning and applying a run. */
-    planAndApply: { ...step, taskQueue: reconcileTaskQueue(taskQueue), startToCloseTimeout: '15 minutes', heartbeatTimeout: '20 seconds' } satisfies ActivityOptions,
+    planAndApply: {
+      ...step,
+      taskQueue: reconcileTaskQueue(taskQueue),
+      startToCloseTimeout: '15 minutes',
+      heartbeatTimeout: '20 seconds',
+    } satisfies ActivityOptions,
     /** Registering the organization and its schedules. */
     registration: { taskQueue: scalekit.taskQueue, startToCloseTimeout: '1 minute', retry: registrationRetry } satisfies ActivityOptions,
   };
@@ -98,7 +107,10 @@ export const retentionStep: ActivityOptions = {
 };
 
 /** Recording what a retention run pruned. */
-export const retentionRecord: ActivityOptions = { startToCloseTimeout: '1 minute', retry: { initialInterval: '5 seconds', maximumAttempts: 5 } };
+export const retentionRecord: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', maximumAttempts: 5 },
+};
 
 /** A schedule asking an organization to reconcile. */
 export const reconcileRequest: ActivityOptions = { startToCloseTimeout: '1 minute', retry: { maximumAttempts: 5 } };

@@ -34,7 +34,8 @@ function approvalExpired(c: ReconcileCursor): boolean {
 /** Refusals an operator can act on, with the activity's own message. */
 function refusal(err: unknown): ApplicationFailure {
   const cause = err instanceof ActivityFailure ? err.cause : err;
-  if (cause instanceof ApplicationFailure) return ApplicationFailure.create({ message: cause.message, type: cause.type ?? 'Refused', nonRetryable: true });
+  if (cause instanceof ApplicationFailure)
+    return ApplicationFailure.create({ message: cause.message, type: cause.type ?? 'Refused', nonRetryable: true });
   return ApplicationFailure.create({ message: failureMessage(err), type: 'Refused', nonRetryable: true });
 }
 
@@ -166,7 +167,9 @@ export class OrganizationEntity {
     const { state } = this;
     if (!request.dryRun) state.changing += 1;
     // A preview changes nothing: it does not wait for a change in progress. See ONE_CHANGE_AT_A_TIME.
-    const release = request.dryRun ? null : (state.changes.tryAcquire() ?? (patched(ONE_CHANGE_AT_A_TIME) ? await state.changes.acquire() : null));
+    const release = request.dryRun
+      ? null
+      : (state.changes.tryAcquire() ?? (patched(ONE_CHANGE_AT_A_TIME) ? await state.changes.acquire() : null));
     try {
       const result = await this.activities.changeRoleMappings(this.org, request);
       if (!request.dryRun) log.info('role mapping changed', { change: result.summary, usersChanged: result.usersChanged });
@@ -181,7 +184,13 @@ export class OrganizationEntity {
 
   validateRetryQuarantined(request: QuarantineRetryRequest): void {
     const ids = request.eventIds;
-    if (ids !== null && (!Array.isArray(ids) || ids.length === 0 || ids.length > 500 || ids.some((id) => typeof id !== 'string' || id.length === 0 || id.length > 200))) {
+    if (
+      ids !== null &&
+      (!Array.isArray(ids) ||
+        ids.length === 0 ||
+        ids.length > 500 ||
+        ids.some((id) => typeof id !== 'string' || id.length === 0 || id.length > 200))
+    ) {
       throw new Error('expected between 1 and 500 event ids, or none for every quarantined event');
     }
     if (this.state.deferring) throw new Error(this.pausedRefusal('retrying quarantined events'));
@@ -214,9 +223,11 @@ export class OrganizationEntity {
 
   validatePauseSync({ note }: { note: string | null }): void {
     const { state, org } = this;
-    if (note != null && (typeof note !== 'string' || note.length > 500)) throw new Error('the note must be a text of at most 500 characters');
+    if (note != null && (typeof note !== 'string' || note.length > 500))
+      throw new Error('the note must be a text of at most 500 characters');
     if (state.transition.held) throw new Error(`a pause or resume of ${org} is being recorded; try again in a moment`);
-    if (state.paused) throw new Error(`the sync of ${org} is already paused since ${state.paused.since}; resume it with: scimflow resume ${org}`);
+    if (state.paused)
+      throw new Error(`the sync of ${org} is already paused since ${state.paused.since}; resume it with: scimflow resume ${org}`);
     const r = state.reconcile;
     if ((r && !r.dryRun) || state.opening) {
       throw new Error(
@@ -332,7 +343,12 @@ export class OrganizationEntity {
    */
   canHandOver(): boolean {
     const { state } = this;
-    return state.continueAsNewDue(workflowInfo().continueAsNewSuggested) && state.canCarryQueue() && state.canHandOverSteps && !(state.reconcile?.cancelRequested ?? false);
+    return (
+      state.continueAsNewDue(workflowInfo().continueAsNewSuggested) &&
+      state.canCarryQueue() &&
+      state.canHandOverSteps &&
+      !(state.reconcile?.cancelRequested ?? false)
+    );
   }
 
   /** A deferred batch is applied: once none is left and no event waits, the sync is live again. */
@@ -416,7 +432,11 @@ export class OrganizationEntity {
         } else c.phase = 'apply';
       } else if (c.phase === 'apply') {
         // Plan again at apply only if events changed the tables since the plan.
-        const result = await activities.applySyncRun(org, c.runId, c.batchesAtPlan === undefined || c.batchesAtPlan !== state.counters.batches);
+        const result = await activities.applySyncRun(
+          org,
+          c.runId,
+          c.batchesAtPlan === undefined || c.batchesAtPlan !== state.counters.batches,
+        );
         state.recordRecovered(result.recoveredEvents ?? 0);
         state.endReconcile(this.outcome(c, 'completed', { result }));
         log.info('reconcile completed', { runId: c.runId, drift: result.drift });

@@ -291,7 +291,9 @@ export class OrganizationState {
    */
   get reconcileRunnable(): boolean {
     const r = this.reconcile;
-    return r !== null && this.scalekitStep === null && this.scalekitOutcome === null && (r.cancelRequested || r.phase !== 'awaiting_approval');
+    return (
+      r !== null && this.scalekitStep === null && this.scalekitOutcome === null && (r.cancelRequested || r.phase !== 'awaiting_approval')
+    );
   }
 
   startScalekitStep(step: ScalekitStep): void {
@@ -341,4 +343,3 @@ function publicProgress(c: ReconcileCursor) {
   const { directoryId: _d, pageToken: _p, updatedAfter: _u, directoryStart: _s, ...progress } = c;
   return progress;
 }
-

@@ -40,11 +40,15 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
   setHandler(directoryEventSignal, (event) => entity.enqueue(event));
   setHandler(statusQuery, () => entity.status());
   setHandler(reconcileSignal, (request) => entity.requestReconcile(request));
-  setHandler(startReconcileUpdate, (request) => entity.startReconcile(request), { validator: (request) => entity.validateStartReconcile(request) });
+  setHandler(startReconcileUpdate, (request) => entity.startReconcile(request), {
+    validator: (request) => entity.validateStartReconcile(request),
+  });
   setHandler(approveRunUpdate, (request) => entity.approveRun(request), { validator: (request) => entity.validateApproveRun(request) });
   setHandler(cancelRunUpdate, (request) => entity.cancelRun(request));
   setHandler(changeRolesUpdate, (request) => entity.changeRoles(request), { validator: (request) => entity.validateChangeRoles(request) });
-  setHandler(retryQuarantinedUpdate, (request) => entity.retryQuarantined(request), { validator: (request) => entity.validateRetryQuarantined(request) });
+  setHandler(retryQuarantinedUpdate, (request) => entity.retryQuarantined(request), {
+    validator: (request) => entity.validateRetryQuarantined(request),
+  });
   setHandler(pauseSyncUpdate, (request) => entity.pauseSync(request), { validator: (request) => entity.validatePauseSync(request) });
   setHandler(resumeSyncUpdate, () => entity.resumeSync(), { validator: () => entity.validateResumeSync() });
 
@@ -53,7 +57,9 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
   for (;;) {
     // Only while a run waits for approval is there a timer: its approval window closing.
     const waiting = entity.awaitingApproval;
-    const woke = waiting ? await condition(() => entity.hasWork(), approvalRemainingMs(waiting)) : (await condition(() => entity.hasWork()), true);
+    const woke = waiting
+      ? await condition(() => entity.hasWork(), approvalRemainingMs(waiting))
+      : (await condition(() => entity.hasWork()), true);
     if (woke === false && waiting && state.reconcile === waiting) await entity.reconcileStep(waiting);
     if (state.queued > 0) {
       const batch = state.takeBatch();

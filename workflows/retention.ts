@@ -1,11 +1,4 @@
-import {
-  ApplicationFailure,
-  log,
-  proxyActivities,
-  setHandler,
-  startChild,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, log, proxyActivities, setHandler, startChild, workflowInfo } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import type { Activities } from '../activities/index';
 import { retentionRecord, retentionStep } from './activities';
@@ -58,7 +51,8 @@ export async function retentionWorkflow(request: RetentionRequest): Promise<Rete
   }
   report.finishedAt = new Date().toISOString();
   await recordRetentionRun(report);
-  if (report.error) throw ApplicationFailure.create({ message: `retention run failed: ${report.error}`, type: 'RetentionFailed', nonRetryable: true });
+  if (report.error)
+    throw ApplicationFailure.create({ message: `retention run failed: ${report.error}`, type: 'RetentionFailed', nonRetryable: true });
   return report;
 }
 

@@ -60,7 +60,11 @@ export function codecRouter(deps: CodecDeps): Router {
     if (!deps.codec) throw new ApiError(404, 'not_found', 'payloads are not encrypted here (PAYLOAD_ENCRYPTION_KEYS is not set)');
     if (deps.access === 'internal') {
       if (!listenerHost(ctx.get('host'), deps.listenHost)) {
-        throw new ApiError(403, 'forbidden', 'reach the codec listener by IP address, localhost or the host in CODEC_LISTEN: it does not answer other names (DNS rebinding)');
+        throw new ApiError(
+          403,
+          'forbidden',
+          'reach the codec listener by IP address, localhost or the host in CODEC_LISTEN: it does not answer other names (DNS rebinding)',
+        );
       }
       const origin = ctx.get('origin');
       if (origin && deps.origins.includes(origin)) {
@@ -78,13 +82,15 @@ export function codecRouter(deps: CodecDeps): Router {
       await next();
       return;
     }
-    if (ctx.method === 'OPTIONS') throw new ApiError(403, 'forbidden', 'the Temporal UI decodes through the codec listener (CODEC_LISTEN), not the public port');
+    if (ctx.method === 'OPTIONS')
+      throw new ApiError(403, 'forbidden', 'the Temporal UI decodes through the codec listener (CODEC_LISTEN), not the public port');
     await token(ctx, next);
   }
 
   const handle = (direction: 'encode' | 'decode') => async (ctx: Context) => {
     // text/plain and form bodies are what another site's page may POST without asking (no preflight).
-    if (!ctx.is('application/json')) throw new ApiError(415, 'unsupported_media_type', 'send the payloads as JSON (Content-Type: application/json)');
+    if (!ctx.is('application/json'))
+      throw new ApiError(415, 'unsupported_media_type', 'send the payloads as JSON (Content-Type: application/json)');
     const r = body.safeParse(await readJson(ctx, 4 * 1024 * 1024));
     if (!r.success) throw new ApiError(400, 'invalid_request', r.error.issues[0]?.message ?? 'invalid request');
     let payloads: Payload[];

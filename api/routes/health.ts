@@ -35,15 +35,35 @@ async function stateGauges(db: Knex): Promise<Gauge[]> {
   }
   const g = (name: string, help: string, value: number | null | undefined): Gauge => ({ name, help, value: value ?? null });
   return [
-    g('scimflow_state_up', 'Whether the organizations\' state could be read from PostgreSQL for this scrape.', s ? 1 : 0),
-    g('scimflow_quarantined_events', 'Events kept but not applied, waiting for a look (scimflow events list <org> --outcome quarantined).', s?.quarantinedEvents),
+    g('scimflow_state_up', "Whether the organizations' state could be read from PostgreSQL for this scrape.", s ? 1 : 0),
+    g(
+      'scimflow_quarantined_events',
+      'Events kept but not applied, waiting for a look (scimflow events list <org> --outcome quarantined).',
+      s?.quarantinedEvents,
+    ),
     g('scimflow_deferred_events', 'Events kept while organizations are paused, applied on resume.', s?.deferredEvents),
     g('scimflow_paused_organizations', 'Organizations whose sync is paused.', s?.pausedOrganizations),
-    g('scimflow_runs_awaiting_approval', 'Reconciles stopped by the deprovision guard, waiting for approve or cancel.', s?.runsAwaitingApproval),
+    g(
+      'scimflow_runs_awaiting_approval',
+      'Reconciles stopped by the deprovision guard, waiting for approve or cancel.',
+      s?.runsAwaitingApproval,
+    ),
     g('scimflow_runs_in_progress', 'Reconciles and imports in progress.', s?.runsInProgress),
-    g('scimflow_organizations_never_reconciled', 'Organizations with a directory and no completed full reconcile or import yet.', s?.organizationsNeverReconciled),
-    g('scimflow_oldest_full_reconcile_age_seconds', 'Age of the oldest last completed full reconcile among organizations with a directory.', s?.oldestFullReconcileAgeSeconds),
-    g('scimflow_email_conflicts_between_directories', 'Users held back because a user of another directory of their organization has their e-mail (scimflow status <org>).', s?.emailConflictsBetweenDirectories),
+    g(
+      'scimflow_organizations_never_reconciled',
+      'Organizations with a directory and no completed full reconcile or import yet.',
+      s?.organizationsNeverReconciled,
+    ),
+    g(
+      'scimflow_oldest_full_reconcile_age_seconds',
+      'Age of the oldest last completed full reconcile among organizations with a directory.',
+      s?.oldestFullReconcileAgeSeconds,
+    ),
+    g(
+      'scimflow_email_conflicts_between_directories',
+      'Users held back because a user of another directory of their organization has their e-mail (scimflow status <org>).',
+      s?.emailConflictsBetweenDirectories,
+    ),
   ];
 }
 
@@ -60,10 +80,26 @@ async function retentionGauges(db: Knex): Promise<Gauge[]> {
   }
   const g = (name: string, help: string, value: number | null | undefined): Gauge => ({ name, help, value: value ?? null });
   return [
-    g('scimflow_retention_oldest_event_payload_age_seconds', 'Age of the oldest payload or raw body kept for a resolved event (applied, duplicate, stale, ignored).', r?.oldestEventPayloadAgeSeconds),
-    g('scimflow_retention_oldest_ledger_event_age_seconds', 'Age of the oldest event ledger row of a resolved event.', r?.oldestLedgerEventAgeSeconds),
-    g('scimflow_retention_oldest_sync_run_age_seconds', 'Age of the oldest sync run kept (finished, planned or waiting for approval), not counting the newest completed runs that deltas read.', r?.oldestSyncRunAgeSeconds),
-    g('scimflow_retention_oldest_deactivated_user_data_age_seconds', 'How long ago the oldest deactivated user still holding personal fields was deactivated.', r?.oldestDeactivatedUserDataAgeSeconds),
+    g(
+      'scimflow_retention_oldest_event_payload_age_seconds',
+      'Age of the oldest payload or raw body kept for a resolved event (applied, duplicate, stale, ignored).',
+      r?.oldestEventPayloadAgeSeconds,
+    ),
+    g(
+      'scimflow_retention_oldest_ledger_event_age_seconds',
+      'Age of the oldest event ledger row of a resolved event.',
+      r?.oldestLedgerEventAgeSeconds,
+    ),
+    g(
+      'scimflow_retention_oldest_sync_run_age_seconds',
+      'Age of the oldest sync run kept (finished, planned or waiting for approval), not counting the newest completed runs that deltas read.',
+      r?.oldestSyncRunAgeSeconds,
+    ),
+    g(
+      'scimflow_retention_oldest_deactivated_user_data_age_seconds',
+      'How long ago the oldest deactivated user still holding personal fields was deactivated.',
+      r?.oldestDeactivatedUserDataAgeSeconds,
+    ),
     g('scimflow_retention_last_run_age_seconds', 'Time since the last retention run (not a dry run) finished.', r?.lastRunAgeSeconds),
     g('scimflow_retention_last_run_rows', 'Rows pruned or cleared by the last retention run.', r?.lastRunRows),
   ];

@@ -14,7 +14,10 @@ import { parse, readJson, requireKnownOrganization } from '../request';
 
 export interface OperatorDeps {
   db: Knex;
-  workflows: Pick<OrganizationWorkflows, 'status' | 'startReconcile' | 'approveRun' | 'cancelRun' | 'pauseSync' | 'resumeSync' | 'retryQuarantined'>;
+  workflows: Pick<
+    OrganizationWorkflows,
+    'status' | 'startReconcile' | 'approveRun' | 'cancelRun' | 'pauseSync' | 'resumeSync' | 'retryQuarantined'
+  >;
   operatorApiToken: string | undefined;
 }
 
@@ -33,9 +36,7 @@ const usersQuery = z.object({
 });
 
 const eventsQuery = z.object({
-  outcome: z
-    .enum(LEDGER_OUTCOMES as [string, ...string[]], { message: `expected one of ${LEDGER_OUTCOMES.join(', ')}` })
-    .optional(),
+  outcome: z.enum(LEDGER_OUTCOMES as [string, ...string[]], { message: `expected one of ${LEDGER_OUTCOMES.join(', ')}` }).optional(),
   limit: limit(500, 50),
   after: z.string().max(200).optional(),
 });
@@ -47,7 +48,9 @@ const reconcileBody = z
   })
   .strict();
 
-const pauseBody = z.object({ note: z.string({ message: 'expected a short text' }).max(500, { message: 'at most 500 characters' }).nullable().default(null) }).strict();
+const pauseBody = z
+  .object({ note: z.string({ message: 'expected a short text' }).max(500, { message: 'at most 500 characters' }).nullable().default(null) })
+  .strict();
 
 const retryBody = z
   .object({
@@ -75,7 +78,7 @@ export function operatorRouter(deps: OperatorDeps): CheckedRouter<'orgId' | 'run
       limit: q.limit,
       after: q.after,
     });
-    ctx.body = { users, nextCursor: users.length === q.limit ? users[users.length - 1]?.id ?? null : null };
+    ctx.body = { users, nextCursor: users.length === q.limit ? (users[users.length - 1]?.id ?? null) : null };
   });
 
   router.get('/organizations/:orgId/groups', async (ctx) => {
@@ -114,7 +117,7 @@ export function operatorRouter(deps: OperatorDeps): CheckedRouter<'orgId' | 'run
         detail: e.detail,
         duplicateDeliveries: e.duplicateCount,
       })),
-      nextCursor: events.length === q.limit ? events[events.length - 1]?.id ?? null : null,
+      nextCursor: events.length === q.limit ? (events[events.length - 1]?.id ?? null) : null,
     };
   });
 

@@ -31,7 +31,11 @@ export interface SettingsDeps {
 
 function requirePortal(deps: SettingsDeps): PortalLinks {
   if (!deps.portal) {
-    throw new ApiError(503, 'portal_unavailable', 'the admin portal needs Scalekit credentials (SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET)');
+    throw new ApiError(
+      503,
+      'portal_unavailable',
+      'the admin portal needs Scalekit credentials (SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID, SCALEKIT_CLIENT_SECRET)',
+    );
   }
   return deps.portal;
 }
@@ -155,7 +159,8 @@ export function settingsRouter(deps: SettingsDeps): Router {
   router.get('/settings/directory/:orgId', async (ctx) => {
     const nonce = randomBytes(16).toString('base64');
     const org = ctx.params.orgId ?? '';
-    const session = deps.links && isOrganizationId(org) ? deps.links.checkSession(ctx.cookies.get(SETTINGS_COOKIE)) : { status: 'invalid' as const };
+    const session =
+      deps.links && isOrganizationId(org) ? deps.links.checkSession(ctx.cookies.get(SETTINGS_COOKIE)) : { status: 'invalid' as const };
     if (session.status === 'expired') {
       return html(ctx, deps, 410, messagePage('Your session has ended', `Settings sessions last an hour. ${again}`, nonce), nonce);
     }
@@ -164,7 +169,17 @@ export function settingsRouter(deps: SettingsDeps): Router {
       return html(ctx, deps, 403, messagePage('Open this page from your account settings', again, nonce), nonce);
     }
     if (!deps.portal) {
-      return html(ctx, deps, 503, messagePage('Directory settings are unavailable', 'This service has no Scalekit credentials configured. Contact your administrator.', nonce), nonce);
+      return html(
+        ctx,
+        deps,
+        503,
+        messagePage(
+          'Directory settings are unavailable',
+          'This service has no Scalekit credentials configured. Contact your administrator.',
+          nonce,
+        ),
+        nonce,
+      );
     }
     let link;
     let name: string | null = null;
@@ -173,13 +188,32 @@ export function settingsRouter(deps: SettingsDeps): Router {
       link = await deps.portal.generate(org);
     } catch (err) {
       deps.logger.error('could not generate an admin portal link', { organizationId: org, error: err as Error });
-      return html(ctx, deps, 503, messagePage('Directory settings are unavailable', 'Scalekit did not answer. Reload this page in a minute.', nonce), nonce);
+      return html(
+        ctx,
+        deps,
+        503,
+        messagePage('Directory settings are unavailable', 'Scalekit did not answer. Reload this page in a minute.', nonce),
+        nonce,
+      );
     }
     if (!link) {
-      return html(ctx, deps, 404, messagePage('Unknown organization', 'This organization is not set up for directory sync yet. Contact your account manager.', nonce), nonce);
+      return html(
+        ctx,
+        deps,
+        404,
+        messagePage('Unknown organization', 'This organization is not set up for directory sync yet. Contact your account manager.', nonce),
+        nonce,
+      );
     }
     const portalOrigin = new URL(deps.portal.environmentUrl).origin;
-    return html(ctx, deps, 200, settingsPage({ organizationId: org, organizationName: name, portalLocation: link.location, portalOrigin, nonce }), nonce, portalOrigin);
+    return html(
+      ctx,
+      deps,
+      200,
+      settingsPage({ organizationId: org, organizationName: name, portalLocation: link.location, portalOrigin, nonce }),
+      nonce,
+      portalOrigin,
+    );
   });
 
   return router;

@@ -58,7 +58,10 @@ export function webhookRouter(deps: WebhookDeps): Router {
         // The sender's side: nothing was verified or recorded, and the sender delivers again.
         deps.logger.info('webhook upload aborted by the client; nothing recorded', { webhookId: ctx.get('webhook-id') || undefined });
       }
-      deps.metrics.webhookDeliveries.inc({ status: String(status), result: aborted ? 'aborted' : status < 500 ? 'rejected' : 'unavailable' });
+      deps.metrics.webhookDeliveries.inc({
+        status: String(status),
+        result: aborted ? 'aborted' : status < 500 ? 'rejected' : 'unavailable',
+      });
       throw err;
     }
   });
@@ -103,7 +106,10 @@ async function handle(ctx: Context, deps: WebhookDeps, finish: (result: string) 
     });
     return;
   }
-  await record(ctx, deps, finish, verdict.webhookId, body, { ...outcome, payload: typeof outcome.payload === 'string' ? undefined : outcome.payload });
+  await record(ctx, deps, finish, verdict.webhookId, body, {
+    ...outcome,
+    payload: typeof outcome.payload === 'string' ? undefined : outcome.payload,
+  });
 }
 
 /** Hands the event to Temporal: null once it is queued, the reason when Temporal refuses it; throws 503 when Temporal is unavailable. */
@@ -135,7 +141,14 @@ interface Terminal {
 }
 
 /** Signed but not something the workflow applies: record it (nothing lost), then acknowledge. */
-async function record(ctx: Context, deps: WebhookDeps, finish: (result: string) => void, webhookId: string, body: string, t: Terminal): Promise<void> {
+async function record(
+  ctx: Context,
+  deps: WebhookDeps,
+  finish: (result: string) => void,
+  webhookId: string,
+  body: string,
+  t: Terminal,
+): Promise<void> {
   const id = t.eventId ?? deliveryEventId(webhookId);
   try {
     await recordTerminal(deps.db, {
@@ -161,10 +174,16 @@ async function record(ctx: Context, deps: WebhookDeps, finish: (result: string) 
         : 'could not record a webhook in the event ledger; answering 503 so Scalekit redelivers',
       { eventId: id, error: err as Error },
     );
-    throw new ApiError(503, 'database_unavailable', 'the event could not be recorded; retry later', { 'Retry-After': String(RETRY_AFTER_SECONDS) });
+    throw new ApiError(503, 'database_unavailable', 'the event could not be recorded; retry later', {
+      'Retry-After': String(RETRY_AFTER_SECONDS),
+    });
   }
   // The reason can quote the body (a JSON parser's message does): logs get its kind only.
-  (t.status === 'quarantined' ? deps.logger.warn : deps.logger.info)(`webhook ${t.status}`, { eventId: id, type: t.type, reason: reasonKind(t.reason) });
+  (t.status === 'quarantined' ? deps.logger.warn : deps.logger.info)(`webhook ${t.status}`, {
+    eventId: id,
+    type: t.type,
+    reason: reasonKind(t.reason),
+  });
   ctx.status = 202;
   ctx.body = { status: t.status, eventId: id, reason: t.reason };
   finish(t.status);

@@ -17,7 +17,11 @@ type Db = Knex | Knex.Transaction;
  * the directory again. A listing's time is when scimflow asked for it: what Scalekit answered is
  * at least that fresh.
  */
-export async function writeDirectoryStates(trx: Knex.Transaction, organizationId: string, directories: readonly DirectoryWrite[]): Promise<void> {
+export async function writeDirectoryStates(
+  trx: Knex.Transaction,
+  organizationId: string,
+  directories: readonly DirectoryWrite[],
+): Promise<void> {
   await trx.raw(
     `INSERT INTO organization_directories AS d (organization_id, id, directory_type, provider, enabled, state_ns, listed_at)
      SELECT ?, v.id, v.directory_type, v.provider, v.enabled, v.state_ns, CASE WHEN v.listed THEN now() END
@@ -39,14 +43,18 @@ export async function writeDirectoryStates(trx: Knex.Transaction, organizationId
   );
 }
 
-
 /**
  * A full reconcile's finding: the organization's directories Scalekit no longer lists are marked
  * removed, those its users and groups name included (the first full run that misses one; its
  * users are deactivated by the next). One that something listed, or an event named, since the
  * run started is not: the run's listing is older than that.
  */
-export async function markRemovedDirectories(db: Db, organizationId: string, listedIds: readonly string[], runStartedAt: string): Promise<void> {
+export async function markRemovedDirectories(
+  db: Db,
+  organizationId: string,
+  listedIds: readonly string[],
+  runStartedAt: string,
+): Promise<void> {
   await db.raw(
     `INSERT INTO organization_directories (organization_id, id, removed_at)
      SELECT ?, e.directory_id, now() FROM (
@@ -63,4 +71,3 @@ export async function markRemovedDirectories(db: Db, organizationId: string, lis
     [organizationId, listedIds as string[], runStartedAt],
   );
 }
-

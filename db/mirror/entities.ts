@@ -95,11 +95,7 @@ export async function clearGroupMemberships(db: Db, organizationId: string, grou
  * Makes each listed user's memberships exactly the given set: removes the rest, adds the missing.
  * Two statements for the whole batch.
  */
-export async function replaceMemberships(
-  db: Db,
-  organizationId: string,
-  sets: ReadonlyMap<string, ReadonlySet<string>>,
-): Promise<void> {
+export async function replaceMemberships(db: Db, organizationId: string, sets: ReadonlyMap<string, ReadonlySet<string>>): Promise<void> {
   if (sets.size === 0) return;
   const userIds: string[] = [];
   const pairUsers: string[] = [];
@@ -128,7 +124,6 @@ export async function replaceMemberships(
     );
   }
 }
-
 
 /**
  * Clears the personal fields (email, names, username, attributes) of up to `limit` of the

@@ -35,20 +35,24 @@ async function resolveChunk(
   origin: (userId: string) => string,
   out: RoleResolution,
 ): Promise<void> {
-  const users = (await trx.raw(`SELECT id, email, active, roles FROM directory_users WHERE organization_id = ? AND id = ANY(?::text[]) ORDER BY id`, [
-    organizationId,
-    [...ids],
-  ])).rows as { id: string; email: string | null; active: boolean; roles: string[] }[];
+  const users = (
+    await trx.raw(`SELECT id, email, active, roles FROM directory_users WHERE organization_id = ? AND id = ANY(?::text[]) ORDER BY id`, [
+      organizationId,
+      [...ids],
+    ])
+  ).rows as { id: string; email: string | null; active: boolean; roles: string[] }[];
   if (users.length === 0) return;
   const userIds = users.map((u) => u.id);
   const groupsOf = new Map<string, string[]>();
   if (mappings.size > 0) {
-    const memberships = (await trx.raw(
-      `SELECT m.user_id, m.group_id FROM group_memberships m
+    const memberships = (
+      await trx.raw(
+        `SELECT m.user_id, m.group_id FROM group_memberships m
          JOIN directory_groups g ON g.organization_id = m.organization_id AND g.id = m.group_id AND g.deleted_at IS NULL
         WHERE m.organization_id = ? AND m.user_id = ANY(?::text[])`,
-      [organizationId, userIds],
-    )).rows as { user_id: string; group_id: string }[];
+        [organizationId, userIds],
+      )
+    ).rows as { user_id: string; group_id: string }[];
     for (const m of memberships) {
       const list = groupsOf.get(m.user_id);
       if (list) list.push(m.group_id);
@@ -56,10 +60,12 @@ async function resolveChunk(
     }
   }
   const held = new Map<string, RoleGrant[]>();
-  const current = (await trx.raw(
-    `SELECT user_id, role, source, group_id, precedence FROM user_roles WHERE organization_id = ? AND user_id = ANY(?::text[])`,
-    [organizationId, userIds],
-  )).rows as { user_id: string; role: string; source: RoleSource; group_id: string | null; precedence: number | null }[];
+  const current = (
+    await trx.raw(
+      `SELECT user_id, role, source, group_id, precedence FROM user_roles WHERE organization_id = ? AND user_id = ANY(?::text[])`,
+      [organizationId, userIds],
+    )
+  ).rows as { user_id: string; role: string; source: RoleSource; group_id: string | null; precedence: number | null }[];
   for (const r of current) {
     const grant: RoleGrant = { role: r.role, source: r.source, groupId: r.group_id, precedence: r.precedence };
     const list = held.get(r.user_id);
@@ -144,8 +150,15 @@ export async function resolveUserRoles(
   }
   let after = '';
   for (;;) {
-    const ids = ((await trx.raw(`SELECT id FROM directory_users WHERE organization_id = ? AND id > ? ORDER BY id LIMIT ?`, [organizationId, after, CHUNK]))
-      .rows as { id: string }[]).map((r) => r.id);
+    const ids = (
+      (
+        await trx.raw(`SELECT id FROM directory_users WHERE organization_id = ? AND id > ? ORDER BY id LIMIT ?`, [
+          organizationId,
+          after,
+          CHUNK,
+        ])
+      ).rows as { id: string }[]
+    ).map((r) => r.id);
     if (ids.length === 0) break;
     await resolveChunk(trx, organizationId, ids, mappings, defaultRole, origin, out);
     after = ids[ids.length - 1]!;
@@ -169,4 +182,3 @@ export async function deleteRoleMapping(trx: Knex.Transaction, organizationId: s
 export async function setDefaultRole(trx: Knex.Transaction, organizationId: string, role: string | null): Promise<void> {
   await trx('organizations').where('id', organizationId).update({ default_role: role, updated_at: trx.fn.now() });
 }
-

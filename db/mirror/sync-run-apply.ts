@@ -29,8 +29,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
     role_groups: o.roleAssignments.map((a) => a.groupId),
     role_names: o.roleAssignments.map((a) => a.roleName),
   };
-  const applied = async (sql: string): Promise<string[]> =>
-    ((await trx.raw(sql, params)).rows as { id: string }[]).map((r) => r.id);
+  const applied = async (sql: string): Promise<string[]> => ((await trx.raw(sql, params)).rows as { id: string }[]).map((r) => r.id);
 
   // Groups first (memberships refer to them).
   const groupsUpserted = await applied(
@@ -79,8 +78,9 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
   // this run leaves as it is. Those users fail up front (one statement), the rest go in one upsert.
   // The reason names both users and their directories (see domain/conflicts.ts).
   const failed = new Map<string, string>();
-  const collisions = (await trx.raw(
-    `WITH up AS MATERIALIZED (
+  const collisions = (
+    await trx.raw(
+      `WITH up AS MATERIALIZED (
        SELECT s.id, s.directory_id AS dir, lower(s.email) AS e
          FROM sync_snapshot_users s
          JOIN sync_plan_changes p ON p.run_id = s.run_id AND p.entity = 'user' AND p.entity_id = s.id
@@ -108,8 +108,9 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
        LEFT JOIN dup d ON d.e = up.e
        LEFT JOIN held h ON h.e = up.e
       WHERE d.e IS NOT NULL OR h.id IS NOT NULL`,
-    { ...params, between: CROSS_DIRECTORY_EMAIL_CONFLICT, advice: CROSS_DIRECTORY_ADVICE },
-  )).rows as { id: string; reason: string }[];
+      { ...params, between: CROSS_DIRECTORY_EMAIL_CONFLICT, advice: CROSS_DIRECTORY_ADVICE },
+    )
+  ).rows as { id: string; reason: string }[];
   for (const c of collisions) failed.set(c.id, `unique constraint violated: ${c.reason}`);
   if (failed.size > 0) {
     await trx.raw(
@@ -157,12 +158,16 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
     if (!describePermanentError(err)) throw err;
     // One record breaks a constraint (e.g. two active users with one email): isolate it.
     usersUpserted = [];
-    const ids = ((await trx.raw(
-      `SELECT entity_id AS id FROM sync_plan_changes
+    const ids = (
+      (
+        await trx.raw(
+          `SELECT entity_id AS id FROM sync_plan_changes
         WHERE run_id = :run AND entity = 'user' AND outcome IS NULL AND action IN ('create', 'update', 'reactivate')
         ORDER BY entity_id`,
-      params,
-    )).rows as { id: string }[]).map((r) => r.id);
+          params,
+        )
+      ).rows as { id: string }[]
+    ).map((r) => r.id);
     for (const id of ids) {
       try {
         const got = await trx.transaction(async (sp) => {
@@ -226,7 +231,8 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
   const full = run.kind === 'full';
   const scope = await absenceScopeOfRun(trx, o.organizationId, run);
   const sweep = { ...params, full, judged_ids: scope.judgedIds, judge_unknown: scope.unknown.judged };
-  const judged = (alias: string) => `(${alias}.directory_id = ANY(:judged_ids::text[]) OR (${alias}.directory_id IS NULL AND :judge_unknown::boolean))`;
+  const judged = (alias: string) =>
+    `(${alias}.directory_id = ANY(:judged_ids::text[]) OR (${alias}.directory_id IS NULL AND :judge_unknown::boolean))`;
   await trx.raw(
     `UPDATE directory_users u SET source_ns = :ns
       WHERE u.organization_id = :org AND u.source_ns < :ns AND NOT (u.id = ANY(:failed_ids::text[]))
@@ -242,7 +248,13 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
   await learnDirectories(trx, o.organizationId, run.id);
   // A full run listed every directory of the organization: one it did not list is marked gone
   // (its users are deactivated by the next full run that does not list it either).
-  if (full) await markRemovedDirectories(trx, o.organizationId, (await ensureRunDirectories(trx, run)).map((d) => d.directoryId), run.createdAt);
+  if (full)
+    await markRemovedDirectories(
+      trx,
+      o.organizationId,
+      (await ensureRunDirectories(trx, run)).map((d) => d.directoryId),
+      run.createdAt,
+    );
 
   const result = await appliedCounts(trx, run.id, failed.size);
   // Roles follow: every user's grants are resolved again (this also repairs any that drifted).

@@ -79,7 +79,13 @@ class MirrorWriter {
     await entities.clearGroupMemberships(this.trx, org, clearedGroups);
     await entities.replaceMemberships(this.trx, org, plan.memberships);
     if (states.length > 0) await this.writeDirectoryStates(states);
-    return { users: users.length, groups: groups.length, clearedGroups: clearedGroups.length, membershipSets: plan.memberships.size, directories: states.length };
+    return {
+      users: users.length,
+      groups: groups.length,
+      clearedGroups: clearedGroups.length,
+      membershipSets: plan.memberships.size,
+      directories: states.length,
+    };
   }
 
   /**

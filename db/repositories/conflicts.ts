@@ -39,12 +39,14 @@ export async function listEmailConflicts(db: Db, organizationId: string, limit =
       ORDER BY organization_id, user_id, event_id IS NULL, event_id DESC LIMIT :limit`,
     { ...params(organizationId), limit },
   );
-  return (rows as { organization_id: string; user_id: string; event_id: string | null; run_id: string | null; detail: string }[]).map((r) => ({
-    organizationId: r.organization_id,
-    userId: r.user_id,
-    source: r.event_id ? { event: r.event_id } : { run: String(r.run_id) },
-    detail: r.detail,
-  }));
+  return (rows as { organization_id: string; user_id: string; event_id: string | null; run_id: string | null; detail: string }[]).map(
+    (r) => ({
+      organizationId: r.organization_id,
+      userId: r.user_id,
+      source: r.event_id ? { event: r.event_id } : { run: String(r.run_id) },
+      detail: r.detail,
+    }),
+  );
 }
 
 /** How many users are held back by a conflict between directories (of one organization, or all). */

@@ -48,10 +48,10 @@ export async function ensureOrganization(db: Db, organizationId: string): Promis
 
 export async function loadUsers(db: Db, organizationId: string, ids: readonly string[]): Promise<Map<string, StoredUser>> {
   if (ids.length === 0) return new Map();
-  const { rows } = await db.raw(
-    `SELECT ${USER_COLUMNS} FROM directory_users WHERE organization_id = ? AND id = ANY(?::text[])`,
-    [organizationId, ids as string[]],
-  );
+  const { rows } = await db.raw(`SELECT ${USER_COLUMNS} FROM directory_users WHERE organization_id = ? AND id = ANY(?::text[])`, [
+    organizationId,
+    ids as string[],
+  ]);
   return new Map((rows as Record<string, unknown>[]).map((r) => [r.id as string, toStoredUser(r)]));
 }
 

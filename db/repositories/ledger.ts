@@ -90,7 +90,14 @@ async function recordEvents(
           unrecordable.set(r.id, reason);
           await db.transaction((sp) =>
             sp('directory_events')
-              .insert({ ...r, payload: null, occurred_at: null, occurred_at_ns: null, outcome: 'quarantined', detail: `could not be recorded: ${reason}` })
+              .insert({
+                ...r,
+                payload: null,
+                occurred_at: null,
+                occurred_at_ns: null,
+                outcome: 'quarantined',
+                detail: `could not be recorded: ${reason}`,
+              })
               .onConflict('id')
               .ignore(),
           );
@@ -101,10 +108,7 @@ async function recordEvents(
   const fresh = new Set(inserted);
   const duplicates = events.filter((e) => !fresh.has(e.id) && !unrecordable.has(e.id)).map((e) => e.id);
   if (duplicates.length > 0) {
-    await db.raw(
-      `UPDATE directory_events SET duplicate_count = duplicate_count + 1 WHERE id = ANY(?::text[])`,
-      [duplicates],
-    );
+    await db.raw(`UPDATE directory_events SET duplicate_count = duplicate_count + 1 WHERE id = ANY(?::text[])`, [duplicates]);
   }
   return { fresh, unrecordable };
 }
@@ -158,7 +162,11 @@ export async function setOutcomes(db: Knex.Transaction, updates: readonly Outcom
         SET outcome = v.outcome, detail = v.detail, applied_at = now()
        FROM unnest(?::text[], ?::text[], ?::text[]) AS v(id, outcome, detail)
       WHERE e.id = v.id`,
-    [updates.map((u) => u.id), updates.map((u) => u.outcome), updates.map((u) => (u.detail === null ? null : storableText(u.detail, 2_000))) as string[]],
+    [
+      updates.map((u) => u.id),
+      updates.map((u) => u.outcome),
+      updates.map((u) => (u.detail === null ? null : storableText(u.detail, 2_000))) as string[],
+    ],
   );
 }
 
@@ -189,7 +197,11 @@ export async function recordTerminal(db: Knex, rec: TerminalRecord): Promise<'re
   const shapes: ((problem: string | undefined) => TerminalRow)[] = [
     () => terminalRow(rec, { payload: true, rawBody: true }),
     () => terminalRow(rec, { payload: false, rawBody: true }),
-    (problem) => terminalRow({ ...rec, detail: `${rec.detail} (kept without its body: ${problem ?? 'it could not be stored'})` }, { payload: false, rawBody: false }),
+    (problem) =>
+      terminalRow(
+        { ...rec, detail: `${rec.detail} (kept without its body: ${problem ?? 'it could not be stored'})` },
+        { payload: false, rawBody: false },
+      ),
   ];
   let problem: string | undefined;
   for (const [i, shape] of shapes.entries()) {
@@ -217,7 +229,18 @@ export async function recordTerminal(db: Knex, rec: TerminalRecord): Promise<'re
 const MAX_DETAIL_CHARS = 2_000;
 const MAX_KEY_CHARS = 256;
 
-type TerminalRow = [string, string | null, string | null, string | null, string | null, string, string, string | null, string | null, string | null];
+type TerminalRow = [
+  string,
+  string | null,
+  string | null,
+  string | null,
+  string | null,
+  string,
+  string,
+  string | null,
+  string | null,
+  string | null,
+];
 
 function terminalRow(rec: TerminalRecord, keep: { payload: boolean; rawBody: boolean }): TerminalRow {
   const text = (s: string | null | undefined, max: number) => (s === null || s === undefined ? null : storableText(s, max));
@@ -277,18 +300,7 @@ export interface LedgerQuery {
 
 export async function listLedger(db: Knex, q: LedgerQuery): Promise<LedgerEntry[]> {
   const query = db('directory_events')
-    .select(
-      'id',
-      'organization_id',
-      'type',
-      'source',
-      'occurred_at',
-      'received_at',
-      'applied_at',
-      'outcome',
-      'detail',
-      'duplicate_count',
-    )
+    .select('id', 'organization_id', 'type', 'source', 'occurred_at', 'received_at', 'applied_at', 'outcome', 'detail', 'duplicate_count')
     .where('organization_id', q.organizationId)
     .orderBy([
       { column: 'received_at', order: 'desc' },
@@ -326,8 +338,7 @@ export async function loadDeferred(db: Knex | Knex.Transaction, organizationId: 
 
 export async function countDeferred(db: Knex | Knex.Transaction, organizationId: string): Promise<number> {
   const row = (await db('directory_events').where({ organization_id: organizationId, outcome: 'deferred' }).count('* as n').first()) as
-    | { n: string | number }
-    | undefined;
+    { n: string | number } | undefined;
   return Number(row?.n ?? 0);
 }
 
@@ -351,7 +362,9 @@ const RETRY_PAGE = 500;
 
 /** The ledger rows of these ids, whatever their organization or outcome. */
 export async function loadRetryRows(db: Knex.Transaction, eventIds: readonly string[]): Promise<RetryCandidateRow[]> {
-  return (await db('directory_events').whereRaw('id = ANY(?::text[])', [eventIds as string[]]).select(RETRY_COLUMNS)) as RetryCandidateRow[];
+  return (await db('directory_events')
+    .whereRaw('id = ANY(?::text[])', [eventIds as string[]])
+    .select(RETRY_COLUMNS)) as RetryCandidateRow[];
 }
 
 /**
@@ -420,7 +433,6 @@ export async function recordEventOfDelivery(
 /** The organization's events still quarantined. */
 export async function countQuarantined(db: Knex | Knex.Transaction, organizationId: string): Promise<number> {
   const row = (await db('directory_events').where({ organization_id: organizationId, outcome: 'quarantined' }).count('* as n').first()) as
-    | { n: string | number }
-    | undefined;
+    { n: string | number } | undefined;
   return Number(row?.n ?? 0);
 }

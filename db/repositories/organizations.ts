@@ -1,6 +1,12 @@
 import type { Knex } from 'knex';
 import type { DirectoryInfo } from '../../domain/directories';
-import { directoriesByOrganization, listedDirectoryStates, organizationEnabled, writeDirectoryStates, type OrganizationDirectory } from './directories';
+import {
+  directoriesByOrganization,
+  listedDirectoryStates,
+  organizationEnabled,
+  writeDirectoryStates,
+  type OrganizationDirectory,
+} from './directories';
 
 /** Organizations: registration with what Scalekit says, and the list with counts. */
 
@@ -87,10 +93,19 @@ export async function organizationExists(db: Knex, organizationId: string): Prom
  * Records the organization's sync pause (for listings; the workflow holds the real state), or
  * clears it. False when scimflow does not know the organization.
  */
-export async function recordSyncPause(db: Knex, organizationId: string, pause: { since: string; note: string | null } | null): Promise<boolean> {
+export async function recordSyncPause(
+  db: Knex,
+  organizationId: string,
+  pause: { since: string; note: string | null } | null,
+): Promise<boolean> {
   const updated = await db('organizations')
     .where('id', organizationId)
-    .update({ sync_paused: pause !== null, sync_paused_at: pause?.since ?? null, sync_paused_note: pause?.note ?? null, updated_at: db.fn.now() });
+    .update({
+      sync_paused: pause !== null,
+      sync_paused_at: pause?.since ?? null,
+      sync_paused_note: pause?.note ?? null,
+      updated_at: db.fn.now(),
+    });
   return updated > 0;
 }
 

@@ -133,8 +133,7 @@ export async function userRoleReport(
   userId: string,
 ): Promise<{ userId: string; email: string | null; active: boolean; roles: RoleExplanation[] } | undefined> {
   const user = (await db('directory_users').where({ organization_id: organizationId, id: userId }).first('id', 'email', 'active')) as
-    | { id: string; email: string | null; active: boolean }
-    | undefined;
+    { id: string; email: string | null; active: boolean } | undefined;
   if (!user) return undefined;
   return { userId: user.id, email: user.email, active: user.active, roles: await explainUserRoles(db, organizationId, userId) };
 }

@@ -24,7 +24,10 @@ export interface RunDirectoryRow extends RunDirectory {
   groupsTotal: number | null;
 }
 
-export type NewRunDirectory = Pick<RunDirectoryRow, 'directoryId' | 'directoryType' | 'provider' | 'enabled' | 'read' | 'unreadReason' | 'updatedAfter'>;
+export type NewRunDirectory = Pick<
+  RunDirectoryRow,
+  'directoryId' | 'directoryType' | 'provider' | 'enabled' | 'read' | 'unreadReason' | 'updatedAfter'
+>;
 
 export async function recordRunDirectories(db: Db, runId: string, directories: readonly NewRunDirectory[]): Promise<void> {
   const rows = directories.map((d, position) => ({
@@ -76,7 +79,15 @@ export async function ensureRunDirectories(
   const rows = await listRunDirectories(db, run.id);
   if (rows.length > 0 || !run.directoryId) return rows;
   await recordRunDirectories(db, run.id, [
-    { directoryId: run.directoryId, directoryType: null, provider: null, enabled: null, read: true, unreadReason: null, updatedAfter: run.updatedAfter },
+    {
+      directoryId: run.directoryId,
+      directoryType: null,
+      provider: null,
+      enabled: null,
+      read: true,
+      unreadReason: null,
+      updatedAfter: run.updatedAfter,
+    },
   ]);
   return listRunDirectories(db, run.id);
 }
@@ -119,12 +130,18 @@ export interface RunAbsenceScope {
 
 /** The organization's directories as stored: `removed` when a full run found Scalekit no longer lists it. */
 async function knownDirectories(trx: Knex.Transaction, organizationId: string): Promise<KnownDirectory[]> {
-  const { rows } = await trx.raw(`SELECT id, removed_at IS NOT NULL AS removed FROM organization_directories WHERE organization_id = ?`, [organizationId]);
+  const { rows } = await trx.raw(`SELECT id, removed_at IS NOT NULL AS removed FROM organization_directories WHERE organization_id = ?`, [
+    organizationId,
+  ]);
   return (rows as { id: string; removed: boolean }[]).map((r) => ({ directoryId: r.id, removed: r.removed }));
 }
 
 /** Whose absence from the run's snapshot counts, for the directories the organization's entities have. */
-export async function absenceScopeOfRun(trx: Knex.Transaction, organizationId: string, run: { id: string; directoryId: string | null; updatedAfter: string | null }): Promise<RunAbsenceScope> {
+export async function absenceScopeOfRun(
+  trx: Knex.Transaction,
+  organizationId: string,
+  run: { id: string; directoryId: string | null; updatedAfter: string | null },
+): Promise<RunAbsenceScope> {
   const directories = await ensureRunDirectories(trx, run);
   const { rows } = await trx.raw(
     `SELECT DISTINCT directory_id FROM directory_users WHERE organization_id = ?
@@ -133,7 +150,11 @@ export async function absenceScopeOfRun(trx: Knex.Transaction, organizationId: s
     [organizationId, organizationId],
   );
   const known = await knownDirectories(trx, organizationId);
-  const scope = absenceScope((rows as { directory_id: string | null }[]).map((r) => r.directory_id), directories, known);
+  const scope = absenceScope(
+    (rows as { directory_id: string | null }[]).map((r) => r.directory_id),
+    directories,
+    known,
+  );
   return { judgedIds: scope.judgedIds, judgedReasons: scope.judgedReasons, unknown: scope.unknown };
 }
 
@@ -156,7 +177,9 @@ export async function summarizeDirectories(trx: Knex.Transaction, organizationId
       GROUP BY 1`,
     { run: runId, org: organizationId },
   );
-  const byDirectory = new Map((rows as { directory_id: string | null; active: number; deactivate: number }[]).map((r) => [r.directory_id, r]));
+  const byDirectory = new Map(
+    (rows as { directory_id: string | null; active: number; deactivate: number }[]).map((r) => [r.directory_id, r]),
+  );
   const out: DirectoryPlan[] = directories.map((d) => {
     const counts = byDirectory.get(d.directoryId);
     const unread = !d.read && d.unreadReason && d.unreadReason !== DISABLED ? { notRead: d.unreadReason } : {};

@@ -136,7 +136,19 @@ export async function startDevServer(o: DevServerOptions): Promise<DevServer> {
   }
   // --search-attribute only applies when the namespace is created; an existing database needs this.
   for (const [name, type] of Object.entries(CUSTOM_SEARCH_ATTRIBUTES)) {
-    run(o.cli, ['operator', 'search-attribute', 'create', '--address', address, '--namespace', o.namespace ?? 'default', '--name', name, '--type', type]);
+    run(o.cli, [
+      'operator',
+      'search-attribute',
+      'create',
+      '--address',
+      address,
+      '--namespace',
+      o.namespace ?? 'default',
+      '--name',
+      name,
+      '--type',
+      type,
+    ]);
   }
   return {
     address,

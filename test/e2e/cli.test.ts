@@ -83,7 +83,11 @@ interface CliResult {
  * Starts the CLI through its bin shim (asynchronously: the stack's worker lives in this process and
  * must keep running while the CLI waits for it).
  */
-function startCli(args: string[], env: Record<string, string> = {}, command: string[] = [process.execPath, join(PROJECT_ROOT, 'cli/scimflow.mjs')]): CliProcess {
+function startCli(
+  args: string[],
+  env: Record<string, string> = {},
+  command: string[] = [process.execPath, join(PROJECT_ROOT, 'cli/scimflow.mjs')],
+): CliProcess {
   const [bin, ...pre] = command as [string, ...string[]];
   const child = spawn(bin, [...pre, ...args], { cwd: PROJECT_ROOT, env: cliEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
@@ -198,13 +202,17 @@ describe('usage', () => {
       cli(['orgs', 'add', 'org_1'], { SCALEKIT_ENVIRONMENT_URL: '', SCALEKIT_CLIENT_ID: '', SCALEKIT_CLIENT_SECRET: '' }),
     ]);
     expect(noTemporal.code).toBe(1);
-    expect(noTemporal.stderr).toMatch(new RegExp(`cannot reach Temporal at 127.0.0.1:${closed}.*is \`npm run dev\` running\\?.*TEMPORAL_ADDRESS`));
+    expect(noTemporal.stderr).toMatch(
+      new RegExp(`cannot reach Temporal at 127.0.0.1:${closed}.*is \`npm run dev\` running\\?.*TEMPORAL_ADDRESS`),
+    );
     expect(noDatabase.code).toBe(1);
     expect(noDatabase.stdout).toBe('');
     expect(noDatabase.stderr).toMatch(/cannot use the database .*DATABASE_URL/);
     expect(noDatabase.stderr).not.toContain('hunter2secret');
     expect(noScalekit.code).toBe(1);
-    expect(noScalekit.stderr).toMatch(/needs Scalekit credentials: set SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID and SCALEKIT_CLIENT_SECRET/);
+    expect(noScalekit.stderr).toMatch(
+      /needs Scalekit credentials: set SCALEKIT_ENVIRONMENT_URL, SCALEKIT_CLIENT_ID and SCALEKIT_CLIENT_SECRET/,
+    );
   });
 });
 
@@ -231,16 +239,27 @@ describe('onboarding import', () => {
     });
     // Several updates (a line per tenth fetched), all of this run, rising, against the directory's total.
     expect(userLines.length, r.stderr).toBeGreaterThanOrEqual(3);
-    expect(userLines.every((l) => l.run === runId && l.total === '10,000'), r.stderr).toBe(true);
+    expect(
+      userLines.every((l) => l.run === runId && l.total === '10,000'),
+      r.stderr,
+    ).toBe(true);
     const fetched = userLines.map((l) => l.fetched);
     expect([...fetched].sort((a, b) => a - b)).toEqual(fetched);
     expect(fetched.at(-1)).toBeGreaterThan(fetched[0] ?? 0);
     // Later phases show up as their own lines (each is caught if it lasts longer than a poll).
-    expect(r.stderr).toMatch(new RegExp(`run ${runId} \\(full\\) (groups .* / 50 fetched|plan: comparing 10,000 users|apply: create 10,000)`));
+    expect(r.stderr).toMatch(
+      new RegExp(`run ${runId} \\(full\\) (groups .* / 50 fetched|plan: comparing 10,000 users|apply: create 10,000)`),
+    );
 
     // The end: the run's counts, equal to the directory.
-    expect(r.stdout).toMatch(new RegExp(`run ${runId} completed in [\\d.]+m?s: full \\(import\\) of ${org.id}, 10,000 users and 50 groups fetched in \\d+ pages \\([\\d,]+ users/s\\)`));
-    expect(r.stdout).toMatch(/users {3}created 10,000 · updated 0 · deactivated 0 · reactivated 0 · unchanged 0 · skipped \(newer events\) 0 · failed 0/);
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `run ${runId} completed in [\\d.]+m?s: full \\(import\\) of ${org.id}, 10,000 users and 50 groups fetched in \\d+ pages \\([\\d,]+ users/s\\)`,
+      ),
+    );
+    expect(r.stdout).toMatch(
+      /users {3}created 10,000 · updated 0 · deactivated 0 · reactivated 0 · unchanged 0 · skipped \(newer events\) 0 · failed 0/,
+    );
     expect(r.stdout).toMatch(/groups {2}created 50 · updated 0/);
     expect(r.stdout).toMatch(/drift {3}10,050 changes/);
     expect(snap.users).toHaveLength(10_000);
@@ -271,11 +290,20 @@ describe('onboarding import', () => {
 
     const list = await cli(['orgs', 'list']);
     expect(list.code, list.stderr).toBe(0);
-    expect(list.stdout.split('\n').find((l) => l.startsWith(org.id))).toContain(`${a} MICROSOFT_AD, ${b} MICROSOFT_AD, ${c} GOOGLE (disabled)`);
+    expect(list.stdout.split('\n').find((l) => l.startsWith(org.id))).toContain(
+      `${a} MICROSOFT_AD, ${b} MICROSOFT_AD, ${c} GOOGLE (disabled)`,
+    );
     const status = await cli(['status', org.id]);
     expect(status.code, status.stderr).toBe(0);
-    expect(status.stdout).toMatch(new RegExp(`^directories\\n  ${a}  SCIM, MICROSOFT_AD, enabled · 200 active users of 200 · 3 groups\\n  ${b}  SCIM, MICROSOFT_AD, enabled · 200 active users of 200 · 3 groups\\n  ${c}  SCIM, GOOGLE, disabled · 0 active users of 0 · 0 groups$`, 'm'));
-    const statusJson = json<{ directories: { id: string; enabled: boolean }[]; emailConflicts: number }>(await cli(['status', org.id, '--json']));
+    expect(status.stdout).toMatch(
+      new RegExp(
+        `^directories\\n  ${a}  SCIM, MICROSOFT_AD, enabled · 200 active users of 200 · 3 groups\\n  ${b}  SCIM, MICROSOFT_AD, enabled · 200 active users of 200 · 3 groups\\n  ${c}  SCIM, GOOGLE, disabled · 0 active users of 0 · 0 groups$`,
+        'm',
+      ),
+    );
+    const statusJson = json<{ directories: { id: string; enabled: boolean }[]; emailConflicts: number }>(
+      await cli(['status', org.id, '--json']),
+    );
     expect(statusJson.directories.map((d) => [d.id, d.enabled])).toEqual([
       [a, true],
       [b, true],
@@ -318,7 +346,11 @@ describe('onboarding import', () => {
     expect(r.stderr).toMatch(/^error: refused: Scalekit does not know organization org_doesnotexist: check the id/m);
     expect(r.stdout).not.toContain('accepted');
     expect(asJson.code).toBe(1);
-    expect(json(asJson)).toMatchObject({ organizationId: 'org_doesnotexist', status: 'refused', error: expect.stringMatching(/does not know/) });
+    expect(json(asJson)).toMatchObject({
+      organizationId: 'org_doesnotexist',
+      status: 'refused',
+      error: expect.stringMatching(/does not know/),
+    });
     expect(await stack.database.db('organizations').where('id', 'org_doesnotexist').first()).toBeUndefined();
     expect(await stack.workflows.status('org_doesnotexist')).toBeNull();
 
@@ -365,7 +397,11 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     const [a, b] = emulator.snapshot(org.id).users;
     emulator.updateUser(org.id, a!.id, { givenName: 'Renamed' }, noEmit);
     emulator.deleteUser(org.id, b!.id, noEmit);
-    const joiner = emulator.createUser(org.id, { email: `late.${randomInt(1e6)}@example.com`, givenName: 'Late', familyName: 'Joiner' }, noEmit);
+    const joiner = emulator.createUser(
+      org.id,
+      { email: `late.${randomInt(1e6)}@example.com`, givenName: 'Late', familyName: 'Joiner' },
+      noEmit,
+    );
     const before = await databaseView(stack.database.db, org.id);
 
     const dry = await cli(['reconcile', org.id, '--dry-run']);
@@ -402,7 +438,9 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     const approved = await cli(['approve', org.id, dryRun, '--wait']);
     expect(approved.code, approved.stderr).toBe(0);
     expect(approved.stdout).toContain(`approved: run ${dryRun} is applying`);
-    expect(approved.stdout).toMatch(new RegExp(`run ${dryRun} completed in .*\\n  users   created 1 · updated 1 · deactivated 1 · reactivated 0`));
+    expect(approved.stdout).toMatch(
+      new RegExp(`run ${dryRun} completed in .*\\n  users   created 1 · updated 1 · deactivated 1 · reactivated 0`),
+    );
     expect((await waitForRun(stack.workflows, org.id, dryRun)).status).toBe('completed');
     expect(await databaseView(stack.database.db, org.id)).toEqual(directoryView(emulator, org.id));
     const again = await cli(['approve', org.id, dryRun]);
@@ -437,7 +475,9 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect(r.code, r.stderr).toBe(0);
     const runId = /accepted: run (\d+)/.exec(r.stdout)?.[1] ?? '';
     expect(r.stdout).toMatch(
-      new RegExp(`run ${runId} stopped before applying anything: it would deactivate ${gone} of ${users.length} active users \\(\\d+%\\), beyond the guard \\(more than 20% and at least 10\\)`),
+      new RegExp(
+        `run ${runId} stopped before applying anything: it would deactivate ${gone} of ${users.length} active users \\(\\d+%\\), beyond the guard \\(more than 20% and at least 10\\)`,
+      ),
     );
     expect(r.stdout).toContain(`scimflow approve ${org.id} ${runId}`);
     expect(r.stdout).toContain(`scimflow cancel ${org.id} ${runId}`);
@@ -464,7 +504,9 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect(status.stdout).toMatch(/run {8}none in progress/);
     expect(status.stdout).toMatch(new RegExp(`last run   run ${runId} full completed .*created ${users}`));
     expect(status.stdout).toMatch(/full {3}active · next \d{4}-/);
-    const statusJson = json<{ status: { lastReconcile: { runId: string } }; schedules: { exists: boolean }[] }>(await cli(['status', org.id, '--json']));
+    const statusJson = json<{ status: { lastReconcile: { runId: string } }; schedules: { exists: boolean }[] }>(
+      await cli(['status', org.id, '--json']),
+    );
     expect(statusJson.status.lastReconcile.runId).toBe(runId);
     expect(statusJson.schedules.map((s) => s.exists)).toEqual([true, true]);
 
@@ -483,10 +525,13 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     const trigger = await cli(['schedule', 'trigger', org.id]);
     expect(trigger.code, trigger.stderr).toBe(0);
     expect(trigger.stdout).toContain(`triggered scim-reconcile:${org.id}`);
-    const scheduled = await eventually(async () => {
-      const r = await stack.database.db('sync_runs').where({ organization_id: org.id, trigger: 'schedule', status: 'completed' }).first();
-      return r as { id: string; drift: number } | undefined;
-    }, { timeoutMs: 60_000 });
+    const scheduled = await eventually(
+      async () => {
+        const r = await stack.database.db('sync_runs').where({ organization_id: org.id, trigger: 'schedule', status: 'completed' }).first();
+        return r as { id: string; drift: number } | undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(scheduled.drift).toBe(0);
     expect((await cli(['runs', org.id])).stdout).toMatch(new RegExp(`${scheduled.id}\\s+full\\s+schedule\\s+no\\s+completed`));
 
@@ -564,7 +609,10 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     ]);
     expect([neither.code, neither.stderr]).toEqual([2, expect.stringMatching(/give either a role name or --none/)]);
     expect([badRole.code, badRole.stderr]).toEqual([2, expect.stringMatching(/"two words" is not a role name/)]);
-    expect([unknownGroup.code, unknownGroup.stderr]).toEqual([1, expect.stringMatching(/refused: group dirgroup_nope is not in the directory/)]);
+    expect([unknownGroup.code, unknownGroup.stderr]).toEqual([
+      1,
+      expect.stringMatching(/refused: group dirgroup_nope is not in the directory/),
+    ]);
     expect([unknownUser.code, unknownUser.stderr]).toEqual([1, expect.stringMatching(/user diruser_nope is not in the directory/)]);
     expect(Number((await mapped())?.n)).toBe(result.usersChanged);
   });
@@ -578,7 +626,12 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect(paused.stdout).toContain(`resume with \`scimflow resume ${org.id}\``);
 
     const user = emulator.snapshot(org.id).users[0]!;
-    const update = envelope(T.userUpdated, org.id, { id: user.id, email: user.email, given_name: 'Paused', family_name: user.profile.familyName, active: true }, new Date().toISOString());
+    const update = envelope(
+      T.userUpdated,
+      org.id,
+      { id: user.id, email: user.email, given_name: 'Paused', family_name: user.profile.familyName, active: true },
+      new Date().toISOString(),
+    );
     expect((await stack.deliver(update)).status).toBe(202);
     await eventually(async () => (await stack.workflows.status(org.id))?.deferred === 1);
     const [status, list, again] = await Promise.all([cli(['status', org.id]), cli(['orgs', 'list']), cli(['pause', org.id])]);
@@ -589,7 +642,11 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     const resumed = await cli(['resume', org.id, '--json']);
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(json(resumed)).toMatchObject({ status: 'resumed', deferred: 1, resumed: { note: 'IdP migration' } });
-    await eventually(async () => (await stack.database.db('directory_users').where({ organization_id: org.id, id: user.id }).first('given_name'))?.given_name === 'Paused');
+    await eventually(
+      async () =>
+        (await stack.database.db('directory_users').where({ organization_id: org.id, id: user.id }).first('given_name'))?.given_name ===
+        'Paused',
+    );
     const [live, unknown, unknownRoles, longNote, ...unknownRuns] = await Promise.all([
       cli(['resume', org.id]),
       cli(['pause', 'org_never_seen']),
@@ -601,7 +658,10 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     ]);
     expect([live.code, live.stderr]).toEqual([1, expect.stringMatching(/refused: the sync of .* is not paused/)]);
     for (const r of [unknown, unknownRoles, ...unknownRuns]) {
-      expect([r.code, r.stderr]).toEqual([1, expect.stringMatching(/does not know organization org_never_seen yet; register it first: scimflow orgs add org_never_seen/)]);
+      expect([r.code, r.stderr]).toEqual([
+        1,
+        expect.stringMatching(/does not know organization org_never_seen yet; register it first: scimflow orgs add org_never_seen/),
+      ]);
     }
     expect(await stack.workflows.status('org_never_seen')).toBeNull();
     expect([longNote.code, longNote.stderr]).toEqual([2, expect.stringMatching(/at most 500 characters/)]);
@@ -611,9 +671,16 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
     expect((await cli(['import', org.id, '--json'])).code).toBe(0);
     const holder = emulator.snapshot(org.id).users[0]!;
-    const clash = envelope(T.userCreated, org.id, { id: 'diruser_clash', email: holder.email, given_name: 'Clash', active: true }, new Date().toISOString());
+    const clash = envelope(
+      T.userCreated,
+      org.id,
+      { id: 'diruser_clash', email: holder.email, given_name: 'Clash', active: true },
+      new Date().toISOString(),
+    );
     expect((await stack.deliver(clash)).status).toBe(202);
-    await eventually(async () => (await stack.database.db('directory_events').where('id', clash.id).first('outcome'))?.outcome === 'quarantined');
+    await eventually(
+      async () => (await stack.database.db('directory_events').where('id', clash.id).first('outcome'))?.outcome === 'quarantined',
+    );
 
     const list = await cli(['events', 'list', org.id, '--outcome', 'quarantined']);
     expect(list.code, list.stderr).toBe(0);

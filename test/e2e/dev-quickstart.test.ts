@@ -63,9 +63,15 @@ it('prints the command that makes a settings link (not a live single-use link), 
   const out = dev.output();
   // A link in a terminal's scrollback would be one more place a single-use credential lingers.
   expect(out).not.toMatch(/\/settings\/directory\?/);
-  const command = /curl -s -X POST -H "Authorization: Bearer \$OPERATOR_API_TOKEN" \\\n\s+(http:\/\/127\.0\.0\.1:\d+\/api\/organizations\/org_\w+\/settings-link)/.exec(out);
+  const command =
+    /curl -s -X POST -H "Authorization: Bearer \$OPERATOR_API_TOKEN" \\\n\s+(http:\/\/127\.0\.0\.1:\d+\/api\/organizations\/org_\w+\/settings-link)/.exec(
+      out,
+    );
   expect(command?.[1]).toBeDefined();
-  const made = await fetch(command?.[1] as string, { method: 'POST', headers: { authorization: `Bearer ${dev.secrets().operatorApiToken}` } });
+  const made = await fetch(command?.[1] as string, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${dev.secrets().operatorApiToken}` },
+  });
   expect(made.status).toBe(201);
   const { url } = (await made.json()) as { url: string };
   // As a browser follows it: a redirect to the organization's page, with the session cookie.
@@ -77,7 +83,7 @@ it('prints the command that makes a settings link (not a live single-use link), 
   expect(await res.text()).toMatch(new RegExp(`<iframe[^>]* src="http://127\\.0\\.0\\.1:${ports.EMULATOR_PORT}/portal/`));
 });
 
-it('applies every event type sent with npm run send-event (signed with the user\'s own secret), visible through the operator API', async () => {
+it("applies every event type sent with npm run send-event (signed with the user's own secret), visible through the operator API", async () => {
   const token = dev.secrets().operatorApiToken;
   const api = async <T>(path: string): Promise<T> => {
     const res = await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${token}` } });
@@ -109,7 +115,9 @@ it('applies every event type sent with npm run send-event (signed with the user\
   });
   expect(new Set(events.map((e) => e.type)).size).toBe(8);
 
-  const { users } = await api<{ users: { id: string; email: string; active: boolean; groups: string[] }[] }>(`/api/organizations/${org}/users`);
+  const { users } = await api<{ users: { id: string; email: string; active: boolean; groups: string[] }[] }>(
+    `/api/organizations/${org}/users`,
+  );
   expect(users).toEqual([
     expect.objectContaining({ id: 'diruser_1', email: 'one@example.com', active: true, groups: ['dirgroup_a'] }),
     expect.objectContaining({ id: 'diruser_2', active: false, groups: [] }),
@@ -129,7 +137,9 @@ it('brings the emulator demo organization in and stops everything on Ctrl-C', as
   const demo = /demo organization (org_\w+)/.exec(dev.output())?.[1];
   expect(demo).toBeDefined();
   const users = await eventually(async () => {
-    const res = await fetch(`http://127.0.0.1:${port}/api/organizations/${demo}/users?active=true`, { headers: { authorization: `Bearer ${token}` } });
+    const res = await fetch(`http://127.0.0.1:${port}/api/organizations/${demo}/users?active=true`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
     const b = (await res.json()) as { users?: unknown[] };
     return (b.users?.length ?? 0) >= 40 ? b.users : undefined;
   });

@@ -239,9 +239,7 @@ async function waitForConvergence(org: string): Promise<Converged> {
   const settle = await fetch(`${emulator.url}/_emulator/deliveries/settle?timeoutMs=60000`, { method: 'POST' });
   expect(settle.status).toBe(200);
   const { events } = await control<{ events: WebhookPayload[] }>('GET', `/events?organizationId=${org}`);
-  const log = (await control<{ deliveries: DeliveryLogEntry[] }>('GET', '/deliveries')).deliveries.filter(
-    (d) => d.organizationId === org,
-  );
+  const log = (await control<{ deliveries: DeliveryLogEntry[] }>('GET', '/deliveries')).deliveries.filter((d) => d.organizationId === org);
   const delivered = log.filter((d) => d.outcome === 'delivered').length;
   // Every delivery scimflow acknowledged reached the workflow (received); every event id was
   // decided exactly once (applied, stale or quarantined); every extra copy counted as a duplicate.
@@ -315,28 +313,34 @@ async function expectDatabaseEqualsDirectory(run: ScenarioRun, snap: DirectorySn
       .map((g) => ({ id: g.id, displayName: g.displayName, memberCount: g.memberCount }))
       .sort((a, b) => byText(a.id, b.id)),
   ).toEqual(
-    snap.groups
-      .map((g) => ({ id: g.id, displayName: g.displayName, memberCount: g.memberIds.length }))
-      .sort((a, b) => byText(a.id, b.id)),
+    snap.groups.map((g) => ({ id: g.id, displayName: g.displayName, memberCount: g.memberIds.length })).sort((a, b) => byText(a.id, b.id)),
   );
   const deleted = groups.filter((g) => g.deleted);
   expect(sorted(deleted.map((g) => g.id))).toEqual(sorted(run.deletedGroupIds));
   for (const g of deleted) expect(g).toMatchObject({ memberCount: 0 });
 
   // Membership sets, straight from the table (inactive users' rows included).
-  const rows = (await stack.database
-    .db('group_memberships')
-    .where('organization_id', org)
-    .select('group_id', 'user_id')) as { group_id: string; user_id: string }[];
+  const rows = (await stack.database.db('group_memberships').where('organization_id', org).select('group_id', 'user_id')) as {
+    group_id: string;
+    user_id: string;
+  }[];
   expect(rows.length).toBeGreaterThan(20);
   expect(sorted(rows.map((r) => `${r.group_id} ${r.user_id}`))).toEqual(
     sorted(snap.groups.flatMap((g) => g.memberIds.map((u) => `${g.id} ${u}`))),
   );
 
   // The organization's directory state.
-  const directoryRows = await stack.database.db('organization_directories').where('organization_id', org).select('id', 'directory_type', 'provider', 'enabled');
+  const directoryRows = await stack.database
+    .db('organization_directories')
+    .where('organization_id', org)
+    .select('id', 'directory_type', 'provider', 'enabled');
   expect(directoryRows).toEqual([
-    { id: snap.directory.id, directory_type: snap.directory.directoryType, provider: snap.directory.provider, enabled: snap.directory.enabled },
+    {
+      id: snap.directory.id,
+      directory_type: snap.directory.directoryType,
+      provider: snap.directory.provider,
+      enabled: snap.directory.enabled,
+    },
   ]);
 }
 

@@ -48,7 +48,11 @@ function env(overrides: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'cli/scimflow.mjs'), ...args], { cwd: PROJECT_ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'cli/scimflow.mjs'), ...args], {
+    cwd: PROJECT_ROOT,
+    env: env(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -60,7 +64,11 @@ beforeAll(async () => {
   database = await createTestDatabase();
   connection = await Connection.connect({ address: inject('temporalAddress') });
   client = new Client({ connection });
-  worker = spawn(join(PROJECT_ROOT, 'node_modules/.bin/tsx'), ['worker/main.ts'], { cwd: PROJECT_ROOT, env: env(), stdio: ['ignore', 'pipe', 'pipe'] });
+  worker = spawn(join(PROJECT_ROOT, 'node_modules/.bin/tsx'), ['worker/main.ts'], {
+    cwd: PROJECT_ROOT,
+    env: env(),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   worker.stdout?.on('data', (d: Buffer) => (workerOutput += d.toString()));
   worker.stderr?.on('data', (d: Buffer) => (workerOutput += d.toString()));
   workerExited = new Promise((r) => worker?.once('exit', () => r()));
@@ -73,9 +81,15 @@ afterAll(async () => {
     await workerExited;
     clearTimeout(timer);
   }
-  await client?.schedule.getHandle(retentionScheduleId(taskQueue)).delete().catch(() => undefined);
+  await client?.schedule
+    .getHandle(retentionScheduleId(taskQueue))
+    .delete()
+    .catch(() => undefined);
   for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}" AND ExecutionStatus = "Running"` })) {
-    await client.workflow.getHandle(wf.workflowId).terminate('test finished').catch(() => undefined);
+    await client.workflow
+      .getHandle(wf.workflowId)
+      .terminate('test finished')
+      .catch(() => undefined);
   }
   await connection?.close();
   await database?.drop();
@@ -92,7 +106,8 @@ async function seedOld(org: string, prefix: string, count: number, days: number)
   );
 }
 
-const remaining = async (prefix: string) => Number((await db()('directory_events').where('id', 'like', `${prefix}%`).count('* as n').first())?.n);
+const remaining = async (prefix: string) =>
+  Number((await db()('directory_events').where('id', 'like', `${prefix}%`).count('* as n').first())?.n);
 
 it('the worker creates the retention schedule; triggering it prunes; the CLI runs it now and shows it', async () => {
   const org = 'org_retention_e2e';
@@ -114,15 +129,25 @@ it('the worker creates the retention schedule; triggering it prunes; the CLI run
 
   await client.schedule.getHandle(schedule.id).trigger();
   await eventually(async () => (await remaining('scheduled-')) === 0, { timeoutMs: 120_000, intervalMs: 250 });
-  expect(await db()('directory_events').where('id', 'like', 'cleared-%').whereNotNull('payload').count('* as n').first()).toEqual({ n: '0' });
+  expect(await db()('directory_events').where('id', 'like', 'cleared-%').whereNotNull('payload').count('* as n').first()).toEqual({
+    n: '0',
+  });
   expect(await remaining('cleared-')).toBe(2);
-  await eventually(async () => /"msg":"retention run finished".*"ledgerEventsDeleted":3/.test(workerOutput), { timeoutMs: 180_000, intervalMs: 250 });
+  await eventually(async () => /"msg":"retention run finished".*"ledgerEventsDeleted":3/.test(workerOutput), {
+    timeoutMs: 180_000,
+    intervalMs: 250,
+  });
 
   // Run it now from the CLI: a dry run counts and changes nothing; a run prunes and says what.
   await seedOld(org, 'by-hand-', 4, 365);
   const dry = await cli(['retention', 'run', '--dry-run', '--json']);
   expect(dry.code, dry.stderr).toBe(0);
-  expect(JSON.parse(dry.stdout)).toMatchObject({ dryRun: true, trigger: 'cli', complete: true, counts: { ledgerEventsDeleted: 4, eventPayloadsCleared: 0 } });
+  expect(JSON.parse(dry.stdout)).toMatchObject({
+    dryRun: true,
+    trigger: 'cli',
+    complete: true,
+    counts: { ledgerEventsDeleted: 4, eventPayloadsCleared: 0 },
+  });
   expect(await remaining('by-hand-')).toBe(4);
 
   const real = await cli(['retention', 'run']);
@@ -134,7 +159,11 @@ it('the worker creates the retention schedule; triggering it prunes; the CLI run
 
   const status = await cli(['retention', 'status', '--json']);
   expect(status.code, status.stderr).toBe(0);
-  const parsed = JSON.parse(status.stdout) as { schedule: { exists: boolean }; runs: { trigger: string; dryRun: boolean }[]; oldest: Record<string, number | null> };
+  const parsed = JSON.parse(status.stdout) as {
+    schedule: { exists: boolean };
+    runs: { trigger: string; dryRun: boolean }[];
+    oldest: Record<string, number | null>;
+  };
   expect(parsed.schedule.exists).toBe(true);
   expect(parsed.runs.map((r) => [r.trigger, r.dryRun])).toEqual([
     ['cli', false],

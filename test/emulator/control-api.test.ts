@@ -46,7 +46,9 @@ describe('control API', () => {
     expect(user.json.groupIds).toEqual([group.json.id]);
     const userPath = `${orgPath}/users/${user.json.id}`;
 
-    expect((await call<UserView>('PATCH', userPath, { title: 'Intern', costCenter: null })).json.profile).toMatchObject({ title: 'Intern' });
+    expect((await call<UserView>('PATCH', userPath, { title: 'Intern', costCenter: null })).json.profile).toMatchObject({
+      title: 'Intern',
+    });
     expect((await call<UserView>('GET', userPath)).json.profile.costCenter).toBeUndefined();
     const roles = await call('PUT', `${orgPath}/role-assignments`, {
       assignments: [{ groupId: group.json.id, roleName: 'intern' }],
@@ -55,9 +57,9 @@ describe('control API', () => {
     expect(roles.json).toEqual({ assignments: [{ groupId: group.json.id, roleName: 'intern' }] });
     const other = await call<GroupView>('POST', `${orgPath}/groups`, { displayName: 'Executives' });
     expect((await call<UserView>('PUT', `${userPath}/groups`, { groupIds: [other.json.id] })).json.roles).toEqual([]);
-    expect((await call<GroupView>('PUT', `${orgPath}/groups/${group.json.id}/members`, { userIds: [user.json.id] })).json.memberIds).toEqual([
-      user.json.id,
-    ]);
+    expect(
+      (await call<GroupView>('PUT', `${orgPath}/groups/${group.json.id}/members`, { userIds: [user.json.id] })).json.memberIds,
+    ).toEqual([user.json.id]);
     expect((await call<GroupView>('PATCH', `${orgPath}/groups/${other.json.id}`, { displayName: 'Execs' })).json.displayName).toBe('Execs');
     expect((await call('DELETE', `${orgPath}/groups/${other.json.id}`)).json).toEqual({ deleted: true });
     expect((await call('DELETE', userPath)).json).toEqual({ deleted: true });
@@ -106,7 +108,9 @@ describe('control API', () => {
     expect(missingEmail.status).toBe(400);
     expect(missingEmail.json).toMatchObject({ error: 'invalid_argument', message: expect.stringContaining('email') });
     expect((await call('POST', `/_emulator/organizations/${org.id}/users`, { email: 'x@y.example', shoeSize: 9 })).status).toBe(400);
-    expect((await call('POST', `/_emulator/organizations/${org.id}/users`, { email: 'x@y.example', groupIds: ['dirgroup_1'] })).status).toBe(404);
+    expect(
+      (await call('POST', `/_emulator/organizations/${org.id}/users`, { email: 'x@y.example', groupIds: ['dirgroup_1'] })).status,
+    ).toBe(404);
     expect((await call('GET', '/_emulator/organizations/org_404')).json).toMatchObject({ error: 'not_found' });
     expect((await call('DELETE', '/_emulator/organizations')).status).toBe(405);
     expect((await call('GET', '/_emulator/nothing-here')).status).toBe(404);
@@ -129,11 +133,23 @@ describe('control API', () => {
     // A bodiless POST needs no content type, so the page's origin decides.
     const reset = await fetch(`${emu.url}/_emulator/reset`, { method: 'POST', headers: { origin: 'https://evil.example' } });
     expect(reset.status).toBe(403);
-    const json = await fetch(users, { method: 'POST', body, headers: { 'content-type': 'application/json', origin: 'https://evil.example' } });
+    const json = await fetch(users, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json', origin: 'https://evil.example' },
+    });
     expect(json.status).toBe(403);
     expect(emu.snapshot(org.id).users).toEqual([]);
     // Scripts (no Origin) and the emulator's own pages still can.
-    expect((await fetch(users, { method: 'POST', body, headers: { 'content-type': 'application/json; charset=utf-8', origin: new URL(emu.url).origin } })).status).toBe(201);
+    expect(
+      (
+        await fetch(users, {
+          method: 'POST',
+          body,
+          headers: { 'content-type': 'application/json; charset=utf-8', origin: new URL(emu.url).origin },
+        })
+      ).status,
+    ).toBe(201);
     expect(emu.snapshot(org.id).users).toHaveLength(1);
   });
 
@@ -143,7 +159,10 @@ describe('control API', () => {
     const demo = await call<OrganizationView>('POST', '/_emulator/seed/demo', { seed: 4, externalId: 'demo-4' });
     expect(demo.status).toBe(201);
     expect(emu.snapshot(demo.json.id).users).toHaveLength(50);
-    const large = await call<{ users: number; organization: OrganizationView }>('POST', '/_emulator/seed/large', { users: 500, groups: 20 });
+    const large = await call<{ users: number; organization: OrganizationView }>('POST', '/_emulator/seed/large', {
+      users: 500,
+      groups: 20,
+    });
     expect(large.json.users).toBe(500);
     expect(emu.snapshot(large.json.organization.id).users).toHaveLength(500);
 

@@ -15,7 +15,10 @@ afterEach(async () => {
 async function setup(options: Parameters<typeof startEmulator>[0], respond?: Parameters<typeof startReceiver>[0]) {
   const receiver = await startReceiver(respond);
   const emu = await startEmulator({ webhookUrl: receiver.url, ...options });
-  cleanups.push(() => receiver.close(), () => emu.close());
+  cleanups.push(
+    () => receiver.close(),
+    () => emu.close(),
+  );
   return { emu, receiver };
 }
 

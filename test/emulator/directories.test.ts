@@ -1,7 +1,14 @@
 import { ScalekitClient, ScalekitNotFoundException } from '@scalekit-sdk/node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDirectoryWebhook } from '../../domain/events';
-import { startEmulator, type DirectoryView, type EmulatorHandle, type GroupView, type OrganizationView, type UserView } from '../../emulator';
+import {
+  startEmulator,
+  type DirectoryView,
+  type EmulatorHandle,
+  type GroupView,
+  type OrganizationView,
+  type UserView,
+} from '../../emulator';
 
 // Organizations with several directories: the control API, the real SDK and the webhooks.
 
@@ -50,7 +57,8 @@ describe('an organization with two directories', () => {
     const groupB = (await call<GroupView>('POST', `${orgPath}/groups`, { displayName: 'Exporters', directoryId: b })).json;
     expect([groupA.directoryId, groupB.directoryId]).toEqual([a, b]);
     const inA = (await call<UserView>('POST', `${orgPath}/users`, { email: 'art@vandelay.example', groupIds: [groupA.id] })).json;
-    const inB = (await call<UserView>('POST', `${orgPath}/users`, { email: 'art@vandelay.example', directoryId: b, groupIds: [groupB.id] })).json;
+    const inB = (await call<UserView>('POST', `${orgPath}/users`, { email: 'art@vandelay.example', directoryId: b, groupIds: [groupB.id] }))
+      .json;
     expect([inA.directoryId, inB.directoryId]).toEqual([a, b]);
     // A directory's users join its own groups only.
     const crossed = await call<{ message: string }>('PUT', `${orgPath}/users/${inA.id}/groups`, { groupIds: [groupB.id] });
@@ -80,12 +88,15 @@ describe('an organization with two directories', () => {
     ]);
   });
 
-  it('sends directory events with the id of the directory they are about; group events carry it, user events (like Scalekit\'s) do not', async () => {
+  it("sends directory events with the id of the directory they are about; group events carry it, user events (like Scalekit's) do not", async () => {
     const org = emu.createOrganization({ displayName: 'Pendant Publishing' });
     const b = emu.addDirectory(org.id, { provider: 'GOOGLE' }).id;
     const group = emu.createGroup(org.id, { displayName: 'Editors', directoryId: b });
     emu.createUser(org.id, { email: 'elaine@pendant.example', directoryId: b, groupIds: [group.id] });
-    expect((await call('PUT', `/_emulator/organizations/${org.id}/directories/${b}`, { enabled: false })).json).toEqual({ enabled: false, changed: true });
+    expect((await call('PUT', `/_emulator/organizations/${org.id}/directories/${b}`, { enabled: false })).json).toEqual({
+      enabled: false,
+      changed: true,
+    });
 
     const events = emu.events().filter((e) => e.organizationId === org.id);
     expect(events.map((e) => e.type)).toEqual([
@@ -95,7 +106,11 @@ describe('an organization with two directories', () => {
       'organization.directory.user_created',
       'organization.directory_disabled',
     ]);
-    expect(events.map((e) => (e.payload.data as { id?: string }).id).filter((id) => id?.startsWith('dir_'))).toEqual([org.directoryId, b, b]);
+    expect(events.map((e) => (e.payload.data as { id?: string }).id).filter((id) => id?.startsWith('dir_'))).toEqual([
+      org.directoryId,
+      b,
+      b,
+    ]);
     expect(events[2]?.payload.data).toMatchObject({ id: group.id, directory_id: b });
     expect(events[3]?.payload.data).not.toHaveProperty('directory_id');
     for (const e of events) expect(parseDirectoryWebhook(e.body).status).toBe('event');
@@ -139,7 +154,13 @@ describe('an organization with two directories', () => {
     }
 
     // Filling one directory of an existing organization.
-    const filled = emu.generateLarge({ users: 40, groups: 2, seed: 6, organizationId: one.organization.id, directoryId: one.organization.directoryIds[1] });
+    const filled = emu.generateLarge({
+      users: 40,
+      groups: 2,
+      seed: 6,
+      organizationId: one.organization.id,
+      directoryId: one.organization.directoryIds[1],
+    });
     expect(filled.organization.id).toBe(one.organization.id);
     expect(emu.snapshot(one.organization.id).directories.map((d) => d.totalUsers)).toEqual([100, 140, 100]);
   });

@@ -122,7 +122,12 @@ describe('admin portal', () => {
       data: { directory_type: 'SCIM', id: org.directoryId, provider: 'OKTA', enabled: false },
     });
     expect(emu.snapshot(org.id).directory.enabled).toBe(false);
-    expect(emu.events().slice(eventsBefore).map((e) => e.type)).toEqual(['organization.directory_disabled']);
+    expect(
+      emu
+        .events()
+        .slice(eventsBefore)
+        .map((e) => e.type),
+    ).toEqual(['organization.directory_disabled']);
 
     page.element('enable').listeners.click!();
     await until(() => page.posted.length === 3, 'the enable event');

@@ -13,7 +13,9 @@ export interface ReceivedWebhook {
  * A tiny webhook receiver on 127.0.0.1:0 for tests. `respond` decides the status of each request
  * (default 200); every request is recorded, whatever the answer.
  */
-export async function startReceiver(respond: (body: string, headers: Record<string, string>, n: number) => number | Promise<number> = () => 200) {
+export async function startReceiver(
+  respond: (body: string, headers: Record<string, string>, n: number) => number | Promise<number> = () => 200,
+) {
   const received: ReceivedWebhook[] = [];
   let responder = respond;
   const server = http.createServer((req, res) => {

@@ -179,10 +179,12 @@ describe('DirectoryService', () => {
     const again = await sdk.directory.enableDirectory(other.id, other.directoryId);
     expect(again.errorMessage).toMatch(/already enabled/);
     expect((await sdk.directory.disableDirectory(other.id, other.directoryId)).enabled).toBe(false);
-    expect(emu.events().slice(before).map((e) => e.type)).toEqual([
-      'organization.directory_enabled',
-      'organization.directory_disabled',
-    ]);
+    expect(
+      emu
+        .events()
+        .slice(before)
+        .map((e) => e.type),
+    ).toEqual(['organization.directory_enabled', 'organization.directory_disabled']);
   });
 
   it('maps unknown organizations and directories to ScalekitNotFoundException', async () => {

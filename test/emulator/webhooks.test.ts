@@ -55,7 +55,8 @@ afterAll(async () => {
   await receiver?.close();
 });
 
-const bodies = () => received.map((r) => JSON.parse(r.body) as { type: string; id: string; data: Record<string, unknown> } & Record<string, unknown>);
+const bodies = () =>
+  received.map((r) => JSON.parse(r.body) as { type: string; id: string; data: Record<string, unknown> } & Record<string, unknown>);
 
 describe('emitted webhooks', () => {
   it('delivers every event of the scenario, in order, and covers all eight types', () => {

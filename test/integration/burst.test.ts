@@ -45,7 +45,10 @@ it('applies 2,000 events for one organization completely, each user ending at it
 
   await eventually(
     async () => {
-      const [row] = await stack.database.db('directory_events').where({ organization_id: org, outcome: 'applied' }).count<{ count: string }[]>('* as count');
+      const [row] = await stack.database
+        .db('directory_events')
+        .where({ organization_id: org, outcome: 'applied' })
+        .count<{ count: string }[]>('* as count');
       return Number(row?.count) === usersCount * versions;
     },
     { timeoutMs: 120_000, intervalMs: 500 },

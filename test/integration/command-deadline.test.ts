@@ -20,7 +20,10 @@ beforeAll(async () => {
   client = new Client({ connection });
 });
 afterAll(async () => {
-  await client?.workflow.getHandle(organizationWorkflowId(org)).terminate('test finished').catch(() => undefined);
+  await client?.workflow
+    .getHandle(organizationWorkflowId(org))
+    .terminate('test finished')
+    .catch(() => undefined);
   await connection?.close();
 });
 

@@ -72,7 +72,11 @@ function scriptHistory(em: EmulatorHandle, organizationId: string, rng: () => nu
       em.updateUser(organizationId, pick(liveUsers), { givenName: `Renamed${step}`, familyName: `F${step}` });
     } else if (r < 0.6 && liveUsers.length && liveGroups.length) {
       const n = Math.floor(rng() * 3);
-      em.setUserGroups(organizationId, pick(liveUsers), Array.from({ length: n }, () => pick(liveGroups)).filter((g, j, a) => a.indexOf(g) === j));
+      em.setUserGroups(
+        organizationId,
+        pick(liveUsers),
+        Array.from({ length: n }, () => pick(liveGroups)).filter((g, j, a) => a.indexOf(g) === j),
+      );
     } else if (r < 0.7 && liveUsers.length > 20) {
       em.deleteUser(organizationId, pick(liveUsers));
     } else if (r < 0.8) {
@@ -107,13 +111,20 @@ it('one full reconcile repairs lost and reordered webhooks; drift equals what wa
   // Wait until scimflow has taken in every delivered event.
   await eventually(
     async () => {
-      const [{ n }] = (await stack.database.db('directory_events').where('organization_id', org.id).whereNot('outcome', 'pending').count('* as n')) as [{ n: string }];
+      const [{ n }] = (await stack.database
+        .db('directory_events')
+        .where('organization_id', org.id)
+        .whereNot('outcome', 'pending')
+        .count('* as n')) as [{ n: string }];
       return Number(n) === delivered.size;
     },
     { timeoutMs: 30_000, intervalMs: 250 },
   );
   const orderedDeliveries = log.filter((d) => d.outcome === 'delivered').map((d) => d.seq);
-  const emitted = emulator.events().filter((e) => e.organizationId === org.id).map((e) => e.id);
+  const emitted = emulator
+    .events()
+    .filter((e) => e.organizationId === org.id)
+    .map((e) => e.id);
   const deliveredOrder = log.filter((d) => d.outcome === 'delivered').map((d) => emitted.indexOf(d.eventId));
   const inversions = deliveredOrder.filter((v, i) => i > 0 && v < (deliveredOrder[i - 1] ?? -1)).length;
   expect(inversions).toBeGreaterThan(0);
@@ -130,7 +141,10 @@ it('one full reconcile repairs lost and reordered webhooks; drift equals what wa
   expect(outcome.result?.drift).toBe(lost.size);
 
   // Every entity the run changed had an event that never arrived.
-  const changed = (await stack.database.db('sync_plan_changes').where({ run_id: outcome.runId, outcome: 'applied' }).select('entity_id')) as {
+  const changed = (await stack.database
+    .db('sync_plan_changes')
+    .where({ run_id: outcome.runId, outcome: 'applied' })
+    .select('entity_id')) as {
     entity_id: string;
   }[];
   const entityOfDropped = new Set<string>();

@@ -24,15 +24,23 @@ afterAll(async () => {
 });
 
 const tables = async () =>
-  ((await db.raw(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name NOT LIKE 'knex%' ORDER BY 1`)).rows as {
-    table_name: string;
-  }[]).map((r) => r.table_name);
+  (
+    (
+      await db.raw(
+        `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' AND table_name NOT LIKE 'knex%' ORDER BY 1`,
+      )
+    ).rows as {
+      table_name: string;
+    }[]
+  ).map((r) => r.table_name);
 
 it('goes up, all the way down, and up again', async () => {
   const applied = await migrateLatest(db);
   expect(applied.length).toBeGreaterThanOrEqual(4);
   const all = await tables();
-  expect(all).toEqual(expect.arrayContaining(['organizations', 'directory_users', 'directory_events', 'sync_runs', 'role_mappings', 'user_roles']));
+  expect(all).toEqual(
+    expect.arrayContaining(['organizations', 'directory_users', 'directory_events', 'sync_runs', 'role_mappings', 'user_roles']),
+  );
 
   await db.migrate.rollback(undefined, true);
   expect(await tables()).toEqual([]);
@@ -48,17 +56,22 @@ it('refuses to undo pausing while events are kept for a paused organization', as
   expect(await db('directory_events').where('id', 'evt_kept').first('outcome')).toEqual({ outcome: 'deferred' });
   await db('directory_events').where('id', 'evt_kept').delete();
   await db.migrate.down(syncPause);
-  expect((await db.raw(`SELECT column_name FROM information_schema.columns WHERE table_name = 'directory_events' AND column_name = 'seq'`)).rows).toEqual([]);
+  expect(
+    (await db.raw(`SELECT column_name FROM information_schema.columns WHERE table_name = 'directory_events' AND column_name = 'seq'`)).rows,
+  ).toEqual([]);
 });
 
-it('leaves existing users\' directory unknown (not the organization\'s last one), and refuses to undo an organization with two', async () => {
+it("leaves existing users' directory unknown (not the organization's last one), and refuses to undo an organization with two", async () => {
   await migrateLatest(db);
   const directories = { name: '20261125000000_directories' };
   await db.migrate.down(directories);
   // The schema before: one directory per organization, on its row. org_one's column names the
   // directory of its last enabled/disabled event: dir_one, disabled, while its users may come
   // from another directory (dir_other) whose events did not name it there.
-  await db('organizations').insert([{ id: 'org_one', directory_id: 'dir_one', directory_provider: 'OKTA', directory_enabled: false, directory_state_ns: 5 }, { id: 'org_none' }]);
+  await db('organizations').insert([
+    { id: 'org_one', directory_id: 'dir_one', directory_provider: 'OKTA', directory_enabled: false, directory_state_ns: 5 },
+    { id: 'org_none' },
+  ]);
   await db('directory_users').insert([
     { organization_id: 'org_one', id: 'diruser_1', active: true, source_ns: 1 },
     { organization_id: 'org_none', id: 'diruser_2', active: true, source_ns: 1 },

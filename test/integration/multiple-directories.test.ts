@@ -22,10 +22,15 @@ const db = () => env.stack.database.db;
 /** Waits until every event the emulator sent about the organization has its ledger outcome. */
 async function applied(org: string): Promise<void> {
   await env.emulator.settled(60_000);
-  const ids = env.emulator.events().filter((e) => e.organizationId === org).map((e) => e.id);
+  const ids = env.emulator
+    .events()
+    .filter((e) => e.organizationId === org)
+    .map((e) => e.id);
   await eventually(
     async () => {
-      const row = (await db()('directory_events').whereIn('id', ids).whereNot('outcome', 'pending').count('* as n').first()) as { n: string };
+      const row = (await db()('directory_events').whereIn('id', ids).whereNot('outcome', 'pending').count('* as n').first()) as {
+        n: string;
+      };
       return Number(row.n) === ids.length;
     },
     { timeoutMs: 60_000 },
@@ -33,12 +38,17 @@ async function applied(org: string): Promise<void> {
 }
 
 async function storedDirectories(org: string): Promise<Record<string, string | null>> {
-  const rows = (await db()('directory_users').where('organization_id', org).select('id', 'directory_id')) as { id: string; directory_id: string | null }[];
+  const rows = (await db()('directory_users').where('organization_id', org).select('id', 'directory_id')) as {
+    id: string;
+    directory_id: string | null;
+  }[];
   return Object.fromEntries(rows.map((r) => [r.id, r.directory_id]));
 }
 
 async function activeIds(org: string): Promise<string[]> {
-  return ((await db()('directory_users').where({ organization_id: org, active: true }).select('id')) as { id: string }[]).map((r) => r.id).sort();
+  return ((await db()('directory_users').where({ organization_id: org, active: true }).select('id')) as { id: string }[])
+    .map((r) => r.id)
+    .sort();
 }
 
 /** An organization with two directories (A: `size` users, B: `size` users), each user in a group of its own directory. */
@@ -50,7 +60,11 @@ function twoDirectories(size: number, emit: { emit: boolean } = quiet) {
   for (const dir of [a, b]) {
     const group = env.emulator.createGroup(org.id, { displayName: `Team of ${dir}`, directoryId: dir }, emit);
     for (let i = 0; i < size; i++) {
-      const user = env.emulator.createUser(org.id, { email: `p${i}.${dir}@example.com`, givenName: 'P', familyName: `${i}`, directoryId: dir, groupIds: [group.id] }, emit);
+      const user = env.emulator.createUser(
+        org.id,
+        { email: `p${i}.${dir}@example.com`, givenName: 'P', familyName: `${i}`, directoryId: dir, groupIds: [group.id] },
+        emit,
+      );
       users[dir]!.push(user.id);
     }
   }
@@ -75,7 +89,10 @@ describe('reconciling an organization with two directories', () => {
     const homes = await storedDirectories(org);
     for (const dir of [a, b]) for (const id of users[dir]!) expect(homes[id]).toBe(dir);
     // The run walked both directories and recorded each one's part.
-    const parts = await db()('sync_run_directories').where('run_id', imported.runId).orderBy('position').select('directory_id', 'read', 'users_fetched');
+    const parts = await db()('sync_run_directories')
+      .where('run_id', imported.runId)
+      .orderBy('position')
+      .select('directory_id', 'read', 'users_fetched');
     expect(parts).toEqual([
       { directory_id: a, read: true, users_fetched: 12 },
       { directory_id: b, read: true, users_fetched: 12 },
@@ -86,7 +103,9 @@ describe('reconciling an organization with two directories', () => {
     const full = await reconcileAndWait(env.stack.workflows, org);
     expect(full.result?.users).toMatchObject({ created: 0, deactivated: 1, failed: 0 });
     expect(await activeIds(org)).toEqual([...users[a]!, ...users[b]!.filter((id) => id !== gone)].sort());
-    const change = await db()('sync_plan_changes').where({ run_id: full.runId, entity: 'user', entity_id: gone }).first('action', 'outcome', 'detail');
+    const change = await db()('sync_plan_changes')
+      .where({ run_id: full.runId, entity: 'user', entity_id: gone })
+      .first('action', 'outcome', 'detail');
     expect(change).toEqual({ action: 'deactivate', outcome: 'applied', detail: `no longer listed by its directory ${b}` });
     expect(await databaseView(db(), org)).toEqual(directoryView(env.emulator, org));
   });
@@ -101,7 +120,10 @@ describe('reconciling an organization with two directories', () => {
 
     const run = await reconcileAndWait(env.stack.workflows, org);
     expect(run.result?.users).toMatchObject({ created: 1, deactivated: 1, failed: 0 });
-    expect(await db()('directory_users').where({ organization_id: org, id: leaving }).first('active', 'directory_id')).toEqual({ active: false, directory_id: a });
+    expect(await db()('directory_users').where({ organization_id: org, id: leaving }).first('active', 'directory_id')).toEqual({
+      active: false,
+      directory_id: a,
+    });
     expect(await db()('directory_users').where({ organization_id: org, id: arriving }).first('active', 'directory_id', 'email')).toEqual({
       active: true,
       directory_id: b,
@@ -125,7 +147,17 @@ describe('reconciling an organization with two directories', () => {
     expect(dry.plan?.directories).toEqual([
       { id: a, provider: 'OKTA', enabled: true, read: true, removed: false, usersFetched: 4, activeUsers: 4, deactivate: 0 },
       { id: c, provider: 'GOOGLE', enabled: false, read: false, removed: false, usersFetched: 0, activeUsers: 3, deactivate: 0 },
-      { id: b, provider: null, enabled: null, read: false, removed: true, missingOnce: true, usersFetched: 0, activeUsers: 4, deactivate: 0 },
+      {
+        id: b,
+        provider: null,
+        enabled: null,
+        read: false,
+        removed: true,
+        missingOnce: true,
+        usersFetched: 0,
+        activeUsers: 4,
+        deactivate: 0,
+      },
     ]);
     await env.stack.workflows.approveRun(org, dry.runId);
     // Ended as the workflow sees it (the row says completed a moment before the workflow knows).
@@ -136,14 +168,26 @@ describe('reconciling an organization with two directories', () => {
     const second = await reconcileAndWait(env.stack.workflows, org);
     expect(second.result?.users).toMatchObject({ deactivated: 4, failed: 0 });
     expect(second.plan?.directories?.find((d) => d.id === b)).toEqual({
-      id: b, provider: null, enabled: null, read: false, removed: true, usersFetched: 0, activeUsers: 4, deactivate: 4,
+      id: b,
+      provider: null,
+      enabled: null,
+      read: false,
+      removed: true,
+      usersFetched: 0,
+      activeUsers: 4,
+      deactivate: 4,
     });
     expect(await activeIds(org)).toEqual([...users[a]!, ...inC].sort());
-    const reasons = (await db()('sync_plan_changes').where({ run_id: second.runId, action: 'deactivate' }).select('detail')) as { detail: string }[];
-    expect(new Set(reasons.map((r) => r.detail))).toEqual(new Set([`its directory ${b} is no longer in Scalekit (two full runs in a row did not list it)`]));
-    const directories = await env.stack.api<{ directories: { id: string; enabled: boolean | null; removedAt: string | null; activeUsers: number }[]; enabled: boolean }>(
-      `/api/organizations/${org}/directories`,
+    const reasons = (await db()('sync_plan_changes').where({ run_id: second.runId, action: 'deactivate' }).select('detail')) as {
+      detail: string;
+    }[];
+    expect(new Set(reasons.map((r) => r.detail))).toEqual(
+      new Set([`its directory ${b} is no longer in Scalekit (two full runs in a row did not list it)`]),
     );
+    const directories = await env.stack.api<{
+      directories: { id: string; enabled: boolean | null; removedAt: string | null; activeUsers: number }[];
+      enabled: boolean;
+    }>(`/api/organizations/${org}/directories`);
     expect(directories.directories.map((d) => [d.id, d.enabled, d.removedAt !== null, d.activeUsers])).toEqual([
       [a, true, false, 4],
       [c, false, false, 3],
@@ -166,9 +210,21 @@ describe('reconciling an organization with two directories', () => {
     expect(await activeIds(org)).toEqual([...users[a]!.filter((id) => id !== leaving), ...users[b]!].sort());
     expect(run.plan?.directories).toEqual([
       { id: a, provider: 'OKTA', enabled: true, read: true, removed: false, usersFetched: 3, activeUsers: 4, deactivate: 1 },
-      { id: b, provider: 'MICROSOFT_AD', enabled: true, read: false, removed: false, usersFetched: 0, activeUsers: 4, deactivate: 0, notRead: DETAILS_NOT_FOUND },
+      {
+        id: b,
+        provider: 'MICROSOFT_AD',
+        enabled: true,
+        read: false,
+        removed: false,
+        usersFetched: 0,
+        activeUsers: 4,
+        deactivate: 0,
+        notRead: DETAILS_NOT_FOUND,
+      },
     ]);
-    expect(await db()('sync_run_directories').where('run_id', run.runId).orderBy('position').select('directory_id', 'read', 'unread_reason')).toEqual([
+    expect(
+      await db()('sync_run_directories').where('run_id', run.runId).orderBy('position').select('directory_id', 'read', 'unread_reason'),
+    ).toEqual([
       { directory_id: a, read: true, unread_reason: null },
       { directory_id: b, read: false, unread_reason: DETAILS_NOT_FOUND },
     ]);
@@ -194,21 +250,29 @@ describe('reconciling an organization with two directories', () => {
     const org = env.emulator.createOrganization({ displayName: `Unheard ${randomInt(1, 1e9)}`, provider: 'OKTA' });
     const a = org.directoryId;
     const teamA = env.emulator.createGroup(org.id, { displayName: 'Team A', directoryId: a });
-    const inA = [0, 1, 2].map((i) => env.emulator.createUser(org.id, { email: `a${i}.${org.id}@example.com`, directoryId: a, groupIds: [teamA.id] }).id);
+    const inA = [0, 1, 2].map(
+      (i) => env.emulator.createUser(org.id, { email: `a${i}.${org.id}@example.com`, directoryId: a, groupIds: [teamA.id] }).id,
+    );
     await applied(org.id);
     // B is added without scimflow hearing of it (no directory or group event), and its people's
     // events arrive first: two in B's group (a placeholder for scimflow), one in no group.
     const b = env.emulator.addDirectory(org.id, { provider: 'MICROSOFT_AD' }, quiet).id;
     const teamB = env.emulator.createGroup(org.id, { displayName: 'Team B', directoryId: b }, quiet);
-    const inB = [0, 1].map((i) => env.emulator.createUser(org.id, { email: `b${i}.${org.id}@example.com`, directoryId: b, groupIds: [teamB.id] }).id);
+    const inB = [0, 1].map(
+      (i) => env.emulator.createUser(org.id, { email: `b${i}.${org.id}@example.com`, directoryId: b, groupIds: [teamB.id] }).id,
+    );
     inB.push(env.emulator.createUser(org.id, { email: `b2.${org.id}@example.com`, directoryId: b }).id);
     await applied(org.id);
     const homes = await storedDirectories(org.id);
     expect(inA.map((id) => homes[id])).toEqual([a, a, a]);
     expect(inB.map((id) => homes[id])).toEqual([null, null, null]);
-    expect(await db()('directory_groups').where({ organization_id: org.id, id: teamB.id }).first('directory_id')).toEqual({ directory_id: null });
+    expect(await db()('directory_groups').where({ organization_id: org.id, id: teamB.id }).first('directory_id')).toEqual({
+      directory_id: null,
+    });
     // Operators see them as such, not lost from the counts.
-    const listed = await env.stack.api<{ usersWithoutDirectory: { activeUsers: number; users: number } }>(`/api/organizations/${org.id}/directories`);
+    const listed = await env.stack.api<{ usersWithoutDirectory: { activeUsers: number; users: number } }>(
+      `/api/organizations/${org.id}/directories`,
+    );
     expect(listed.usersWithoutDirectory).toEqual({ activeUsers: 3, users: 3 });
 
     // The IdP-migration step: B is disabled. A's full run leaves B's people as they are.
@@ -227,7 +291,9 @@ describe('reconciling an organization with two directories', () => {
     expect(next.result?.users).toMatchObject({ deactivated: 0, failed: 0 });
     const learned = await storedDirectories(org.id);
     expect(inB.map((id) => learned[id])).toEqual([b, b, b]);
-    expect((await env.stack.api<{ usersWithoutDirectory: unknown }>(`/api/organizations/${org.id}/directories`)).usersWithoutDirectory).toEqual({ activeUsers: 0, users: 0 });
+    expect(
+      (await env.stack.api<{ usersWithoutDirectory: unknown }>(`/api/organizations/${org.id}/directories`)).usersWithoutDirectory,
+    ).toEqual({ activeUsers: 0, users: 0 });
   });
 
   it('a delta reads each directory from its own last read, and a directory added since in full', async () => {
@@ -241,7 +307,10 @@ describe('reconciling an organization with two directories', () => {
     const delta = await reconcileAndWait(env.stack.workflows, org, { kind: 'delta' });
     expect(delta.kind).toBe('delta');
     expect(delta.result?.users).toMatchObject({ created: 2, updated: 1, deactivated: 0 });
-    const parts = (await db()('sync_run_directories').where('run_id', delta.runId).orderBy('position').select('directory_id', 'updated_after', 'users_fetched')) as {
+    const parts = (await db()('sync_run_directories')
+      .where('run_id', delta.runId)
+      .orderBy('position')
+      .select('directory_id', 'updated_after', 'users_fetched')) as {
       directory_id: string;
       updated_after: Date | null;
       users_fetched: number;
@@ -262,7 +331,10 @@ describe('directory events and e-mail conflicts', () => {
     env.emulator.setDirectoryEnabled(org.id, false, { directoryId: b });
     await applied(org.id);
     const rows = async () =>
-      (await db()('organization_directories').where('organization_id', org.id).orderBy(['created_at', 'id']).select('id', 'provider', 'enabled')) as {
+      (await db()('organization_directories')
+        .where('organization_id', org.id)
+        .orderBy(['created_at', 'id'])
+        .select('id', 'provider', 'enabled')) as {
         id: string;
         provider: string;
         enabled: boolean;
@@ -290,16 +362,22 @@ describe('directory events and e-mail conflicts', () => {
     const next = env.emulator.createUser(org, { email, givenName: 'Jane', familyName: 'New', directoryId: b, groupIds: [groupB] }).id;
     await applied(org);
 
-    const event = env.emulator.events().filter((e) => e.organizationId === org).at(-1)!;
+    const event = env.emulator
+      .events()
+      .filter((e) => e.organizationId === org)
+      .at(-1)!;
     const row = (await db()('directory_events').where('id', event.id).first('outcome', 'detail')) as { outcome: string; detail: string };
     expect(row.outcome).toBe('quarantined');
     expect(row.detail).toBe(
       `unique constraint violated (23505): e-mail conflict between directories: user ${next} (directory ${b}) has the e-mail of active user ${old} (directory ${a}); ` +
         'the same person provisioned by two directories? deprovision them in one of them',
     );
-    const listed = await env.stack.api<{ emailConflicts: { userId: string; source: { event?: string } }[] }>(`/api/organizations/${org}/directories`);
+    const listed = await env.stack.api<{ emailConflicts: { userId: string; source: { event?: string } }[] }>(
+      `/api/organizations/${org}/directories`,
+    );
     expect(listed.emailConflicts).toEqual([{ organizationId: org, userId: next, source: { event: event.id }, detail: row.detail }]);
-    const gauge = async () => Number(/^scimflow_email_conflicts_between_directories (\d+)$/m.exec(await (await fetch(`${env.stack.baseUrl}/metrics`)).text())?.[1]);
+    const gauge = async () =>
+      Number(/^scimflow_email_conflicts_between_directories (\d+)$/m.exec(await (await fetch(`${env.stack.baseUrl}/metrics`)).text())?.[1]);
     expect(await gauge()).toBeGreaterThanOrEqual(1);
     const before = await gauge();
 
@@ -319,7 +397,10 @@ describe('directory events and e-mail conflicts', () => {
     const inB = env.emulator.createUser(org, { email, directoryId: b }, quiet).id;
     const run = await reconcileAndWait(env.stack.workflows, org, { trigger: 'import' });
     expect(run.result?.users).toMatchObject({ created: 4, failed: 2 });
-    const failed = (await db()('sync_plan_changes').where({ run_id: run.runId, outcome: 'failed' }).orderBy('entity_id').select('entity_id', 'detail')) as {
+    const failed = (await db()('sync_plan_changes')
+      .where({ run_id: run.runId, outcome: 'failed' })
+      .orderBy('entity_id')
+      .select('entity_id', 'detail')) as {
       entity_id: string;
       detail: string;
     }[];
@@ -333,18 +414,21 @@ describe('directory events and e-mail conflicts', () => {
       );
     }
     expect(await activeIds(org)).toEqual([...users[a]!, ...users[b]!].sort());
-    const conflicts = await env.stack.api<{ emailConflicts: { userId: string; source: { run?: string } }[] }>(`/api/organizations/${org}/directories`);
+    const conflicts = await env.stack.api<{ emailConflicts: { userId: string; source: { run?: string } }[] }>(
+      `/api/organizations/${org}/directories`,
+    );
     expect(conflicts.emailConflicts.map((c) => [c.userId, c.source.run])).toEqual(both.map((id) => [id, run.runId]));
   });
 });
 
-describe('directory states from Scalekit\'s listing', () => {
+describe("directory states from Scalekit's listing", () => {
   const listing = (enabled: boolean, listedNs: string) =>
-    listedDirectoryStates([{ id: 'dir_x', enabled, provider: 'OKTA', directoryType: 'SCIM', roleAssignments: [], listedNs, unreadable: null }]);
+    listedDirectoryStates([
+      { id: 'dir_x', enabled, provider: 'OKTA', directoryType: 'SCIM', roleAssignments: [], listedNs, unreadable: null },
+    ]);
   const state = async (org: string) =>
     (await db()('organization_directories').where({ organization_id: org, id: 'dir_x' }).first('enabled', 'state_ns', 'listed_at')) as
-      | { enabled: boolean; state_ns: string; listed_at: Date | null }
-      | undefined;
+      { enabled: boolean; state_ns: string; listed_at: Date | null } | undefined;
 
   it('a listing asked for before a newer directory_disabled event does not enable the directory again', async () => {
     const org = `org_fresh_${randomInt(1, 1e9)}`;
@@ -361,7 +445,7 @@ describe('directory states from Scalekit\'s listing', () => {
     expect(await state(org)).toMatchObject({ enabled: true, state_ns: '3000' });
   });
 
-  it('waits for the organization\'s lock, like every other writer', async () => {
+  it("waits for the organization's lock, like every other writer", async () => {
     const org = `org_locked_${randomInt(1, 1e9)}`;
     await ensureOrganization(db(), org);
     const holder = await db().transaction();
@@ -371,10 +455,14 @@ describe('directory states from Scalekit\'s listing', () => {
       // The listing's write queues behind the lock holder (an event batch, say)…
       await eventually(
         async () =>
-          ((await db().raw(
-            `SELECT count(*)::int AS n FROM pg_stat_activity
+          (
+            (
+              await db().raw(
+                `SELECT count(*)::int AS n FROM pg_stat_activity
               WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%FROM organizations WHERE id = $1 FOR UPDATE%'`,
-          )).rows as { n: number }[])[0]!.n > 0,
+              )
+            ).rows as { n: number }[]
+          )[0]!.n > 0,
         { timeoutMs: 30_000 },
       );
       expect(await state(org)).toBeUndefined();

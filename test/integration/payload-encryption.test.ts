@@ -36,17 +36,26 @@ async function rawHistory(workflowId: string): Promise<string> {
 describe('payloads in Temporal', () => {
   it('holds no name or e-mail in Temporal, while scimflow works as usual', async () => {
     const org = env.emulator.createOrganization({ displayName: 'Encrypted Inc' }, { emit: false });
-    const person = env.emulator.createUser(org.id, { email: 'grace.hopper.unique@example.com', givenName: 'Gracewashere', familyName: 'Hopper' });
+    const person = env.emulator.createUser(org.id, {
+      email: 'grace.hopper.unique@example.com',
+      givenName: 'Gracewashere',
+      familyName: 'Hopper',
+    });
     await env.emulator.settled(30_000);
     expect((await reconcileAndWait(env.stack.workflows, org.id, { trigger: 'import' })).status).toBe('completed');
-    const row = await env.stack.database.db('directory_users').where({ organization_id: org.id, id: person.id }).first('email', 'given_name');
+    const row = await env.stack.database
+      .db('directory_users')
+      .where({ organization_id: org.id, id: person.id })
+      .first('email', 'given_name');
     expect(row).toEqual({ email: 'grace.hopper.unique@example.com', given_name: 'Gracewashere' });
     expect((await env.stack.workflows.status(org.id))?.applied).toBe(1);
 
     const history = await rawHistory(organizationWorkflowId(org.id));
     const decoded = Buffer.from(history).toString('utf8');
     // Payload data is base64 in the JSON: look for the plain text in every payload's decoded bytes too.
-    const payloadTexts = [...history.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1] as string, 'base64').toString('utf8'));
+    const payloadTexts = [...history.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)].map((m) =>
+      Buffer.from(m[1] as string, 'base64').toString('utf8'),
+    );
     expect(payloadTexts.length).toBeGreaterThan(5);
     for (const t of [decoded, ...payloadTexts]) {
       expect(t).not.toContain('grace.hopper.unique');
@@ -59,9 +68,14 @@ describe('payloads in Temporal', () => {
     // An API without the key says what is wrong instead of "Temporal did not answer".
     const keyless = await startStack({ startWorker: false });
     try {
-      const res = await fetch(`${keyless.baseUrl}/api/organizations/${org.id}/sync`, { headers: { authorization: `Bearer ${keyless.operatorToken}` } });
+      const res = await fetch(`${keyless.baseUrl}/api/organizations/${org.id}/sync`, {
+        headers: { authorization: `Bearer ${keyless.operatorToken}` },
+      });
       expect(res.status).toBe(500);
-      expect(await res.json()).toEqual({ error: 'misconfigured', message: expect.stringMatching(/encrypted, and this process has no key: set PAYLOAD_ENCRYPTION_KEYS/) });
+      expect(await res.json()).toEqual({
+        error: 'misconfigured',
+        message: expect.stringMatching(/encrypted, and this process has no key: set PAYLOAD_ENCRYPTION_KEYS/),
+      });
     } finally {
       await keyless.stop();
     }
@@ -78,7 +92,9 @@ describe('key rotation', () => {
     try {
       const onlyNext = new Client({ connection, dataConverter: dataConverter([next]) });
       // The schedules' workflow arguments are still sealed with the old key.
-      await expect(onlyNext.schedule.getHandle(scheduleId(org.id, 'full')).describe()).rejects.toThrow(/key "test-key", which is not among/);
+      await expect(onlyNext.schedule.getHandle(scheduleId(org.id, 'full')).describe()).rejects.toThrow(
+        /key "test-key", which is not among/,
+      );
       const both = new Client({ connection, dataConverter: dataConverter([next, key]) });
       expect(await ensureSchedules(both, org.id, { taskQueue: env.stack.taskQueue, fullInterval: '6h', deltaInterval: '1h' })).toEqual([]);
       for (const kind of ['full', 'delta'] as const) {
@@ -93,8 +109,15 @@ describe('key rotation', () => {
 
 describe('/codec', () => {
   const post = (base: string, path: string, body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${base}/codec/${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: typeof body === 'string' ? body : JSON.stringify(body) });
-  const plain = { metadata: { encoding: Buffer.from('json/plain').toString('base64') }, data: Buffer.from('{"email":"ada@example.com"}').toString('base64') };
+    fetch(`${base}/codec/${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+  const plain = {
+    metadata: { encoding: Buffer.from('json/plain').toString('base64') },
+    data: Buffer.from('{"email":"ada@example.com"}').toString('base64'),
+  };
   const auth = () => ({ authorization: `Bearer ${env.stack.operatorToken}` });
 
   it('on the public port: encodes and decodes for the operator token only; an Origin header is no credential', async () => {
@@ -126,8 +149,12 @@ describe('/codec', () => {
     });
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
-      const sealed = ((await (await post(env.stack.baseUrl, 'encode', { payloads: [plain] }, auth())).json()) as { payloads: unknown[] }).payloads;
-      const preflight = await fetch(`${base}/codec/decode`, { method: 'OPTIONS', headers: { origin: UI, 'access-control-request-method': 'POST' } });
+      const sealed = ((await (await post(env.stack.baseUrl, 'encode', { payloads: [plain] }, auth())).json()) as { payloads: unknown[] })
+        .payloads;
+      const preflight = await fetch(`${base}/codec/decode`, {
+        method: 'OPTIONS',
+        headers: { origin: UI, 'access-control-request-method': 'POST' },
+      });
       expect(preflight.status).toBe(204);
       expect(preflight.headers.get('access-control-allow-origin')).toBe(UI);
       expect(preflight.headers.get('access-control-allow-headers')).toContain('x-namespace');
@@ -149,16 +176,22 @@ describe('/codec', () => {
       const srv = app.listen(0, '127.0.0.1', () => resolve(srv));
     });
     const port = (server.address() as AddressInfo).port;
-    const sealed = JSON.stringify({ payloads: ((await (await post(env.stack.baseUrl, 'encode', { payloads: [plain] }, auth())).json()) as { payloads: unknown[] }).payloads });
+    const sealed = JSON.stringify({
+      payloads: ((await (await post(env.stack.baseUrl, 'encode', { payloads: [plain] }, auth())).json()) as { payloads: unknown[] })
+        .payloads,
+    });
     /** A request as a browser sends it, Host header included (fetch does not let a script choose it). */
     const send = (host: string, contentType: string, method = 'POST') =>
       new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const req = request({ host: '127.0.0.1', port, path: '/codec/decode', method, headers: { host, 'content-type': contentType, origin: UI } }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (c: string) => (body += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        });
+        const req = request(
+          { host: '127.0.0.1', port, path: '/codec/decode', method, headers: { host, 'content-type': contentType, origin: UI } },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8');
+            res.on('data', (c: string) => (body += c));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+          },
+        );
         req.on('error', reject);
         req.end(method === 'POST' ? sealed : undefined);
       });
@@ -195,7 +228,13 @@ describe('/codec', () => {
     await bad('{"payloads": [', 400, /not valid JSON/);
     await bad({ items: [] }, 400, /expected \{ "payloads"/);
     await bad({ payloads: [{ metadata: { encoding: '%%%' }, data: '!!' }] }, 400, /must be base64/);
-    const forged = { metadata: { encoding: Buffer.from('binary/encrypted').toString('base64'), 'encryption-key-id': Buffer.from('test-key').toString('base64') }, data: randomBytes(64).toString('base64') };
+    const forged = {
+      metadata: {
+        encoding: Buffer.from('binary/encrypted').toString('base64'),
+        'encryption-key-id': Buffer.from('test-key').toString('base64'),
+      },
+      data: randomBytes(64).toString('base64'),
+    };
     // One payload of a history that does not decrypt (a retired key) does not hide the others.
     const mixed = await post(env.stack.baseUrl, 'decode', { payloads: [forged, plain] }, auth());
     expect(mixed.status).toBe(200);
@@ -205,7 +244,11 @@ describe('/codec', () => {
   it('is not there when payloads are not encrypted', async () => {
     const plainStack = await startStack({ startWorker: false });
     try {
-      const res = await fetch(`${plainStack.baseUrl}/codec/decode`, { method: 'POST', headers: { authorization: `Bearer ${plainStack.operatorToken}` }, body: '{"payloads":[]}' });
+      const res = await fetch(`${plainStack.baseUrl}/codec/decode`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${plainStack.operatorToken}` },
+        body: '{"payloads":[]}',
+      });
       expect(res.status).toBe(404);
       expect(((await res.json()) as { message: string }).message).toMatch(/PAYLOAD_ENCRYPTION_KEYS is not set/);
     } finally {

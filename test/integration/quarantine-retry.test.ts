@@ -19,7 +19,11 @@ const now = () => new Date().toISOString();
 
 async function importedOrganization() {
   const org = env.emulator.createOrganization({ displayName: `Retry ${randomInt(1, 1e9)}` }, quiet);
-  const holder = env.emulator.createUser(org.id, { email: `shared.${org.id}@example.com`, givenName: 'Holder', familyName: 'First' }, quiet);
+  const holder = env.emulator.createUser(
+    org.id,
+    { email: `shared.${org.id}@example.com`, givenName: 'Holder', familyName: 'First' },
+    quiet,
+  );
   expect((await reconcileAndWait(env.stack.workflows, org.id, { trigger: 'import' })).status).toBe('completed');
   return { org: org.id, holder: holder.id, email: `shared.${org.id}@example.com` };
 }
@@ -27,7 +31,12 @@ async function importedOrganization() {
 describe('retrying quarantined events', () => {
   it('applies an event whose conflict a reconcile cleared, by itself', async () => {
     const { org, holder, email } = await importedOrganization();
-    const newcomer = envelope(T.userCreated, org, { id: 'diruser_newcomer', email, given_name: 'New', family_name: 'Comer', active: true }, now());
+    const newcomer = envelope(
+      T.userCreated,
+      org,
+      { id: 'diruser_newcomer', email, given_name: 'New', family_name: 'Comer', active: true },
+      now(),
+    );
     expect((await env.stack.deliver(newcomer)).status).toBe(202);
     await eventually(async () => (await ledgerRow(newcomer.id))?.outcome === 'quarantined');
     await eventually(async () => (await env.stack.workflows.status(org))?.quarantined === 1);
@@ -36,14 +45,24 @@ describe('retrying quarantined events', () => {
     env.emulator.deleteUser(org, holder, quiet);
     const run = await reconcileAndWait(env.stack.workflows, org);
     expect(run.result).toMatchObject({ users: { deactivated: 1 }, recoveredEvents: 1 });
-    expect(await ledgerRow(newcomer.id)).toEqual({ outcome: 'applied', detail: 'applied on retry: the conflict that quarantined it has cleared' });
-    expect(await env.stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_newcomer' }).first('email', 'active')).toEqual({ email, active: true });
+    expect(await ledgerRow(newcomer.id)).toEqual({
+      outcome: 'applied',
+      detail: 'applied on retry: the conflict that quarantined it has cleared',
+    });
+    expect(
+      await env.stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_newcomer' }).first('email', 'active'),
+    ).toEqual({ email, active: true });
     expect((await env.stack.workflows.status(org))?.quarantined).toBe(0);
   });
 
   it('applies an event whose conflict has cleared on an operator’s retry, and keeps one whose conflict has not', async () => {
     const { org, holder, email } = await importedOrganization();
-    const newcomer = envelope(T.userCreated, org, { id: 'diruser_newcomer', email, given_name: 'New', family_name: 'Comer', active: true }, now());
+    const newcomer = envelope(
+      T.userCreated,
+      org,
+      { id: 'diruser_newcomer', email, given_name: 'New', family_name: 'Comer', active: true },
+      now(),
+    );
     expect((await env.stack.deliver(newcomer)).status).toBe(202);
     await eventually(async () => (await ledgerRow(newcomer.id))?.outcome === 'quarantined');
 
@@ -53,7 +72,10 @@ describe('retrying quarantined events', () => {
 
     // Quarantined long ago: past the automatic retries' window (a day), so a reconcile that frees
     // the email does not apply it by itself; the operator's retry does.
-    await env.stack.database.db('directory_events').where('id', newcomer.id).update({ received_at: env.stack.database.db.raw(`now() - interval '2 days'`) });
+    await env.stack.database
+      .db('directory_events')
+      .where('id', newcomer.id)
+      .update({ received_at: env.stack.database.db.raw(`now() - interval '2 days'`) });
     env.emulator.deleteUser(org, holder, quiet);
     expect((await reconcileAndWait(env.stack.workflows, org)).result?.users.deactivated).toBe(1);
     expect((await ledgerRow(newcomer.id))?.outcome).toBe('quarantined');
@@ -64,30 +86,51 @@ describe('retrying quarantined events', () => {
     expect(retried).toMatchObject({ tried: 1, applied: 1, stillQuarantined: 0, notFound: 0, recovered: 1, remaining: 0 });
     expect((await env.stack.workflows.status(org))?.quarantined).toBe(before - 1);
     expect(await ledgerRow(newcomer.id)).toEqual({ outcome: 'applied', detail: 'applied on retry' });
-    expect(await env.stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_newcomer' }).first('email', 'active')).toEqual({ email, active: true });
+    expect(
+      await env.stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_newcomer' }).first('email', 'active'),
+    ).toEqual({ email, active: true });
     // Nothing left to retry.
     expect(await env.stack.workflows.retryQuarantined(org, null)).toMatchObject({ tried: 0, events: [] });
   });
 
   it('parses deliveries an older version could not read again from their raw body', async () => {
     const { org } = await importedOrganization();
-    const readable = envelope(T.userCreated, org, { id: 'diruser_late', email: `late.${org}@example.com`, given_name: 'Late', active: true }, now());
+    const readable = envelope(
+      T.userCreated,
+      org,
+      { id: 'diruser_late', email: `late.${org}@example.com`, given_name: 'Late', active: true },
+      now(),
+    );
     const unknownType = envelope('organization.directory.something_new', org, { id: 'x' }, now());
     const unreadable = { id: eventId(), raw: '{"id": "evt_broken", "type": ' };
-    const row = (id: string, raw: string) => ({ id, organization_id: org, outcome: 'quarantined', detail: 'could not be parsed by scimflow 0.0.1', raw_body: raw });
-    await env.stack.database.db('directory_events').insert([
-      row(readable.id, JSON.stringify(readable, null, 2)),
-      row(unknownType.id, JSON.stringify(unknownType)),
-      row(unreadable.id, unreadable.raw),
-    ]);
+    const row = (id: string, raw: string) => ({
+      id,
+      organization_id: org,
+      outcome: 'quarantined',
+      detail: 'could not be parsed by scimflow 0.0.1',
+      raw_body: raw,
+    });
+    await env.stack.database
+      .db('directory_events')
+      .insert([
+        row(readable.id, JSON.stringify(readable, null, 2)),
+        row(unknownType.id, JSON.stringify(unknownType)),
+        row(unreadable.id, unreadable.raw),
+      ]);
 
     const result = await env.stack.workflows.retryQuarantined(org, [readable.id, unknownType.id, unreadable.id, 'evt_missing']);
     expect(result).toMatchObject({ tried: 3, applied: 1, ignored: 1, stillQuarantined: 1, notFound: 1 });
     expect(await ledgerRow(readable.id)).toEqual({ outcome: 'applied', detail: 'applied on retry' });
     expect((await ledgerRow(unknownType.id))?.outcome).toBe('ignored');
     expect(await ledgerRow(unreadable.id)).toMatchObject({ outcome: 'quarantined', detail: expect.stringMatching(/JSON/) });
-    expect(result.events.find((e) => e.id === 'evt_missing')).toEqual({ id: 'evt_missing', outcome: 'not_found', detail: `no event evt_missing of ${org} in the ledger` });
-    expect(await env.stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_late' }).first('given_name')).toEqual({ given_name: 'Late' });
+    expect(result.events.find((e) => e.id === 'evt_missing')).toEqual({
+      id: 'evt_missing',
+      outcome: 'not_found',
+      detail: `no event evt_missing of ${org} in the ledger`,
+    });
+    expect(await env.stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_late' }).first('given_name')).toEqual({
+      given_name: 'Late',
+    });
     const stored = await env.stack.database.db('directory_events').where('id', readable.id).first('type', 'occurred_at_ns');
     expect(stored.type).toBe(T.userCreated);
     expect(stored.occurred_at_ns).not.toBeNull();
@@ -95,15 +138,29 @@ describe('retrying quarantined events', () => {
 
   it('gives a delivery kept under its delivery id (no event id could be read) a row of its own event', async () => {
     const { org } = await importedOrganization();
-    const event = envelope(T.userCreated, org, { id: 'diruser_delivered', email: `d.${org}@example.com`, given_name: 'Delivered', active: true }, now());
+    const event = envelope(
+      T.userCreated,
+      org,
+      { id: 'diruser_delivered', email: `d.${org}@example.com`, given_name: 'Delivered', active: true },
+      now(),
+    );
     const deliveryId = `delivery:msg_${randomInt(1, 1e9)}`;
-    await env.stack.database.db('directory_events').insert({ id: deliveryId, organization_id: org, outcome: 'quarantined', detail: 'no event id', raw_body: JSON.stringify(event), webhook_id: deliveryId.slice(9) });
+    await env.stack.database.db('directory_events').insert({
+      id: deliveryId,
+      organization_id: org,
+      outcome: 'quarantined',
+      detail: 'no event id',
+      raw_body: JSON.stringify(event),
+      webhook_id: deliveryId.slice(9),
+    });
 
     const result = await env.stack.workflows.retryQuarantined(org, null);
     expect(result).toMatchObject({ tried: 1, applied: 1, remaining: 0 });
     expect(await ledgerRow(deliveryId)).toEqual({ outcome: 'duplicate', detail: `parsed now as event ${event.id}: see that entry` });
     expect(await ledgerRow(event.id)).toEqual({ outcome: 'applied', detail: 'applied on retry' });
-    expect(await env.stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_delivered' }).first('given_name')).toEqual({ given_name: 'Delivered' });
+    expect(
+      await env.stack.database.db('directory_users').where({ organization_id: org, id: 'diruser_delivered' }).first('given_name'),
+    ).toEqual({ given_name: 'Delivered' });
   });
 
   it("does not touch another organization's events, or events that are not quarantined", async () => {

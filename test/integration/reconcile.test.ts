@@ -54,7 +54,9 @@ describe('onboarding import', () => {
       /does not know organization org_unknown/,
     );
     const bare = emulator.createOrganization({ displayName: 'No directory yet', withoutDirectory: true });
-    const refusal = await stack.workflows.startReconcile(bare.id, { kind: 'full', dryRun: false, trigger: 'test' }).catch((e: unknown) => e);
+    const refusal = await stack.workflows
+      .startReconcile(bare.id, { kind: 'full', dryRun: false, trigger: 'test' })
+      .catch((e: unknown) => e);
     expect(refusal).toBeInstanceOf(WorkflowRefusedError);
     expect((refusal as Error).message).toMatch(/has no directory in Scalekit yet/);
 
@@ -166,10 +168,13 @@ describe('schedules', () => {
     expect((await describeSchedules(stack.client, org.id))[0]).toMatchObject({ paused: true, note: 'maintenance' });
     await controlSchedule(stack.client, org.id, 'full', 'resume');
     await controlSchedule(stack.client, org.id, 'full', 'trigger');
-    const outcome = await eventually(async () => {
-      const s = await stack.workflows.status(org.id);
-      return s?.lastReconcile?.status === 'completed' ? s.lastReconcile : undefined;
-    }, { timeoutMs: 60_000 });
+    const outcome = await eventually(
+      async () => {
+        const s = await stack.workflows.status(org.id);
+        return s?.lastReconcile?.status === 'completed' ? s.lastReconcile : undefined;
+      },
+      { timeoutMs: 60_000 },
+    );
     expect(outcome.result?.users.created).toBe(emulator.snapshot(org.id).users.length);
     const run = await stack.database.db('sync_runs').where('id', outcome.runId).first();
     expect(run.trigger).toBe('schedule');
@@ -204,7 +209,11 @@ describe('operator API', () => {
     do {
       const page = (await (
         await call('GET', `/api/organizations/${org.id}/runs/${accepted.runId}?limit=20${cursor ? `&after=${cursor}` : ''}`)
-      ).json()) as { run: { plan: { drift: number } }; changes: { entity: string; entityId: string; action: string }[]; nextCursor: string | null };
+      ).json()) as {
+        run: { plan: { drift: number } };
+        changes: { entity: string; entityId: string; action: string }[];
+        nextCursor: string | null;
+      };
       expect(page.run.plan.drift).toBe(total);
       for (const c of page.changes) seen.add(`${c.entity}:${c.entityId}`);
       cursor = page.nextCursor;
@@ -244,7 +253,10 @@ describe('operator API', () => {
     ] as const) {
       const res = await call(method, path, '{}');
       expect(res.status, path).toBe(404);
-      expect(await res.json()).toMatchObject({ error: 'not_found', message: expect.stringMatching(new RegExp(`does not know organization ${org} yet.*scimflow orgs add ${org}`)) });
+      expect(await res.json()).toMatchObject({
+        error: 'not_found',
+        message: expect.stringMatching(new RegExp(`does not know organization ${org} yet.*scimflow orgs add ${org}`)),
+      });
     }
     expect(await stack.workflows.status(org)).toBeNull();
   });

@@ -34,7 +34,11 @@ async function replay(histories: { workflowId: string; history: History }[]): Pr
 async function committedHistories(): Promise<{ file: string; workflowId: string; history: History }[]> {
   const files = (await readdir(FIXTURES)).filter((f) => f.endsWith('.json')).sort();
   return Promise.all(
-    files.map(async (file) => ({ file, workflowId: file.replace(/\.json$/, ''), history: historyFromJSON(JSON.parse(await readFile(path.join(FIXTURES, file), 'utf8'))) })),
+    files.map(async (file) => ({
+      file,
+      workflowId: file.replace(/\.json$/, ''),
+      history: historyFromJSON(JSON.parse(await readFile(path.join(FIXTURES, file), 'utf8'))),
+    })),
   );
 }
 
@@ -49,9 +53,12 @@ async function histories(client: Client, taskQueue: string, workflowId: string):
 
 it('replays every committed history against the current workflow code', async () => {
   const committed = await committedHistories();
-  expect(committed.map((c) => c.file)).toEqual(expect.arrayContaining([expect.stringMatching(/^organization-/), expect.stringMatching(/^scheduled-/)]));
+  expect(committed.map((c) => c.file)).toEqual(
+    expect.arrayContaining([expect.stringMatching(/^organization-/), expect.stringMatching(/^scheduled-/)]),
+  );
   const results = await replay(committed);
-  for (const r of results) expect({ workflowId: r.workflowId, error: r.error?.message }).toEqual({ workflowId: r.workflowId, error: undefined });
+  for (const r of results)
+    expect({ workflowId: r.workflowId, error: r.error?.message }).toEqual({ workflowId: r.workflowId, error: undefined });
   expect(results).toHaveLength(committed.length);
 });
 
@@ -109,7 +116,9 @@ it('replays the histories of a session that uses every workflow feature', async 
 
   await controlSchedule(env.stack.client, org.id, 'delta', 'trigger');
   const scheduled = await eventually(async () => {
-    for await (const wf of env.stack.client.workflow.list({ query: `WorkflowType = "scheduledReconcileWorkflow" AND TaskQueue = "${env.stack.taskQueue}" AND ExecutionStatus = "Completed"` })) {
+    for await (const wf of env.stack.client.workflow.list({
+      query: `WorkflowType = "scheduledReconcileWorkflow" AND TaskQueue = "${env.stack.taskQueue}" AND ExecutionStatus = "Completed"`,
+    })) {
       return wf;
     }
     return undefined;
@@ -120,13 +129,37 @@ it('replays the histories of a session that uses every workflow feature', async 
   });
 
   const recorded = [
-    ...(await histories(env.stack.client, env.stack.taskQueue, organizationWorkflowId(org.id))).map((history, i) => ({ name: `organization-${i + 1}`, workflowId: organizationWorkflowId(org.id), history })),
-    { name: 'scheduled-reconcile', workflowId: scheduled.workflowId, history: await env.stack.client.workflow.getHandle(scheduled.workflowId, scheduled.runId).fetchHistory() },
+    ...(await histories(env.stack.client, env.stack.taskQueue, organizationWorkflowId(org.id))).map((history, i) => ({
+      name: `organization-${i + 1}`,
+      workflowId: organizationWorkflowId(org.id),
+      history,
+    })),
+    {
+      name: 'scheduled-reconcile',
+      workflowId: scheduled.workflowId,
+      history: await env.stack.client.workflow.getHandle(scheduled.workflowId, scheduled.runId).fetchHistory(),
+    },
   ];
   const results = await replay(recorded);
   expect(results.map((r) => r.error?.message)).toEqual(recorded.map(() => undefined));
-  const kinds = new Set(recorded.flatMap((r) => (r.history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean)));
-  expect([...kinds]).toEqual(expect.arrayContaining(['applyDirectoryEvents', 'beginSyncRun', 'planSyncRun', 'applySyncRun', 'finishSyncRun', 'changeRoleMappings', 'deferDirectoryEvents', 'applyDeferredEvents', 'retryQuarantinedEvents']));
+  const kinds = new Set(
+    recorded.flatMap((r) =>
+      (r.history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean),
+    ),
+  );
+  expect([...kinds]).toEqual(
+    expect.arrayContaining([
+      'applyDirectoryEvents',
+      'beginSyncRun',
+      'planSyncRun',
+      'applySyncRun',
+      'finishSyncRun',
+      'changeRoleMappings',
+      'deferDirectoryEvents',
+      'applyDeferredEvents',
+      'retryQuarantinedEvents',
+    ]),
+  );
 
   if (process.env.SCIMFLOW_RECORD_HISTORIES === '1') {
     // Named with the time of recording: histories of older code stay beside them and keep replaying.

@@ -16,7 +16,10 @@ import { eventually } from '../support/stack';
 
 const DAY = 86_400;
 const env = useEmulatorStack({
-  stack: { retention: { syncRunSeconds: 90 * DAY, eventPayloadSeconds: 0, eventLedgerSeconds: 0, batchSize: 10 }, reconcile: { deltaSkewMs: 0 } },
+  stack: {
+    retention: { syncRunSeconds: 90 * DAY, eventPayloadSeconds: 0, eventLedgerSeconds: 0, batchSize: 10 },
+    reconcile: { deltaSkewMs: 0 },
+  },
 });
 
 it('refuses to apply a run that retention has ended, and then removes it with its snapshot and plan', async () => {
@@ -31,15 +34,22 @@ it('refuses to apply a run that retention has ended, and then removes it with it
   await eventually(async () => (await stack.workflows.status(org.id))?.reconcile?.phase === 'awaiting_approval');
   const rows = async () =>
     Number(
-      ((await stack.database.db.raw(
-        `SELECT (SELECT count(*) FROM sync_plan_changes WHERE run_id = :r) + (SELECT count(*) FROM sync_snapshot_users WHERE run_id = :r) AS n`,
-        { r: run.runId },
-      )).rows as { n: string }[])[0]?.n,
+      (
+        (
+          await stack.database.db.raw(
+            `SELECT (SELECT count(*) FROM sync_plan_changes WHERE run_id = :r) + (SELECT count(*) FROM sync_snapshot_users WHERE run_id = :r) AS n`,
+            { r: run.runId },
+          )
+        ).rows as { n: string }[]
+      )[0]?.n,
     );
   expect(await rows()).toBeGreaterThan(10);
 
   // Past the sync run retention while it waits (its workflow still holds it): retention ends it.
-  await stack.database.db('sync_runs').where('id', run.runId).update({ created_at: stack.database.db.raw(`now() - interval '100 days'`) });
+  await stack.database
+    .db('sync_runs')
+    .where('id', run.runId)
+    .update({ created_at: stack.database.db.raw(`now() - interval '100 days'`) });
   expect(await endExpiredRuns(stack.database.db, 90 * DAY, 100)).toBe(1);
   expect(await stack.database.db('sync_runs').where('id', run.runId).first('status', 'error')).toEqual({
     status: 'cancelled',
@@ -69,7 +79,8 @@ it('leaves a scheduled delta a delta when every run is older than the period, ea
   const org = emulator.createOrganization({ displayName: `Old runs ${randomInt(1, 1e9)}`, provider: 'OKTA' }, quiet);
   const a = org.directoryId;
   const b = emulator.addDirectory(org.id, { provider: 'MICROSOFT_AD' }, quiet).id;
-  for (const dir of [a, b]) for (let i = 0; i < 3; i++) emulator.createUser(org.id, { email: `p${i}.${dir}@example.com`, directoryId: dir }, quiet);
+  for (const dir of [a, b])
+    for (let i = 0; i < 3; i++) emulator.createUser(org.id, { email: `p${i}.${dir}@example.com`, directoryId: dir }, quiet);
 
   const imported = await reconcileAndWait(stack.workflows, org.id, { trigger: 'import' });
   const full = await reconcileAndWait(stack.workflows, org.id);
@@ -92,7 +103,9 @@ it('leaves a scheduled delta a delta when every run is older than the period, ea
   const gauges = await readStateGauges(db);
   const { handle } = await startRetentionRun(stack.client, stack.taskQueue, { dryRun: false, trigger: 'cli' });
   expect(((await handle.result()) as RetentionReport).error).toBeNull();
-  const kept = ((await db('sync_runs').where('organization_id', org.id).orderBy('id').select('id')) as { id: string }[]).map((r) => String(r.id));
+  const kept = ((await db('sync_runs').where('organization_id', org.id).orderBy('id').select('id')) as { id: string }[]).map((r) =>
+    String(r.id),
+  );
   expect(kept).toEqual([full.runId, delta.runId, lastFull.runId]);
   // What /metrics says of reconciles is unchanged (only older by how long retention took).
   const after = await readStateGauges(db);
@@ -103,11 +116,15 @@ it('leaves a scheduled delta a delta when every run is older than the period, ea
   emulator.setDirectoryEnabled(org.id, true, { ...quiet, directoryId: b });
   const next = await reconcileAndWait(stack.workflows, org.id, { kind: 'delta', trigger: 'schedule' });
   expect(next).toMatchObject({ kind: 'delta', status: 'completed' });
-  const snapshotOf = async (runId: string) => ((await db('sync_runs').where('id', runId).first('snapshot_at')) as { snapshot_at: Date }).snapshot_at.getTime();
+  const snapshotOf = async (runId: string) =>
+    ((await db('sync_runs').where('id', runId).first('snapshot_at')) as { snapshot_at: Date }).snapshot_at.getTime();
   const from = Object.fromEntries(
-    ((await db('sync_run_directories').where('run_id', next.runId).select('directory_id', 'updated_after')) as { directory_id: string; updated_after: Date | null }[]).map(
-      (d) => [d.directory_id, d.updated_after?.getTime() ?? null],
-    ),
+    (
+      (await db('sync_run_directories').where('run_id', next.runId).select('directory_id', 'updated_after')) as {
+        directory_id: string;
+        updated_after: Date | null;
+      }[]
+    ).map((d) => [d.directory_id, d.updated_after?.getTime() ?? null]),
   );
   expect(from[a]).toBeCloseTo(await snapshotOf(lastFull.runId), -1);
   expect(from[b]).toBeCloseTo(await snapshotOf(full.runId), -1);

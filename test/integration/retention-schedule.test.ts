@@ -20,7 +20,8 @@ afterAll(async () => {
   await connection?.close();
 });
 
-const lines = (logger: { lines: string[] }) => logger.lines.map((l) => JSON.parse(l) as { level: string; msg: string; kind?: string; attempts?: number });
+const lines = (logger: { lines: string[] }) =>
+  logger.lines.map((l) => JSON.parse(l) as { level: string; msg: string; kind?: string; attempts?: number });
 
 it('keeps trying until the namespace exists, logging the failure once, then creates the schedule', async () => {
   const namespace = `late-${randomBytes(4).toString('hex')}`;
@@ -28,12 +29,18 @@ it('keeps trying until the namespace exists, logging the failure once, then crea
   const logger = memoryLogger();
   const settings = { taskQueue: `retention-${randomBytes(4).toString('hex')}`, interval: '365d' };
   let outcome: string | null | undefined;
-  const trying = keepEnsuringRetentionSchedule(client, settings, { logger, signal: new AbortController().signal, initialDelayMs: 50, maxDelayMs: 200 }).then(
-    (o) => (outcome = o),
-  );
+  const trying = keepEnsuringRetentionSchedule(client, settings, {
+    logger,
+    signal: new AbortController().signal,
+    initialDelayMs: 50,
+    maxDelayMs: 200,
+  }).then((o) => (outcome = o));
 
   // It fails (no such namespace) and keeps trying.
-  await eventually(async () => logger.lines.some((l) => l.includes('could not create the retention schedule')), { timeoutMs: 120_000, intervalMs: 50 });
+  await eventually(async () => logger.lines.some((l) => l.includes('could not create the retention schedule')), {
+    timeoutMs: 120_000,
+    intervalMs: 50,
+  });
   expect(outcome).toBeUndefined();
 
   await connection.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
@@ -56,8 +63,15 @@ it('stops trying when the worker stops', async () => {
   const logger = memoryLogger();
   const stopping = new AbortController();
   // After the first failure it waits an hour (longer than this test may take) before trying again.
-  const trying = keepEnsuringRetentionSchedule(client, { taskQueue: 'nowhere', interval: '1h' }, { logger, signal: stopping.signal, initialDelayMs: 3_600_000 });
-  await eventually(async () => logger.lines.some((l) => l.includes('could not create the retention schedule')), { timeoutMs: 120_000, intervalMs: 50 });
+  const trying = keepEnsuringRetentionSchedule(
+    client,
+    { taskQueue: 'nowhere', interval: '1h' },
+    { logger, signal: stopping.signal, initialDelayMs: 3_600_000 },
+  );
+  await eventually(async () => logger.lines.some((l) => l.includes('could not create the retention schedule')), {
+    timeoutMs: 120_000,
+    intervalMs: 50,
+  });
   // Stopping ends the wait.
   stopping.abort();
   expect(await trying).toBeNull();

@@ -86,18 +86,31 @@ async function addRunRows(runId: string, rows: { plan?: number; users?: number; 
   const series = (n: number) => Array.from({ length: n }, (_, i) => i);
   if (rows.plan) {
     await db('sync_plan_changes').insert(
-      series(rows.plan).map((i) => ({ run_id: runId, entity: 'user', entity_id: `u${i}`, action: 'update', changes: JSON.stringify({ email: { from: 'a@example.com', to: 'b@example.com' } }) })),
+      series(rows.plan).map((i) => ({
+        run_id: runId,
+        entity: 'user',
+        entity_id: `u${i}`,
+        action: 'update',
+        changes: JSON.stringify({ email: { from: 'a@example.com', to: 'b@example.com' } }),
+      })),
     );
   }
   if (rows.users) {
-    await db('sync_snapshot_users').insert(series(rows.users).map((i) => ({ run_id: runId, id: `u${i}`, email: `u${i}@example.com`, updated_ns: '1', groups: [] })));
+    await db('sync_snapshot_users').insert(
+      series(rows.users).map((i) => ({ run_id: runId, id: `u${i}`, email: `u${i}@example.com`, updated_ns: '1', groups: [] })),
+    );
   }
-  if (rows.groups) await db('sync_snapshot_groups').insert(series(rows.groups).map((i) => ({ run_id: runId, id: `g${i}`, display_name: `G${i}`, updated_ns: '1' })));
+  if (rows.groups)
+    await db('sync_snapshot_groups').insert(
+      series(rows.groups).map((i) => ({ run_id: runId, id: `g${i}`, display_name: `G${i}`, updated_ns: '1' })),
+    );
 }
 
 /** The directories a run listed, and whether it read each. */
 async function addRunDirectories(runId: string, directories: Record<string, boolean>): Promise<void> {
-  await db('sync_run_directories').insert(Object.entries(directories).map(([id, read], position) => ({ run_id: runId, directory_id: id, position, read })));
+  await db('sync_run_directories').insert(
+    Object.entries(directories).map(([id, read], position) => ({ run_id: runId, directory_id: id, position, read })),
+  );
 }
 
 const runRows = async (runId: string) => {
@@ -129,7 +142,9 @@ async function insertUser(org: string, id: string, active: boolean, deactivatedD
 }
 
 const personal = (org: string, id: string) =>
-  db('directory_users').where({ organization_id: org, id }).first('email', 'name', 'given_name', 'family_name', 'preferred_username', 'attributes', 'active');
+  db('directory_users')
+    .where({ organization_id: org, id })
+    .first('email', 'name', 'given_name', 'family_name', 'preferred_username', 'attributes', 'active');
 
 async function gauges(): Promise<Record<string, number>> {
   const text = await (await fetch(`${stack.baseUrl}/metrics`)).text();
@@ -150,9 +165,23 @@ describe('a retention run', () => {
     await seedResolved(org, 'new', 1, 2); // kept whole
     await db('directory_events').insert([
       // Received long ago but resolved only recently (a quarantined event retried): kept whole.
-      { id: `late-${org}`, organization_id: org, outcome: 'stale', received_at: ago(200), applied_at: ago(10), payload: '{"email": "late@example.com"}' },
+      {
+        id: `late-${org}`,
+        organization_id: org,
+        outcome: 'stale',
+        received_at: ago(200),
+        applied_at: ago(10),
+        payload: '{"email": "late@example.com"}',
+      },
       // Waiting for a person or a resume: never pruned, whatever their age.
-      { id: `quarantined-${org}`, organization_id: org, outcome: 'quarantined', received_at: ago(400), raw_body: '{"id": broken', detail: 'body is not valid JSON' },
+      {
+        id: `quarantined-${org}`,
+        organization_id: org,
+        outcome: 'quarantined',
+        received_at: ago(400),
+        raw_body: '{"id": broken',
+        detail: 'body is not valid JSON',
+      },
       { id: `deferred-${org}`, organization_id: org, outcome: 'deferred', received_at: ago(400), payload: '{"email": "kept@example.com"}' },
     ]);
 
@@ -250,8 +279,14 @@ describe('a retention run', () => {
       active: false,
     });
     expect((await personal(org, 'diruser_recent'))?.email).toBe('diruser_recent@example.com');
-    expect(await personal(org, 'diruser_active')).toMatchObject({ email: 'diruser_active@example.com', active: true, attributes: { phone: '+1 555 0100' } });
-    expect((await db('settings_link_uses').where('organization_id', org).select('nonce')).map((r: { nonce: string }) => r.nonce)).toEqual([`live-${org}`]);
+    expect(await personal(org, 'diruser_active')).toMatchObject({
+      email: 'diruser_active@example.com',
+      active: true,
+      attributes: { phone: '+1 555 0100' },
+    });
+    expect((await db('settings_link_uses').where('organization_id', org).select('nonce')).map((r: { nonce: string }) => r.nonce)).toEqual([
+      `live-${org}`,
+    ]);
 
     const after = await gauges();
     expect(after.scimflow_retention_oldest_ledger_event_age_seconds).toBeLessThan(41 * DAY);
@@ -315,7 +350,8 @@ describe('a retention run', () => {
     const expected = { ...emptyCounts(), syncRunsDeleted: 4, syncRunRowsDeleted: 3 };
     expect((await runRetention(true)).counts).toEqual(expected);
     expect((await runRetention(false)).counts).toEqual(expected);
-    const left = async (o: string) => ((await db('sync_runs').where('organization_id', o).orderBy('id').select('id')) as { id: string }[]).map((r) => String(r.id));
+    const left = async (o: string) =>
+      ((await db('sync_runs').where('organization_id', o).orderBy('id').select('id')) as { id: string }[]).map((r) => String(r.id));
     expect(await left(org)).toEqual([full1, full2, delta1]);
     expect(await left(legacy)).toEqual([legacy1, legacy2]);
     for (const gone of [full0, delta0, failed, legacy0]) expect(await runRows(gone)).toBe(0);
@@ -335,16 +371,28 @@ describe('a retention run', () => {
     await insertUser(org, 'diruser_left', false, 3_000);
     const keepAll = createRetentionActivities({
       db,
-      options: { ...DEFAULT_RETENTION_OPTIONS, eventPayloadSeconds: 0, eventLedgerSeconds: 0, syncRunSeconds: 0, deactivatedUserSeconds: 0 },
+      options: {
+        ...DEFAULT_RETENTION_OPTIONS,
+        eventPayloadSeconds: 0,
+        eventLedgerSeconds: 0,
+        syncRunSeconds: 0,
+        deactivatedUserSeconds: 0,
+      },
     });
     for (const dryRun of [true, false]) {
       const step = await keepAll.pruneRetentionStep({ dryRun });
-      expect(step).toMatchObject({ done: true, counts: { eventPayloadsCleared: 0, ledgerEventsDeleted: 0, syncRunsEnded: 0, syncRunsDeleted: 0, deactivatedUsersPurged: 0 } });
+      expect(step).toMatchObject({
+        done: true,
+        counts: { eventPayloadsCleared: 0, ledgerEventsDeleted: 0, syncRunsEnded: 0, syncRunsDeleted: 0, deactivatedUsersPurged: 0 },
+      });
     }
     const events = (await db('directory_events').where('organization_id', org).select('payload')) as { payload: unknown }[];
     expect(events).toHaveLength(8);
     expect(events.every((e) => e.payload !== null)).toBe(true);
-    expect(await db('sync_runs').where('organization_id', org).orderBy('id').select('status')).toEqual([{ status: 'completed' }, { status: 'planned' }]);
+    expect(await db('sync_runs').where('organization_id', org).orderBy('id').select('status')).toEqual([
+      { status: 'completed' },
+      { status: 'planned' },
+    ]);
     expect(await runRows(run)).toBe(4);
     expect(await runRows(plan)).toBe(4);
     expect((await personal(org, 'diruser_left'))?.email).toBe('diruser_left@example.com');
@@ -361,7 +409,13 @@ describe('deactivated users', () => {
     await insertUser(freeOrg, 'diruser_left', false, 60, sourceNs);
     const purgeOnly = createRetentionActivities({
       db,
-      options: { ...DEFAULT_RETENTION_OPTIONS, eventPayloadSeconds: 0, eventLedgerSeconds: 0, syncRunSeconds: 0, deactivatedUserSeconds: 30 * DAY },
+      options: {
+        ...DEFAULT_RETENTION_OPTIONS,
+        eventPayloadSeconds: 0,
+        eventLedgerSeconds: 0,
+        syncRunSeconds: 0,
+        deactivatedUserSeconds: 30 * DAY,
+      },
     });
 
     // A batch being applied to the busy organization holds its lock: the purge neither waits nor touches it.
@@ -388,18 +442,33 @@ describe('deactivated users', () => {
     expect((await personal(freeOrg, 'diruser_left'))?.email).toBeNull();
     expect((await personal(busyOrg, 'diruser_left'))?.email).toBe('diruser_left@example.com');
 
-    expect(await purgeOnly.pruneRetentionStep({ dryRun: false })).toMatchObject({ busyOrganizations: 0, counts: { deactivatedUsersPurged: 1 } });
+    expect(await purgeOnly.pruneRetentionStep({ dryRun: false })).toMatchObject({
+      busyOrganizations: 0,
+      counts: { deactivatedUsersPurged: 1 },
+    });
     expect((await personal(busyOrg, 'diruser_left'))?.email).toBeNull();
     expect(await personal(busyOrg, 'diruser_here')).toMatchObject({ email: 'diruser_here@example.com', active: true });
-    expect(await db('directory_users').where({ organization_id: busyOrg, id: 'diruser_left' }).first('source_ns')).toEqual({ source_ns: sourceNs });
+    expect(await db('directory_users').where({ organization_id: busyOrg, id: 'diruser_left' }).first('source_ns')).toEqual({
+      source_ns: sourceNs,
+    });
 
     // The freshness clock stays: an update older than the deactivation is stale, not applied …
-    const late = envelope(T.userUpdated, busyOrg, { id: 'diruser_left', email: 'resurrected@example.com', given_name: 'Late', active: true }, nanoTime(5_000));
+    const late = envelope(
+      T.userUpdated,
+      busyOrg,
+      { id: 'diruser_left', email: 'resurrected@example.com', given_name: 'Late', active: true },
+      nanoTime(5_000),
+    );
     expect((await stack.deliver(late)).status).toBe(202);
     await eventually(async () => (await db('directory_events').where('id', late.id).first('outcome'))?.outcome === 'stale');
     expect(await personal(busyOrg, 'diruser_left')).toMatchObject({ email: null, active: false });
     // … and a newer creation brings the user back with their fields.
-    const back = envelope(T.userCreated, busyOrg, { id: 'diruser_left', email: 'back@example.com', given_name: 'Back', family_name: 'Again', active: true }, nanoTime(20_000));
+    const back = envelope(
+      T.userCreated,
+      busyOrg,
+      { id: 'diruser_left', email: 'back@example.com', given_name: 'Back', family_name: 'Again', active: true },
+      nanoTime(20_000),
+    );
     expect((await stack.deliver(back)).status).toBe(202);
     await eventually(async () => (await personal(busyOrg, 'diruser_left'))?.active === true);
     expect(await personal(busyOrg, 'diruser_left')).toMatchObject({ email: 'back@example.com', given_name: 'Back' });
@@ -409,10 +478,17 @@ describe('deactivated users', () => {
 describe('exactly once', () => {
   it('still counts a redelivered event as a duplicate after its payload was cleared', async () => {
     const org = `org_once_${randomBytes(4).toString('hex')}`;
-    const created = envelope(T.userCreated, org, { id: 'diruser_once', email: 'first@example.com', given_name: 'First', active: true }, nanoTime(1_000));
+    const created = envelope(
+      T.userCreated,
+      org,
+      { id: 'diruser_once', email: 'first@example.com', given_name: 'First', active: true },
+      nanoTime(1_000),
+    );
     expect((await stack.deliver(created)).status).toBe(202);
     await eventually(async () => (await db('directory_events').where('id', created.id).first('outcome'))?.outcome === 'applied');
-    await db('directory_events').where('id', created.id).update({ received_at: ago(40), applied_at: ago(40) });
+    await db('directory_events')
+      .where('id', created.id)
+      .update({ received_at: ago(40), applied_at: ago(40) });
 
     await runRetention(false);
     expect(await db('directory_events').where('id', created.id).first('outcome', 'payload', 'duplicate_count')).toEqual({
@@ -426,7 +502,9 @@ describe('exactly once', () => {
     const again = { ...created, data: { ...created.data, email: 'changed@example.com' } };
     expect((await stack.deliver(again)).status).toBe(202);
     await eventually(async () => (await db('directory_events').where('id', created.id).first('duplicate_count'))?.duplicate_count === 1);
-    expect(await db('directory_users').where({ organization_id: org, id: 'diruser_once' }).first('email')).toEqual({ email: 'first@example.com' });
+    expect(await db('directory_users').where({ organization_id: org, id: 'diruser_once' }).first('email')).toEqual({
+      email: 'first@example.com',
+    });
   });
 });
 

@@ -35,7 +35,9 @@ async function organization() {
 }
 
 async function effective(org: string): Promise<Record<string, string[]>> {
-  const { users } = await env.stack.api<{ users: { id: string; active: boolean; effectiveRoles: string[] }[] }>(`/api/organizations/${org}/users`);
+  const { users } = await env.stack.api<{ users: { id: string; active: boolean; effectiveRoles: string[] }[] }>(
+    `/api/organizations/${org}/users`,
+  );
   return Object.fromEntries(users.map((u) => [u.id, u.effectiveRoles]));
 }
 
@@ -66,7 +68,13 @@ describe('role resolution', () => {
     const applied = await change(`/api/organizations/${org}/roles/default`, { role: 'member' });
     expect({ ...applied, dryRun: true }).toEqual(preview);
     // Scalekit's role counts as a role: the default is only for users who hold none.
-    expect(await effective(org)).toEqual({ [u.alice]: ['member'], [u.bob]: ['member'], [u.carol]: ['member'], [u.dave]: ['support_agent'], [u.erin]: ['member'] });
+    expect(await effective(org)).toEqual({
+      [u.alice]: ['member'],
+      [u.bob]: ['member'],
+      [u.carol]: ['member'],
+      [u.dave]: ['support_agent'],
+      [u.erin]: ['member'],
+    });
 
     const eng = await change(`/api/organizations/${org}/roles/mappings/${g.eng}`, { role: 'developer', precedence: 20 });
     expect(eng).toMatchObject({ usersChanged: 2, granted: 2, revoked: 2 });
@@ -74,17 +82,24 @@ describe('role resolution', () => {
     await change(`/api/organizations/${org}/roles/mappings/${g.admins}`, { role: 'admin', precedence: 10 });
     expect(await effective(org)).toMatchObject({ [u.alice]: ['admin'], [u.bob]: ['developer'], [u.carol]: ['member'] });
 
-    const why = await env.stack.api<{ roles: { role: string; source: string; group: { id: string; name: string }; precedence: number; grantedBy: string; reason: string }[] }>(
-      `/api/organizations/${org}/users/${u.alice}/roles`,
-    );
+    const why = await env.stack.api<{
+      roles: { role: string; source: string; group: { id: string; name: string }; precedence: number; grantedBy: string; reason: string }[];
+    }>(`/api/organizations/${org}/users/${u.alice}/roles`);
     expect(why.roles).toEqual([
-      expect.objectContaining({ role: 'admin', source: 'mapping', group: { id: g.admins, name: 'Admins' }, precedence: 10, grantedBy: `role mapping: ${g.admins} → admin (precedence 10)` }),
+      expect.objectContaining({
+        role: 'admin',
+        source: 'mapping',
+        group: { id: g.admins, name: 'Admins' },
+        precedence: 10,
+        grantedBy: `role mapping: ${g.admins} → admin (precedence 10)`,
+      }),
     ]);
     expect(why.roles[0]?.reason).toMatch(/member of group "Admins".*precedence 10/);
 
-    const listing = await env.stack.api<{ defaultRole: string; mappings: { groupId: string; role: string; precedence: number; granted: number; members: number }[] }>(
-      `/api/organizations/${org}/roles`,
-    );
+    const listing = await env.stack.api<{
+      defaultRole: string;
+      mappings: { groupId: string; role: string; precedence: number; granted: number; members: number }[];
+    }>(`/api/organizations/${org}/roles`);
     expect(listing).toEqual({
       defaultRole: 'member',
       mappings: [
@@ -104,7 +119,13 @@ describe('role resolution', () => {
     expect(unmap.changes).toEqual([expect.objectContaining({ userId: u.alice, before: ['admin'], after: ['developer'] })]);
     const noDefault = await change(`/api/organizations/${org}/roles/default`, { role: null });
     expect(noDefault).toMatchObject({ summary: 'no default role', usersChanged: 1, revoked: 1 });
-    expect(await effective(org)).toEqual({ [u.alice]: ['developer'], [u.bob]: ['developer'], [u.carol]: ['member'], [u.dave]: ['support_agent'], [u.erin]: [] });
+    expect(await effective(org)).toEqual({
+      [u.alice]: ['developer'],
+      [u.bob]: ['developer'],
+      [u.carol]: ['member'],
+      [u.dave]: ['support_agent'],
+      [u.erin]: [],
+    });
   });
 
   it('follows directory events: joining and leaving groups, a deleted group, a deactivated user', async () => {
@@ -116,7 +137,10 @@ describe('role resolution', () => {
     env.emulator.setUserGroups(org, u.carol, [g.admins, g.sales]);
     await env.emulator.settled(30_000);
     await eventually(async () => (await effective(org))[u.carol]?.[0] === 'admin');
-    const event = env.emulator.events().filter((e) => e.organizationId === org && e.type === 'organization.directory.user_updated').at(-1);
+    const event = env.emulator
+      .events()
+      .filter((e) => e.organizationId === org && e.type === 'organization.directory.user_updated')
+      .at(-1);
     const why = await env.stack.api<{ roles: { grantedBy: string }[] }>(`/api/organizations/${org}/users/${u.carol}/roles`);
     expect(why.roles[0]?.grantedBy).toBe(`event:${event?.id}`);
 
@@ -135,7 +159,11 @@ describe('role resolution', () => {
     await change(`/api/organizations/${org}/roles/mappings/${g.eng}`, { role: 'developer' });
     const before = await effective(org);
     expect(before[u.bob]).toEqual(['developer']);
-    const lost = await env.stack.database.db('user_roles').where('organization_id', org).whereIn('user_id', [u.alice, u.bob, u.dave]).delete();
+    const lost = await env.stack.database
+      .db('user_roles')
+      .where('organization_id', org)
+      .whereIn('user_id', [u.alice, u.bob, u.dave])
+      .delete();
     expect(lost).toBe(3);
 
     const outcome = await reconcileAndWait(env.stack.workflows, org);
@@ -152,8 +180,16 @@ describe('bad input', () => {
     const { org, g, u } = await organization();
     await change(`/api/organizations/${org}/roles/mappings/${g.eng}`, { role: 'developer', precedence: 5 });
     const snapshot = async () => ({
-      mappings: await env.stack.database.db('role_mappings').where('organization_id', org).select('group_id', 'role', 'precedence').orderBy('group_id'),
-      grants: await env.stack.database.db('user_roles').where('organization_id', org).select('user_id', 'role', 'source').orderBy(['user_id', 'role']),
+      mappings: await env.stack.database
+        .db('role_mappings')
+        .where('organization_id', org)
+        .select('group_id', 'role', 'precedence')
+        .orderBy('group_id'),
+      grants: await env.stack.database
+        .db('user_roles')
+        .where('organization_id', org)
+        .select('user_id', 'role', 'source')
+        .orderBy(['user_id', 'role']),
       defaultRole: (await env.stack.database.db('organizations').where('id', org).first('default_role')).default_role,
     });
     const before = await snapshot();
@@ -164,17 +200,42 @@ describe('bad input', () => {
       expect(body.message).toMatch(message);
     };
     const base = `/api/organizations/${org}/roles`;
-    await expectError(await send('PUT', `${base}/mappings/dirgroup_nope`, { role: 'admin' }), 409, 'refused', /group dirgroup_nope is not in the directory.*scimflow roles list/);
-    await expectError(await send('PUT', `${base}/mappings/${g.sales}`, { role: 'not a role!' }), 400, 'invalid_request', /role: "not a role!" is not a role name/);
-    await expectError(await send('PUT', `${base}/mappings/${g.sales}`, { role: 'admin', precedence: -1 }), 400, 'invalid_request', /precedence: expected a whole number from 0/);
-    await expectError(await send('PUT', `${base}/mappings/${g.sales}`, { role: 'admin', precedence: 1.5 }), 400, 'invalid_request', /precedence: expected a whole number/);
+    await expectError(
+      await send('PUT', `${base}/mappings/dirgroup_nope`, { role: 'admin' }),
+      409,
+      'refused',
+      /group dirgroup_nope is not in the directory.*scimflow roles list/,
+    );
+    await expectError(
+      await send('PUT', `${base}/mappings/${g.sales}`, { role: 'not a role!' }),
+      400,
+      'invalid_request',
+      /role: "not a role!" is not a role name/,
+    );
+    await expectError(
+      await send('PUT', `${base}/mappings/${g.sales}`, { role: 'admin', precedence: -1 }),
+      400,
+      'invalid_request',
+      /precedence: expected a whole number from 0/,
+    );
+    await expectError(
+      await send('PUT', `${base}/mappings/${g.sales}`, { role: 'admin', precedence: 1.5 }),
+      400,
+      'invalid_request',
+      /precedence: expected a whole number/,
+    );
     await expectError(await send('PUT', `${base}/mappings/${g.sales}`, { role: 'admin', extra: 1 }), 400, 'invalid_request', /extra/);
     await expectError(await send('PUT', `${base}/mappings/${g.sales}`, '{"role":'), 400, 'invalid_request', /not valid JSON/);
     await expectError(await send('PUT', `${base}/default`, {}), 400, 'invalid_request', /role: expected a role name/);
     await expectError(await send('DELETE', `${base}/mappings/${g.sales}`), 409, 'refused', /has no role mapping/);
     await expectError(await send('PUT', `${base}/mappings/${g.sales}`, { role: 'admin' }, null), 401, 'unauthorized', /.+/);
     await expectError(await send('GET', `/api/organizations/${org}/users/diruser_nope/roles`), 404, 'not_found', /not in the directory/);
-    await expectError(await send('PUT', `/api/organizations/org_${randomInt(1, 1e9)}/roles/default`, { role: 'member' }), 404, 'not_found', /does not know organization.*scimflow orgs add/);
+    await expectError(
+      await send('PUT', `/api/organizations/org_${randomInt(1, 1e9)}/roles/default`, { role: 'member' }),
+      404,
+      'not_found',
+      /does not know organization.*scimflow orgs add/,
+    );
     expect(await snapshot()).toEqual(before);
     expect((await effective(org))[u.bob]).toEqual(['developer']);
   });

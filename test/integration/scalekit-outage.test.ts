@@ -44,7 +44,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const org of scheduled) {
-    for (const kind of ['full', 'delta'] as const) await stack?.client.schedule.getHandle(scheduleId(org, kind)).delete().catch(() => undefined);
+    for (const kind of ['full', 'delta'] as const)
+      await stack?.client.schedule
+        .getHandle(scheduleId(org, kind))
+        .delete()
+        .catch(() => undefined);
   }
   await stack?.stop();
   await gate?.close();
@@ -63,12 +67,15 @@ async function pending(org: string, activityType: string): Promise<PendingActivi
 /** The events of every run of the organization's workflow, oldest run first. */
 async function allEvents(org: string): Promise<HistoryEvent[]> {
   const runs: { start: number; runId: string }[] = [];
-  for await (const wf of stack.client.workflow.list({ query: `WorkflowId = "${organizationWorkflowId(org)}" AND TaskQueue = "${stack.taskQueue}"` })) {
+  for await (const wf of stack.client.workflow.list({
+    query: `WorkflowId = "${organizationWorkflowId(org)}" AND TaskQueue = "${stack.taskQueue}"`,
+  })) {
     runs.push({ start: wf.startTime.getTime(), runId: wf.runId });
   }
   runs.sort((a, b) => a.start - b.start);
   const out: HistoryEvent[] = [];
-  for (const r of runs) out.push(...((await stack.client.workflow.getHandle(organizationWorkflowId(org), r.runId).fetchHistory()).events ?? []));
+  for (const r of runs)
+    out.push(...((await stack.client.workflow.getHandle(organizationWorkflowId(org), r.runId).fetchHistory()).events ?? []));
   return out;
 }
 
@@ -90,14 +97,18 @@ function eventLatencies(events: HistoryEvent[]): { signalAt: string; startedAfte
     if (e.eventType === temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_STARTED) run += 1;
     runOf.push(run);
     const closing =
-      e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes ?? e.activityTaskCanceledEventAttributes;
+      e.activityTaskCompletedEventAttributes ??
+      e.activityTaskFailedEventAttributes ??
+      e.activityTaskTimedOutEventAttributes ??
+      e.activityTaskCanceledEventAttributes;
     if (closing) closed.set(key(run, closing.scheduledEventId), at(e));
     if (e.activityTaskStartedEventAttributes) started.set(key(run, e.activityTaskStartedEventAttributes.scheduledEventId), at(e));
   }
   const windows: { from: number; to: number }[] = [];
   events.forEach((e, i) => {
     const name = e.activityTaskScheduledEventAttributes?.activityType?.name;
-    if (name === 'beginSyncRun' || name === 'fetchDirectoryPages') windows.push({ from: at(e), to: closed.get(key(runOf[i]!, e.eventId)) ?? Infinity });
+    if (name === 'beginSyncRun' || name === 'fetchDirectoryPages')
+      windows.push({ from: at(e), to: closed.get(key(runOf[i]!, e.eventId)) ?? Infinity });
   });
   const out: { signalAt: string; startedAfterSignalMs: number; startedAfterScheduledMs: number }[] = [];
   events.forEach((e, i) => {
@@ -138,13 +149,23 @@ it('keeps applying the events of new and existing organizations while Scalekit d
   scheduled.push(...existing.map((o) => o.id), reading.id);
   for (const org of existing) expect((await reconcileAndWait(workflows, org.id, { trigger: 'import' })).status).toBe('completed');
   const input: OrganizationWorkflowInput = { organizationId: reading.id, limits: { maxSignalsPerRun: 6 } };
-  await stack.client.workflow.start('organizationWorkflow', { workflowId: organizationWorkflowId(reading.id), taskQueue: stack.taskQueue, args: [input] });
-  await eventually(async () => (await Promise.all([...existing, reading].map((o) => describeSchedules(stack.client, o.id)))).flat().every((s) => s.exists));
+  await stack.client.workflow.start('organizationWorkflow', {
+    workflowId: organizationWorkflowId(reading.id),
+    taskQueue: stack.taskQueue,
+    args: [input],
+  });
+  await eventually(async () =>
+    (await Promise.all([...existing, reading].map((o) => describeSchedules(stack.client, o.id)))).flat().every((s) => s.exists),
+  );
   const imported = await workflows.startReconcile(reading.id, { kind: 'full', dryRun: false, trigger: 'import' });
 
   // Scalekit stops answering: connections are accepted, never answered.
   await gate.set('hang');
-  await eventually(async () => (await pending(reading.id, 'fetchDirectoryPages')) !== undefined || Promise.reject(new Error(`no page read outstanding: ${JSON.stringify(await workflows.status(reading.id))}`)));
+  await eventually(
+    async () =>
+      (await pending(reading.id, 'fetchDirectoryPages')) !== undefined ||
+      Promise.reject(new Error(`no page read outstanding: ${JSON.stringify(await workflows.status(reading.id))}`)),
+  );
 
   // New organizations: their registrations wait on Scalekit, a few at a time.
   const newcomers = Array.from({ length: 60 }, (_, i) => emulator.createOrganization({ displayName: `Outage Co ${i}` }, { emit: false }));
@@ -156,7 +177,9 @@ it('keeps applying the events of new and existing organizations while Scalekit d
 
   // The existing organizations' scheduled delta fires: each one opens a run against the silent Scalekit.
   for (const org of existing) await controlSchedule(stack.client, org.id, 'delta', 'trigger');
-  await eventually(async () => (await Promise.all(existing.map((o) => pending(o.id, 'beginSyncRun')))).every((p) => p !== undefined), { timeoutMs: 60_000 });
+  await eventually(async () => (await Promise.all(existing.map((o) => pending(o.id, 'beginSyncRun')))).every((p) => p !== undefined), {
+    timeoutMs: 60_000,
+  });
 
   // Meanwhile their people keep changing (in Scalekit, and so in webhooks), and are applied.
   const active = [...existing, reading];
@@ -178,7 +201,8 @@ it('keeps applying the events of new and existing organizations while Scalekit d
   }
   const ids = newcomers.map((o) => o.id);
   await eventually(
-    async () => (await count(db('directory_events').whereIn('organization_id', ids).where('outcome', 'applied').count('* as count'))) === ids.length,
+    async () =>
+      (await count(db('directory_events').whereIn('organization_id', ids).where('outcome', 'applied').count('* as count'))) === ids.length,
     { timeoutMs: 180_000, intervalMs: 500 },
   );
   expect(await count(db('directory_users').whereIn('organization_id', ids).count('* as count'))).toBe(ids.length);
@@ -189,7 +213,10 @@ it('keeps applying the events of new and existing organizations while Scalekit d
     const events = await allEvents(org.id);
     const latencies = eventLatencies(events);
     expect({ org: org.id, waitedBehindScalekit: latencies.length >= 3 }).toEqual({ org: org.id, waitedBehindScalekit: true });
-    for (const l of latencies) expect({ org: org.id, ...l, slow: l.startedAfterSignalMs > 20_000 || l.startedAfterScheduledMs > 20_000 }).toMatchObject({ slow: false });
+    for (const l of latencies)
+      expect({ org: org.id, ...l, slow: l.startedAfterSignalMs > 20_000 || l.startedAfterScheduledMs > 20_000 }).toMatchObject({
+        slow: false,
+      });
   }
   // The reading organization handed over with its page read in flight, and kept its run.
   const readingStatus = await workflows.status(reading.id);
@@ -233,14 +260,22 @@ it('keeps applying the events of new and existing organizations while Scalekit d
   // ...and every registration completes (name from Scalekit, both schedules).
   const registered = await eventually(
     async () => {
-      const rows = (await db('organizations').whereIn('id', ids).whereNotNull('display_name').select('id', 'display_name')) as { id: string; display_name: string }[];
+      const rows = (await db('organizations').whereIn('id', ids).whereNotNull('display_name').select('id', 'display_name')) as {
+        id: string;
+        display_name: string;
+      }[];
       return rows.length === ids.length ? rows : undefined;
     },
     { timeoutMs: 240_000, intervalMs: 1_000 },
   );
-  expect(Object.fromEntries(registered.map((r) => [r.id, r.display_name]))).toEqual(Object.fromEntries(newcomers.map((o) => [o.id, o.displayName])));
-  for (const org of newcomers.slice(0, 5)) expect((await describeSchedules(stack.client, org.id)).map((s) => s.exists)).toEqual([true, true]);
-  await eventually(async () => (await Promise.all(newcomers.map((o) => pending(o.id, 'ensureOrganizationSchedules')))).every((p) => p === undefined));
+  expect(Object.fromEntries(registered.map((r) => [r.id, r.display_name]))).toEqual(
+    Object.fromEntries(newcomers.map((o) => [o.id, o.displayName])),
+  );
+  for (const org of newcomers.slice(0, 5))
+    expect((await describeSchedules(stack.client, org.id)).map((s) => s.exists)).toEqual([true, true]);
+  await eventually(async () =>
+    (await Promise.all(newcomers.map((o) => pending(o.id, 'ensureOrganizationSchedules')))).every((p) => p === undefined),
+  );
 }, 900_000);
 
 it('runs the activities that wait on Scalekit on the Scalekit task queue, plans and applies on the reconcile queue, and every other one on the main queue', async () => {
@@ -248,9 +283,15 @@ it('runs the activities that wait on Scalekit on the Scalekit task queue, plans 
   const org = emulator.createOrganization({ displayName: 'Routing Co' }, { emit: false });
   scheduled.push(org.id);
   emulator.createUser(org.id, { email: 'ada@routing.example', givenName: 'Ada', familyName: 'Lovelace' }, { emit: false });
-  expect((await stack.deliver(envelope(T.userCreated, org.id, { id: 'diruser_hook', email: 'hook@routing.example' }, nanoTime(0)))).status).toBe(202);
+  expect(
+    (await stack.deliver(envelope(T.userCreated, org.id, { id: 'diruser_hook', email: 'hook@routing.example' }, nanoTime(0)))).status,
+  ).toBe(202);
   expect((await reconcileAndWait(stack.workflows, org.id)).status).toBe('completed');
-  await eventually(async () => (await pending(org.id, 'ensureOrganizationSchedules')) === undefined && (await describeSchedules(stack.client, org.id)).every((s) => s.exists));
+  await eventually(
+    async () =>
+      (await pending(org.id, 'ensureOrganizationSchedules')) === undefined &&
+      (await describeSchedules(stack.client, org.id)).every((s) => s.exists),
+  );
 
   const history = await stack.client.workflow.getHandle(organizationWorkflowId(org.id)).fetchHistory();
   const queues = new Map<string, Set<string>>();
@@ -262,14 +303,22 @@ it('runs the activities that wait on Scalekit on the Scalekit task queue, plans 
   const reconcile: string[] = [...RECONCILE_ACTIVITIES];
   expect([...queues.keys()]).toEqual(expect.arrayContaining([...scalekit, ...reconcile, 'applyDirectoryEvents']));
   const queueOf = (name: string) =>
-    scalekit.includes(name) ? scalekitTaskQueue(stack.taskQueue) : reconcile.includes(name) ? reconcileTaskQueue(stack.taskQueue) : stack.taskQueue;
+    scalekit.includes(name)
+      ? scalekitTaskQueue(stack.taskQueue)
+      : reconcile.includes(name)
+        ? reconcileTaskQueue(stack.taskQueue)
+        : stack.taskQueue;
   for (const [name, used] of queues) expect({ name, queues: [...used] }).toEqual({ name, queues: [queueOf(name)] });
 }, 180_000);
 
 it('a Scalekit that never answers costs a portal link its deadline (503), while webhooks are applied', async () => {
   const org = emulator.createOrganization({ displayName: 'Silent Co' }, { emit: false });
   scheduled.push(org.id);
-  const portalLink = () => fetch(`${stack.baseUrl}/api/organizations/${org.id}/portal-link`, { method: 'POST', headers: { authorization: `Bearer ${stack.operatorToken}` } });
+  const portalLink = () =>
+    fetch(`${stack.baseUrl}/api/organizations/${org.id}/portal-link`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.operatorToken}` },
+    });
 
   await gate.set('hang');
   const links = Array.from({ length: 4 }, () => portalLink());
@@ -278,7 +327,9 @@ it('a Scalekit that never answers costs a portal link its deadline (503), while 
     expect((await stack.deliver(event)).status).toBe(202);
   }
   await eventually(
-    async () => (await count(stack.database.db('directory_events').where({ organization_id: org.id, outcome: 'applied' }).count('* as count'))) === 20,
+    async () =>
+      (await count(stack.database.db('directory_events').where({ organization_id: org.id, outcome: 'applied' }).count('* as count'))) ===
+      20,
     { timeoutMs: 60_000 },
   );
   for (const res of await Promise.all(links)) {
@@ -311,7 +362,9 @@ it("plans and applies from the run's own record of Scalekit's role assignments, 
   // A dry run opened while Scalekit answers records the assignments on its row...
   const dry = await reconcileAndWait(stack.workflows, org.id, { trigger: 'import', dryRun: true });
   expect(dry.status).toBe('planned');
-  expect(await db('sync_runs').where({ id: dry.runId }).first('role_assignments')).toEqual({ role_assignments: [{ groupId: group.id, roleName: 'admin' }] });
+  expect(await db('sync_runs').where({ id: dry.runId }).first('role_assignments')).toEqual({
+    role_assignments: [{ groupId: group.id, roleName: 'admin' }],
+  });
 
   // ...and is applied from them, on approval, while Scalekit does not answer.
   await gate.set('hang');
@@ -336,7 +389,9 @@ it('lets only a few registrations wait on Scalekit at once in a worker: one more
   scheduled.push(...orgs.map((o) => o.id));
   const { ensureOrganizationSchedules } = createActivities({
     db: stack.database.db,
-    directory: new ScalekitDirectory(createScalekitClient({ environmentUrl: gate.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret })),
+    directory: new ScalekitDirectory(
+      createScalekitClient({ environmentUrl: gate.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret }),
+    ),
     client: stack.client,
     schedules: { taskQueue: stack.taskQueue, fullInterval: '6h', deltaInterval: '1h' },
     registrationLimit: 2,

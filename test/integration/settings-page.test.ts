@@ -153,7 +153,9 @@ describe('settings links and the page', () => {
         headers: { authorization: `Bearer ${stack.operatorToken}`, 'x-forwarded-host': 'evil.example' },
       });
       expect(res.status).toBe(201);
-      expect(((await res.json()) as { url: string }).url).toMatch(/^https:\/\/scim\.example\.com\/settings\/directory\?org=org_1&expires=\d+&n=[\w-]+&sig=/);
+      expect(((await res.json()) as { url: string }).url).toMatch(
+        /^https:\/\/scim\.example\.com\/settings\/directory\?org=org_1&expires=\d+&n=[\w-]+&sig=/,
+      );
     });
   });
 
@@ -174,10 +176,15 @@ describe('settings links and the page', () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) }).id;
     const portalOrigin = new URL(emulator.url).origin;
     const pageOf = async (base: string) => {
-      const link = await fetch(`${base}/api/organizations/${org}/settings-link`, { method: 'POST', headers: { authorization: `Bearer ${stack.operatorToken}` } });
+      const link = await fetch(`${base}/api/organizations/${org}/settings-link`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${stack.operatorToken}` },
+      });
       const { url } = (await link.json()) as { url: string };
       const opened = await fetch(url, { redirect: 'manual' });
-      const page = await fetch(new URL(opened.headers.get('location') as string, base), { headers: { cookie: (opened.headers.get('set-cookie') ?? '').split(';')[0] as string } });
+      const page = await fetch(new URL(opened.headers.get('location') as string, base), {
+        headers: { cookie: (opened.headers.get('set-cookie') ?? '').split(';')[0] as string },
+      });
       expect(page.status).toBe(200);
       return page;
     };
@@ -194,7 +201,9 @@ describe('settings links and the page', () => {
     // An application that shows the page in its own UI: X-Frame-Options cannot name it, so it is left out.
     await stack.withApi({ settingsFrameAncestors: ['https://app.example.com', 'https://admin.example.com'] }, async (base) => {
       const embedded = await pageOf(base);
-      expect(directives(embedded)).toEqual(expect.arrayContaining(['frame-ancestors https://app.example.com https://admin.example.com', `frame-src ${portalOrigin}`]));
+      expect(directives(embedded)).toEqual(
+        expect.arrayContaining(['frame-ancestors https://app.example.com https://admin.example.com', `frame-src ${portalOrigin}`]),
+      );
       expect(embedded.headers.get('x-frame-options')).toBeNull();
     });
     await stack.withApi({ settingsFrameAncestors: ["'self'"] }, async (base) => {
@@ -225,7 +234,9 @@ describe('the page script', () => {
     let reloads = 0;
     const document = {
       getElementById: (id: string) =>
-        id === 'settings-config' ? { textContent: JSON.stringify({ organizationId: 'org_1', portalOrigin: 'https://acme.scalekit.com' }) } : status,
+        id === 'settings-config'
+          ? { textContent: JSON.stringify({ organizationId: 'org_1', portalOrigin: 'https://acme.scalekit.com' }) }
+          : status,
     };
     const window = {
       addEventListener: (_: string, fn: (e: { origin: string; data: unknown }) => void) => listeners.push(fn),
@@ -240,7 +251,6 @@ describe('the page script', () => {
     const send = (origin: string, data: unknown) => listeners.forEach((l) => l({ origin, data }));
     return { send, status, reloads: () => reloads };
   }
-
 
   it('ignores messages from any origin but the portal', () => {
     const page = run();

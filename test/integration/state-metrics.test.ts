@@ -51,7 +51,9 @@ it('counts quarantined and deferred events, paused organizations, runs to approv
 
   await env.stack.workflows.pauseSync(org.id, 'metrics');
   const user = env.emulator.snapshot(org.id).users[0]!;
-  await env.stack.deliver(envelope(T.userUpdated, org.id, { id: user.id, email: user.email, given_name: 'Kept', active: true }, new Date().toISOString()));
+  await env.stack.deliver(
+    envelope(T.userUpdated, org.id, { id: user.id, email: user.email, given_name: 'Kept', active: true }, new Date().toISOString()),
+  );
   await eventually(async () => (await gauges()).scimflow_deferred_events === 1);
   expect((await gauges()).scimflow_paused_organizations).toBe(1);
   await env.stack.workflows.resumeSync(org.id);

@@ -19,7 +19,11 @@ async function importedOrganization(users = 20) {
   const org = env.emulator.createOrganization({ displayName: `Pause ${randomInt(1, 1e9)}` }, quiet);
   const groups = [0, 1, 2].map((i) => env.emulator.createGroup(org.id, { displayName: `Team ${i}` }, quiet).id);
   for (let i = 0; i < users; i++) {
-    env.emulator.createUser(org.id, { email: `p${i}.${org.id}@example.com`, givenName: `P${i}`, familyName: 'Initial', groupIds: [groups[i % 3]!] }, quiet);
+    env.emulator.createUser(
+      org.id,
+      { email: `p${i}.${org.id}@example.com`, givenName: `P${i}`, familyName: 'Initial', groupIds: [groups[i % 3]!] },
+      quiet,
+    );
   }
   expect((await reconcileAndWait(env.stack.workflows, org.id, { trigger: 'import' })).status).toBe('completed');
   return { org: org.id, groups };
@@ -48,10 +52,15 @@ describe('pause and resume', () => {
     const extra = env.emulator.createGroup(org, { displayName: 'Paused team' }).id;
     env.emulator.deleteGroup(org, groups[2]!);
     await env.emulator.settled(30_000);
-    const emitted = env.emulator.events().filter((e) => e.organizationId === org).slice(emittedBefore);
+    const emitted = env.emulator
+      .events()
+      .filter((e) => e.organizationId === org)
+      .slice(emittedBefore);
     expect(emitted.length).toBeGreaterThan(7);
 
-    await eventually(async () => Number((await ledger(org).clone().where('outcome', 'deferred').count('* as n').first())?.n) === emitted.length);
+    await eventually(
+      async () => Number((await ledger(org).clone().where('outcome', 'deferred').count('* as n').first())?.n) === emitted.length,
+    );
     expect(await databaseView(env.stack.database.db, org)).toEqual(before);
     const status = await env.stack.workflows.status(org);
     expect(status).toMatchObject({ paused: { note: 'IdP migration' }, resuming: false, deferred: emitted.length, queued: 0 });
@@ -65,9 +74,13 @@ describe('pause and resume', () => {
     expect(kept).toEqual(delivered);
 
     // What would change data waits; looking does not.
-    const refused = await env.stack.workflows.startReconcile(org, { kind: 'full', dryRun: false, trigger: 'test' }).catch((e: unknown) => e);
+    const refused = await env.stack.workflows
+      .startReconcile(org, { kind: 'full', dryRun: false, trigger: 'test' })
+      .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(WorkflowRefusedError);
-    expect((refused as Error).message).toMatch(new RegExp(`the sync of ${org} is paused since .* \\(IdP migration\\).*scimflow resume ${org}`));
+    expect((refused as Error).message).toMatch(
+      new RegExp(`the sync of ${org} is paused since .* \\(IdP migration\\).*scimflow resume ${org}`),
+    );
     const dry = await reconcileAndWait(env.stack.workflows, org, { dryRun: true });
     expect(dry.status).toBe('planned');
     expect(dry.plan?.drift).toBeGreaterThan(0);
@@ -92,7 +105,13 @@ describe('pause and resume', () => {
     expect(after.applied - (status?.applied ?? 0)).toBe(emitted.length);
     expect(await databaseView(env.stack.database.db, org)).toEqual(directoryView(env.emulator, org));
     expect((await databaseView(env.stack.database.db, org)).groups[extra]).toBe('Paused team');
-    const outcomes = await ledger(org).clone().whereIn('id', emitted.map((e) => e.id)).select('outcome');
+    const outcomes = await ledger(org)
+      .clone()
+      .whereIn(
+        'id',
+        emitted.map((e) => e.id),
+      )
+      .select('outcome');
     expect(outcomes.map((o: { outcome: string }) => o.outcome)).toEqual(emitted.map(() => 'applied'));
     expect((await env.stack.database.db('organizations').where('id', org).first('sync_paused')).sync_paused).toBe(false);
     await expect(env.stack.workflows.resumeSync(org)).rejects.toThrow(/is not paused/);
@@ -112,10 +131,18 @@ describe('pause and resume', () => {
     // Newer changes to the same people arrive while the kept ones are being applied.
     for (const u of users.slice(0, 50)) env.emulator.updateUser(org, u.id, { familyName: 'AfterResume' });
     await env.emulator.settled(30_000);
-    await eventually(async () => {
-      const s = await env.stack.workflows.status(org);
-      return s && !s.resuming && s.queued === 0 && Number((await ledger(org).clone().where('outcome', 'pending').count('* as n').first())?.n) === 0;
-    }, { timeoutMs: 60_000 });
+    await eventually(
+      async () => {
+        const s = await env.stack.workflows.status(org);
+        return (
+          s &&
+          !s.resuming &&
+          s.queued === 0 &&
+          Number((await ledger(org).clone().where('outcome', 'pending').count('* as n').first())?.n) === 0
+        );
+      },
+      { timeoutMs: 60_000 },
+    );
 
     // Had a newer event been applied first, the older kept ones for the same user would be stale.
     const stale = await ledger(org).clone().where('outcome', 'stale').select('id');
@@ -128,7 +155,9 @@ describe('pause and resume', () => {
     const run = await env.stack.workflows.startReconcile(organization.id, { kind: 'full', dryRun: false, trigger: 'test' });
     const refused = await env.stack.workflows.pauseSync(organization.id, null).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(WorkflowRefusedError);
-    expect((refused as Error).message).toMatch(new RegExp(`run ${run.runId} \\(full, \\w+\\) is in progress .*scimflow cancel ${organization.id} ${run.runId}`));
+    expect((refused as Error).message).toMatch(
+      new RegExp(`run ${run.runId} \\(full, \\w+\\) is in progress .*scimflow cancel ${organization.id} ${run.runId}`),
+    );
     expect((await waitForRun(env.stack.workflows, organization.id, run.runId)).status).toBe('completed');
     expect((await env.stack.workflows.pauseSync(organization.id, null)).paused.since).toMatch(/^\d{4}-/);
     await env.stack.workflows.resumeSync(organization.id);

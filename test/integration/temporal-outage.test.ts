@@ -43,7 +43,9 @@ it('answers 503 while Temporal is down, and applies the redelivered event once w
   expect(await down.json()).toMatchObject({ error: 'temporal_unavailable' });
   expect((await fetch(`${stack.baseUrl}/readyz`)).status).toBe(503);
   // The operator API answers the same way, sooner (Retry-After 5).
-  const status = await fetch(`${stack.baseUrl}/api/organizations/${org}/sync`, { headers: { authorization: `Bearer ${stack.operatorToken}` } });
+  const status = await fetch(`${stack.baseUrl}/api/organizations/${org}/sync`, {
+    headers: { authorization: `Bearer ${stack.operatorToken}` },
+  });
   expect(status.status).toBe(503);
   expect(status.headers.get('retry-after')).toBe('5');
   expect(await status.json()).toEqual({ error: 'temporal_unavailable', message: 'Temporal did not answer; retry later' });

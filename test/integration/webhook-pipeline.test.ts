@@ -82,8 +82,18 @@ describe('every event type, end to end', () => {
         },
         nanoTime(4),
       ),
-      envelope(T.userCreated, org, { id: 'diruser_bob', email: 'bob@example.com', given_name: 'Bob', active: true, groups: [ops] }, nanoTime(5)),
-      envelope(T.userUpdated, org, { id: 'diruser_bob', email: 'bob@example.com', given_name: 'Robert', active: true, groups: [eng] }, nanoTime(6)),
+      envelope(
+        T.userCreated,
+        org,
+        { id: 'diruser_bob', email: 'bob@example.com', given_name: 'Bob', active: true, groups: [ops] },
+        nanoTime(5),
+      ),
+      envelope(
+        T.userUpdated,
+        org,
+        { id: 'diruser_bob', email: 'bob@example.com', given_name: 'Robert', active: true, groups: [eng] },
+        nanoTime(6),
+      ),
       envelope(T.userDeleted, org, { id: 'diruser_bob', email: 'bob@example.com' }, nanoTime(7)),
       envelope(T.groupDeleted, org, { id: ops.id, display_name: ops.name }, nanoTime(8)),
       envelope(T.directoryDisabled, org, { id: 'dir_1', directory_type: 'SCIM', provider: 'OKTA', enabled: false }, nanoTime(9)),
@@ -99,7 +109,13 @@ describe('every event type, end to end', () => {
     const u = await users(org);
     const ada = u.find((x) => x.id === 'diruser_ada');
     const bob = u.find((x) => x.id === 'diruser_bob');
-    expect(ada).toMatchObject({ email: 'ada@example.com', name: 'Ada Lovelace', active: true, groups: [eng.id], roles: ['admin', 'engineer'] });
+    expect(ada).toMatchObject({
+      email: 'ada@example.com',
+      name: 'Ada Lovelace',
+      active: true,
+      groups: [eng.id],
+      roles: ['admin', 'engineer'],
+    });
     expect(bob).toMatchObject({ givenName: 'Robert', active: false, groups: [] });
 
     const g = await groups(org);

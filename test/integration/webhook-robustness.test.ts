@@ -36,14 +36,20 @@ function signed(body: Buffer, webhookId: string): Record<string, string> {
   return { 'content-type': 'application/json', 'webhook-id': webhookId, 'webhook-timestamp': ts, 'webhook-signature': `v1,${sig}` };
 }
 
-async function post(body: Buffer, webhookId: string): Promise<{ status: number; json: { status?: string; eventId?: string; reason?: string } }> {
+async function post(
+  body: Buffer,
+  webhookId: string,
+): Promise<{ status: number; json: { status?: string; eventId?: string; reason?: string } }> {
   const res = await fetch(`${stack.baseUrl}/webhooks/scalekit`, { method: 'POST', headers: signed(body, webhookId), body });
   const text = await res.text();
   return { status: res.status, json: text ? (JSON.parse(text) as { status?: string; eventId?: string }) : {} };
 }
 
 const ledgerRows = (ids: string[]) =>
-  stack.database.db('directory_events').whereIn('id', ids).select('id', 'outcome', 'duplicate_count', 'detail', 'raw_body', 'payload') as Promise<
+  stack.database
+    .db('directory_events')
+    .whereIn('id', ids)
+    .select('id', 'outcome', 'duplicate_count', 'detail', 'raw_body', 'payload') as Promise<
     { id: string; outcome: string; duplicate_count: number; detail: string | null; raw_body: string | null; payload: unknown }[]
   >;
 
@@ -62,7 +68,9 @@ describe('deliveries that were answered 503', () => {
 
   it('quarantines an invalid envelope nested 5,000 deep, keeping its raw body', async () => {
     const depth = 5_000;
-    const body = Buffer.from(`{"id":"evt_deep_${run}","type":"organization.directory.user_created","data":${'['.repeat(depth)}${']'.repeat(depth)}}`);
+    const body = Buffer.from(
+      `{"id":"evt_deep_${run}","type":"organization.directory.user_created","data":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+    );
     const res = await post(body, `msg_deep_${run}`);
     expect(res).toMatchObject({ status: 202, json: { status: 'quarantined', eventId: `evt_deep_${run}` } });
     const [row] = await ledgerRows([`evt_deep_${run}`]);
@@ -71,7 +79,15 @@ describe('deliveries that were answered 503', () => {
 
   it('records an unknown event type whose organization id is too long for the index', async () => {
     const id = `evt_org_${run}`;
-    const body = Buffer.from(JSON.stringify({ id, type: 'organization.sso_enabled', occurred_at: nanoTime(0), organization_id: randomBytes(4_000).toString('hex'), data: {} }));
+    const body = Buffer.from(
+      JSON.stringify({
+        id,
+        type: 'organization.sso_enabled',
+        occurred_at: nanoTime(0),
+        organization_id: randomBytes(4_000).toString('hex'),
+        data: {},
+      }),
+    );
     const res = await post(body, `msg_org_${run}`);
     expect(res).toMatchObject({ status: 202, json: { status: 'ignored', eventId: id } });
     expect(await ledgerRows([id])).toMatchObject([{ outcome: 'ignored' }]);
@@ -79,9 +95,20 @@ describe('deliveries that were answered 503', () => {
 
   it('keys a signed delivery with an unusable event id and an overlong message id by a hash of the message id', async () => {
     const webhookId = `msg_${'x'.repeat(8_000)}_${run}`;
-    const body = Buffer.from(JSON.stringify({ id: 'evt_\u0000', type: 'organization.directory.user_created', occurred_at: nanoTime(0), organization_id: 'org_1', data: { id: 'diruser_1' } }));
+    const body = Buffer.from(
+      JSON.stringify({
+        id: 'evt_\u0000',
+        type: 'organization.directory.user_created',
+        occurred_at: nanoTime(0),
+        organization_id: 'org_1',
+        data: { id: 'diruser_1' },
+      }),
+    );
     const res = await post(body, webhookId);
-    expect(res).toMatchObject({ status: 202, json: { status: 'quarantined', eventId: expect.stringMatching(/^delivery:sha256:[0-9a-f]{64}$/) } });
+    expect(res).toMatchObject({
+      status: 202,
+      json: { status: 'quarantined', eventId: expect.stringMatching(/^delivery:sha256:[0-9a-f]{64}$/) },
+    });
     expect((await post(body, webhookId)).json.eventId).toBe(res.json.eventId);
     expect(await ledgerRows([res.json.eventId as string])).toMatchObject([{ duplicate_count: 1 }]);
   });
@@ -117,7 +144,9 @@ describe('the webhook address', () => {
       socket.on('close', () => resolve());
       socket.on('error', reject);
     });
-    await eventually(async () => stack.metrics.webhookDeliveries.get({ status: '400', result: 'aborted' }) === before + 1, { timeoutMs: 60_000 });
+    await eventually(async () => stack.metrics.webhookDeliveries.get({ status: '400', result: 'aborted' }) === before + 1, {
+      timeoutMs: 60_000,
+    });
     expect(stack.metrics.webhookDeliveries.get({ status: '500', result: 'unavailable' })).toBe(0);
     const lines = stack.logs.map((l) => JSON.parse(l) as { level: string; msg: string });
     expect(lines.filter((l) => l.level === 'error')).toEqual([]);
@@ -136,10 +165,12 @@ const ORGS = [0, 1, 2].map((i) => `org_pb${run}${i}`);
 const EVENT_ID = '"@EVENT_ID@"';
 
 // Hostile but storable: what a valid event may carry and still be applied.
-const oddChar = fc.constantFrom('\u2028', '\u0001', '"', '\\', '\uffff', '\ufeff', '😀', '\u00e9', '<', '\'', '\u200b');
+const oddChar = fc.constantFrom('\u2028', '\u0001', '"', '\\', '\uffff', '\ufeff', '😀', '\u00e9', '<', "'", '\u200b');
 const oddText = fc.array(fc.oneof(oddChar, fc.string({ unit: 'binary', maxLength: 6 })), { maxLength: 12 }).map((p) => p.join(''));
 const nested = (max: number) =>
-  fc.tuple(fc.integer({ min: 1, max }), fc.boolean()).map(([n, arrays]) => (arrays ? `${'['.repeat(n)}${']'.repeat(n)}` : `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`));
+  fc
+    .tuple(fc.integer({ min: 1, max }), fc.boolean())
+    .map(([n, arrays]) => (arrays ? `${'['.repeat(n)}${']'.repeat(n)}` : `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`));
 const hugeArray = fc.integer({ min: 100, max: 5_000 }).map((n) => `[${new Array<string>(n).fill('0').join(',')}]`);
 // Past the 2.7 kB of an index entry at most lengths, yet small enough for thousands of deliveries on a busy machine.
 const longText = (min: number) => fc.integer({ min, max: 5_000 }).map((n) => JSON.stringify('é'.repeat(n)));
@@ -151,15 +182,22 @@ const oddValue: fc.Arbitrary<Json> = fc.oneof(
   { arbitrary: hugeArray, weight: 1 },
   { arbitrary: longText(1), weight: 1 },
 );
-const oddFields = fc.array(fc.tuple(fc.oneof(oddText, fc.constantFrom('__proto__', 'constructor', 'type', '')), oddValue), { maxLength: 3 });
+const oddFields = fc.array(fc.tuple(fc.oneof(oddText, fc.constantFrom('__proto__', 'constructor', 'type', '')), oddValue), {
+  maxLength: 3,
+});
 /** Extra envelope fields: never a second "id" (the last one wins), which would make deliveries share one. */
 const envelopeExtras = oddFields.map((fields) => fields.filter(([k]) => k !== 'id'));
 
 // What Postgres cannot store, or nothing may recurse over.
 const unstorableChar = fc.constantFrom('\u0000', '\ud800', '\udbff', '\udc00', '\udfff', '\ud83d');
 const unstorableText = fc.tuple(oddText, unstorableChar, oddText).map(([a, b, c]) => a + b + c);
-const deep = fc.tuple(fc.integer({ min: 65, max: 2_000 }), fc.boolean()).map(([n, arrays]) => (arrays ? `${'['.repeat(n)}${']'.repeat(n)}` : `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`));
-const unstorableValue = fc.oneof(unstorableText.map((s) => JSON.stringify(s)), deep);
+const deep = fc
+  .tuple(fc.integer({ min: 65, max: 2_000 }), fc.boolean())
+  .map(([n, arrays]) => (arrays ? `${'['.repeat(n)}${']'.repeat(n)}` : `${'{"a":'.repeat(n)}1${'}'.repeat(n)}`));
+const unstorableValue = fc.oneof(
+  unstorableText.map((s) => JSON.stringify(s)),
+  deep,
+);
 const anyValue = fc.oneof({ arbitrary: oddValue, weight: 4 }, { arbitrary: unstorableValue, weight: 1 });
 
 const userData = fc
@@ -168,7 +206,10 @@ const userData = fc
     email: fc.oneof(fc.emailAddress(), oddText, fc.constant('')),
     given: oddText,
     groups: fc.array(fc.integer({ min: 0, max: 5 }), { maxLength: 3 }),
-    roles: fc.array(oddText.filter((r) => r.length > 0), { maxLength: 2 }),
+    roles: fc.array(
+      oddText.filter((r) => r.length > 0),
+      { maxLength: 2 },
+    ),
     active: fc.option(fc.boolean()),
     extra: oddFields,
   })
@@ -176,27 +217,66 @@ const userData = fc
     ['id', JSON.stringify(`diruser_${user}`)],
     ['email', JSON.stringify(email)],
     ['given_name', JSON.stringify(given)],
-    ['groups', `[${groups.map((g) => object([['id', JSON.stringify(`dirgroup_${g}`)], ['name', JSON.stringify(`Group ${g}`)]])).join(',')}]`],
+    [
+      'groups',
+      `[${groups
+        .map((g) =>
+          object([
+            ['id', JSON.stringify(`dirgroup_${g}`)],
+            ['name', JSON.stringify(`Group ${g}`)],
+          ]),
+        )
+        .join(',')}]`,
+    ],
     ['roles', `[${roles.map((r) => object([['role_name', JSON.stringify(r)]])).join(',')}]`],
     ...(active === null ? [] : ([['active', String(active)]] as [string, Json][])),
     ...extra,
   ]);
 const groupData = fc
   .record({ group: fc.integer({ min: 0, max: 5 }), name: oddText, extra: oddFields })
-  .map(({ group, name, extra }): [string, Json][] => [['id', JSON.stringify(`dirgroup_${group}`)], ['display_name', JSON.stringify(name)], ...extra]);
+  .map(({ group, name, extra }): [string, Json][] => [
+    ['id', JSON.stringify(`dirgroup_${group}`)],
+    ['display_name', JSON.stringify(name)],
+    ...extra,
+  ]);
 const directoryData = oddFields.map((extra): [string, Json][] => [['id', '"dir_1"'], ['provider', '"OKTA"'], ...extra]);
 
 /** One way to spoil a valid envelope (or none). */
 const breakage = fc.option(
   fc.oneof(
-    fc.record({ kind: fc.constant('id' as const), value: fc.oneof(unstorableText.map((s) => JSON.stringify(s)), longText(129), fc.constant('""'), fc.constant('42'), deep) }),
-    fc.record({ kind: fc.constant('type' as const), value: fc.oneof(oddText, unstorableText, fc.constant('organization.sso_enabled')).map((t) => JSON.stringify(t)) }),
+    fc.record({
+      kind: fc.constant('id' as const),
+      value: fc.oneof(
+        unstorableText.map((s) => JSON.stringify(s)),
+        longText(129),
+        fc.constant('""'),
+        fc.constant('42'),
+        deep,
+      ),
+    }),
+    fc.record({
+      kind: fc.constant('type' as const),
+      value: fc.oneof(oddText, unstorableText, fc.constant('organization.sso_enabled')).map((t) => JSON.stringify(t)),
+    }),
     fc.record({ kind: fc.constant('occurred_at' as const), value: anyValue }),
-    fc.record({ kind: fc.constant('organization_id' as const), value: fc.oneof(oddText.map((s) => JSON.stringify(s)), longText(129), anyValue) }),
+    fc.record({
+      kind: fc.constant('organization_id' as const),
+      value: fc.oneof(
+        oddText.map((s) => JSON.stringify(s)),
+        longText(129),
+        anyValue,
+      ),
+    }),
     fc.record({ kind: fc.constant('data' as const), value: anyValue }),
     fc.record({ kind: fc.constant('drop' as const), value: fc.constantFrom('id', 'type', 'occurred_at', 'data', 'organization_id') }),
-    fc.record({ kind: fc.constant('extra' as const), value: fc.tuple(fc.oneof(oddText, unstorableText), unstorableValue).map(([k, v]) => object([[k, v]])) }),
-    fc.record({ kind: fc.constant('inData' as const), value: fc.tuple(fc.oneof(oddText, unstorableText), unstorableValue).map(([k, v]) => object([[k, v]])) }),
+    fc.record({
+      kind: fc.constant('extra' as const),
+      value: fc.tuple(fc.oneof(oddText, unstorableText), unstorableValue).map(([k, v]) => object([[k, v]])),
+    }),
+    fc.record({
+      kind: fc.constant('inData' as const),
+      value: fc.tuple(fc.oneof(oddText, unstorableText), unstorableValue).map(([k, v]) => object([[k, v]])),
+    }),
   ),
   { freq: 2 },
 );
@@ -237,12 +317,21 @@ const envelopeBody = fc
 const delivery: fc.Arbitrary<Buffer | string> = fc.oneof(
   { arbitrary: envelopeBody, weight: 16 },
   { arbitrary: fc.uint8Array({ maxLength: 3_000 }).map((b) => Buffer.from(b)), weight: 1 },
-  { arbitrary: fc.tuple(fc.constantFrom('', '\u0000', '\ufeff', '{', '['), fc.oneof(oddText, unstorableText), anyValue).map(([a, b, c]) => a + b + c), weight: 2 },
+  {
+    arbitrary: fc
+      .tuple(fc.constantFrom('', '\u0000', '\ufeff', '{', '['), fc.oneof(oddText, unstorableText), anyValue)
+      .map(([a, b, c]) => a + b + c),
+    weight: 2,
+  },
   { arbitrary: fc.oneof(deep, hugeArray, longText(1), anyValue), weight: 1 },
 );
 
 /** For a failure's message: what the API logged as an error last. */
-const recentErrors = () => stack.logs.filter((l) => l.includes('"level":"error"')).slice(-3).join('\n');
+const recentErrors = () =>
+  stack.logs
+    .filter((l) => l.includes('"level":"error"'))
+    .slice(-3)
+    .join('\n');
 
 interface Sent {
   eventId: string;
@@ -367,11 +456,20 @@ describe('an event Temporal refuses', () => {
     // needs an API allowing larger bodies.
     await stack.withApi({ maxBodyBytes: 8 * 1024 * 1024 }, async (base) => {
       const org = `org_big${run}`;
-      const e = envelope(T.userCreated, org, { id: 'diruser_big', email: 'big@example.com', note: 'x'.repeat(3 * 1024 * 1024) }, nanoTime(0));
+      const e = envelope(
+        T.userCreated,
+        org,
+        { id: 'diruser_big', email: 'big@example.com', note: 'x'.repeat(3 * 1024 * 1024) },
+        nanoTime(0),
+      );
       const body = Buffer.from(JSON.stringify(e));
       const res = await fetch(`${base}/webhooks/scalekit`, { method: 'POST', headers: signed(body, `msg_big_${run}`), body });
       expect(res.status).toBe(202);
-      expect(await res.json()).toMatchObject({ status: 'quarantined', eventId: e.id, reason: expect.stringMatching(/^Temporal refused the event: it is too large/) });
+      expect(await res.json()).toMatchObject({
+        status: 'quarantined',
+        eventId: e.id,
+        reason: expect.stringMatching(/^Temporal refused the event: it is too large/),
+      });
       expect(await ledgerRows([e.id])).toMatchObject([{ outcome: 'quarantined', raw_body: body.toString() }]);
     });
   });

@@ -16,7 +16,12 @@ export function useEmulatorStack(options: { webhooks?: boolean; emulator?: Emula
   let emulator: EmulatorHandle | undefined;
   let stack: Stack | undefined;
   beforeAll(async () => {
-    emulator = await startEmulator({ port: 0, seed: randomInt(1, 2 ** 31), ...(options.webhooks ? { timeScale: 0.0001 } : {}), ...options.emulator });
+    emulator = await startEmulator({
+      port: 0,
+      seed: randomInt(1, 2 ** 31),
+      ...(options.webhooks ? { timeScale: 0.0001 } : {}),
+      ...options.emulator,
+    });
     stack = await startStack({
       scalekit: { environmentUrl: emulator.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret },
       ...(options.webhooks ? { webhookSecret: emulator.webhookSecrets[0] } : {}),

@@ -43,7 +43,8 @@ export async function waitForRun(
  * pause, is what keeps it true on a busy machine.
  */
 export async function pastLastSnapshot(db: Knex, organizationId: string): Promise<void> {
-  const row = (await db('sync_runs').where('organization_id', organizationId).max('snapshot_ns as ns').first()) as { ns: string | null } | undefined;
+  const row = (await db('sync_runs').where('organization_id', organizationId).max('snapshot_ns as ns').first()) as
+    { ns: string | null } | undefined;
   if (!row?.ns) throw new Error(`${organizationId} has no run yet`);
   const snapshotNs = BigInt(row.ns);
   await eventually(async () => nowNs() > snapshotNs, { timeoutMs: 30_000, intervalMs: 1 });
@@ -74,18 +75,30 @@ export function directoryView(emulator: EmulatorHandle, organizationId: string):
 
 /** Active users and live groups of the organization in scimflow's database. */
 export async function databaseView(db: Knex, organizationId: string): Promise<Comparable> {
-  const rows = (await db.raw(
-    `SELECT u.id, u.email, u.given_name, u.family_name, u.roles,
+  const rows = (
+    await db.raw(
+      `SELECT u.id, u.email, u.given_name, u.family_name, u.roles,
             coalesce((SELECT array_agg(m.group_id ORDER BY m.group_id) FROM group_memberships m
                        WHERE m.organization_id = u.organization_id AND m.user_id = u.id), '{}') AS groups
        FROM directory_users u WHERE u.organization_id = ? AND u.active`,
-    [organizationId],
-  )).rows as { id: string; email: string | null; given_name: string | null; family_name: string | null; roles: string[]; groups: string[] }[];
+      [organizationId],
+    )
+  ).rows as {
+    id: string;
+    email: string | null;
+    given_name: string | null;
+    family_name: string | null;
+    roles: string[];
+    groups: string[];
+  }[];
   const users: Comparable['users'] = {};
   for (const r of rows) {
     users[r.id] = { email: r.email, givenName: r.given_name, familyName: r.family_name, groups: r.groups, roles: [...r.roles].sort() };
   }
-  const groupRows = (await db('directory_groups').where('organization_id', organizationId).whereNull('deleted_at').select('id', 'display_name')) as {
+  const groupRows = (await db('directory_groups')
+    .where('organization_id', organizationId)
+    .whereNull('deleted_at')
+    .select('id', 'display_name')) as {
     id: string;
     display_name: string | null;
   }[];

@@ -2,13 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import {
-  bundleWorkflowCode,
-  DefaultLogger,
-  NativeConnection,
-  Runtime,
-  type WorkflowBundle,
-} from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundle } from '@temporalio/worker';
 import { inject } from 'vitest';
 import type { ReconcileSettings } from '../../activities/reconcile';
 import type { RetentionOptions } from '../../activities/retention';
@@ -48,7 +42,10 @@ try {
 let bundle: Promise<WorkflowBundle> | undefined;
 /** The workflow bundle, built once per test file. */
 export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never });
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never,
+  });
   return bundle;
 }
 
@@ -209,7 +206,10 @@ function listen(app: ReturnType<typeof createApp>): Promise<Server> {
 
 async function terminateAll(client: Client, taskQueue: string): Promise<void> {
   for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}" AND ExecutionStatus = "Running"` })) {
-    await client.workflow.getHandle(wf.workflowId).terminate('test finished').catch(() => undefined);
+    await client.workflow
+      .getHandle(wf.workflowId)
+      .terminate('test finished')
+      .catch(() => undefined);
   }
 }
 
@@ -217,10 +217,7 @@ async function terminateAll(client: Client, taskQueue: string): Promise<void> {
 export class StopWaiting extends Error {}
 
 /** Polls `fn` until it returns a truthy value (or the timeout passes, then throws with the last value). */
-export async function eventually<T>(
-  fn: () => Promise<T>,
-  { timeoutMs = 30_000, intervalMs = 100 } = {},
-): Promise<NonNullable<T>> {
+export async function eventually<T>(fn: () => Promise<T>, { timeoutMs = 30_000, intervalMs = 100 } = {}): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -232,7 +229,8 @@ export async function eventually<T>(
       if (err instanceof StopWaiting) throw err;
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms; last: ${last instanceof Error ? last.message : JSON.stringify(last)}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }

@@ -62,8 +62,12 @@ describe('EncryptionCodec', () => {
   it('says what to do when a payload cannot be read for want of a key', async () => {
     const sealed = (await new EncryptionCodec([key('k1')]).encode([plain]))[0]!;
     const wrongKey = await new EncryptionCodec([key('k2')]).decode([sealed]).catch((e: unknown) => e);
-    expect(encryptionProblem(new Error('query failed', { cause: wrongKey }))).toMatch(/key "k1".*; set PAYLOAD_ENCRYPTION_KEYS to the keys the worker uses$/);
-    expect(encryptionProblem(new Error('Unknown encoding: binary/encrypted'))).toMatch(/this process has no key: set PAYLOAD_ENCRYPTION_KEYS/);
+    expect(encryptionProblem(new Error('query failed', { cause: wrongKey }))).toMatch(
+      /key "k1".*; set PAYLOAD_ENCRYPTION_KEYS to the keys the worker uses$/,
+    );
+    expect(encryptionProblem(new Error('Unknown encoding: binary/encrypted'))).toMatch(
+      /this process has no key: set PAYLOAD_ENCRYPTION_KEYS/,
+    );
     expect(encryptionProblem(new Error('connection refused'))).toBeNull();
   });
 

@@ -176,25 +176,28 @@ function interpolate(value: string, host: Record<string, string | undefined>): s
   return value
     .split('$$')
     .map((part) =>
-      part.replace(REFERENCE, (_all, braced: string | undefined, operator: string | undefined, argument: string | undefined, bare: string | undefined) => {
-        const name = braced ?? bare ?? '';
-        const v = host[name];
-        const unsetOrEmpty = v === undefined || v === '';
-        switch (operator) {
-          case ':-':
-            return unsetOrEmpty ? (argument ?? '') : v;
-          case '-':
-            return v === undefined ? (argument ?? '') : v;
-          case ':?':
-            if (unsetOrEmpty) throw new MissingVariable(`${name}: ${argument ?? ''}`);
-            return v;
-          case '?':
-            if (v === undefined) throw new MissingVariable(`${name}: ${argument ?? ''}`);
-            return v;
-          default:
-            return v ?? '';
-        }
-      }),
+      part.replace(
+        REFERENCE,
+        (_all, braced: string | undefined, operator: string | undefined, argument: string | undefined, bare: string | undefined) => {
+          const name = braced ?? bare ?? '';
+          const v = host[name];
+          const unsetOrEmpty = v === undefined || v === '';
+          switch (operator) {
+            case ':-':
+              return unsetOrEmpty ? (argument ?? '') : v;
+            case '-':
+              return v === undefined ? (argument ?? '') : v;
+            case ':?':
+              if (unsetOrEmpty) throw new MissingVariable(`${name}: ${argument ?? ''}`);
+              return v;
+            case '?':
+              if (v === undefined) throw new MissingVariable(`${name}: ${argument ?? ''}`);
+              return v;
+            default:
+              return v ?? '';
+          }
+        },
+      ),
     )
     .join('$');
 }
@@ -242,8 +245,7 @@ const API = ['scimflow-api'] as const;
 const WORKER = ['scimflow-worker'] as const;
 type Passing =
   /** Set for these services from the host or .env (empty: the default), unless `fixed` says why Compose sets it itself. */
-  | { services: readonly string[]; fixed?: string }
-  | { notForCompose: string };
+  { services: readonly string[]; fixed?: string } | { notForCompose: string };
 
 /** Which scimflow process reads each variable (see api/main.ts, worker/main.ts, scripts/setup.ts). */
 const COMPOSE_VARIABLES: Record<string, Passing> = {
@@ -290,7 +292,9 @@ function variablePassingProblems(c: Compose, documented: readonly string[]): str
   for (const name of documented) {
     const passing = COMPOSE_VARIABLES[name];
     if (!passing) {
-      problems.push(`${name} is documented, but not in COMPOSE_VARIABLES: pass it to the services that read it, or say why Compose does not`);
+      problems.push(
+        `${name} is documented, but not in COMPOSE_VARIABLES: pass it to the services that read it, or say why Compose does not`,
+      );
       continue;
     }
     if ('notForCompose' in passing) continue;
@@ -351,9 +355,11 @@ const composeRules = {
       const tools = imageRef(service(c, name).image ?? '');
       if (tools.repository !== 'temporalio/admin-tools') problems.push(`${name} runs ${tools.repository}, expected temporalio/admin-tools`);
       // The admin tools carry the schema files for their server version: keep them in step.
-      if (!server.tag || !tools.tag?.startsWith(server.tag)) problems.push(`${name} tag ${tools.tag} does not match temporal/server ${server.tag}`);
+      if (!server.tag || !tools.tag?.startsWith(server.tag))
+        problems.push(`${name} tag ${tools.tag} does not match temporal/server ${server.tag}`);
     }
-    if (imageRef(service(c, 'temporal-ui').image ?? '').repository !== 'temporalio/ui') problems.push('temporal-ui does not run temporalio/ui');
+    if (imageRef(service(c, 'temporal-ui').image ?? '').repository !== 'temporalio/ui')
+      problems.push('temporal-ui does not run temporalio/ui');
     if (imageRef(service(c, 'postgres').image ?? '').repository !== 'postgres') problems.push('postgres does not run the postgres image');
     return problems;
   },
@@ -438,11 +444,14 @@ const composeRules = {
     const e = env(s);
     const pg = env(service(c, 'postgres'));
     const problems: string[] = [];
-    if (e.POSTGRES_SEEDS !== env(service(c, 'temporal')).POSTGRES_SEEDS) problems.push('schema job and server use different Postgres hosts');
+    if (e.POSTGRES_SEEDS !== env(service(c, 'temporal')).POSTGRES_SEEDS)
+      problems.push('schema job and server use different Postgres hosts');
     if (e.POSTGRES_USER !== (pg.POSTGRES_USER ?? 'postgres') || e.POSTGRES_PWD !== pg.POSTGRES_PASSWORD) {
       problems.push('schema job credentials differ from the postgres service');
     }
-    const script = words(s.command).concat(words(s.entrypoint)).find((w) => w.endsWith('.sh'));
+    const script = words(s.command)
+      .concat(words(s.entrypoint))
+      .find((w) => w.endsWith('.sh'));
     const hostScript = script ? hostPathOf(s, script) : undefined;
     if (!hostScript || !existsSync(hostScript)) return [...problems, `schema job script ${script} is not mounted from the repository`];
     const text = readFileSync(hostScript, 'utf8');
@@ -469,7 +478,9 @@ const composeRules = {
       const ns = env(service(c, app)).TEMPORAL_NAMESPACE ?? 'default';
       if ((e.NAMESPACE ?? 'default') !== ns) problems.push(`namespace job creates ${e.NAMESPACE}, ${app} uses ${ns}`);
     }
-    const script = words(s.command).concat(words(s.entrypoint)).find((w) => w.endsWith('.sh'));
+    const script = words(s.command)
+      .concat(words(s.entrypoint))
+      .find((w) => w.endsWith('.sh'));
     const hostScript = script ? hostPathOf(s, script) : undefined;
     if (!hostScript || !existsSync(hostScript)) return [...problems, `namespace job script ${script} is not mounted from the repository`];
     const text = readFileSync(hostScript, 'utf8');
@@ -501,7 +512,10 @@ const composeRules = {
     const pg = env(service(c, 'postgres'));
     for (const name of [...APP_SERVICES, 'scimflow-migrate']) {
       const e = resolvedEnv(c, name);
-      const required = name === 'scimflow-migrate' ? ['DATABASE_URL', 'TEMPORAL_ADDRESS'] : ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'SCALEKIT_WEBHOOK_SECRET', 'OPERATOR_API_TOKEN'];
+      const required =
+        name === 'scimflow-migrate'
+          ? ['DATABASE_URL', 'TEMPORAL_ADDRESS']
+          : ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'SCALEKIT_WEBHOOK_SECRET', 'OPERATOR_API_TOKEN'];
       for (const key of required) if (!e[key]) problems.push(`${name}: ${key} is not set`);
       // With TEMPORAL_ADDRESS set, scripts/setup.ts migrates without installing a Temporal CLI.
       if (e.TEMPORAL_ADDRESS !== 'temporal:7233') problems.push(`${name}: TEMPORAL_ADDRESS=${e.TEMPORAL_ADDRESS}, expected temporal:7233`);
@@ -510,7 +524,10 @@ const composeRules = {
       if (imageRef(c.services[url.hostname]?.image ?? '').repository !== 'postgres') {
         problems.push(`${name}: DATABASE_URL host ${url.hostname} is not the postgres service`);
       }
-      if (decodeURIComponent(url.username) !== (pg.POSTGRES_USER ?? 'postgres') || decodeURIComponent(url.password) !== pg.POSTGRES_PASSWORD) {
+      if (
+        decodeURIComponent(url.username) !== (pg.POSTGRES_USER ?? 'postgres') ||
+        decodeURIComponent(url.password) !== pg.POSTGRES_PASSWORD
+      ) {
         problems.push(`${name}: DATABASE_URL credentials differ from the postgres service`);
       }
       if (url.pathname !== '/scimflow') problems.push(`${name}: DATABASE_URL database is ${url.pathname}, expected /scimflow`);
@@ -548,7 +565,8 @@ const composeRules = {
         const config = parseConfig(resolvedEnv(c, name));
         if (config.databaseUrlIsDefault) problems.push(`${name}: config falls back to the default DATABASE_URL`);
         if (config.temporal.address !== 'temporal:7233') problems.push(`${name}: config sees Temporal at ${config.temporal.address}`);
-        if (name !== 'scimflow-migrate' && config.webhookSecrets.length === 0) problems.push(`${name}: no webhook secret reaches the config`);
+        if (name !== 'scimflow-migrate' && config.webhookSecrets.length === 0)
+          problems.push(`${name}: no webhook secret reaches the config`);
       } catch (err) {
         problems.push(`${name}: config rejects the compose environment: ${(err as Error).message}`);
       }
@@ -651,14 +669,17 @@ const dockerfileRules = {
       const major = Number(m[1]);
       const minor = m[2] === undefined ? undefined : Number(m[2]);
       if (major !== 20) return [`${image}: expected Node 20`];
-      if (minor !== undefined && (major < minMajor || (major === minMajor && minor < minMinor))) return [`${image}: older than engines ${engines}`];
+      if (minor !== undefined && (major < minMajor || (major === minMajor && minor < minMinor)))
+        return [`${image}: older than engines ${engines}`];
       return [];
     });
   },
 
   npmCiWithLayerCaching: (text) => {
     const list = instructions(text);
-    const manifests = list.findIndex((i) => i.keyword === 'COPY' && /\bpackage\.json\b/.test(i.args) && /\bpackage-lock\.json\b/.test(i.args));
+    const manifests = list.findIndex(
+      (i) => i.keyword === 'COPY' && /\bpackage\.json\b/.test(i.args) && /\bpackage-lock\.json\b/.test(i.args),
+    );
     const ci = list.findIndex((i) => i.keyword === 'RUN' && /\bnpm ci\b/.test(i.args));
     const source = list.findIndex((i) => i.keyword === 'COPY' && /^(--\S+\s+)*\.\s+\S+$/.test(i.args));
     const problems: string[] = [];
@@ -673,7 +694,11 @@ const dockerfileRules = {
   nonRootUser: (text) => {
     const list = instructions(text);
     const lastFrom = list.map((i) => i.keyword).lastIndexOf('FROM');
-    const user = list.slice(lastFrom + 1).filter((i) => i.keyword === 'USER').pop()?.args.split(':')[0];
+    const user = list
+      .slice(lastFrom + 1)
+      .filter((i) => i.keyword === 'USER')
+      .pop()
+      ?.args.split(':')[0];
     if (!user) return ['the final stage runs as root (no USER)'];
     if (user === 'root' || user === '0') return [`the final stage runs as ${user}`];
     return [];
@@ -681,7 +706,9 @@ const dockerfileRules = {
 
   dockerignore: (_text, ignore) => {
     const patterns = ignore.split('\n').map((l) => l.trim().replace(/^\/+|\/+$/g, ''));
-    return ['node_modules', '.git', '.env', '.tools', '.data'].filter((p) => !patterns.includes(p)).map((p) => `.dockerignore does not exclude ${p}`);
+    return ['node_modules', '.git', '.env', '.tools', '.data']
+      .filter((p) => !patterns.includes(p))
+      .map((p) => `.dockerignore does not exclude ${p}`);
   },
 } satisfies Record<string, DockerfileRule>;
 
@@ -693,7 +720,19 @@ describe('docker-compose.yml', () => {
   const compose = loadCompose(COMPOSE_TEXT);
 
   it('reads the variable names from config/index.ts', () => {
-    for (const name of ['DATABASE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'TEMPORAL_TASK_QUEUE', 'SCALEKIT_WEBHOOK_SECRET', 'OPERATOR_API_TOKEN', 'SCALEKIT_ENVIRONMENT_URL', 'SCALEKIT_CLIENT_ID', 'SCALEKIT_CLIENT_SECRET', 'PORT', 'LOG_LEVEL']) {
+    for (const name of [
+      'DATABASE_URL',
+      'TEMPORAL_ADDRESS',
+      'TEMPORAL_NAMESPACE',
+      'TEMPORAL_TASK_QUEUE',
+      'SCALEKIT_WEBHOOK_SECRET',
+      'OPERATOR_API_TOKEN',
+      'SCALEKIT_ENVIRONMENT_URL',
+      'SCALEKIT_CLIENT_ID',
+      'SCALEKIT_CLIENT_SECRET',
+      'PORT',
+      'LOG_LEVEL',
+    ]) {
       expect(CONFIG_NAMES).toContain(name);
     }
     // Cross-check the regex against the module: parseConfig reads every name it found (e.NAME).
@@ -706,7 +745,14 @@ describe('docker-compose.yml', () => {
   });
 
   it('finds the documented variables in .env.example, the README and config/index.ts', () => {
-    for (const name of ['RETENTION_SYNC_RUNS', 'WORKER_SCALEKIT_SLOTS', 'TRUST_PROXY', 'SETTINGS_FRAME_ANCESTORS', 'EMULATOR_PORT', 'SCIMFLOW_EXIT_WITH_PARENT']) {
+    for (const name of [
+      'RETENTION_SYNC_RUNS',
+      'WORKER_SCALEKIT_SLOTS',
+      'TRUST_PROXY',
+      'SETTINGS_FRAME_ANCESTORS',
+      'EMULATOR_PORT',
+      'SCIMFLOW_EXIT_WITH_PARENT',
+    ]) {
       expect(DOCUMENTED).toContain(name);
     }
   });
@@ -741,46 +787,197 @@ const setEnv = (c: Compose, name: string, key: string, value: string | undefined
 };
 
 const composeMutations: [string, ComposeRuleName, (c: Compose) => void][] = [
-  ['the UI is gone', 'servicesPresent', (c) => { delete c.services['temporal-ui']; }],
-  ['a version key', 'noVersionKey', (c) => { c.version = '3.8'; }],
-  ['auto-setup comes back', 'noAutoSetup', (c) => { service(c, 'temporal').image = 'temporalio/auto-setup:1.29.7'; }],
-  ['postgres floats', 'imagesPinned', (c) => { service(c, 'postgres').image = 'postgres:latest'; }],
-  ['the UI has no tag', 'imagesPinned', (c) => { service(c, 'temporal-ui').image = 'temporalio/ui'; }],
-  ['admin tools from another release', 'temporalImagesConsistent', (c) => { service(c, 'temporal-admin-tools').image = 'temporalio/admin-tools:1.30.6'; }],
-  ['temporal has no healthcheck', 'healthDependenciesHaveHealthchecks', (c) => { delete service(c, 'temporal').healthcheck; }],
-  ['migrate restarts forever', 'healthDependenciesHaveHealthchecks', (c) => { service(c, 'scimflow-migrate').restart = 'unless-stopped'; }],
-  ['temporal starts before its schema', 'temporalWiring', (c) => { service(c, 'temporal').depends_on = { postgres: { condition: 'service_healthy' }, 'temporal-admin-tools': { condition: 'service_started' } }; }],
-  ['temporal does not wait for postgres', 'temporalWiring', (c) => { service(c, 'temporal').depends_on = ['temporal-admin-tools']; }],
-  ['the api skips migrations', 'appWiring', (c) => { delete (service(c, 'scimflow-api').depends_on as Record<string, unknown>)['scimflow-migrate']; }],
-  ['the worker does not wait for the namespace', 'appWiring', (c) => { delete (service(c, 'scimflow-worker').depends_on as Record<string, unknown>)['temporal-create-namespace']; }],
+  [
+    'the UI is gone',
+    'servicesPresent',
+    (c) => {
+      delete c.services['temporal-ui'];
+    },
+  ],
+  [
+    'a version key',
+    'noVersionKey',
+    (c) => {
+      c.version = '3.8';
+    },
+  ],
+  [
+    'auto-setup comes back',
+    'noAutoSetup',
+    (c) => {
+      service(c, 'temporal').image = 'temporalio/auto-setup:1.29.7';
+    },
+  ],
+  [
+    'postgres floats',
+    'imagesPinned',
+    (c) => {
+      service(c, 'postgres').image = 'postgres:latest';
+    },
+  ],
+  [
+    'the UI has no tag',
+    'imagesPinned',
+    (c) => {
+      service(c, 'temporal-ui').image = 'temporalio/ui';
+    },
+  ],
+  [
+    'admin tools from another release',
+    'temporalImagesConsistent',
+    (c) => {
+      service(c, 'temporal-admin-tools').image = 'temporalio/admin-tools:1.30.6';
+    },
+  ],
+  [
+    'temporal has no healthcheck',
+    'healthDependenciesHaveHealthchecks',
+    (c) => {
+      delete service(c, 'temporal').healthcheck;
+    },
+  ],
+  [
+    'migrate restarts forever',
+    'healthDependenciesHaveHealthchecks',
+    (c) => {
+      service(c, 'scimflow-migrate').restart = 'unless-stopped';
+    },
+  ],
+  [
+    'temporal starts before its schema',
+    'temporalWiring',
+    (c) => {
+      service(c, 'temporal').depends_on = {
+        postgres: { condition: 'service_healthy' },
+        'temporal-admin-tools': { condition: 'service_started' },
+      };
+    },
+  ],
+  [
+    'temporal does not wait for postgres',
+    'temporalWiring',
+    (c) => {
+      service(c, 'temporal').depends_on = ['temporal-admin-tools'];
+    },
+  ],
+  [
+    'the api skips migrations',
+    'appWiring',
+    (c) => {
+      delete (service(c, 'scimflow-api').depends_on as Record<string, unknown>)['scimflow-migrate'];
+    },
+  ],
+  [
+    'the worker does not wait for the namespace',
+    'appWiring',
+    (c) => {
+      delete (service(c, 'scimflow-worker').depends_on as Record<string, unknown>)['temporal-create-namespace'];
+    },
+  ],
   ['temporal on another store', 'temporalServerEnvironment', (c) => setEnv(c, 'temporal', 'DB', 'mysql8')],
   ['temporal binds loopback', 'temporalServerEnvironment', (c) => setEnv(c, 'temporal', 'BIND_ON_IP', '127.0.0.1')],
   ['postgres password changed on one side', 'temporalServerEnvironment', (c) => setEnv(c, 'postgres', 'POSTGRES_PASSWORD', 'other')],
-  ['dynamic config file missing', 'dynamicConfigOnDisk', (c) => setEnv(c, 'temporal', 'DYNAMIC_CONFIG_FILE_PATH', 'config/dynamicconfig/missing.yaml')],
-  ['dynamic config not mounted', 'dynamicConfigOnDisk', (c) => { service(c, 'temporal').volumes = []; }],
-  ['schema job script not mounted', 'schemaJob', (c) => { service(c, 'temporal-admin-tools').volumes = []; }],
+  [
+    'dynamic config file missing',
+    'dynamicConfigOnDisk',
+    (c) => setEnv(c, 'temporal', 'DYNAMIC_CONFIG_FILE_PATH', 'config/dynamicconfig/missing.yaml'),
+  ],
+  [
+    'dynamic config not mounted',
+    'dynamicConfigOnDisk',
+    (c) => {
+      service(c, 'temporal').volumes = [];
+    },
+  ],
+  [
+    'schema job script not mounted',
+    'schemaJob',
+    (c) => {
+      service(c, 'temporal-admin-tools').volumes = [];
+    },
+  ],
   ['schema job with other credentials', 'schemaJob', (c) => setEnv(c, 'temporal-admin-tools', 'POSTGRES_USER', 'temporal')],
   ['namespace job for another namespace', 'namespaceJob', (c) => setEnv(c, 'temporal-create-namespace', 'NAMESPACE', 'scimflow')],
-  ['api port not published', 'publishedPorts', (c) => { service(c, 'scimflow-api').ports = []; }],
-  ['UI on another host port', 'publishedPorts', (c) => { service(c, 'temporal-ui').ports = ['8088:8080']; }],
+  [
+    'api port not published',
+    'publishedPorts',
+    (c) => {
+      service(c, 'scimflow-api').ports = [];
+    },
+  ],
+  [
+    'UI on another host port',
+    'publishedPorts',
+    (c) => {
+      service(c, 'temporal-ui').ports = ['8088:8080'];
+    },
+  ],
   ['api listens elsewhere', 'publishedPorts', (c) => setEnv(c, 'scimflow-api', 'PORT', '4000')],
-  ['DATABASE_URL points at a host that is not a service', 'appEnvironment', (c) => setEnv(c, 'scimflow-worker', 'DATABASE_URL', 'postgres://postgres:postgres@db:5432/scimflow')],
-  ['DATABASE_URL with the wrong database', 'appEnvironment', (c) => setEnv(c, 'scimflow-api', 'DATABASE_URL', 'postgres://postgres:postgres@postgres:5432/postgres')],
+  [
+    'DATABASE_URL points at a host that is not a service',
+    'appEnvironment',
+    (c) => setEnv(c, 'scimflow-worker', 'DATABASE_URL', 'postgres://postgres:postgres@db:5432/scimflow'),
+  ],
+  [
+    'DATABASE_URL with the wrong database',
+    'appEnvironment',
+    (c) => setEnv(c, 'scimflow-api', 'DATABASE_URL', 'postgres://postgres:postgres@postgres:5432/postgres'),
+  ],
   ['TEMPORAL_ADDRESS on localhost', 'appEnvironment', (c) => setEnv(c, 'scimflow-api', 'TEMPORAL_ADDRESS', '127.0.0.1:7233')],
   ['migrate without TEMPORAL_ADDRESS', 'appEnvironment', (c) => setEnv(c, 'scimflow-migrate', 'TEMPORAL_ADDRESS', undefined)],
   ['operator token missing', 'appEnvironment', (c) => setEnv(c, 'scimflow-api', 'OPERATOR_API_TOKEN', undefined)],
   ['a host variable config does not know', 'hostVariables', (c) => setEnv(c, 'scimflow-api', 'EXTRA', '${POSTGRES_PASSWORD}')],
-  ['webhook secret made optional', 'hostVariables', (c) => setEnv(c, 'scimflow-worker', 'SCALEKIT_WEBHOOK_SECRET', '${SCALEKIT_WEBHOOK_SECRET:-}')],
-  ['client secret made required', 'hostVariables', (c) => setEnv(c, 'scimflow-api', 'SCALEKIT_CLIENT_SECRET', '${SCALEKIT_CLIENT_SECRET:?}')],
+  [
+    'webhook secret made optional',
+    'hostVariables',
+    (c) => setEnv(c, 'scimflow-worker', 'SCALEKIT_WEBHOOK_SECRET', '${SCALEKIT_WEBHOOK_SECRET:-}'),
+  ],
+  [
+    'client secret made required',
+    'hostVariables',
+    (c) => setEnv(c, 'scimflow-api', 'SCALEKIT_CLIENT_SECRET', '${SCALEKIT_CLIENT_SECRET:?}'),
+  ],
   ['a malformed webhook secret', 'configAcceptsEnvironment', (c) => setEnv(c, 'scimflow-api', 'SCALEKIT_WEBHOOK_SECRET', 'not-a-secret')],
-  ['api starts without secrets', 'configAcceptsEnvironment', (c) => setEnv(c, 'scimflow-api', 'SCALEKIT_WEBHOOK_SECRET', '${SCALEKIT_WEBHOOK_SECRET:-}')],
-  ['the worker loses a retention period', 'variablesReachTheirReaders', (c) => setEnv(c, 'scimflow-worker', 'RETENTION_SYNC_RUNS', undefined)],
+  [
+    'api starts without secrets',
+    'configAcceptsEnvironment',
+    (c) => setEnv(c, 'scimflow-api', 'SCALEKIT_WEBHOOK_SECRET', '${SCALEKIT_WEBHOOK_SECRET:-}'),
+  ],
+  [
+    'the worker loses a retention period',
+    'variablesReachTheirReaders',
+    (c) => setEnv(c, 'scimflow-worker', 'RETENTION_SYNC_RUNS', undefined),
+  ],
   ['the worker slots fixed in the file', 'variablesReachTheirReaders', (c) => setEnv(c, 'scimflow-worker', 'WORKER_SCALEKIT_SLOTS', '10')],
   ['TRUST_PROXY only for the worker', 'variablesReachTheirReaders', (c) => setEnv(c, 'scimflow-api', 'TRUST_PROXY', undefined)],
-  ['worker pulls instead of building', 'buildsFromDockerfile', (c) => { delete service(c, 'scimflow-worker').build; }],
-  ['build points at a missing Dockerfile', 'buildsFromDockerfile', (c) => { service(c, 'scimflow-api').build = { context: '.', dockerfile: 'Dockerfile.missing' }; }],
-  ['migrate runs something else', 'commands', (c) => { service(c, 'scimflow-migrate').command = ['npm', 'run', 'migrate']; }],
-  ['worker runs the api', 'commands', (c) => { service(c, 'scimflow-worker').command = ['node', '--import', 'tsx', 'api/main.ts']; }],
+  [
+    'worker pulls instead of building',
+    'buildsFromDockerfile',
+    (c) => {
+      delete service(c, 'scimflow-worker').build;
+    },
+  ],
+  [
+    'build points at a missing Dockerfile',
+    'buildsFromDockerfile',
+    (c) => {
+      service(c, 'scimflow-api').build = { context: '.', dockerfile: 'Dockerfile.missing' };
+    },
+  ],
+  [
+    'migrate runs something else',
+    'commands',
+    (c) => {
+      service(c, 'scimflow-migrate').command = ['npm', 'run', 'migrate'];
+    },
+  ],
+  [
+    'worker runs the api',
+    'commands',
+    (c) => {
+      service(c, 'scimflow-worker').command = ['node', '--import', 'tsx', 'api/main.ts'];
+    },
+  ],
 ];
 
 const dockerfileMutations: [string, DockerfileRuleName, (text: string) => string][] = [
@@ -794,7 +991,11 @@ const dockerfileMutations: [string, DockerfileRuleName, (text: string) => string
 
 describe('each rule fails on a broken copy', () => {
   it('every compose and Dockerfile rule has at least one mutation', () => {
-    const covered = new Set<string>([...composeMutations.map(([, rule]) => rule), ...dockerfileMutations.map(([, rule]) => rule), 'dockerignore']);
+    const covered = new Set<string>([
+      ...composeMutations.map(([, rule]) => rule),
+      ...dockerfileMutations.map(([, rule]) => rule),
+      'dockerignore',
+    ]);
     expect([...Object.keys(composeRules), ...Object.keys(dockerfileRules)].filter((r) => !covered.has(r))).toEqual([]);
   });
 

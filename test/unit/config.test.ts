@@ -37,7 +37,13 @@ describe('parseConfig defaults', () => {
       operatorApiToken: undefined,
       logLevel: 'info',
       reconcile: { fullInterval: '6h', deltaInterval: '1h', guardShare: 0.2, guardMinimum: 10 },
-      retention: { eventPayloadSeconds: 30 * 86_400, eventLedgerSeconds: 180 * 86_400, syncRunSeconds: 90 * 86_400, deactivatedUserSeconds: 0, interval: '1h' },
+      retention: {
+        eventPayloadSeconds: 30 * 86_400,
+        eventLedgerSeconds: 180 * 86_400,
+        syncRunSeconds: 90 * 86_400,
+        deactivatedUserSeconds: 0,
+        interval: '1h',
+      },
       dev: {
         dataDir: '.data',
         temporalCli: undefined,
@@ -128,7 +134,13 @@ describe('parseConfig defaults', () => {
       operatorApiToken: '0123456789abcdef',
       logLevel: 'debug',
       reconcile: { fullInterval: '12h', deltaInterval: '15m', guardShare: 0.5, guardMinimum: 3 },
-      retention: { eventPayloadSeconds: 7 * 86_400, eventLedgerSeconds: 365 * 86_400, syncRunSeconds: 30 * 86_400, deactivatedUserSeconds: 90 * 86_400, interval: '6h' },
+      retention: {
+        eventPayloadSeconds: 7 * 86_400,
+        eventLedgerSeconds: 365 * 86_400,
+        syncRunSeconds: 30 * 86_400,
+        deactivatedUserSeconds: 90 * 86_400,
+        interval: '6h',
+      },
       dev: {
         dataDir: '/var/lib/scimflow',
         temporalCli: '/usr/bin/temporal',
@@ -153,21 +165,30 @@ describe('parseConfig defaults', () => {
   });
 
   it('SETTINGS_FRAME_ANCESTORS takes origins as browsers send them, or self', () => {
-    expect(parseConfig({ SETTINGS_FRAME_ANCESTORS: 'https://Admin.Example.com:443, http://localhost:5173/, self' }).settingsFrameAncestors).toEqual([
-      'https://admin.example.com',
-      'http://localhost:5173',
-      "'self'",
-    ]);
+    expect(
+      parseConfig({ SETTINGS_FRAME_ANCESTORS: 'https://Admin.Example.com:443, http://localhost:5173/, self' }).settingsFrameAncestors,
+    ).toEqual(['https://admin.example.com', 'http://localhost:5173', "'self'"]);
     // Anything else could widen the policy (a wildcard, a scheme, a second directive).
-    for (const bad of ['*', 'https:', 'https://*.example.com', "https://a.example.com; script-src 'unsafe-inline'", 'https://a.example.com https://b.example.com', "'none'"]) {
-      expect(configError({ SETTINGS_FRAME_ANCESTORS: bad }).message, bad).toMatch(/SETTINGS_FRAME_ANCESTORS(\.\d+)?: expected origins such as https:\/\/app\.example\.com/);
+    for (const bad of [
+      '*',
+      'https:',
+      'https://*.example.com',
+      "https://a.example.com; script-src 'unsafe-inline'",
+      'https://a.example.com https://b.example.com',
+      "'none'",
+    ]) {
+      expect(configError({ SETTINGS_FRAME_ANCESTORS: bad }).message, bad).toMatch(
+        /SETTINGS_FRAME_ANCESTORS(\.\d+)?: expected origins such as https:\/\/app\.example\.com/,
+      );
     }
   });
 
   it('refuses a webhook secret shorter than the 24 bytes Standard Webhooks asks for, without repeating it', () => {
     const short = `whsec_${Buffer.from('0123456789abcdefghijklm').toString('base64')}`; // 23 bytes
     const err = configError({ SCALEKIT_WEBHOOK_SECRET: `${SECRET_A},${short}` });
-    expect(err.problems).toEqual([expect.stringMatching(/^SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected secrets of at least 24 bytes after base64 decoding/)]);
+    expect(err.problems).toEqual([
+      expect.stringMatching(/^SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected secrets of at least 24 bytes after base64 decoding/),
+    ]);
     expect(err.message).not.toContain(short.slice(6));
     expect(configError({ SCALEKIT_WEBHOOK_SECRET: 'whsec_AA==' }).message).toMatch(/at least 24 bytes/);
     const exactly = `whsec_${Buffer.alloc(24, 1).toString('base64')}`;
@@ -182,11 +203,17 @@ describe('parseConfig defaults', () => {
   });
 
   it('worker slots: the main queue needs at least one, the Scalekit queue may have none here', () => {
-    expect(configError({ WORKER_ACTIVITY_SLOTS: '0' }).message).toMatch(/WORKER_ACTIVITY_SLOTS: expected a whole number of activities from 1 to 1000/);
-    expect(configError({ WORKER_SCALEKIT_SLOTS: 'ten' }).message).toMatch(/WORKER_SCALEKIT_SLOTS: expected a whole number of activities from 0 to 1000/);
+    expect(configError({ WORKER_ACTIVITY_SLOTS: '0' }).message).toMatch(
+      /WORKER_ACTIVITY_SLOTS: expected a whole number of activities from 1 to 1000/,
+    );
+    expect(configError({ WORKER_SCALEKIT_SLOTS: 'ten' }).message).toMatch(
+      /WORKER_SCALEKIT_SLOTS: expected a whole number of activities from 0 to 1000/,
+    );
     expect(configError({ WORKER_SCALEKIT_SLOTS: '1001' }).message).toMatch(/WORKER_SCALEKIT_SLOTS/);
     expect(parseConfig({ WORKER_SCALEKIT_SLOTS: '3' }).worker.scalekitSlots).toBe(3);
-    expect(configError({ WORKER_RECONCILE_SLOTS: '-1' }).message).toMatch(/WORKER_RECONCILE_SLOTS: expected a whole number of activities from 0 to 1000/);
+    expect(configError({ WORKER_RECONCILE_SLOTS: '-1' }).message).toMatch(
+      /WORKER_RECONCILE_SLOTS: expected a whole number of activities from 0 to 1000/,
+    );
     expect(parseConfig({ WORKER_RECONCILE_SLOTS: '0' }).worker.reconcileSlots).toBe(0);
   });
 
@@ -225,11 +252,23 @@ describe('parseConfig errors', () => {
     ['SCALEKIT_WEBHOOK_SECRET', 'whsec_', /SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected one or more secrets of the form whsec_<base64>/],
     ['SCALEKIT_WEBHOOK_SECRET', 'whsec_abc def', /SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected one or more secrets/],
     ['OPERATOR_API_TOKEN', 'short', /OPERATOR_API_TOKEN: expected at least 16 characters/],
-    ['PAYLOAD_ENCRYPTION_KEYS', 'just-a-key', /PAYLOAD_ENCRYPTION_KEYS(\.\d+)?: expected keys of the form <key id>:<32 random bytes in base64>/],
+    [
+      'PAYLOAD_ENCRYPTION_KEYS',
+      'just-a-key',
+      /PAYLOAD_ENCRYPTION_KEYS(\.\d+)?: expected keys of the form <key id>:<32 random bytes in base64>/,
+    ],
     ['PAYLOAD_ENCRYPTION_KEYS', 'k1:c2hvcnQ=', /PAYLOAD_ENCRYPTION_KEYS(\.\d+)?: expected keys of the form/],
     ['PUBLIC_BASE_URL', 'scim.example.com', /PUBLIC_BASE_URL: expected the URL people reach the API at/],
-    ['PUBLIC_BASE_URL', 'https://scim.example.com/app?x=1', /PUBLIC_BASE_URL: expected the URL people reach the API at, scheme and host only/],
-    ['PUBLIC_BASE_URL', 'https://user:pw@scim.example.com', /PUBLIC_BASE_URL: expected the URL people reach the API at, scheme and host only/],
+    [
+      'PUBLIC_BASE_URL',
+      'https://scim.example.com/app?x=1',
+      /PUBLIC_BASE_URL: expected the URL people reach the API at, scheme and host only/,
+    ],
+    [
+      'PUBLIC_BASE_URL',
+      'https://user:pw@scim.example.com',
+      /PUBLIC_BASE_URL: expected the URL people reach the API at, scheme and host only/,
+    ],
     ['LOG_LEVEL', 'verbose', /LOG_LEVEL: .*debug.*info.*warn.*error/],
   ])('%s=%j names the variable and what it expects', (name, value, pattern) => {
     // The Scalekit credentials go together; give the other two so only `name` is wrong.
@@ -259,16 +298,26 @@ describe('parseConfig errors', () => {
   });
 
   it('keys go together with their rules: each id once, codec origins only with keys', () => {
-    expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `a:${KEY_B64},a:${KEY_B64_OLD}` }).message).toMatch(/PAYLOAD_ENCRYPTION_KEYS: expected each key id once/);
+    expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `a:${KEY_B64},a:${KEY_B64_OLD}` }).message).toMatch(
+      /PAYLOAD_ENCRYPTION_KEYS: expected each key id once/,
+    );
     expect(parseConfig({ PAYLOAD_ENCRYPTION_KEYS: `none,k1:${KEY_B64}` }).payloadKeys.map((k) => k.id)).toEqual(['none', 'k1']);
     expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64},none` }).message).toMatch(/"none" \(decrypt only\) goes first/);
     expect(configError({ CODEC_LISTEN: '127.0.0.1:8234' }).message).toMatch(/CODEC_LISTEN: expected only with PAYLOAD_ENCRYPTION_KEYS/);
     expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64}`, CODEC_ALLOWED_ORIGINS: 'http://127.0.0.1:8233' }).message).toMatch(
       /CODEC_ALLOWED_ORIGINS: expected only with CODEC_LISTEN/,
     );
-    expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64}`, CODEC_LISTEN: '8234' }).message).toMatch(/CODEC_LISTEN: expected host:port/);
-    const origin = configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64}`, CODEC_LISTEN: '127.0.0.1:8234', CODEC_ALLOWED_ORIGINS: 'temporal-ui.example.com' });
-    expect(origin.problems).toEqual([expect.stringMatching(/^CODEC_ALLOWED_ORIGINS(\.\d+)?: expected origins such as https:\/\/temporal-ui\.example\.com/)]);
+    expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64}`, CODEC_LISTEN: '8234' }).message).toMatch(
+      /CODEC_LISTEN: expected host:port/,
+    );
+    const origin = configError({
+      PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64}`,
+      CODEC_LISTEN: '127.0.0.1:8234',
+      CODEC_ALLOWED_ORIGINS: 'temporal-ui.example.com',
+    });
+    expect(origin.problems).toEqual([
+      expect.stringMatching(/^CODEC_ALLOWED_ORIGINS(\.\d+)?: expected origins such as https:\/\/temporal-ui\.example\.com/),
+    ]);
     // A malformed key is never echoed back.
     const bad = `k1:${KEY_B64.slice(0, 30)}`;
     expect(configError({ PAYLOAD_ENCRYPTION_KEYS: bad }).message).not.toContain(KEY_B64.slice(0, 30));

@@ -6,7 +6,11 @@ import { classifyError, describeError, describePermanentError, isolationReason }
 import { createLogger } from '../../observability/logger';
 
 /** An error as pg reports it, with the message knex gives it (the statement and its values first). */
-function pgError(code: string, fields: Record<string, string> = {}, statement = "insert into \"directory_users\" (\"email\") values ('ada@example.com')"): Error {
+function pgError(
+  code: string,
+  fields: Record<string, string> = {},
+  statement = 'insert into "directory_users" ("email") values (\'ada@example.com\')',
+): Error {
   const err = new Error(`${statement} - driver message quoting 'ada@example.com'`);
   return Object.assign(err, { code, ...fields });
 }
@@ -59,7 +63,11 @@ describe('classifying database errors', () => {
     expect(classifyError(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))).toBe('transient');
     expect(classifyError(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).toBe('transient');
     expect(classifyError(new Error('Connection terminated unexpectedly'))).toBe('transient');
-    expect(classifyError(Object.assign(new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), { name: 'KnexTimeoutError' }))).toBe('transient');
+    expect(
+      classifyError(
+        Object.assign(new Error('Knex: Timeout acquiring a connection. The pool is probably full.'), { name: 'KnexTimeoutError' }),
+      ),
+    ).toBe('transient');
   });
 
   it('treats a record too large for JavaScript itself as the data’s', () => {
@@ -75,13 +83,19 @@ describe('classifying database errors', () => {
     expect(await isolationReason(bug, async () => Promise.reject(new Error('Connection terminated unexpectedly')))).toBeUndefined();
     expect(await isolationReason(pgError('57P01'), async () => 1)).toBeUndefined();
     expect(await isolationReason(pgError('42703'), async () => 1)).toBeUndefined();
-    expect(await isolationReason(pgError('23514', { constraint: 'c' }), async () => 1)).toMatch(/^check constraint violated \(23514\): constraint c/);
+    expect(await isolationReason(pgError('23514', { constraint: 'c' }), async () => 1)).toMatch(
+      /^check constraint violated \(23514\): constraint c/,
+    );
   });
 });
 
 describe('describing errors', () => {
   it('says what failed without the statement, its values or the driver message', () => {
-    const err = pgError('23505', { constraint: 'directory_users_active_email', table: 'directory_users', detail: 'Key (lower(email))=(ada@example.com) already exists.' });
+    const err = pgError('23505', {
+      constraint: 'directory_users_active_email',
+      table: 'directory_users',
+      detail: 'Key (lower(email))=(ada@example.com) already exists.',
+    });
     const text = describeError(err);
     expect(text).toBe('unique constraint violated (23505): constraint directory_users_active_email: table directory_users');
     expect(text).not.toContain('ada@example.com');
@@ -97,7 +111,7 @@ describe('describing errors', () => {
   });
 
   it('cuts knex’s statement from errors that have no SQLSTATE', () => {
-    const err = new Error("select * from \"directory_users\" where \"email\" = 'ada@example.com' - Connection terminated unexpectedly");
+    const err = new Error('select * from "directory_users" where "email" = \'ada@example.com\' - Connection terminated unexpectedly');
     expect(describeError(err)).toBe('Error: Connection terminated unexpectedly');
   });
 
@@ -146,7 +160,22 @@ describe('log lines', () => {
 
 describe('multi-row statements', () => {
   it('stay under PostgreSQL’s bind parameter limit, whatever the number of rows', () => {
-    const rows = Array.from({ length: 20_000 }, (_, i) => ({ a: i, b: i, c: i, d: i, e: i, f: i, g: i, h: i, i, j: i, k: i, l: i, m: i, n: i }));
+    const rows = Array.from({ length: 20_000 }, (_, i) => ({
+      a: i,
+      b: i,
+      c: i,
+      d: i,
+      e: i,
+      f: i,
+      g: i,
+      h: i,
+      i,
+      j: i,
+      k: i,
+      l: i,
+      m: i,
+      n: i,
+    }));
     const chunks = chunkRows(rows);
     expect(chunks.flat()).toEqual(rows);
     for (const c of chunks) expect(c.length * 14).toBeLessThan(MAX_BIND_PARAMETERS);

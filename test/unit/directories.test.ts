@@ -9,7 +9,7 @@ import { absenceScope, absenceVerdict, directoriesToRead, whyNotRead } from '../
 // two of them is put into words.
 
 describe('which directories a run reads', () => {
-  it('reads the enabled ones in Scalekit\'s order and leaves the disabled ones alone', () => {
+  it("reads the enabled ones in Scalekit's order and leaves the disabled ones alone", () => {
     const listed = [
       { id: 'dir_old', enabled: false },
       { id: 'dir_new', enabled: true },
@@ -32,7 +32,7 @@ describe('which directories a run reads', () => {
   });
 });
 
-describe('what absence from a full run\'s snapshot means', () => {
+describe("what absence from a full run's snapshot means", () => {
   const run = [
     { directoryId: 'dir_a', read: true },
     { directoryId: 'dir_b', read: true },
@@ -44,7 +44,7 @@ describe('what absence from a full run\'s snapshot means', () => {
     expect(absenceVerdict('dir_b', run, known)).toEqual({ judged: true, reason: 'no longer listed by its directory dir_b' });
   });
 
-  it('never lets another directory\'s snapshot deactivate a user: its own was not read (disabled), so it stays', () => {
+  it("never lets another directory's snapshot deactivate a user: its own was not read (disabled), so it stays", () => {
     // dir_a and dir_b were read and neither lists the user: that says nothing about dir_off's people.
     expect(absenceVerdict('dir_off', run, known)).toEqual({ judged: false, reason: 'its directory dir_off is disabled: left as it is' });
   });
@@ -71,7 +71,8 @@ describe('what absence from a full run\'s snapshot means', () => {
     const once = known.map((d) => ({ ...d, removed: false }));
     expect(absenceVerdict('dir_deleted', run, once)).toEqual({
       judged: false,
-      reason: 'its directory dir_deleted is not listed by Scalekit: left as it is until the next full run, which deactivates its users if it does not list it either',
+      reason:
+        'its directory dir_deleted is not listed by Scalekit: left as it is until the next full run, which deactivates its users if it does not list it either',
     });
     // A directory scimflow never recorded (named by a group event only) waits the same way.
     expect(absenceVerdict('dir_unrecorded', run, known).judged).toBe(false);
@@ -83,18 +84,28 @@ describe('what absence from a full run\'s snapshot means', () => {
       reason: 'its directory is not known and not every directory was read (dir_off: disabled): left as it is',
     });
     const allRead = run.slice(0, 2);
-    expect(absenceVerdict(null, allRead, known.filter((d) => d.directoryId !== 'dir_off')).judged).toBe(true);
+    expect(
+      absenceVerdict(
+        null,
+        allRead,
+        known.filter((d) => d.directoryId !== 'dir_off'),
+      ).judged,
+    ).toBe(true);
     // A known directory missing from this listing for the first time may be the user's own.
     expect(absenceVerdict(null, allRead, [...known, { directoryId: 'dir_x', removed: false }])).toEqual({
       judged: false,
-      reason: 'its directory is not known and not every directory was read (dir_off: not listed by Scalekit this time; dir_x: not listed by Scalekit this time): left as it is',
+      reason:
+        'its directory is not known and not every directory was read (dir_off: not listed by Scalekit this time; dir_x: not listed by Scalekit this time): left as it is',
     });
   });
 
   it('gives the plan the judged directories with their reasons, once each', () => {
     expect(absenceScope(['dir_a', 'dir_off', null, 'dir_deleted', 'dir_a', 'dir_once'], run, known)).toEqual({
       judgedIds: ['dir_a', 'dir_deleted'],
-      judgedReasons: ['no longer listed by its directory dir_a', 'its directory dir_deleted is no longer in Scalekit (two full runs in a row did not list it)'],
+      judgedReasons: [
+        'no longer listed by its directory dir_a',
+        'its directory dir_deleted is no longer in Scalekit (two full runs in a row did not list it)',
+      ],
       unknown: absenceVerdict(null, run, known),
       kept: [
         { directoryId: 'dir_off', reason: 'its directory dir_off is disabled: left as it is' },
@@ -141,7 +152,9 @@ describe('what an operator sees of a run over several directories', () => {
   };
 
   it('the progress line names the directory being read when there are several, and nothing more for one', () => {
-    expect(describeProgress({ ...progress, directoryIds: ['dir_a', 'dir_b'], directoryIndex: 1 }, null, 1_000)).toMatch(/ · directory 2\/2 dir_b$/);
+    expect(describeProgress({ ...progress, directoryIds: ['dir_a', 'dir_b'], directoryIndex: 1 }, null, 1_000)).toMatch(
+      / · directory 2\/2 dir_b$/,
+    );
     expect(describeProgress({ ...progress, directoryIds: ['dir_a'], directoryIndex: 0 }, null, 1_000)).not.toContain('directory');
     // A run started before directories were recorded.
     expect(describeProgress(progress, null, 1_000)).not.toContain('directory');
@@ -167,7 +180,16 @@ describe('what an operator sees of a run over several directories', () => {
       guard: { share: 0.2, minimum: 10 },
       directories,
     });
-    const read: DirectoryPlan = { id: 'dir_a', provider: 'OKTA', enabled: true, read: true, removed: false, usersFetched: 4, activeUsers: 4, deactivate: 0 };
+    const read: DirectoryPlan = {
+      id: 'dir_a',
+      provider: 'OKTA',
+      enabled: true,
+      read: true,
+      removed: false,
+      usersFetched: 4,
+      activeUsers: 4,
+      deactivate: 0,
+    };
     expect(directoryPlanLines(plan([read]))).toEqual([]);
     expect(
       directoryPlanLines(
@@ -175,8 +197,28 @@ describe('what an operator sees of a run over several directories', () => {
           read,
           { id: 'dir_c', provider: 'GOOGLE', enabled: false, read: false, removed: false, usersFetched: 0, activeUsers: 3, deactivate: 0 },
           { id: 'dir_b', provider: null, enabled: null, read: false, removed: true, usersFetched: 0, activeUsers: 4, deactivate: 4 },
-          { id: 'dir_d', provider: 'OKTA', enabled: true, read: false, removed: false, usersFetched: 0, activeUsers: 2, deactivate: 0, notRead: 'details not found' },
-          { id: 'dir_e', provider: null, enabled: null, read: false, removed: true, missingOnce: true, usersFetched: 0, activeUsers: 5, deactivate: 0 },
+          {
+            id: 'dir_d',
+            provider: 'OKTA',
+            enabled: true,
+            read: false,
+            removed: false,
+            usersFetched: 0,
+            activeUsers: 2,
+            deactivate: 0,
+            notRead: 'details not found',
+          },
+          {
+            id: 'dir_e',
+            provider: null,
+            enabled: null,
+            read: false,
+            removed: true,
+            missingOnce: true,
+            usersFetched: 0,
+            activeUsers: 5,
+            deactivate: 0,
+          },
         ]),
       ),
     ).toEqual([

@@ -163,7 +163,7 @@ describe('parseDirectoryWebhook on Scalekit examples', () => {
     expect('name' in e.user).toBe(false);
   });
 
-  it('a user event names no directory (Scalekit\'s do not); one that does is taken at its word, not kept as an attribute', () => {
+  it("a user event names no directory (Scalekit's do not); one that does is taken at its word, not kept as an attribute", () => {
     const plain = event(example('organization.directory.user_updated'));
     if (plain.kind !== 'user') throw new Error('expected a user event');
     expect('directoryId' in plain.user).toBe(false);
@@ -571,7 +571,8 @@ describe('quarantine', () => {
 });
 
 describe('what a quarantine keeps can always be stored', () => {
-  const storable = (s: string | null) => s === null || !/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
+  const storable = (s: string | null) =>
+    s === null || !/\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
 
   it('a body that is not JSON: the parser quotes it, NUL and all, but the reason holds none', () => {
     const out = quarantined('\u0000{"id": "evt_1"}');

@@ -58,7 +58,13 @@ describe('logger', () => {
   it('does not redact ordinary fields', () => {
     const { logger, records } = capture();
     logger.info('x', { eventId: 'evt_1', organizationId: 'org_1', reason: 'invalid_signature', webhookId: 'msg_1', status: 400 });
-    expect(records()[0]).toMatchObject({ eventId: 'evt_1', organizationId: 'org_1', reason: 'invalid_signature', webhookId: 'msg_1', status: 400 });
+    expect(records()[0]).toMatchObject({
+      eventId: 'evt_1',
+      organizationId: 'org_1',
+      reason: 'invalid_signature',
+      webhookId: 'msg_1',
+      status: 400,
+    });
   });
 
   it('redacts secret-looking fields inside nested objects too', () => {
@@ -236,7 +242,11 @@ describe('metrics (Prometheus text format)', () => {
     m.webhookSeconds.observe(0.2, { result: 'accepted' });
     m.httpRequests.inc({ route: '/healthz', status: '200' });
     const sample = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? -?[0-9.e+-]+$/;
-    const lines = m.render().trimEnd().split('\n').filter((l) => !l.startsWith('#'));
+    const lines = m
+      .render()
+      .trimEnd()
+      .split('\n')
+      .filter((l) => !l.startsWith('#'));
     expect(lines.length).toBeGreaterThan(0);
     for (const l of lines) expect(l).toMatch(sample);
   });

@@ -33,8 +33,21 @@ function gatedActivities() {
         }),
       );
     };
-  const roles: RoleChangeResult = { dryRun: false, reasonsChanged: 0, summary: 'default role member', changes: [] } as unknown as RoleChangeResult;
-  const retried: QuarantineRetryResult = { tried: 1, applied: 1, stale: 0, ignored: 0, stillQuarantined: 0, notFound: 0, recovered: 0 } as QuarantineRetryResult;
+  const roles: RoleChangeResult = {
+    dryRun: false,
+    reasonsChanged: 0,
+    summary: 'default role member',
+    changes: [],
+  } as unknown as RoleChangeResult;
+  const retried: QuarantineRetryResult = {
+    tried: 1,
+    applied: 1,
+    stale: 0,
+    ignored: 0,
+    stillQuarantined: 0,
+    notFound: 0,
+    recovered: 0,
+  } as QuarantineRetryResult;
   const activities = {
     changeRoleMappings: gated('changeRoleMappings', roles),
     retryQuarantinedEvents: gated('retryQuarantinedEvents', retried),
@@ -95,7 +108,10 @@ describe('OrganizationEntity: changes take turns', () => {
     const entity = new OrganizationEntity({ organizationId: 'org_1' }, activities, true);
     const runs = [entity.changeRoles(change('admin')), entity.retryQuarantined({ eventIds: ['evt_1'] })];
     // Both scheduled synchronously, when the update arrived.
-    expect(steps).toEqual(['start changeRoleMappings {"change":{"action":"default","role":"admin"},"dryRun":false}', 'start retryQuarantinedEvents {"eventIds":["evt_1"]}']);
+    expect(steps).toEqual([
+      'start changeRoleMappings {"change":{"action":"default","role":"admin"},"dryRun":false}',
+      'start retryQuarantinedEvents {"eventIds":["evt_1"]}',
+    ]);
     await finishNext();
     await finishNext();
     await Promise.all(runs);
@@ -135,9 +151,13 @@ describe('OrganizationEntity: validators', () => {
   it('refuse changes while the sync is paused, except a preview', () => {
     const entity = new OrganizationEntity({ organizationId: 'org_1' }, {} as OrganizationActivities, true);
     entity.state.paused = { since: '2026-01-01T00:00:00.000Z', note: 'migration' };
-    expect(() => entity.validateChangeRoles(change('admin'))).toThrow(/paused since 2026-01-01T00:00:00.000Z \(migration\): changing roles waits until it is resumed/);
+    expect(() => entity.validateChangeRoles(change('admin'))).toThrow(
+      /paused since 2026-01-01T00:00:00.000Z \(migration\): changing roles waits until it is resumed/,
+    );
     expect(() => entity.validateChangeRoles(change('admin', true))).not.toThrow();
     expect(() => entity.validateRetryQuarantined({ eventIds: null })).toThrow(/retrying quarantined events waits until it is resumed/);
-    expect(() => entity.validateRetryQuarantined({ eventIds: [] })).toThrow('expected between 1 and 500 event ids, or none for every quarantined event');
+    expect(() => entity.validateRetryQuarantined({ eventIds: [] })).toThrow(
+      'expected between 1 and 500 event ids, or none for every quarantined event',
+    );
   });
 });

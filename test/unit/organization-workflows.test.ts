@@ -1,5 +1,10 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, type Client, type WithStartWorkflowOperation } from '@temporalio/client';
+import {
+  WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  type Client,
+  type WithStartWorkflowOperation,
+} from '@temporalio/client';
 import { describe, expect, it } from 'vitest';
 import { OrganizationWorkflows, WorkflowRefusedError, WorkflowTimeoutError } from '../../temporal/client';
 import { ORGANIZATION_WORKFLOW_TYPE, organizationWorkflowId } from '../../workflows/messages';
@@ -21,7 +26,10 @@ function fakeClient(answer: () => Promise<unknown>, delayMs = 0) {
       return fn();
     },
     workflow: {
-      executeUpdateWithStart: async (update: { name: string }, options: { args: unknown[]; startWorkflowOperation: WithStartWorkflowOperation<never> }) => {
+      executeUpdateWithStart: async (
+        update: { name: string },
+        options: { args: unknown[]; startWorkflowOperation: WithStartWorkflowOperation<never> },
+      ) => {
         sent.push({ update: update.name, args: options.args, start: options.startWorkflowOperation, deadline });
         await new Promise((resolve) => setTimeout(resolve, delayMs));
         return answer();
@@ -53,7 +61,10 @@ describe('OrganizationWorkflows commands', () => {
 
   it('a refusal of the workflow is a WorkflowRefusedError with its reason', async () => {
     const { client } = fakeClient(async () => {
-      throw new WorkflowUpdateFailedError('Workflow Update failed', ApplicationFailure.create({ message: 'the sync of org_1 is not paused', type: 'Refused' }));
+      throw new WorkflowUpdateFailedError(
+        'Workflow Update failed',
+        ApplicationFailure.create({ message: 'the sync of org_1 is not paused', type: 'Refused' }),
+      );
     });
     const err = await new OrganizationWorkflows(client, 'scimflow').resumeSync('org_1').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowRefusedError);

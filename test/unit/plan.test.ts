@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { entitiesOf, planBatch } from '../../domain/plan';
 import type { BatchPlan, StoredDirectoryState, StoredGroup, StoredUser } from '../../domain/plan';
-import type {
-  DirectoryEvent,
-  DirectoryGroupRecord,
-  DirectoryUserRecord,
-  GroupEventType,
-  UserEventType,
-} from '../../domain/events';
+import type { DirectoryEvent, DirectoryGroupRecord, DirectoryUserRecord, GroupEventType, UserEventType } from '../../domain/events';
 
 // ---------------------------------------------------------------------------------------------
 // Builders. Times are seconds after a fixed base; each event gets a nanosecond tail so the
@@ -53,7 +47,12 @@ function userEvent(type: 'created' | 'updated' | 'deleted', t: number, user: Use
   };
 }
 
-function groupEvent(type: 'created' | 'updated' | 'deleted', t: number, group: Partial<DirectoryGroupRecord> & { id: string }, id?: string): DirectoryEvent {
+function groupEvent(
+  type: 'created' | 'updated' | 'deleted',
+  t: number,
+  group: Partial<DirectoryGroupRecord> & { id: string },
+  id?: string,
+): DirectoryEvent {
   return {
     ...base(t, id),
     kind: 'group',
@@ -282,7 +281,9 @@ describe('user_updated', () => {
 
   it('replaces roles only when carried', () => {
     const stored = [storedUser('diruser_1', 1)];
-    expect(userOf(plan([userEvent('updated', 10, { id: 'diruser_1', roles: ['admin'] })], { users: stored }), 'diruser_1').roles).toEqual(['admin']);
+    expect(userOf(plan([userEvent('updated', 10, { id: 'diruser_1', roles: ['admin'] })], { users: stored }), 'diruser_1').roles).toEqual([
+      'admin',
+    ]);
     expect(userOf(plan([userEvent('updated', 10, { id: 'diruser_1', roles: [] })], { users: stored }), 'diruser_1').roles).toEqual([]);
     expect(userOf(plan([userEvent('updated', 10, { id: 'diruser_1' })], { users: stored }), 'diruser_1').roles).toEqual(['viewer']);
   });
@@ -509,7 +510,10 @@ describe('memberships', () => {
     const u2 = userEvent('updated', 11, { id: 'diruser_2', groups: [{ id: 'dirgroup_a', name: 'A' }] });
     const del = groupEvent('deleted', 12, { id: 'dirgroup_a' });
     const u3 = userEvent('updated', 13, { id: 'diruser_3', groups: [{ id: 'dirgroup_a', name: 'A' }] });
-    const p = plan([u1, u2, del, u3], { users: [storedUser('diruser_1', 1), storedUser('diruser_2', 1), storedUser('diruser_3', 1)], groups });
+    const p = plan([u1, u2, del, u3], {
+      users: [storedUser('diruser_1', 1), storedUser('diruser_2', 1), storedUser('diruser_3', 1)],
+      groups,
+    });
     expect(membershipOf(p, 'diruser_1')).toEqual(['dirgroup_b']);
     expect(membershipOf(p, 'diruser_2')).toEqual([]);
     // After the deletion in the same batch, a reference to the group is not a membership either.
@@ -580,7 +584,13 @@ describe('memberships', () => {
 
 describe('groups', () => {
   it('group_created writes the group', () => {
-    const g = groupEvent('created', 10, { id: 'dirgroup_a', displayName: 'Avengers', directoryId: 'dir_1', externalId: null, attributes: { raw_attributes: {} } });
+    const g = groupEvent('created', 10, {
+      id: 'dirgroup_a',
+      displayName: 'Avengers',
+      directoryId: 'dir_1',
+      externalId: null,
+      attributes: { raw_attributes: {} },
+    });
     const p = plan([g]);
     expect(groupOf(p, 'dirgroup_a')).toEqual({
       id: 'dirgroup_a',
@@ -634,8 +644,18 @@ describe('groups', () => {
 
 describe('several events for one user in one batch', () => {
   it('fold in arrival order; older ones are stale; the final state is the newest', () => {
-    const c = userEvent('created', 1, { id: 'diruser_1', email: 'a@example.com', givenName: 'A', groups: [{ id: 'dirgroup_1', name: 'One' }] });
-    const u3 = userEvent('updated', 3, { id: 'diruser_1', email: 'c@example.com', givenName: 'A', groups: [{ id: 'dirgroup_3', name: 'Three' }] });
+    const c = userEvent('created', 1, {
+      id: 'diruser_1',
+      email: 'a@example.com',
+      givenName: 'A',
+      groups: [{ id: 'dirgroup_1', name: 'One' }],
+    });
+    const u3 = userEvent('updated', 3, {
+      id: 'diruser_1',
+      email: 'c@example.com',
+      givenName: 'A',
+      groups: [{ id: 'dirgroup_3', name: 'Three' }],
+    });
     const u2 = userEvent('updated', 2, { id: 'diruser_1', email: 'b@example.com', groups: [{ id: 'dirgroup_2', name: 'Two' }] });
     const p = plan([c, u3, u2]);
     expect(p.outcomes.get(c.id)?.outcome).toBe('applied');
@@ -679,7 +699,9 @@ describe('directory enabled/disabled', () => {
   it('writes the directory state', () => {
     const e = directoryEvent(true, 10);
     const p = plan([e]);
-    expect([...p.directories.values()]).toEqual([{ directoryId: 'dir_1', directoryType: 'SCIM', provider: 'OKTA', enabled: true, sourceNs: e.occurredAtNs }]);
+    expect([...p.directories.values()]).toEqual([
+      { directoryId: 'dir_1', directoryType: 'SCIM', provider: 'OKTA', enabled: true, sourceNs: e.occurredAtNs },
+    ]);
     expect(p.outcomes.get(e.id)).toEqual({ outcome: 'applied', detail: 'directory enabled' });
   });
 
@@ -709,7 +731,10 @@ describe('directory enabled/disabled', () => {
   it('keeps each directory of the organization apart: its own state, its own freshness', () => {
     // dir_2 changed at 10; dir_1 last at 20. A disable of dir_2 at 15 is fresh for dir_2 even
     // though dir_1 holds a newer change, and one of dir_1 at 15 is stale.
-    const stored = [storedDirectory('dir_1', { sourceNs: at(20).occurredAtNs }), storedDirectory('dir_2', { sourceNs: at(10).occurredAtNs })];
+    const stored = [
+      storedDirectory('dir_1', { sourceNs: at(20).occurredAtNs }),
+      storedDirectory('dir_2', { sourceNs: at(10).occurredAtNs }),
+    ];
     const second = directoryEvent(false, 15, undefined, 'dir_2');
     const first = directoryEvent(false, 15, undefined, 'dir_1');
     const p = plan([second, first], { directories: stored });
@@ -723,7 +748,7 @@ describe('directory enabled/disabled', () => {
 describe("a user's directory", () => {
   const twoDirectories = [storedDirectory('dir_a'), storedDirectory('dir_b')];
 
-  it('never guesses the organization\'s only known directory: another may exist that scimflow has not heard of yet', () => {
+  it("never guesses the organization's only known directory: another may exist that scimflow has not heard of yet", () => {
     // dir_b's people send events before any listing or directory event names dir_b.
     const u = userEvent('created', 10, { id: 'diruser_1', groups: [{ id: 'dirgroup_new', name: 'N' }] });
     const g = groupEvent('created', 11, { id: 'dirgroup_other', displayName: 'Other' });
@@ -756,7 +781,13 @@ describe("a user's directory", () => {
 
   it('with several directories, a new user takes the directory of its groups (Scalekit names no directory in user events)', () => {
     const groups = [storedGroup('dirgroup_b1', 1, { directoryId: 'dir_b' }), storedGroup('dirgroup_b2', 1, { directoryId: 'dir_b' })];
-    const u = userEvent('created', 10, { id: 'diruser_1', groups: [{ id: 'dirgroup_b1', name: 'B1' }, { id: 'dirgroup_b2', name: 'B2' }] });
+    const u = userEvent('created', 10, {
+      id: 'diruser_1',
+      groups: [
+        { id: 'dirgroup_b1', name: 'B1' },
+        { id: 'dirgroup_b2', name: 'B2' },
+      ],
+    });
     const p = plan([u], { groups, directories: twoDirectories });
     expect(userOf(p, 'diruser_1').directoryId).toBe('dir_b');
   });
@@ -793,7 +824,13 @@ describe("a user's directory", () => {
 describe('entitiesOf', () => {
   it('lists each user and group a batch touches once; directory events touch neither', () => {
     const events = [
-      userEvent('created', 1, { id: 'diruser_1', groups: [{ id: 'dirgroup_a', name: 'A' }, { id: 'dirgroup_b', name: 'B' }] }),
+      userEvent('created', 1, {
+        id: 'diruser_1',
+        groups: [
+          { id: 'dirgroup_a', name: 'A' },
+          { id: 'dirgroup_b', name: 'B' },
+        ],
+      }),
       userEvent('updated', 2, { id: 'diruser_1', groups: [{ id: 'dirgroup_b', name: 'B' }] }),
       userEvent('deleted', 3, { id: 'diruser_2' }),
       groupEvent('created', 4, { id: 'dirgroup_c' }),

@@ -34,13 +34,21 @@ describe('retention periods', () => {
 
   it('blank values take the defaults: payloads 30 days, ledger 180, runs 90, deactivated users kept, hourly', () => {
     const config = parseConfig({ RETENTION_EVENT_PAYLOADS: '', RETENTION_EVENT_LEDGER: ' ', RETENTION_DEACTIVATED_USERS: '' });
-    expect(config.retention).toEqual({ eventPayloadSeconds: 30 * DAY, eventLedgerSeconds: 180 * DAY, syncRunSeconds: 90 * DAY, deactivatedUserSeconds: 0, interval: '1h' });
+    expect(config.retention).toEqual({
+      eventPayloadSeconds: 30 * DAY,
+      eventLedgerSeconds: 180 * DAY,
+      syncRunSeconds: 90 * DAY,
+      deactivatedUserSeconds: 0,
+      interval: '1h',
+    });
   });
 
   it('refuses an event ledger shorter than 7 days, saying why (a redelivery would be applied again)', () => {
     for (const value of ['6d', '100h', '1']) {
       expect(problems({ RETENTION_EVENT_LEDGER: value })).toEqual([
-        expect.stringMatching(/^RETENTION_EVENT_LEDGER: expected 0 \(keep forever\) or at least 7d: .*redelivery of that event is no longer recognized as a duplicate/),
+        expect.stringMatching(
+          /^RETENTION_EVENT_LEDGER: expected 0 \(keep forever\) or at least 7d: .*redelivery of that event is no longer recognized as a duplicate/,
+        ),
       ]);
     }
     expect(parseConfig({ RETENTION_EVENT_LEDGER: '7d' }).retention.eventLedgerSeconds).toBe(7 * DAY);
@@ -48,11 +56,19 @@ describe('retention periods', () => {
   });
 
   it('refuses other periods below their minimum, and what is not a period', () => {
-    expect(problems({ RETENTION_SYNC_RUNS: '1d' })).toEqual([expect.stringMatching(/^RETENTION_SYNC_RUNS: expected 0 \(keep forever\) or at least 2d: a run stopped by the deprovision guard waits/)]);
+    expect(problems({ RETENTION_SYNC_RUNS: '1d' })).toEqual([
+      expect.stringMatching(
+        /^RETENTION_SYNC_RUNS: expected 0 \(keep forever\) or at least 2d: a run stopped by the deprovision guard waits/,
+      ),
+    ]);
     expect(problems({ RETENTION_EVENT_PAYLOADS: '30m' })).toEqual(['RETENTION_EVENT_PAYLOADS: expected 0 (keep forever) or at least 1h']);
-    expect(problems({ RETENTION_DEACTIVATED_USERS: '12h' })).toEqual(['RETENTION_DEACTIVATED_USERS: expected 0 (keep their personal fields) or at least 1d']);
+    expect(problems({ RETENTION_DEACTIVATED_USERS: '12h' })).toEqual([
+      'RETENTION_DEACTIVATED_USERS: expected 0 (keep their personal fields) or at least 1d',
+    ]);
     for (const value of ['forever', '-1d', '30 days', '1.5d', '2w']) {
-      expect(problems({ RETENTION_EVENT_PAYLOADS: value })).toEqual(['RETENTION_EVENT_PAYLOADS: expected a period such as 30d, 12h or 90 (days), or 0 to keep forever']);
+      expect(problems({ RETENTION_EVENT_PAYLOADS: value })).toEqual([
+        'RETENTION_EVENT_PAYLOADS: expected a period such as 30d, 12h or 90 (days), or 0 to keep forever',
+      ]);
     }
     expect(problems({ RETENTION_INTERVAL: '0h' })).toEqual(['RETENTION_INTERVAL: expected a duration such as 1h, 30m or 1d']);
     expect(problems({ RETENTION_INTERVAL: 'hourly' })).toEqual(['RETENTION_INTERVAL: expected a duration such as 1h, 30m or 1d']);

@@ -18,8 +18,12 @@ describe('resolveRoles', () => {
   const m = mappings(mapping('g_admins', 'admin', 10), mapping('g_eng', 'developer', 20), mapping('g_sales', 'seller', 20));
 
   it('grants the role of the mapped group with the lowest precedence, and only that one', () => {
-    expect(resolveRoles(user(['g_eng', 'g_admins']), m, null)).toEqual([{ role: 'admin', source: 'mapping', groupId: 'g_admins', precedence: 10 }]);
-    expect(resolveRoles(user(['g_admins', 'g_eng']), m, null)).toEqual([{ role: 'admin', source: 'mapping', groupId: 'g_admins', precedence: 10 }]);
+    expect(resolveRoles(user(['g_eng', 'g_admins']), m, null)).toEqual([
+      { role: 'admin', source: 'mapping', groupId: 'g_admins', precedence: 10 },
+    ]);
+    expect(resolveRoles(user(['g_admins', 'g_eng']), m, null)).toEqual([
+      { role: 'admin', source: 'mapping', groupId: 'g_admins', precedence: 10 },
+    ]);
   });
 
   it('breaks a precedence tie by role name, then group id, whatever the membership order', () => {
@@ -37,7 +41,9 @@ describe('resolveRoles', () => {
   });
 
   it('grants the default role only when nothing else grants one', () => {
-    expect(resolveRoles(user(['g_unmapped']), m, 'member')).toEqual([{ role: 'member', source: 'default', groupId: null, precedence: null }]);
+    expect(resolveRoles(user(['g_unmapped']), m, 'member')).toEqual([
+      { role: 'member', source: 'default', groupId: null, precedence: null },
+    ]);
     expect(resolveRoles(user([], ['support_agent']), m, 'member').map((g) => g.source)).toEqual(['scalekit']);
     expect(resolveRoles(user(['g_unmapped']), m, null)).toEqual([]);
   });

@@ -23,7 +23,9 @@ describe('storableText', () => {
 describe('storableJson', () => {
   it('cleans strings and keys, and keeps a "__proto__" key as a key', () => {
     const value = JSON.parse('{"a\\u0000":["x\\ud800",{"__proto__":1}],"n":null,"t":true,"f":1.5}') as unknown;
-    expect(JSON.parse(storableJson(value) as string)).toEqual(JSON.parse('{"a\uFFFD":["x\uFFFD",{"__proto__":1}],"n":null,"t":true,"f":1.5}'));
+    expect(JSON.parse(storableJson(value) as string)).toEqual(
+      JSON.parse('{"a\uFFFD":["x\uFFFD",{"__proto__":1}],"n":null,"t":true,"f":1.5}'),
+    );
   });
 
   it('gives up (null) past the depth limit, without overflowing the stack however deep', () => {

@@ -30,7 +30,12 @@ function sign(key: string, body: string | Buffer, options: { id?: string; ts?: n
   };
 }
 
-function verify(secrets: string[], headers: Record<string, string | string[] | undefined>, body: string | Buffer, now = NOW): VerificationResult {
+function verify(
+  secrets: string[],
+  headers: Record<string, string | string[] | undefined>,
+  body: string | Buffer,
+  now = NOW,
+): VerificationResult {
   return new WebhookVerifier(secrets).verify(headers, Buffer.isBuffer(body) ? body : Buffer.from(body, 'utf8'), now);
 }
 
@@ -130,7 +135,10 @@ describe('WebhookVerifier', () => {
     const s = secret();
     const key = Buffer.from(s.slice('whsec_'.length), 'base64');
     const raw = Buffer.from([0x7b, 0xff, 0xfe, 0x7d]); // "{", two invalid bytes, "}"
-    const mac = createHmac('sha256', key).update(Buffer.from(`msg_raw.${NOW}.`)).update(raw).digest('base64');
+    const mac = createHmac('sha256', key)
+      .update(Buffer.from(`msg_raw.${NOW}.`))
+      .update(raw)
+      .digest('base64');
     const headers = { 'webhook-id': 'msg_raw', 'webhook-timestamp': String(NOW), 'webhook-signature': `v1,${mac}` };
     expect(verify([s], headers, raw).ok).toBe(true);
     // Decoding to a string and back replaces the invalid bytes and must not verify.
@@ -156,7 +164,11 @@ describe('WebhookVerifier', () => {
   it('reads lower-case header names only (as Node presents them)', () => {
     const s = secret();
     const h = sign(s, BODY);
-    const upper = { 'Webhook-Id': h['webhook-id'], 'Webhook-Timestamp': h['webhook-timestamp'], 'Webhook-Signature': h['webhook-signature'] };
+    const upper = {
+      'Webhook-Id': h['webhook-id'],
+      'Webhook-Timestamp': h['webhook-timestamp'],
+      'Webhook-Signature': h['webhook-signature'],
+    };
     expect(failure(verify([s], upper, BODY))).toBe('missing_headers');
   });
 

@@ -78,7 +78,8 @@ export async function computePlan(trx: Knex.Transaction, o: PlanOptions): Promis
     CASE WHEN ${alias}.source_ns > :ns THEN 'changed by an event newer than the snapshot'
          WHEN ${alias}.directory_id IS NULL THEN :unknown_reason::text
          ELSE (:judged_reasons::text[])[array_position(:judged_ids::text[], ${alias}.directory_id)] END`;
-  const judged = (alias: string) => `(${alias}.directory_id = ANY(:judged_ids::text[]) OR (${alias}.directory_id IS NULL AND :judge_unknown::boolean))`;
+  const judged = (alias: string) =>
+    `(${alias}.directory_id = ANY(:judged_ids::text[]) OR (${alias}.directory_id IS NULL AND :judge_unknown::boolean))`;
   await trx.raw(`DELETE FROM sync_plan_changes WHERE run_id = ?`, [run.id]);
   // The snapshot was just loaded: without fresh statistics the planner expects one row and picks
   // nested loops that turn quadratic on a large directory.
@@ -164,7 +165,11 @@ export async function computePlan(trx: Knex.Transaction, o: PlanOptions): Promis
     skippedNewer: skipped('user'),
   };
   users.unchanged =
-    snap_users - users.create - users.update - users.reactivate - tally({ entity: 'user', exceptAction: 'deactivate', outcome: 'skipped_newer' });
+    snap_users -
+    users.create -
+    users.update -
+    users.reactivate -
+    tally({ entity: 'user', exceptAction: 'deactivate', outcome: 'skipped_newer' });
   const groups = {
     create: n('group', 'create'),
     update: n('group', 'update'),
@@ -174,7 +179,11 @@ export async function computePlan(trx: Knex.Transaction, o: PlanOptions): Promis
     skippedNewer: skipped('group'),
   };
   groups.unchanged =
-    snap_groups - groups.create - groups.update - groups.restore - tally({ entity: 'group', exceptAction: 'delete', outcome: 'skipped_newer' });
+    snap_groups -
+    groups.create -
+    groups.update -
+    groups.restore -
+    tally({ entity: 'group', exceptAction: 'delete', outcome: 'skipped_newer' });
   const drift =
     users.create + users.update + users.deactivate + users.reactivate + groups.create + groups.update + groups.delete + groups.restore;
   const guarded = needsApproval({ dryRun: run.dryRun, deactivate: users.deactivate, activeUsers: active }, o.guard);
@@ -193,11 +202,7 @@ export interface PlanChange {
   detail: string | null;
 }
 
-export async function listPlanChanges(
-  db: Db,
-  runId: string,
-  page: { limit: number; after?: string },
-): Promise<PlanChange[]> {
+export async function listPlanChanges(db: Db, runId: string, page: { limit: number; after?: string }): Promise<PlanChange[]> {
   const q = db('sync_plan_changes')
     .where('run_id', runId)
     .orderByRaw('entity, entity_id')

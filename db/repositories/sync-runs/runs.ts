@@ -103,7 +103,10 @@ export async function getRun(db: Db, organizationId: string, runId: string): Pro
 }
 
 export async function listRuns(db: Db, organizationId: string, limit = 50): Promise<SyncRunRow[]> {
-  const rows = (await db('sync_runs').where('organization_id', organizationId).orderBy('id', 'desc').limit(limit)) as Record<string, unknown>[];
+  const rows = (await db('sync_runs').where('organization_id', organizationId).orderBy('id', 'desc').limit(limit)) as Record<
+    string,
+    unknown
+  >[];
   return rows.map(toRun);
 }
 
@@ -127,15 +130,17 @@ export interface Progress {
 
 /** Sets (never increments) progress, so a retried step cannot double count. */
 export async function recordProgress(db: Db, runId: string, p: Progress): Promise<void> {
-  await db('sync_runs').where('id', runId).update({
-    phase: p.phase,
-    pages_fetched: p.pagesFetched,
-    users_fetched: p.usersFetched,
-    groups_fetched: p.groupsFetched,
-    users_total: p.usersTotal,
-    groups_total: p.groupsTotal,
-    updated_at: db.raw('now()'),
-  });
+  await db('sync_runs')
+    .where('id', runId)
+    .update({
+      phase: p.phase,
+      pages_fetched: p.pagesFetched,
+      users_fetched: p.usersFetched,
+      groups_fetched: p.groupsFetched,
+      users_total: p.usersTotal,
+      groups_total: p.groupsTotal,
+      updated_at: db.raw('now()'),
+    });
 }
 
 export async function finishRun(
@@ -156,7 +161,9 @@ export async function finishRun(
 
 /** Rewrites a completed run's result (what happened after its apply, in the same transaction). */
 export async function recordResult(db: Db, runId: string, result: ApplyCounts): Promise<void> {
-  await db('sync_runs').where('id', runId).update({ result: JSON.stringify(result), updated_at: db.raw('now()') });
+  await db('sync_runs')
+    .where('id', runId)
+    .update({ result: JSON.stringify(result), updated_at: db.raw('now()') });
 }
 
 /**
@@ -165,20 +172,25 @@ export async function recordResult(db: Db, runId: string, result: ApplyCounts): 
  * it had ended.
  */
 export async function claimRunForApply(db: Db, runId: string): Promise<boolean> {
-  const claimed = await db('sync_runs').where('id', runId).whereNotIn('status', ['cancelled', 'failed']).update({ status: 'applying', phase: 'apply' });
+  const claimed = await db('sync_runs')
+    .where('id', runId)
+    .whereNotIn('status', ['cancelled', 'failed'])
+    .update({ status: 'applying', phase: 'apply' });
   return claimed > 0;
 }
 
 /** Completes an applied run with its result. */
 export async function completeRun(db: Db, runId: string, result: ApplyCounts): Promise<void> {
-  await db('sync_runs').where('id', runId).update({
-    status: 'completed',
-    phase: 'done',
-    result: JSON.stringify(result),
-    drift: result.drift,
-    finished_at: db.raw('now()'),
-    updated_at: db.raw('now()'),
-  });
+  await db('sync_runs')
+    .where('id', runId)
+    .update({
+      status: 'completed',
+      phase: 'done',
+      result: JSON.stringify(result),
+      drift: result.drift,
+      finished_at: db.raw('now()'),
+      updated_at: db.raw('now()'),
+    });
 }
 
 /** Records the run's plan summary (plan step). */

@@ -27,7 +27,13 @@ export async function insertSnapshotUsers(db: Db, runId: string, users: readonly
 }
 
 export async function insertSnapshotGroups(db: Db, runId: string, groups: readonly SnapshotGroup[]): Promise<void> {
-  const rows = groups.map((g) => ({ run_id: runId, id: g.id, directory_id: g.directoryId, display_name: g.displayName, updated_ns: g.updatedNs }));
+  const rows = groups.map((g) => ({
+    run_id: runId,
+    id: g.id,
+    directory_id: g.directoryId,
+    display_name: g.displayName,
+    updated_ns: g.updatedNs,
+  }));
   for (const part of chunkRows(rows)) {
     await db('sync_snapshot_groups').insert(part).onConflict(['run_id', 'id']).ignore();
   }

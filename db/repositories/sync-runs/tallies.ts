@@ -80,11 +80,21 @@ export async function appliedCounts(trx: Knex.Transaction, runId: string, failed
   };
   result.users.unchanged = Math.max(
     0,
-    snapUsers - result.users.created - result.users.updated - result.users.reactivated - failed -
+    snapUsers -
+      result.users.created -
+      result.users.updated -
+      result.users.reactivated -
+      failed -
       tally({ entity: 'user', exceptAction: 'deactivate', outcome: 'skipped_newer' }),
   );
   result.drift =
-    result.users.created + result.users.updated + result.users.deactivated + result.users.reactivated +
-    result.groups.created + result.groups.updated + result.groups.deleted + result.groups.restored;
+    result.users.created +
+    result.users.updated +
+    result.users.deactivated +
+    result.users.reactivated +
+    result.groups.created +
+    result.groups.updated +
+    result.groups.deleted +
+    result.groups.restored;
   return result;
 }
