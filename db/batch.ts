@@ -1,3 +1,5 @@
+import type { Knex } from 'knex';
+
 /**
  * PostgreSQL counts a statement's bind parameters in 16 bits: a multi-row INSERT of knex binds
  * one parameter per column per row, and past 65,535 the server refuses the statement. Every
@@ -27,4 +29,27 @@ export function chunkRows<T extends object>(rows: readonly T[], budget = BIND_BU
   const out: T[][] = [];
   for (let i = 0; i < rows.length; i += size) out.push(rows.slice(i, i + size));
   return out;
+}
+
+type Db = Knex | Knex.Transaction;
+
+/** Inserts `rows` into `table` in statements under the parameter limit; a row whose `key` exists is left as it is. */
+export async function insertNew(db: Db, table: string, rows: readonly object[], key: readonly string[]): Promise<void> {
+  for (const part of chunkRows(rows)) {
+    await db(table).insert(part).onConflict(key).ignore();
+  }
+}
+
+/**
+ * Inserts `rows` into `table` in statements under the parameter limit; a row whose `key` exists
+ * takes the new value of every other column it carries, and `updated_at` the time of the write.
+ */
+export async function upsertRows(db: Db, table: string, rows: readonly object[], key: readonly string[]): Promise<void> {
+  for (const part of chunkRows(rows)) {
+    const columns = new Set(part.flatMap((r) => Object.keys(r)));
+    const merge: Record<string, Knex.Raw> = {};
+    for (const c of columns) if (!key.includes(c)) merge[c] = db.raw('excluded.??', [c]);
+    merge.updated_at = db.raw('now()');
+    await db(table).insert(part).onConflict(key).merge(merge);
+  }
 }

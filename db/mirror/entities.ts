@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { chunkRows } from '../batch';
+import { upsertRows } from '../batch';
 import type { GroupWrite, UserWrite } from '../../domain/plan';
 import { before, DEACTIVATED_WITH_DATA } from '../repositories/retention-predicates';
 
@@ -24,21 +24,7 @@ export async function upsertGroups(db: Db, organizationId: string, groups: reado
     source_ns: g.sourceNs,
     source_event_id: g.sourceEventId,
   }));
-  for (const part of chunkRows(rows)) {
-    await db('directory_groups')
-      .insert(part)
-      .onConflict(['organization_id', 'id'])
-      .merge({
-        display_name: db.raw('excluded.display_name'),
-        directory_id: db.raw('excluded.directory_id'),
-        external_id: db.raw('excluded.external_id'),
-        attributes: db.raw('excluded.attributes'),
-        deleted_at: db.raw('excluded.deleted_at'),
-        source_ns: db.raw('excluded.source_ns'),
-        source_event_id: db.raw('excluded.source_event_id'),
-        updated_at: db.raw('now()'),
-      });
-  }
+  await upsertRows(db, 'directory_groups', rows, ['organization_id', 'id']);
 }
 
 export async function upsertUsers(db: Db, organizationId: string, users: readonly UserWrite[]): Promise<void> {
@@ -59,27 +45,7 @@ export async function upsertUsers(db: Db, organizationId: string, users: readonl
     source_event_id: u.sourceEventId,
     deactivated_at: u.deactivatedAt,
   }));
-  for (const part of chunkRows(rows)) {
-    await db('directory_users')
-      .insert(part)
-      .onConflict(['organization_id', 'id'])
-      .merge({
-        email: db.raw('excluded.email'),
-        preferred_username: db.raw('excluded.preferred_username'),
-        name: db.raw('excluded.name'),
-        given_name: db.raw('excluded.given_name'),
-        family_name: db.raw('excluded.family_name'),
-        dp_id: db.raw('excluded.dp_id'),
-        directory_id: db.raw('excluded.directory_id'),
-        active: db.raw('excluded.active'),
-        roles: db.raw('excluded.roles'),
-        attributes: db.raw('excluded.attributes'),
-        source_ns: db.raw('excluded.source_ns'),
-        source_event_id: db.raw('excluded.source_event_id'),
-        deactivated_at: db.raw('excluded.deactivated_at'),
-        updated_at: db.raw('now()'),
-      });
-  }
+  await upsertRows(db, 'directory_users', rows, ['organization_id', 'id']);
 }
 
 /** Drops every membership of the given groups. */

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { absenceScope, DISABLED, type AbsenceVerdict, type KnownDirectory, type RunDirectory } from '../../domain/directories';
-import { chunkRows } from '../batch';
+import { insertNew } from '../batch';
 import type { DirectoryPlan } from '../../domain/reconcile';
 
 /**
@@ -41,9 +41,7 @@ export async function recordRunDirectories(db: Db, runId: string, directories: r
     unread_reason: d.read ? null : (d.unreadReason ?? null),
     updated_after: d.updatedAfter,
   }));
-  for (const part of chunkRows(rows)) {
-    await db('sync_run_directories').insert(part).onConflict(['run_id', 'directory_id']).ignore();
-  }
+  await insertNew(db, 'sync_run_directories', rows, ['run_id', 'directory_id']);
 }
 
 function toRow(r: Record<string, unknown>): RunDirectoryRow {

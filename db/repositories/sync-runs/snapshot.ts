@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { SnapshotGroup, SnapshotUser } from '../../../domain/reconcile';
-import { chunkRows } from '../../batch';
+import { insertNew } from '../../batch';
 
 /**
  * A sync run's snapshot: the directory as it read it, staged page by page until the plan and the
@@ -21,9 +21,7 @@ export async function insertSnapshotUsers(db: Db, runId: string, users: readonly
     updated_ns: u.updatedNs,
     groups: u.groups,
   }));
-  for (const part of chunkRows(rows)) {
-    await db('sync_snapshot_users').insert(part).onConflict(['run_id', 'id']).ignore();
-  }
+  await insertNew(db, 'sync_snapshot_users', rows, ['run_id', 'id']);
 }
 
 export async function insertSnapshotGroups(db: Db, runId: string, groups: readonly SnapshotGroup[]): Promise<void> {
@@ -34,9 +32,7 @@ export async function insertSnapshotGroups(db: Db, runId: string, groups: readon
     display_name: g.displayName,
     updated_ns: g.updatedNs,
   }));
-  for (const part of chunkRows(rows)) {
-    await db('sync_snapshot_groups').insert(part).onConflict(['run_id', 'id']).ignore();
-  }
+  await insertNew(db, 'sync_snapshot_groups', rows, ['run_id', 'id']);
 }
 
 /** Deletes the run's snapshot (it has done its job, or the run ended). */
