@@ -1,0 +1,200 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import {
+  CHANGE_KINDS,
+  changeRecordSchema,
+  type ApplicationActivities,
+  type ChangeBatch,
+  type ChangeBatchResult,
+  type ChangeRecord,
+  type UserChangeRecord,
+  type UserView,
+} from '../../contract/index';
+import { mapDirectoryRoles } from './permissions';
+import { createUser, deactivateUser, findByDirectoryId, reactivateUser, setRoles, updateProfile, type Profile } from './users';
+
+/**
+ * Directory changes from scimflow, applied through Acme's own user functions (users.ts): the same
+ * create / update / role / deactivate paths as the rest of the product, not a parallel one.
+ *
+ * Exactly once: a batch's records are claimed in `applied_changes` (by record id) in the same
+ * transaction as the writes they cause. A record claimed before (a retry, a replay after a rewind)
+ * is skipped; a transaction that fails claims nothing, so the batch is applied whole or not at all.
+ */
+
+export interface ChangeLogger {
+  info(message: string, meta?: Record<string, unknown>): void;
+  warn(message: string, meta?: Record<string, unknown>): void;
+}
+
+/** A record Acme can never apply (malformed, or of another organization): retrying will not help. */
+export class RecordRejected extends Error {
+  constructor(
+    readonly recordId: string | null,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RecordRejected';
+  }
+}
+
+const knownKinds: ReadonlySet<string> = new Set(CHANGE_KINDS);
+
+/** The parts of a record of a kind Acme does not know yet (scimflow may add kinds): enough to skip it once. */
+const anyRecordSchema = z.object({
+  id: z.string().regex(/^[0-9]+$/),
+  organizationId: z.string(),
+  sequence: z.number().int().min(1),
+  kind: z.string(),
+});
+
+type Parsed = { record: ChangeRecord; known: true } | { record: z.infer<typeof anyRecordSchema>; known: false };
+
+/** Checks a batch against the contract; throws RecordRejected naming the first record that fails. */
+export function parseBatch(input: unknown): { organizationId: string; records: Parsed[] } {
+  const shape = z.object({ organizationId: z.string().min(1), records: z.array(z.unknown()) }).safeParse(input);
+  if (!shape.success) throw new RecordRejected(null, `not a change batch: ${z.prettifyError(shape.error)}`);
+  const { organizationId } = shape.data;
+  const records = shape.data.records.map((raw, index): Parsed => {
+    const rawId = (raw as { id?: unknown } | null)?.id;
+    const where = `record ${index} (id ${typeof rawId === 'string' ? rawId : 'missing'})`;
+    const kind = (raw as { kind?: unknown } | null)?.kind;
+    const parsed: Parsed | { error: z.ZodError } = knownKinds.has(String(kind))
+      ? ((r) => (r.success ? { record: r.data, known: true as const } : { error: r.error }))(changeRecordSchema.safeParse(raw))
+      : ((r) => (r.success ? { record: r.data, known: false as const } : { error: r.error }))(anyRecordSchema.safeParse(raw));
+    if ('error' in parsed)
+      throw new RecordRejected(
+        typeof rawId === 'string' ? rawId : null,
+        `${where} does not match the change record contract: ${z.prettifyError(parsed.error)}`,
+      );
+    const record = parsed.record;
+    if (record.organizationId !== organizationId) {
+      throw new RecordRejected(
+        record.id,
+        `${where} belongs to organization ${record.organizationId}, not to the batch's ${organizationId}`,
+      );
+    }
+    if (parsed.known && parsed.record.subject.id !== parsed.record.view.id) {
+      throw new RecordRejected(record.id, `${where}: its subject (${parsed.record.subject.id}) is not its view (${parsed.record.view.id})`);
+    }
+    return parsed;
+  });
+  return { organizationId, records };
+}
+
+/** Applies a batch (what the Temporal activity and the HTTP push handler both call). */
+export async function applyDirectoryChanges(db: Knex, input: ChangeBatch | unknown, logger: ChangeLogger): Promise<ChangeBatchResult> {
+  const batch = parseBatch(input);
+  if (batch.records.length === 0) return { applied: 0, alreadyApplied: 0 };
+  return db.transaction(async (trx) => {
+    // Claim every record of the batch at once; the rows inserted now are the records to apply.
+    const records = batch.records.map((p) => p.record);
+    const { rows } = await trx.raw<{ rows: { record_id: string }[] }>(
+      `INSERT INTO applied_changes (record_id, organization_id, sequence, kind)
+       SELECT * FROM unnest(?::text[], ?::text[], ?::bigint[], ?::text[])
+       ON CONFLICT (record_id) DO NOTHING
+       RETURNING record_id`,
+      [records.map((r) => r.id), records.map((r) => r.organizationId), records.map((r) => r.sequence), records.map((r) => r.kind)],
+    );
+    const claimed = new Set(rows.map((r) => r.record_id));
+    let applied = 0;
+    for (const parsed of batch.records) {
+      if (!claimed.delete(parsed.record.id)) continue;
+      applied += 1;
+      if (!parsed.known) {
+        logger.warn('skipped a change record of a kind this version does not know', {
+          recordId: parsed.record.id,
+          kind: parsed.record.kind,
+        });
+        continue;
+      }
+      await applyRecord(trx, parsed.record, logger);
+    }
+    return { applied, alreadyApplied: records.length - applied };
+  });
+}
+
+async function applyRecord(trx: Knex.Transaction, record: ChangeRecord, logger: ChangeLogger): Promise<void> {
+  switch (record.kind) {
+    case 'user.provisioned':
+    case 'user.updated':
+    case 'user.deactivated':
+    case 'user.reactivated':
+    case 'user.roles_changed':
+      return applyUserRecord(trx, record, logger);
+    default:
+      // Groups and directories: Acme grants by role, which user records carry; nothing else to do.
+      return;
+  }
+}
+
+function profileOf(view: UserView): Profile {
+  const fullName = [view.givenName, view.familyName].filter(Boolean).join(' ');
+  return { email: view.email, name: view.name ?? (fullName || view.preferredUsername || view.email) };
+}
+
+function rolesOf(record: UserChangeRecord, logger: ChangeLogger) {
+  const { roles, unknown } = mapDirectoryRoles(record.view.active ? record.view.roles : []);
+  if (unknown.length > 0) {
+    logger.warn('directory roles with no Acme role grant nothing', { recordId: record.id, userId: record.view.id, roles: unknown });
+  }
+  return roles;
+}
+
+async function applyUserRecord(trx: Knex.Transaction, record: UserChangeRecord, logger: ChangeLogger): Promise<void> {
+  const { view } = record;
+  const existing = await findByDirectoryId(trx, record.organizationId, view.id);
+  const roles = rolesOf(record, logger);
+  if (!existing) {
+    // Acme learns of the user now (its first record, or Acme restored an older backup): create them
+    // as the record shows them. A deactivation of someone Acme never had changes nothing.
+    if (record.kind === 'user.deactivated' || !view.active) return;
+    const id = await createUser(trx, { organizationId: record.organizationId, directoryUserId: view.id, ...profileOf(view), roles });
+    logger.info('user created', { recordId: record.id, userId: id, directoryUserId: view.id, roles });
+    return;
+  }
+  switch (record.kind) {
+    case 'user.provisioned':
+    case 'user.reactivated':
+      if (!existing.active) await reactivateUser(trx, existing.id);
+      await updateProfile(trx, existing.id, profileOf(view));
+      await setRoles(trx, existing.id, roles);
+      return;
+    case 'user.updated':
+      await updateProfile(trx, existing.id, profileOf(view));
+      return;
+    case 'user.roles_changed':
+      await setRoles(trx, existing.id, roles);
+      logger.info('roles changed', { recordId: record.id, userId: existing.id, roles });
+      return;
+    case 'user.deactivated': {
+      const revoked = await deactivateUser(trx, existing.id, `deprovisioned by the directory (change ${record.id})`);
+      await setRoles(trx, existing.id, []);
+      logger.info('user deactivated', { recordId: record.id, userId: existing.id, tokensRevoked: revoked });
+      return;
+    }
+  }
+}
+
+/** The activities of Acme's worker: the contract's one activity, over Acme's database. */
+export function createAcmeActivities(db: Knex, logger: ChangeLogger): ApplicationActivities {
+  return {
+    async applyDirectoryChanges(batch: ChangeBatch): Promise<ChangeBatchResult> {
+      try {
+        return await applyDirectoryChanges(db, batch, logger);
+      } catch (err) {
+        if (err instanceof RecordRejected) {
+          // Never retried: scimflow stops this organization's delivery here until an operator acts.
+          throw ApplicationFailure.create({
+            message: err.message,
+            type: 'RecordRejected',
+            nonRetryable: true,
+            details: [{ recordId: err.recordId }],
+          });
+        }
+        throw err;
+      }
+    },
+  };
+}
