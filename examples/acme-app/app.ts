@@ -217,5 +217,9 @@ export function createAcmeApp(options: AcmeAppOptions): Koa<State> {
 
   app.use(router.routes());
   app.use(router.allowedMethods());
+  app.use((ctx) => {
+    ctx.status = 404;
+    ctx.body = { error: 'not_found', message: `no route ${ctx.method} ${ctx.path}` };
+  });
   return app;
 }
