@@ -1,24 +1,16 @@
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { NativeConnection } from '@temporalio/worker';
 import { consoleLogger, loadAcmeConfig } from './config';
 import { createAcmeDatabase, migrateAcme } from './db';
-import { createAcmeActivities } from './directory-changes';
+import { createAcmeWorker } from './temporal';
 
-/**
- * Acme's Temporal worker: the contract's activity `applyDirectoryChanges` on Acme's own task queue
- * (APP_TASK_QUEUE, `acme-app` by default). scimflow's delivery calls it; Acme runs no workflows.
- */
+/** Acme's worker process: applyDirectoryChanges on APP_TASK_QUEUE (`acme-app` by default), at TEMPORAL_ADDRESS. */
 
 const config = loadAcmeConfig();
 const logger = consoleLogger('acme-worker');
 const db = createAcmeDatabase(config.databaseUrl, { applicationName: 'acme-worker' });
 await migrateAcme(db);
 const connection = await NativeConnection.connect({ address: config.temporalAddress });
-const worker = await Worker.create({
-  connection,
-  namespace: config.temporalNamespace,
-  taskQueue: config.taskQueue,
-  activities: createAcmeActivities(db, logger),
-});
+const worker = await createAcmeWorker({ connection, namespace: config.temporalNamespace, taskQueue: config.taskQueue, db, logger });
 logger.info('polling', { temporal: config.temporalAddress, taskQueue: config.taskQueue });
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
 await worker.run();
