@@ -21,4 +21,13 @@ export {
   type UserChangeRecord,
   type UserView,
 } from '../domain/changes';
-export { CONTRACT_DESCRIPTION, changeBatchResultSchema, changeBatchSchema, changeRecordSchema, contractJsonSchema } from './schema';
+export {
+  CONTRACT_DESCRIPTION,
+  changeBatchResultSchema,
+  changeBatchSchema,
+  changeRecordSchema,
+  contractJsonSchema,
+  directoryChangeRecordSchema,
+  groupChangeRecordSchema,
+  userChangeRecordSchema,
+} from './schema';

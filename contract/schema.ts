@@ -62,7 +62,11 @@ export const changeCauseSchema = z
       .meta({ description: 'A quarantined event applied on retry.' }),
     z.object({ type: z.literal('retention') }).meta({ description: "Retention cleared a deactivated user's personal fields." }),
   ])
-  .meta({ id: 'ChangeCause', description: 'What made the change.' });
+  .meta({
+    id: 'ChangeCause',
+    description:
+      'What made the change: for the reader (logs, audits). Causes may be added: an application applies a record whatever its cause.',
+  });
 
 export const userViewSchema = z
   .object({

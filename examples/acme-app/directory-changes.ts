@@ -3,7 +3,9 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import {
   CHANGE_KINDS,
-  changeRecordSchema,
+  directoryChangeRecordSchema,
+  groupChangeRecordSchema,
+  userChangeRecordSchema,
   type ApplicationActivities,
   type ChangeBatch,
   type ChangeBatchResult,
@@ -11,8 +13,8 @@ import {
   type UserChangeRecord,
   type UserView,
 } from '../../contract/index';
-import { mapDirectoryRoles } from './permissions';
-import { createUser, deactivateUser, findByDirectoryId, reactivateUser, setRoles, updateProfile, type Profile } from './users';
+import { mapDirectoryRoles, type Role } from './permissions';
+import { createUsers, deactivateUser, reactivateUser, setRoles, updateProfile, type NewUser, type Profile } from './users';
 
 /**
  * Directory changes from scimflow, applied through Acme's own user functions (users.ts): the same
@@ -41,6 +43,14 @@ export class RecordRejected extends Error {
 
 const knownKinds: ReadonlySet<string> = new Set(CHANGE_KINDS);
 
+/** The contract's records, with any cause: a cause is for the reader, and scimflow may add causes. */
+const anyCause = z.looseObject({ type: z.string() });
+const recordSchema = z.discriminatedUnion('kind', [
+  userChangeRecordSchema.extend({ cause: anyCause }),
+  groupChangeRecordSchema.extend({ cause: anyCause }),
+  directoryChangeRecordSchema.extend({ cause: anyCause }),
+]);
+
 /** The parts of a record of a kind Acme does not know yet (scimflow may add kinds): enough to skip it once. */
 const anyRecordSchema = z.object({
   id: z.string().regex(/^[0-9]+$/),
@@ -61,7 +71,7 @@ export function parseBatch(input: unknown): { organizationId: string; records: P
     const where = `record ${index} (id ${typeof rawId === 'string' ? rawId : 'missing'})`;
     const kind = (raw as { kind?: unknown } | null)?.kind;
     const parsed: Parsed | { error: z.ZodError } = knownKinds.has(String(kind))
-      ? ((r) => (r.success ? { record: r.data, known: true as const } : { error: r.error }))(changeRecordSchema.safeParse(raw))
+      ? ((r) => (r.success ? { record: r.data as ChangeRecord, known: true as const } : { error: r.error }))(recordSchema.safeParse(raw))
       : ((r) => (r.success ? { record: r.data, known: false as const } : { error: r.error }))(anyRecordSchema.safeParse(raw));
     if ('error' in parsed)
       throw new RecordRejected(
@@ -98,10 +108,10 @@ export async function applyDirectoryChanges(db: Knex, input: ChangeBatch | unkno
       [records.map((r) => r.id), records.map((r) => r.organizationId), records.map((r) => r.sequence), records.map((r) => r.kind)],
     );
     const claimed = new Set(rows.map((r) => r.record_id));
-    let applied = 0;
-    for (const parsed of batch.records) {
-      if (!claimed.delete(parsed.record.id)) continue;
-      applied += 1;
+    const toApply = batch.records.filter((p) => claimed.delete(p.record.id));
+    const applier = new BatchApplier(trx, batch.organizationId, logger);
+    await applier.load(toApply.flatMap((p) => (p.known && p.record.subject.type === 'user' ? [p.record.subject.id] : [])));
+    for (const parsed of toApply) {
       if (!parsed.known) {
         logger.warn('skipped a change record of a kind this version does not know', {
           recordId: parsed.record.id,
@@ -109,24 +119,16 @@ export async function applyDirectoryChanges(db: Knex, input: ChangeBatch | unkno
         });
         continue;
       }
-      await applyRecord(trx, parsed.record, logger);
+      if (isUserRecord(parsed.record)) await applier.apply(parsed.record);
+      // Groups and directories: Acme grants by role, which user records carry; nothing else to do.
     }
-    return { applied, alreadyApplied: records.length - applied };
+    await applier.flush();
+    return { applied: toApply.length, alreadyApplied: records.length - toApply.length };
   });
 }
 
-async function applyRecord(trx: Knex.Transaction, record: ChangeRecord, logger: ChangeLogger): Promise<void> {
-  switch (record.kind) {
-    case 'user.provisioned':
-    case 'user.updated':
-    case 'user.deactivated':
-    case 'user.reactivated':
-    case 'user.roles_changed':
-      return applyUserRecord(trx, record, logger);
-    default:
-      // Groups and directories: Acme grants by role, which user records carry; nothing else to do.
-      return;
-  }
+function isUserRecord(record: ChangeRecord): record is UserChangeRecord {
+  return record.subject.type === 'user';
 }
 
 function profileOf(view: UserView): Profile {
@@ -134,45 +136,88 @@ function profileOf(view: UserView): Profile {
   return { email: view.email, name: view.name ?? (fullName || view.preferredUsername || view.email) };
 }
 
-function rolesOf(record: UserChangeRecord, logger: ChangeLogger) {
-  const { roles, unknown } = mapDirectoryRoles(record.view.active ? record.view.roles : []);
-  if (unknown.length > 0) {
-    logger.warn('directory roles with no Acme role grant nothing', { recordId: record.id, userId: record.view.id, roles: unknown });
-  }
-  return roles;
-}
+/**
+ * Applies one batch's user records, in order, through users.ts. The batch's users are looked up at
+ * once; users to create are created together (an import is a few statements, not a few per user),
+ * before anything else touches one of them.
+ */
+class BatchApplier {
+  /** Directory user id → Acme's user (id, active), for the users of this batch. */
+  private readonly users = new Map<string, { id: string | null; active: boolean }>();
+  private pending: (NewUser & { directoryUserId: string })[] = [];
 
-async function applyUserRecord(trx: Knex.Transaction, record: UserChangeRecord, logger: ChangeLogger): Promise<void> {
-  const { view } = record;
-  const existing = await findByDirectoryId(trx, record.organizationId, view.id);
-  const roles = rolesOf(record, logger);
-  if (!existing) {
-    // Acme learns of the user now (its first record, or Acme restored an older backup): create them
-    // as the record shows them. A deactivation of someone Acme never had changes nothing.
-    if (record.kind === 'user.deactivated' || !view.active) return;
-    const id = await createUser(trx, { organizationId: record.organizationId, directoryUserId: view.id, ...profileOf(view), roles });
-    logger.info('user created', { recordId: record.id, userId: id, directoryUserId: view.id, roles });
-    return;
+  constructor(
+    private readonly trx: Knex.Transaction,
+    private readonly organizationId: string,
+    private readonly logger: ChangeLogger,
+  ) {}
+
+  async load(directoryUserIds: string[]): Promise<void> {
+    if (directoryUserIds.length === 0) return;
+    const rows = (await this.trx('users')
+      .where({ organization_id: this.organizationId })
+      .whereIn('directory_user_id', [...new Set(directoryUserIds)])
+      .select('id', 'directory_user_id', 'active')) as { id: string; directory_user_id: string; active: boolean }[];
+    for (const r of rows) this.users.set(r.directory_user_id, { id: r.id, active: r.active });
   }
-  switch (record.kind) {
-    case 'user.provisioned':
-    case 'user.reactivated':
-      if (!existing.active) await reactivateUser(trx, existing.id);
-      await updateProfile(trx, existing.id, profileOf(view));
-      await setRoles(trx, existing.id, roles);
+
+  /** Creates the users waiting to be created. */
+  async flush(): Promise<void> {
+    if (this.pending.length === 0) return;
+    const created = this.pending;
+    this.pending = [];
+    const ids = await createUsers(this.trx, created);
+    created.forEach((u, i) => this.users.set(u.directoryUserId, { id: ids[i]!, active: true }));
+    this.logger.info('users created', { count: created.length, directoryUserIds: created.slice(0, 20).map((u) => u.directoryUserId) });
+  }
+
+  private rolesOf(record: UserChangeRecord): Role[] {
+    const { roles, unknown } = mapDirectoryRoles(record.view.active ? record.view.roles : []);
+    if (unknown.length > 0) {
+      this.logger.warn('directory roles with no Acme role grant nothing', { recordId: record.id, userId: record.view.id, roles: unknown });
+    }
+    return roles;
+  }
+
+  async apply(record: UserChangeRecord): Promise<void> {
+    const { view } = record;
+    const roles = this.rolesOf(record);
+    let existing = this.users.get(view.id);
+    if (!existing) {
+      // Acme learns of the user now (their first record, or Acme restored an older backup): create
+      // them as the record shows them. A deactivation of someone Acme never had changes nothing.
+      if (record.kind === 'user.deactivated' || !view.active) return;
+      this.pending.push({ organizationId: this.organizationId, directoryUserId: view.id, ...profileOf(view), roles });
+      this.users.set(view.id, { id: null, active: true });
       return;
-    case 'user.updated':
-      await updateProfile(trx, existing.id, profileOf(view));
-      return;
-    case 'user.roles_changed':
-      await setRoles(trx, existing.id, roles);
-      logger.info('roles changed', { recordId: record.id, userId: existing.id, roles });
-      return;
-    case 'user.deactivated': {
-      const revoked = await deactivateUser(trx, existing.id, `deprovisioned by the directory (change ${record.id})`);
-      await setRoles(trx, existing.id, []);
-      logger.info('user deactivated', { recordId: record.id, userId: existing.id, tokensRevoked: revoked });
-      return;
+    }
+    if (existing.id === null) {
+      await this.flush();
+      existing = this.users.get(view.id)!;
+    }
+    const id = existing.id!;
+    switch (record.kind) {
+      case 'user.provisioned':
+      case 'user.reactivated':
+        if (!existing.active) await reactivateUser(this.trx, id);
+        existing.active = true;
+        await updateProfile(this.trx, id, profileOf(view));
+        await setRoles(this.trx, id, roles);
+        return;
+      case 'user.updated':
+        await updateProfile(this.trx, id, profileOf(view));
+        return;
+      case 'user.roles_changed':
+        await setRoles(this.trx, id, roles);
+        this.logger.info('roles changed', { recordId: record.id, userId: id, roles });
+        return;
+      case 'user.deactivated': {
+        const revoked = await deactivateUser(this.trx, id, `deprovisioned by the directory (change ${record.id})`);
+        existing.active = false;
+        await setRoles(this.trx, id, []);
+        this.logger.info('user deactivated', { recordId: record.id, userId: id, tokensRevoked: revoked });
+        return;
+      }
     }
   }
 }

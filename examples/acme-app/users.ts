@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { Knex } from 'knex';
 import { ROLES, type Role } from './permissions';
 
@@ -6,6 +7,9 @@ import { ROLES, type Role } from './permissions';
  * go through. Each takes the caller's transaction, so a directory change and the record of having
  * applied it commit together.
  */
+
+/** Rows per multi-row statement (under PostgreSQL's 65,535 parameters). */
+const CHUNK = 1_000;
 
 export interface User {
   id: string;
@@ -58,16 +62,35 @@ export async function findByDirectoryId(
   return row ? withRoles(db, row) : null;
 }
 
-export async function createUser(
-  trx: Knex.Transaction,
-  input: Profile & { organizationId: string; directoryUserId: string | null; roles: readonly Role[] },
-): Promise<string> {
-  const [row] = await trx('users')
-    .insert({ organization_id: input.organizationId, directory_user_id: input.directoryUserId, email: input.email, name: input.name })
-    .returning<{ id: string }[]>('id');
-  const id = row!.id;
-  await setRoles(trx, id, input.roles);
-  return id;
+export interface NewUser extends Profile {
+  organizationId: string;
+  directoryUserId: string | null;
+  roles: readonly Role[];
+}
+
+export async function createUser(trx: Knex.Transaction, input: NewUser): Promise<string> {
+  const [id] = await createUsers(trx, [input]);
+  return id!;
+}
+
+/** Creates many users at once (an import): a few multi-row statements instead of a few per user. */
+export async function createUsers(trx: Knex.Transaction, inputs: readonly NewUser[]): Promise<string[]> {
+  const ids = inputs.map(() => randomUUID());
+  for (let i = 0; i < inputs.length; i += CHUNK) {
+    const chunk = inputs.slice(i, i + CHUNK);
+    await trx('users').insert(
+      chunk.map((u, j) => ({
+        id: ids[i + j],
+        organization_id: u.organizationId,
+        directory_user_id: u.directoryUserId,
+        email: u.email,
+        name: u.name,
+      })),
+    );
+    const roles = chunk.flatMap((u, j) => u.roles.map((role) => ({ user_id: ids[i + j], role })));
+    if (roles.length > 0) await trx('user_roles').insert(roles);
+  }
+  return ids;
 }
 
 export async function updateProfile(trx: Knex.Transaction, userId: string, profile: Profile): Promise<void> {

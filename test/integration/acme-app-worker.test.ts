@@ -64,7 +64,7 @@ describe("Acme's worker (APP_TASK_QUEUE)", () => {
     expect(await deliver(batch)).toEqual({ applied: 0, alreadyApplied: 1 });
     const token = await acme.tokenFor(o, 'usr_via_temporal');
     expect((await acme.call('GET', '/me', token)).body).toMatchObject({ roles: ['manager'] });
-    expect(workerLogs.some((l) => l.includes('user created'))).toBe(true);
+    expect(workerLogs.some((l) => l.includes('users created'))).toBe(true);
   });
 
   it('fails a batch it can never apply without retrying it (a non-retryable ApplicationFailure)', async () => {

@@ -189,6 +189,41 @@ describe('applying directory changes', () => {
     await expect(acme.apply(o, [other])).rejects.toThrow(/belongs to organization/);
   });
 
+  it('applies a batch in order, a user created in it included (provisioned, deactivated, reactivated, roles)', async () => {
+    const o = org();
+    const a = userView('usr_a', { roles: ['admin'] });
+    const b = userView('usr_b', { roles: ['viewer'] });
+    const records = [
+      userRecord(o, 'user.provisioned', a),
+      userRecord(o, 'user.provisioned', b),
+      userRecord(o, 'user.deactivated', { ...a, active: false, roles: [] }),
+      userRecord(o, 'user.roles_changed', { ...b, roles: ['manager'] }),
+      userRecord(o, 'user.provisioned', userView('usr_c', { roles: ['member'] })),
+      userRecord(o, 'user.reactivated', { ...a, roles: ['member'] }),
+      userRecord(o, 'user.updated', { ...a, roles: ['member'], name: 'Alex A.' }, { name: { before: null, after: 'Alex A.' } }),
+      userRecord(o, 'user.deactivated', userView('usr_never_known', { active: false })),
+    ];
+    expect(await acme.apply(o, records)).toEqual({ applied: 8, alreadyApplied: 0 });
+    const users = await acme
+      .db('users as u')
+      .leftJoin('user_roles as r', 'r.user_id', 'u.id')
+      .where('u.organization_id', o)
+      .orderBy('u.directory_user_id')
+      .select('u.directory_user_id', 'u.name', 'u.active', 'r.role');
+    expect(users).toEqual([
+      { directory_user_id: 'usr_a', name: 'Alex A.', active: true, role: 'member' },
+      { directory_user_id: 'usr_b', name: 'Sam usr_b', active: true, role: 'manager' },
+      { directory_user_id: 'usr_c', name: 'Sam usr_c', active: true, role: 'member' },
+    ]);
+  });
+
+  it('applies a record whatever its cause, causes added later included', async () => {
+    const o = org();
+    const record = { ...userRecord(o, 'user.provisioned', userView('usr_caused')), cause: { type: 'something_new', detail: 1 } } as never;
+    expect(await acme.apply(o, [record])).toEqual({ applied: 1, alreadyApplied: 0 });
+    expect(await acme.db('users').where({ organization_id: o })).toHaveLength(1);
+  });
+
   it('skips, once, a record of a kind it does not know yet', async () => {
     const o = org();
     const future = { ...groupRecord(o, 'group.created', 'grp_f', 'Future'), kind: 'group.archived' } as never;
