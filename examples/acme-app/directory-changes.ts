@@ -61,6 +61,16 @@ const anyRecordSchema = z.object({
 
 type Parsed = { record: ChangeRecord; known: true } | { record: z.infer<typeof anyRecordSchema>; known: false };
 
+function parseRecord(raw: unknown): Parsed | { error: z.ZodError } {
+  if (knownKinds.has(String((raw as { kind?: unknown } | null)?.kind))) {
+    const result = recordSchema.safeParse(raw);
+    // The cause, given any shape here, is not read.
+    return result.success ? { record: result.data as ChangeRecord, known: true } : { error: result.error };
+  }
+  const result = anyRecordSchema.safeParse(raw);
+  return result.success ? { record: result.data, known: false } : { error: result.error };
+}
+
 /** Checks a batch against the contract; throws RecordRejected naming the first record that fails. */
 export function parseBatch(input: unknown): { organizationId: string; records: Parsed[] } {
   const shape = z.object({ organizationId: z.string().min(1), records: z.array(z.unknown()) }).safeParse(input);
@@ -69,15 +79,13 @@ export function parseBatch(input: unknown): { organizationId: string; records: P
   const records = shape.data.records.map((raw, index): Parsed => {
     const rawId = (raw as { id?: unknown } | null)?.id;
     const where = `record ${index} (id ${typeof rawId === 'string' ? rawId : 'missing'})`;
-    const kind = (raw as { kind?: unknown } | null)?.kind;
-    const parsed: Parsed | { error: z.ZodError } = knownKinds.has(String(kind))
-      ? ((r) => (r.success ? { record: r.data as ChangeRecord, known: true as const } : { error: r.error }))(recordSchema.safeParse(raw))
-      : ((r) => (r.success ? { record: r.data, known: false as const } : { error: r.error }))(anyRecordSchema.safeParse(raw));
-    if ('error' in parsed)
+    const parsed = parseRecord(raw);
+    if ('error' in parsed) {
       throw new RecordRejected(
         typeof rawId === 'string' ? rawId : null,
         `${where} does not match the change record contract: ${z.prettifyError(parsed.error)}`,
       );
+    }
     const record = parsed.record;
     if (record.organizationId !== organizationId) {
       throw new RecordRejected(
