@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import {
   DEFAULT_RETENTION,
+  MIN_CHANGE_RECORD_SECONDS,
   MIN_DEACTIVATED_USER_SECONDS,
   MIN_EVENT_LEDGER_SECONDS,
   MIN_EVENT_PAYLOAD_SECONDS,
@@ -244,6 +245,11 @@ const schema = z
       MIN_DEACTIVATED_USER_SECONDS,
       'expected 0 (keep their personal fields) or at least 1d',
     ),
+    RETENTION_CHANGE_RECORDS: retentionPeriod(
+      DEFAULT_RETENTION.changeRecordSeconds,
+      MIN_CHANGE_RECORD_SECONDS,
+      'expected 0 (keep forever) or at least 1d: an application that was down longer than this must read its directory again from the start',
+    ),
     RETENTION_INTERVAL: z.preprocess(
       blankAsUnset,
       z
@@ -404,6 +410,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       eventLedgerSeconds: e.RETENTION_EVENT_LEDGER,
       syncRunSeconds: e.RETENTION_SYNC_RUNS,
       deactivatedUserSeconds: e.RETENTION_DEACTIVATED_USERS,
+      changeRecordSeconds: e.RETENTION_CHANGE_RECORDS,
       interval: e.RETENTION_INTERVAL,
     },
     dev: {

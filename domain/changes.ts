@@ -88,7 +88,9 @@ export type ChangeCause =
   /** A quarantined event applied on retry. */
   | { type: 'quarantine_retry'; eventId: string; eventType: string }
   /** Retention cleared a deactivated user's personal fields. */
-  | { type: 'retention' };
+  | { type: 'retention' }
+  /** Scalekit's listing of the organization's directories (registration, a reconcile's start) said how they stand. */
+  | { type: 'directory_listing' };
 
 interface ChangeRecordBase {
   /**

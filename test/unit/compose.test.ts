@@ -277,6 +277,7 @@ const COMPOSE_VARIABLES: Record<string, Passing> = {
   RETENTION_EVENT_LEDGER: { services: WORKER },
   RETENTION_SYNC_RUNS: { services: WORKER },
   RETENTION_DEACTIVATED_USERS: { services: WORKER },
+  RETENTION_CHANGE_RECORDS: { services: WORKER },
   RETENTION_INTERVAL: { services: WORKER },
   SCIMFLOW_DATA_DIR: { notForCompose: 'local state of `npm run dev` (its embedded PostgreSQL and Temporal dev server)' },
   TEMPORAL_CLI: { notForCompose: 'the Temporal CLI `npm run dev` runs; Compose runs the Temporal server image' },

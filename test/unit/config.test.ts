@@ -42,6 +42,7 @@ describe('parseConfig defaults', () => {
         eventLedgerSeconds: 180 * 86_400,
         syncRunSeconds: 90 * 86_400,
         deactivatedUserSeconds: 0,
+        changeRecordSeconds: 30 * 86_400,
         interval: '1h',
       },
       dev: {
@@ -107,6 +108,7 @@ describe('parseConfig defaults', () => {
       RETENTION_EVENT_LEDGER: '365d',
       RETENTION_SYNC_RUNS: '30d',
       RETENTION_DEACTIVATED_USERS: '90d',
+      RETENTION_CHANGE_RECORDS: '7d',
       RETENTION_INTERVAL: '6h',
       WORKER_ACTIVITY_SLOTS: '40',
       WORKER_SCALEKIT_SLOTS: '0',
@@ -139,6 +141,7 @@ describe('parseConfig defaults', () => {
         eventLedgerSeconds: 365 * 86_400,
         syncRunSeconds: 30 * 86_400,
         deactivatedUserSeconds: 90 * 86_400,
+        changeRecordSeconds: 7 * 86_400,
         interval: '6h',
       },
       dev: {
