@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withMirrorWriter } from '../../db/mirror/writer';
 import { readChanges } from '../../db/repositories/changes';
+import { purgeDeactivatedUsers } from '../../db/repositories/retention';
 import type { ChangeRecord } from '../../domain/changes';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 
@@ -120,5 +121,34 @@ describe('the stream of every organization', () => {
     expect(page.records.map((r) => r.sequence)).toEqual([3, 4]);
     expect(page).toMatchObject({ next: '4', more: true });
     expect(await readChanges(db(), { organizationId: org, after: '5', limit: 2 })).toEqual({ records: [], next: '5', more: false });
+  });
+});
+
+describe('retention', () => {
+  it('a purge of a deactivated user records which fields were cleared, not what they held', async () => {
+    const org = 'org_feed_purge';
+    await db()('organizations').insert({ id: org });
+    const user = { organization_id: org, active: false, source_ns: '1', attributes: '{}' };
+    await db()('directory_users').insert([
+      {
+        ...user,
+        id: 'diruser_gone',
+        email: 'gone@example.com',
+        given_name: 'Gone',
+        deactivated_at: db().raw(`now() - interval '3 days'`),
+        provisioned_at: db().raw('now()'),
+      },
+      { ...user, id: 'diruser_recent', email: 'recent@example.com', deactivated_at: db().raw('now()'), provisioned_at: db().raw('now()') },
+    ]);
+    expect(await purgeDeactivatedUsers(db(), 86_400, 100, new Set())).toBe(1);
+    const page = await readChanges(db(), { organizationId: org, limit: 10 });
+    expect(page.records).toHaveLength(1);
+    expect(page.records[0]).toMatchObject({
+      kind: 'user.updated',
+      subject: { type: 'user', id: 'diruser_gone' },
+      view: { email: null, givenName: null, active: false },
+      changes: { email: { before: null, after: null }, givenName: { before: null, after: null } },
+      cause: { type: 'retention' },
+    });
   });
 });
