@@ -164,11 +164,13 @@ export function diffDirectory(before: DirectoryState | null, after: DirectorySta
 }
 
 const byId = <T extends { before: { id: string } | null; after: { id: string } | null }>(list: readonly T[]): T[] =>
-  [...list].sort((x, y) => {
-    const a = (x.after ?? x.before)!.id;
-    const b = (y.after ?? y.before)!.id;
-    return a < b ? -1 : a > b ? 1 : 0;
-  });
+  list
+    .filter((p) => p.before !== null || p.after !== null)
+    .sort((x, y) => {
+      const a = (x.after ?? x.before)!.id;
+      const b = (y.after ?? y.before)!.id;
+      return a < b ? -1 : a > b ? 1 : 0;
+    });
 
 /**
  * Every record of one write, in a fixed order: directories enabled, groups created or updated,

@@ -270,7 +270,10 @@ export class ChangeCapture {
     const directories = await readDirectoryStates(trx, org, all ? null : [...this.directories.before.keys()]);
     const pairs = <S>(subjects: Subjects<S>, after: Map<string, S>) => {
       const ids = new Set([...subjects.before.keys(), ...after.keys()]);
-      return [...ids].map((id) => ({ before: subjects.before.get(id) ?? null, after: after.get(id) ?? null }));
+      // A subject named but never written (its savepoint rolled back) is in neither state: nothing to compare.
+      return [...ids]
+        .map((id) => ({ before: subjects.before.get(id) ?? null, after: after.get(id) ?? null }))
+        .filter((p) => p.before || p.after);
     };
     const planned = diffUnit({
       users: pairs(this.users, users),

@@ -100,6 +100,23 @@ describe('event batches', () => {
     expect(rest[2]!.changes).toEqual({ groups: { before: [{ id: eng.id, name: eng.name }], after: [] } });
     expect(rest.map((r) => Number(r.sequence))).toEqual([5, 6, 7, 8, 9]);
   });
+
+  it('a batch with an event that breaks a constraint records the rest and nothing of that one', async () => {
+    const org = newOrg();
+    const email = `same.${org}@example.com`;
+    await deliver(
+      envelope(T.userCreated, org, { id: 'diruser_a', email, active: true }, nanoTime(0)),
+      envelope(T.userCreated, org, { id: 'diruser_b', email: email.toUpperCase(), active: true }, nanoTime(1)),
+      envelope(T.userCreated, org, { id: 'diruser_c', email: `c.${org}@example.com`, active: true }, nanoTime(2)),
+    );
+    const outcomes = (await db()('directory_events').where('organization_id', org).select('outcome')).map(
+      (r: { outcome: string }) => r.outcome,
+    );
+    expect(outcomes.sort()).toEqual(['applied', 'applied', 'quarantined']);
+    const rows = await records(org);
+    expect(rows.map((r) => r.kind)).toEqual(['user.provisioned', 'user.provisioned']);
+    expect(rows.map((r) => r.subject_id)).toContain('diruser_c');
+  });
 });
 
 describe('role mapping changes', () => {

@@ -120,6 +120,10 @@ describe('groups and directories', () => {
 });
 
 describe('one write', () => {
+  it('a subject named but never written (its savepoint rolled back) records nothing', () => {
+    expect(diffUnit({ users: [{ before: null, after: null }], groups: [{ before: null, after: null }], directories: [] })).toEqual([]);
+  });
+
   it('orders: directories enabled, groups created or updated, users by id, groups deleted, directories disabled', () => {
     const records = diffUnit({
       directories: [
