@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { ping } from '../db/connection';
 import { isolationReason } from '../db/errors';
-import { withMirrorWriter, type MirrorWriter } from '../db/mirror/writer';
+import { withMirrorWriter, type EventOrigin, type MirrorWriter } from '../db/mirror/writer';
 import * as directory from '../db/repositories/directory';
 import * as ledger from '../db/repositories/ledger';
 import * as roles from '../db/repositories/roles';
@@ -39,15 +39,20 @@ export interface SavepointResult {
 
 /**
  * Plans and writes `events`, and resolves the roles they change, inside a savepoint: an error
- * rolls back only them.
+ * rolls back only them. `origin` says how they came (a quarantined event retried), for their
+ * change records.
  */
-export async function applyInSavepoint(writer: MirrorWriter, events: readonly DirectoryEvent[]): Promise<SavepointResult> {
+export async function applyInSavepoint(
+  writer: MirrorWriter,
+  events: readonly DirectoryEvent[],
+  origin?: EventOrigin,
+): Promise<SavepointResult> {
   return writer.savepoint(async (sp) => {
     const plan = await loadAndPlan(sp, events);
-    await sp.writeEventPlan(plan);
+    await sp.writeEventPlan(plan, events);
     const applied = events.filter((e) => plan.outcomes.get(e.id)?.outcome !== 'stale');
     return { plan, roles: await resolveRolesAfter(sp, applied) };
-  });
+  }, origin);
 }
 
 type Outcome = ledger.OutcomeUpdate;
@@ -120,7 +125,7 @@ export async function retryConflicts(writer: MirrorWriter): Promise<ConflictRetr
   const candidates = await ledger.listConflictQuarantined(trx, writer.organizationId, RETRY_LIMIT);
   for (const event of candidates) {
     try {
-      const { plan, roles: changed } = await applyInSavepoint(writer, [event]);
+      const { plan, roles: changed } = await applyInSavepoint(writer, [event], 'retry');
       const stale = plan.outcomes.get(event.id)?.outcome === 'stale';
       result.outcomes.set(event.id, {
         id: event.id,
@@ -157,7 +162,12 @@ export async function resolveRolesAfter(writer: MirrorWriter, applied: readonly 
     if (e.kind !== 'group' || e.type !== 'organization.directory.group_deleted') continue;
     for (const userId of await roles.holdersOfGroupMappings(trx, organizationId, [e.group.id])) note(userId, e);
   }
-  return writer.resolveRoles([...cause.keys()], (userId) => `event:${cause.get(userId)?.id ?? 'unknown'}`);
+  const last = applied[applied.length - 1]!;
+  return writer.resolveRoles(
+    [...cause.keys()],
+    (userId) => `event:${cause.get(userId)?.id ?? 'unknown'}`,
+    (userId) => writer.eventCause(cause.get(userId) ?? last),
+  );
 }
 
 /**
@@ -167,7 +177,7 @@ export async function resolveRolesAfter(writer: MirrorWriter, applied: readonly 
  * applyIsolating). Any transient error propagates, the transaction rolls back, and Temporal
  * retries the activity.
  */
-async function applyBatch(db: Knex, organizationId: string, events: readonly DirectoryEvent[]): Promise<ApplyResult> {
+async function applyBatch(db: Knex, organizationId: string, events: readonly DirectoryEvent[], deferred: boolean): Promise<ApplyResult> {
   // The organization's lock before any write (ledger rows included): every writer takes them in
   // the same order, so none waits on another in a cycle.
   return withMirrorWriter(
@@ -217,7 +227,7 @@ async function applyBatch(db: Knex, organizationId: string, events: readonly Dir
         lastAppliedOccurredAt,
       };
     },
-    { ensureOrganization: true },
+    { ensureOrganization: true, deferredEvents: deferred },
   );
 }
 
@@ -253,16 +263,21 @@ function addResult(into: ApplyResult, from: ApplyResult): ApplyResult {
  * reason: one bad event costs a few round trips, never its organization's queue. Halves commit in
  * order, so the order of the organization's changes holds.
  */
-export async function applyDirectoryEvents(db: Knex, organizationId: string, events: readonly DirectoryEvent[]): Promise<ApplyResult> {
+export async function applyDirectoryEvents(
+  db: Knex,
+  organizationId: string,
+  events: readonly DirectoryEvent[],
+  options: { deferred?: boolean } = {},
+): Promise<ApplyResult> {
   try {
-    return await applyBatch(db, organizationId, events);
+    return await applyBatch(db, organizationId, events, options.deferred === true);
   } catch (err) {
     const reason = await isolationReason(err, () => ping(db));
     if (!reason) throw err;
     if (events.length === 1) return quarantineEvent(db, organizationId, events[0]!, reason);
     const half = Math.ceil(events.length / 2);
-    const result = await applyDirectoryEvents(db, organizationId, events.slice(0, half));
-    return addResult(result, await applyDirectoryEvents(db, organizationId, events.slice(half)));
+    const result = await applyDirectoryEvents(db, organizationId, events.slice(0, half), options);
+    return addResult(result, await applyDirectoryEvents(db, organizationId, events.slice(half), options));
   }
 }
 

@@ -44,7 +44,7 @@ export interface DeferredApplyResult extends ApplyResult {
 /** Applies the oldest `limit` deferred events of the organization, exactly as a batch. */
 export async function applyDeferredEvents(db: Knex, organizationId: string, limit: number): Promise<DeferredApplyResult> {
   const events = await ledger.loadDeferred(db, organizationId, limit);
-  const result = await applyDirectoryEvents(db, organizationId, events);
+  const result = await applyDirectoryEvents(db, organizationId, events, { deferred: true });
   return { ...result, taken: events.length, remaining: await ledger.countDeferred(db, organizationId) };
 }
 

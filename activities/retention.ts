@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import * as repo from '../db/repositories/retention';
+import { pruneChangeRecords } from '../db/repositories/changes';
 import {
   DEFAULT_RETENTION,
   emptyCounts,
@@ -25,6 +26,7 @@ export const DEFAULT_RETENTION_OPTIONS: RetentionOptions = {
   eventLedgerSeconds: DEFAULT_RETENTION.eventLedgerSeconds,
   syncRunSeconds: DEFAULT_RETENTION.syncRunSeconds,
   deactivatedUserSeconds: DEFAULT_RETENTION.deactivatedUserSeconds,
+  changeRecordSeconds: DEFAULT_RETENTION.changeRecordSeconds,
   batchSize: 2_000,
   stepBudgetMs: 20_000,
 };
@@ -36,6 +38,7 @@ export function createRetentionActivities(deps: { db: Knex; options: RetentionOp
     eventLedgerSeconds: o.eventLedgerSeconds,
     syncRunSeconds: o.syncRunSeconds,
     deactivatedUserSeconds: o.deactivatedUserSeconds,
+    changeRecordSeconds: o.changeRecordSeconds,
   };
 
   /**
@@ -101,6 +104,13 @@ export function createRetentionActivities(deps: { db: Knex; options: RetentionOp
         if (n === null) break;
         counts.deactivatedUsersPurged += n;
       }
+    }
+    if (periods.changeRecordSeconds > 0) {
+      await drain(async () => {
+        const n = await pruneChangeRecords(deps.db, periods.changeRecordSeconds, limit);
+        counts.changeRecordsDeleted += n;
+        return n;
+      });
     }
     await drain(async () => {
       const n = await repo.pruneSettingsLinkUses(deps.db, limit);

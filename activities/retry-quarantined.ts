@@ -98,7 +98,7 @@ export async function retryQuarantinedEvents(
     let recovered = 0;
     for (const event of candidates) {
       try {
-        const { plan } = await applyInSavepoint(writer, [event]);
+        const { plan } = await applyInSavepoint(writer, [event], 'retry');
         const o = plan.outcomes.get(event.id);
         const outcome = o?.outcome === 'stale' ? 'stale' : 'applied';
         const detail = outcome === 'stale' ? `stale on retry: ${o?.detail ?? 'the entity reflects a newer change'}` : 'applied on retry';

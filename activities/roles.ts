@@ -54,7 +54,10 @@ export async function changeRoleMappings(db: Knex, organizationId: string, reque
         } else {
           await writer.setDefaultRole(change.role);
         }
-        const resolved = await writer.resolveRoles('all', () => `role mapping: ${summary}`);
+        const resolved = await writer.resolveRoles('all', () => `role mapping: ${summary}`, {
+          cause: { type: 'role_mapping', summary },
+          occurredAt: null,
+        });
         const result: RoleChangeResult = { dryRun, summary, ...resolved };
         if (dryRun) throw new Preview(result);
         return result;

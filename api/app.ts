@@ -5,7 +5,9 @@ import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { WebhookVerifier } from '../scalekit/webhook';
 import type { OrganizationWorkflows } from '../temporal/client';
+import { confineAppReadToken } from './auth';
 import { ApiError, errorMapper } from './errors';
+import { changesRouter } from './routes/changes';
 import { healthRouter } from './routes/health';
 import { operatorRouter } from './routes/operator';
 import { rolesRouter } from './routes/roles';
@@ -33,6 +35,8 @@ export interface AppDeps {
   >;
   verifier: WebhookVerifier;
   operatorApiToken: string | undefined;
+  /** The application's read-only token: reads the change stream, nothing else. */
+  appReadToken?: string;
   logger: Logger;
   metrics: Metrics;
   maxBodyBytes?: number;
@@ -62,6 +66,7 @@ export function createApp(deps: AppDeps): Koa {
     }
   });
   app.use(errorMapper);
+  app.use(confineAppReadToken(deps.appReadToken));
 
   const settings: SettingsDeps = {
     db: deps.db,
@@ -81,6 +86,7 @@ export function createApp(deps: AppDeps): Koa {
   mount(webhookRouter(deps));
   mount(settingsLinkRouter(settings));
   mount(settingsRouter(settings));
+  mount(changesRouter({ db: deps.db, operatorApiToken: deps.operatorApiToken, appReadToken: deps.appReadToken }));
   mount(operatorRouter(deps));
   mount(rolesRouter(deps));
   mount(healthRouter(deps));

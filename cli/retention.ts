@@ -20,6 +20,7 @@ const KINDS: { key: keyof RetentionCounts; label: string }[] = [
   { key: 'syncRunRowsDeleted', label: 'plan changes and snapshot rows deleted' },
   { key: 'deactivatedUsersPurged', label: 'deactivated users purged of personal fields' },
   { key: 'settingsLinkUsesDeleted', label: 'spent settings-link nonces deleted' },
+  { key: 'changeRecordsDeleted', label: 'change records deleted' },
 ];
 
 function periodLines(p: RetentionPeriods): string[] {
@@ -28,6 +29,7 @@ function periodLines(p: RetentionPeriods): string[] {
     `  event ledger        ${describePeriod(p.eventLedgerSeconds)}  (RETENTION_EVENT_LEDGER)`,
     `  sync runs           ${describePeriod(p.syncRunSeconds)}  (RETENTION_SYNC_RUNS)`,
     `  deactivated users   ${p.deactivatedUserSeconds === 0 ? 'personal fields kept' : describePeriod(p.deactivatedUserSeconds)}  (RETENTION_DEACTIVATED_USERS)`,
+    `  change records      ${describePeriod(p.changeRecordSeconds)}  (RETENTION_CHANGE_RECORDS)`,
   ];
 }
 

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { z } from 'zod';
 import {
   DEFAULT_RETENTION,
+  MIN_CHANGE_RECORD_SECONDS,
   MIN_DEACTIVATED_USER_SECONDS,
   MIN_EVENT_LEDGER_SECONDS,
   MIN_EVENT_PAYLOAD_SECONDS,
@@ -194,6 +195,7 @@ const schema = z
         .optional(),
     ),
     OPERATOR_API_TOKEN: optionalString.pipe(z.string().min(16, { message: 'expected at least 16 characters' }).optional()),
+    APP_READ_TOKEN: optionalString.pipe(z.string().min(16, { message: 'expected at least 16 characters' }).optional()),
     RECONCILE_FULL_INTERVAL: z.preprocess(
       blankAsUnset,
       z
@@ -244,6 +246,11 @@ const schema = z
       MIN_DEACTIVATED_USER_SECONDS,
       'expected 0 (keep their personal fields) or at least 1d',
     ),
+    RETENTION_CHANGE_RECORDS: retentionPeriod(
+      DEFAULT_RETENTION.changeRecordSeconds,
+      MIN_CHANGE_RECORD_SECONDS,
+      'expected 0 (keep forever) or at least 1d: an application that was down longer than this must read its directory again from the start',
+    ),
     RETENTION_INTERVAL: z.preprocess(
       blankAsUnset,
       z
@@ -277,6 +284,13 @@ const schema = z
         code: 'custom',
         path: ['CODEC_LISTEN'],
         message: 'expected only with PAYLOAD_ENCRYPTION_KEYS (there is nothing to decode without them)',
+      });
+    }
+    if (env.APP_READ_TOKEN && env.APP_READ_TOKEN === env.OPERATOR_API_TOKEN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['APP_READ_TOKEN'],
+        message: 'expected a token of its own, not OPERATOR_API_TOKEN (it may read only the change stream)',
       });
     }
     if (env.CODEC_ALLOWED_ORIGINS.length > 0 && !env.CODEC_LISTEN) {
@@ -330,6 +344,8 @@ export interface Config {
   /** CSP frame-ancestors of the settings page: origins or "'self'"; empty: no one may frame it. */
   settingsFrameAncestors: string[];
   operatorApiToken: string | undefined;
+  /** The application's read-only token of the change stream (GET /api/changes); nothing else accepts it. */
+  appReadToken: string | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   reconcile: { fullInterval: string; deltaInterval: string; guardShare: number; guardMinimum: number };
   /** How long what is kept about people stays (seconds; 0 keeps forever), and how often that is enforced. */
@@ -392,6 +408,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       : undefined,
     codecOrigins: e.CODEC_ALLOWED_ORIGINS,
     operatorApiToken: e.OPERATOR_API_TOKEN,
+    appReadToken: e.APP_READ_TOKEN,
     logLevel: e.LOG_LEVEL,
     reconcile: {
       fullInterval: e.RECONCILE_FULL_INTERVAL,
@@ -404,6 +421,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       eventLedgerSeconds: e.RETENTION_EVENT_LEDGER,
       syncRunSeconds: e.RETENTION_SYNC_RUNS,
       deactivatedUserSeconds: e.RETENTION_DEACTIVATED_USERS,
+      changeRecordSeconds: e.RETENTION_CHANGE_RECORDS,
       interval: e.RETENTION_INTERVAL,
     },
     dev: {

@@ -88,12 +88,15 @@ export type ChangeCause =
   /** A quarantined event applied on retry. */
   | { type: 'quarantine_retry'; eventId: string; eventType: string }
   /** Retention cleared a deactivated user's personal fields. */
-  | { type: 'retention' };
+  | { type: 'retention' }
+  /** Scalekit's listing of the organization's directories (registration, a reconcile's start) said how they stand. */
+  | { type: 'directory_listing' };
 
 interface ChangeRecordBase {
   /**
-   * The record's position in the stream: a decimal string. Within an organization, records come
-   * in commit order and `sequence` grows by one; across organizations, `id` orders them.
+   * The record's id, a decimal string: unique, the idempotency key. Within an organization,
+   * records come in commit order and `sequence` grows by one; the stream of every organization
+   * is read in commit order with the cursor `GET /api/changes` returns (ids alone do not give it).
    */
   id: string;
   organizationId: string;

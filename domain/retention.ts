@@ -13,6 +13,8 @@ export interface RetentionPeriods {
   syncRunSeconds: number;
   /** Personal fields (email, names, attributes) of users deactivated this long ago; 0: kept. */
   deactivatedUserSeconds: number;
+  /** Change records (the application's change stream: they hold personal data); 0: kept. */
+  changeRecordSeconds: number;
 }
 
 export interface RetentionSettings extends RetentionPeriods {
@@ -29,12 +31,14 @@ export const MIN_EVENT_LEDGER_SECONDS = 7 * 86_400;
 export const MIN_SYNC_RUN_SECONDS = 2 * 86_400;
 export const MIN_EVENT_PAYLOAD_SECONDS = 3_600;
 export const MIN_DEACTIVATED_USER_SECONDS = 86_400;
+export const MIN_CHANGE_RECORD_SECONDS = 86_400;
 
 export const DEFAULT_RETENTION: RetentionSettings = {
   eventPayloadSeconds: 30 * 86_400,
   eventLedgerSeconds: 180 * 86_400,
   syncRunSeconds: 90 * 86_400,
   deactivatedUserSeconds: 0,
+  changeRecordSeconds: 30 * 86_400,
   interval: '1h',
 };
 
@@ -54,6 +58,8 @@ export interface RetentionCounts {
   deactivatedUsersPurged: number;
   /** Spent settings-link nonces past their link's expiry. */
   settingsLinkUsesDeleted: number;
+  /** Change records deleted. */
+  changeRecordsDeleted: number;
 }
 
 export const RETENTION_COUNT_KEYS: readonly (keyof RetentionCounts)[] = [
@@ -64,6 +70,7 @@ export const RETENTION_COUNT_KEYS: readonly (keyof RetentionCounts)[] = [
   'syncRunRowsDeleted',
   'deactivatedUsersPurged',
   'settingsLinkUsesDeleted',
+  'changeRecordsDeleted',
 ];
 
 export function emptyCounts(): RetentionCounts {
@@ -75,6 +82,7 @@ export function emptyCounts(): RetentionCounts {
     syncRunRowsDeleted: 0,
     deactivatedUsersPurged: 0,
     settingsLinkUsesDeleted: 0,
+    changeRecordsDeleted: 0,
   };
 }
 

@@ -113,6 +113,16 @@ export function roleNames(grants: readonly RoleGrant[]): string[] {
   return [...new Set(grants.map((g) => g.role))].sort();
 }
 
+/** Why a user holds a role, in words, for people (the role explainer and the change stream say it alike). */
+export function grantReason(grant: Pick<RoleGrant, 'role' | 'source' | 'groupId' | 'precedence'>, groupName: string | null): string {
+  if (grant.source === 'mapping') {
+    const label = grant.groupId ? `"${groupName ?? grant.groupId}" (${grant.groupId})` : '';
+    return `member of group ${label}, which maps to ${grant.role} with precedence ${String(grant.precedence)}, the lowest among the user's mapped groups`;
+  }
+  if (grant.source === 'scalekit') return 'assigned in Scalekit (the roles[] Scalekit sends for the user)';
+  return "the organization's default role: no mapping and no Scalekit role applies";
+}
+
 /** A role mapping change as the API and CLI accept it and the organization workflow makes it. */
 export type RoleChangeInput =
   | { action: 'map'; groupId: string; role: string; precedence: number }

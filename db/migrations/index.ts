@@ -8,6 +8,7 @@ import * as stateGauges from './20261124030000_state_gauges';
 import * as directories from './20261125000000_directories';
 import * as retention from './20261125030000_retention';
 import * as runRoleAssignments from './20261126010000_run_role_assignments';
+import * as changeRecords from './20261201000000_change_records';
 
 /**
  * Migrations are listed here rather than discovered on disk, so they load the same way under
@@ -23,6 +24,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261125000000_directories': directories,
   '20261125030000_retention': retention,
   '20261126010000_run_role_assignments': runRoleAssignments,
+  '20261201000000_change_records': changeRecords,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

@@ -91,24 +91,45 @@ export async function replaceMemberships(db: Db, organizationId: string, sets: R
   }
 }
 
+/** The users who are members of the given groups. */
+export async function membersOfGroups(db: Db, organizationId: string, groupIds: readonly string[]): Promise<string[]> {
+  if (groupIds.length === 0) return [];
+  const { rows } = await db.raw(`SELECT DISTINCT user_id FROM group_memberships WHERE organization_id = ? AND group_id = ANY(?::text[])`, [
+    organizationId,
+    groupIds as string[],
+  ]);
+  return (rows as { user_id: string }[]).map((r) => r.user_id);
+}
+
 /**
- * Clears the personal fields (email, names, username, attributes) of up to `limit` of the
- * organization's users deactivated longer ago than `seconds`, the longest deactivated first. Ids,
- * the active flag and the freshness clock stay, so a late event is still recognized as stale and a
- * reactivation fills the fields again. Active users are never touched. Returns the users purged.
+ * Up to `limit` of the organization's users deactivated longer ago than `seconds` whose personal
+ * fields are still kept, the longest deactivated first.
  */
-export async function purgeDeactivatedUsers(db: Db, organizationId: string, seconds: number, limit: number): Promise<number> {
+export async function usersDueForPurge(db: Db, organizationId: string, seconds: number, limit: number): Promise<string[]> {
   const [age, s] = before(seconds);
+  const { rows } = await db.raw(
+    `SELECT id FROM directory_users
+      WHERE organization_id = ? AND ${DEACTIVATED_WITH_DATA} AND deactivated_at < ${age}
+      ORDER BY deactivated_at
+      LIMIT ?`,
+    [organizationId, s, limit],
+  );
+  return (rows as { id: string }[]).map((r) => r.id);
+}
+
+/**
+ * Clears the personal fields (email, names, username, attributes) of the given users (see
+ * usersDueForPurge). Ids, the active flag and the freshness clock stay, so a late event is still
+ * recognized as stale and a reactivation fills the fields again. Active users are never touched.
+ * Returns the users purged.
+ */
+export async function purgeUsers(db: Db, organizationId: string, ids: readonly string[]): Promise<number> {
   const result = await db.raw(
-    `UPDATE directory_users u
+    `UPDATE directory_users
         SET email = NULL, name = NULL, given_name = NULL, family_name = NULL, preferred_username = NULL,
             attributes = '{}'::jsonb, updated_at = now()
-       FROM (SELECT id FROM directory_users
-              WHERE organization_id = ? AND ${DEACTIVATED_WITH_DATA} AND deactivated_at < ${age}
-              ORDER BY deactivated_at
-              LIMIT ?) v
-      WHERE u.organization_id = ? AND u.id = v.id AND NOT u.active`,
-    [organizationId, s, limit, organizationId],
+      WHERE organization_id = ? AND id = ANY(?::text[]) AND NOT active`,
+    [organizationId, ids as string[]],
   );
   return result.rowCount ?? 0;
 }

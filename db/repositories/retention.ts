@@ -246,6 +246,7 @@ async function countDueIn(db: Knex.Transaction, p: RetentionPeriods): Promise<Re
   const payloads = p.eventPayloadSeconds;
   const runs = p.syncRunSeconds;
   const users = p.deactivatedUserSeconds;
+  const changes = p.changeRecordSeconds;
   // The runs a run would delete, once: testing whether a run is still read costs a few lookups.
   const { rows } = await db.raw(
     `WITH due AS MATERIALIZED (
@@ -272,8 +273,9 @@ async function countDueIn(db: Knex.Transaction, p: RetentionPeriods): Promise<Re
              WHERE r.${RUN_FINISHED} AND r.id NOT IN (SELECT id FROM due)) AS run_rows,
        CASE WHEN :users > 0 THEN (SELECT count(*) FROM directory_users
                                    WHERE ${DEACTIVATED_WITH_DATA} AND deactivated_at < now() - :users * interval '1 second') ELSE 0 END AS users,
-       (SELECT count(*) FROM settings_link_uses WHERE expires_at < now() - interval '1 hour') AS links`,
-    { ledger, payloads, runs, users },
+       (SELECT count(*) FROM settings_link_uses WHERE expires_at < now() - interval '1 hour') AS links,
+       CASE WHEN :changes > 0 THEN (SELECT count(*) FROM change_records WHERE committed_at < now() - :changes * interval '1 second') ELSE 0 END AS changes`,
+    { ledger, payloads, runs, users, changes },
   );
   const r = (rows as Record<string, string | number>[])[0] ?? {};
   return {
@@ -284,6 +286,7 @@ async function countDueIn(db: Knex.Transaction, p: RetentionPeriods): Promise<Re
     syncRunRowsDeleted: Number(r.run_rows ?? 0),
     deactivatedUsersPurged: Number(r.users ?? 0),
     settingsLinkUsesDeleted: Number(r.links ?? 0),
+    changeRecordsDeleted: Number(r.changes ?? 0),
   };
 }
 

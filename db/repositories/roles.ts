@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { RoleMapping, RoleSource } from '../../domain/roles';
+import { grantReason, type RoleMapping, type RoleSource } from '../../domain/roles';
 
 /**
  * Reads of role mappings (directory group → role) and of the roles each user holds because of
@@ -107,13 +107,10 @@ export async function explainUserRoles(db: Db, organizationId: string, userId: s
   return (rows as Record<string, unknown>[]).map((r) => {
     const source = r.source as RoleSource;
     const group = r.group_id ? { id: r.group_id as string, name: (r.display_name as string | null) ?? null } : null;
-    const label = group ? `"${group.name ?? group.id}" (${group.id})` : '';
-    const reason =
-      source === 'mapping'
-        ? `member of group ${label}, which maps to ${String(r.role)} with precedence ${String(r.precedence)}, the lowest among the user's mapped groups`
-        : source === 'scalekit'
-          ? 'assigned in Scalekit (the roles[] Scalekit sends for the user)'
-          : "the organization's default role: no mapping and no Scalekit role applies";
+    const reason = grantReason(
+      { role: r.role as string, source, groupId: group?.id ?? null, precedence: r.precedence as number | null },
+      group?.name ?? null,
+    );
     return {
       role: r.role as string,
       source,

@@ -28,6 +28,7 @@ describe('retention periods', () => {
       eventLedgerSeconds: 365 * DAY,
       syncRunSeconds: 0,
       deactivatedUserSeconds: 2 * DAY,
+      changeRecordSeconds: 30 * DAY,
       interval: '30m',
     });
   });
@@ -39,6 +40,7 @@ describe('retention periods', () => {
       eventLedgerSeconds: 180 * DAY,
       syncRunSeconds: 90 * DAY,
       deactivatedUserSeconds: 0,
+      changeRecordSeconds: 30 * DAY,
       interval: '1h',
     });
   });
