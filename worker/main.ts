@@ -7,6 +7,7 @@ import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { dataConverter, describeEncryption } from '../temporal/codec';
 import { keepEnsuringRetentionSchedule } from '../temporal/retention';
 import { reconcileTaskQueue, scalekitTaskQueue } from '../temporal/task-queues';
+import { deliverySettings } from '../domain/delivery';
 import { createWorker } from './create';
 
 async function main(): Promise<void> {
@@ -65,6 +66,17 @@ async function main(): Promise<void> {
       },
       reconcile: { guardShare: config.reconcile.guardShare, guardMinimum: config.reconcile.guardMinimum },
       retention: { ...config.retention, logger },
+      ...(config.delivery.appTaskQueue
+        ? {
+            delivery: {
+              taskQueue: config.temporal.taskQueue,
+              settings: deliverySettings(config.delivery.appTaskQueue, {
+                batch: config.delivery.batch,
+                maxAttempts: config.delivery.maxAttempts,
+              }),
+            },
+          }
+        : {}),
     },
   });
   // Directory sync does not depend on retention: its schedule is made in the background, tried
@@ -99,6 +111,7 @@ async function main(): Promise<void> {
     reconcileTaskQueue: reconcileSlots > 0 ? reconcileTaskQueue(config.temporal.taskQueue) : null,
     reconcileSlots,
     payloads: describeEncryption(config.payloadKeys),
+    appTaskQueue: config.delivery.appTaskQueue ?? null,
   });
   await worker.run();
   stopping.abort();
