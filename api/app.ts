@@ -7,6 +7,7 @@ import type { WebhookVerifier } from '../scalekit/webhook';
 import type { OrganizationWorkflows } from '../temporal/client';
 import { ApiError, errorMapper } from './errors';
 import { healthRouter } from './routes/health';
+import { deliveryRouter, type DeliveryDeps } from './routes/delivery';
 import { operatorRouter } from './routes/operator';
 import { rolesRouter } from './routes/roles';
 import { codecRouter } from './routes/codec';
@@ -46,6 +47,8 @@ export interface AppDeps {
   codec?: { codec: EncryptionCodec };
   /** Scalekit's admin portal, for the settings page; undefined without Scalekit credentials. */
   portal?: PortalLinks;
+  /** Operators' commands to organizations' deliveries to the application; undefined: APP_TASK_QUEUE is not set. */
+  deliveries?: DeliveryDeps['deliveries'];
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -82,6 +85,7 @@ export function createApp(deps: AppDeps): Koa {
   mount(settingsLinkRouter(settings));
   mount(settingsRouter(settings));
   mount(operatorRouter(deps));
+  mount(deliveryRouter(deps));
   mount(rolesRouter(deps));
   mount(healthRouter(deps));
   mount(

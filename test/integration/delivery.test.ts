@@ -120,11 +120,12 @@ let clock = 0;
 
 /** Creates groups (one record each), in order, through the webhook endpoint; waits until they are recorded. */
 async function createGroups(org: string, names: string[]): Promise<void> {
+  const before = await recorded(org);
   for (const name of names) {
     const body = envelope(T.groupCreated, org, { id: `dirgroup_${randomBytes(4).toString('hex')}`, display_name: name }, nanoTime(++clock));
     expect((await stack.deliver(body)).status).toBe(202);
   }
-  await eventually(async () => (await recorded(org)) >= names.length);
+  await eventually(async () => (await recorded(org)) >= before + names.length);
 }
 
 async function recorded(org: string): Promise<number> {
@@ -347,5 +348,51 @@ describe('Temporal-native delivery', () => {
     await eventually(async () => app.effectsOf(org).length === 5);
     expect(app.effectsOf(org)).toEqual(range(1, 5));
     await eventually(async () => (await status(org)).deliveredSequence === 5);
+  });
+});
+
+describe('the operator API', () => {
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${stack.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.operatorToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  it('shows the delivery and steers it', async () => {
+    const org = newOrg();
+    await createGroups(org, ['a']);
+    await eventually(async () => app.effectsOf(org).length === 1);
+    const shown = await eventually(async () => {
+      const s = await stack.api<Record<string, unknown>>(`/api/organizations/${org}/delivery`);
+      return s.deliveredSequence === 1 ? s : null;
+    });
+    expect(shown).toMatchObject({ enabled: true, organizationId: org, state: 'running', latestSequence: 1, waiting: 0, stop: null });
+
+    expect(await post(`/api/organizations/${org}/delivery/pause`, { note: 'upgrade' })).toMatchObject({
+      status: 200,
+      body: { paused: { note: 'upgrade' } },
+    });
+    await createGroups(org, ['b']);
+    expect(await stack.api(`/api/organizations/${org}/delivery`)).toMatchObject({
+      state: 'paused',
+      waiting: 1,
+      paused: { note: 'upgrade' },
+    });
+    expect((await post(`/api/organizations/${org}/delivery/pause`, {})).status).toBe(409);
+    expect((await post(`/api/organizations/${org}/delivery/resume`, {})).status).toBe(200);
+    await eventually(async () => app.effectsOf(org).length === 2);
+
+    expect(await post(`/api/organizations/${org}/delivery/retry`, {})).toMatchObject({ status: 409, body: { error: 'refused' } });
+    expect((await post(`/api/organizations/${org}/delivery/skip`, { recordId: 'x', reason: 'r' })).status).toBe(400);
+    expect((await post(`/api/organizations/${org}/delivery/rewind`, { dryRun: true })).status).toBe(400);
+    await eventually(async () => (await status(org)).deliveredSequence === 2);
+    expect(await post(`/api/organizations/${org}/delivery/rewind`, { toSequence: 1, dryRun: true })).toMatchObject({
+      status: 200,
+      body: { dryRun: true, fromSequence: 1, records: 2 },
+    });
+    expect((await post(`/api/organizations/org_unknown1234/delivery/pause`, {})).status).toBe(404);
   });
 });

@@ -123,6 +123,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     metrics,
     portal: options.scalekit ? PortalLinks.fromCredentials(options.scalekit, options.portalTimeoutMs) : undefined,
     codec: codec ? { codec } : undefined,
+    ...(options.delivery ? { deliveries } : {}),
   };
   const server = await listen(createApp(deps));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
