@@ -6,6 +6,7 @@ import {
   continueAsNew,
   isCancellation,
   proxyActivities,
+  setCurrentDetails,
   setHandler,
   workflowInfo,
   type ActivityOptions,
@@ -102,7 +103,20 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
   const lock = new Lock();
 
   const snapshot = () => ({ deliveredSequence: delivered, paused, stop });
-  const persist = () => steps.saveDelivery(org, snapshot());
+  // What the Temporal UI shows of the workflow.
+  const showDetails = () =>
+    setCurrentDetails(
+      stop
+        ? `**Stopped** at record ${stop.recordId ?? '?'} (sequence ${stop.sequence}), ${stop.kind}: ${stop.reason}\n\n` +
+            `Waiting for an operator: scimflow delivery retry|skip|rewind ${org}`
+        : paused
+          ? `**Paused** since ${paused.since}${paused.note ? ` (${paused.note})` : ''}; delivered up to sequence ${delivered}`
+          : `Delivering to ${settings.appTaskQueue}: up to sequence ${delivered} delivered`,
+    );
+  const persist = async () => {
+    showDetails();
+    await steps.saveDelivery(org, snapshot());
+  };
 
   setHandler(changesAvailableSignal, ({ sequence, settings: latest }) => {
     known = Math.max(known, sequence);
@@ -250,6 +264,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
     known = Math.max(known, delivered);
     loaded = true;
   }
+  showDetails();
 
   const app = () => proxyActivities<ApplicationActivities>(applicationOptions(settings));
 
@@ -294,6 +309,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
         counters.records += records.length;
         counters.lastDeliveredAt = new Date().toISOString();
         await steps.saveDelivered(org, delivered);
+        showDetails();
         wake = true;
       } else if (outcome.kind === 'rejected' && records.length > 1) {
         // Find the record it refuses: the ones before it go one at a time.

@@ -212,3 +212,36 @@ export async function latestSequence(db: Db, organizationId: string): Promise<nu
     { latest: string | number | null } | undefined;
   return Number(row?.latest ?? 0);
 }
+
+/** Deliveries as /metrics reports them: what waits for an operator, and how far behind the application is. */
+export interface DeliveryGauges {
+  stoppedDeliveries: number;
+  pausedDeliveries: number;
+  /** Records committed and not delivered yet, over every organization whose delivery has started. */
+  recordsWaiting: number;
+  /** Seconds since the oldest of them was committed (null: none waits). */
+  oldestWaitingSeconds: number | null;
+}
+
+export async function readDeliveryGauges(db: Db, channel: DeliveryChannel): Promise<DeliveryGauges> {
+  const { rows } = (await db.raw(
+    `SELECT count(*) FILTER (WHERE d.state = 'stopped')::int AS stopped,
+            count(*) FILTER (WHERE d.state = 'paused')::int AS paused,
+            coalesce(sum(greatest(o.change_sequence - d.delivered_sequence, 0)), 0)::float8 AS waiting,
+            extract(epoch FROM now() - min(w.committed_at))::float8 AS oldest
+       FROM change_deliveries d
+       JOIN organizations o ON o.id = d.organization_id
+       LEFT JOIN LATERAL (SELECT c.committed_at FROM change_records c
+                           WHERE c.organization_id = d.organization_id AND c.sequence > d.delivered_sequence
+                           ORDER BY c.sequence LIMIT 1) w ON true
+      WHERE d.channel = ?`,
+    [channel],
+  )) as { rows: { stopped: number; paused: number; waiting: number; oldest: number | null }[] };
+  const r = rows[0];
+  return {
+    stoppedDeliveries: Number(r?.stopped ?? 0),
+    pausedDeliveries: Number(r?.paused ?? 0),
+    recordsWaiting: Number(r?.waiting ?? 0),
+    oldestWaitingSeconds: r?.oldest === null || r?.oldest === undefined ? null : Math.max(0, Math.round(Number(r.oldest))),
+  };
+}

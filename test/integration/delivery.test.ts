@@ -195,6 +195,10 @@ describe('Temporal-native delivery', () => {
     // The records before it were delivered (one by one, to find it); nothing after it.
     expect(app.effectsOf(org)).toEqual(range(1, at - 1));
 
+    const metrics = await (await fetch(`${stack.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^scimflow_delivery_stopped_organizations [1-9]/m);
+    expect(metrics).toMatch(/^scimflow_delivery_records_waiting [1-9]/m);
+
     // Another organization is not held up.
     await createGroups(other, ['x', 'y']);
     await eventually(async () => app.effectsOf(other).length === 2);
