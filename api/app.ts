@@ -5,7 +5,9 @@ import type { Logger } from '../observability/logger';
 import type { Metrics } from '../observability/metrics';
 import type { WebhookVerifier } from '../scalekit/webhook';
 import type { OrganizationWorkflows } from '../temporal/client';
+import { confineAppReadToken } from './auth';
 import { ApiError, errorMapper } from './errors';
+import { changesRouter } from './routes/changes';
 import { healthRouter } from './routes/health';
 import { deliveryRouter, type DeliveryDeps } from './routes/delivery';
 import { operatorRouter } from './routes/operator';
@@ -34,6 +36,8 @@ export interface AppDeps {
   >;
   verifier: WebhookVerifier;
   operatorApiToken: string | undefined;
+  /** The application's read-only token: reads the change stream, nothing else. */
+  appReadToken?: string;
   logger: Logger;
   metrics: Metrics;
   maxBodyBytes?: number;
@@ -65,6 +69,7 @@ export function createApp(deps: AppDeps): Koa {
     }
   });
   app.use(errorMapper);
+  app.use(confineAppReadToken(deps.appReadToken));
 
   const settings: SettingsDeps = {
     db: deps.db,
@@ -84,6 +89,7 @@ export function createApp(deps: AppDeps): Koa {
   mount(webhookRouter(deps));
   mount(settingsLinkRouter(settings));
   mount(settingsRouter(settings));
+  mount(changesRouter({ db: deps.db, operatorApiToken: deps.operatorApiToken, appReadToken: deps.appReadToken }));
   mount(operatorRouter(deps));
   mount(deliveryRouter(deps));
   mount(rolesRouter(deps));

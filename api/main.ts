@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     workflows: new OrganizationWorkflows(client, config.temporal.taskQueue),
     verifier: new WebhookVerifier(config.webhookSecrets),
     operatorApiToken: config.operatorApiToken,
+    appReadToken: config.appReadToken,
     logger,
     metrics: new Metrics(),
     publicBaseUrl: config.publicBaseUrl,

@@ -214,6 +214,7 @@ const schema = z
         .optional(),
     ),
     OPERATOR_API_TOKEN: optionalString.pipe(z.string().min(16, { message: 'expected at least 16 characters' }).optional()),
+    APP_READ_TOKEN: optionalString.pipe(z.string().min(16, { message: 'expected at least 16 characters' }).optional()),
     RECONCILE_FULL_INTERVAL: z.preprocess(
       blankAsUnset,
       z
@@ -304,6 +305,13 @@ const schema = z
         message: 'expected only with PAYLOAD_ENCRYPTION_KEYS (there is nothing to decode without them)',
       });
     }
+    if (env.APP_READ_TOKEN && env.APP_READ_TOKEN === env.OPERATOR_API_TOKEN) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['APP_READ_TOKEN'],
+        message: 'expected a token of its own, not OPERATOR_API_TOKEN (it may read only the change stream)',
+      });
+    }
     if (env.CODEC_ALLOWED_ORIGINS.length > 0 && !env.CODEC_LISTEN) {
       ctx.addIssue({
         code: 'custom',
@@ -360,6 +368,8 @@ export interface Config {
   /** CSP frame-ancestors of the settings page: origins or "'self'"; empty: no one may frame it. */
   settingsFrameAncestors: string[];
   operatorApiToken: string | undefined;
+  /** The application's read-only token of the change stream (GET /api/changes); nothing else accepts it. */
+  appReadToken: string | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   reconcile: { fullInterval: string; deltaInterval: string; guardShare: number; guardMinimum: number };
   /** How long what is kept about people stays (seconds; 0 keeps forever), and how often that is enforced. */
@@ -423,6 +433,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       : undefined,
     codecOrigins: e.CODEC_ALLOWED_ORIGINS,
     operatorApiToken: e.OPERATOR_API_TOKEN,
+    appReadToken: e.APP_READ_TOKEN,
     logLevel: e.LOG_LEVEL,
     reconcile: {
       fullInterval: e.RECONCILE_FULL_INTERVAL,

@@ -94,8 +94,9 @@ export type ChangeCause =
 
 interface ChangeRecordBase {
   /**
-   * The record's position in the stream: a decimal string. Within an organization, records come
-   * in commit order and `sequence` grows by one; across organizations, `id` orders them.
+   * The record's id, a decimal string: unique, the idempotency key. Within an organization,
+   * records come in commit order and `sequence` grows by one; the stream of every organization
+   * is read in commit order with the cursor `GET /api/changes` returns (ids alone do not give it).
    */
   id: string;
   organizationId: string;

@@ -64,8 +64,11 @@ function eventCauses(events: readonly DirectoryEvent[], origin: EventOrigin) {
     else if (e.kind === 'group') groups.set(e.group.id, e);
     else directories.set(e.directory.id, e);
   }
-  const last = ordered[ordered.length - 1]!;
-  const pick = (map: Map<string, DirectoryEvent>) => (id: string) => eventCause(map.get(id) ?? last, origin);
+  const last = ordered[ordered.length - 1];
+  const pick = (map: Map<string, DirectoryEvent>) => (id: string) => {
+    const e = map.get(id) ?? last;
+    return e ? eventCause(e, origin) : { cause: { type: 'retention' } as ChangeCause, occurredAt: null };
+  };
   return { users: pick(users), groups: pick(groups), directories: pick(directories) };
 }
 
@@ -134,15 +137,13 @@ class MirrorWriter {
     const clearedGroups = [...plan.clearedGroups];
     const states = [...plan.directories.values()];
     const applied = events.filter((e) => plan.outcomes.get(e.id)?.outcome !== 'stale');
-    if (applied.length > 0) {
-      const causes = eventCauses(applied, this.eventOrigin);
-      // The members of deleted groups lose them: they change too.
-      const members = await entities.membersOfGroups(this.trx, org, clearedGroups);
-      await this.changes.touchGroups(this.trx, plan.groups.keys(), causes.groups);
-      await this.changes.touchUsers(this.trx, [...plan.users.keys(), ...plan.memberships.keys()], causes.users);
-      await this.changes.touchUsers(this.trx, members, causes.users, true);
-      await this.changes.touchDirectories(this.trx, plan.directories.keys(), causes.directories);
-    }
+    const causes = eventCauses(applied.length > 0 ? applied : events, this.eventOrigin);
+    // The members of deleted groups lose them: they change too.
+    const members = await entities.membersOfGroups(this.trx, org, clearedGroups);
+    await this.changes.touchGroups(this.trx, plan.groups.keys(), causes.groups);
+    await this.changes.touchUsers(this.trx, [...plan.users.keys(), ...plan.memberships.keys()], causes.users);
+    await this.changes.touchUsers(this.trx, members, causes.users, true);
+    await this.changes.touchDirectories(this.trx, plan.directories.keys(), causes.directories);
     await entities.upsertGroups(this.trx, org, groups);
     await entities.upsertUsers(this.trx, org, users);
     await entities.clearGroupMemberships(this.trx, org, clearedGroups);

@@ -266,6 +266,7 @@ const COMPOSE_VARIABLES: Record<string, Passing> = {
   PORT: { services: API, fixed: 'the port published on the host and probed by the healthcheck' },
   PUBLIC_BASE_URL: { services: API },
   TRUST_PROXY: { services: API },
+  APP_READ_TOKEN: { services: API },
   SETTINGS_FRAME_ANCESTORS: { services: API },
   CODEC_LISTEN: { services: API },
   CODEC_ALLOWED_ORIGINS: { services: API },

@@ -94,6 +94,7 @@ describe('parseConfig defaults', () => {
       CODEC_ALLOWED_ORIGINS: 'https://Temporal-UI.example.com:443/, http://127.0.0.1:8233',
       CODEC_LISTEN: '10.0.0.5:8234',
       OPERATOR_API_TOKEN: '0123456789abcdef',
+      APP_READ_TOKEN: 'app-0123456789abcdef',
       LOG_LEVEL: 'debug',
       SCIMFLOW_DATA_DIR: '/var/lib/scimflow',
       TEMPORAL_CLI: '/usr/bin/temporal',
@@ -139,6 +140,7 @@ describe('parseConfig defaults', () => {
       // As browsers send them: lower-case host, no default port.
       codecOrigins: ['https://temporal-ui.example.com', 'http://127.0.0.1:8233'],
       operatorApiToken: '0123456789abcdef',
+      appReadToken: 'app-0123456789abcdef',
       logLevel: 'debug',
       reconcile: { fullInterval: '12h', deltaInterval: '15m', guardShare: 0.5, guardMinimum: 3 },
       retention: {
@@ -260,6 +262,7 @@ describe('parseConfig errors', () => {
     ['SCALEKIT_WEBHOOK_SECRET', 'whsec_', /SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected one or more secrets of the form whsec_<base64>/],
     ['SCALEKIT_WEBHOOK_SECRET', 'whsec_abc def', /SCALEKIT_WEBHOOK_SECRET(\.\d+)?: expected one or more secrets/],
     ['OPERATOR_API_TOKEN', 'short', /OPERATOR_API_TOKEN: expected at least 16 characters/],
+    ['APP_READ_TOKEN', 'short', /APP_READ_TOKEN: expected at least 16 characters/],
     [
       'PAYLOAD_ENCRYPTION_KEYS',
       'just-a-key',
@@ -303,6 +306,12 @@ describe('parseConfig errors', () => {
 
     const noUrl = configError({ SCALEKIT_CLIENT_ID: 'skc_1', SCALEKIT_CLIENT_SECRET: 'test_1' });
     expect(noUrl.problems).toEqual([expect.stringMatching(/^SCALEKIT_ENVIRONMENT_URL: /)]);
+  });
+
+  it("the application's read token is a token of its own", () => {
+    expect(configError({ OPERATOR_API_TOKEN: '0123456789abcdef', APP_READ_TOKEN: '0123456789abcdef' }).message).toMatch(
+      /APP_READ_TOKEN: expected a token of its own, not OPERATOR_API_TOKEN/,
+    );
   });
 
   it('keys go together with their rules: each id once, codec origins only with keys', () => {

@@ -1,0 +1,154 @@
+import type { Knex } from 'knex';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { withMirrorWriter } from '../../db/mirror/writer';
+import { readChanges } from '../../db/repositories/changes';
+import { purgeDeactivatedUsers } from '../../db/repositories/retention';
+import type { ChangeRecord } from '../../domain/changes';
+import { createTestDatabase, type TestDatabase } from '../support/db';
+
+/**
+ * Reading the change stream while organizations commit concurrently: a transaction that takes
+ * its record ids early and commits late is waited for, never passed over. Real Postgres, the
+ * mirror's writer, no Temporal.
+ */
+
+let database: TestDatabase;
+const db = () => database.db;
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => database?.drop());
+
+let clock = 1_000;
+/** One write that turns the organization's directory on or off: one record each. */
+async function toggle(conn: Knex | Knex.Transaction, org: string, enabled: boolean): Promise<void> {
+  clock += 1;
+  await withMirrorWriter(conn, org, (w) =>
+    w.writeDirectoryStates([
+      { directoryId: `dir_${org}`, directoryType: 'SCIM', provider: 'OKTA', enabled, sourceNs: String(clock), listed: true },
+    ]),
+  );
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+describe('the stream of every organization', () => {
+  it('a reader polling throughout sees every record exactly once, each organization in sequence order', async () => {
+    const orgs = ['org_feed_a', 'org_feed_b', 'org_feed_c'];
+    for (const id of orgs) await db()('organizations').insert({ id });
+    const seen: ChangeRecord[] = [];
+    let cursor: string | null = null;
+    let reading = true;
+    const reader = (async () => {
+      while (reading) {
+        const page = await readChanges(db(), { after: cursor, limit: 3 });
+        seen.push(...page.records);
+        cursor = page.next;
+        if (!page.more) await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+
+    // A takes its ids first and commits last; B and C commit many records meanwhile.
+    const holdA = deferred();
+    const aWrote = deferred();
+    const a = db().transaction(async (trx) => {
+      await toggle(trx, 'org_feed_a', true);
+      await toggle(trx, 'org_feed_a', false);
+      aWrote.resolve();
+      await holdA.promise;
+    });
+    await aWrote.promise;
+    const holdB = deferred();
+    const bWrote = deferred();
+    const b = db().transaction(async (trx) => {
+      await toggle(trx, 'org_feed_b', true);
+      bWrote.resolve();
+      await holdB.promise;
+    });
+    await bWrote.promise;
+    for (let i = 0; i < 6; i++) await toggle(db(), 'org_feed_c', i % 2 === 0);
+    // While A is open, nothing of a later transaction is handed out (the reader would skip A's).
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen).toEqual([]);
+    holdB.resolve();
+    await b;
+    for (let i = 0; i < 3; i++) await toggle(db(), 'org_feed_b', i % 2 === 1);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(seen).toEqual([]);
+    holdA.resolve();
+    await a;
+    for (let i = 0; i < 4; i++) await Promise.all([toggle(db(), 'org_feed_a', i % 2 === 0), toggle(db(), 'org_feed_c', i % 2 === 0)]);
+
+    const total = Number((await db()('change_records').count('* as n').first())?.n);
+    expect(total).toBe(2 + 1 + 6 + 3 + 4 + 4);
+    const deadline = Date.now() + 10_000;
+    while (seen.length < total && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    reading = false;
+    await reader;
+
+    expect(seen.length).toBe(total);
+    expect(new Set(seen.map((r) => r.id)).size).toBe(total);
+    for (const org of orgs) {
+      const sequences = seen.filter((r) => r.organizationId === org).map((r) => r.sequence);
+      expect(sequences).toEqual(sequences.map((_, i) => i + 1));
+    }
+    // A's records come before every record of a transaction that began after A.
+    expect(seen.slice(0, 2).map((r) => r.organizationId)).toEqual(['org_feed_a', 'org_feed_a']);
+  });
+
+  it('reads one organization by sequence, replayable from any cursor', async () => {
+    const org = 'org_feed_one';
+    await db()('organizations').insert({ id: org });
+    for (let i = 0; i < 5; i++) await toggle(db(), org, i % 2 === 0);
+    const all = await readChanges(db(), { organizationId: org, limit: 100 });
+    expect(all.records.map((r) => r.sequence)).toEqual([1, 2, 3, 4, 5]);
+    expect(all).toMatchObject({ next: '5', more: false });
+    expect(all.records.map((r) => r.kind)).toEqual([
+      'directory.enabled',
+      'directory.disabled',
+      'directory.enabled',
+      'directory.disabled',
+      'directory.enabled',
+    ]);
+    expect(all.records[0]).toMatchObject({ subject: { type: 'directory', id: `dir_${org}` }, cause: { type: 'directory_listing' } });
+    const page = await readChanges(db(), { organizationId: org, after: '2', limit: 2 });
+    expect(page.records.map((r) => r.sequence)).toEqual([3, 4]);
+    expect(page).toMatchObject({ next: '4', more: true });
+    expect(await readChanges(db(), { organizationId: org, after: '5', limit: 2 })).toEqual({ records: [], next: '5', more: false });
+  });
+});
+
+describe('retention', () => {
+  it('a purge of a deactivated user records which fields were cleared, not what they held', async () => {
+    const org = 'org_feed_purge';
+    await db()('organizations').insert({ id: org });
+    const user = { organization_id: org, active: false, source_ns: '1', attributes: '{}' };
+    await db()('directory_users').insert([
+      {
+        ...user,
+        id: 'diruser_gone',
+        email: 'gone@example.com',
+        given_name: 'Gone',
+        deactivated_at: db().raw(`now() - interval '3 days'`),
+        provisioned_at: db().raw('now()'),
+      },
+      { ...user, id: 'diruser_recent', email: 'recent@example.com', deactivated_at: db().raw('now()'), provisioned_at: db().raw('now()') },
+    ]);
+    expect(await purgeDeactivatedUsers(db(), 86_400, 100, new Set())).toBe(1);
+    const page = await readChanges(db(), { organizationId: org, limit: 10 });
+    expect(page.records).toHaveLength(1);
+    expect(page.records[0]).toMatchObject({
+      kind: 'user.updated',
+      subject: { type: 'user', id: 'diruser_gone' },
+      view: { email: null, givenName: null, active: false },
+      changes: { email: { before: null, after: null }, givenName: { before: null, after: null } },
+      cause: { type: 'retention' },
+    });
+  });
+});
