@@ -3,6 +3,9 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
+import { deliveryCommand, deliveryStatusCommand } from '../../cli/delivery';
+import { CliContext } from '../../cli/context';
+import { parseConfig } from '../../config/index';
 import { deliveryStatus } from '../../db/repositories/deliveries';
 import type { ChangeBatch, ChangeBatchResult } from '../../domain/changes';
 import { deliverySettings } from '../../domain/delivery';
@@ -398,5 +401,59 @@ describe('the operator API', () => {
       body: { dryRun: true, fromSequence: 1, records: 2 },
     });
     expect((await post(`/api/organizations/org_unknown1234/delivery/pause`, {})).status).toBe(404);
+  });
+});
+
+describe('the CLI', () => {
+  /** The CLI's commands in this process, configured for this file's services, their output kept. */
+  function cliContext(): { ctx: CliContext; out: string[] } {
+    const out: string[] = [];
+    const config = parseConfig({
+      DATABASE_URL: stack.database.url,
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      TEMPORAL_TASK_QUEUE: stack.taskQueue,
+      APP_TASK_QUEUE: appQueue,
+      APP_DELIVERY_BATCH: String(BATCH),
+    });
+    const io = {
+      out: (l = '') => void out.push(l),
+      err: (l = '') => void out.push(l),
+      errRaw: () => {},
+      errIsTTY: false,
+      errColumns: () => undefined,
+    };
+    class Context extends CliContext {
+      override config() {
+        return config;
+      }
+    }
+    return { ctx: new Context(io), out };
+  }
+
+  it('delivery status says where and why it stopped; skip, pause, resume and rewind steer it', async () => {
+    const org = newOrg();
+    await createGroups(org, ['Poison']);
+    await eventually(async () => (await status(org)).state === 'stopped');
+    const { ctx, out } = cliContext();
+    try {
+      const recordId = (await status(org)).stop!.recordId!;
+      expect(await deliveryStatusCommand(ctx, org, {})).toBe(0);
+      expect(out.join('\n')).toMatch(new RegExp(`stopped +at record ${recordId} \\(sequence 1\\)`));
+      expect(out.join('\n')).toMatch(/reserved/);
+      out.length = 0;
+      await expect(deliveryCommand(ctx, 'skip', org, { record: '1', reason: 'no' })).rejects.toThrow(/stopped at record/);
+      expect(await deliveryCommand(ctx, 'skip', org, { record: recordId, reason: 'reserved name' })).toBe(0);
+      expect(out.join('\n')).toMatch(`skipped record ${recordId} (sequence 1)`);
+      await eventually(async () => (await status(org)).state === 'running');
+      expect(await deliveryCommand(ctx, 'pause', org, { note: 'upgrade' })).toBe(0);
+      expect(await deliveryCommand(ctx, 'resume', org, {})).toBe(0);
+      await createGroups(org, ['b']);
+      await eventually(async () => (await status(org)).deliveredSequence === 2);
+      out.length = 0;
+      expect(await deliveryCommand(ctx, 'rewind', org, { toSequence: 1, dryRun: true, json: true })).toBe(0);
+      expect(JSON.parse(out[0]!)).toMatchObject({ organizationId: org, action: 'rewind', dryRun: true, fromSequence: 1, records: 2 });
+    } finally {
+      await ctx.close();
+    }
   });
 });
