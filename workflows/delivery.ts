@@ -268,24 +268,24 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
 
   const app = () => proxyActivities<ApplicationActivities>(applicationOptions(settings));
 
+  const ready = () => !stop && !paused && !lock.held && lock.queued === 0;
   for (;;) {
-    const ready = () => !stop && !paused && !lock.held && lock.queued === 0;
+    if (continueAsNewDue()) {
+      // Operators' changes finish first (they hold the lock while they write); then hand over.
+      await condition(() => allHandlersFinished() && !lock.held);
+      counters.continuedAsNew++;
+      await continueAsNew<typeof deliveryWorkflow>({
+        organizationId: org,
+        settings,
+        carried: { deliveredSequence: delivered, paused, stop, counters },
+      });
+    }
     if (!ready() || !wake) {
+      // Every pass waits here or delivers a batch: the loop never turns without one or the other.
       const woke = await condition(() => (ready() && wake) || continueAsNewDue(), settings.idleCheck);
       if (!woke) wake = true;
+      continue;
     }
-    if (continueAsNewDue() && !lock.held) {
-      await condition(() => allHandlersFinished() && !lock.held);
-      if (!lock.held) {
-        counters.continuedAsNew++;
-        await continueAsNew<typeof deliveryWorkflow>({
-          organizationId: org,
-          settings,
-          carried: { deliveredSequence: delivered, paused, stop, counters },
-        });
-      }
-    }
-    if (!ready() || !wake) continue;
 
     const release = lock.tryAcquire()!;
     try {
