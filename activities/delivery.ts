@@ -6,6 +6,7 @@ import {
   firstSequenceAt,
   latestSequence,
   loadDelivery,
+  organizationsWithUndelivered,
   readDeliveryBatch,
   recordSkip,
   saveDelivered,
@@ -73,21 +74,7 @@ export class DeliveryNotifier {
 
   async notify(organizationId: string): Promise<void> {
     try {
-      const sequence = await latestSequence(this.db, organizationId);
-      if (sequence === 0 || (this.notified.get(organizationId) ?? 0) >= sequence) return;
-      const input: DeliveryWorkflowInput = { organizationId, settings: this.deps.settings };
-      await this.client.workflow.signalWithStart(DELIVERY_WORKFLOW_TYPE, {
-        workflowId: deliveryWorkflowId(organizationId),
-        taskQueue: this.deps.taskQueue,
-        args: [input],
-        signal: changesAvailableSignal,
-        signalArgs: [{ sequence, settings: this.deps.settings }],
-        typedSearchAttributes: [{ key: SCIM_ORG_ID, value: organizationId }],
-        staticSummary: `Delivery of directory changes to ${this.deps.settings.appTaskQueue} for organization ${organizationId}`,
-      });
-      // Bounded: a worker serving many organizations keeps the newest few thousand.
-      if (this.notified.size > 10_000) this.notified.clear();
-      this.notified.set(organizationId, sequence);
+      await this.wake(organizationId);
     } catch (err) {
       try {
         Context.current().log.warn('could not wake the delivery workflow; its idle check will find the records', {
@@ -99,6 +86,41 @@ export class DeliveryNotifier {
       }
     }
   }
+
+  /** Wakes (or starts) the organization's delivery if it has records this process has not told it of; throws what fails. */
+  async wake(organizationId: string): Promise<void> {
+    const sequence = await latestSequence(this.db, organizationId);
+    if (sequence === 0 || (this.notified.get(organizationId) ?? 0) >= sequence) return;
+    const input: DeliveryWorkflowInput = { organizationId, settings: this.deps.settings };
+    await this.client.workflow.signalWithStart(DELIVERY_WORKFLOW_TYPE, {
+      workflowId: deliveryWorkflowId(organizationId),
+      taskQueue: this.deps.taskQueue,
+      args: [input],
+      signal: changesAvailableSignal,
+      signalArgs: [{ sequence, settings: this.deps.settings }],
+      typedSearchAttributes: [{ key: SCIM_ORG_ID, value: organizationId }],
+      staticSummary: `Delivery of directory changes to ${this.deps.settings.appTaskQueue} for organization ${organizationId}`,
+    });
+    // Bounded: a worker serving many organizations keeps the newest few thousand.
+    if (this.notified.size > 10_000) this.notified.clear();
+    this.notified.set(organizationId, sequence);
+  }
+}
+
+/**
+ * At worker start: wakes the delivery of every organization with records not delivered yet (a
+ * wake-up that failed, delivery just turned on for organizations with records). A delivery that
+ * is running, paused or stopped only takes note; one that is not running starts from its cursor.
+ * Returns how many were woken.
+ */
+export async function wakeWaitingDeliveries(db: Knex, client: Client, deps: DeliveryDeps): Promise<number> {
+  const notifier = new DeliveryNotifier(db, client, deps);
+  let woken = 0;
+  for (const organizationId of await organizationsWithUndelivered(db, 'temporal')) {
+    await notifier.wake(organizationId);
+    woken++;
+  }
+  return woken;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -245,3 +245,15 @@ export async function readDeliveryGauges(db: Db, channel: DeliveryChannel): Prom
     oldestWaitingSeconds: r?.oldest === null || r?.oldest === undefined ? null : Math.max(0, Math.round(Number(r.oldest))),
   };
 }
+
+/** Organizations whose newest record is past what was delivered (or that never delivered one). */
+export async function organizationsWithUndelivered(db: Db, channel: DeliveryChannel): Promise<string[]> {
+  const { rows } = (await db.raw(
+    `SELECT o.id FROM organizations o
+       LEFT JOIN change_deliveries d ON d.organization_id = o.id AND d.channel = ?
+      WHERE o.change_sequence > coalesce(d.delivered_sequence, 0)
+      ORDER BY o.id`,
+    [channel],
+  )) as { rows: { id: string }[] };
+  return rows.map((r) => r.id);
+}

@@ -3,6 +3,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
+import { wakeWaitingDeliveries } from '../../activities/delivery';
 import { deliveryCommand, deliveryStatusCommand } from '../../cli/delivery';
 import { CliContext } from '../../cli/context';
 import { parseConfig } from '../../config/index';
@@ -10,6 +11,7 @@ import { deliveryStatus } from '../../db/repositories/deliveries';
 import type { ChangeBatch, ChangeBatchResult } from '../../domain/changes';
 import { deliverySettings } from '../../domain/delivery';
 import { WorkflowRefusedError } from '../../temporal/client';
+import { deliveryWorkflowId } from '../../workflows/delivery-messages';
 import { eventually, expectActivityFailures, startStack, type Stack } from '../support/stack';
 import { envelope, nanoTime, T } from '../support/webhooks';
 
@@ -79,6 +81,7 @@ class TestApplication {
 
 const appQueue = `test-app-${randomBytes(6).toString('hex')}`;
 const app = new TestApplication();
+const DELIVERY = deliverySettings(appQueue, { batch: BATCH, maxAttempts: 3, maxRetryInterval: '1 second', idleCheck: '3 seconds' });
 let stack: Stack;
 let appConnection: NativeConnection | undefined;
 let appWorker: Worker | undefined;
@@ -106,9 +109,7 @@ async function stopApp(): Promise<void> {
 expectActivityFailures('applyDirectoryChanges');
 
 beforeAll(async () => {
-  stack = await startStack({
-    delivery: deliverySettings(appQueue, { batch: BATCH, maxAttempts: 3, maxRetryInterval: '1 second', idleCheck: '3 seconds' }),
-  });
+  stack = await startStack({ delivery: DELIVERY });
   await startApp();
 }, 60_000);
 
@@ -355,6 +356,30 @@ describe('Temporal-native delivery', () => {
     await eventually(async () => app.effectsOf(org).length === 5);
     expect(app.effectsOf(org)).toEqual(range(1, 5));
     await eventually(async () => (await status(org)).deliveredSequence === 5);
+  });
+});
+
+describe('a delivery that is not running', () => {
+  it('is started from its cursor and state at worker start when records wait', async () => {
+    const org = newOrg();
+    await createGroups(org, ['a']);
+    await eventually(async () => (await status(org)).deliveredSequence === 1);
+    await stack.deliveries.pause(org, 'before the restart');
+    await createGroups(org, ['b']);
+    await stack.client.workflow.getHandle(deliveryWorkflowId(org)).terminate('lost');
+    expect(
+      await wakeWaitingDeliveries(stack.database.db, stack.client, { taskQueue: stack.taskQueue, settings: DELIVERY }),
+    ).toBeGreaterThanOrEqual(1);
+    const running = await eventually(async () => {
+      const s = await stack.deliveries.status(org);
+      return s?.state === 'paused' && (await stack.client.workflow.getHandle(deliveryWorkflowId(org)).describe()).status.name === 'RUNNING'
+        ? s
+        : null;
+    });
+    expect(running).toMatchObject({ state: 'paused', deliveredSequence: 1, paused: { note: 'before the restart' } });
+    await stack.deliveries.resume(org);
+    await eventually(async () => app.effectsOf(org).length === 2);
+    expect(app.effectsOf(org)).toEqual([1, 2]);
   });
 });
 
