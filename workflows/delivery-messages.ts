@@ -1,6 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { DeliveryStop, RewindRequest, RewindResult } from '../domain/delivery';
-import type { DeliverySettings } from '../domain/delivery';
+import type { DeliverySettings, DeliveryStop, RewindRequest, RewindResult } from '../domain/delivery';
 
 /**
  * Messages of the delivery workflow (one per organization, `scim-delivery:<orgId>`), shared by the

@@ -6,8 +6,7 @@ import type { ChangeBatch, ChangeBatchResult } from '../../domain/changes';
 import { deliverySettings } from '../../domain/delivery';
 import { freePort } from '../../scripts/lib/ports';
 import { startDevServer, type DevServer } from '../../scripts/lib/temporal-server';
-import { deliveryWorkflowId } from '../../workflows/delivery-messages';
-import { deliveryStatusQuery } from '../../workflows/delivery-messages';
+import { deliveryStatusQuery, deliveryWorkflowId } from '../../workflows/delivery-messages';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { envelope, nanoTime, T } from '../support/webhooks';
 
