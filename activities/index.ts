@@ -7,6 +7,7 @@ import type { RoleChangeRequest, RoleChangeResult } from '../domain/roles';
 import type { ScheduleSettings } from '../temporal/schedules';
 
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
+import { createDeliveryActivities, DeliveryNotifier, wakingDelivery, type DeliveryDeps } from './delivery';
 import { reported, type ReportOptions } from './failures';
 import { withHeartbeat } from './heartbeat';
 import { createReconcileActivities, DEFAULT_RECONCILE_SETTINGS, type ReconcileSettings } from './reconcile';
@@ -27,6 +28,8 @@ export interface ActivityDeps {
   retention?: Partial<RetentionOptions>;
   /** Registrations waiting on Scalekit at once in this worker (see registrationLimit); default: no limit. */
   registrationLimit?: number;
+  /** Temporal-native delivery to the application (APP_TASK_QUEUE); undefined: off. */
+  delivery?: DeliveryDeps;
 }
 
 /**
@@ -74,10 +77,19 @@ export function createActivities(deps: ActivityDeps) {
         ...(deps.registrationLimit !== undefined ? { registrationLimit: deps.registrationLimit } : {}),
       }),
       ...createRetentionActivities({ db: deps.db, options: { ...DEFAULT_RETENTION_OPTIONS, ...deps.retention } }),
+      ...createDeliveryActivities(deps.db),
     },
     { permanentIsFinal: true },
   );
-  return { ...applying, ...steering };
+  // The steps that commit changes of the mirror (and so change records) wake the organization's delivery.
+  const notifier = deps.delivery ? new DeliveryNotifier(deps.db, deps.client, deps.delivery) : undefined;
+  return wakingDelivery({ ...applying, ...steering }, notifier, [
+    'applyDirectoryEvents',
+    'applyDeferredEvents',
+    'retryQuarantinedEvents',
+    'changeRoleMappings',
+    'applySyncRun',
+  ]);
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

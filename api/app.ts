@@ -9,6 +9,7 @@ import { confineAppReadToken } from './auth';
 import { ApiError, errorMapper } from './errors';
 import { changesRouter } from './routes/changes';
 import { healthRouter } from './routes/health';
+import { deliveryRouter, type DeliveryDeps } from './routes/delivery';
 import { operatorRouter } from './routes/operator';
 import { rolesRouter } from './routes/roles';
 import { codecRouter } from './routes/codec';
@@ -50,6 +51,8 @@ export interface AppDeps {
   codec?: { codec: EncryptionCodec };
   /** Scalekit's admin portal, for the settings page; undefined without Scalekit credentials. */
   portal?: PortalLinks;
+  /** Operators' commands to organizations' deliveries to the application; undefined: APP_TASK_QUEUE is not set. */
+  deliveries?: DeliveryDeps['deliveries'];
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -88,6 +91,7 @@ export function createApp(deps: AppDeps): Koa {
   mount(settingsRouter(settings));
   mount(changesRouter({ db: deps.db, operatorApiToken: deps.operatorApiToken, appReadToken: deps.appReadToken }));
   mount(operatorRouter(deps));
+  mount(deliveryRouter(deps));
   mount(rolesRouter(deps));
   mount(healthRouter(deps));
   mount(

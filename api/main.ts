@@ -4,7 +4,9 @@ import { createLogger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
 import { PortalLinks } from '../scalekit/portal';
 import { WebhookVerifier } from '../scalekit/webhook';
+import { deliverySettings } from '../domain/delivery';
 import { createLazyClient, OrganizationWorkflows } from '../temporal/client';
+import { DeliveryWorkflows } from '../temporal/delivery';
 import { dataConverter, describeEncryption, encryptionCodec } from '../temporal/codec';
 import { createApp, createCodecApp } from './app';
 
@@ -37,6 +39,13 @@ async function main(): Promise<void> {
     settingsFrameAncestors: config.settingsFrameAncestors,
     codec: codec ? { codec } : undefined,
     portal: config.scalekit ? PortalLinks.fromCredentials(config.scalekit) : undefined,
+    deliveries: config.delivery.appTaskQueue
+      ? new DeliveryWorkflows(
+          client,
+          config.temporal.taskQueue,
+          deliverySettings(config.delivery.appTaskQueue, { batch: config.delivery.batch, maxAttempts: config.delivery.maxAttempts }),
+        )
+      : undefined,
   });
   const server = app.listen(config.port, () => {
     logger.info('api listening', {

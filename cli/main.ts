@@ -4,6 +4,7 @@ import { classifyError, describeError } from '../db/errors';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors';
 import { orgsAdd, orgsList } from './orgs';
 import { eventsList, eventsRetry } from './events';
+import { deliveryCommand, deliveryStatusCommand } from './delivery';
 import { pauseCommand } from './pause';
 import { runCommand } from './reconcile';
 import { retentionRun, retentionStatus } from './retention';
@@ -62,6 +63,21 @@ function idArg(what: string) {
 
 function noteArg(value: string): string {
   if (value.length > 500) throw new InvalidArgumentError('at most 500 characters');
+  return value;
+}
+
+function recordIdArg(value: string): string {
+  if (!/^\d{1,19}$/.test(value)) throw new InvalidArgumentError('expected a record id (a number)');
+  return value;
+}
+
+function reasonArg(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('expected the reason (it is recorded)');
+  return noteArg(value);
+}
+
+function timeArg(value: string): string {
+  if (Number.isNaN(Date.parse(value))) throw new InvalidArgumentError('expected a time such as 2026-12-01T09:00:00Z');
   return value;
 }
 
@@ -213,6 +229,61 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
     .option('--json', 'print JSON')
     .action((orgId: string, opts: { json?: boolean }) => run(() => pauseCommand(ctx, 'resume', orgId, opts))());
+
+  const delivery = program
+    .command('delivery')
+    .description(
+      "an organization's delivery of directory changes to the application (APP_TASK_QUEUE): status; retry, skip, pause, resume, rewind",
+    );
+  delivery
+    .command('status')
+    .description('state, records delivered and waiting (and the age of the oldest), why it stopped, records skipped')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { json?: boolean }) => run(() => deliveryStatusCommand(ctx, orgId, opts))());
+  delivery
+    .command('retry')
+    .description('deliver the record the application refused again (once the application is fixed)')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { json?: boolean }) => run(() => deliveryCommand(ctx, 'retry', orgId, opts))());
+  delivery
+    .command('skip')
+    .description('pass over the record the delivery stopped at (never delivered), recording why, and go on')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .requiredOption('--record <id>', 'the record id, as `delivery status` shows it', recordIdArg)
+    .requiredOption('--reason <text>', 'why, at most 500 characters (recorded)', reasonArg)
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { record: string; reason: string; json?: boolean }) =>
+      run(() => deliveryCommand(ctx, 'skip', orgId, opts))(),
+    );
+  delivery
+    .command('pause')
+    .description('stop delivering after the batch in flight: records wait in order, the directory keeps syncing')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--note <text>', 'why, at most 500 characters (shown in `delivery status`)', noteArg)
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { note?: string; json?: boolean }) => run(() => deliveryCommand(ctx, 'pause', orgId, opts))());
+  delivery
+    .command('resume')
+    .description('deliver again, from where it paused')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { json?: boolean }) => run(() => deliveryCommand(ctx, 'resume', orgId, opts))());
+  delivery
+    .command('rewind')
+    .description('deliver records again from a sequence or from a time (after the application restored a backup)')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--to-sequence <n>', 'the first record to deliver again', positiveInt(Number.MAX_SAFE_INTEGER))
+    .option('--to-time <iso>', 'from the first record committed at or after this time (ISO 8601)', timeArg)
+    .option('--dry-run', 'count the records that would be delivered again; change nothing')
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { toSequence?: number; toTime?: string; dryRun?: boolean; json?: boolean }) => {
+      if ((opts.toSequence === undefined) === (opts.toTime === undefined)) {
+        throw new CliError('give either --to-sequence or --to-time', EXIT_USAGE);
+      }
+      return run(() => deliveryCommand(ctx, 'rewind', orgId, opts))();
+    });
 
   const events = program
     .command('events')

@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { MAX_CHANGES_LIMIT } from '../db/repositories/changes';
+import { DEFAULT_DELIVERY_ATTEMPTS, DEFAULT_DELIVERY_BATCH } from '../domain/delivery';
 import {
   DEFAULT_RETENTION,
   MIN_CHANGE_RECORD_SECONDS,
@@ -41,6 +43,20 @@ const slots = (fallback: number, min: number) =>
       )
       .default(fallback),
   );
+
+/** A whole number from `min` to `max` (of `what`). */
+const wholeNumber = (fallback: number, min: number, max: number, what: string) => {
+  const message = `expected a whole number of ${what} from ${min} to ${max}`;
+  return z.preprocess(
+    blankAsUnset,
+    z
+      .string()
+      .regex(/^\d{1,7}$/, { message })
+      .transform(Number)
+      .pipe(z.number().min(min, message).max(max, message))
+      .default(fallback),
+  );
+};
 
 const port = (fallback: number) =>
   z.preprocess(
@@ -170,6 +186,9 @@ const schema = z
     ),
     TEMPORAL_NAMESPACE: z.preprocess(blankAsUnset, z.string().trim().min(1).default('default')),
     TEMPORAL_TASK_QUEUE: z.preprocess(blankAsUnset, z.string().trim().min(1).default('scimflow')),
+    APP_TASK_QUEUE: optionalString,
+    APP_DELIVERY_BATCH: wholeNumber(DEFAULT_DELIVERY_BATCH, 1, MAX_CHANGES_LIMIT, 'records per call'),
+    APP_DELIVERY_ATTEMPTS: wholeNumber(DEFAULT_DELIVERY_ATTEMPTS, 1, 100, 'tries'),
     WORKER_ACTIVITY_SLOTS: slots(20, 1),
     WORKER_SCALEKIT_SLOTS: slots(10, 0),
     WORKER_RECONCILE_SLOTS: slots(4, 0),
@@ -328,6 +347,11 @@ export interface Config {
   /** True when DATABASE_URL was not set and the default applies. */
   databaseUrlIsDefault: boolean;
   temporal: { address: string | undefined; namespace: string; taskQueue: string };
+  /**
+   * Temporal-native delivery of the change stream: the application's task queue (unset: off),
+   * records per call, tries of a call before the organization's delivery stops.
+   */
+  delivery: { appTaskQueue: string | undefined; batch: number; maxAttempts: number };
   /** Concurrent activities of the worker: the main task queue's, the Scalekit queue's and the reconcile queue's (0: not polled here). */
   worker: { activitySlots: number; scalekitSlots: number; reconcileSlots: number };
   port: number;
@@ -394,6 +418,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     databaseUrl: e.DATABASE_URL ?? DEFAULT_DATABASE_URL,
     databaseUrlIsDefault: e.DATABASE_URL === undefined,
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
+    delivery: { appTaskQueue: e.APP_TASK_QUEUE, batch: e.APP_DELIVERY_BATCH, maxAttempts: e.APP_DELIVERY_ATTEMPTS },
     worker: { activitySlots: e.WORKER_ACTIVITY_SLOTS, scalekitSlots: e.WORKER_SCALEKIT_SLOTS, reconcileSlots: e.WORKER_RECONCILE_SLOTS },
     port: e.PORT,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),

@@ -179,39 +179,25 @@ export class OrganizationWorkflows {
 
   /**
    * Runs a command of the organization workflow (a Temporal Update), starting the workflow first
-   * if it is not running (update-with-start), and waits for its answer until the deadline.
-   * A validator's rejection and a handler's refusal both arrive as the update's failure:
-   * WorkflowRefusedError. The deadline passing: WorkflowTimeoutError. Anything else (Temporal
-   * unreachable) is thrown as it is.
+   * if it is not running (update-with-start), and waits for its answer until the deadline (see
+   * runCommand).
    */
   private async command<Ret, Args extends unknown[]>(
     organizationId: string,
     update: UpdateDefinition<Ret, Args>,
     ...args: Args
   ): Promise<Ret> {
-    const deadline = Date.now() + this.updateTimeoutMs;
-    try {
-      return await this.client.withDeadline(deadline, () =>
-        this.client.workflow.executeUpdateWithStart(update, {
-          args,
-          startWorkflowOperation: new WithStartWorkflowOperation(ORGANIZATION_WORKFLOW_TYPE, {
-            ...this.startOptions(organizationId),
-            workflowIdConflictPolicy: 'USE_EXISTING',
-          }),
-        }),
-      );
-    } catch (err) {
-      if (err instanceof WorkflowUpdateFailedError) {
-        const cause = err.cause as { message?: string; type?: string } | undefined;
-        throw new WorkflowRefusedError(organizationId, cause?.message ?? err.message, cause?.type ?? null);
-      }
-      // The call ran until the deadline: Temporal took the command, the workflow did not answer it
-      // in time. (A connection that could not be made fails long before, and is thrown as it is.)
-      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError && Date.now() >= deadline - DEADLINE_SLACK_MS) {
-        throw new WorkflowTimeoutError(organizationId, update.name, this.updateTimeoutMs);
-      }
-      throw err;
-    }
+    return runCommand(
+      this.client,
+      this.updateTimeoutMs,
+      organizationId,
+      new WithStartWorkflowOperation(ORGANIZATION_WORKFLOW_TYPE, {
+        ...this.startOptions(organizationId),
+        workflowIdConflictPolicy: 'USE_EXISTING',
+      }),
+      update,
+      ...args,
+    );
   }
 
   /** The workflow's status, or null when the organization has no workflow yet. */
@@ -234,6 +220,40 @@ export class OrganizationWorkflows {
     } catch {
       return false;
     }
+  }
+}
+
+/**
+ * Runs a command of an organization's workflow (a Temporal Update) with update-with-start, and
+ * waits for its answer until the deadline. A validator's rejection and a handler's refusal both
+ * arrive as the update's failure: WorkflowRefusedError. The deadline passing:
+ * WorkflowTimeoutError. Anything else (Temporal unreachable) is thrown as it is.
+ */
+export async function runCommand<Ret, Args extends unknown[]>(
+  client: Client,
+  timeoutMs: number,
+  organizationId: string,
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  start: WithStartWorkflowOperation<any>,
+  update: UpdateDefinition<Ret, Args>,
+  ...args: Args
+): Promise<Ret> {
+  const deadline = Date.now() + timeoutMs;
+  try {
+    return await client.withDeadline(deadline, () =>
+      client.workflow.executeUpdateWithStart(update, { args, startWorkflowOperation: start }),
+    );
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      const cause = err.cause as { message?: string; type?: string } | undefined;
+      throw new WorkflowRefusedError(organizationId, cause?.message ?? err.message, cause?.type ?? null);
+    }
+    // The call ran until the deadline: Temporal took the command, the workflow did not answer it
+    // in time. (A connection that could not be made fails long before, and is thrown as it is.)
+    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError && Date.now() >= deadline - DEADLINE_SLACK_MS) {
+      throw new WorkflowTimeoutError(organizationId, update.name, timeoutMs);
+    }
+    throw err;
   }
 }
 

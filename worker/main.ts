@@ -7,6 +7,8 @@ import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { dataConverter, describeEncryption } from '../temporal/codec';
 import { keepEnsuringRetentionSchedule } from '../temporal/retention';
 import { reconcileTaskQueue, scalekitTaskQueue } from '../temporal/task-queues';
+import { wakeWaitingDeliveries } from '../activities/delivery';
+import { deliverySettings } from '../domain/delivery';
 import { createWorker } from './create';
 
 async function main(): Promise<void> {
@@ -44,6 +46,15 @@ async function main(): Promise<void> {
     namespace: config.temporal.namespace,
     ...(converter ? { dataConverter: converter } : {}),
   });
+  const deliveryDeps = config.delivery.appTaskQueue
+    ? {
+        taskQueue: config.temporal.taskQueue,
+        settings: deliverySettings(config.delivery.appTaskQueue, {
+          batch: config.delivery.batch,
+          maxAttempts: config.delivery.maxAttempts,
+        }),
+      }
+    : undefined;
   const worker = await createWorker({
     dataConverter: converter,
     connection,
@@ -65,8 +76,19 @@ async function main(): Promise<void> {
       },
       reconcile: { guardShare: config.reconcile.guardShare, guardMinimum: config.reconcile.guardMinimum },
       retention: { ...config.retention, logger },
+      ...(deliveryDeps ? { delivery: deliveryDeps } : {}),
     },
   });
+  if (deliveryDeps) {
+    // Deliveries with records waiting and no wake-up coming (one failed, or delivery was just turned on).
+    wakeWaitingDeliveries(db, client, deliveryDeps).then(
+      (woken) => logger.info('deliveries with records waiting woken', { organizations: woken }),
+      (err: unknown) =>
+        logger.warn('could not wake the deliveries with records waiting; each wakes on its next change', {
+          error: String(err).slice(0, 300),
+        }),
+    );
+  }
   // Directory sync does not depend on retention: its schedule is made in the background, tried
   // again until Temporal takes it.
   const stopping = new AbortController();
@@ -99,6 +121,7 @@ async function main(): Promise<void> {
     reconcileTaskQueue: reconcileSlots > 0 ? reconcileTaskQueue(config.temporal.taskQueue) : null,
     reconcileSlots,
     payloads: describeEncryption(config.payloadKeys),
+    appTaskQueue: config.delivery.appTaskQueue ?? null,
   });
   await worker.run();
   stopping.abort();

@@ -2,3 +2,4 @@
 export { organizationWorkflow } from './organization';
 export { scheduledReconcileWorkflow } from './scheduled-reconcile';
 export { retentionWorkflow, scheduledRetentionWorkflow } from './retention';
+export { deliveryWorkflow } from './delivery';

@@ -2,6 +2,7 @@ import Router from '@koa/router';
 import type { Knex } from 'knex';
 import { ping } from '../../db/connection';
 import { readRetentionGauges, type RetentionGauges } from '../../db/repositories/retention';
+import { readDeliveryGauges, type DeliveryGauges } from '../../db/repositories/deliveries';
 import { readStateGauges, type StateGauges } from '../../db/repositories/state-gauges';
 import type { Gauge, Metrics } from '../../observability/metrics';
 import type { OrganizationWorkflows } from '../../temporal/client';
@@ -68,6 +69,35 @@ async function stateGauges(db: Knex): Promise<Gauge[]> {
 }
 
 /**
+ * Delivery of the change stream to the application (APP_TASK_QUEUE): organizations stopped at a
+ * record the application refused (an operator must act) or paused, and how far behind the
+ * application is. Left out when unreadable.
+ */
+async function deliveryGauges(db: Knex): Promise<Gauge[]> {
+  let d: DeliveryGauges | undefined;
+  try {
+    d = await readDeliveryGauges(db, 'temporal');
+  } catch {
+    d = undefined;
+  }
+  const g = (name: string, help: string, value: number | null | undefined): Gauge => ({ name, help, value: value ?? null });
+  return [
+    g(
+      'scimflow_delivery_stopped_organizations',
+      'Organizations whose delivery to the application stopped at a record it refused (scimflow delivery status <org>).',
+      d?.stoppedDeliveries,
+    ),
+    g('scimflow_delivery_paused_organizations', 'Organizations whose delivery to the application is paused.', d?.pausedDeliveries),
+    g('scimflow_delivery_records_waiting', 'Change records committed and not yet delivered to the application.', d?.recordsWaiting),
+    g(
+      'scimflow_delivery_oldest_waiting_age_seconds',
+      'Age of the oldest change record not yet delivered to the application.',
+      d?.oldestWaitingSeconds,
+    ),
+  ];
+}
+
+/**
  * What retention keeps: the age of the oldest row of each kind it prunes (above its period, the
  * retention run is not keeping up or not running), and the last run. Left out when unreadable.
  */
@@ -119,8 +149,8 @@ export function healthRouter(deps: HealthDeps): Router {
   });
   router.get('/metrics', async (ctx) => {
     ctx.type = 'text/plain; version=0.0.4';
-    const [state, retention] = await Promise.all([stateGauges(deps.db), retentionGauges(deps.db)]);
-    ctx.body = deps.metrics.render([...state, ...retention]);
+    const [state, retention, delivery] = await Promise.all([stateGauges(deps.db), retentionGauges(deps.db), deliveryGauges(deps.db)]);
+    ctx.body = deps.metrics.render([...state, ...retention, ...delivery]);
   });
   return router;
 }

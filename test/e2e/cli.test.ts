@@ -160,6 +160,13 @@ describe('usage', () => {
       ['roles', 'unmap'],
       ['roles', 'default'],
       ['roles', 'why'],
+      ['delivery'],
+      ['delivery', 'status'],
+      ['delivery', 'retry'],
+      ['delivery', 'skip'],
+      ['delivery', 'pause'],
+      ['delivery', 'resume'],
+      ['delivery', 'rewind'],
     ];
     for (let i = 0; i < commands.length; i += 5) {
       const batch = commands.slice(i, i + 5);

@@ -13,7 +13,9 @@ import { PortalLinks } from '../../scalekit/portal';
 import { memoryLogger } from '../../observability/logger';
 import { Metrics } from '../../observability/metrics';
 import { WebhookVerifier } from '../../scalekit/webhook';
+import type { DeliverySettings } from '../../domain/delivery';
 import { OrganizationWorkflows } from '../../temporal/client';
+import { DeliveryWorkflows } from '../../temporal/delivery';
 import { dataConverter, encryptionCodec, type PayloadKey } from '../../temporal/codec';
 import { createWorker, WORKFLOWS_PATH, type ScimflowWorker } from '../../worker/create';
 import { createTestDatabase, type TestDatabase } from './db';
@@ -57,6 +59,8 @@ export interface Stack {
   client: Client;
   taskQueue: string;
   workflows: OrganizationWorkflows;
+  /** Operators' delivery commands (throw DeliveryOffError without `delivery`). */
+  deliveries: DeliveryWorkflows;
   metrics: Metrics;
   logs: string[];
   /** POSTs a signed delivery of `body` (a string is sent byte for byte). */
@@ -91,6 +95,8 @@ export interface StackOptions {
   portalTimeoutMs?: number;
   /** How long the API waits for Temporal to take an event before answering 503 (3 s by default). */
   deliverTimeoutMs?: number;
+  /** Temporal-native delivery of the change stream (the worker wakes it, the API steers it); off by default. */
+  delivery?: DeliverySettings;
 }
 
 /** API + worker in this process against the run's Temporal dev server and a fresh database. */
@@ -105,6 +111,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const converter = dataConverter(options.payloadKeys, codec);
   const client = new Client({ connection, ...(converter ? { dataConverter: converter } : {}) });
   const workflows = new OrganizationWorkflows(client, taskQueue, options.deliverTimeoutMs ?? 3_000);
+  const deliveries = new DeliveryWorkflows(client, taskQueue, options.delivery);
   const metrics = new Metrics();
   const logger = memoryLogger();
   const deps: AppDeps = {
@@ -116,6 +123,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     metrics,
     portal: options.scalekit ? PortalLinks.fromCredentials(options.scalekit, options.portalTimeoutMs) : undefined,
     codec: codec ? { codec } : undefined,
+    ...(options.delivery ? { deliveries } : {}),
   };
   const server = await listen(createApp(deps));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -132,6 +140,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     client,
     taskQueue,
     workflows,
+    deliveries,
     metrics,
     logs: logger.lines,
     async deliver(body, headers) {
@@ -168,6 +177,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           schedules: { taskQueue, fullInterval: '6h', deltaInterval: '1h' },
           reconcile: options.reconcile,
           retention: options.retention,
+          ...(options.delivery ? { delivery: { taskQueue, settings: options.delivery } } : {}),
         },
         workflowBundle: await workflowBundle(),
         ...(options.scalekitSlots !== undefined ? { scalekitSlots: options.scalekitSlots } : {}),

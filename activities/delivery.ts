@@ -1,0 +1,147 @@
+import { Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { Knex } from 'knex';
+import type { DeliverySettings } from '../domain/delivery';
+import {
+  firstSequenceAt,
+  latestSequence,
+  loadDelivery,
+  organizationsWithUndelivered,
+  readDeliveryBatch,
+  recordSkip,
+  saveDelivered,
+  saveDelivery,
+  type DeliveryPage,
+  type DeliveryRow,
+  type DeliverySnapshot,
+} from '../db/repositories/deliveries';
+import {
+  changesAvailableSignal,
+  DELIVERY_WORKFLOW_TYPE,
+  deliveryWorkflowId,
+  type DeliveryWorkflowInput,
+} from '../workflows/delivery-messages';
+import { SCIM_ORG_ID } from '../workflows/messages';
+
+/** Temporal-native delivery as the worker runs it: on when APP_TASK_QUEUE is set. */
+export interface DeliveryDeps {
+  settings: DeliverySettings;
+  /** scimflow's main task queue: the delivery workflows run there. */
+  taskQueue: string;
+}
+
+/** The delivery workflow's steps: the cursor and state it keeps in PostgreSQL, and reading records. */
+export function createDeliveryActivities(db: Knex) {
+  return {
+    async readDeliveryBatch(organizationId: string, after: number, limit: number): Promise<DeliveryPage> {
+      return readDeliveryBatch(db, organizationId, after, limit);
+    },
+    async loadDelivery(organizationId: string): Promise<DeliveryRow | null> {
+      return loadDelivery(db, organizationId, 'temporal');
+    },
+    async saveDelivered(organizationId: string, sequence: number): Promise<void> {
+      await saveDelivered(db, organizationId, 'temporal', sequence);
+    },
+    async saveDelivery(organizationId: string, snapshot: DeliverySnapshot): Promise<void> {
+      await saveDelivery(db, organizationId, 'temporal', snapshot);
+    },
+    /** False when `recordId` is not the organization's record at `sequence`. */
+    async recordDeliverySkip(organizationId: string, skip: { recordId: string; sequence: number; reason: string }): Promise<boolean> {
+      return recordSkip(db, organizationId, 'temporal', skip);
+    },
+    async firstDeliverySequenceAt(organizationId: string, time: string): Promise<number | null> {
+      return firstSequenceAt(db, organizationId, time);
+    },
+  };
+}
+
+/**
+ * Wakes an organization's delivery workflow (starting it on the organization's first record)
+ * right after a step that may have committed records: the workflow starts delivering within
+ * moments of the commit instead of at its next idle check. A wake-up is sent only when the
+ * organization's newest sequence moved since this process last sent one, so steps that recorded
+ * nothing (duplicates, a paused sync) cost one indexed read. A failure to wake is not the step's:
+ * it is logged, and the delivery's idle check finds the records anyway.
+ */
+export class DeliveryNotifier {
+  private readonly notified = new Map<string, number>();
+
+  constructor(
+    private readonly db: Knex,
+    private readonly client: Client,
+    private readonly deps: DeliveryDeps,
+  ) {}
+
+  async notify(organizationId: string): Promise<void> {
+    try {
+      await this.wake(organizationId);
+    } catch (err) {
+      try {
+        Context.current().log.warn('could not wake the delivery workflow; its idle check will find the records', {
+          organizationId,
+          error: err instanceof Error ? err.message.slice(0, 300) : String(err).slice(0, 300),
+        });
+      } catch {
+        // not in an activity
+      }
+    }
+  }
+
+  /** Wakes (or starts) the organization's delivery if it has records this process has not told it of; throws what fails. */
+  async wake(organizationId: string): Promise<void> {
+    const sequence = await latestSequence(this.db, organizationId);
+    if (sequence === 0 || (this.notified.get(organizationId) ?? 0) >= sequence) return;
+    const input: DeliveryWorkflowInput = { organizationId, settings: this.deps.settings };
+    await this.client.workflow.signalWithStart(DELIVERY_WORKFLOW_TYPE, {
+      workflowId: deliveryWorkflowId(organizationId),
+      taskQueue: this.deps.taskQueue,
+      args: [input],
+      signal: changesAvailableSignal,
+      signalArgs: [{ sequence, settings: this.deps.settings }],
+      typedSearchAttributes: [{ key: SCIM_ORG_ID, value: organizationId }],
+      staticSummary: `Delivery of directory changes to ${this.deps.settings.appTaskQueue} for organization ${organizationId}`,
+    });
+    // Bounded: a worker serving many organizations keeps the newest few thousand.
+    if (this.notified.size > 10_000) this.notified.clear();
+    this.notified.set(organizationId, sequence);
+  }
+}
+
+/**
+ * At worker start: wakes the delivery of every organization with records not delivered yet (a
+ * wake-up that failed, delivery just turned on for organizations with records). A delivery that
+ * is running, paused or stopped only takes note; one that is not running starts from its cursor.
+ * Returns how many were woken.
+ */
+export async function wakeWaitingDeliveries(db: Knex, client: Client, deps: DeliveryDeps): Promise<number> {
+  const notifier = new DeliveryNotifier(db, client, deps);
+  let woken = 0;
+  for (const organizationId of await organizationsWithUndelivered(db, 'temporal')) {
+    await notifier.wake(organizationId);
+    woken++;
+  }
+  return woken;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyActivity = (...args: any[]) => Promise<unknown>;
+
+/** `fns` whose named members (their first argument is the organization's id) wake the organization's delivery after they succeed. */
+export function wakingDelivery<T extends Record<string, AnyActivity>>(
+  fns: T,
+  notifier: DeliveryNotifier | undefined,
+  names: (keyof T)[],
+): T {
+  if (!notifier) return fns;
+  const out = { ...fns };
+  for (const name of names) {
+    const fn = fns[name];
+    if (!fn) continue;
+    out[name] = (async (organizationId: string, ...rest: unknown[]) => {
+      const result = await fn(organizationId, ...rest);
+      await notifier.notify(organizationId);
+      return result;
+    }) as T[keyof T];
+  }
+  return out;
+}

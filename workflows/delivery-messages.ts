@@ -1,0 +1,80 @@
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { DeliverySettings, DeliveryStop, RewindRequest, RewindResult } from '../domain/delivery';
+
+/**
+ * Messages of the delivery workflow (one per organization, `scim-delivery:<orgId>`), shared by the
+ * workflow and its clients (API, CLI, the activities that wake it). Importing this module does
+ * not import workflow code.
+ */
+
+export const DELIVERY_WORKFLOW_TYPE = 'deliveryWorkflow';
+
+export function deliveryWorkflowId(organizationId: string): string {
+  return `scim-delivery:${organizationId}`;
+}
+
+export interface DeliveryWorkflowInput {
+  organizationId: string;
+  settings: DeliverySettings;
+  /** Carried across continue-as-new; absent on a first start (the cursor is read from the database). */
+  carried?: DeliveryCarried;
+}
+
+/** What a run hands to the next one on continue-as-new. */
+export interface DeliveryCarried {
+  deliveredSequence: number;
+  paused: { since: string; note: string | null } | null;
+  stop: DeliveryStop | null;
+  counters: DeliveryCounters;
+}
+
+export interface DeliveryCounters {
+  /** Calls of the application's activity that succeeded. */
+  batches: number;
+  /** Records in those calls (a record delivered again by a rewind or a narrowed batch counts again). */
+  records: number;
+  skipped: number;
+  rewinds: number;
+  lastDeliveredAt: string | null;
+  continuedAsNew: number;
+}
+
+/** What the workflow says about itself (the `status` query). */
+export interface DeliveryWorkflowStatus {
+  organizationId: string;
+  state: 'running' | 'paused' | 'stopped';
+  deliveredSequence: number;
+  /** The newest sequence it was told of (a wake-up's), or read. */
+  knownSequence: number;
+  /** A batch is with the application now. */
+  delivering: boolean;
+  paused: { since: string; note: string | null } | null;
+  stop: DeliveryStop | null;
+  appTaskQueue: string;
+  counters: DeliveryCounters;
+}
+
+/**
+ * New records were committed for the organization (up to `sequence`). Sent with start, so the
+ * first change of an organization starts its delivery. `settings`: the sender's configuration,
+ * which the workflow adopts (a changed APP_TASK_QUEUE reaches a running delivery this way).
+ */
+export const changesAvailableSignal = defineSignal<[{ sequence: number; settings: DeliverySettings }]>('changesAvailable');
+
+export const deliveryStatusQuery = defineQuery<DeliveryWorkflowStatus>('deliveryStatus');
+
+/** Delivers the stopped batch again (the application was fixed). */
+export const retryDeliveryUpdate = defineUpdate<{ retryingFrom: number }, []>('retryDelivery');
+
+/** Passes over the stopped record (it is never delivered) with the operator's reason, and goes on. */
+export const skipRecordUpdate = defineUpdate<{ skipped: string; sequence: number }, [{ recordId: string; reason: string }]>('skipRecord');
+
+/** Stops delivering after the batch in flight (returns once it is done); the records wait. */
+export const pauseDeliveryUpdate = defineUpdate<{ paused: { since: string; note: string | null } }, [{ note: string | null }]>(
+  'pauseDelivery',
+);
+
+export const resumeDeliveryUpdate = defineUpdate<{ resumed: { since: string; note: string | null } }, []>('resumeDelivery');
+
+/** Delivers again from a sequence or a time (the application restored a backup); `dryRun` only counts. */
+export const rewindDeliveryUpdate = defineUpdate<RewindResult, [RewindRequest]>('rewindDelivery');

@@ -1,0 +1,347 @@
+import {
+  ActivityFailure,
+  allHandlersFinished,
+  ApplicationFailure,
+  condition,
+  continueAsNew,
+  isCancellation,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  workflowInfo,
+  type ActivityOptions,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index';
+import type { ApplicationActivities, ChangeRecord } from '../domain/changes';
+import { deliveryState, invalidRewind, rewoundCursor, type DeliverySettings, type DeliveryStop } from '../domain/delivery';
+import {
+  changesAvailableSignal,
+  deliveryStatusQuery,
+  pauseDeliveryUpdate,
+  resumeDeliveryUpdate,
+  retryDeliveryUpdate,
+  rewindDeliveryUpdate,
+  skipRecordUpdate,
+  type DeliveryCounters,
+  type DeliveryWorkflowInput,
+} from './delivery-messages';
+import { failureMessage } from './failures';
+import { Lock } from './lock';
+
+// Reading records and writing the cursor retry until PostgreSQL answers: delivery waits, in order.
+const deliveryBookkeeping: ActivityOptions = {
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+};
+
+/**
+ * The application's activity. No schedule-to-start timeout: while the application's worker is
+ * down, the call waits on its queue and delivery resumes, in order, when the worker is back. A
+ * worker that dies during a call is noticed at the start-to-close timeout and the call is tried
+ * again (the application skips the records it applied before, by id). Tries back off from one
+ * second; after `maxAttempts` failed tries, or a non-retryable failure, the organization's
+ * delivery stops at the record until an operator acts.
+ */
+function applicationOptions(settings: DeliverySettings): ActivityOptions {
+  return {
+    taskQueue: settings.appTaskQueue,
+    startToCloseTimeout: '2 minutes',
+    retry: {
+      initialInterval: '1 second',
+      backoffCoefficient: 2,
+      maximumInterval: settings.maxRetryInterval,
+      maximumAttempts: settings.maxAttempts,
+    },
+  };
+}
+
+const refuse = (message: string) => ApplicationFailure.create({ message, type: 'Refused', nonRetryable: true });
+
+/** A validator's refusal: throws when `refused`. */
+function refuseIf(refused: boolean, message: () => string): void {
+  if (refused) throw refuse(message());
+}
+
+/**
+ * One per organization (`scim-delivery:<orgId>`), while APP_TASK_QUEUE is set: hands the
+ * organization's change records to the application's `applyDirectoryChanges`, in order and in
+ * batches, and writes the cursor of what the application acknowledged after each batch.
+ *
+ * - Woken by `changesAvailable` (the worker sends it after each step that committed records);
+ *   idle, it looks for records on its own every `idleCheck` as well.
+ * - A batch the application refuses for good is narrowed down to the record it refuses: the
+ *   records before it are delivered one by one, and delivery stops at that record (state
+ *   'stopped', the reason and the record, also in `change_deliveries`). Other organizations are
+ *   other workflows: they go on. An operator retries, skips the record, or rewinds.
+ * - Operators pause, resume, retry, skip and rewind through updates; each waits for the batch in
+ *   flight, so the cursor only ever moves one step at a time.
+ */
+export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<void> {
+  const org = input.organizationId;
+  let settings = input.settings;
+  const steps = proxyActivities<Activities>(deliveryBookkeeping);
+  const carried = input.carried;
+
+  let loaded = carried !== undefined;
+  let delivered = carried?.deliveredSequence ?? 0;
+  let paused = carried?.paused ?? null;
+  let stop: DeliveryStop | null = carried?.stop ?? null;
+  let known = delivered;
+  let wake = true;
+  let delivering = false;
+  /** Sequence up to which batches go one record at a time (narrowing a refused batch). */
+  let narrowUntil = 0;
+  const counters: DeliveryCounters = carried?.counters ?? {
+    batches: 0,
+    records: 0,
+    skipped: 0,
+    rewinds: 0,
+    lastDeliveredAt: null,
+    continuedAsNew: 0,
+  };
+  // The loop holds it for a batch (read, deliver, write the cursor); operators' updates for their change.
+  const lock = new Lock();
+
+  const snapshot = () => ({ deliveredSequence: delivered, paused, stop });
+  // What the Temporal UI shows of the workflow.
+  const showDetails = () =>
+    setCurrentDetails(
+      stop
+        ? `**Stopped** at record ${stop.recordId ?? '?'} (sequence ${stop.sequence}), ${stop.kind}: ${stop.reason}\n\n` +
+            `Waiting for an operator: scimflow delivery retry|skip|rewind ${org}`
+        : paused
+          ? `**Paused** since ${paused.since}${paused.note ? ` (${paused.note})` : ''}; delivered up to sequence ${delivered}`
+          : `Delivering to ${settings.appTaskQueue}: up to sequence ${delivered} delivered`,
+    );
+  const persist = async () => {
+    showDetails();
+    await steps.saveDelivery(org, snapshot());
+  };
+
+  setHandler(changesAvailableSignal, ({ sequence, settings: latest }) => {
+    known = Math.max(known, sequence);
+    settings = latest;
+    wake = true;
+  });
+  setHandler(deliveryStatusQuery, () => ({
+    organizationId: org,
+    state: deliveryState(stop, paused),
+    deliveredSequence: delivered,
+    knownSequence: Math.max(known, delivered),
+    delivering,
+    paused,
+    stop,
+    appTaskQueue: settings.appTaskQueue,
+    counters,
+  }));
+
+  /** Runs an operator's change once the state is loaded and no batch is in flight. */
+  const operate = async <T>(change: () => Promise<T>): Promise<T> => {
+    await condition(() => loaded);
+    return lock.run(change);
+  };
+
+  setHandler(
+    retryDeliveryUpdate,
+    () =>
+      operate(async () => {
+        if (!stop) throw refuse(`the delivery of ${org} is not stopped: nothing to retry`);
+        const from = stop.sequence;
+        stop = null;
+        narrowUntil = 0;
+        await persist();
+        wake = true;
+        return { retryingFrom: from };
+      }),
+    { validator: () => refuseIf(loaded && !stop, () => `the delivery of ${org} is not stopped: nothing to retry`) },
+  );
+
+  setHandler(
+    skipRecordUpdate,
+    ({ recordId, reason }) =>
+      operate(async () => {
+        if (!stop || stop.recordId !== recordId) {
+          throw refuse(
+            stop
+              ? `the delivery of ${org} is stopped at record ${stop.recordId ?? '(unknown)'}, not ${recordId}`
+              : `the delivery of ${org} is not stopped: no record to skip`,
+          );
+        }
+        const sequence = stop.sequence;
+        if (!(await steps.recordDeliverySkip(org, { recordId, sequence, reason }))) {
+          throw refuse(`record ${recordId} is not record ${sequence} of ${org}`);
+        }
+        delivered = Math.max(delivered, sequence);
+        stop = null;
+        narrowUntil = 0;
+        counters.skipped++;
+        await persist();
+        wake = true;
+        return { skipped: recordId, sequence };
+      }),
+    {
+      validator: ({ recordId, reason }) => {
+        if (typeof recordId !== 'string' || !/^\d{1,19}$/.test(recordId)) throw refuse('give the id of the record to skip');
+        if (typeof reason !== 'string' || reason.trim() === '') throw refuse('give the reason for skipping the record (it is recorded)');
+        if (loaded && (!stop || stop.recordId !== recordId)) {
+          throw refuse(
+            stop
+              ? `the delivery of ${org} is stopped at record ${stop.recordId ?? '(unknown)'}, not ${recordId}: only the record it stopped at can be skipped`
+              : `the delivery of ${org} is not stopped: only the record it stopped at can be skipped`,
+          );
+        }
+      },
+    },
+  );
+
+  setHandler(
+    pauseDeliveryUpdate,
+    ({ note }) =>
+      operate(async () => {
+        if (paused) throw refuse(`the delivery of ${org} is already paused (since ${paused.since})`);
+        const pause = { since: new Date().toISOString(), note: note ?? null };
+        paused = pause;
+        await persist();
+        return { paused: pause };
+      }),
+    {
+      validator: (_request) =>
+        refuseIf(loaded && paused !== null, () => `the delivery of ${org} is already paused (since ${paused?.since})`),
+    },
+  );
+
+  setHandler(
+    resumeDeliveryUpdate,
+    () =>
+      operate(async () => {
+        if (!paused) throw refuse(`the delivery of ${org} is not paused`);
+        const was = paused;
+        paused = null;
+        await persist();
+        wake = true;
+        return { resumed: was };
+      }),
+    { validator: () => refuseIf(loaded && !paused, () => `the delivery of ${org} is not paused`) },
+  );
+
+  setHandler(
+    rewindDeliveryUpdate,
+    (request) =>
+      operate(async () => {
+        const first = request.toSequence ?? (await steps.firstDeliverySequenceAt(org, new Date(request.toTime!).toISOString()));
+        const cursor = rewoundCursor(delivered, first);
+        const result = {
+          dryRun: request.dryRun,
+          fromSequence: cursor < delivered ? cursor + 1 : null,
+          deliveredSequence: delivered,
+          records: delivered - cursor,
+        };
+        if (request.dryRun || cursor === delivered) return result;
+        delivered = cursor;
+        // Delivering again from before a stop: the stopped record is tried again on the way.
+        stop = null;
+        narrowUntil = 0;
+        counters.rewinds++;
+        await persist();
+        wake = true;
+        return result;
+      }),
+    {
+      validator: (request) => {
+        const invalid = invalidRewind(request);
+        if (invalid) throw refuse(invalid);
+      },
+    },
+  );
+
+  if (!carried) {
+    const row = await steps.loadDelivery(org);
+    if (row) {
+      delivered = row.deliveredSequence;
+      paused = row.paused;
+      stop = row.stop;
+    }
+    known = Math.max(known, delivered);
+    loaded = true;
+  }
+  showDetails();
+
+  const app = () => proxyActivities<ApplicationActivities>(applicationOptions(settings));
+
+  const ready = () => !stop && !paused && !lock.held && lock.queued === 0;
+  for (;;) {
+    if (continueAsNewDue()) {
+      // Operators' changes finish first (they hold the lock while they write); then hand over.
+      await condition(() => allHandlersFinished() && !lock.held);
+      counters.continuedAsNew++;
+      await continueAsNew<typeof deliveryWorkflow>({
+        organizationId: org,
+        settings,
+        carried: { deliveredSequence: delivered, paused, stop, counters },
+      });
+    }
+    if (!ready() || !wake) {
+      // Every pass waits here or delivers a batch: the loop never turns without one or the other.
+      const woke = await condition(() => (ready() && wake) || continueAsNewDue(), settings.idleCheck);
+      if (!woke) wake = true;
+      continue;
+    }
+
+    const release = lock.tryAcquire()!;
+    try {
+      wake = false;
+      const limit = delivered < narrowUntil ? 1 : settings.batch;
+      const page = await steps.readDeliveryBatch(org, delivered, limit);
+      if ('gone' in page) {
+        stop = { kind: 'unreadable', reason: page.gone, recordId: null, sequence: delivered + 1, at: new Date().toISOString() };
+        await persist();
+        continue;
+      }
+      const records = page.records;
+      if (records.length === 0) continue;
+      known = Math.max(known, records[records.length - 1]!.sequence);
+      delivering = true;
+      const outcome = await deliver(app(), org, records);
+      delivering = false;
+      if (outcome.ok) {
+        delivered = records[records.length - 1]!.sequence;
+        counters.batches++;
+        counters.records += records.length;
+        counters.lastDeliveredAt = new Date().toISOString();
+        await steps.saveDelivered(org, delivered);
+        showDetails();
+        wake = true;
+      } else if (outcome.kind === 'rejected' && records.length > 1) {
+        // Find the record it refuses: the ones before it go one at a time.
+        narrowUntil = records[records.length - 1]!.sequence;
+        wake = true;
+      } else {
+        const first = records[0]!;
+        stop = { kind: outcome.kind, reason: outcome.reason, recordId: first.id, sequence: first.sequence, at: new Date().toISOString() };
+        narrowUntil = 0;
+        await persist();
+      }
+    } finally {
+      delivering = false;
+      release();
+    }
+  }
+}
+
+function continueAsNewDue(): boolean {
+  return workflowInfo().continueAsNewSuggested;
+}
+
+type Outcome = { ok: true } | { ok: false; kind: 'rejected' | 'retries_exhausted'; reason: string };
+
+async function deliver(app: ApplicationActivities, organizationId: string, records: ChangeRecord[]): Promise<Outcome> {
+  try {
+    await app.applyDirectoryChanges({ organizationId, records });
+    return { ok: true };
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    const cause = err instanceof ActivityFailure ? err.cause : err;
+    const rejected = cause instanceof ApplicationFailure && cause.nonRetryable === true;
+    return { ok: false, kind: rejected ? 'rejected' : 'retries_exhausted', reason: failureMessage(cause ?? err).slice(0, 1000) };
+  }
+}
