@@ -61,6 +61,9 @@ export const changeCauseSchema = z
       .object({ type: z.literal('quarantine_retry'), eventId: z.string(), eventType: z.string() })
       .meta({ description: 'A quarantined event applied on retry.' }),
     z.object({ type: z.literal('retention') }).meta({ description: "Retention cleared a deactivated user's personal fields." }),
+    z
+      .object({ type: z.literal('directory_listing') })
+      .meta({ description: "Scalekit's listing of the organization's directories said how they stand." }),
   ])
   .meta({
     id: 'ChangeCause',
