@@ -23,7 +23,7 @@ const ports: Record<string, number> = {};
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  for (const name of ['PORT', 'TEMPORAL_DEV_PORT', 'TEMPORAL_UI_PORT', 'EMULATOR_PORT']) ports[name] = await freePort();
+  for (const name of ['PORT', 'TEMPORAL_DEV_PORT', 'TEMPORAL_UI_PORT', 'EMULATOR_PORT', 'ACME_PORT']) ports[name] = await freePort();
   port = ports.PORT as number;
   dev = startDev(
     {
