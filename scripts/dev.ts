@@ -213,11 +213,11 @@ async function main(): Promise<void> {
         `                  its webhooks are on their way)`,
         '',
         '  Make a change in the directory and watch it arrive:',
-        `    curl -s -X POST ${control}/organizations/${demo.id}/users \\`,
+        `    curl -s -X POST '${control}/organizations/${demo.id}/users' \\`,
         `      -H 'content-type: application/json' \\`,
         `      -d '{"email":"new.hire@example.com","givenName":"New","familyName":"Hire"}'`,
         `    curl -s -H "Authorization: Bearer $OPERATOR_API_TOKEN" \\`,
-        `      http://127.0.0.1:${config.port}/api/organizations/${demo.id}/users?active=true`,
+        `      'http://127.0.0.1:${config.port}/api/organizations/${demo.id}/users?active=true'`,
         '  Emulator control API: docs/emulator.md',
         '',
         "  Give the demo's groups roles of your application (--dry-run previews who gains or loses one):",
@@ -226,7 +226,7 @@ async function main(): Promise<void> {
         '',
         "  The settings page your customer's IT admin sees (admin portal embedded); each link opens once, within 15 min:",
         `    curl -s -X POST -H "Authorization: Bearer $OPERATOR_API_TOKEN" \\`,
-        `      http://127.0.0.1:${config.port}/api/organizations/${demo.id}/settings-link`,
+        `      'http://127.0.0.1:${config.port}/api/organizations/${demo.id}/settings-link'`,
       ];
       if (acmeUrl) lines.push('', ...acmeChain(acmeUrl, control, emulator.snapshot(demo.id)));
       return lines;
