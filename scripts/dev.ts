@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { describeEncryption } from '../temporal/codec';
 import { ConfigError, loadConfig, type Config } from '../config/index';
 import { createDatabase, migrateLatest } from '../db/connection';
+import { createAcmeDatabase, migrateAcme } from '../examples/acme-app/db';
 import { ensureDatabase, serverReachable, startEmbeddedPostgres } from './lib/postgres';
 import { freePort, portInUse } from './lib/ports';
 import { ensureTemporalCli, PROJECT_ROOT, startDevServer, type DevServer } from './lib/temporal-server';
@@ -13,7 +14,8 @@ import { ensureTemporalCli, PROJECT_ROOT, startDevServer, type DevServer } from 
  * `npm run dev`: everything scimflow needs on one machine, in the foreground.
  * PostgreSQL (the local one, or an embedded one), the Temporal dev server with its Web UI, the
  * local Scalekit emulator when no Scalekit credentials are configured, then the worker and the
- * API. Ctrl-C stops them all.
+ * API, and beside them Acme, the reference application (examples/acme-app), which scimflow delivers
+ * the directory's changes to (`--no-app` or SCIMFLOW_DEV_APP=0 leaves it out). Ctrl-C stops them all.
  */
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -156,6 +158,28 @@ async function main(): Promise<void> {
     env.CODEC_LISTEN = codecListen;
     env.CODEC_ALLOWED_ORIGINS = [`http://127.0.0.1:${ui.port}`, `http://localhost:${ui.port}`].join(',');
   }
+
+  // Acme, the reference application: its API, and its worker on the task queue scimflow delivers to.
+  const withApp = !process.argv.slice(2).includes('--no-app') && process.env.SCIMFLOW_DEV_APP !== '0';
+  let acmeUrl: string | undefined;
+  if (withApp) {
+    const acmePort = Number(process.env.ACME_PORT || 3100);
+    if (await portInUse(acmePort)) {
+      throw new Error(
+        `port ${acmePort} (Acme, the reference application) is in use; pick another with ACME_PORT, or leave Acme out with --no-app.`,
+      );
+    }
+    Object.assign(env, { APP_TASK_QUEUE: config.delivery.appTaskQueue ?? 'acme-app', ACME_PORT: String(acmePort), ACME_DEV_LOGIN: '1' });
+    // Acme keeps to its schema `acme` in the same database; migrated once here, before its two processes start.
+    const acmeDb = createAcmeDatabase(process.env.ACME_DATABASE_URL || databaseUrl, { applicationName: 'acme-migrate' });
+    try {
+      await migrateAcme(acmeDb);
+    } finally {
+      await acmeDb.destroy();
+    }
+    acmeUrl = `http://127.0.0.1:${acmePort}`;
+  }
+
   let startDemo: (() => string[]) | undefined;
   if (!config.scalekit) {
     if (await portInUse(config.dev.emulatorPort)) {
@@ -184,16 +208,16 @@ async function main(): Promise<void> {
       // The demo organization arrives the way a customer's directory does: through webhooks.
       const demo = emulator.seedDemo({ emitWebhooks: true });
       const control = `${emulator.url}/_emulator`;
-      return [
+      const lines = [
         `  Scalekit        local emulator at ${emulator.url} (demo organization ${demo.id} seeded;`,
         `                  its webhooks are on their way)`,
         '',
         '  Make a change in the directory and watch it arrive:',
-        `    curl -s -X POST ${control}/organizations/${demo.id}/users \\`,
+        `    curl -s -X POST '${control}/organizations/${demo.id}/users' \\`,
         `      -H 'content-type: application/json' \\`,
         `      -d '{"email":"new.hire@example.com","givenName":"New","familyName":"Hire"}'`,
         `    curl -s -H "Authorization: Bearer $OPERATOR_API_TOKEN" \\`,
-        `      http://127.0.0.1:${config.port}/api/organizations/${demo.id}/users?active=true`,
+        `      'http://127.0.0.1:${config.port}/api/organizations/${demo.id}/users?active=true'`,
         '  Emulator control API: docs/emulator.md',
         '',
         "  Give the demo's groups roles of your application (--dry-run previews who gains or loses one):",
@@ -202,8 +226,10 @@ async function main(): Promise<void> {
         '',
         "  The settings page your customer's IT admin sees (admin portal embedded); each link opens once, within 15 min:",
         `    curl -s -X POST -H "Authorization: Bearer $OPERATOR_API_TOKEN" \\`,
-        `      http://127.0.0.1:${config.port}/api/organizations/${demo.id}/settings-link`,
+        `      'http://127.0.0.1:${config.port}/api/organizations/${demo.id}/settings-link'`,
       ];
+      if (acmeUrl) lines.push('', ...acmeChain(acmeUrl, control, emulator.snapshot(demo.id)));
+      return lines;
     };
   } else if (config.webhookSecrets.length === 0) {
     throw new Error('SCALEKIT_WEBHOOK_SECRET is required with real Scalekit credentials (Scalekit dashboard > Webhooks).');
@@ -211,10 +237,12 @@ async function main(): Promise<void> {
 
   // Worker and API
   const tsx = join(PROJECT_ROOT, 'node_modules', '.bin', 'tsx');
-  for (const [name, entry] of [
+  const processes: [string, string][] = [
     ['worker', 'worker/main.ts'],
     ['api', 'api/main.ts'],
-  ] as const) {
+  ];
+  if (acmeUrl) processes.push(['acme-worker', 'scripts/dev-acme-worker.ts'], ['acme', 'examples/acme-app/server.ts']);
+  for (const [name, entry] of processes) {
     const child = spawn(tsx, [entry], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     prefixLines(name, child.stdout, process.stdout);
     prefixLines(name, child.stderr, process.stderr);
@@ -227,6 +255,7 @@ async function main(): Promise<void> {
     children.push(child);
   }
   await waitForApi(config.port);
+  if (acmeUrl) await waitForHttp(`${acmeUrl}/health`, 'Acme');
   const emulatorNote = startDemo?.() ?? [];
 
   say('');
@@ -241,6 +270,7 @@ async function main(): Promise<void> {
     say(`  Webhook secrets the emulator's, and yours (SCALEKIT_WEBHOOK_SECRET): events signed with either are accepted`);
   }
   say(`  Health          http://127.0.0.1:${config.port}/readyz`);
+  if (acmeUrl) say(`  Application     Acme (examples/acme-app) at ${acmeUrl}, changes delivered to task queue ${env.APP_TASK_QUEUE}`);
   if (config.payloadKeys.length > 0) {
     say(
       `  Payloads        ${describeEncryption(config.payloadKeys)} in Temporal${codecListen ? `; the UI decodes them through http://${codecListen}/codec` : ''}`,
@@ -256,18 +286,57 @@ async function main(): Promise<void> {
   say('');
 }
 
-async function waitForApi(port: number): Promise<void> {
+function waitForApi(port: number): Promise<void> {
+  return waitForHttp(`http://127.0.0.1:${port}/healthz`, 'the API');
+}
+
+async function waitForHttp(url: string, what: string): Promise<void> {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      const res = await fetch(url);
       if (res.ok) return;
     } catch {
       // not up yet
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`the API did not come up on port ${port} within 60 s (see its lines above)`);
+  throw new Error(`${what} did not come up at ${new URL(url).host} within 60 s (see its lines above)`);
+}
+
+/**
+ * The banner's walk through the chain: a person added in the emulator's demo organization becomes
+ * an Acme user with the permissions of their groups (the demo's group → role assignments: engineer,
+ * support_agent, billing_admin, admin, which Acme maps to its member, viewer, manager and admin), loses
+ * Acme's admin endpoints when they leave Administrators, and their token stops working when they are deleted.
+ */
+function acmeChain(
+  acmeUrl: string,
+  control: string,
+  demo: { organization: { id: string }; groups: { id: string; displayName: string }[] },
+): string[] {
+  const group = (name: string) => demo.groups.find((g) => g.displayName === name)?.id ?? `<${name} group id>`;
+  const engineering = group('Engineering');
+  const administrators = group('Administrators');
+  const org = demo.organization.id;
+  const email = 'new.admin@acme.example';
+  const json = "-H 'content-type: application/json'";
+  return [
+    `  Acme, the reference application, at ${acmeUrl}: follow a person from the directory into it.`,
+    '  1. Add them in Engineering and Administrators (roles engineer and admin: Acme member and admin);',
+    '     the answer has their id (diruser_…):',
+    `    curl -s -X POST '${control}/organizations/${org}/users' ${json} \\`,
+    `      -d '{"email":"${email}","givenName":"New","familyName":"Admin","groupIds":["${engineering}","${administrators}"]}'`,
+    '  2. A token for them (Acme has them a moment later), then who they are and an admin-only endpoint:',
+    `    ACME_TOKEN=$(curl -s -X POST '${acmeUrl}/dev/tokens' ${json} \\`,
+    `      -d '{"email":"${email}","organizationId":"${org}"}' | sed 's/.*"token":"\\([^"]*\\)".*/\\1/')`,
+    `    curl -s '${acmeUrl}/me' -H "Authorization: Bearer $ACME_TOKEN"`,
+    `    curl -s '${acmeUrl}/billing' -H "Authorization: Bearer $ACME_TOKEN"`,
+    '  3. Take them out of Administrators: /billing answers 403, /members still 200:',
+    `    curl -s -X PUT '${control}/organizations/${org}/users/<diruser_…>/groups' ${json} -d '{"groupIds":["${engineering}"]}'`,
+    '  4. Delete them: their token answers 401:',
+    `    curl -s -X DELETE '${control}/organizations/${org}/users/<diruser_…>'`,
+  ];
 }
 
 main().catch((err: unknown) => {

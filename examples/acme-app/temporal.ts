@@ -1,10 +1,15 @@
-import { Worker, type NativeConnection } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
+import type { DataConverter } from '@temporalio/common';
 import type { Knex } from 'knex';
+import { consoleLogger, loadAcmeConfig } from './config';
+import { createAcmeDatabase, migrateAcme } from './db';
 import { createAcmeActivities, type ChangeLogger } from './directory-changes';
 
 /**
  * Acme's Temporal worker: the contract's activity `applyDirectoryChanges` on Acme's own task queue.
  * scimflow's delivery workflow calls it by name on that queue; Acme runs no workflows of its own.
+ * When scimflow encrypts its Temporal payloads, the worker needs the same payload codec
+ * (`dataConverter`) to read its batches.
  */
 export function createAcmeWorker(options: {
   connection: NativeConnection;
@@ -12,11 +17,42 @@ export function createAcmeWorker(options: {
   taskQueue: string;
   db: Knex;
   logger: ChangeLogger;
+  dataConverter?: DataConverter;
 }): Promise<Worker> {
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace ?? 'default',
     taskQueue: options.taskQueue,
     activities: createAcmeActivities(options.db, options.logger),
+    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
   });
+}
+
+/**
+ * Acme's worker process, from the environment: migrates Acme's schema, then polls APP_TASK_QUEUE
+ * (`acme-app` by default) at TEMPORAL_ADDRESS until SIGINT or SIGTERM.
+ */
+export async function runAcmeWorker(options: { dataConverter?: DataConverter } = {}): Promise<void> {
+  const config = loadAcmeConfig();
+  const logger = consoleLogger('acme-worker');
+  const db = createAcmeDatabase(config.databaseUrl, { applicationName: 'acme-worker' });
+  await migrateAcme(db);
+  const connection = await NativeConnection.connect({ address: config.temporalAddress });
+  const worker = await createAcmeWorker({
+    connection,
+    namespace: config.temporalNamespace,
+    taskQueue: config.taskQueue,
+    db,
+    logger,
+    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
+  });
+  logger.info('polling', {
+    temporal: config.temporalAddress,
+    taskQueue: config.taskQueue,
+    payloadCodec: options.dataConverter ? 'on' : 'off',
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
+  await worker.run();
+  await connection.close();
+  await db.destroy();
 }

@@ -23,7 +23,7 @@ const ports: Record<string, number> = {};
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  for (const name of ['PORT', 'TEMPORAL_DEV_PORT', 'TEMPORAL_UI_PORT', 'EMULATOR_PORT']) ports[name] = await freePort();
+  for (const name of ['PORT', 'TEMPORAL_DEV_PORT', 'TEMPORAL_UI_PORT', 'EMULATOR_PORT', 'ACME_PORT']) ports[name] = await freePort();
   port = ports.PORT as number;
   dev = startDev(
     {
@@ -64,7 +64,7 @@ it('prints the command that makes a settings link (not a live single-use link), 
   // A link in a terminal's scrollback would be one more place a single-use credential lingers.
   expect(out).not.toMatch(/\/settings\/directory\?/);
   const command =
-    /curl -s -X POST -H "Authorization: Bearer \$OPERATOR_API_TOKEN" \\\n\s+(http:\/\/127\.0\.0\.1:\d+\/api\/organizations\/org_\w+\/settings-link)/.exec(
+    /curl -s -X POST -H "Authorization: Bearer \$OPERATOR_API_TOKEN" \\\n\s+'(http:\/\/127\.0\.0\.1:\d+\/api\/organizations\/org_\w+\/settings-link)'/.exec(
       out,
     );
   expect(command?.[1]).toBeDefined();

@@ -288,6 +288,7 @@ const COMPOSE_VARIABLES: Record<string, Passing> = {
   TEMPORAL_DEV_PORT: { notForCompose: 'a port of `npm run dev`' },
   TEMPORAL_UI_PORT: { notForCompose: 'a port of `npm run dev`' },
   EMULATOR_PORT: { notForCompose: 'a port of `npm run dev` (the emulator is not part of the Compose stack)' },
+  SCIMFLOW_DEV_APP: { notForCompose: '`npm run dev` only: whether it starts the reference application beside scimflow' },
   SCIMFLOW_EXIT_WITH_PARENT: { notForCompose: 'for processes a parent starts (`npm run dev`, tests); Compose runs services' },
 };
 
