@@ -5,6 +5,9 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
+import { deliveryCommand, deliveryStatusCommand } from '../../cli/delivery';
+import { CliContext } from '../../cli/context';
+import { parseConfig } from '../../config/index';
 import { deliveryStatus } from '../../db/repositories/deliveries';
 import type { ChangeBatch, ChangeBatchResult } from '../../domain/changes';
 import { deliverySettings } from '../../domain/delivery';
@@ -270,5 +273,96 @@ describe('signed HTTP push', () => {
     await eventually(async () => receiver.effectsOf(org).length === 5);
     expect((await stack.pushDeliveries.status(org))?.channel).toBe('webhook');
     expect((await stack.deliveries.status(org))?.channel).toBe('temporal');
+  });
+});
+
+describe('operators steer each channel', () => {
+  const post = async (path: string, body: unknown) => {
+    const res = await fetch(`${stack.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.operatorToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+
+  it('the API shows both channels and takes ?channel= on every command', async () => {
+    const org = newOrg();
+    await createGroups(org, ['a']);
+    await eventually(async () => (await pushStatus(org)).deliveredSequence === 1);
+    await eventually(async () => (await deliveryStatus(stack.database.db, org, 'temporal')).deliveredSequence === 1);
+    expect(await stack.api(`/api/organizations/${org}/delivery?channel=webhook`)).toMatchObject({
+      channel: 'webhook',
+      enabled: true,
+      deliveredSequence: 1,
+      channels: { temporal: { enabled: true, deliveredSequence: 1 }, webhook: { enabled: true, deliveredSequence: 1 } },
+    });
+    // Without a channel: Temporal-native delivery (both are on).
+    expect(await stack.api(`/api/organizations/${org}/delivery`)).toMatchObject({ channel: 'temporal' });
+
+    expect(await post(`/api/organizations/${org}/delivery/pause?channel=webhook`, { note: 'upgrade' })).toMatchObject({
+      status: 200,
+      body: { paused: { note: 'upgrade' } },
+    });
+    await createGroups(org, ['b']);
+    await eventually(async () => temporalApp.effectsOf(org).length === 2);
+    expect(await stack.api(`/api/organizations/${org}/delivery?channel=webhook`)).toMatchObject({ state: 'paused', waiting: 1 });
+    expect((await post(`/api/organizations/${org}/delivery/pause?channel=webhook`, {})).status).toBe(409);
+    expect((await post(`/api/organizations/${org}/delivery/resume?channel=nope`, {})).status).toBe(400);
+    expect((await post(`/api/organizations/${org}/delivery/resume?channel=webhook`, {})).status).toBe(200);
+    await eventually(async () => receiver.effectsOf(org).length === 2);
+    await eventually(async () => (await pushStatus(org)).deliveredSequence === 2);
+    expect(await post(`/api/organizations/${org}/delivery/rewind?channel=webhook`, { toSequence: 1, dryRun: true })).toMatchObject({
+      status: 200,
+      body: { dryRun: true, fromSequence: 1, records: 2 },
+    });
+  });
+
+  it('the CLI takes --channel, and status shows both channels', async () => {
+    const out: string[] = [];
+    const config = parseConfig({
+      DATABASE_URL: stack.database.url,
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      TEMPORAL_TASK_QUEUE: stack.taskQueue,
+      APP_TASK_QUEUE: appQueue,
+      APP_WEBHOOK_URL: receiver.url,
+      APP_WEBHOOK_SECRET: SECRET,
+      APP_DELIVERY_BATCH: String(BATCH),
+    });
+    const io = {
+      out: (l = '') => void out.push(l),
+      err: (l = '') => void out.push(l),
+      errRaw: () => {},
+      errIsTTY: false,
+      errColumns: () => undefined,
+    };
+    class Context extends CliContext {
+      override config() {
+        return config;
+      }
+    }
+    const ctx = new Context(io);
+    const org = newOrg();
+    try {
+      await createGroups(org, ['Poison']);
+      await eventually(async () => (await pushStatus(org)).state === 'stopped');
+      const recordId = (await pushStatus(org)).stop!.recordId!;
+      expect(await deliveryStatusCommand(ctx, org, {})).toBe(0);
+      const text = out.join('\n');
+      expect(text).toMatch(/delivery of .* to test-app-/);
+      expect(text).toMatch(/push of .* to the application's URL: stopped/);
+      expect(text).toMatch(`scimflow delivery retry ${org} --channel webhook`);
+      out.length = 0;
+      expect(await deliveryStatusCommand(ctx, org, { channel: 'webhook', json: true })).toBe(0);
+      expect(JSON.parse(out[0]!)).toMatchObject({ channel: 'webhook', state: 'stopped', channels: { temporal: {}, webhook: {} } });
+      out.length = 0;
+      expect(await deliveryCommand(ctx, 'skip', org, { channel: 'webhook', record: recordId, reason: 'reserved name', json: true })).toBe(
+        0,
+      );
+      expect(JSON.parse(out[0]!)).toMatchObject({ organizationId: org, channel: 'webhook', action: 'skip', skipped: recordId });
+      await eventually(async () => (await pushStatus(org)).state === 'running');
+    } finally {
+      await ctx.close();
+    }
   });
 });

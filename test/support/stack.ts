@@ -131,6 +131,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     portal: options.scalekit ? PortalLinks.fromCredentials(options.scalekit, options.portalTimeoutMs) : undefined,
     codec: codec ? { codec } : undefined,
     ...(options.delivery ? { deliveries } : {}),
+    ...(options.push ? { pushDeliveries } : {}),
   };
   const server = await listen(createApp(deps));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
