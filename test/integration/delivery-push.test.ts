@@ -227,6 +227,9 @@ describe('signed HTTP push', () => {
     expect(stopped).toMatchObject({ deliveredSequence: at - 1, stop: { kind: 'rejected', sequence: at, recordId: String(poison.id) } });
     expect(stopped.stop!.reason).toMatch(/422/);
     expect(receiver.effectsOf(org)).toEqual(range(1, at - 1));
+    const metrics = await (await fetch(`${stack.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^scimflow_push_stopped_organizations [1-9]/m);
+    expect(metrics).toMatch(/^scimflow_push_records_waiting [1-9]/m);
 
     // Another organization delivers meanwhile.
     await createGroups(other, ['x', 'y']);
