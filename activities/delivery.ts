@@ -11,6 +11,7 @@ import {
   recordSkip,
   saveDelivered,
   saveDelivery,
+  type DeliveryChannel,
   type DeliveryPage,
   type DeliveryRow,
   type DeliverySnapshot,
@@ -18,6 +19,8 @@ import {
 import {
   changesAvailableSignal,
   DELIVERY_WORKFLOW_TYPE,
+  deliveryInput,
+  deliverySummary,
   deliveryWorkflowId,
   type DeliveryWorkflowInput,
 } from '../workflows/delivery-messages';
@@ -25,9 +28,20 @@ import { SCIM_ORG_ID } from '../workflows/messages';
 
 /** Temporal-native delivery as the worker runs it: on when APP_TASK_QUEUE is set. */
 export interface DeliveryDeps {
-  settings: DeliverySettings;
+  /** Temporal-native delivery (APP_TASK_QUEUE); undefined: off. */
+  settings?: DeliverySettings | undefined;
+  /** Signed HTTP push (APP_WEBHOOK_URL): its settings, `appTaskQueue` being scimflow's push queue; undefined: off. */
+  push?: DeliverySettings | undefined;
   /** scimflow's main task queue: the delivery workflows run there. */
   taskQueue: string;
+}
+
+/** The channels `deps` turns on, with their settings. */
+export function enabledChannels(deps: Pick<DeliveryDeps, 'settings' | 'push'>): [DeliveryChannel, DeliverySettings][] {
+  const out: [DeliveryChannel, DeliverySettings][] = [];
+  if (deps.settings) out.push(['temporal', deps.settings]);
+  if (deps.push) out.push(['webhook', deps.push]);
+  return out;
 }
 
 /** The delivery workflow's steps: the cursor and state it keeps in PostgreSQL, and reading records. */
@@ -36,18 +50,23 @@ export function createDeliveryActivities(db: Knex) {
     async readDeliveryBatch(organizationId: string, after: number, limit: number): Promise<DeliveryPage> {
       return readDeliveryBatch(db, organizationId, after, limit);
     },
-    async loadDelivery(organizationId: string): Promise<DeliveryRow | null> {
-      return loadDelivery(db, organizationId, 'temporal');
+    // The channel is absent for Temporal-native delivery (as before there were two).
+    async loadDelivery(organizationId: string, channel: DeliveryChannel = 'temporal'): Promise<DeliveryRow | null> {
+      return loadDelivery(db, organizationId, channel);
     },
-    async saveDelivered(organizationId: string, sequence: number): Promise<void> {
-      await saveDelivered(db, organizationId, 'temporal', sequence);
+    async saveDelivered(organizationId: string, sequence: number, channel: DeliveryChannel = 'temporal'): Promise<void> {
+      await saveDelivered(db, organizationId, channel, sequence);
     },
-    async saveDelivery(organizationId: string, snapshot: DeliverySnapshot): Promise<void> {
-      await saveDelivery(db, organizationId, 'temporal', snapshot);
+    async saveDelivery(organizationId: string, snapshot: DeliverySnapshot, channel: DeliveryChannel = 'temporal'): Promise<void> {
+      await saveDelivery(db, organizationId, channel, snapshot);
     },
     /** False when `recordId` is not the organization's record at `sequence`. */
-    async recordDeliverySkip(organizationId: string, skip: { recordId: string; sequence: number; reason: string }): Promise<boolean> {
-      return recordSkip(db, organizationId, 'temporal', skip);
+    async recordDeliverySkip(
+      organizationId: string,
+      skip: { recordId: string; sequence: number; reason: string },
+      channel: DeliveryChannel = 'temporal',
+    ): Promise<boolean> {
+      return recordSkip(db, organizationId, channel, skip);
     },
     async firstDeliverySequenceAt(organizationId: string, time: string): Promise<number | null> {
       return firstSequenceAt(db, organizationId, time);
@@ -65,12 +84,15 @@ export function createDeliveryActivities(db: Knex) {
  */
 export class DeliveryNotifier {
   private readonly notified = new Map<string, number>();
+  private readonly channels: [DeliveryChannel, DeliverySettings][];
 
   constructor(
     private readonly db: Knex,
     private readonly client: Client,
     private readonly deps: DeliveryDeps,
-  ) {}
+  ) {
+    this.channels = enabledChannels(deps);
+  }
 
   async notify(organizationId: string): Promise<void> {
     try {
@@ -87,23 +109,31 @@ export class DeliveryNotifier {
     }
   }
 
-  /** Wakes (or starts) the organization's delivery if it has records this process has not told it of; throws what fails. */
-  async wake(organizationId: string): Promise<void> {
+  /**
+   * Wakes (or starts) the organization's deliveries (one per enabled channel) if it has records this
+   * process has not told them of; throws what fails.
+   */
+  async wake(organizationId: string, only?: DeliveryChannel): Promise<void> {
     const sequence = await latestSequence(this.db, organizationId);
-    if (sequence === 0 || (this.notified.get(organizationId) ?? 0) >= sequence) return;
-    const input: DeliveryWorkflowInput = { organizationId, settings: this.deps.settings };
-    await this.client.workflow.signalWithStart(DELIVERY_WORKFLOW_TYPE, {
-      workflowId: deliveryWorkflowId(organizationId),
-      taskQueue: this.deps.taskQueue,
-      args: [input],
-      signal: changesAvailableSignal,
-      signalArgs: [{ sequence, settings: this.deps.settings }],
-      typedSearchAttributes: [{ key: SCIM_ORG_ID, value: organizationId }],
-      staticSummary: `Delivery of directory changes to ${this.deps.settings.appTaskQueue} for organization ${organizationId}`,
-    });
-    // Bounded: a worker serving many organizations keeps the newest few thousand.
-    if (this.notified.size > 10_000) this.notified.clear();
-    this.notified.set(organizationId, sequence);
+    if (sequence === 0) return;
+    for (const [channel, settings] of this.channels) {
+      if (only && channel !== only) continue;
+      const key = `${channel}:${organizationId}`;
+      if ((this.notified.get(key) ?? 0) >= sequence) continue;
+      const input: DeliveryWorkflowInput = deliveryInput(organizationId, channel, settings);
+      await this.client.workflow.signalWithStart(DELIVERY_WORKFLOW_TYPE, {
+        workflowId: deliveryWorkflowId(organizationId, channel),
+        taskQueue: this.deps.taskQueue,
+        args: [input],
+        signal: changesAvailableSignal,
+        signalArgs: [{ sequence, settings }],
+        typedSearchAttributes: [{ key: SCIM_ORG_ID, value: organizationId }],
+        staticSummary: deliverySummary(organizationId, channel, settings),
+      });
+      // Bounded: a worker serving many organizations keeps the newest few thousand.
+      if (this.notified.size > 10_000) this.notified.clear();
+      this.notified.set(key, sequence);
+    }
   }
 }
 
@@ -116,9 +146,11 @@ export class DeliveryNotifier {
 export async function wakeWaitingDeliveries(db: Knex, client: Client, deps: DeliveryDeps): Promise<number> {
   const notifier = new DeliveryNotifier(db, client, deps);
   let woken = 0;
-  for (const organizationId of await organizationsWithUndelivered(db, 'temporal')) {
-    await notifier.wake(organizationId);
-    woken++;
+  for (const [channel] of enabledChannels(deps)) {
+    for (const organizationId of await organizationsWithUndelivered(db, channel)) {
+      await notifier.wake(organizationId, channel);
+      woken++;
+    }
   }
   return woken;
 }

@@ -7,6 +7,7 @@ import type { RoleChangeRequest, RoleChangeResult } from '../domain/roles';
 import type { ScheduleSettings } from '../temporal/schedules';
 
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
+import { createPushActivities, type PushDeps } from './push';
 import { createDeliveryActivities, DeliveryNotifier, wakingDelivery, type DeliveryDeps } from './delivery';
 import { reported, type ReportOptions } from './failures';
 import { withHeartbeat } from './heartbeat';
@@ -30,6 +31,8 @@ export interface ActivityDeps {
   registrationLimit?: number;
   /** Temporal-native delivery to the application (APP_TASK_QUEUE); undefined: off. */
   delivery?: DeliveryDeps;
+  /** Signed HTTP push to the application (APP_WEBHOOK_URL); undefined: off. */
+  push?: PushDeps;
 }
 
 /**
@@ -78,6 +81,7 @@ export function createActivities(deps: ActivityDeps) {
       }),
       ...createRetentionActivities({ db: deps.db, options: { ...DEFAULT_RETENTION_OPTIONS, ...deps.retention } }),
       ...createDeliveryActivities(deps.db),
+      ...createPushActivities(deps.push),
     },
     { permanentIsFinal: true },
   );

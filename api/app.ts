@@ -53,6 +53,8 @@ export interface AppDeps {
   portal?: PortalLinks;
   /** Operators' commands to organizations' deliveries to the application; undefined: APP_TASK_QUEUE is not set. */
   deliveries?: DeliveryDeps['deliveries'];
+  /** Operators' commands to organizations' signed HTTP push; undefined: APP_WEBHOOK_URL is not set. */
+  pushDeliveries?: DeliveryDeps['pushDeliveries'];
 }
 
 export function createApp(deps: AppDeps): Koa {

@@ -7,6 +7,7 @@ import { WebhookVerifier } from '../scalekit/webhook';
 import { deliverySettings } from '../domain/delivery';
 import { createLazyClient, OrganizationWorkflows } from '../temporal/client';
 import { DeliveryWorkflows } from '../temporal/delivery';
+import { pushTaskQueue } from '../temporal/task-queues';
 import { dataConverter, describeEncryption, encryptionCodec } from '../temporal/codec';
 import { createApp, createCodecApp } from './app';
 
@@ -44,6 +45,19 @@ async function main(): Promise<void> {
           client,
           config.temporal.taskQueue,
           deliverySettings(config.delivery.appTaskQueue, { batch: config.delivery.batch, maxAttempts: config.delivery.maxAttempts }),
+        )
+      : undefined,
+    pushDeliveries: config.push
+      ? new DeliveryWorkflows(
+          client,
+          config.temporal.taskQueue,
+          deliverySettings(pushTaskQueue(config.temporal.taskQueue), {
+            batch: config.delivery.batch,
+            maxAttempts: config.delivery.maxAttempts,
+          }),
+          undefined,
+          undefined,
+          'webhook',
         )
       : undefined,
   });

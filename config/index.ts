@@ -86,6 +86,15 @@ const commaList = <T extends z.ZodType<unknown, string>>(item: T) =>
 export const MIN_WEBHOOK_SECRET_BYTES = 24;
 const WEBHOOK_SECRET = /^whsec_[A-Za-z0-9+/=]+$/;
 
+/** One `whsec_<base64>` secret of at least MIN_WEBHOOK_SECRET_BYTES bytes. */
+const webhookSecret = z
+  .string()
+  .trim()
+  .regex(WEBHOOK_SECRET, { message: 'expected a secret of the form whsec_<base64>' })
+  .refine((s) => !WEBHOOK_SECRET.test(s) || Buffer.from(s.slice('whsec_'.length), 'base64').length >= MIN_WEBHOOK_SECRET_BYTES, {
+    message: `expected a secret of at least ${MIN_WEBHOOK_SECRET_BYTES} bytes after base64 decoding (the Standard Webhooks minimum), such as whsec_ followed by \`openssl rand -base64 32\``,
+  });
+
 const webhookSecrets = commaList(
   z
     .string()
@@ -188,6 +197,14 @@ const schema = z
     TEMPORAL_TASK_QUEUE: z.preprocess(blankAsUnset, z.string().trim().min(1).default('scimflow')),
     APP_TASK_QUEUE: optionalString,
     APP_DELIVERY_BATCH: wholeNumber(DEFAULT_DELIVERY_BATCH, 1, MAX_CHANGES_LIMIT, 'records per call'),
+    APP_WEBHOOK_URL: optionalString.pipe(
+      z
+        .string()
+        .url({ message: "expected the URL of the application's push handler, such as https://app.example.com/scimflow/changes" })
+        .refine((u) => /^https?:\/\//i.test(u), { message: 'expected an http:// or https:// URL' })
+        .optional(),
+    ),
+    APP_WEBHOOK_SECRET: optionalString.pipe(webhookSecret.optional()),
     APP_DELIVERY_ATTEMPTS: wholeNumber(DEFAULT_DELIVERY_ATTEMPTS, 1, 100, 'tries'),
     WORKER_ACTIVITY_SLOTS: slots(20, 1),
     WORKER_SCALEKIT_SLOTS: slots(10, 0),
@@ -305,6 +322,20 @@ const schema = z
         message: 'expected only with PAYLOAD_ENCRYPTION_KEYS (there is nothing to decode without them)',
       });
     }
+    if ((env.APP_WEBHOOK_URL === undefined) !== (env.APP_WEBHOOK_SECRET === undefined)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.APP_WEBHOOK_URL === undefined ? 'APP_WEBHOOK_URL' : 'APP_WEBHOOK_SECRET'],
+        message: 'expected to be set together with the other of APP_WEBHOOK_URL and APP_WEBHOOK_SECRET (both or neither)',
+      });
+    }
+    if (env.APP_WEBHOOK_SECRET && env.SCALEKIT_WEBHOOK_SECRET.includes(env.APP_WEBHOOK_SECRET)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['APP_WEBHOOK_SECRET'],
+        message: "expected a secret of its own, not one of SCALEKIT_WEBHOOK_SECRET's",
+      });
+    }
     if (env.APP_READ_TOKEN && env.APP_READ_TOKEN === env.OPERATOR_API_TOKEN) {
       ctx.addIssue({
         code: 'custom',
@@ -352,6 +383,11 @@ export interface Config {
    * records per call, tries of a call before the organization's delivery stops.
    */
   delivery: { appTaskQueue: string | undefined; batch: number; maxAttempts: number };
+  /**
+   * Signed HTTP push of the change stream to the application (APP_WEBHOOK_URL, signed with
+   * APP_WEBHOOK_SECRET; unset: off), with the batch size and tries of `delivery`.
+   */
+  push: { url: string; secret: string } | undefined;
   /** Concurrent activities of the worker: the main task queue's, the Scalekit queue's and the reconcile queue's (0: not polled here). */
   worker: { activitySlots: number; scalekitSlots: number; reconcileSlots: number };
   port: number;
@@ -419,6 +455,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     databaseUrlIsDefault: e.DATABASE_URL === undefined,
     temporal: { address: e.TEMPORAL_ADDRESS, namespace: e.TEMPORAL_NAMESPACE, taskQueue: e.TEMPORAL_TASK_QUEUE },
     delivery: { appTaskQueue: e.APP_TASK_QUEUE, batch: e.APP_DELIVERY_BATCH, maxAttempts: e.APP_DELIVERY_ATTEMPTS },
+    push: e.APP_WEBHOOK_URL && e.APP_WEBHOOK_SECRET ? { url: e.APP_WEBHOOK_URL, secret: e.APP_WEBHOOK_SECRET } : undefined,
     worker: { activitySlots: e.WORKER_ACTIVITY_SLOTS, scalekitSlots: e.WORKER_SCALEKIT_SLOTS, reconcileSlots: e.WORKER_RECONCILE_SLOTS },
     port: e.PORT,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),

@@ -4,23 +4,30 @@ import type { DeliverySettings, RewindRequest, RewindResult } from '../domain/de
 import {
   changesAvailableSignal,
   DELIVERY_WORKFLOW_TYPE,
+  deliveryInput,
   deliveryStatusQuery,
+  deliverySummary,
   deliveryWorkflowId,
   pauseDeliveryUpdate,
   resumeDeliveryUpdate,
   retryDeliveryUpdate,
   rewindDeliveryUpdate,
   skipRecordUpdate,
+  type DeliveryChannelName,
   type DeliveryWorkflowInput,
   type DeliveryWorkflowStatus,
 } from '../workflows/delivery-messages';
 import { SCIM_ORG_ID } from '../workflows/messages';
 import { DEFAULT_UPDATE_TIMEOUT_MS, runCommand } from './client';
 
-/** Temporal-native delivery is off (APP_TASK_QUEUE is not set): there is no delivery to steer. */
+/** The channel's delivery is off (APP_TASK_QUEUE, or APP_WEBHOOK_URL for the push, is not set): there is no delivery to steer. */
 export class DeliveryOffError extends Error {
-  constructor() {
-    super("Temporal-native delivery is off: set APP_TASK_QUEUE (the application's task queue) for the worker and the API");
+  constructor(channel: DeliveryChannelName = 'temporal') {
+    super(
+      channel === 'webhook'
+        ? 'signed HTTP push is off: set APP_WEBHOOK_URL and APP_WEBHOOK_SECRET for the worker and the API'
+        : "Temporal-native delivery is off: set APP_TASK_QUEUE (the application's task queue) for the worker and the API",
+    );
     this.name = 'DeliveryOffError';
   }
 }
@@ -38,6 +45,8 @@ export class DeliveryWorkflows {
     private readonly settings: DeliverySettings | undefined,
     private readonly callTimeoutMs = 5_000,
     private readonly updateTimeoutMs = DEFAULT_UPDATE_TIMEOUT_MS,
+    /** Which delivery: Temporal-native (`scim-delivery:<org>`) or the push (`scim-delivery-webhook:<org>`). */
+    readonly channel: DeliveryChannelName = 'temporal',
   ) {}
 
   get enabled(): boolean {
@@ -45,14 +54,14 @@ export class DeliveryWorkflows {
   }
 
   private startOptions(organizationId: string) {
-    if (!this.settings) throw new DeliveryOffError();
-    const input: DeliveryWorkflowInput = { organizationId, settings: this.settings };
+    if (!this.settings) throw new DeliveryOffError(this.channel);
+    const input: DeliveryWorkflowInput = deliveryInput(organizationId, this.channel, this.settings);
     return {
-      workflowId: deliveryWorkflowId(organizationId),
+      workflowId: deliveryWorkflowId(organizationId, this.channel),
       taskQueue: this.taskQueue,
       args: [input] as [DeliveryWorkflowInput],
       typedSearchAttributes: [{ key: SCIM_ORG_ID, value: organizationId }],
-      staticSummary: `Delivery of directory changes to ${this.settings.appTaskQueue} for organization ${organizationId}`,
+      staticSummary: deliverySummary(organizationId, this.channel, this.settings),
     };
   }
 
@@ -92,7 +101,7 @@ export class DeliveryWorkflows {
   async status(organizationId: string): Promise<DeliveryWorkflowStatus | null> {
     try {
       return await this.client.withDeadline(Date.now() + this.callTimeoutMs, () =>
-        this.client.workflow.getHandle(deliveryWorkflowId(organizationId)).query(deliveryStatusQuery),
+        this.client.workflow.getHandle(deliveryWorkflowId(organizationId, this.channel)).query(deliveryStatusQuery),
       );
     } catch (err) {
       if (err instanceof WorkflowNotFoundError) return null;

@@ -1,5 +1,5 @@
 /**
- * scimflow's three task queues, each with worker slots of its own so one kind of work never waits
+ * scimflow's task queues, each with worker slots of its own so one kind of work never waits
  * for a slot held by another:
  *
  * - The main one (TEMPORAL_TASK_QUEUE) runs the workflows and every short activity that needs only
@@ -25,6 +25,17 @@ export function scalekitTaskQueue(taskQueue: string): string {
 export function reconcileTaskQueue(taskQueue: string): string {
   return `${taskQueue}-reconcile`;
 }
+
+/**
+ * `<queue>-app` runs the signed HTTP pushes to the application (APP_WEBHOOK_URL): a slow or
+ * unreachable application holds only this queue's slots, never the ones event batches need.
+ */
+export function pushTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-app`;
+}
+
+/** The activities that run on the push queue. */
+export const PUSH_ACTIVITIES = ['pushDirectoryChanges'] as const;
 
 /** The activities that run on the Scalekit queue (the workflows route them there). */
 export const SCALEKIT_ACTIVITIES = ['ensureOrganizationSchedules', 'beginSyncRun', 'fetchDirectoryPages'] as const;

@@ -4,6 +4,8 @@ import type { Knex } from 'knex';
 import { fileURLToPath } from 'node:url';
 import { createActivities, pickActivities, type ActivityDeps } from '../activities/index';
 import {
+  PUSH_ACTIVITIES,
+  pushTaskQueue,
   RECONCILE_ACTIVITIES,
   reconcileTaskQueue,
   registrationLimit,
@@ -17,6 +19,8 @@ export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', imp
 export const DEFAULT_ACTIVITY_SLOTS = 20;
 export const DEFAULT_SCALEKIT_SLOTS = 10;
 export const DEFAULT_RECONCILE_SLOTS = 4;
+/** Pushes to the application at once (when APP_WEBHOOK_URL is set). */
+export const DEFAULT_PUSH_SLOTS = 10;
 
 export interface WorkerOptions {
   connection: NativeConnection;
@@ -39,23 +43,26 @@ export interface WorkerOptions {
   reconcileSlots?: number;
   /** A database pool for the reconcile queue's activities (they hold a connection for long); default: the main one. */
   reconcileDb?: Knex;
+  /** Pushes to the application run at once on the push queue (polled when `activities.push` is set). */
+  pushSlots?: number;
 }
 
 /**
  * The worker process's Temporal workers, run and stopped together: the main task queue
  * (workflows; applying events and everything else short that needs only PostgreSQL or Temporal),
- * the Scalekit queue (activities that wait on Scalekit) and the reconcile queue (plans and
- * applies), each with its own activity slots.
+ * the Scalekit queue (activities that wait on Scalekit), the reconcile queue (plans and
+ * applies) and, with signed HTTP push on, the push queue, each with its own activity slots.
  */
 export class ScimflowWorker {
   constructor(
     readonly main: Worker,
     readonly scalekit: Worker | undefined,
     readonly reconcile: Worker | undefined = undefined,
+    readonly push: Worker | undefined = undefined,
   ) {}
 
   private get workers(): Worker[] {
-    return [this.main, this.scalekit, this.reconcile].filter((w): w is Worker => w !== undefined);
+    return [this.main, this.scalekit, this.reconcile, this.push].filter((w): w is Worker => w !== undefined);
   }
 
   /** Runs until shut down; when one worker fails, the other is stopped too and the failure thrown. */
@@ -127,5 +134,15 @@ export async function createWorker(options: WorkerOptions): Promise<ScimflowWork
           maxConcurrentActivityTaskExecutions: reconcileSlots,
         })
       : undefined;
-  return new ScimflowWorker(main, scalekit, reconcile);
+  const pushSlots = options.pushSlots ?? DEFAULT_PUSH_SLOTS;
+  const push =
+    options.activities.push && pushSlots > 0
+      ? await Worker.create({
+          ...common,
+          taskQueue: pushTaskQueue(options.taskQueue),
+          activities: pickActivities(createActivities(options.activities), PUSH_ACTIVITIES),
+          maxConcurrentActivityTaskExecutions: pushSlots,
+        })
+      : undefined;
+  return new ScimflowWorker(main, scalekit, reconcile, push);
 }

@@ -6,7 +6,7 @@ import { createLogger } from '../observability/logger';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { dataConverter, describeEncryption } from '../temporal/codec';
 import { keepEnsuringRetentionSchedule } from '../temporal/retention';
-import { reconcileTaskQueue, scalekitTaskQueue } from '../temporal/task-queues';
+import { pushTaskQueue, reconcileTaskQueue, scalekitTaskQueue } from '../temporal/task-queues';
 import { wakeWaitingDeliveries } from '../activities/delivery';
 import { deliverySettings } from '../domain/delivery';
 import { createWorker } from './create';
@@ -46,15 +46,15 @@ async function main(): Promise<void> {
     namespace: config.temporal.namespace,
     ...(converter ? { dataConverter: converter } : {}),
   });
-  const deliveryDeps = config.delivery.appTaskQueue
-    ? {
-        taskQueue: config.temporal.taskQueue,
-        settings: deliverySettings(config.delivery.appTaskQueue, {
-          batch: config.delivery.batch,
-          maxAttempts: config.delivery.maxAttempts,
-        }),
-      }
-    : undefined;
+  const tuning = { batch: config.delivery.batch, maxAttempts: config.delivery.maxAttempts };
+  const deliveryDeps =
+    config.delivery.appTaskQueue || config.push
+      ? {
+          taskQueue: config.temporal.taskQueue,
+          settings: config.delivery.appTaskQueue ? deliverySettings(config.delivery.appTaskQueue, tuning) : undefined,
+          push: config.push ? deliverySettings(pushTaskQueue(config.temporal.taskQueue), tuning) : undefined,
+        }
+      : undefined;
   const worker = await createWorker({
     dataConverter: converter,
     connection,
@@ -77,6 +77,7 @@ async function main(): Promise<void> {
       reconcile: { guardShare: config.reconcile.guardShare, guardMinimum: config.reconcile.guardMinimum },
       retention: { ...config.retention, logger },
       ...(deliveryDeps ? { delivery: deliveryDeps } : {}),
+      ...(config.push ? { push: config.push } : {}),
     },
   });
   if (deliveryDeps) {
@@ -122,6 +123,8 @@ async function main(): Promise<void> {
     reconcileSlots,
     payloads: describeEncryption(config.payloadKeys),
     appTaskQueue: config.delivery.appTaskQueue ?? null,
+    // The push's URL and secret are not logged.
+    appPush: config.push !== undefined,
   });
   await worker.run();
   stopping.abort();

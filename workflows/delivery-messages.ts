@@ -9,13 +9,31 @@ import type { DeliverySettings, DeliveryStop, RewindRequest, RewindResult } from
 
 export const DELIVERY_WORKFLOW_TYPE = 'deliveryWorkflow';
 
-export function deliveryWorkflowId(organizationId: string): string {
-  return `scim-delivery:${organizationId}`;
+/** 'temporal': the application's activity on APP_TASK_QUEUE; 'webhook': signed HTTP push to APP_WEBHOOK_URL. */
+export type DeliveryChannelName = 'temporal' | 'webhook';
+
+/** `scim-delivery:<org>` for Temporal-native delivery, `scim-delivery-webhook:<org>` for the push: each channel has its own order and cursor. */
+export function deliveryWorkflowId(organizationId: string, channel: DeliveryChannelName = 'temporal'): string {
+  return channel === 'temporal' ? `scim-delivery:${organizationId}` : `scim-delivery-${channel}:${organizationId}`;
+}
+
+/** A delivery workflow's input (the channel is left out for Temporal-native delivery). */
+export function deliveryInput(organizationId: string, channel: DeliveryChannelName, settings: DeliverySettings): DeliveryWorkflowInput {
+  return channel === 'temporal' ? { organizationId, settings } : { organizationId, settings, channel };
+}
+
+/** What the Temporal UI says a delivery workflow is. */
+export function deliverySummary(organizationId: string, channel: DeliveryChannelName, settings: DeliverySettings): string {
+  return channel === 'temporal'
+    ? `Delivery of directory changes to ${settings.appTaskQueue} for organization ${organizationId}`
+    : `Signed HTTP push of directory changes to the application for organization ${organizationId}`;
 }
 
 export interface DeliveryWorkflowInput {
   organizationId: string;
   settings: DeliverySettings;
+  /** Absent: Temporal-native delivery. 'webhook': the push (`settings.appTaskQueue` is scimflow's push queue). */
+  channel?: DeliveryChannelName;
   /** Carried across continue-as-new; absent on a first start (the cursor is read from the database). */
   carried?: DeliveryCarried;
 }
@@ -51,6 +69,7 @@ export interface DeliveryWorkflowStatus {
   paused: { since: string; note: string | null } | null;
   stop: DeliveryStop | null;
   appTaskQueue: string;
+  channel: DeliveryChannelName;
   counters: DeliveryCounters;
 }
 

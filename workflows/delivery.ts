@@ -12,7 +12,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index';
-import type { ApplicationActivities, ChangeRecord } from '../domain/changes';
+import type { ApplicationActivities, ChangeBatch, ChangeRecord } from '../domain/changes';
 import { deliveryState, invalidRewind, rewoundCursor, type DeliverySettings, type DeliveryStop } from '../domain/delivery';
 import {
   changesAvailableSignal,
@@ -22,6 +22,7 @@ import {
   retryDeliveryUpdate,
   rewindDeliveryUpdate,
   skipRecordUpdate,
+  type DeliveryChannelName,
   type DeliveryCounters,
   type DeliveryWorkflowInput,
 } from './delivery-messages';
@@ -55,6 +56,14 @@ function applicationOptions(settings: DeliverySettings): ActivityOptions {
   };
 }
 
+/**
+ * The push's activity (`pushDirectoryChanges` on scimflow's push queue): one try waits at most ten
+ * seconds for the application; retryable answers back off like the application's activity does.
+ */
+function pushOptions(settings: DeliverySettings): ActivityOptions {
+  return { ...applicationOptions(settings), startToCloseTimeout: '30 seconds' };
+}
+
 const refuse = (message: string) => ApplicationFailure.create({ message, type: 'Refused', nonRetryable: true });
 
 /** A validator's refusal: throws when `refused`. */
@@ -81,6 +90,9 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
   let settings = input.settings;
   const steps = proxyActivities<Activities>(deliveryBookkeeping);
   const carried = input.carried;
+  const channel: DeliveryChannelName = input.channel ?? 'temporal';
+  // The bookkeeping activities take the channel last; Temporal-native delivery leaves it out.
+  const ch: [] | [DeliveryChannelName] = channel === 'temporal' ? [] : [channel];
 
   let loaded = carried !== undefined;
   let delivered = carried?.deliveredSequence ?? 0;
@@ -111,11 +123,13 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
             `Waiting for an operator: scimflow delivery retry|skip|rewind ${org}`
         : paused
           ? `**Paused** since ${paused.since}${paused.note ? ` (${paused.note})` : ''}; delivered up to sequence ${delivered}`
-          : `Delivering to ${settings.appTaskQueue}: up to sequence ${delivered} delivered`,
+          : channel === 'webhook'
+            ? `Pushing to the application's URL: up to sequence ${delivered} delivered`
+            : `Delivering to ${settings.appTaskQueue}: up to sequence ${delivered} delivered`,
     );
   const persist = async () => {
     showDetails();
-    await steps.saveDelivery(org, snapshot());
+    await steps.saveDelivery(org, snapshot(), ...ch);
   };
 
   setHandler(changesAvailableSignal, ({ sequence, settings: latest }) => {
@@ -132,6 +146,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
     paused,
     stop,
     appTaskQueue: settings.appTaskQueue,
+    channel,
     counters,
   }));
 
@@ -168,7 +183,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
           );
         }
         const sequence = stop.sequence;
-        if (!(await steps.recordDeliverySkip(org, { recordId, sequence, reason }))) {
+        if (!(await steps.recordDeliverySkip(org, { recordId, sequence, reason }, ...ch))) {
           throw refuse(`record ${recordId} is not record ${sequence} of ${org}`);
         }
         delivered = Math.max(delivered, sequence);
@@ -255,7 +270,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
   );
 
   if (!carried) {
-    const row = await steps.loadDelivery(org);
+    const row = await steps.loadDelivery(org, ...ch);
     if (row) {
       delivered = row.deliveredSequence;
       paused = row.paused;
@@ -266,7 +281,11 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
   }
   showDetails();
 
-  const app = () => proxyActivities<ApplicationActivities>(applicationOptions(settings));
+  // The call that hands a batch over: the application's activity, or the push.
+  const app = (): ((batch: ChangeBatch) => Promise<unknown>) =>
+    channel === 'webhook'
+      ? proxyActivities<Activities>(pushOptions(settings)).pushDirectoryChanges
+      : proxyActivities<ApplicationActivities>(applicationOptions(settings)).applyDirectoryChanges;
 
   const ready = () => !stop && !paused && !lock.held && lock.queued === 0;
   for (;;) {
@@ -277,6 +296,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
       await continueAsNew<typeof deliveryWorkflow>({
         organizationId: org,
         settings,
+        ...(input.channel ? { channel: input.channel } : {}),
         carried: { deliveredSequence: delivered, paused, stop, counters },
       });
     }
@@ -308,7 +328,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
         counters.batches++;
         counters.records += records.length;
         counters.lastDeliveredAt = new Date().toISOString();
-        await steps.saveDelivered(org, delivered);
+        await steps.saveDelivered(org, delivered, ...ch);
         showDetails();
         wake = true;
       } else if (outcome.kind === 'rejected' && records.length > 1) {
@@ -334,9 +354,9 @@ function continueAsNewDue(): boolean {
 
 type Outcome = { ok: true } | { ok: false; kind: 'rejected' | 'retries_exhausted'; reason: string };
 
-async function deliver(app: ApplicationActivities, organizationId: string, records: ChangeRecord[]): Promise<Outcome> {
+async function deliver(apply: (batch: ChangeBatch) => Promise<unknown>, organizationId: string, records: ChangeRecord[]): Promise<Outcome> {
   try {
-    await app.applyDirectoryChanges({ organizationId, records });
+    await apply({ organizationId, records });
     return { ok: true };
   } catch (err) {
     if (isCancellation(err)) throw err;

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { deliveryStatus } from '../../db/repositories/deliveries';
+import { DELIVERY_CHANNELS, deliveryStatus, type DeliveryChannel } from '../../db/repositories/deliveries';
 import type { DeliveryWorkflows } from '../../temporal/delivery';
 import { requireOperatorToken } from '../auth';
 import { ApiError, callTemporal } from '../errors';
@@ -11,6 +11,8 @@ export interface DeliveryDeps {
   db: Knex;
   /** Operators' delivery commands; undefined: Temporal-native delivery is off (APP_TASK_QUEUE unset). */
   deliveries?: Pick<DeliveryWorkflows, 'retry' | 'skip' | 'pause' | 'resume' | 'rewind'> | undefined;
+  /** Operators' commands to the signed HTTP push; undefined: the push is off (APP_WEBHOOK_URL unset). */
+  pushDeliveries?: Pick<DeliveryWorkflows, 'retry' | 'skip' | 'pause' | 'resume' | 'rewind'> | undefined;
   operatorApiToken: string | undefined;
 }
 
@@ -50,7 +52,23 @@ export function deliveryRouter(deps: DeliveryDeps): CheckedRouter<'orgId'> {
   const router = checkedRouter(['orgId'], { prefix: '/api' });
   router.use(requireOperatorToken(deps.operatorApiToken));
 
-  const deliveries = () => {
+  const enabled = (channel: DeliveryChannel) => (channel === 'webhook' ? deps.pushDeliveries : deps.deliveries) !== undefined;
+
+  /** `?channel=temporal|webhook`; default: Temporal-native delivery, or the push when only it is on. */
+  const channelOf = (query: unknown): DeliveryChannel => {
+    const given = (query as Record<string, unknown>).channel;
+    if (given === undefined) return !deps.deliveries && deps.pushDeliveries ? 'webhook' : 'temporal';
+    if (given === 'temporal' || given === 'webhook') return given;
+    throw new ApiError(400, 'invalid_request', 'channel: expected temporal or webhook');
+  };
+
+  const deliveries = (channel: DeliveryChannel) => {
+    if (channel === 'webhook') {
+      if (!deps.pushDeliveries) {
+        throw new ApiError(409, 'delivery_off', 'signed HTTP push is off: set APP_WEBHOOK_URL and APP_WEBHOOK_SECRET');
+      }
+      return deps.pushDeliveries;
+    }
     if (!deps.deliveries) {
       throw new ApiError(409, 'delivery_off', "Temporal-native delivery is off: set APP_TASK_QUEUE (the application's task queue)");
     }
@@ -59,44 +77,53 @@ export function deliveryRouter(deps: DeliveryDeps): CheckedRouter<'orgId'> {
 
   router.get('/organizations/:orgId/delivery', async (ctx) => {
     const organizationId = ctx.params.orgId;
+    const channel = channelOf(ctx.query);
     await requireKnownOrganization(deps.db, organizationId);
-    ctx.body = { enabled: deps.deliveries !== undefined, ...(await deliveryStatus(deps.db, organizationId, 'temporal')) };
+    const channels: Record<string, unknown> = {};
+    for (const c of DELIVERY_CHANNELS) channels[c] = { enabled: enabled(c), ...(await deliveryStatus(deps.db, organizationId, c)) };
+    // The channel asked for (or the default one) at the top; both under `channels`.
+    ctx.body = { ...(channels[channel] as object), channels };
   });
 
   router.post('/organizations/:orgId/delivery/retry', async (ctx) => {
     const organizationId = ctx.params.orgId;
+    const channel = channelOf(ctx.query);
     parse(empty, await readJson(ctx));
     await requireKnownOrganization(deps.db, organizationId);
-    ctx.body = await callTemporal(() => deliveries().retry(organizationId));
+    ctx.body = await callTemporal(() => deliveries(channel).retry(organizationId));
   });
 
   router.post('/organizations/:orgId/delivery/skip', async (ctx) => {
     const organizationId = ctx.params.orgId;
+    const channel = channelOf(ctx.query);
     const body = parse(skipBody, await readJson(ctx));
     await requireKnownOrganization(deps.db, organizationId);
-    ctx.body = await callTemporal(() => deliveries().skip(organizationId, body.recordId, body.reason));
+    ctx.body = await callTemporal(() => deliveries(channel).skip(organizationId, body.recordId, body.reason));
   });
 
   router.post('/organizations/:orgId/delivery/pause', async (ctx) => {
     const organizationId = ctx.params.orgId;
+    const channel = channelOf(ctx.query);
     const body = parse(pauseBody, await readJson(ctx));
     await requireKnownOrganization(deps.db, organizationId);
-    ctx.body = await callTemporal(() => deliveries().pause(organizationId, body.note));
+    ctx.body = await callTemporal(() => deliveries(channel).pause(organizationId, body.note));
   });
 
   router.post('/organizations/:orgId/delivery/resume', async (ctx) => {
     const organizationId = ctx.params.orgId;
+    const channel = channelOf(ctx.query);
     parse(empty, await readJson(ctx));
     await requireKnownOrganization(deps.db, organizationId);
-    ctx.body = await callTemporal(() => deliveries().resume(organizationId));
+    ctx.body = await callTemporal(() => deliveries(channel).resume(organizationId));
   });
 
   router.post('/organizations/:orgId/delivery/rewind', async (ctx) => {
     const organizationId = ctx.params.orgId;
+    const channel = channelOf(ctx.query);
     const body = parse(rewindBody, await readJson(ctx));
     await requireKnownOrganization(deps.db, organizationId);
     ctx.body = await callTemporal(() =>
-      deliveries().rewind(organizationId, {
+      deliveries(channel).rewind(organizationId, {
         ...(body.toSequence !== undefined ? { toSequence: body.toSequence } : {}),
         ...(body.toTime !== undefined ? { toTime: body.toTime } : {}),
         dryRun: body.dryRun,

@@ -2,7 +2,7 @@ import Router from '@koa/router';
 import type { Knex } from 'knex';
 import { ping } from '../../db/connection';
 import { readRetentionGauges, type RetentionGauges } from '../../db/repositories/retention';
-import { readDeliveryGauges, type DeliveryGauges } from '../../db/repositories/deliveries';
+import { readDeliveryGauges, type DeliveryChannel, type DeliveryGauges } from '../../db/repositories/deliveries';
 import { readStateGauges, type StateGauges } from '../../db/repositories/state-gauges';
 import type { Gauge, Metrics } from '../../observability/metrics';
 import type { OrganizationWorkflows } from '../../temporal/client';
@@ -74,12 +74,39 @@ async function stateGauges(db: Knex): Promise<Gauge[]> {
  * application is. Left out when unreadable.
  */
 async function deliveryGauges(db: Knex): Promise<Gauge[]> {
-  let d: DeliveryGauges | undefined;
+  return [...(await temporalDeliveryGauges(db)), ...(await pushGauges(db))];
+}
+
+async function readGauges(db: Knex, channel: DeliveryChannel): Promise<DeliveryGauges | undefined> {
   try {
-    d = await readDeliveryGauges(db, 'temporal');
+    return await readDeliveryGauges(db, channel);
   } catch {
-    d = undefined;
+    return undefined;
   }
+}
+
+/** The same for the signed HTTP push (APP_WEBHOOK_URL), whose cursors are its own. */
+async function pushGauges(db: Knex): Promise<Gauge[]> {
+  const d = await readGauges(db, 'webhook');
+  const g = (name: string, help: string, value: number | null | undefined): Gauge => ({ name, help, value: value ?? null });
+  return [
+    g(
+      'scimflow_push_stopped_organizations',
+      'Organizations whose signed HTTP push to the application stopped at a record it refused (scimflow delivery status <org> --channel webhook).',
+      d?.stoppedDeliveries,
+    ),
+    g('scimflow_push_paused_organizations', 'Organizations whose signed HTTP push to the application is paused.', d?.pausedDeliveries),
+    g('scimflow_push_records_waiting', 'Change records committed and not yet pushed to the application.', d?.recordsWaiting),
+    g(
+      'scimflow_push_oldest_waiting_age_seconds',
+      'Age of the oldest change record not yet pushed to the application.',
+      d?.oldestWaitingSeconds,
+    ),
+  ];
+}
+
+async function temporalDeliveryGauges(db: Knex): Promise<Gauge[]> {
+  const d = await readGauges(db, 'temporal');
   const g = (name: string, help: string, value: number | null | undefined): Gauge => ({ name, help, value: value ?? null });
   return [
     g(

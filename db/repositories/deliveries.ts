@@ -11,7 +11,10 @@ import { ChangeCursorError, readChanges } from './changes';
 
 type Db = Knex | Knex.Transaction;
 
-export type DeliveryChannel = 'temporal';
+/** 'temporal': the application's activity on APP_TASK_QUEUE; 'webhook': signed HTTP push to APP_WEBHOOK_URL. */
+export type DeliveryChannel = 'temporal' | 'webhook';
+
+export const DELIVERY_CHANNELS: readonly DeliveryChannel[] = ['temporal', 'webhook'];
 
 /** What the delivery workflow persists of itself. */
 export interface DeliverySnapshot {

@@ -13,7 +13,8 @@ import { PortalLinks } from '../../scalekit/portal';
 import { memoryLogger } from '../../observability/logger';
 import { Metrics } from '../../observability/metrics';
 import { WebhookVerifier } from '../../scalekit/webhook';
-import type { DeliverySettings } from '../../domain/delivery';
+import { deliverySettings, type DeliverySettings } from '../../domain/delivery';
+import { pushTaskQueue } from '../../temporal/task-queues';
 import { OrganizationWorkflows } from '../../temporal/client';
 import { DeliveryWorkflows } from '../../temporal/delivery';
 import { dataConverter, encryptionCodec, type PayloadKey } from '../../temporal/codec';
@@ -61,6 +62,8 @@ export interface Stack {
   workflows: OrganizationWorkflows;
   /** Operators' delivery commands (throw DeliveryOffError without `delivery`). */
   deliveries: DeliveryWorkflows;
+  /** Operators' commands to the signed HTTP push (throw DeliveryOffError without `push`). */
+  pushDeliveries: DeliveryWorkflows;
   metrics: Metrics;
   logs: string[];
   /** POSTs a signed delivery of `body` (a string is sent byte for byte). */
@@ -97,6 +100,8 @@ export interface StackOptions {
   deliverTimeoutMs?: number;
   /** Temporal-native delivery of the change stream (the worker wakes it, the API steers it); off by default. */
   delivery?: DeliverySettings;
+  /** Signed HTTP push of the change stream to `url` (its queue is the stack's push queue); off by default. */
+  push?: { url: string; secret: string; settings?: Partial<Omit<DeliverySettings, 'appTaskQueue'>> };
 }
 
 /** API + worker in this process against the run's Temporal dev server and a fresh database. */
@@ -112,6 +117,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const client = new Client({ connection, ...(converter ? { dataConverter: converter } : {}) });
   const workflows = new OrganizationWorkflows(client, taskQueue, options.deliverTimeoutMs ?? 3_000);
   const deliveries = new DeliveryWorkflows(client, taskQueue, options.delivery);
+  const pushSettings = options.push ? deliverySettings(pushTaskQueue(taskQueue), options.push.settings) : undefined;
+  const pushDeliveries = new DeliveryWorkflows(client, taskQueue, pushSettings, undefined, undefined, 'webhook');
   const metrics = new Metrics();
   const logger = memoryLogger();
   const deps: AppDeps = {
@@ -124,6 +131,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     portal: options.scalekit ? PortalLinks.fromCredentials(options.scalekit, options.portalTimeoutMs) : undefined,
     codec: codec ? { codec } : undefined,
     ...(options.delivery ? { deliveries } : {}),
+    ...(options.push ? { pushDeliveries } : {}),
   };
   const server = await listen(createApp(deps));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -141,6 +149,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     taskQueue,
     workflows,
     deliveries,
+    pushDeliveries,
     metrics,
     logs: logger.lines,
     async deliver(body, headers) {
@@ -177,7 +186,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           schedules: { taskQueue, fullInterval: '6h', deltaInterval: '1h' },
           reconcile: options.reconcile,
           retention: options.retention,
-          ...(options.delivery ? { delivery: { taskQueue, settings: options.delivery } } : {}),
+          ...(options.delivery || pushSettings ? { delivery: { taskQueue, settings: options.delivery, push: pushSettings } } : {}),
+          ...(options.push ? { push: { url: options.push.url, secret: options.push.secret } } : {}),
         },
         workflowBundle: await workflowBundle(),
         ...(options.scalekitSlots !== undefined ? { scalekitSlots: options.scalekitSlots } : {}),

@@ -263,6 +263,8 @@ const COMPOSE_VARIABLES: Record<string, Passing> = {
   APP_TASK_QUEUE: { services: APP_SERVICES },
   APP_DELIVERY_BATCH: { services: APP_SERVICES },
   APP_DELIVERY_ATTEMPTS: { services: APP_SERVICES },
+  APP_WEBHOOK_URL: { services: APP_SERVICES },
+  APP_WEBHOOK_SECRET: { services: APP_SERVICES },
   PORT: { services: API, fixed: 'the port published on the host and probed by the healthcheck' },
   PUBLIC_BASE_URL: { services: API },
   TRUST_PROXY: { services: API },

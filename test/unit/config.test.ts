@@ -205,6 +205,32 @@ describe('parseConfig defaults', () => {
     expect(parseConfig({ SCALEKIT_WEBHOOK_SECRET: exactly }).webhookSecrets).toEqual([exactly]);
   });
 
+  it('APP_WEBHOOK_URL and APP_WEBHOOK_SECRET: both or neither, a secret of 24 bytes or more, its own', () => {
+    const secret = `whsec_${Buffer.alloc(32, 3).toString('base64')}`;
+    expect(parseConfig({ APP_WEBHOOK_URL: 'https://app.example.com/scimflow/changes', APP_WEBHOOK_SECRET: secret }).push).toEqual({
+      url: 'https://app.example.com/scimflow/changes',
+      secret,
+    });
+    expect(parseConfig({}).push).toBeUndefined();
+    expect(configError({ APP_WEBHOOK_URL: 'https://app.example.com/x' }).problems).toEqual([
+      expect.stringMatching(/^APP_WEBHOOK_SECRET: expected to be set together/),
+    ]);
+    expect(configError({ APP_WEBHOOK_SECRET: secret }).problems).toEqual([
+      expect.stringMatching(/^APP_WEBHOOK_URL: expected to be set together/),
+    ]);
+    const short = `whsec_${Buffer.alloc(23, 1).toString('base64')}`;
+    const err = configError({ APP_WEBHOOK_URL: 'https://app.example.com/x', APP_WEBHOOK_SECRET: short });
+    expect(err.message).toMatch(/APP_WEBHOOK_SECRET: expected a secret of at least 24 bytes/);
+    expect(err.message).not.toContain(short.slice(6));
+    expect(configError({ APP_WEBHOOK_URL: 'ftp://app.example.com/x', APP_WEBHOOK_SECRET: secret }).message).toMatch(/APP_WEBHOOK_URL/);
+    expect(configError({ APP_WEBHOOK_URL: 'https://a.example.com/x', APP_WEBHOOK_SECRET: 'not-a-secret' }).message).toMatch(
+      /APP_WEBHOOK_SECRET: expected a secret of the form whsec_/,
+    );
+    expect(
+      configError({ APP_WEBHOOK_URL: 'https://a.example.com/x', APP_WEBHOOK_SECRET: secret, SCALEKIT_WEBHOOK_SECRET: secret }).message,
+    ).toMatch(/APP_WEBHOOK_SECRET: expected a secret of its own/);
+  });
+
   it('SCIMFLOW_EXIT_WITH_PARENT accepts 1/true/0/false only', () => {
     expect(parseConfig({ SCIMFLOW_EXIT_WITH_PARENT: 'true' }).dev.exitWithParent).toBe(true);
     expect(parseConfig({ SCIMFLOW_EXIT_WITH_PARENT: '0' }).dev.exitWithParent).toBe(false);
