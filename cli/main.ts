@@ -241,69 +241,43 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .description(
       "an organization's delivery of directory changes to the application (APP_TASK_QUEUE; --channel webhook: the signed HTTP push to APP_WEBHOOK_URL): status; retry, skip, pause, resume, rewind",
     );
-  delivery
-    .command('status')
-    .description('state, records delivered and waiting (and the age of the oldest), why it stopped, records skipped')
-    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
-    .option('--channel <channel>', 'temporal or webhook (default: temporal, or webhook when only the push is on)', channelArg)
-    .option('--json', 'print JSON')
-    .action((orgId: string, opts: { channel?: DeliveryChannel; json?: boolean }) => run(() => deliveryStatusCommand(ctx, orgId, opts))());
-  delivery
-    .command('retry')
-    .description('deliver the record the application refused again (once the application is fixed)')
-    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
-    .option('--channel <channel>', 'temporal or webhook (default: temporal, or webhook when only the push is on)', channelArg)
-    .option('--json', 'print JSON')
-    .action((orgId: string, opts: { channel?: DeliveryChannel; json?: boolean }) =>
-      run(() => deliveryCommand(ctx, 'retry', orgId, opts))(),
-    );
-  delivery
-    .command('skip')
-    .description('pass over the record the delivery stopped at (never delivered), recording why, and go on')
-    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
-    .requiredOption('--record <id>', 'the record id, as `delivery status` shows it', recordIdArg)
-    .requiredOption('--reason <text>', 'why, at most 500 characters (recorded)', reasonArg)
-    .option('--channel <channel>', 'temporal or webhook (default: temporal, or webhook when only the push is on)', channelArg)
-    .option('--json', 'print JSON')
-    .action((orgId: string, opts: { channel?: DeliveryChannel; record: string; reason: string; json?: boolean }) =>
-      run(() => deliveryCommand(ctx, 'skip', orgId, opts))(),
-    );
-  delivery
-    .command('pause')
-    .description('stop delivering after the batch in flight: records wait in order, the directory keeps syncing')
-    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
-    .option('--note <text>', 'why, at most 500 characters (shown in `delivery status`)', noteArg)
-    .option('--channel <channel>', 'temporal or webhook (default: temporal, or webhook when only the push is on)', channelArg)
-    .option('--json', 'print JSON')
-    .action((orgId: string, opts: { channel?: DeliveryChannel; note?: string; json?: boolean }) =>
-      run(() => deliveryCommand(ctx, 'pause', orgId, opts))(),
-    );
-  delivery
-    .command('resume')
-    .description('deliver again, from where it paused')
-    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
-    .option('--channel <channel>', 'temporal or webhook (default: temporal, or webhook when only the push is on)', channelArg)
-    .option('--json', 'print JSON')
-    .action((orgId: string, opts: { channel?: DeliveryChannel; json?: boolean }) =>
-      run(() => deliveryCommand(ctx, 'resume', orgId, opts))(),
-    );
-  delivery
-    .command('rewind')
-    .description('deliver records again from a sequence or from a time (after the application restored a backup)')
-    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
-    .option('--to-sequence <n>', 'the first record to deliver again', positiveInt(Number.MAX_SAFE_INTEGER))
-    .option('--to-time <iso>', 'from the first record committed at or after this time (ISO 8601)', timeArg)
-    .option('--dry-run', 'count the records that would be delivered again; change nothing')
-    .option('--channel <channel>', 'temporal or webhook (default: temporal, or webhook when only the push is on)', channelArg)
-    .option('--json', 'print JSON')
-    .action(
-      (orgId: string, opts: { channel?: DeliveryChannel; toSequence?: number; toTime?: string; dryRun?: boolean; json?: boolean }) => {
-        if ((opts.toSequence === undefined) === (opts.toTime === undefined)) {
-          throw new CliError('give either --to-sequence or --to-time', EXIT_USAGE);
-        }
-        return run(() => deliveryCommand(ctx, 'rewind', orgId, opts))();
-      },
-    );
+  /** A delivery subcommand: `<orgId>`, the options `extra` adds, then `--channel` and `--json`. */
+  const deliverySubcommand = (name: string, description: string, extra: (cmd: Command) => Command = (cmd) => cmd) =>
+    extra(delivery.command(name).description(description).argument('<orgId>', 'Scalekit organization id', organizationIdArg))
+      .option('--channel <channel>', 'temporal or webhook (default: temporal, or webhook when only the push is on)', channelArg)
+      .option('--json', 'print JSON');
+  deliverySubcommand('status', 'state, records delivered and waiting (and the age of the oldest), why it stopped, records skipped').action(
+    (orgId: string, opts: { channel?: DeliveryChannel; json?: boolean }) => run(() => deliveryStatusCommand(ctx, orgId, opts))(),
+  );
+  deliverySubcommand('retry', 'deliver the record the application refused again (once the application is fixed)').action(
+    (orgId: string, opts: { channel?: DeliveryChannel; json?: boolean }) => run(() => deliveryCommand(ctx, 'retry', orgId, opts))(),
+  );
+  deliverySubcommand('skip', 'pass over the record the delivery stopped at (never delivered), recording why, and go on', (cmd) =>
+    cmd
+      .requiredOption('--record <id>', 'the record id, as `delivery status` shows it', recordIdArg)
+      .requiredOption('--reason <text>', 'why, at most 500 characters (recorded)', reasonArg),
+  ).action((orgId: string, opts: { channel?: DeliveryChannel; record: string; reason: string; json?: boolean }) =>
+    run(() => deliveryCommand(ctx, 'skip', orgId, opts))(),
+  );
+  deliverySubcommand('pause', 'stop delivering after the batch in flight: records wait in order, the directory keeps syncing', (cmd) =>
+    cmd.option('--note <text>', 'why, at most 500 characters (shown in `delivery status`)', noteArg),
+  ).action((orgId: string, opts: { channel?: DeliveryChannel; note?: string; json?: boolean }) =>
+    run(() => deliveryCommand(ctx, 'pause', orgId, opts))(),
+  );
+  deliverySubcommand('resume', 'deliver again, from where it paused').action(
+    (orgId: string, opts: { channel?: DeliveryChannel; json?: boolean }) => run(() => deliveryCommand(ctx, 'resume', orgId, opts))(),
+  );
+  deliverySubcommand('rewind', 'deliver records again from a sequence or from a time (after the application restored a backup)', (cmd) =>
+    cmd
+      .option('--to-sequence <n>', 'the first record to deliver again', positiveInt(Number.MAX_SAFE_INTEGER))
+      .option('--to-time <iso>', 'from the first record committed at or after this time (ISO 8601)', timeArg)
+      .option('--dry-run', 'count the records that would be delivered again; change nothing'),
+  ).action((orgId: string, opts: { channel?: DeliveryChannel; toSequence?: number; toTime?: string; dryRun?: boolean; json?: boolean }) => {
+    if ((opts.toSequence === undefined) === (opts.toTime === undefined)) {
+      throw new CliError('give either --to-sequence or --to-time', EXIT_USAGE);
+    }
+    return run(() => deliveryCommand(ctx, 'rewind', orgId, opts))();
+  });
 
   const events = program
     .command('events')

@@ -26,17 +26,8 @@ export interface GrantState {
   precedence: number | null;
 }
 
-/** A user as stored: the view's fields, whether the application was told about them, and their grants. */
-export interface UserState {
-  id: string;
-  externalId: string | null;
-  directoryId: string | null;
-  email: string | null;
-  preferredUsername: string | null;
-  name: string | null;
-  givenName: string | null;
-  familyName: string | null;
-  active: boolean;
+/** A user as stored: the view's fields but the resolved roles, whether the application was told about them, and their grants. */
+export interface UserState extends Omit<UserView, 'roles'> {
   /** The user was provisioned (first seen active) at some point. */
   provisioned: boolean;
   /** Live groups, sorted by id. */

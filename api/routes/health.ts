@@ -69,58 +69,49 @@ async function stateGauges(db: Knex): Promise<Gauge[]> {
 }
 
 /**
- * Delivery of the change stream to the application (APP_TASK_QUEUE): organizations stopped at a
- * record the application refused (an operator must act) or paused, and how far behind the
- * application is. Left out when unreadable.
+ * Delivery of the change stream to the application, by channel: organizations stopped at a record
+ * the application refused (an operator must act) or paused, and how far behind the application is.
+ * Left out when unreadable.
  */
 async function deliveryGauges(db: Knex): Promise<Gauge[]> {
-  return [...(await temporalDeliveryGauges(db)), ...(await pushGauges(db))];
+  return [...(await channelGauges(db, 'temporal')), ...(await channelGauges(db, 'webhook'))];
 }
 
-async function readGauges(db: Knex, channel: DeliveryChannel): Promise<DeliveryGauges | undefined> {
+/** How each channel's gauges are named and described. */
+const CHANNEL_GAUGES: Record<DeliveryChannel, { prefix: string; what: string; done: string; status: string }> = {
+  temporal: {
+    prefix: 'scimflow_delivery',
+    what: 'delivery to the application',
+    done: 'delivered',
+    status: 'scimflow delivery status <org>',
+  },
+  // The signed HTTP push (APP_WEBHOOK_URL), whose cursors are its own.
+  webhook: {
+    prefix: 'scimflow_push',
+    what: 'signed HTTP push to the application',
+    done: 'pushed',
+    status: 'scimflow delivery status <org> --channel webhook',
+  },
+};
+
+async function channelGauges(db: Knex, channel: DeliveryChannel): Promise<Gauge[]> {
+  let d: DeliveryGauges | undefined;
   try {
-    return await readDeliveryGauges(db, channel);
+    d = await readDeliveryGauges(db, channel);
   } catch {
-    return undefined;
+    d = undefined;
   }
-}
-
-/** The same for the signed HTTP push (APP_WEBHOOK_URL), whose cursors are its own. */
-async function pushGauges(db: Knex): Promise<Gauge[]> {
-  const d = await readGauges(db, 'webhook');
-  const g = (name: string, help: string, value: number | null | undefined): Gauge => ({ name, help, value: value ?? null });
+  const { prefix, what, done, status } = CHANNEL_GAUGES[channel];
+  const g = (name: string, help: string, value: number | null | undefined): Gauge => ({
+    name: `${prefix}_${name}`,
+    help,
+    value: value ?? null,
+  });
   return [
-    g(
-      'scimflow_push_stopped_organizations',
-      'Organizations whose signed HTTP push to the application stopped at a record it refused (scimflow delivery status <org> --channel webhook).',
-      d?.stoppedDeliveries,
-    ),
-    g('scimflow_push_paused_organizations', 'Organizations whose signed HTTP push to the application is paused.', d?.pausedDeliveries),
-    g('scimflow_push_records_waiting', 'Change records committed and not yet pushed to the application.', d?.recordsWaiting),
-    g(
-      'scimflow_push_oldest_waiting_age_seconds',
-      'Age of the oldest change record not yet pushed to the application.',
-      d?.oldestWaitingSeconds,
-    ),
-  ];
-}
-
-async function temporalDeliveryGauges(db: Knex): Promise<Gauge[]> {
-  const d = await readGauges(db, 'temporal');
-  const g = (name: string, help: string, value: number | null | undefined): Gauge => ({ name, help, value: value ?? null });
-  return [
-    g(
-      'scimflow_delivery_stopped_organizations',
-      'Organizations whose delivery to the application stopped at a record it refused (scimflow delivery status <org>).',
-      d?.stoppedDeliveries,
-    ),
-    g('scimflow_delivery_paused_organizations', 'Organizations whose delivery to the application is paused.', d?.pausedDeliveries),
-    g('scimflow_delivery_records_waiting', 'Change records committed and not yet delivered to the application.', d?.recordsWaiting),
-    g(
-      'scimflow_delivery_oldest_waiting_age_seconds',
-      'Age of the oldest change record not yet delivered to the application.',
-      d?.oldestWaitingSeconds,
-    ),
+    g('stopped_organizations', `Organizations whose ${what} stopped at a record it refused (${status}).`, d?.stoppedDeliveries),
+    g('paused_organizations', `Organizations whose ${what} is paused.`, d?.pausedDeliveries),
+    g('records_waiting', `Change records committed and not yet ${done} to the application.`, d?.recordsWaiting),
+    g('oldest_waiting_age_seconds', `Age of the oldest change record not yet ${done} to the application.`, d?.oldestWaitingSeconds),
   ];
 }
 

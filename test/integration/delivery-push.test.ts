@@ -11,8 +11,8 @@ import { parseConfig } from '../../config/index';
 import { deliveryStatus } from '../../db/repositories/deliveries';
 import type { ChangeBatch, ChangeBatchResult } from '../../domain/changes';
 import { deliverySettings } from '../../domain/delivery';
+import { createGroups as createGroupsVia, range } from '../support/changes';
 import { eventually, expectActivityFailures, startStack, type Stack } from '../support/stack';
-import { envelope, nanoTime, T } from '../support/webhooks';
 
 /**
  * Signed HTTP push: each organization's change records are POSTed to the application's URL in
@@ -156,25 +156,7 @@ afterAll(async () => {
 });
 
 const newOrg = () => `org_${randomBytes(6).toString('hex')}`;
-let clock = 0;
-
-async function createGroups(org: string, names: string[]): Promise<void> {
-  const before = await recorded(org);
-  for (const name of names) {
-    const body = envelope(T.groupCreated, org, { id: `dirgroup_${randomBytes(4).toString('hex')}`, display_name: name }, nanoTime(++clock));
-    expect((await stack.deliver(body)).status).toBe(202);
-  }
-  await eventually(async () => (await recorded(org)) >= before + names.length);
-}
-
-async function recorded(org: string): Promise<number> {
-  const row = (await stack.database.db('change_records').where('organization_id', org).max('sequence as n').first()) as {
-    n: string | null;
-  };
-  return Number(row?.n ?? 0);
-}
-
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const createGroups = (org: string, names: string[]) => createGroupsVia(stack, org, names);
 const pushStatus = (org: string) => deliveryStatus(stack.database.db, org, 'webhook');
 
 describe('signed HTTP push', () => {

@@ -12,8 +12,8 @@ import type { ChangeBatch, ChangeBatchResult } from '../../domain/changes';
 import { deliverySettings } from '../../domain/delivery';
 import { WorkflowRefusedError } from '../../temporal/client';
 import { deliveryWorkflowId } from '../../workflows/delivery-messages';
+import { createGroups as createGroupsVia, range } from '../support/changes';
 import { eventually, expectActivityFailures, startStack, type Stack } from '../support/stack';
-import { envelope, nanoTime, T } from '../support/webhooks';
 
 /**
  * Temporal-native delivery: the change records of each organization reach the application's
@@ -120,26 +120,7 @@ afterAll(async () => {
 });
 
 const newOrg = () => `org_${randomBytes(6).toString('hex')}`;
-let clock = 0;
-
-/** Creates groups (one record each), in order, through the webhook endpoint; waits until they are recorded. */
-async function createGroups(org: string, names: string[]): Promise<void> {
-  const before = await recorded(org);
-  for (const name of names) {
-    const body = envelope(T.groupCreated, org, { id: `dirgroup_${randomBytes(4).toString('hex')}`, display_name: name }, nanoTime(++clock));
-    expect((await stack.deliver(body)).status).toBe(202);
-  }
-  await eventually(async () => (await recorded(org)) >= before + names.length);
-}
-
-async function recorded(org: string): Promise<number> {
-  const row = (await stack.database.db('change_records').where('organization_id', org).max('sequence as n').first()) as {
-    n: string | null;
-  };
-  return Number(row?.n ?? 0);
-}
-
-const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+const createGroups = (org: string, names: string[]) => createGroupsVia(stack, org, names);
 const status = (org: string) => deliveryStatus(stack.database.db, org, 'temporal');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
