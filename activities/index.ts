@@ -4,6 +4,7 @@ import type { DirectoryEvent } from '../domain/events';
 import type { ScalekitDirectory } from '../scalekit/directory';
 import type { QuarantineRetryRequest, QuarantineRetryResult } from '../domain/quarantine';
 import type { RoleChangeRequest, RoleChangeResult } from '../domain/roles';
+import type { EmailPolicyRequest, EmailPolicyResult } from '../domain/email-policy';
 import type { ScheduleSettings } from '../temporal/schedules';
 
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
@@ -16,6 +17,7 @@ import { applyDeferredEvents, deferDirectoryEvents, recordSyncPause, type Deferr
 import { createRetentionActivities, DEFAULT_RETENTION_OPTIONS, type RetentionOptions } from './retention';
 import { retryQuarantinedEvents } from './retry-quarantined';
 import { changeRoleMappings } from './roles';
+import { changeEmailPolicy } from './email-policy';
 import { createScheduleActivities } from './schedules';
 
 export interface ActivityDeps {
@@ -67,6 +69,9 @@ export function createActivities(deps: ActivityDeps) {
       async changeRoleMappings(organizationId: string, request: RoleChangeRequest): Promise<RoleChangeResult> {
         return changeRoleMappings(deps.db, organizationId, request);
       },
+      async changeEmailPolicy(organizationId: string, request: EmailPolicyRequest): Promise<EmailPolicyResult> {
+        return changeEmailPolicy(deps.db, organizationId, request);
+      },
       ...createReconcileActivities({
         db: deps.db,
         directory: deps.directory,
@@ -92,6 +97,7 @@ export function createActivities(deps: ActivityDeps) {
     'applyDeferredEvents',
     'retryQuarantinedEvents',
     'changeRoleMappings',
+    'changeEmailPolicy',
     'applySyncRun',
   ]);
 }

@@ -12,6 +12,7 @@ import { healthRouter } from './routes/health';
 import { deliveryRouter, type DeliveryDeps } from './routes/delivery';
 import { operatorRouter } from './routes/operator';
 import { rolesRouter } from './routes/roles';
+import { policyRouter } from './routes/policy';
 import { codecRouter } from './routes/codec';
 import type { EncryptionCodec } from '../temporal/codec';
 import { settingsLinkRouter, settingsRouter, type SettingsDeps } from './routes/settings';
@@ -30,6 +31,7 @@ export interface AppDeps {
     | 'approveRun'
     | 'cancelRun'
     | 'changeRoles'
+    | 'setEmailPolicy'
     | 'pauseSync'
     | 'resumeSync'
     | 'retryQuarantined'
@@ -95,6 +97,7 @@ export function createApp(deps: AppDeps): Koa {
   mount(operatorRouter(deps));
   mount(deliveryRouter(deps));
   mount(rolesRouter(deps));
+  mount(policyRouter(deps));
   mount(healthRouter(deps));
   mount(
     codecRouter({ codec: deps.codec?.codec, access: 'token', origins: [], operatorApiToken: deps.operatorApiToken, logger: deps.logger }),

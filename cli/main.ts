@@ -9,6 +9,7 @@ import { pauseCommand } from './pause';
 import { runCommand } from './reconcile';
 import { retentionRun, retentionStatus } from './retention';
 import { rolesChange, rolesList, rolesWhy } from './roles';
+import { domainsChange, domainsHeld, domainsShow } from './domains';
 import { decideCommand, planCommand, runsCommand } from './runs';
 import { scheduleCommand, type ScheduleAction, type ScheduleKindOption } from './schedule';
 import { statusCommand } from './status';
@@ -360,6 +361,42 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .argument('<userId>', 'directory user id', idArg('user'))
     .option('--json', 'print JSON')
     .action((orgId: string, userId: string, opts: { json?: boolean }) => run(() => rolesWhy(ctx, orgId, userId, opts))());
+
+  const domains = program
+    .command('domains')
+    .description(
+      "the organization's allowed e-mail domains: active users outside them are held (kept in the mirror, not provisioned into the application)",
+    );
+  domains
+    .command('show')
+    .description('the allowed e-mail domains and how many users they hold')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { json?: boolean }) => run(() => domainsShow(ctx, orgId, opts))());
+  domains
+    .command('set')
+    .description('allow only these e-mail domains (example.com; *.example.com for its subdomains); replaces the list')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .argument('<domains...>', 'e-mail domains')
+    .option('--dry-run', 'list who would be held or released; change nothing')
+    .option('--json', 'print JSON')
+    .action((orgId: string, list: string[], opts: { dryRun?: boolean; json?: boolean }) =>
+      run(() => domainsChange(ctx, orgId, list, opts))(),
+    );
+  domains
+    .command('clear')
+    .description('allow every e-mail domain again (releases every held user)')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--dry-run', 'list who would be released; change nothing')
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { dryRun?: boolean; json?: boolean }) => run(() => domainsChange(ctx, orgId, [], opts))());
+  domains
+    .command('held')
+    .description('the users held out of the application, and why')
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--limit <n>', 'how many users', positiveInt(10_000), 100)
+    .option('--json', 'print JSON')
+    .action((orgId: string, opts: { json?: boolean; limit: number }) => run(() => domainsHeld(ctx, orgId, opts))());
 
   const retention = program
     .command('retention')

@@ -35,7 +35,7 @@ const timestamp = z.iso.datetime({ offset: true });
 export const changeKindSchema = z.enum(CHANGE_KINDS).meta({
   id: 'ChangeKind',
   description: [
-    "What changed. user.provisioned: the user's first active appearance (create them). user.updated: profile fields changed",
+    "What changed. user.provisioned: the user's first appearance as active and not held (create them). user.updated: profile fields changed",
     '(`changes` lists them, before and after). user.deactivated: deprovision: disable the account and end its sessions, never a',
     'deletion. user.reactivated: active again after a deactivation. user.roles_changed: the effective roles changed (`changes.roles`,',
     'with `changes.reasons`). group.created|updated|deleted: a directory group appeared, was renamed, or was deleted.',
@@ -64,6 +64,9 @@ export const changeCauseSchema = z
     z
       .object({ type: z.literal('directory_listing') })
       .meta({ description: "Scalekit's listing of the organization's directories said how they stand." }),
+    z
+      .object({ type: z.literal('email_policy'), summary: z.string() })
+      .meta({ description: "The organization's allowed e-mail domains changed: users held or released." }),
   ])
   .meta({
     id: 'ChangeCause',
@@ -81,13 +84,20 @@ export const userViewSchema = z
     name: nullableString,
     givenName: nullableString,
     familyName: nullableString,
-    active: z.boolean(),
+    active: z.boolean().meta({
+      description:
+        "Whether the user may use the application: active in the directory and not held by the organization's allowed e-mail domains.",
+    }),
+    held: nullableString.meta({
+      description:
+        "Why the user is kept out of the application although active in the directory (their e-mail is outside the organization's allowed domains), or null. A held user the application was told about is deactivated in it (user.deactivated, with changes.held), and reactivated when released.",
+    }),
     groups: z
       .array(z.object({ id: z.string(), name: nullableString }))
       .meta({ description: 'Live groups the user is a member of, by id and name.' }),
     roles: z
       .array(z.string())
-      .meta({ description: "Effective roles (resolved: Scalekit's roles, group mappings, the default role); none when inactive." }),
+      .meta({ description: "Effective roles (resolved: Scalekit's roles, group mappings, the default role); none when not active." }),
   })
   .meta({ id: 'UserView', description: 'The user as the application should now see them (after the change).' });
 

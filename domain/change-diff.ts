@@ -6,9 +6,12 @@ import { grantReason, roleNames, type RoleSource } from './roles';
  * as it is after, compared field by field. Pure: the writer reads the states (db/mirror/changes.ts),
  * this decides what the application is told.
  *
- * - A user is told about once they are provisioned: their first active appearance is
- *   `user.provisioned` (with the whole view, nothing else for them in the same write). A user
- *   never active is not the application's business yet.
+ * - A user reaches the application when they are active in the directory and not held by the
+ *   organization's allowed e-mail domains (domain/email-policy.ts).
+ * - A user is told about once they are provisioned: their first appearance that reaches the
+ *   application is `user.provisioned` (with the whole view, nothing else for them in the same
+ *   write). A user who never reached it (never active, or held) is not the application's business
+ *   yet. One held after they were told is deactivated in it, and reactivated when released.
  * - Deactivation and reactivation carry everything else that changed with them (profile, groups,
  *   roles). Otherwise profile and membership changes are `user.updated` and effective role
  *   changes `user.roles_changed`, in that order.
@@ -26,9 +29,13 @@ export interface GrantState {
   precedence: number | null;
 }
 
-/** A user as stored: the view's fields but the resolved roles, whether the application was told about them, and their grants. */
+/**
+ * A user as stored: the view's fields but the resolved roles (`active` is the directory's: the
+ * view's is whether the user reaches the application), whether the application was told about
+ * them, and their grants.
+ */
 export interface UserState extends Omit<UserView, 'roles'> {
-  /** The user was provisioned (first seen active) at some point. */
+  /** The user was provisioned (the application was told about them) at some point. */
   provisioned: boolean;
   /** Live groups, sorted by id. */
   groups: { id: string; name: string | null }[];
@@ -55,7 +62,11 @@ export interface UnitStates {
 const USER_FIELDS = ['externalId', 'email', 'preferredUsername', 'name', 'givenName', 'familyName'] as const;
 const GROUP_FIELDS = ['name', 'externalId'] as const;
 
+/** Whether the user reaches the application: active in the directory and not held by the organization's policy. */
+export const reachesApplication = (s: UserState | null): boolean => s !== null && s.active && s.held === null;
+
 export function userView(s: UserState): UserView {
+  const reaches = reachesApplication(s);
   return {
     id: s.id,
     externalId: s.externalId,
@@ -65,17 +76,18 @@ export function userView(s: UserState): UserView {
     name: s.name,
     givenName: s.givenName,
     familyName: s.familyName,
-    active: s.active,
+    active: reaches,
+    held: s.held,
     groups: s.groups.map((g) => ({ id: g.id, name: g.name })),
-    roles: s.active ? roleNames(s.grants) : [],
+    roles: reaches ? roleNames(s.grants) : [],
   };
 }
 
 /** Role → why the user holds it (several grants of one role: their reasons joined). */
 export function roleReasons(s: UserState | null): Record<string, string> {
   const out: Record<string, string> = {};
-  if (!s?.active) return out;
-  for (const g of s.grants) {
+  if (!reachesApplication(s)) return out;
+  for (const g of s!.grants) {
     const reason = grantReason(g, g.groupName);
     out[g.role] = out[g.role] ? `${out[g.role]}; ${reason}` : reason;
   }
@@ -110,14 +122,17 @@ export function diffUser(before: UserState | null, after: UserState | null): Pla
   const subject = { type: 'user' as const, id: after.id };
   const view = userView(after);
   const wasProvisioned = before?.provisioned === true;
+  const reaches = reachesApplication(after);
   if (!wasProvisioned) {
-    return after.active ? [{ kind: 'user.provisioned', subject, view, changes: {} }] : [];
+    return reaches ? [{ kind: 'user.provisioned', subject, view, changes: {} }] : [];
   }
   const profile = profileChanges(before, after);
   const roles = roleChanges(before, after);
-  if (before!.active !== after.active) {
-    const kind = after.active ? 'user.reactivated' : 'user.deactivated';
-    return [{ kind, subject, view, changes: { active: { before: before!.active, after: after.active }, ...profile, ...roles } }];
+  const reached = reachesApplication(before);
+  if (reached !== reaches) {
+    const kind = reaches ? 'user.reactivated' : 'user.deactivated';
+    const held: Record<string, FieldChange> = before!.held !== after.held ? { held: { before: before!.held, after: after.held } } : {};
+    return [{ kind, subject, view, changes: { active: { before: reached, after: reaches }, ...held, ...profile, ...roles } }];
   }
   const out: PlannedRecord[] = [];
   if (Object.keys(profile).length > 0) out.push({ kind: 'user.updated', subject, view, changes: profile });

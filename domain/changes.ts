@@ -26,7 +26,8 @@ export const CHANGE_KINDS = [
 ] as const;
 
 /**
- * - `user.provisioned`: the user's first active appearance: create them in the application.
+ * - `user.provisioned`: the user's first appearance as active (and not held by the organization's
+ *   allowed e-mail domains): create them in the application.
  * - `user.updated`: profile fields changed (`changes` lists them, before and after).
  * - `user.deactivated`: deprovision: disable the account and end its sessions. Never a deletion.
  * - `user.reactivated`: active again after a deactivation.
@@ -49,10 +50,20 @@ export interface UserView {
   name: string | null;
   givenName: string | null;
   familyName: string | null;
+  /**
+   * Whether the user may use the application: active in the directory and not held by the
+   * organization's allowed e-mail domains.
+   */
   active: boolean;
+  /**
+   * Why the user is kept out of the application although active in the directory (their e-mail is
+   * outside the organization's allowed domains), or null. A held user the application was told
+   * about is deactivated in it (`user.deactivated`, `changes.held`), and reactivated when released.
+   */
+  held: string | null;
   /** Live groups the user is a member of, by id and name. */
   groups: { id: string; name: string | null }[];
-  /** Effective roles (resolved: Scalekit's roles, group mappings, the default role); none when inactive. */
+  /** Effective roles (resolved: Scalekit's roles, group mappings, the default role); none when not active. */
   roles: string[];
 }
 
@@ -90,7 +101,9 @@ export type ChangeCause =
   /** Retention cleared a deactivated user's personal fields. */
   | { type: 'retention' }
   /** Scalekit's listing of the organization's directories (registration, a reconcile's start) said how they stand. */
-  | { type: 'directory_listing' };
+  | { type: 'directory_listing' }
+  /** The organization's allowed e-mail domains changed: users held or released. */
+  | { type: 'email_policy'; summary: string };
 
 interface ChangeRecordBase {
   /**

@@ -11,10 +11,12 @@ import type { DirectoryEvent } from '../domain/events';
 import type { QuarantineRetryResult } from '../domain/quarantine';
 import type { ReconcileAccepted, ReconcileRequest } from '../domain/reconcile';
 import type { RoleChangeRequest, RoleChangeResult } from '../domain/roles';
+import type { EmailPolicyRequest, EmailPolicyResult } from '../domain/email-policy';
 import {
   approveRunUpdate,
   cancelRunUpdate,
   changeRolesUpdate,
+  setEmailPolicyUpdate,
   pauseSyncUpdate,
   resumeSyncUpdate,
   retryQuarantinedUpdate,
@@ -151,6 +153,11 @@ export class OrganizationWorkflows {
   /** Changes a role mapping or the default role (or previews it) through the organization workflow. */
   async changeRoles(organizationId: string, request: RoleChangeRequest): Promise<RoleChangeResult> {
     return this.command(organizationId, changeRolesUpdate, request);
+  }
+
+  /** Sets the organization's allowed e-mail domains (or previews who would be held or released) through its workflow. */
+  async setEmailPolicy(organizationId: string, request: EmailPolicyRequest): Promise<EmailPolicyResult> {
+    return this.command(organizationId, setEmailPolicyUpdate, request);
   }
 
   /** Pauses the organization's sync: events are kept in order, nothing changes until resumed. */

@@ -72,7 +72,7 @@ export function organizationActivities(taskQueue: string) {
   const queued = queuedSteps(taskQueue);
   const { applyDirectoryEvents, deferDirectoryEvents, applyDeferredEvents } = proxyActivities<Activities>(eventSteps);
   const { loadPlannedRun, finishSyncRun, recordSyncPause } = proxyActivities<Activities>(bookkeeping);
-  const { changeRoleMappings, retryQuarantinedEvents } = proxyActivities<Activities>(organizationChanges);
+  const { changeRoleMappings, changeEmailPolicy, retryQuarantinedEvents } = proxyActivities<Activities>(organizationChanges);
   const { beginSyncRun } = proxyActivities<Activities>(queued.openRun);
   const { fetchDirectoryPages } = proxyActivities<Activities>(queued.readPages);
   const { planSyncRun, applySyncRun } = proxyActivities<Activities>(queued.planAndApply);
@@ -85,6 +85,7 @@ export function organizationActivities(taskQueue: string) {
     finishSyncRun,
     recordSyncPause,
     changeRoleMappings,
+    changeEmailPolicy,
     retryQuarantinedEvents,
     beginSyncRun,
     fetchDirectoryPages,

@@ -4,6 +4,7 @@ import type { DirectoryEvent } from '../domain/events';
 import type { QuarantineRetryRequest, QuarantineRetryResult } from '../domain/quarantine';
 import type { ReconcileAccepted, ReconcileKind, ReconcileOutcome, ReconcileProgress, ReconcileRequest } from '../domain/reconcile';
 import type { RoleChangeRequest, RoleChangeResult } from '../domain/roles';
+import type { EmailPolicyRequest, EmailPolicyResult } from '../domain/email-policy';
 
 /**
  * Message definitions shared by the workflows and their clients (API, CLI); the shapes they carry
@@ -102,6 +103,13 @@ export const CUSTOM_SEARCH_ATTRIBUTES = { ScimOrgId: 'Keyword' } as const;
  * the organization's event batches and reconciles; `dryRun` previews the effect.
  */
 export const changeRolesUpdate = defineUpdate<RoleChangeResult, [RoleChangeRequest]>('changeRoles');
+
+/**
+ * Sets the organization's allowed e-mail domains: users outside them are held out of the
+ * application (told to it as deactivated when it knew them), users inside released, serialized
+ * with the organization's event batches and reconciles; `dryRun` lists who would be held or released.
+ */
+export const setEmailPolicyUpdate = defineUpdate<EmailPolicyResult, [EmailPolicyRequest]>('setEmailPolicy');
 
 // ---------------------------------------------------------------------------------------------
 // Quarantined events: an operator's retry

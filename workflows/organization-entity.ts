@@ -3,6 +3,8 @@ import type { DirectoryEvent } from '../domain/events';
 import type { QuarantineRetryRequest, QuarantineRetryResult } from '../domain/quarantine';
 import type { ReconcileAccepted, ReconcileCursor, ReconcileOutcome, ReconcileRequest } from '../domain/reconcile';
 import { roleChangeProblem, type RoleChangeRequest, type RoleChangeResult } from '../domain/roles';
+import { allowedDomainsShapeProblem } from '../domain/email-policy-shape';
+import type { EmailPolicyRequest, EmailPolicyResult } from '../domain/email-policy';
 import type { OrganizationActivities } from './activities';
 import { failureMessage } from './failures';
 import type { OrganizationSyncStatus, SyncPause } from './messages';
@@ -173,6 +175,30 @@ export class OrganizationEntity {
     try {
       const result = await this.activities.changeRoleMappings(this.org, request);
       if (!request.dryRun) log.info('role mapping changed', { change: result.summary, usersChanged: result.usersChanged });
+      return result;
+    } catch (err) {
+      throw refusal(err);
+    } finally {
+      release?.();
+      if (!request.dryRun) state.changing -= 1;
+    }
+  }
+
+  validateSetEmailPolicy(request: EmailPolicyRequest): void {
+    const problem = allowedDomainsShapeProblem(request?.allowedDomains);
+    if (problem) throw new Error(problem);
+    if (!request.dryRun && this.state.deferring) throw new Error(this.pausedRefusal('changing the allowed e-mail domains'));
+  }
+
+  async setEmailPolicy(request: EmailPolicyRequest): Promise<EmailPolicyResult> {
+    const { state } = this;
+    if (!request.dryRun) state.changing += 1;
+    // A preview changes nothing: it does not wait for a change in progress.
+    const release = request.dryRun ? null : (state.changes.tryAcquire() ?? (await state.changes.acquire()));
+    try {
+      const result = await this.activities.changeEmailPolicy(this.org, request);
+      if (!request.dryRun)
+        log.info('allowed e-mail domains changed', { policy: result.summary, held: result.held, released: result.released });
       return result;
     } catch (err) {
       throw refusal(err);

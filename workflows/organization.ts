@@ -4,6 +4,7 @@ import { failureMessage } from './failures';
 import {
   approveRunUpdate,
   changeRolesUpdate,
+  setEmailPolicyUpdate,
   cancelRunUpdate,
   pauseSyncUpdate,
   resumeSyncUpdate,
@@ -46,6 +47,9 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
   setHandler(approveRunUpdate, (request) => entity.approveRun(request), { validator: (request) => entity.validateApproveRun(request) });
   setHandler(cancelRunUpdate, (request) => entity.cancelRun(request));
   setHandler(changeRolesUpdate, (request) => entity.changeRoles(request), { validator: (request) => entity.validateChangeRoles(request) });
+  setHandler(setEmailPolicyUpdate, (request) => entity.setEmailPolicy(request), {
+    validator: (request) => entity.validateSetEmailPolicy(request),
+  });
   setHandler(retryQuarantinedUpdate, (request) => entity.retryQuarantined(request), {
     validator: (request) => entity.validateRetryQuarantined(request),
   });

@@ -65,6 +65,11 @@ async function stateGauges(db: Knex): Promise<Gauge[]> {
       'Users held back because a user of another directory of their organization has their e-mail (scimflow status <org>).',
       s?.emailConflictsBetweenDirectories,
     ),
+    g(
+      'scimflow_held_users',
+      "Users active in the directory held out of the application by their organization's allowed e-mail domains (scimflow domains held <org>).",
+      s?.heldUsers,
+    ),
   ];
 }
 

@@ -2,6 +2,8 @@ import type { Knex } from 'knex';
 import { chunkRows } from '../batch';
 import type { ChangeCause, FieldChange } from '../../domain/changes';
 import { diffUnit, type DirectoryState, type GrantState, type GroupState, type UserState } from '../../domain/change-diff';
+import { heldReason } from '../../domain/email-policy';
+import { readAllowedDomains } from './policy';
 import type { RoleSource } from '../../domain/roles';
 
 /**
@@ -53,7 +55,8 @@ export async function readUserStates(db: Db, organizationId: string, ids: readon
     const args = part ? [organizationId, part] : [organizationId];
     const users = (
       await db.raw(
-        `SELECT id, dp_id, directory_id, email, preferred_username, name, given_name, family_name, active, provisioned_at IS NOT NULL AS provisioned
+        `SELECT id, dp_id, directory_id, email, preferred_username, name, given_name, family_name, active, held_reason,
+                provisioned_at IS NOT NULL AS provisioned
            FROM directory_users WHERE organization_id = ? ${only('id')}`,
         args,
       )
@@ -69,6 +72,7 @@ export async function readUserStates(db: Db, organizationId: string, ids: readon
         givenName: (u.given_name as string | null) ?? null,
         familyName: (u.family_name as string | null) ?? null,
         active: u.active as boolean,
+        held: (u.held_reason as string | null) ?? null,
         provisioned: u.provisioned as boolean,
         groups: [],
         grants: [],
@@ -248,24 +252,16 @@ export class ChangeCapture {
   /**
    * Compares every named subject with its state now and inserts the records, numbered from the
    * organization's counter (its row is locked by the writer: the numbers follow commit order).
-   * Users first seen active are marked provisioned. Returns the records made.
+   * Users' held state is settled and those reaching the application for the first time are
+   * marked provisioned (settleUsers). Returns the records made.
    */
   async finish(trx: Knex.Transaction): Promise<number> {
     if (this.empty) return 0;
     const org = this.organizationId;
     const all = this.organization !== null;
     const userIds = all ? null : [...this.users.before.keys()];
-    if (all || userIds!.length > 0) {
-      await chunked(userIds, async (part) => {
-        await trx.raw(
-          `UPDATE directory_users SET provisioned_at = now()
-            WHERE organization_id = ? AND active AND provisioned_at IS NULL ${part ? 'AND id = ANY(?::text[])' : ''}`,
-          part ? [org, part] : [org],
-        );
-        return [];
-      });
-    }
-    const users = await readUserStates(trx, org, userIds);
+    const users = userIds === null || userIds.length > 0 ? await readUserStates(trx, org, userIds) : new Map<string, UserState>();
+    if (users.size > 0) await settleUsers(trx, org, users);
     const groups = await readGroupStates(trx, org, all ? null : [...this.groups.before.keys()]);
     const directories = await readDirectoryStates(trx, org, all ? null : [...this.directories.before.keys()]);
     const pairs = <S>(subjects: Subjects<S>, after: Map<string, S>) => {
@@ -310,6 +306,43 @@ export class ChangeCapture {
     for (const part of chunkRows(records)) await trx('change_records').insert(part);
     return records.length;
   }
+}
+
+/**
+ * Brings the users' stored held state in line with their e-mail and the organization's allowed
+ * domains, and marks those who reach the application for the first time provisioned (the
+ * application is told now). `users` (after the write) get their held state as it now stands.
+ */
+async function settleUsers(trx: Knex.Transaction, organizationId: string, users: Map<string, UserState>): Promise<void> {
+  const domains = await readAllowedDomains(trx, organizationId);
+  const held: { id: string; reason: string | null }[] = [];
+  const provisioned: string[] = [];
+  for (const u of users.values()) {
+    const reason = heldReason(u, domains);
+    if (reason !== u.held) {
+      held.push({ id: u.id, reason });
+      u.held = reason;
+    }
+    if (!u.provisioned && u.active && reason === null) provisioned.push(u.id);
+  }
+  for (const part of chunkList(held)) {
+    await trx.raw(
+      `UPDATE directory_users u SET held_reason = v.reason
+         FROM unnest(?::text[], ?::text[]) AS v(id, reason)
+        WHERE u.organization_id = ? AND u.id = v.id`,
+      [part.map((h) => h.id), part.map((h) => h.reason) as string[], organizationId],
+    );
+  }
+  for (const part of chunkList(provisioned)) {
+    await trx.raw(`UPDATE directory_users SET provisioned_at = now() WHERE organization_id = ? AND id = ANY(?::text[])`, [
+      organizationId,
+      part,
+    ]);
+  }
+}
+
+function* chunkList<T>(list: readonly T[]): Generator<T[]> {
+  for (let i = 0; i < list.length; i += CHUNK) yield list.slice(i, i + CHUNK);
 }
 
 /** Retention erases personal fields: its records say which were cleared, not what they held. */

@@ -10,13 +10,15 @@ import type { RoleResolution } from '../repositories/roles';
 import type { PlanOptions } from '../repositories/sync-runs/plan';
 import * as directories from './directories';
 import * as entities from './entities';
+import * as policy from './policy';
 import { lockOrganization, tryLockOrganization } from './lock';
 import * as roles from './roles';
 import { applyPlan } from './sync-run-apply';
 
 /**
  * The one writer of the directory mirror: an organization's users, groups, memberships, the roles
- * its users hold, its role mappings and default role, and its directories' states. Every change
+ * its users hold, its role mappings and default role, its allowed e-mail domains, and its
+ * directories' states. Every change
  * to them (an event batch, a sync run's apply, a role change, a quarantined event retried, a
  * deferred event applied on resume, a directory's enabled state, retention's purge) is made here,
  * in a transaction that holds the organization's lock: `withMirrorWriter` (or, for background
@@ -201,6 +203,21 @@ class MirrorWriter {
   /** Sets (or clears) the organization's default role. Roles are not resolved: see resolveRoles. */
   async setDefaultRole(role: string | null): Promise<void> {
     await roles.setDefaultRole(this.trx, this.organizationId, role);
+  }
+
+  /** The organization's allowed e-mail domains as they stand in this transaction (empty: every domain allowed). */
+  async allowedEmailDomains(): Promise<string[]> {
+    return policy.readAllowedDomains(this.trx, this.organizationId);
+  }
+
+  /**
+   * Sets the organization's allowed e-mail domains (canonical: domain/email-policy.ts). Every user
+   * is named: those it holds or releases are told to the application (deactivated, provisioned or
+   * reactivated) with the policy change as the cause.
+   */
+  async setAllowedEmailDomains(domains: readonly string[], summary: string): Promise<void> {
+    await this.changes.touchOrganization(this.trx, { cause: { type: 'email_policy', summary }, occurredAt: null });
+    await policy.writeAllowedDomains(this.trx, this.organizationId, domains);
   }
 
   /**

@@ -93,6 +93,8 @@ export interface UserView {
   /** The directory that provisioned the user (null while unknown). */
   directoryId: string | null;
   active: boolean;
+  /** Why the user is held out of the application by the organization's allowed e-mail domains, or null. */
+  heldReason: string | null;
   groups: string[];
   /** Scalekit's roles[] for the user. */
   roles: string[];
@@ -122,7 +124,7 @@ export async function listUsers(db: Db, q: UserQuery): Promise<UserView[]> {
   }
   bindings.push(q.limit);
   const { rows } = await db.raw(
-    `SELECT u.id, u.email, u.name, u.given_name, u.family_name, u.directory_id, u.active, u.roles, u.updated_at,
+    `SELECT u.id, u.email, u.name, u.given_name, u.family_name, u.directory_id, u.active, u.held_reason, u.roles, u.updated_at,
             coalesce((SELECT array_agg(m.group_id ORDER BY m.group_id) FROM group_memberships m
                        WHERE m.organization_id = u.organization_id AND m.user_id = u.id), '{}') AS groups,
             coalesce((SELECT array_agg(DISTINCT r.role ORDER BY r.role) FROM user_roles r
@@ -141,6 +143,7 @@ export async function listUsers(db: Db, q: UserQuery): Promise<UserView[]> {
     familyName: r.family_name as string | null,
     directoryId: r.directory_id as string | null,
     active: r.active as boolean,
+    heldReason: (r.held_reason as string | null) ?? null,
     groups: r.groups as string[],
     roles: r.roles as string[],
     effectiveRoles: r.effective_roles as string[],

@@ -14,6 +14,8 @@ export interface StateGauges {
   oldestFullReconcileAgeSeconds: number | null;
   /** Users held back because a user of another directory of their organization has their e-mail. */
   emailConflictsBetweenDirectories: number;
+  /** Users active in the directory held out of the application by their organization's allowed e-mail domains. */
+  heldUsers: number;
 }
 
 export async function readStateGauges(db: Knex): Promise<StateGauges> {
@@ -31,6 +33,7 @@ export async function readStateGauges(db: Knex): Promise<StateGauges> {
            (SELECT count(*) FROM sync_runs WHERE status = 'needs_approval')::int AS awaiting,
            (SELECT count(*) FROM sync_runs WHERE status IN ('running', 'applying'))::int AS in_progress,
            (SELECT count(*) FROM last_full WHERE at IS NULL)::int AS never,
+           (SELECT count(*) FROM directory_users WHERE held_reason IS NOT NULL)::int AS held,
            (SELECT extract(epoch FROM now() - min(at)) FROM last_full)::float8 AS oldest`);
   const r = (rows as Record<string, number | null>[])[0] ?? {};
   return {
@@ -42,5 +45,6 @@ export async function readStateGauges(db: Knex): Promise<StateGauges> {
     organizationsNeverReconciled: Number(r.never ?? 0),
     oldestFullReconcileAgeSeconds: r.oldest === null || r.oldest === undefined ? null : Math.round(Number(r.oldest)),
     emailConflictsBetweenDirectories: await countEmailConflicts(db, null),
+    heldUsers: Number(r.held ?? 0),
   };
 }

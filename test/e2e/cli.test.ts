@@ -160,6 +160,11 @@ describe('usage', () => {
       ['roles', 'unmap'],
       ['roles', 'default'],
       ['roles', 'why'],
+      ['domains'],
+      ['domains', 'show'],
+      ['domains', 'set'],
+      ['domains', 'clear'],
+      ['domains', 'held'],
       ['delivery'],
       ['delivery', 'status'],
       ['delivery', 'retry'],
@@ -622,6 +627,55 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     ]);
     expect([unknownUser.code, unknownUser.stderr]).toEqual([1, expect.stringMatching(/user diruser_nope is not in the directory/)]);
     expect(Number((await mapped())?.n)).toBe(result.usersChanged);
+  });
+
+  it('domains: preview and set the allowed e-mail domains, list who is held and why, clear them; refuse bad input', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    expect((await cli(['import', org.id, '--json'])).code).toBe(0);
+    const users = emulator.snapshot(org.id).users.filter((u) => u.active);
+    const domain = users[0]!.email.split('@')[1]!;
+    const heldRows = () =>
+      stack.database.db('directory_users').where('organization_id', org.id).whereNotNull('held_reason').count('* as n').first();
+
+    const open = await cli(['domains', 'show', org.id]);
+    expect(open.code, open.stderr).toBe(0);
+    expect(open.stdout).toContain('every e-mail domain reaches the application');
+
+    const preview = await cli(['domains', 'set', org.id, 'elsewhere.example', '--dry-run']);
+    expect(preview.code, preview.stderr).toBe(0);
+    expect(preview.stdout).toContain('dry run: allowed e-mail domains: elsewhere.example');
+    expect(preview.stdout).toContain(`${users.length} user(s) would be held out of the application, 0 would be released`);
+    expect(preview.stdout).toMatch(new RegExp(`${users[0]!.id}\\s+${users[0]!.email.replace(/[.+]/g, '\\$&')}`));
+    expect(preview.stdout).toContain(`e-mail domain ${domain} is not among the organization's allowed domains`);
+    expect(preview.stdout).toContain('nothing was changed');
+    expect(Number((await heldRows())?.n)).toBe(0);
+
+    const applied = await cli(['domains', 'set', org.id, 'elsewhere.example', '--json']);
+    expect(applied.code, applied.stderr).toBe(0);
+    expect(json(applied)).toMatchObject({ status: 'applied', held: users.length, after: ['elsewhere.example'] });
+    expect(Number((await heldRows())?.n)).toBe(users.length);
+    const shown = await cli(['domains', 'show', org.id]);
+    expect(shown.stdout).toContain('allowed e-mail domains elsewhere.example');
+    expect(shown.stdout).toContain(`${users.length} active user(s) held out of the application`);
+    const held = await cli(['domains', 'held', org.id, '--limit', '2']);
+    expect(held.code, held.stderr).toBe(0);
+    expect(held.stdout).toMatch(/USER\s+EMAIL\s+NAME\s+WHY HELD/);
+    expect(held.stdout).toContain('(the first 2; --limit shows more)');
+
+    const cleared = await cli(['domains', 'clear', org.id]);
+    expect(cleared.code, cleared.stderr).toBe(0);
+    expect(cleared.stdout).toContain(`0 user(s) are now held out of the application, ${users.length} are now released`);
+    expect(Number((await heldRows())?.n)).toBe(0);
+
+    const [bad, none, unknown] = await Promise.all([
+      cli(['domains', 'set', org.id, 'not a domain']),
+      cli(['domains', 'set', org.id]),
+      cli(['domains', 'show', 'org_nobody_here']),
+    ]);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/"not a domain" is not an e-mail domain/)]);
+    expect([none.code, none.stderr]).toEqual([2, expect.stringMatching(/missing required argument 'domains'/)]);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/org_nobody_here/);
   });
 
   it('pause keeps changes back and shows in status and orgs list; resume applies them', async () => {

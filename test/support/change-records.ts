@@ -46,6 +46,7 @@ export function userView(id: string, overrides: Partial<UserView> = {}): UserVie
     givenName: 'Sam',
     familyName: id,
     active: true,
+    held: null,
     groups: [],
     roles: [],
     ...overrides,

@@ -11,6 +11,7 @@ const user = (over: Partial<UserState> = {}): UserState => ({
   givenName: 'Ada',
   familyName: 'Lovelace',
   active: true,
+  held: null,
   provisioned: true,
   groups: [{ id: 'grp_eng', name: 'Engineering' }],
   grants: [{ role: 'member', source: 'mapping', groupId: 'grp_eng', groupName: 'Engineering', precedence: 10 }],
@@ -48,6 +49,35 @@ describe('users', () => {
     expect(diffUser(null, user({ active: false, provisioned: false }))).toEqual([]);
     const inactive = user({ active: false, provisioned: false });
     expect(diffUser(inactive, user({ provisioned: true })).map((r) => r.kind)).toEqual(['user.provisioned']);
+  });
+
+  it("a user held by the organization's allowed e-mail domains is not provisioned; released, they are", () => {
+    const reason = "e-mail domain example.com is not among the organization's allowed domains";
+    expect(diffUser(null, user({ provisioned: false, held: reason }))).toEqual([]);
+    // Updates while held and never told: still not the application's business.
+    expect(diffUser(user({ provisioned: false, held: reason }), user({ provisioned: false, held: reason, name: 'Ada' }))).toEqual([]);
+    const [r, ...rest] = diffUser(user({ provisioned: false, held: reason }), user({ provisioned: false, held: null }));
+    expect(rest).toEqual([]);
+    expect(r).toMatchObject({ kind: 'user.provisioned', view: { active: true, held: null, roles: ['member'] } });
+  });
+
+  it('a user the application knew is deactivated there when held, and reactivated when released', () => {
+    const reason = "e-mail domain other.example is not among the organization's allowed domains";
+    const held = user({ email: 'ada@other.example', held: reason });
+    const [d, ...none] = diffUser(user(), held);
+    expect(none).toEqual([]);
+    expect(d).toMatchObject({ kind: 'user.deactivated', view: { active: false, held: reason, roles: [] } });
+    expect(d!.changes).toMatchObject({
+      active: { before: true, after: false },
+      held: { before: null, after: reason },
+      email: { before: 'ada@example.com', after: 'ada@other.example' },
+      roles: { before: ['member'], after: [] },
+    });
+    const [back] = diffUser(held, user());
+    expect(back).toMatchObject({ kind: 'user.reactivated', view: { active: true, held: null, roles: ['member'] } });
+    expect(back!.changes).toMatchObject({ active: { before: false, after: true }, held: { before: reason, after: null } });
+    // Deactivated in the directory while held: the application has them deactivated already.
+    expect(diffUser(held, user({ email: 'ada@other.example', active: false, held: null }))).toEqual([]);
   });
 
   it('reports profile changes before and after, and role changes with their reasons', () => {
