@@ -1,4 +1,5 @@
 import { countEmailConflicts } from '../db/repositories/conflicts';
+import { getEmailPolicy } from '../db/repositories/email-policy';
 import { listOrganizationDirectories, usersWithoutDirectory, type OrganizationDirectory } from '../db/repositories/directories';
 import { countDeferred } from '../db/repositories/ledger';
 import { describeSchedules, type ScheduleState } from '../temporal/schedules';
@@ -43,12 +44,15 @@ async function directoryState(
   directories: OrganizationDirectory[];
   usersWithoutDirectory: { activeUsers: number; users: number };
   emailConflicts: number;
+  /** The allowed e-mail domains (empty: all) and the active users they hold out of the application. */
+  emailPolicy: { allowedDomains: string[]; heldUsers: number } | null;
 } | null> {
   try {
     return await ctx.withDb(async (db) => ({
       directories: await listOrganizationDirectories(db, organizationId),
       usersWithoutDirectory: await usersWithoutDirectory(db, organizationId),
       emailConflicts: await countEmailConflicts(db, organizationId),
+      emailPolicy: await getEmailPolicy(db, organizationId).then((p) => p && { allowedDomains: p.allowedDomains, heldUsers: p.heldUsers }),
     }));
   } catch {
     return null; // the workflow's account still shows
@@ -121,6 +125,13 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
     lines.push(
       `CONFLICTS  ${n(stored.emailConflicts)} user(s) held back: a user of another directory has their e-mail ` +
         `(\`scimflow events list ${organizationId} --outcome quarantined\`; the runbook's IdP migration section says what to do)`,
+    );
+  }
+  if (stored?.emailPolicy && stored.emailPolicy.allowedDomains.length > 0) {
+    const p = stored.emailPolicy;
+    lines.push(
+      `domains    ${p.allowedDomains.join(', ')} · ${n(p.heldUsers)} user(s) held out of the application` +
+        (p.heldUsers > 0 ? ` (\`scimflow domains held ${organizationId}\`)` : ''),
     );
   }
   lines.push('schedules', ...schedules.map(scheduleLine));

@@ -661,6 +661,8 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect(held.code, held.stderr).toBe(0);
     expect(held.stdout).toMatch(/USER\s+EMAIL\s+NAME\s+WHY HELD/);
     expect(held.stdout).toContain('(the first 2; --limit shows more)');
+    const status = await cli(['status', org.id]);
+    expect(status.stdout).toContain(`domains    elsewhere.example · ${users.length} user(s) held out of the application`);
 
     const cleared = await cli(['domains', 'clear', org.id]);
     expect(cleared.code, cleared.stderr).toBe(0);
