@@ -1,8 +1,9 @@
 import Router, { type RouterOptions } from '@koa/router';
+import type { Knex } from 'knex';
 import type { DefaultContext, DefaultState } from 'koa';
 import { z } from 'zod';
 import { isOrganizationId, isRunId, NOT_AN_ORGANIZATION_ID } from '../domain/ids';
-import { parse } from './request';
+import { parse, requireKnownOrganization } from './request';
 
 /** Every path parameter of the operator API and what it must look like; a bad one is a 400 naming what was expected. */
 const PATH_PARAMS = {
@@ -26,13 +27,22 @@ export type CheckedRouter<N extends PathParam> = Router<DefaultState, DefaultCon
  * A router that checks the named path parameters of its routes once, before their handlers run.
  * Parameter checks run first in every layer whose path has the parameter, router.use middleware
  * included: a prefix without parameters keeps the operator token ahead of them (401 before 400).
+ * With `knownOrganizations`, an `orgId` scimflow has never registered is a 404 with the next step,
+ * before any handler reads or starts anything for it (so put the token check in router.use, ahead
+ * of it: nobody without the token learns which organizations exist).
  */
-export function checkedRouter<N extends PathParam>(names: readonly N[], options?: RouterOptions): CheckedRouter<N> {
+export function checkedRouter<N extends PathParam>(
+  names: readonly N[],
+  options?: RouterOptions,
+  checks: { knownOrganizations?: Knex } = {},
+): CheckedRouter<N> {
   const router: CheckedRouter<N> = new Router(options);
   for (const name of names) {
     const schema = PATH_PARAMS[name];
-    router.param(name, (value, _ctx, next) => {
+    const db = name === 'orgId' ? checks.knownOrganizations : undefined;
+    router.param(name, async (value, _ctx, next) => {
       parse(schema, value);
+      if (db) await requireKnownOrganization(db, value);
       return next();
     });
   }

@@ -5,7 +5,7 @@ import type { DeliveryWorkflows } from '../../temporal/delivery';
 import { requireOperatorToken } from '../auth';
 import { ApiError, callTemporal } from '../errors';
 import { checkedRouter, type CheckedRouter } from '../params';
-import { parse, readJson, requireKnownOrganization } from '../request';
+import { parse, readJson } from '../request';
 
 export interface DeliveryDeps {
   db: Knex;
@@ -49,7 +49,7 @@ const rewindBody = z
  * (read from the database: it answers while Temporal is down) and the operators' commands.
  */
 export function deliveryRouter(deps: DeliveryDeps): CheckedRouter<'orgId'> {
-  const router = checkedRouter(['orgId'], { prefix: '/api' });
+  const router = checkedRouter(['orgId'], { prefix: '/api' }, { knownOrganizations: deps.db });
   router.use(requireOperatorToken(deps.operatorApiToken));
 
   const enabled = (channel: DeliveryChannel) => (channel === 'webhook' ? deps.pushDeliveries : deps.deliveries) !== undefined;
@@ -78,7 +78,6 @@ export function deliveryRouter(deps: DeliveryDeps): CheckedRouter<'orgId'> {
   router.get('/organizations/:orgId/delivery', async (ctx) => {
     const organizationId = ctx.params.orgId;
     const channel = channelOf(ctx.query);
-    await requireKnownOrganization(deps.db, organizationId);
     const channels: Record<string, unknown> = {};
     for (const c of DELIVERY_CHANNELS) channels[c] = { enabled: enabled(c), ...(await deliveryStatus(deps.db, organizationId, c)) };
     // The channel asked for (or the default one) at the top; both under `channels`.
@@ -89,7 +88,6 @@ export function deliveryRouter(deps: DeliveryDeps): CheckedRouter<'orgId'> {
     const organizationId = ctx.params.orgId;
     const channel = channelOf(ctx.query);
     parse(empty, await readJson(ctx));
-    await requireKnownOrganization(deps.db, organizationId);
     ctx.body = await callTemporal(() => deliveries(channel).retry(organizationId));
   });
 
@@ -97,7 +95,6 @@ export function deliveryRouter(deps: DeliveryDeps): CheckedRouter<'orgId'> {
     const organizationId = ctx.params.orgId;
     const channel = channelOf(ctx.query);
     const body = parse(skipBody, await readJson(ctx));
-    await requireKnownOrganization(deps.db, organizationId);
     ctx.body = await callTemporal(() => deliveries(channel).skip(organizationId, body.recordId, body.reason));
   });
 
@@ -105,7 +102,6 @@ export function deliveryRouter(deps: DeliveryDeps): CheckedRouter<'orgId'> {
     const organizationId = ctx.params.orgId;
     const channel = channelOf(ctx.query);
     const body = parse(pauseBody, await readJson(ctx));
-    await requireKnownOrganization(deps.db, organizationId);
     ctx.body = await callTemporal(() => deliveries(channel).pause(organizationId, body.note));
   });
 
@@ -113,7 +109,6 @@ export function deliveryRouter(deps: DeliveryDeps): CheckedRouter<'orgId'> {
     const organizationId = ctx.params.orgId;
     const channel = channelOf(ctx.query);
     parse(empty, await readJson(ctx));
-    await requireKnownOrganization(deps.db, organizationId);
     ctx.body = await callTemporal(() => deliveries(channel).resume(organizationId));
   });
 
@@ -121,7 +116,6 @@ export function deliveryRouter(deps: DeliveryDeps): CheckedRouter<'orgId'> {
     const organizationId = ctx.params.orgId;
     const channel = channelOf(ctx.query);
     const body = parse(rewindBody, await readJson(ctx));
-    await requireKnownOrganization(deps.db, organizationId);
     ctx.body = await callTemporal(() =>
       deliveries(channel).rewind(organizationId, {
         ...(body.toSequence !== undefined ? { toSequence: body.toSequence } : {}),

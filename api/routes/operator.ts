@@ -10,7 +10,7 @@ import type { OrganizationWorkflows } from '../../temporal/client';
 import { requireOperatorToken } from '../auth';
 import { ApiError, callTemporal } from '../errors';
 import { checkedRouter, type CheckedRouter } from '../params';
-import { parse, readJson, requireKnownOrganization } from '../request';
+import { parse, readJson } from '../request';
 
 export interface OperatorDeps {
   db: Knex;
@@ -66,7 +66,7 @@ const planQuery = z.object({ limit: limit(1000, 100), after: z.string().max(300)
 
 /** The operator API under /api, behind a bearer token. */
 export function operatorRouter(deps: OperatorDeps): CheckedRouter<'orgId' | 'runId'> {
-  const router = checkedRouter(['orgId', 'runId'], { prefix: '/api' });
+  const router = checkedRouter(['orgId', 'runId'], { prefix: '/api' }, { knownOrganizations: deps.db });
   router.use(requireOperatorToken(deps.operatorApiToken));
 
   router.get('/organizations/:orgId/users', async (ctx) => {
@@ -134,7 +134,6 @@ export function operatorRouter(deps: OperatorDeps): CheckedRouter<'orgId' | 'run
   router.post('/organizations/:orgId/reconcile', async (ctx) => {
     const organizationId = ctx.params.orgId;
     const body = parse(reconcileBody, await readJson(ctx));
-    await requireKnownOrganization(deps.db, organizationId);
     const accepted = await callTemporal(() =>
       deps.workflows.startReconcile(organizationId, { kind: body.delta ? 'delta' : 'full', dryRun: body.dryRun, trigger: 'api' }),
     );
@@ -165,7 +164,6 @@ export function operatorRouter(deps: OperatorDeps): CheckedRouter<'orgId' | 'run
   router.post('/organizations/:orgId/runs/:runId/approve', async (ctx) => {
     const organizationId = ctx.params.orgId;
     const runId = ctx.params.runId;
-    await requireKnownOrganization(deps.db, organizationId);
     ctx.status = 202;
     ctx.body = await callTemporal(() => deps.workflows.approveRun(organizationId, runId));
   });
@@ -173,28 +171,24 @@ export function operatorRouter(deps: OperatorDeps): CheckedRouter<'orgId' | 'run
   router.post('/organizations/:orgId/runs/:runId/cancel', async (ctx) => {
     const organizationId = ctx.params.orgId;
     const runId = ctx.params.runId;
-    await requireKnownOrganization(deps.db, organizationId);
     ctx.body = await callTemporal(() => deps.workflows.cancelRun(organizationId, runId));
   });
 
   router.post('/organizations/:orgId/events/retry', async (ctx) => {
     const organizationId = ctx.params.orgId;
     const body = parse(retryBody, await readJson(ctx));
-    await requireKnownOrganization(deps.db, organizationId);
     ctx.body = await callTemporal(() => deps.workflows.retryQuarantined(organizationId, body.eventIds ?? null));
   });
 
   router.post('/organizations/:orgId/pause', async (ctx) => {
     const organizationId = ctx.params.orgId;
     const body = parse(pauseBody, await readJson(ctx));
-    await requireKnownOrganization(deps.db, organizationId);
     ctx.body = await callTemporal(() => deps.workflows.pauseSync(organizationId, body.note));
   });
 
   router.post('/organizations/:orgId/resume', async (ctx) => {
     const organizationId = ctx.params.orgId;
     parse(z.object({}).strict(), await readJson(ctx));
-    await requireKnownOrganization(deps.db, organizationId);
     ctx.body = await callTemporal(() => deps.workflows.resumeSync(organizationId));
   });
 

@@ -6,7 +6,7 @@ import type { OrganizationWorkflows } from '../../temporal/client';
 import { requireOperatorToken } from '../auth';
 import { ApiError, callTemporal } from '../errors';
 import { checkedRouter, type CheckedRouter } from '../params';
-import { parse, readJson, requireKnownOrganization } from '../request';
+import { parse, readJson } from '../request';
 
 export interface PolicyDeps {
   db: Knex;
@@ -39,13 +39,12 @@ const heldQuery = z.object({
  * `dryRun: true` lists who would be held or released and changes nothing.
  */
 export function policyRouter(deps: PolicyDeps): CheckedRouter<'orgId'> {
-  const router = checkedRouter(['orgId'], { prefix: '/api' });
+  const router = checkedRouter(['orgId'], { prefix: '/api' }, { knownOrganizations: deps.db });
   router.use(requireOperatorToken(deps.operatorApiToken));
 
   router.get('/organizations/:orgId/email-policy', async (ctx) => {
     const organizationId = ctx.params.orgId;
     const policy = await getEmailPolicy(deps.db, organizationId);
-    if (!policy) await requireKnownOrganization(deps.db, organizationId);
     ctx.body = policy;
   });
 
@@ -54,7 +53,6 @@ export function policyRouter(deps: PolicyDeps): CheckedRouter<'orgId'> {
     const body = parse(policyBody, await readJson(ctx));
     const normalized = normalizeAllowedDomains(body.allowedDomains);
     if ('problem' in normalized) throw new ApiError(400, 'invalid_request', `allowedDomains: ${normalized.problem}`);
-    await requireKnownOrganization(deps.db, organizationId);
     ctx.body = await callTemporal(() =>
       deps.workflows.setEmailPolicy(organizationId, { allowedDomains: normalized.domains, dryRun: body.dryRun }),
     );
@@ -63,7 +61,6 @@ export function policyRouter(deps: PolicyDeps): CheckedRouter<'orgId'> {
   router.get('/organizations/:orgId/held-users', async (ctx) => {
     const organizationId = ctx.params.orgId;
     const q = parse(heldQuery, ctx.query);
-    await requireKnownOrganization(deps.db, organizationId);
     const users = await listHeldUsers(deps.db, organizationId, { limit: q.limit, after: q.after ?? null });
     ctx.body = { users, nextCursor: users.length === q.limit ? (users[users.length - 1]?.id ?? null) : null };
   });

@@ -6,7 +6,7 @@ import type { OrganizationWorkflows } from '../../temporal/client';
 import { requireOperatorToken } from '../auth';
 import { ApiError, callTemporal } from '../errors';
 import { checkedRouter, type CheckedRouter } from '../params';
-import { parse, readJson, requireKnownOrganization } from '../request';
+import { parse, readJson } from '../request';
 
 export interface RolesDeps {
   db: Knex;
@@ -41,12 +41,10 @@ const defaultBody = z.object({ role: roleName.nullable(), dryRun }).strict();
  */
 export function rolesRouter(deps: RolesDeps): CheckedRouter<'orgId' | 'groupId' | 'userId'> {
   // The prefix has no parameters, so the operator token is checked before them.
-  const router = checkedRouter(['orgId', 'groupId', 'userId'], { prefix: '/api' });
+  const router = checkedRouter(['orgId', 'groupId', 'userId'], { prefix: '/api' }, { knownOrganizations: deps.db });
   router.use(requireOperatorToken(deps.operatorApiToken));
 
   const change = async (organizationId: string, c: RoleChangeInput, preview: boolean) => {
-    // An organization scimflow has never seen gets no workflow started on its behalf.
-    await requireKnownOrganization(deps.db, organizationId);
     return callTemporal(() => deps.workflows.changeRoles(organizationId, { change: c, dryRun: preview }));
   };
 

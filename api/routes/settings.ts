@@ -73,7 +73,7 @@ function html(ctx: Context, deps: SettingsDeps, status: number, body: string, no
  */
 export function settingsLinkRouter(deps: SettingsDeps): CheckedRouter<'orgId'> {
   // The prefix has no parameters, so the operator token is checked before them.
-  const router = checkedRouter(['orgId'], { prefix: '/api' });
+  const router = checkedRouter(['orgId'], { prefix: '/api' }, { knownOrganizations: deps.db });
   router.use(requireOperatorToken(deps.operatorApiToken));
 
   router.post('/organizations/:orgId/settings-link', (ctx) => {
