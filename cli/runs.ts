@@ -43,10 +43,17 @@ export async function runsCommand(ctx: CliContext, organizationId: string, opts:
   return 0;
 }
 
+/** A plan value as people read it: a missing one (a new user has no e-mail before) says so. */
+export function planValue(v: unknown): string {
+  if (v === undefined || v === null) return '(none)';
+  if (Array.isArray(v) && v.length === 0) return '[]';
+  return JSON.stringify(v);
+}
+
 function describeChanges(c: PlanChange): string {
   const fields = Object.entries(c.changes ?? {})
     .filter(([, v]) => v !== null && v !== undefined)
-    .map(([field, v]) => `${field}: ${JSON.stringify(v.from)} → ${JSON.stringify(v.to)}`);
+    .map(([field, v]) => `${field}: ${planValue(v.from)} → ${planValue(v.to)}`);
   return truncate(fields.join('; ') || '-', 100);
 }
 
@@ -103,11 +110,12 @@ export async function planCommand(
     const rows = changes.map((c) => [
       c.entity,
       c.entityId,
+      truncate(c.label ?? '-', 40),
       c.action,
       c.outcome ?? (run.status === 'completed' ? '-' : 'planned'),
       c.detail ? `${describeChanges(c)} (${c.detail})` : describeChanges(c),
     ]);
-    for (const line of table(['ENTITY', 'ID', 'ACTION', 'OUTCOME', 'CHANGES'], rows)) ctx.io.out(line);
+    for (const line of table(['ENTITY', 'ID', 'WHO', 'ACTION', 'OUTCOME', 'CHANGES'], rows)) ctx.io.out(line);
   }
   if (nextCursor) ctx.io.out(`more: scimflow plan ${organizationId} ${runId} --limit ${opts.limit} --after ${nextCursor}`);
   if (run.status === 'planned' || run.status === 'needs_approval') {

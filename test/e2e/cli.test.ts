@@ -446,6 +446,12 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     );
     for (const c of all.changes) expect(page1.stdout.includes(c.entityId) !== page2.stdout.includes(c.entityId)).toBe(true);
     expect(page1.stdout + page2.stdout).toMatch(/given_name: "[^"]*" → "Renamed"|givenName: "[^"]*" → "Renamed"/);
+    // The person beside the id; a value that did not exist before says so.
+    const plan = page1.stdout + page2.stdout;
+    expect(plan).toMatch(/ENTITY\s+ID\s+WHO\s+ACTION/);
+    expect(plan).toMatch(new RegExp(`${joiner.id}\\s+${joiner.email.replace(/[.+]/g, '\\$&')}\\s+create`));
+    expect(plan).toContain(`email: (none) → "${joiner.email}"`);
+    expect(plan).not.toContain('undefined');
 
     const approved = await cli(['approve', org.id, dryRun, '--wait']);
     expect(approved.code, approved.stderr).toBe(0);

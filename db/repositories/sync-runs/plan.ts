@@ -196,6 +196,8 @@ export async function computePlan(trx: Knex.Transaction, o: PlanOptions): Promis
 export interface PlanChange {
   entity: 'user' | 'group';
   entityId: string;
+  /** Who or what it is, for people reading the plan: the user's e-mail (or name), the group's name; null when none is known. */
+  label: string | null;
   action: string;
   changes: Record<string, { from: unknown; to: unknown }>;
   outcome: string | null;
@@ -203,20 +205,35 @@ export interface PlanChange {
 }
 
 export async function listPlanChanges(db: Db, runId: string, page: { limit: number; after?: string }): Promise<PlanChange[]> {
-  const q = db('sync_plan_changes')
-    .where('run_id', runId)
-    .orderByRaw('entity, entity_id')
-    .limit(page.limit)
-    .select('entity', 'entity_id', 'action', 'changes', 'outcome', 'detail');
+  const bindings: unknown[] = [runId];
+  let after = '';
   if (page.after) {
     // Cursor: "<entity>:<entity id>" of the last change of the previous page.
     const colon = page.after.indexOf(':');
-    q.andWhereRaw('(entity, entity_id) > (?, ?)', [page.after.slice(0, Math.max(colon, 0)), page.after.slice(colon + 1)]);
+    after = 'AND (c.entity, c.entity_id) > (?, ?)';
+    bindings.push(page.after.slice(0, Math.max(colon, 0)), page.after.slice(colon + 1));
   }
-  const rows = (await q) as Record<string, unknown>[];
-  return rows.map((r) => ({
+  bindings.push(page.limit);
+  // The label: as the plan has it (what the directory says now), else as the mirror has it.
+  const { rows } = await db.raw(
+    `SELECT c.entity, c.entity_id, c.action, c.changes, c.outcome, c.detail,
+            CASE c.entity
+              WHEN 'user' THEN coalesce(c.changes #>> '{email,to}', u.email, c.changes #>> '{name,to}', u.name)
+              ELSE coalesce(c.changes #>> '{displayName,to}', c.changes #>> '{display_name,to}', g.display_name)
+            END AS label
+       FROM sync_plan_changes c
+       JOIN sync_runs r ON r.id = c.run_id
+       LEFT JOIN directory_users u ON c.entity = 'user' AND u.organization_id = r.organization_id AND u.id = c.entity_id
+       LEFT JOIN directory_groups g ON c.entity = 'group' AND g.organization_id = r.organization_id AND g.id = c.entity_id
+      WHERE c.run_id = ? ${after}
+      ORDER BY c.entity, c.entity_id
+      LIMIT ?`,
+    bindings as Knex.RawBinding[],
+  );
+  return (rows as Record<string, unknown>[]).map((r) => ({
     entity: r.entity as 'user' | 'group',
     entityId: r.entity_id as string,
+    label: (r.label as string | null) ?? null,
     action: r.action as string,
     changes: r.changes as Record<string, { from: unknown; to: unknown }>,
     outcome: r.outcome as string | null,
