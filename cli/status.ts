@@ -1,7 +1,7 @@
 import { countEmailConflicts } from '../db/repositories/conflicts';
 import { getEmailPolicy } from '../db/repositories/email-policy';
 import { listOrganizationDirectories, usersWithoutDirectory, type OrganizationDirectory } from '../db/repositories/directories';
-import { countDeferred } from '../db/repositories/ledger';
+import { countDeferred, countOutcome } from '../db/repositories/ledger';
 import { describeSchedules, type ScheduleState } from '../temporal/schedules';
 import { organizationWorkflowId, type OrganizationSyncStatus } from '../workflows/messages';
 import type { CliContext } from './context';
@@ -46,12 +46,15 @@ async function directoryState(
   emailConflicts: number;
   /** The allowed e-mail domains (empty: all) and the active users they hold out of the application. */
   emailPolicy: { allowedDomains: string[]; heldUsers: number } | null;
+  /** Events quarantined in the ledger now: the webhook's own (bodies it could not read) and the workflow's, less those retried. */
+  quarantinedEvents: number;
 } | null> {
   try {
     return await ctx.withDb(async (db) => ({
       directories: await listOrganizationDirectories(db, organizationId),
       usersWithoutDirectory: await usersWithoutDirectory(db, organizationId),
       emailConflicts: await countEmailConflicts(db, organizationId),
+      quarantinedEvents: await countOutcome(db, organizationId, 'quarantined'),
       emailPolicy: await getEmailPolicy(db, organizationId).then((p) => p && { allowedDomains: p.allowedDomains, heldUsers: p.heldUsers }),
     }));
   } catch {
@@ -90,11 +93,18 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
   const s = status;
   const lines = [
     `organization ${s.organizationId}  (workflow ${organizationWorkflowId(s.organizationId)}, first started ${ago(s.firstStartedAt)}, continued as new ${n(s.continuedAsNew)}×)`,
-    `events     queued ${n(s.queued)} · received ${n(s.received)} · applied ${n(s.applied)} · duplicates ${n(s.duplicates)} · stale ${n(s.stale)} · quarantined ${n(s.quarantined)} · batches ${n(s.batches)}`,
+    `events     queued ${n(s.queued)} · received ${n(s.received)} · applied ${n(s.applied)} · duplicates ${n(s.duplicates)} · stale ${n(s.stale)} · batches ${n(s.batches)}`,
     `last event ${s.lastAppliedEventAt ? `${time(s.lastAppliedEventAt)} (occurred)` : 'none applied yet'}${s.lastBatchAt ? ` · last batch ${ago(s.lastBatchAt)}` : ''}`,
     `run        ${s.reconcile ? describeProgress(s.reconcile, null, Date.now() - Date.parse(s.reconcile.startedAt)) : 'none in progress'}`,
     `last run   ${lastRunLine(s)}`,
   ];
+  // Quarantined is the ledger's answer: the webhook quarantines what it cannot read before any workflow sees it.
+  const quarantined = stored?.quarantinedEvents ?? s.quarantined;
+  lines.push(
+    quarantined > 0
+      ? `quarantined ${n(quarantined)} event(s) wait for a look: \`scimflow events list ${organizationId} --outcome quarantined\``
+      : 'quarantined 0',
+  );
   if (s.paused || s.resuming) {
     // How many wait is the ledger's answer (the workflow counts every event it ever kept).
     const waiting = await ctx.withDb((db) => countDeferred(db, organizationId)).catch(() => null);

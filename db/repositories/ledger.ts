@@ -337,7 +337,12 @@ export async function loadDeferred(db: Knex | Knex.Transaction, organizationId: 
 }
 
 export async function countDeferred(db: Knex | Knex.Transaction, organizationId: string): Promise<number> {
-  const row = (await db('directory_events').where({ organization_id: organizationId, outcome: 'deferred' }).count('* as n').first()) as
+  return countOutcome(db, organizationId, 'deferred');
+}
+
+/** The organization's events in the ledger with this outcome now (the webhook's own quarantines included). */
+export async function countOutcome(db: Knex | Knex.Transaction, organizationId: string, outcome: string): Promise<number> {
+  const row = (await db('directory_events').where({ organization_id: organizationId, outcome }).count('* as n').first()) as
     { n: string | number } | undefined;
   return Number(row?.n ?? 0);
 }

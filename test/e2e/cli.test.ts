@@ -305,8 +305,12 @@ describe('onboarding import', () => {
     expect(list.stdout.split('\n').find((l) => l.startsWith(org.id))).toContain(
       `${a} MICROSOFT_AD, ${b} MICROSOFT_AD, ${c} GOOGLE (disabled)`,
     );
+    // An event the webhook itself quarantines (never signalled) counts too.
+    const unreadable = envelope(T.userCreated, org.id, { id: 'not-a-directory-user', email: 'q@example.com' }, new Date().toISOString());
+    expect((await stack.deliver(unreadable)).status).toBe(202);
     const status = await cli(['status', org.id]);
     expect(status.code, status.stderr).toBe(0);
+    expect(status.stdout).toContain(`quarantined 1 event(s) wait for a look: \`scimflow events list ${org.id} --outcome quarantined\``);
     expect(status.stdout).toMatch(
       new RegExp(
         `^directories\\n  ${a}  SCIM, MICROSOFT_AD, enabled · 200 active users of 200 · 3 groups\\n  ${b}  SCIM, MICROSOFT_AD, enabled · 200 active users of 200 · 3 groups\\n  ${c}  SCIM, GOOGLE, disabled · 0 active users of 0 · 0 groups$`,
