@@ -156,6 +156,9 @@ export class OrganizationEntity {
     } catch (err) {
       throw refusal(err);
     }
+    // A dry run's plan (or a run waiting for approval) discarded: the status says so, as the runs do.
+    const last = state.lastReconcile;
+    if (last?.runId === runId) state.lastReconcile = { ...last, status: 'cancelled', finishedAt: new Date().toISOString() };
     return { runId, status: 'cancelled' };
   }
 

@@ -101,6 +101,18 @@ describe('dry run, approval and the deprovision guard', () => {
     expect(await databaseView(stack.database.db, org.id)).toEqual(directoryView(emulator, org.id));
   });
 
+  it("cancelling a dry run's plan shows as cancelled in the workflow's status too, as in the runs", async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    await reconcileAndWait(stack.workflows, org.id);
+    emulator.updateUser(org.id, emulator.snapshot(org.id).users[0]!.id, { givenName: 'Renamed' }, noEmit);
+    const dry = await reconcileAndWait(stack.workflows, org.id, { dryRun: true });
+    expect(dry.status).toBe('planned');
+    expect((await stack.workflows.status(org.id))?.lastReconcile).toMatchObject({ runId: dry.runId, status: 'planned' });
+    expect(await stack.workflows.cancelRun(org.id, dry.runId)).toEqual({ runId: dry.runId, status: 'cancelled' });
+    expect((await stack.workflows.status(org.id))?.lastReconcile).toMatchObject({ runId: dry.runId, status: 'cancelled' });
+    expect(await stack.database.db('sync_runs').where('id', dry.runId).first('status')).toEqual({ status: 'cancelled' });
+  });
+
   it('stops a run that would deactivate most of an organization; cancel discards it, approve applies it', async () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
     await reconcileAndWait(stack.workflows, org.id);
