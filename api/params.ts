@@ -27,8 +27,8 @@ export type CheckedRouter<N extends PathParam> = Router<DefaultState, DefaultCon
  * A router that checks the named path parameters of its routes once, before their handlers run.
  * Parameter checks run first in every layer whose path has the parameter, router.use middleware
  * included: a prefix without parameters keeps the operator token ahead of them (401 before 400).
- * With `knownOrganizations`, an `orgId` scimflow has never registered is a 404 with the next step,
- * before any handler reads or starts anything for it (so put the token check in router.use, ahead
+ * With `knownOrganizations`, an `orgId` scimflow has never heard of (for a read; never registered,
+ * for a change) is a 404 with the next step, before any handler reads or starts anything for it (so put the token check in router.use, ahead
  * of it: nobody without the token learns which organizations exist).
  */
 export function checkedRouter<N extends PathParam>(
@@ -40,9 +40,15 @@ export function checkedRouter<N extends PathParam>(
   for (const name of names) {
     const schema = PATH_PARAMS[name];
     const db = name === 'orgId' ? checks.knownOrganizations : undefined;
-    router.param(name, async (value, _ctx, next) => {
+    router.param(name, async (value, ctx, next) => {
       parse(schema, value);
-      if (db) await requireKnownOrganization(db, value);
+      if (db) {
+        // Every parameter's shape first (400 names what was expected), then whether the organization
+        // exists: reads answer for an organization only the ledger names; changes need it registered.
+        const params = (ctx as { params?: Record<string, string> }).params ?? {};
+        for (const other of names) if (params[other] !== undefined) parse(PATH_PARAMS[other], params[other]);
+        await requireKnownOrganization(db, value, ctx.method === 'GET' || ctx.method === 'HEAD');
+      }
       return next();
     });
   }

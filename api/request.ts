@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import type { Knex } from 'knex';
 import type { z } from 'zod';
-import { organizationExists } from '../db/repositories/organizations';
+import { organizationExists, organizationHeardOf } from '../db/repositories/organizations';
 import { ApiError } from './errors';
 import { readRawBody } from './raw-body';
 
@@ -27,9 +27,12 @@ export async function readJson(ctx: Context, limitBytes = 16 * 1024): Promise<un
   }
 }
 
-/** 404 with the next step for an organization scimflow has never seen (no workflow is started for it). */
-export async function requireKnownOrganization(db: Knex, organizationId: string): Promise<void> {
-  if (!(await organizationExists(db, organizationId))) {
+/**
+ * 404 with the next step for an organization scimflow has never registered (no workflow is
+ * started for it). With `reading`, one only named by events in the ledger may be read.
+ */
+export async function requireKnownOrganization(db: Knex, organizationId: string, reading = false): Promise<void> {
+  if (!(await (reading ? organizationHeardOf : organizationExists)(db, organizationId))) {
     throw new ApiError(
       404,
       'not_found',

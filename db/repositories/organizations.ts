@@ -90,6 +90,18 @@ export async function organizationExists(db: Knex, organizationId: string): Prom
 }
 
 /**
+ * Whether scimflow has heard of the organization: registered, or only named by events in the
+ * ledger (a delivery the webhook quarantined before any workflow saw it is still worth reading).
+ */
+export async function organizationHeardOf(db: Knex, organizationId: string): Promise<boolean> {
+  const { rows } = await db.raw(
+    `SELECT EXISTS (SELECT 1 FROM organizations WHERE id = ?) OR EXISTS (SELECT 1 FROM directory_events WHERE organization_id = ?) AS known`,
+    [organizationId, organizationId],
+  );
+  return (rows as { known: boolean }[])[0]?.known === true;
+}
+
+/**
  * Records the organization's sync pause (for listings; the workflow holds the real state), or
  * clears it. False when scimflow does not know the organization.
  */

@@ -26,7 +26,11 @@ afterAll(async () => {
   await emulator?.close();
 });
 
+/** Registers the organization as `scimflow orgs add` would (links are for registered organizations only). */
+const register = (org: string) => stack.database.db('organizations').insert({ id: org }).onConflict('id').ignore();
+
 async function settingsLink(org: string): Promise<{ url: string; expiresAt: string }> {
+  await register(org);
   const res = await fetch(`${stack.baseUrl}/api/organizations/${org}/settings-link`, {
     method: 'POST',
     headers: { authorization: `Bearer ${stack.operatorToken}` },
@@ -139,6 +143,15 @@ describe('settings links and the page', () => {
     expect(noToken.status).toBe(401);
   });
 
+  it('signs no link for an organization never registered', async () => {
+    const res = await fetch(`${stack.baseUrl}/api/organizations/org_never_registered/settings-link`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${stack.operatorToken}` },
+    });
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as { message: string }).message).toMatch(/register it first/);
+  });
+
   it('says so when Scalekit does not know the organization', async () => {
     const { cookie, page } = await open((await settingsLink('org_unknown')).url);
     const res = await fetch(page, { headers: { cookie } });
@@ -147,6 +160,7 @@ describe('settings links and the page', () => {
   });
 
   it('signs links for PUBLIC_BASE_URL when it is set, not for the host the request names', async () => {
+    await register('org_1');
     await stack.withApi({ publicBaseUrl: 'https://scim.example.com' }, async (base) => {
       const res = await fetch(`${base}/api/organizations/org_1/settings-link`, {
         method: 'POST',
@@ -160,6 +174,7 @@ describe('settings links and the page', () => {
   });
 
   it('without TRUST_PROXY, links name the host the request was sent to, whatever X-Forwarded-* say', async () => {
+    await register('org_1');
     const ask = (base: string) =>
       fetch(`${base}/api/organizations/org_1/settings-link`, {
         method: 'POST',
@@ -174,6 +189,7 @@ describe('settings links and the page', () => {
 
   it('cannot be framed by other sites unless configured, and still frames the portal', async () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) }).id;
+    await register(org);
     const portalOrigin = new URL(emulator.url).origin;
     const pageOf = async (base: string) => {
       const link = await fetch(`${base}/api/organizations/${org}/settings-link`, {
@@ -215,6 +231,7 @@ describe('settings links and the page', () => {
 
   it('hands a raw portal link to hosts that embed the portal themselves', async () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) }).id;
+    await register(org);
     const res = await fetch(`${stack.baseUrl}/api/organizations/${org}/portal-link`, {
       method: 'POST',
       headers: { authorization: `Bearer ${stack.operatorToken}` },

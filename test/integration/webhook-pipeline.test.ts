@@ -385,6 +385,8 @@ describe('operator API', () => {
 
   it('400 for bad query parameters, naming the parameter', async () => {
     const auth = { authorization: `Bearer ${stack.operatorToken}` };
+    // A registered organization (for one never heard of, the answer is 404 first).
+    await stack.database.db('organizations').insert({ id: 'org_1' }).onConflict('id').ignore();
     const bad = await fetch(`${stack.baseUrl}/api/organizations/org_1/users?active=yes`, { headers: auth });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: 'invalid_request', message: expect.stringContaining('active') });
