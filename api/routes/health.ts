@@ -65,6 +65,24 @@ async function stateGauges(db: Knex): Promise<Gauge[]> {
       'Users held back because a user of another directory of their organization has their e-mail (scimflow status <org>).',
       s?.emailConflictsBetweenDirectories,
     ),
+    {
+      ...g(
+        'scimflow_change_records_written_total',
+        'Change records written to the change stream, of every organization, since the start.',
+        s?.changeRecordsWritten,
+      ),
+      type: 'counter',
+    },
+    g(
+      'scimflow_change_records_retained',
+      'Change records kept in the change stream (not yet removed by retention).',
+      s?.changeRecordsRetained,
+    ),
+    g(
+      'scimflow_change_records_oldest_age_seconds',
+      'Age of the oldest change record kept (above RETENTION_CHANGE_RECORDS, retention is not keeping up).',
+      s?.oldestChangeRecordAgeSeconds,
+    ),
   ];
 }
 

@@ -14,6 +14,12 @@ export interface StateGauges {
   oldestFullReconcileAgeSeconds: number | null;
   /** Users held back because a user of another directory of their organization has their e-mail. */
   emailConflictsBetweenDirectories: number;
+  /** Change records ever written, of every organization (each organization's newest sequence, summed). */
+  changeRecordsWritten: number;
+  /** Change records written and not yet removed by retention (per organization: newest sequence − newest pruned). */
+  changeRecordsRetained: number;
+  /** Age of the oldest change record kept (null: none kept). */
+  oldestChangeRecordAgeSeconds: number | null;
 }
 
 export async function readStateGauges(db: Knex): Promise<StateGauges> {
@@ -31,7 +37,11 @@ export async function readStateGauges(db: Knex): Promise<StateGauges> {
            (SELECT count(*) FROM sync_runs WHERE status = 'needs_approval')::int AS awaiting,
            (SELECT count(*) FROM sync_runs WHERE status IN ('running', 'applying'))::int AS in_progress,
            (SELECT count(*) FROM last_full WHERE at IS NULL)::int AS never,
-           (SELECT extract(epoch FROM now() - min(at)) FROM last_full)::float8 AS oldest`);
+           (SELECT extract(epoch FROM now() - min(at)) FROM last_full)::float8 AS oldest,
+           -- From the organizations' counters and the committed_at index: no scan of the records.
+           (SELECT coalesce(sum(change_sequence), 0) FROM organizations)::float8 AS changes_written,
+           (SELECT coalesce(sum(change_sequence - changes_pruned_through), 0) FROM organizations)::float8 AS changes_retained,
+           (SELECT extract(epoch FROM now() - min(committed_at)) FROM change_records)::float8 AS oldest_change`);
   const r = (rows as Record<string, number | null>[])[0] ?? {};
   return {
     quarantinedEvents: Number(r.quarantined ?? 0),
@@ -42,5 +52,8 @@ export async function readStateGauges(db: Knex): Promise<StateGauges> {
     organizationsNeverReconciled: Number(r.never ?? 0),
     oldestFullReconcileAgeSeconds: r.oldest === null || r.oldest === undefined ? null : Math.round(Number(r.oldest)),
     emailConflictsBetweenDirectories: await countEmailConflicts(db, null),
+    changeRecordsWritten: Number(r.changes_written ?? 0),
+    changeRecordsRetained: Number(r.changes_retained ?? 0),
+    oldestChangeRecordAgeSeconds: r.oldest_change === null || r.oldest_change === undefined ? null : Math.round(Number(r.oldest_change)),
   };
 }
