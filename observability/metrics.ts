@@ -80,7 +80,7 @@ export class Metrics {
   render(gauges: Gauge[] = []): string {
     const parts = [this.webhookDeliveries.render(), this.webhookSeconds.render(), this.httpRequests.render()];
     for (const g of gauges) {
-      parts.push(`# HELP ${g.name} ${g.help}\n# TYPE ${g.name} gauge${g.value === null ? '' : `\n${g.name} ${g.value}`}`);
+      parts.push(`# HELP ${g.name} ${g.help}\n# TYPE ${g.name} ${g.type ?? 'gauge'}${g.value === null ? '' : `\n${g.name} ${g.value}`}`);
     }
     return `${parts.join('\n')}\n`;
   }
@@ -91,4 +91,6 @@ export interface Gauge {
   name: string;
   help: string;
   value: number | null;
+  /** A total that only grows, read from the database (rate() applies): a counter. */
+  type?: 'counter';
 }

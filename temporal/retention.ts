@@ -8,7 +8,7 @@ import {
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RetentionReport, RetentionRequest } from '../domain/retention';
 import type { Logger } from '../observability/logger';
-import { describeSchedule, type ScheduleDescription } from './schedules';
+import { describeSchedule, scheduleOffsetMs, type ScheduleDescription } from './schedules';
 import {
   RETENTION_WORKFLOW_TYPE,
   retentionProgressQuery,
@@ -38,10 +38,12 @@ export async function ensureRetentionSchedule(client: Client, s: RetentionSchedu
     args: [],
     workflowId: `scimflow-retention-scheduled:${s.taskQueue}`,
   };
+  // At its own moment in the interval (from its id), not at the top of the hour.
+  const spec = { intervals: [{ every: s.interval, offset: scheduleOffsetMs(scheduleId, s.interval) }] };
   try {
     await client.schedule.create({
       scheduleId,
-      spec: { intervals: [{ every: s.interval }] },
+      spec,
       action,
       // A run still going when the next is due is not doubled; one missed in an outage runs once.
       policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
@@ -53,7 +55,7 @@ export async function ensureRetentionSchedule(client: Client, s: RetentionSchedu
     // The interval may have changed; a pause an operator set (and its note) stays as it is.
     await client.schedule.getHandle(scheduleId).update((previous) => ({
       ...previous,
-      spec: { intervals: [{ every: s.interval }] },
+      spec,
       action,
       policies: { ...previous.policies, overlap: 'SKIP' },
     }));

@@ -6,6 +6,7 @@ import { createLogger } from '../observability/logger';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { dataConverter, describeEncryption } from '../temporal/codec';
 import { keepEnsuringRetentionSchedule } from '../temporal/retention';
+import { alignScheduleOffsets } from '../temporal/schedules';
 import { pushTaskQueue, reconcileTaskQueue, scalekitTaskQueue } from '../temporal/task-queues';
 import { wakeWaitingDeliveries } from '../activities/delivery';
 import { deliverySettings } from '../domain/delivery';
@@ -90,6 +91,23 @@ async function main(): Promise<void> {
         }),
     );
   }
+  // Reconcile schedules made before each organization had its own offset get it (once; after
+  // that this is one listing of the schedules).
+  alignScheduleOffsets(client).then(
+    ({ changed, failed, firstError }) => {
+      if (changed > 0) logger.info('reconcile schedules given their organization offset', { schedules: changed });
+      if (failed > 0) {
+        logger.warn('could not give some reconcile schedules their offsets; the next worker start tries again', {
+          schedules: failed,
+          error: String(firstError).slice(0, 300),
+        });
+      }
+    },
+    (err: unknown) =>
+      logger.warn('could not give the reconcile schedules their offsets; the next worker start tries again', {
+        error: String(err).slice(0, 300),
+      }),
+  );
   // Directory sync does not depend on retention: its schedule is made in the background, tried
   // again until Temporal takes it.
   const stopping = new AbortController();

@@ -70,6 +70,24 @@ async function stateGauges(db: Knex): Promise<Gauge[]> {
       "Users active in the directory held out of the application by their organization's allowed e-mail domains (scimflow domains held <org>).",
       s?.heldUsers,
     ),
+    {
+      ...g(
+        'scimflow_change_records_written_total',
+        'Change records written to the change stream, of every organization, since the start.',
+        s?.changeRecordsWritten,
+      ),
+      type: 'counter',
+    },
+    g(
+      'scimflow_change_records_retained',
+      'Change records kept in the change stream (not yet removed by retention).',
+      s?.changeRecordsRetained,
+    ),
+    g(
+      'scimflow_change_records_oldest_age_seconds',
+      'Age of the oldest change record kept (above RETENTION_CHANGE_RECORDS, retention is not keeping up).',
+      s?.oldestChangeRecordAgeSeconds,
+    ),
   ];
 }
 

@@ -16,6 +16,12 @@ export interface StateGauges {
   emailConflictsBetweenDirectories: number;
   /** Users active in the directory held out of the application by their organization's allowed e-mail domains. */
   heldUsers: number;
+  /** Change records ever written, of every organization (each organization's newest sequence, summed). */
+  changeRecordsWritten: number;
+  /** Change records written and not yet removed by retention (per organization: newest sequence − newest pruned). */
+  changeRecordsRetained: number;
+  /** Age of the oldest change record kept (null: none kept). */
+  oldestChangeRecordAgeSeconds: number | null;
 }
 
 export async function readStateGauges(db: Knex): Promise<StateGauges> {
@@ -34,7 +40,11 @@ export async function readStateGauges(db: Knex): Promise<StateGauges> {
            (SELECT count(*) FROM sync_runs WHERE status IN ('running', 'applying'))::int AS in_progress,
            (SELECT count(*) FROM last_full WHERE at IS NULL)::int AS never,
            (SELECT count(*) FROM directory_users WHERE held_reason IS NOT NULL)::int AS held,
-           (SELECT extract(epoch FROM now() - min(at)) FROM last_full)::float8 AS oldest`);
+           (SELECT extract(epoch FROM now() - min(at)) FROM last_full)::float8 AS oldest,
+           -- From the organizations' counters and the committed_at index: no scan of the records.
+           (SELECT coalesce(sum(change_sequence), 0) FROM organizations)::float8 AS changes_written,
+           (SELECT coalesce(sum(change_sequence - changes_pruned_through), 0) FROM organizations)::float8 AS changes_retained,
+           (SELECT extract(epoch FROM now() - min(committed_at)) FROM change_records)::float8 AS oldest_change`);
   const r = (rows as Record<string, number | null>[])[0] ?? {};
   return {
     quarantinedEvents: Number(r.quarantined ?? 0),
@@ -46,5 +56,8 @@ export async function readStateGauges(db: Knex): Promise<StateGauges> {
     oldestFullReconcileAgeSeconds: r.oldest === null || r.oldest === undefined ? null : Math.round(Number(r.oldest)),
     emailConflictsBetweenDirectories: await countEmailConflicts(db, null),
     heldUsers: Number(r.held ?? 0),
+    changeRecordsWritten: Number(r.changes_written ?? 0),
+    changeRecordsRetained: Number(r.changes_retained ?? 0),
+    oldestChangeRecordAgeSeconds: r.oldest_change === null || r.oldest_change === undefined ? null : Math.round(Number(r.oldest_change)),
   };
 }

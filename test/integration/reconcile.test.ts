@@ -2,7 +2,14 @@ import { randomInt } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { upsertOrganization } from '../../db/repositories/organizations';
 import { startEmulator, type EmulatorHandle } from '../../emulator/index';
-import { describeSchedules, controlSchedule } from '../../temporal/schedules';
+import {
+  alignScheduleOffsets,
+  controlSchedule,
+  describeSchedules,
+  ensureSchedules,
+  reconcileScheduleOffsetMs,
+} from '../../temporal/schedules';
+import { scheduleId } from '../../workflows/messages';
 import { WorkflowRefusedError } from '../../temporal/client';
 import { databaseView, directoryView, pastLastSnapshot, reconcileAndWait, waitForRun } from '../support/reconcile';
 import { eventually, startStack, type Stack } from '../support/stack';
@@ -175,6 +182,22 @@ describe('schedules', () => {
     });
     expect(schedules.map((s) => s.kind)).toEqual(['full', 'delta']);
     expect(schedules.every((s) => !s.paused && s.nextActionAt)).toBe(true);
+    // Each at the organization's own moment in its interval, not at the top of the hour.
+    const intervals = await Promise.all(
+      (['full', 'delta'] as const).map(async (kind) =>
+        (await stack.client.schedule.getHandle(scheduleId(org.id, kind)).describe()).spec.intervals?.map((i) => ({
+          every: i.every,
+          // An offset of 0 is described as none.
+          offset: i.offset ?? 0,
+        })),
+      ),
+    );
+    expect(intervals).toEqual([
+      [{ every: 6 * 3_600_000, offset: reconcileScheduleOffsetMs(org.id, 'full', '6h') }],
+      [{ every: 3_600_000, offset: reconcileScheduleOffsetMs(org.id, 'delta', '1h') }],
+    ]);
+    const next = new Date(schedules[1]?.nextActionAt ?? '').getTime();
+    expect(next % 3_600_000).toBe(reconcileScheduleOffsetMs(org.id, 'delta', '1h'));
 
     await controlSchedule(stack.client, org.id, 'full', 'pause', 'maintenance');
     expect((await describeSchedules(stack.client, org.id))[0]).toMatchObject({ paused: true, note: 'maintenance' });
@@ -190,6 +213,47 @@ describe('schedules', () => {
     expect(outcome.result?.users.created).toBe(emulator.snapshot(org.id).users.length);
     const run = await stack.database.db('sync_runs').where('id', outcome.runId).first();
     expect(run.trigger).toBe('schedule');
+  });
+
+  it('gives a schedule made before offsets its offset when saved again or at worker start, keeping its pause', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    await stack.workflows.ensureRunning(org.id);
+    await eventually(async () => (await describeSchedules(stack.client, org.id)).every((x) => x.exists));
+    const offsets = async () =>
+      Promise.all(
+        (['full', 'delta'] as const).map(
+          async (kind) => (await stack.client.schedule.getHandle(scheduleId(org.id, kind)).describe()).spec.intervals?.[0]?.offset ?? 0,
+        ),
+      );
+    const expected = [reconcileScheduleOffsetMs(org.id, 'full', '6h'), reconcileScheduleOffsetMs(org.id, 'delta', '1h')];
+    // As schedules were made before: on the hour.
+    const unaligned = async () => {
+      for (const kind of ['full', 'delta'] as const) {
+        await stack.client.schedule
+          .getHandle(scheduleId(org.id, kind))
+          .update((p) => ({ ...p, spec: { intervals: [{ every: p.spec.intervals?.[0]?.every ?? '1h' }] } }));
+      }
+      expect(await offsets()).toEqual([0, 0]);
+    };
+
+    await unaligned();
+    await controlSchedule(stack.client, org.id, 'delta', 'pause', 'audit');
+    // The listing may show a change a moment late; a worker start after that aligns it.
+    let changed = 0;
+    await eventually(async () => {
+      changed += (await alignScheduleOffsets(stack.client)).changed;
+      return JSON.stringify(await offsets()) === JSON.stringify(expected);
+    });
+    expect(changed).toBeGreaterThanOrEqual(2);
+    expect((await describeSchedules(stack.client, org.id))[1]).toMatchObject({ paused: true, note: 'audit' });
+    await controlSchedule(stack.client, org.id, 'delta', 'resume');
+
+    // Registering again (scimflow orgs add) aligns too.
+    await unaligned();
+    expect(await ensureSchedules(stack.client, org.id, { taskQueue: stack.taskQueue, fullInterval: '6h', deltaInterval: '1h' })).toEqual(
+      [],
+    );
+    expect(await offsets()).toEqual(expected);
   });
 });
 

@@ -4,6 +4,7 @@ import { msToTs } from '@temporalio/common';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { memoryLogger } from '../../observability/logger';
 import { describeRetentionSchedule, keepEnsuringRetentionSchedule } from '../../temporal/retention';
+import { scheduleOffsetMs } from '../../temporal/schedules';
 import { eventually } from '../support/stack';
 
 /**
@@ -47,6 +48,11 @@ it('keeps trying until the namespace exists, logging the failure once, then crea
   await trying;
   expect(outcome).toBe('created');
   expect((await describeRetentionSchedule(client, settings.taskQueue)).exists).toBe(true);
+  // At its own moment in the interval, not at the top of the hour.
+  const scheduleId = `scimflow-retention:${settings.taskQueue}`;
+  expect((await client.schedule.getHandle(scheduleId).describe()).spec.intervals).toEqual([
+    { every: 365 * 86_400_000, offset: scheduleOffsetMs(scheduleId, '365d') },
+  ]);
 
   const logged = lines(logger);
   const failures = logged.filter((l) => l.level === 'error');

@@ -10,7 +10,9 @@ import { WebhookVerifier } from '../../scalekit/webhook';
 import { useEmulatorStack } from '../support/emulator-stack';
 import { reconcileAndWait } from '../support/reconcile';
 import { eventually } from '../support/stack';
-import { envelope, T } from '../support/webhooks';
+import { envelope, nanoTime, T } from '../support/webhooks';
+import { pruneChangeRecords } from '../../db/repositories/changes';
+import { recordedThrough } from '../support/changes';
 
 /**
  * /metrics reports what waits for a person and how fresh reconciliation is, read from Postgres at
@@ -88,8 +90,44 @@ it('says the state is unknown, rather than zero, when PostgreSQL does not answer
     const down = await gauges(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
     expect(down).toEqual(expect.objectContaining({ scimflow_state_up: 0 }));
     expect(down).not.toHaveProperty('scimflow_quarantined_events');
+    expect(down).not.toHaveProperty('scimflow_change_records_retained');
+    expect(down).not.toHaveProperty('scimflow_change_records_written_total');
   } finally {
     await new Promise((r) => server.close(r));
     await db.destroy();
   }
+});
+
+it('counts the change records written and kept, and the age of the oldest kept; retention brings the kept ones down', async () => {
+  const text = await (await fetch(`${env.stack.baseUrl}/metrics`)).text();
+  expect(text).toContain('# TYPE scimflow_change_records_written_total counter');
+  expect(text).toContain('# TYPE scimflow_change_records_retained gauge');
+  const before = await gauges();
+  expect(before.scimflow_change_records_written_total).toBeGreaterThanOrEqual(before.scimflow_change_records_retained ?? NaN);
+
+  // A new organization's first user and group: two records.
+  const org = `org_metrics_${Date.now()}`;
+  const group = { id: 'dirgroup_m', name: 'Metrics' };
+  expect((await env.stack.deliver(envelope(T.groupCreated, org, { id: group.id, display_name: group.name }, nanoTime(1)))).status).toBe(
+    202,
+  );
+  expect(
+    (await env.stack.deliver(envelope(T.userCreated, org, { id: 'diruser_m', email: `m.${org}@example.com`, active: true }, nanoTime(2))))
+      .status,
+  ).toBe(202);
+  await eventually(async () => (await recordedThrough(env.stack.database.db, org)) === 2);
+  const after = await gauges();
+  expect(after.scimflow_change_records_written_total).toBeGreaterThanOrEqual(before.scimflow_change_records_written_total! + 2);
+  const kept = Number(((await env.stack.database.db('change_records').count('* as n').first()) as { n: string }).n);
+  expect(after.scimflow_change_records_retained).toBe(kept);
+  expect(after.scimflow_change_records_oldest_age_seconds).toBeGreaterThanOrEqual(0);
+  expect(after.scimflow_change_records_oldest_age_seconds).toBeGreaterThanOrEqual(before.scimflow_change_records_oldest_age_seconds ?? 0);
+
+  // Retention removes every record: none kept, none of an age; the total written stays.
+  await new Promise((r) => setTimeout(r, 1_100));
+  expect(await pruneChangeRecords(env.stack.database.db, 1, 100_000)).toBeGreaterThanOrEqual(kept);
+  const pruned = await gauges();
+  expect(pruned.scimflow_change_records_retained).toBe(0);
+  expect(pruned).not.toHaveProperty('scimflow_change_records_oldest_age_seconds');
+  expect(pruned.scimflow_change_records_written_total).toBeGreaterThanOrEqual(after.scimflow_change_records_written_total!);
 });
