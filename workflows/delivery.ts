@@ -5,6 +5,7 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -12,6 +13,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index';
+import type { DeliveryPage } from '../db/repositories/deliveries';
 import type { ApplicationActivities, ChangeBatch, ChangeRecord } from '../domain/changes';
 import { deliveryState, invalidRewind, rewoundCursor, type DeliverySettings, type DeliveryStop } from '../domain/delivery';
 import {
@@ -63,6 +65,12 @@ function applicationOptions(settings: DeliverySettings): ActivityOptions {
 function pushOptions(settings: DeliverySettings): ActivityOptions {
   return { ...applicationOptions(settings), startToCloseTimeout: '30 seconds' };
 }
+
+/**
+ * Patch: while the application applies a batch and more records wait, the next batch is read
+ * (a backlog, an import, goes out at the application's pace, not at the application's plus the read's).
+ */
+const READ_AHEAD = 'delivery-reads-ahead';
 
 const refuse = (message: string) => ApplicationFailure.create({ message, type: 'Refused', nonRetryable: true });
 
@@ -287,6 +295,16 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
       ? proxyActivities<Activities>(pushOptions(settings)).pushDirectoryChanges
       : proxyActivities<ApplicationActivities>(applicationOptions(settings)).applyDirectoryChanges;
 
+  const readsAhead = patched(READ_AHEAD);
+  /** The next batch, read while the one before it was delivered: used when it starts where the cursor now is. */
+  let ahead: { after: number; limit: number; page: Promise<DeliveryPage> } | null = null;
+  const read = (after: number, limit: number): Promise<DeliveryPage> => {
+    const next = ahead;
+    ahead = null;
+    if (next && next.after === after && next.limit === limit) return next.page;
+    return steps.readDeliveryBatch(org, after, limit);
+  };
+
   const ready = () => !stop && !paused && !lock.held && lock.queued === 0;
   for (;;) {
     if (continueAsNewDue()) {
@@ -311,7 +329,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
     try {
       wake = false;
       const limit = delivered < narrowUntil ? 1 : settings.batch;
-      const page = await steps.readDeliveryBatch(org, delivered, limit);
+      const page = await read(delivered, limit);
       if ('gone' in page) {
         stop = { kind: 'unreadable', reason: page.gone, recordId: null, sequence: delivered + 1, at: new Date().toISOString() };
         await persist();
@@ -320,6 +338,13 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
       const records = page.records;
       if (records.length === 0) continue;
       known = Math.max(known, records[records.length - 1]!.sequence);
+      if (readsAhead && page.more && limit > 1) {
+        const after = records[records.length - 1]!.sequence;
+        const next = steps.readDeliveryBatch(org, after, limit);
+        // Not used if the batch is refused or an operator moves the cursor; its failure (a cancellation) is the loop's only then.
+        next.catch(() => undefined);
+        ahead = { after, limit, page: next };
+      }
       delivering = true;
       const outcome = await deliver(app(), org, records);
       delivering = false;
