@@ -67,10 +67,11 @@ function pushOptions(settings: DeliverySettings): ActivityOptions {
 }
 
 /**
- * Patch: while the application applies a batch and more records wait, the next batch is read
- * (a backlog, an import, goes out at the application's pace, not at the application's plus the read's).
+ * Patch: delivery pipelined. While the application applies a batch and more records wait, the next
+ * batch is read; the cursor of an acknowledged batch is written while the next one is delivered
+ * (cursor writes stay in order). A backlog, an import, goes out at the application's pace.
  */
-const READ_AHEAD = 'delivery-reads-ahead';
+const PIPELINED = 'delivery-pipelined';
 
 const refuse = (message: string) => ApplicationFailure.create({ message, type: 'Refused', nonRetryable: true });
 
@@ -135,8 +136,17 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
             ? `Pushing to the application's URL: up to sequence ${delivered} delivered`
             : `Delivering to ${settings.appTaskQueue}: up to sequence ${delivered} delivered`,
     );
+  /** The cursor writes of acknowledged batches, in order; the state's other writes wait for them. */
+  let cursorWrites: Promise<void> = Promise.resolve();
+  const saveCursor = async (sequence: number) => {
+    if (!pipelined) return steps.saveDelivered(org, sequence, ...ch);
+    cursorWrites = cursorWrites.then(() => steps.saveDelivered(org, sequence, ...ch));
+    // Awaited by the next write of the state (a failure is a cancellation: it surfaces there).
+    cursorWrites.catch(() => undefined);
+  };
   const persist = async () => {
     showDetails();
+    await cursorWrites;
     await steps.saveDelivery(org, snapshot(), ...ch);
   };
 
@@ -161,7 +171,10 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
   /** Runs an operator's change once the state is loaded and no batch is in flight. */
   const operate = async <T>(change: () => Promise<T>): Promise<T> => {
     await condition(() => loaded);
-    return lock.run(change);
+    return lock.run(async () => {
+      await cursorWrites;
+      return change();
+    });
   };
 
   setHandler(
@@ -295,7 +308,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
       ? proxyActivities<Activities>(pushOptions(settings)).pushDirectoryChanges
       : proxyActivities<ApplicationActivities>(applicationOptions(settings)).applyDirectoryChanges;
 
-  const readsAhead = patched(READ_AHEAD);
+  const pipelined = patched(PIPELINED);
   /** The next batch, read while the one before it was delivered: used when it starts where the cursor now is. */
   let ahead: { after: number; limit: number; page: Promise<DeliveryPage> } | null = null;
   const read = (after: number, limit: number): Promise<DeliveryPage> => {
@@ -310,6 +323,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
     if (continueAsNewDue()) {
       // Operators' changes finish first (they hold the lock while they write); then hand over.
       await condition(() => allHandlersFinished() && !lock.held);
+      await cursorWrites;
       counters.continuedAsNew++;
       await continueAsNew<typeof deliveryWorkflow>({
         organizationId: org,
@@ -338,7 +352,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
       const records = page.records;
       if (records.length === 0) continue;
       known = Math.max(known, records[records.length - 1]!.sequence);
-      if (readsAhead && page.more && limit > 1) {
+      if (pipelined && page.more && limit > 1) {
         const after = records[records.length - 1]!.sequence;
         const next = steps.readDeliveryBatch(org, after, limit);
         // Not used if the batch is refused or an operator moves the cursor; its failure (a cancellation) is the loop's only then.
@@ -353,7 +367,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
         counters.batches++;
         counters.records += records.length;
         counters.lastDeliveredAt = new Date().toISOString();
-        await steps.saveDelivered(org, delivered, ...ch);
+        await saveCursor(delivered);
         showDetails();
         wake = true;
       } else if (outcome.kind === 'rejected' && records.length > 1) {
