@@ -69,7 +69,8 @@ function pushOptions(settings: DeliverySettings): ActivityOptions {
 /**
  * Patch: delivery pipelined. While the application applies a batch and more records wait, the next
  * batch is read; the cursor of an acknowledged batch is written while the next one is delivered
- * (cursor writes stay in order). A backlog, an import, goes out at the application's pace.
+ * (cursor writes stay in order); after a batch, no read that would find nothing. A backlog, an
+ * import, goes out at the application's pace; a live record waits for one read and one call.
  */
 const PIPELINED = 'delivery-pipelined';
 
@@ -369,7 +370,9 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
         counters.lastDeliveredAt = new Date().toISOString();
         await saveCursor(delivered);
         showDetails();
-        wake = true;
+        // Pipelined, it reads again only for records it knows of (the page said more, or a wake-up
+        // named a later sequence); otherwise it waits for the next wake-up (or its idle check).
+        wake = !pipelined || wake || page.more || known > delivered || delivered < narrowUntil;
       } else if (outcome.kind === 'rejected' && records.length > 1) {
         // Find the record it refuses: the ones before it go one at a time.
         narrowUntil = records[records.length - 1]!.sequence;
