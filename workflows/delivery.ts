@@ -7,6 +7,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   workflowInfo,
@@ -69,8 +70,9 @@ function pushOptions(settings: DeliverySettings): ActivityOptions {
 /**
  * Patch: delivery pipelined. While the application applies a batch and more records wait, the next
  * batch is read; the cursor of an acknowledged batch is written while the next one is delivered
- * (cursor writes stay in order); after a batch, no read that would find nothing. A backlog, an
- * import, goes out at the application's pace; a live record waits for one read and one call.
+ * (cursor writes stay in order); after a batch, no read that would find nothing; a read the loop
+ * waits on is a local activity. A backlog, an import, goes out at the application's pace; a live
+ * record waits for one local read and one call.
  */
 const PIPELINED = 'delivery-pipelined';
 
@@ -99,6 +101,8 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
   const org = input.organizationId;
   let settings = input.settings;
   const steps = proxyActivities<Activities>(deliveryBookkeeping);
+  // Pipelined, the read a batch waits on runs in the workflow's own task (no round trip through the server).
+  const local = proxyLocalActivities<Activities>(deliveryBookkeeping);
   const carried = input.carried;
   const channel: DeliveryChannelName = input.channel ?? 'temporal';
   // The bookkeeping activities take the channel last; Temporal-native delivery leaves it out.
@@ -316,7 +320,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
     const next = ahead;
     ahead = null;
     if (next && next.after === after && next.limit === limit) return next.page;
-    return steps.readDeliveryBatch(org, after, limit);
+    return (pipelined ? local : steps).readDeliveryBatch(org, after, limit);
   };
 
   const ready = () => !stop && !paused && !lock.held && lock.queued === 0;
