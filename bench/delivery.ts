@@ -6,6 +6,7 @@ import type { NativeConnection } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { Webhook } from 'standardwebhooks';
 import { createApp } from '../api/app';
+import { createDatabase } from '../db/connection';
 import { deliverySettings, DEFAULT_DELIVERY_BATCH } from '../domain/delivery';
 import type { EmulatorHandle } from '../emulator/index';
 import { createAcmeApp } from '../examples/acme-app/app';
@@ -34,8 +35,8 @@ const SECONDS = 30;
 const ORGANIZATIONS = 5;
 /** Users deprovisioned (each holding an Acme token), at RATE. */
 const DEPROVISIONED = 200;
-/** How often the commit watches poll the tables. */
-const POLL_MS = 5;
+/** How often the commit watches poll the tables (through a pool of their own, not scimflow's). */
+const POLL_MS = 10;
 
 export interface DeliveryContext {
   db: Knex;
@@ -110,20 +111,24 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
   );
   const acmeApi = await listen(createAcmeApp({ db: acmeDb, logger: quiet }));
   const webhookUrl = `${api.url}/webhooks/scalekit`;
+  const watchDb = createDatabase({ url: ctx.dbUrl, maxConnections: 4 });
   const signer = new Webhook(secret);
 
   // The commit of an event in the mirror: its ledger row, written in the same transaction as its effects.
   const inMirror = async (eventIds: string[]) =>
-    (await db('directory_events').whereIn('id', eventIds).where('outcome', 'applied').pluck('id')) as string[];
-  // Its commit in Acme: every change record it caused claimed in Acme's applied_changes (in the transaction of Acme's writes).
-  const inAcme = (orgs: string[]) => async (eventIds: string[]) =>
+    (await watchDb('directory_events').whereIn('id', eventIds).where('outcome', 'applied').pluck('id')) as string[];
+  // Its commit in Acme: every change record of the mirror's transaction that applied it (its ledger row's
+  // xmin) claimed in Acme's applied_changes, which Acme writes in the transaction of its own writes.
+  // (Events applied together share their records: a user created and renamed in one batch is one record.)
+  const inAcme = async (eventIds: string[]) =>
     (
-      await db.raw<{ rows: { id: string }[] }>(
-        `SELECT c.cause->>'eventId' AS id
-           FROM change_records c LEFT JOIN acme.applied_changes a ON a.record_id = c.id::text
-          WHERE c.organization_id = ANY(?::text[]) AND c.cause->>'eventId' = ANY(?::text[])
-          GROUP BY 1 HAVING bool_and(a.record_id IS NOT NULL)`,
-        [orgs, eventIds],
+      await watchDb.raw<{ rows: { id: string }[] }>(
+        `SELECT e.id FROM directory_events e
+          WHERE e.id = ANY(?::text[]) AND e.outcome = 'applied'
+            AND NOT EXISTS (
+              SELECT 1 FROM change_records c LEFT JOIN acme.applied_changes a ON a.record_id = c.id::text
+               WHERE c.organization_id = e.organization_id AND c.txid::xid = e.xmin AND a.record_id IS NULL)`,
+        [eventIds],
       )
     ).rows.map((r) => r.id);
 
@@ -152,7 +157,7 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
     });
     const eventId = (prefix: string, i: number) => `evt_${prefix}${String(i).padStart(6, '0')}`;
     const mirrorWatch = new CommitWatch(inMirror, POLL_MS);
-    const acmeWatch = new CommitWatch(inAcme(orgs), POLL_MS);
+    const acmeWatch = new CommitWatch(inAcme, POLL_MS);
     await steady(events, RATE, async (e) => {
       const id = eventId('live', e.i);
       const payload = JSON.stringify({
@@ -210,7 +215,7 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
     // What Acme's authenticate() refuses (tokens.ts): revoked, or its user inactive; read-only, so the poll takes no locks.
     const revoked = async (users: string[]) =>
       (
-        await db.raw<{ rows: { directory_user_id: string }[] }>(
+        await watchDb.raw<{ rows: { directory_user_id: string }[] }>(
           `SELECT u.directory_user_id
              FROM acme.api_tokens t JOIN acme.users u ON u.id = t.user_id
             WHERE u.organization_id = ANY(?::text[]) AND u.directory_user_id = ANY(?::text[]) AND (t.revoked_at IS NOT NULL OR NOT u.active)`,
@@ -258,14 +263,14 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
     const org = emulator.generateLarge({ users: ctx.users, groups: 100, seed: 17 }).organization.id;
     const provisioned = async (table: 'change_records' | 'acme.applied_changes') =>
       Number(
-        ((await db(table).where({ organization_id: org, kind: 'user.provisioned' }).count('* as count')) as { count: string }[])[0]
+        ((await watchDb(table).where({ organization_id: org, kind: 'user.provisioned' }).count('* as count')) as { count: string }[])[0]
           ?.count ?? 0,
       );
     const t0 = performance.now();
     const accepted = await workflows.startReconcile(org, { kind: 'full', dryRun: false, trigger: 'import' });
     // The apply writes every user in one transaction: the first provisioned record seen is the commit.
     const committedAt = await pollUntil(
-      async () => (await db('change_records').where({ organization_id: org, kind: 'user.provisioned' }).first('id')) !== undefined,
+      async () => (await watchDb('change_records').where({ organization_id: org, kind: 'user.provisioned' }).first('id')) !== undefined,
     );
     const mirrorCount = await provisioned('change_records');
     if (mirrorCount !== ctx.users) throw new Error(`the import provisioned ${mirrorCount} users, not ${ctx.users}`);
@@ -302,5 +307,6 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
     await close(api.server);
     await close(acmeApi.server);
     await acmeDb.destroy();
+    await watchDb.destroy();
   }
 }
