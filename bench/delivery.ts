@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { availableParallelism, loadavg } from 'node:os';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
@@ -132,6 +133,7 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
       )
     ).rows.map((r) => r.id);
 
+  const loadAtStart = loadavg()[0]!;
   try {
     // 1. Live webhooks: 202 → committed in the mirror, and → committed in Acme, for the same events.
     say();
@@ -300,6 +302,9 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
       `  scimflow  Acme: every user.provisioned applied ${ms(delivered)} after the mirror's commit (${rate(ctx.users, delivered)}), ${ms(acmeAt - t0)} after the import started`,
     );
     say(`  ratio     Acme's apply rate / the mirror's = ${(applyStep / delivered).toFixed(2)}x (target ≥ 0.8x)`);
+    say(
+      `  (load average ${loadAtStart.toFixed(1)} when the scenario started, ${loadavg()[0]!.toFixed(1)} at its end, on ${availableParallelism()} cores)`,
+    );
   } finally {
     worker.shutdown();
     acmeWorker.shutdown();
