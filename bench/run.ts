@@ -26,6 +26,8 @@ import { pool } from '../test/support/pool';
 import { startScalekitGate } from '../test/support/scalekit-gate';
 import { createWorker, DEFAULT_ACTIVITY_SLOTS, DEFAULT_RECONCILE_SLOTS, DEFAULT_SCALEKIT_SLOTS } from '../worker/create';
 import { directoryEventSignal, ORGANIZATION_WORKFLOW_TYPE, organizationWorkflowId } from '../workflows/messages';
+import { deliveryScenario } from './delivery';
+import { mib, ms, percentile, rate, say, waitFor } from './lib';
 
 /**
  * `npm run bench`: scimflow's speed on this machine, each figure next to a baseline measured in
@@ -35,6 +37,10 @@ import { directoryEventSignal, ORGANIZATION_WORKFLOW_TYPE, organizationWorkflowI
  *   apply      set-based batches of 250 events vs one transaction per event
  *   outage     the first event of each of N new organizations with Scalekit unreachable vs up, and an
  *              event of each of 20 existing ones while their scheduled run waits on Scalekit
+ *   delivery   Temporal-native delivery to the reference application (examples/acme-app, its worker on
+ *              its own task queue): webhooks at 20/s, 202 → committed in Acme vs → committed in the
+ *              mirror; deprovisioning, 202 → the user's Acme token refused vs → deactivated in the
+ *              mirror; an N-user import applied in Acme, as a rate, vs the mirror's apply step
  */
 
 const { values } = parseArgs({
@@ -52,23 +58,6 @@ const ORGS = Number(values.orgs);
 const EXISTING = 20;
 const only = values.only?.split(',');
 const want = (name: string) => !only || only.includes(name);
-
-const say = (line = '') => process.stdout.write(`${line}\n`);
-const ms = (n: number) => `${n.toFixed(0)} ms`;
-const rate = (count: number, millis: number) => `${Math.round((count / millis) * 1000).toLocaleString('en-US')}/s`;
-const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
-
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-}
-
-async function waitFor(fn: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error('benchmark step timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 async function main(): Promise<void> {
   Runtime.install({
@@ -468,6 +457,10 @@ async function main(): Promise<void> {
         await outageRunning;
         await gate.close();
       }
+    }
+
+    if (want('delivery')) {
+      await deliveryScenario({ db, dbUrl, client, nativeConnection, emulator, directory, taskQueue, users: USERS });
     }
   } finally {
     worker.shutdown();

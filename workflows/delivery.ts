@@ -5,13 +5,16 @@ import {
   condition,
   continueAsNew,
   isCancellation,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setCurrentDetails,
   setHandler,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index';
+import type { DeliveryPage } from '../db/repositories/deliveries';
 import type { ApplicationActivities, ChangeBatch, ChangeRecord } from '../domain/changes';
 import { deliveryState, invalidRewind, rewoundCursor, type DeliverySettings, type DeliveryStop } from '../domain/delivery';
 import {
@@ -64,6 +67,15 @@ function pushOptions(settings: DeliverySettings): ActivityOptions {
   return { ...applicationOptions(settings), startToCloseTimeout: '30 seconds' };
 }
 
+/**
+ * Patch: delivery pipelined. While the application applies a batch and more records wait, the next
+ * batch is read; the cursor of an acknowledged batch is written while the next one is delivered
+ * (cursor writes stay in order); after a batch, no read that would find nothing; a read the loop
+ * waits on is a local activity. A backlog, an import, goes out at the application's pace; a live
+ * record waits for one local read and one call.
+ */
+const PIPELINED = 'delivery-pipelined';
+
 const refuse = (message: string) => ApplicationFailure.create({ message, type: 'Refused', nonRetryable: true });
 
 /** A validator's refusal: throws when `refused`. */
@@ -89,6 +101,8 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
   const org = input.organizationId;
   let settings = input.settings;
   const steps = proxyActivities<Activities>(deliveryBookkeeping);
+  // Pipelined, the read a batch waits on runs in the workflow's own task (no round trip through the server).
+  const local = proxyLocalActivities<Activities>(deliveryBookkeeping);
   const carried = input.carried;
   const channel: DeliveryChannelName = input.channel ?? 'temporal';
   // The bookkeeping activities take the channel last; Temporal-native delivery leaves it out.
@@ -127,8 +141,17 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
             ? `Pushing to the application's URL: up to sequence ${delivered} delivered`
             : `Delivering to ${settings.appTaskQueue}: up to sequence ${delivered} delivered`,
     );
+  /** The cursor writes of acknowledged batches, in order; the state's other writes wait for them. */
+  let cursorWrites: Promise<void> = Promise.resolve();
+  const saveCursor = async (sequence: number) => {
+    if (!pipelined) return steps.saveDelivered(org, sequence, ...ch);
+    cursorWrites = cursorWrites.then(() => steps.saveDelivered(org, sequence, ...ch));
+    // Awaited by the next write of the state (a failure is a cancellation: it surfaces there).
+    cursorWrites.catch(() => undefined);
+  };
   const persist = async () => {
     showDetails();
+    await cursorWrites;
     await steps.saveDelivery(org, snapshot(), ...ch);
   };
 
@@ -153,7 +176,10 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
   /** Runs an operator's change once the state is loaded and no batch is in flight. */
   const operate = async <T>(change: () => Promise<T>): Promise<T> => {
     await condition(() => loaded);
-    return lock.run(change);
+    return lock.run(async () => {
+      await cursorWrites;
+      return change();
+    });
   };
 
   setHandler(
@@ -287,11 +313,22 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
       ? proxyActivities<Activities>(pushOptions(settings)).pushDirectoryChanges
       : proxyActivities<ApplicationActivities>(applicationOptions(settings)).applyDirectoryChanges;
 
+  const pipelined = patched(PIPELINED);
+  /** The next batch, read while the one before it was delivered: used when it starts where the cursor now is. */
+  let ahead: { after: number; limit: number; page: Promise<DeliveryPage> } | null = null;
+  const read = (after: number, limit: number): Promise<DeliveryPage> => {
+    const next = ahead;
+    ahead = null;
+    if (next && next.after === after && next.limit === limit) return next.page;
+    return (pipelined ? local : steps).readDeliveryBatch(org, after, limit);
+  };
+
   const ready = () => !stop && !paused && !lock.held && lock.queued === 0;
   for (;;) {
     if (continueAsNewDue()) {
       // Operators' changes finish first (they hold the lock while they write); then hand over.
       await condition(() => allHandlersFinished() && !lock.held);
+      await cursorWrites;
       counters.continuedAsNew++;
       await continueAsNew<typeof deliveryWorkflow>({
         organizationId: org,
@@ -311,7 +348,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
     try {
       wake = false;
       const limit = delivered < narrowUntil ? 1 : settings.batch;
-      const page = await steps.readDeliveryBatch(org, delivered, limit);
+      const page = await read(delivered, limit);
       if ('gone' in page) {
         stop = { kind: 'unreadable', reason: page.gone, recordId: null, sequence: delivered + 1, at: new Date().toISOString() };
         await persist();
@@ -320,6 +357,13 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
       const records = page.records;
       if (records.length === 0) continue;
       known = Math.max(known, records[records.length - 1]!.sequence);
+      if (pipelined && page.more && limit > 1) {
+        const after = records[records.length - 1]!.sequence;
+        const next = steps.readDeliveryBatch(org, after, limit);
+        // Not used if the batch is refused or an operator moves the cursor; its failure (a cancellation) is the loop's only then.
+        next.catch(() => undefined);
+        ahead = { after, limit, page: next };
+      }
       delivering = true;
       const outcome = await deliver(app(), org, records);
       delivering = false;
@@ -328,9 +372,11 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
         counters.batches++;
         counters.records += records.length;
         counters.lastDeliveredAt = new Date().toISOString();
-        await steps.saveDelivered(org, delivered, ...ch);
+        await saveCursor(delivered);
         showDetails();
-        wake = true;
+        // Pipelined, it reads again only for records it knows of (the page said more, or a wake-up
+        // named a later sequence); otherwise it waits for the next wake-up (or its idle check).
+        wake = !pipelined || wake || page.more || known > delivered || delivered < narrowUntil;
       } else if (outcome.kind === 'rejected' && records.length > 1) {
         // Find the record it refuses: the ones before it go one at a time.
         narrowUntil = records[records.length - 1]!.sequence;

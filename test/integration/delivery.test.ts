@@ -141,6 +141,39 @@ describe('Temporal-native delivery', () => {
     expect(await status(org)).toMatchObject({ state: 'running', latestSequence: 7, waiting: 0, oldestWaitingSeconds: null, stop: null });
   });
 
+  it('reads the next batch while the application applies one, and writes the cursor in order', async () => {
+    const org = newOrg();
+    await stack.deliveries.pause(org, 'batching');
+    await createGroups(org, ['A', 'B', 'C', 'D', 'E', 'F', 'G']);
+    let open!: () => void;
+    app.gate = new Promise((r) => (open = r));
+    try {
+      await stack.deliveries.resume(org);
+      await eventually(async () => app.callsOf(org).length === 1);
+      // The first batch is held by the application; the second is read meanwhile.
+      const handle = stack.client.workflow.getHandle(deliveryWorkflowId(org));
+      await eventually(async () => {
+        const events = (await handle.fetchHistory()).events ?? [];
+        const scheduled = (name: string) => events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === name);
+        const applying = scheduled('applyDirectoryChanges')[0];
+        const readsDone = events.filter((e) =>
+          scheduled('readDeliveryBatch').some(
+            (r) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === String(r.eventId),
+          ),
+        );
+        // A read done after the held call went out.
+        return applying !== undefined && readsDone.some((e) => Number(e.eventId) > Number(applying.eventId));
+      });
+      expect(app.effectsOf(org)).toEqual([]);
+    } finally {
+      app.gate = null;
+      open();
+    }
+    await eventually(async () => app.effectsOf(org).length === 7);
+    expect(app.callsOf(org).map((c) => c.sequences)).toEqual([[1, 2, 3], [4, 5, 6], [7]]);
+    await eventually(async () => (await status(org)).deliveredSequence === 7);
+  });
+
   it('starts delivering new records within moments of their commit', async () => {
     const org = newOrg();
     await createGroups(org, ['first']);

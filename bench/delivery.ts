@@ -1,0 +1,317 @@
+import { randomBytes } from 'node:crypto';
+import { availableParallelism, loadavg } from 'node:os';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Client } from '@temporalio/client';
+import type { NativeConnection } from '@temporalio/worker';
+import type { Knex } from 'knex';
+import { Webhook } from 'standardwebhooks';
+import { createApp } from '../api/app';
+import { createDatabase } from '../db/connection';
+import { deliverySettings, DEFAULT_DELIVERY_BATCH } from '../domain/delivery';
+import type { EmulatorHandle } from '../emulator/index';
+import { createAcmeApp } from '../examples/acme-app/app';
+import { createAcmeDatabase, migrateAcme } from '../examples/acme-app/db';
+import { createAcmeWorker } from '../examples/acme-app/temporal';
+import { issueToken } from '../examples/acme-app/tokens';
+import { createLogger } from '../observability/logger';
+import { Metrics } from '../observability/metrics';
+import type { ScalekitDirectory } from '../scalekit/directory';
+import { WebhookVerifier } from '../scalekit/webhook';
+import { OrganizationWorkflows } from '../temporal/client';
+import { createWorker } from '../worker/create';
+import { organizationWorkflowId } from '../workflows/messages';
+import { CommitWatch, ms, percentile, postWebhook, rate, say, sleep, steady } from './lib';
+
+/**
+ * The delivery scenario: scimflow with Temporal-native delivery on, the reference application
+ * (examples/acme-app) on a task queue of its own, all in this process. Each figure is next to the
+ * same work's commit in scimflow's mirror, measured the same way in the same run.
+ */
+
+/** Webhooks per second, and for how long, in the live part. */
+const RATE = 20;
+const SECONDS = 30;
+/** Organizations the live webhooks are spread over. */
+const ORGANIZATIONS = 5;
+/** Users deprovisioned (each holding an Acme token), at RATE. */
+const DEPROVISIONED = 200;
+/** How often the commit watches poll the tables (through a pool of their own, not scimflow's). */
+const POLL_MS = 10;
+
+export interface DeliveryContext {
+  db: Knex;
+  dbUrl: string;
+  client: Client;
+  nativeConnection: NativeConnection;
+  emulator: EmulatorHandle;
+  directory: ScalekitDirectory;
+  taskQueue: string;
+  users: number;
+}
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+function listen(app: { listen: (port: number, host: string, cb: () => void) => Server }): Promise<{ server: Server; url: string }> {
+  return new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () => resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }));
+  });
+}
+
+function close(server: Server): Promise<void> {
+  server.closeAllConnections();
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/** Polls `done` every POLL_MS; answers the time it first answered true. */
+async function pollUntil(done: () => Promise<boolean>, timeoutMs = 600_000): Promise<number> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    if (await done()) return performance.now();
+    if (performance.now() > deadline) throw new Error('benchmark step timed out');
+    await sleep(POLL_MS);
+  }
+}
+
+const latencyLine = (label: string, sorted: number[]) =>
+  `${label} p50 ${ms(percentile(sorted, 50))}, p99 ${ms(percentile(sorted, 99))}, max ${ms(sorted[sorted.length - 1] ?? 0)} (${sorted.length} events)`;
+
+export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
+  const { db, client, emulator } = ctx;
+  const acmeDb = createAcmeDatabase(ctx.dbUrl, { maxConnections: 10, applicationName: 'acme-bench' });
+  await migrateAcme(acmeDb);
+  const taskQueue = `${ctx.taskQueue}-delivery`;
+  const appQueue = `${ctx.taskQueue}-acme`;
+  const settings = deliverySettings(appQueue);
+  const worker = await createWorker({
+    connection: ctx.nativeConnection,
+    namespace: 'default',
+    taskQueue,
+    activities: {
+      db,
+      directory: ctx.directory,
+      client,
+      schedules: { taskQueue, fullInterval: '6h', deltaInterval: '1h' },
+      delivery: { taskQueue, settings },
+    },
+    shutdownGraceTime: '5 seconds',
+  });
+  const acmeWorker = await createAcmeWorker({ connection: ctx.nativeConnection, taskQueue: appQueue, db: acmeDb, logger: quiet });
+  const running = Promise.all([worker.run(), acmeWorker.run()]);
+  const workflows = new OrganizationWorkflows(client, taskQueue, 30_000);
+  const secret = `whsec_${randomBytes(32).toString('base64')}`;
+  const api = await listen(
+    createApp({
+      db,
+      workflows,
+      verifier: new WebhookVerifier([secret]),
+      operatorApiToken: undefined,
+      logger: createLogger({ level: 'error' }),
+      metrics: new Metrics(),
+    }),
+  );
+  const acmeApi = await listen(createAcmeApp({ db: acmeDb, logger: quiet }));
+  const webhookUrl = `${api.url}/webhooks/scalekit`;
+  const watchDb = createDatabase({ url: ctx.dbUrl, maxConnections: 4 });
+  const signer = new Webhook(secret);
+
+  // The commit of an event in the mirror: its ledger row, written in the same transaction as its effects.
+  const inMirror = async (eventIds: string[]) =>
+    (await watchDb('directory_events').whereIn('id', eventIds).where('outcome', 'applied').pluck('id')) as string[];
+  // Its commit in Acme: every change record of the mirror's transaction that applied it (its ledger row's
+  // xmin) claimed in Acme's applied_changes, which Acme writes in the transaction of its own writes.
+  // (Events applied together share their records: a user created and renamed in one batch is one record.)
+  const inAcme = async (eventIds: string[]) =>
+    (
+      await watchDb.raw<{ rows: { id: string }[] }>(
+        `SELECT e.id FROM directory_events e
+          WHERE e.id = ANY(?::text[]) AND e.outcome = 'applied'
+            AND NOT EXISTS (
+              SELECT 1 FROM change_records c LEFT JOIN acme.applied_changes a ON a.record_id = c.id::text
+               WHERE c.organization_id = e.organization_id AND c.txid::xid = e.xmin AND a.record_id IS NULL)`,
+        [eventIds],
+      )
+    ).rows.map((r) => r.id);
+
+  const loadAtStart = loadavg()[0]!;
+  try {
+    // 1. Live webhooks: 202 → committed in the mirror, and → committed in Acme, for the same events.
+    say();
+    say(
+      `delivery: signed user_created/user_updated webhooks at ${RATE}/s for ${SECONDS} s over ${ORGANIZATIONS} organizations, delivered to Acme (examples/acme-app) on its own task queue`,
+    );
+    const orgs = Array.from(
+      { length: ORGANIZATIONS },
+      (_, i) => emulator.createOrganization({ displayName: `Bench delivery ${i}` }, { emit: false }).id,
+    );
+    // Every third event after the first five seconds renames a user created at least three seconds before.
+    const total = RATE * SECONDS;
+    const created: { org: string; user: string }[] = [];
+    const events = Array.from({ length: total }, (_, i) => {
+      const org = orgs[i % ORGANIZATIONS]!;
+      if (i >= RATE * 5 && i % 3 === 0) {
+        const target = created[(i * 7) % (created.length - RATE * 3)]!;
+        return { i, org: target.org, user: target.user, type: 'user_updated' as const };
+      }
+      const user = `diruser_live${String(i).padStart(5, '0')}`;
+      created.push({ org, user });
+      return { i, org, user, type: 'user_created' as const };
+    });
+    const eventId = (prefix: string, i: number) => `evt_${prefix}${String(i).padStart(6, '0')}`;
+    const mirrorWatch = new CommitWatch(inMirror, POLL_MS);
+    const acmeWatch = new CommitWatch(inAcme, POLL_MS);
+    await steady(events, RATE, async (e) => {
+      const id = eventId('live', e.i);
+      const payload = JSON.stringify({
+        spec_version: '1',
+        id,
+        type: `organization.directory.${e.type}`,
+        occurred_at: new Date().toISOString(),
+        organization_id: e.org,
+        object: 'DirectoryUser',
+        data: {
+          id: e.user,
+          organization_id: e.org,
+          email: `${e.user}@example.com`,
+          given_name: 'Bench',
+          family_name: e.type === 'user_created' ? 'Created' : `Renamed ${e.i}`,
+          active: true,
+        },
+      });
+      await postWebhook(webhookUrl, signer, `msg_live${e.i}`, payload);
+      const accepted = performance.now();
+      mirrorWatch.start(id, accepted);
+      acmeWatch.start(id, accepted);
+    });
+    const toMirror = await mirrorWatch.drain();
+    const toAcme = await acmeWatch.drain();
+    say(`  baseline  ${latencyLine('webhook 202 → committed in the mirror:', toMirror)}`);
+    say(`  scimflow  ${latencyLine('webhook 202 → committed in Acme:', toAcme)}`);
+    say(
+      `  ratio     in Acme / in the mirror = p50 ${(percentile(toAcme, 50) / percentile(toMirror, 50)).toFixed(2)}x, p99 ${(percentile(toAcme, 99) / percentile(toMirror, 99)).toFixed(2)}x (target ≤ 1.5x; tables polled every ${POLL_MS} ms)`,
+    );
+
+    // 2. Deprovisioning: users holding an Acme token deleted in the directory; 202 → the token no longer authenticates.
+    say();
+    say(`deprovision: ${DEPROVISIONED} users holding an Acme API token deleted in the directory (user_deleted webhooks at ${RATE}/s)`);
+    const victims = created.slice(0, DEPROVISIONED);
+    const acmeUsers = new Map(
+      (
+        (await acmeDb('users').whereIn('organization_id', orgs).select('id', 'organization_id', 'directory_user_id')) as {
+          id: string;
+          organization_id: string;
+          directory_user_id: string;
+        }[]
+      ).map((u) => [`${u.organization_id}/${u.directory_user_id}`, u.id]),
+    );
+    const tokens = new Map<string, string>();
+    for (const v of victims) {
+      const userId = acmeUsers.get(`${v.org}/${v.user}`);
+      if (!userId) throw new Error(`Acme has no user ${v.user}`);
+      tokens.set(v.user, await issueToken(acmeDb, userId));
+    }
+    const status = async (token: string) =>
+      (await fetch(`${acmeApi.url}/me`, { headers: { authorization: `Bearer ${token}` } }).then(async (r) => (await r.arrayBuffer(), r)))
+        .status;
+    for (const token of tokens.values()) if ((await status(token)) !== 200) throw new Error('a fresh token does not authenticate');
+    // What Acme's authenticate() refuses (tokens.ts): revoked, or its user inactive; read-only, so the poll takes no locks.
+    const revoked = async (users: string[]) =>
+      (
+        await watchDb.raw<{ rows: { directory_user_id: string }[] }>(
+          `SELECT u.directory_user_id
+             FROM acme.api_tokens t JOIN acme.users u ON u.id = t.user_id
+            WHERE u.organization_id = ANY(?::text[]) AND u.directory_user_id = ANY(?::text[]) AND (t.revoked_at IS NOT NULL OR NOT u.active)`,
+          [orgs, users],
+        )
+      ).rows.map((r) => r.directory_user_id);
+    const deactivatedWatch = new CommitWatch(inMirror, POLL_MS);
+    const revokedWatch = new CommitWatch(revoked, POLL_MS);
+    await steady(
+      victims.map((v, i) => ({ ...v, i })),
+      RATE,
+      async (v) => {
+        const id = eventId('gone', v.i);
+        const payload = JSON.stringify({
+          spec_version: '1',
+          id,
+          type: 'organization.directory.user_deleted',
+          occurred_at: new Date().toISOString(),
+          organization_id: v.org,
+          object: 'DirectoryUser',
+          data: { id: v.user, organization_id: v.org, email: `${v.user}@example.com` },
+        });
+        await postWebhook(webhookUrl, signer, `msg_gone${v.i}`, payload);
+        const accepted = performance.now();
+        deactivatedWatch.start(id, accepted);
+        revokedWatch.start(v.user, accepted);
+      },
+    );
+    const toDeactivated = await deactivatedWatch.drain();
+    const toRevoked = await revokedWatch.drain();
+    let refused = 0;
+    for (const token of tokens.values()) if ((await status(token)) === 401) refused++;
+    if (refused !== tokens.size) throw new Error(`${tokens.size - refused} deprovisioned users' tokens still authenticate`);
+    say(`  baseline  ${latencyLine('webhook 202 → user deactivated in the mirror:', toDeactivated)}`);
+    say(`  scimflow  ${latencyLine('webhook 202 → token no longer authenticates in Acme:', toRevoked)}`);
+    say(
+      `  target    p99 ≤ 1000 ms: ${percentile(toRevoked, 99) <= 1000 ? 'met' : 'missed'}; afterwards Acme's GET /me answered 401 to all ${refused} tokens`,
+    );
+
+    // 3. An import delivered: every user.provisioned applied in Acme, as a rate, next to the mirror's apply.
+    say();
+    say(
+      `delivery of an import: a ${ctx.users.toLocaleString('en-US')}-user directory (100 groups) imported, then applied in Acme (APP_DELIVERY_BATCH ${DEFAULT_DELIVERY_BATCH})`,
+    );
+    const org = emulator.generateLarge({ users: ctx.users, groups: 100, seed: 17 }).organization.id;
+    const provisioned = async (table: 'change_records' | 'acme.applied_changes') =>
+      Number(
+        ((await watchDb(table).where({ organization_id: org, kind: 'user.provisioned' }).count('* as count')) as { count: string }[])[0]
+          ?.count ?? 0,
+      );
+    const t0 = performance.now();
+    const accepted = await workflows.startReconcile(org, { kind: 'full', dryRun: false, trigger: 'import' });
+    // The apply writes every user in one transaction: the first provisioned record seen is the commit.
+    const committedAt = await pollUntil(
+      async () => (await watchDb('change_records').where({ organization_id: org, kind: 'user.provisioned' }).first('id')) !== undefined,
+    );
+    const mirrorCount = await provisioned('change_records');
+    if (mirrorCount !== ctx.users) throw new Error(`the import provisioned ${mirrorCount} users, not ${ctx.users}`);
+    const acmeAt = await pollUntil(async () => (await provisioned('acme.applied_changes')) >= ctx.users);
+    const outcome = (await workflows.status(org))?.lastReconcile;
+    if (outcome?.runId !== accepted.runId || outcome.status !== 'completed')
+      throw new Error(`the import did not complete: ${JSON.stringify(outcome)}`);
+    if ((await acmeDb('users').where({ organization_id: org }).count('* as count'))[0]?.count !== String(ctx.users))
+      throw new Error('Acme does not have every imported user');
+    // The mirror's apply step, as the organization workflow's history timed it (started → completed).
+    const history = await client.workflow.getHandle(organizationWorkflowId(org)).fetchHistory();
+    const scheduled = history.events?.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'applySyncRun');
+    const started = history.events?.find(
+      (e) => String(e.activityTaskStartedEventAttributes?.scheduledEventId) === String(scheduled?.eventId),
+    );
+    const completed = history.events?.find(
+      (e) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === String(scheduled?.eventId),
+    );
+    const seconds = (e: typeof started) => Number(e?.eventTime?.seconds ?? 0) * 1000 + Number(e?.eventTime?.nanos ?? 0) / 1e6;
+    const applyStep = seconds(completed) - seconds(started);
+    if (!started || !completed || applyStep <= 0) throw new Error('no applySyncRun step in the organization workflow history');
+    const delivered = acmeAt - committedAt;
+    say(
+      `  baseline  mirror: the import committed ${ms(committedAt - t0)} after it started; its apply step wrote ${ctx.users.toLocaleString('en-US')} users in ${ms(applyStep)} (${rate(ctx.users, applyStep)})`,
+    );
+    say(
+      `  scimflow  Acme: every user.provisioned applied ${ms(delivered)} after the mirror's commit (${rate(ctx.users, delivered)}), ${ms(acmeAt - t0)} after the import started`,
+    );
+    say(`  ratio     Acme's apply rate / the mirror's = ${(applyStep / delivered).toFixed(2)}x (target ≥ 0.8x)`);
+    say(
+      `  (load average ${loadAtStart.toFixed(1)} when the scenario started, ${loadavg()[0]!.toFixed(1)} at its end, on ${availableParallelism()} cores)`,
+    );
+  } finally {
+    worker.shutdown();
+    acmeWorker.shutdown();
+    await running;
+    await close(api.server);
+    await close(acmeApi.server);
+    await acmeDb.destroy();
+    await watchDb.destroy();
+  }
+}
