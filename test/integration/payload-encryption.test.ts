@@ -68,6 +68,7 @@ describe('payloads in Temporal', () => {
     // An API without the key says what is wrong instead of "Temporal did not answer".
     const keyless = await startStack({ startWorker: false });
     try {
+      await keyless.database.db('organizations').insert({ id: org.id }).onConflict('id').ignore();
       const res = await fetch(`${keyless.baseUrl}/api/organizations/${org.id}/sync`, {
         headers: { authorization: `Bearer ${keyless.operatorToken}` },
       });

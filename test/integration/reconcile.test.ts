@@ -309,6 +309,7 @@ describe('operator API', () => {
   });
 
   it('says what is wrong with a bad request', async () => {
+    await stack.database.db('organizations').insert({ id: 'org_1' }).onConflict('id').ignore();
     const bad = await call('POST', '/api/organizations/org_1/reconcile', JSON.stringify({ dryRun: 'yes' }));
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ message: expect.stringMatching(/dryRun: expected true or false/) });

@@ -314,6 +314,8 @@ it('runs the activities that wait on Scalekit on the Scalekit task queue, plans 
 it('a Scalekit that never answers costs a portal link its deadline (503), while webhooks are applied', async () => {
   const org = emulator.createOrganization({ displayName: 'Silent Co' }, { emit: false });
   scheduled.push(org.id);
+  // Registered (links are for registered organizations), as `scimflow orgs add` does while Scalekit answers.
+  await stack.database.db('organizations').insert({ id: org.id, display_name: 'Silent Co' }).onConflict('id').ignore();
   const portalLink = () =>
     fetch(`${stack.baseUrl}/api/organizations/${org.id}/portal-link`, {
       method: 'POST',
