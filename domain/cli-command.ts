@@ -12,11 +12,6 @@ export function cliPrefix(): string {
   return prefix;
 }
 
-/** A CLI command line as the user should type it: `cliCommand('status org_1')` → `npm run cli -- status org_1`. */
-export function cliCommand(args: string): string {
-  return `${prefix} ${args}`;
-}
-
 /** Set once by the CLI when it runs as the installed `scimflow` bin. */
 export function useCliPrefix(value: string): void {
   prefix = value;
