@@ -11,6 +11,9 @@ import { isAbsolute, join, resolve } from 'node:path';
 
 const PROJECT_ROOT = resolve(import.meta.dirname, '..');
 
+/** The file, in the data folder, that `npm run dev` writes at start and removes when it stops. */
+export const DEV_SETTINGS_FILE = 'dev-settings.json';
+
 interface DevSettings {
   pid: number;
   env: Record<string, string>;
@@ -30,7 +33,7 @@ export function runningDevSettings(env: NodeJS.ProcessEnv = process.env): DevSet
   const dataDir = env.SCIMFLOW_DATA_DIR?.trim() || '.data';
   const candidates = isAbsolute(dataDir) ? [dataDir] : [resolve(dataDir), join(PROJECT_ROOT, dataDir)];
   for (const dir of candidates) {
-    const file = join(dir, 'dev-settings.json');
+    const file = join(dir, DEV_SETTINGS_FILE);
     if (!existsSync(file)) continue;
     try {
       const settings = JSON.parse(readFileSync(file, 'utf8')) as DevSettings;

@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     out(`  ${snap.users.length} users, ${snap.groups.length} groups, ${snap.directory.roleAssignments.length} role assignments`);
     out();
     out('Make a change and watch the webhook go out, e.g.:');
-    out(`  curl -s -X POST ${emulator.url}/_emulator/organizations/${org.id}/users \\`);
+    out(`  curl -s -X POST '${emulator.url}/_emulator/organizations/${org.id}/users' \\`);
     out(`    -H 'content-type: application/json' -d '{"email":"new.hire@acme.example","givenName":"New","familyName":"Hire"}'`);
     out();
   }

@@ -6,6 +6,7 @@ import { describeEncryption } from '../temporal/codec';
 import { ConfigError, loadConfig, type Config } from '../config/index';
 import { createDatabase, migrateLatest } from '../db/connection';
 import { createAcmeDatabase, migrateAcme } from '../examples/acme-app/db';
+import { DEV_SETTINGS_FILE } from '../cli/dev-settings';
 import { dropDatabase, ensureDatabase, serverReachable, startEmbeddedPostgres } from './lib/postgres';
 import { freePort, portInUse } from './lib/ports';
 import { ensureTemporalCli, PROJECT_ROOT, startDevServer, type DevServer } from './lib/temporal-server';
@@ -60,10 +61,8 @@ function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.Wr
   });
 }
 
-/** What the CLI reads to find the running `npm run dev` (see cli/dev-settings.ts). */
-export const DEV_SETTINGS_FILE = 'dev-settings.json';
-/** The emulator's state across restarts. */
-export const EMULATOR_STATE_FILE = 'emulator-state.json';
+/** The emulator's state across restarts, in the data folder. */
+const EMULATOR_STATE_FILE = 'emulator-state.json';
 
 const cleanups: (() => Promise<void> | void)[] = [];
 const children: ChildProcess[] = [];
