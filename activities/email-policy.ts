@@ -11,6 +11,7 @@ import {
   type EmailPolicyResult,
 } from '../domain/email-policy';
 import { withHeartbeat } from './heartbeat';
+import { cliPrefix } from '../domain/cli-command';
 
 /**
  * Sets an organization's allowed e-mail domains under its lock: the users it holds or releases
@@ -25,7 +26,7 @@ export async function changeEmailPolicy(db: Knex, organizationId: string, reques
     withMirrorWriter(db, organizationId, async (writer) => {
       if (!writer.organizationKnown) {
         throw ApplicationFailure.nonRetryable(
-          `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`,
+          `scimflow does not know organization ${organizationId} yet; register it first (${cliPrefix()} orgs add ${organizationId})`,
           'OrganizationNotFound',
         );
       }

@@ -5,6 +5,7 @@ import * as ledger from '../db/repositories/ledger';
 import { recordSyncPause as recordPause } from '../db/repositories/organizations';
 import type { DirectoryEvent } from '../domain/events';
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
+import { cliPrefix } from '../domain/cli-command';
 
 /**
  * Pausing an organization's sync keeps everyone's access as it is: events that arrive meanwhile
@@ -59,7 +60,7 @@ export async function recordSyncPause(
 ): Promise<number> {
   if (!(await recordPause(db, organizationId, pause))) {
     throw ApplicationFailure.nonRetryable(
-      `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`,
+      `scimflow does not know organization ${organizationId} yet; register it first (${cliPrefix()} orgs add ${organizationId})`,
       'OrganizationNotFound',
     );
   }

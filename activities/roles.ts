@@ -5,6 +5,7 @@ import { loadGroups } from '../db/repositories/directory';
 import { describeRoleChange, roleChangeProblem } from '../domain/roles';
 import type { RoleChangeRequest, RoleChangeResult } from '../domain/roles';
 import { withHeartbeat } from './heartbeat';
+import { cliPrefix } from '../domain/cli-command';
 
 /** Thrown to roll a preview's transaction back, carrying what it computed. */
 class Preview extends Error {
@@ -28,7 +29,7 @@ export async function changeRoleMappings(db: Knex, organizationId: string, reque
       withMirrorWriter(db, organizationId, async (writer) => {
         if (!writer.organizationKnown) {
           throw ApplicationFailure.nonRetryable(
-            `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`,
+            `scimflow does not know organization ${organizationId} yet; register it first (${cliPrefix()} orgs add ${organizationId})`,
             'OrganizationNotFound',
           );
         }
@@ -36,7 +37,7 @@ export async function changeRoleMappings(db: Knex, organizationId: string, reque
           const group = (await loadGroups(writer.trx, organizationId, [change.groupId])).get(change.groupId);
           if (!group) {
             throw ApplicationFailure.nonRetryable(
-              `group ${change.groupId} is not in the directory of ${organizationId}; list its groups with: scimflow roles list ${organizationId}`,
+              `group ${change.groupId} is not in the directory of ${organizationId}; list its groups with: ${cliPrefix()} roles list ${organizationId}`,
               'GroupNotFound',
             );
           }

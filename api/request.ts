@@ -4,6 +4,7 @@ import type { z } from 'zod';
 import { organizationExists, organizationHeardOf } from '../db/repositories/organizations';
 import { ApiError } from './errors';
 import { readRawBody } from './raw-body';
+import { cliPrefix } from '../domain/cli-command';
 
 /** Request parsing shared by the operator API's routes: one 400 shape for every bad input. */
 
@@ -36,7 +37,7 @@ export async function requireKnownOrganization(db: Knex, organizationId: string,
     throw new ApiError(
       404,
       'not_found',
-      `scimflow does not know organization ${organizationId} yet; register it first (scimflow orgs add ${organizationId})`,
+      `scimflow does not know organization ${organizationId} yet; register it first (${cliPrefix()} orgs add ${organizationId})`,
     );
   }
 }

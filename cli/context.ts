@@ -5,6 +5,7 @@ import { createDatabase } from '../db/connection';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { createLazyClient, OrganizationWorkflows, WorkflowRefusedError } from '../temporal/client';
 import { dataConverter, encryptionProblem } from '../temporal/codec';
+import { applyDevSettings } from './dev-settings';
 import { CliError, databaseProblem, isTemporalUnavailable, RefusedError, temporalUnavailable } from './errors';
 
 /**
@@ -52,6 +53,8 @@ export class CliContext {
   config(): Config {
     if (!this.configValue) {
       try {
+        // Beside `npm run dev`: its database, Temporal and Scalekit, unless the environment says otherwise.
+        applyDevSettings();
         this.configValue = loadConfig();
       } catch (err) {
         if (err instanceof ConfigError) throw new CliError(err.message);

@@ -6,6 +6,7 @@ import { DeliveryWorkflows } from '../temporal/delivery';
 import { pushTaskQueue } from '../temporal/task-queues';
 import { duration, n, time } from './format';
 import { requireOrganization } from './pause';
+import { cliPrefix } from '../domain/cli-command';
 
 export type DeliveryAction = 'retry' | 'skip' | 'pause' | 'resume' | 'rewind';
 
@@ -80,7 +81,7 @@ function printStatus(ctx: CliContext, organizationId: string, channel: DeliveryC
     ctx.io.out(`  stopped     at record ${s.stop.recordId ?? '?'} (sequence ${s.stop.sequence}) since ${time(s.stop.at)}: ${s.stop.kind}`);
     ctx.io.out(`              ${s.stop.reason}`);
     ctx.io.out(
-      `  next        fix the application, then \`scimflow delivery retry ${organizationId}${flag}\`; or \`scimflow delivery skip ${organizationId}${flag} --record ${s.stop.recordId ?? '<id>'} --reason "..."\``,
+      `  next        fix the application, then \`${cliPrefix()} delivery retry ${organizationId}${flag}\`; or \`${cliPrefix()} delivery skip ${organizationId}${flag} --record ${s.stop.recordId ?? '<id>'} --reason "..."\``,
     );
   }
   for (const k of s.skips) ctx.io.out(`  skipped     record ${k.recordId} (sequence ${k.sequence}) at ${time(k.skippedAt)}: ${k.reason}`);
@@ -135,7 +136,7 @@ export async function deliveryCommand(
       if ('refused' in o) return 1;
       return say(o.value, [
         `paused the delivery of ${organizationId} at ${time(o.value.paused.since)}: records wait in order; the directory keeps syncing`,
-        `resume with \`scimflow delivery resume ${organizationId}\``,
+        `resume with \`${cliPrefix()} delivery resume ${organizationId}\``,
       ]);
     }
     case 'resume': {

@@ -4,6 +4,7 @@ import type { CliContext } from './context';
 import { CliError, EXIT_USAGE } from './errors';
 import { n, table } from './format';
 import { requireOrganization } from './pause';
+import { cliPrefix } from '../domain/cli-command';
 
 /**
  * `domains show|set|clear|held`: the organization's allowed e-mail domains, who reaches the
@@ -25,14 +26,14 @@ export async function domainsShow(ctx: CliContext, organizationId: string, opts:
   const p = policy!;
   if (p.allowedDomains.length === 0) {
     ctx.io.out(`${organizationId}: every e-mail domain reaches the application (no allowed domains set)`);
-    ctx.io.out(`Allow only some with \`scimflow domains set ${organizationId} example.com --dry-run\`.`);
+    ctx.io.out(`Allow only some with \`${cliPrefix()} domains set ${organizationId} example.com --dry-run\`.`);
     return 0;
   }
   ctx.io.out(`${organizationId}: allowed e-mail domains ${p.allowedDomains.join(', ')}`);
   ctx.io.out(
     p.heldUsers === 0
       ? 'no active user is held'
-      : `${n(p.heldUsers)} active user(s) held out of the application; list them with \`scimflow domains held ${organizationId}\``,
+      : `${n(p.heldUsers)} active user(s) held out of the application; list them with \`${cliPrefix()} domains held ${organizationId}\``,
   );
   return 0;
 }

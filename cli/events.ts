@@ -2,6 +2,7 @@ import { listLedger, type LedgerOutcome } from '../db/repositories/ledger';
 import type { CliContext } from './context';
 import { n, table, time, truncate } from './format';
 import { requireOrganization } from './pause';
+import { cliPrefix } from '../domain/cli-command';
 
 /**
  * `events list|retry`: what happened to an organization's webhooks (the event ledger), and a retry
@@ -32,9 +33,10 @@ export async function eventsList(
     truncate(e.detail ?? '', 90),
   ]);
   for (const line of table(['RECEIVED', 'EVENT', 'TYPE', 'OUTCOME', 'DETAIL'], rows)) ctx.io.out(line);
-  if (next) ctx.io.out(`more: scimflow events list ${organizationId}${opts.outcome ? ` --outcome ${opts.outcome}` : ''} --after ${next}`);
+  if (next)
+    ctx.io.out(`more: ${cliPrefix()} events list ${organizationId}${opts.outcome ? ` --outcome ${opts.outcome}` : ''} --after ${next}`);
   if (events.some((e) => e.outcome === 'quarantined'))
-    ctx.io.out(`retry quarantined events once their cause is gone: scimflow events retry ${organizationId} [eventId ...]`);
+    ctx.io.out(`retry quarantined events once their cause is gone: ${cliPrefix()} events retry ${organizationId} [eventId ...]`);
   return 0;
 }
 

@@ -17,6 +17,7 @@ import { isRunId, organizationIdProblem } from '../domain/ids';
 import { DEFAULT_PRECEDENCE, MAX_PRECEDENCE, roleNameProblem } from '../domain/roles';
 import { LEDGER_OUTCOMES, type LedgerOutcome } from '../db/repositories/ledger';
 import type { DeliveryChannel } from '../db/repositories/deliveries';
+import { cliPrefix, useCliPrefix } from '../domain/cli-command';
 
 /**
  * scimflow: the engineers' CLI. Every command talks to the organization workflows through the
@@ -31,7 +32,7 @@ function organizationIdArg(value: string): string {
 }
 
 function runIdArg(value: string): string {
-  if (!isRunId(value)) throw new InvalidArgumentError('expected a run number, as `scimflow runs <orgId>` lists them');
+  if (!isRunId(value)) throw new InvalidArgumentError('expected a run number, as `${cliPrefix()} runs <orgId>` lists them');
   return value;
 }
 
@@ -97,11 +98,11 @@ function cursorArg(value: string): string {
 const RUN_HELP = `
 While it waits, the command shows the run's progress (phase, pages, users fetched of the
 directory's total, rate, ETA, then the apply) and ends with the run's counts. Ctrl-C detaches:
-the run goes on in the organization workflow; watch it again with \`scimflow status <orgId>\`.
-A dry run stops after the plan; apply it with \`scimflow approve <orgId> <runId>\`.`;
+the run goes on in the organization workflow; watch it again with \`${cliPrefix()} status <orgId>\`.
+A dry run stops after the plan; apply it with \`${cliPrefix()} approve <orgId> <runId>\`.`;
 
 export function buildProgram(ctx: CliContext, setExitCode: (code: number) => void): Command {
-  const program = new Command('scimflow')
+  const program = new Command(cliPrefix())
     .description('Onboarding imports, reconciliations and schedules of scimflow organizations (through Temporal and Postgres).')
     .exitOverride()
     .showHelpAfterError('(add --help for usage)')
@@ -437,6 +438,17 @@ export async function main(argv: string[]): Promise<number> {
     await ctx.close();
   }
   return code;
+}
+
+// Run as the installed bin (`scimflow`, through `npm link`): hints say `scimflow …`; otherwise `npm run cli -- …`.
+if (/(^|[/\\])scimflow$/.test(process.argv[1] ?? '')) useCliPrefix('scimflow');
+
+// Output to a reader that has gone (`… | head`): the rest is not wanted; end quietly, as `cat` does.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
 }
 
 const code = await main(process.argv);

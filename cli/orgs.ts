@@ -7,6 +7,7 @@ import type { CliContext } from './context';
 import { CliError, RefusedError } from './errors';
 import { ago, n, table } from './format';
 import { listOrganizations } from '../db/repositories/organizations';
+import { cliPrefix } from '../domain/cli-command';
 
 /** `orgs add` and `orgs list`, and the registration `import` does first. */
 
@@ -25,7 +26,8 @@ export interface Registration {
 export function missingScalekitCredentials(what: string): CliError {
   return new CliError(
     `${what} looks the organization up in Scalekit and needs Scalekit credentials: set SCALEKIT_ENVIRONMENT_URL, ` +
-      `SCALEKIT_CLIENT_ID and SCALEKIT_CLIENT_SECRET (in .env or the environment; \`npm run dev\` prints the emulator's).`,
+      `SCALEKIT_CLIENT_ID and SCALEKIT_CLIENT_SECRET in .env or the environment. ` +
+      `Beside a running \`npm run dev\` (started from this folder) the CLI finds its local Scalekit emulator by itself.`,
   );
 }
 
@@ -109,7 +111,7 @@ export function registrationLines(r: Registration, intervals: { full: string; de
   ];
   if (!r.directory) {
     lines.push(
-      `note: no directory yet, so scheduled runs will be refused until its IT admin connects one; then run \`scimflow import ${r.organizationId}\``,
+      `note: no directory yet, so scheduled runs will be refused until its IT admin connects one; then run \`${cliPrefix()} import ${r.organizationId}\``,
     );
   }
   return lines;
@@ -123,7 +125,7 @@ export async function orgsAdd(ctx: CliContext, organizationId: string, opts: { j
   }
   const c = ctx.config();
   for (const line of registrationLines(r, { full: c.reconcile.fullInterval, delta: c.reconcile.deltaInterval })) ctx.io.out(line);
-  if (r.directory) ctx.io.out(`next: import its directory with \`scimflow import ${organizationId}\``);
+  if (r.directory) ctx.io.out(`next: import its directory with \`${cliPrefix()} import ${organizationId}\``);
   return 0;
 }
 
@@ -153,7 +155,7 @@ export async function orgsList(ctx: CliContext, opts: { json?: boolean }): Promi
     return 0;
   }
   if (orgs.length === 0) {
-    ctx.io.out('no organizations yet: register one with `scimflow orgs add <orgId>` (or `scimflow import <orgId>`)');
+    ctx.io.out('no organizations yet: register one with `${cliPrefix()} orgs add <orgId>` (or `${cliPrefix()} import <orgId>`)');
     return 0;
   }
   const rows = orgs.map((o, i) => [

@@ -2,6 +2,7 @@ import type { CliContext } from './context';
 import { CliError } from './errors';
 import { organizationExists } from '../db/repositories/organizations';
 import { n, time } from './format';
+import { cliPrefix } from '../domain/cli-command';
 
 /**
  * `pause <orgId>` / `resume <orgId>`: stop applying an organization's directory changes (everyone
@@ -26,7 +27,7 @@ export async function pauseCommand(
       ctx.io.out(
         'webhooks are still accepted and kept in order; users, groups and roles stay as they are; scheduled reconciles are skipped',
       );
-      ctx.io.out(`resume with \`scimflow resume ${organizationId}\``);
+      ctx.io.out(`resume with \`${cliPrefix()} resume ${organizationId}\``);
     }
     return 0;
   }
@@ -36,7 +37,9 @@ export async function pauseCommand(
   if (opts.json) ctx.io.out(JSON.stringify({ organizationId, status: 'resumed', ...r }));
   else {
     ctx.io.out(`resumed the sync of ${organizationId} (paused since ${time(r.resumed.since)})`);
-    ctx.io.out(`applying ${n(r.deferred)} deferred event(s) in the order they arrived; follow with \`scimflow status ${organizationId}\``);
+    ctx.io.out(
+      `applying ${n(r.deferred)} deferred event(s) in the order they arrived; follow with \`${cliPrefix()} status ${organizationId}\``,
+    );
   }
   return 0;
 }
@@ -44,6 +47,8 @@ export async function pauseCommand(
 /** Commands that change an organization refuse one scimflow has never seen (nothing is started for it). */
 export async function requireOrganization(ctx: CliContext, organizationId: string): Promise<void> {
   if (!(await ctx.withDb((db) => organizationExists(db, organizationId)))) {
-    throw new CliError(`scimflow does not know organization ${organizationId} yet; register it first: scimflow orgs add ${organizationId}`);
+    throw new CliError(
+      `scimflow does not know organization ${organizationId} yet; register it first: ${cliPrefix()} orgs add ${organizationId}`,
+    );
   }
 }

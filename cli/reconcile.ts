@@ -8,6 +8,7 @@ import { ProgressRenderer } from './progress';
 import { organizationExists } from '../db/repositories/organizations';
 import { buildReport, exitCodeFor, reportLines } from './report';
 import { watchRun } from './watch';
+import { cliPrefix } from '../domain/cli-command';
 
 /** `import` (onboarding) and `reconcile`: start a run through the organization workflow, then follow it. */
 
@@ -38,7 +39,7 @@ export async function startRun(
       throw new CliError(
         `the organization workflow did not answer within ${ACCEPT_DEADLINE_MS / 1_000} s: is a scimflow worker running ` +
           `(\`npm run dev\` starts one) on task queue "${temporal.taskQueue}" (TEMPORAL_TASK_QUEUE)? ` +
-          `The request may still be taken later: check with \`scimflow status ${organizationId}\`.`,
+          `The request may still be taken later: check with \`${cliPrefix()} status ${organizationId}\`.`,
       );
     }
     throw ctx.temporalError(err);

@@ -4,6 +4,7 @@ import type { CliContext } from './context';
 import { EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_OK } from './errors';
 import { duration, n, rate } from './format';
 import type { WatchResult } from './watch';
+import { cliPrefix } from '../domain/cli-command';
 
 /**
  * What a command that started or followed a run reports at the end: one object (printed as
@@ -131,14 +132,14 @@ export function guardText(plan: PlanSummary): string {
 
 export function decisionLines(organizationId: string, runId: string): string[] {
   return [
-    `  see the changes   scimflow plan ${organizationId} ${runId}`,
-    `  apply it          scimflow approve ${organizationId} ${runId}`,
-    `  discard it        scimflow cancel ${organizationId} ${runId}`,
+    `  see the changes   ${cliPrefix()} plan ${organizationId} ${runId}`,
+    `  apply it          ${cliPrefix()} approve ${organizationId} ${runId}`,
+    `  discard it        ${cliPrefix()} cancel ${organizationId} ${runId}`,
   ];
 }
 
 export function watchAgainLines(organizationId: string): string[] {
-  return [`  watch it          scimflow status ${organizationId}`, `  list runs         scimflow runs ${organizationId}`];
+  return [`  watch it          ${cliPrefix()} status ${organizationId}`, `  list runs         ${cliPrefix()} runs ${organizationId}`];
 }
 
 /** The human rendering of a report. */
@@ -154,7 +155,7 @@ export function reportLines(r: RunReport): string[] {
       return [`run ${r.runId} continues in the organization workflow:`, ...watchAgainLines(r.organizationId)];
     case 'detached':
       return [
-        `detached: run ${r.runId} goes on in the organization workflow (Ctrl-C does not stop it; \`scimflow cancel ${r.organizationId} ${r.runId}\` does).`,
+        `detached: run ${r.runId} goes on in the organization workflow (Ctrl-C does not stop it; \`${cliPrefix()} cancel ${r.organizationId} ${r.runId}\` does).`,
         ...watchAgainLines(r.organizationId),
       ];
     case 'completed': {
@@ -170,7 +171,7 @@ export function reportLines(r: RunReport): string[] {
         );
         if (r.plan) lines.push(...directoryPlanLines(r.plan));
         if (u.failed > 0)
-          lines.push(`  ${n(u.failed)} user(s) could not be written: see why with \`scimflow plan ${r.organizationId} ${r.runId}\``);
+          lines.push(`  ${n(u.failed)} user(s) could not be written: see why with \`${cliPrefix()} plan ${r.organizationId} ${r.runId}\``);
       }
       return lines;
     }
@@ -195,7 +196,7 @@ export function reportLines(r: RunReport): string[] {
     case 'failed':
       return [
         `run ${r.runId} failed: ${r.error ?? 'unknown error'}`,
-        `next: check the worker's log, fix the cause, and start another with \`scimflow reconcile ${r.organizationId}\``,
+        `next: check the worker's log, fix the cause, and start another with \`${cliPrefix()} reconcile ${r.organizationId}\``,
       ];
   }
 }

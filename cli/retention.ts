@@ -6,6 +6,7 @@ import { retentionWorkflowId } from '../workflows/retention-messages';
 import type { CliContext } from './context';
 import { CliError } from './errors';
 import { ago, duration, n, table, time } from './format';
+import { cliPrefix } from '../domain/cli-command';
 
 /**
  * `retention run|status`: prune now what the retention periods say is due (or, with --dry-run,
@@ -64,7 +65,7 @@ export async function retentionRun(ctx: CliContext, opts: { dryRun?: boolean; js
     if (opts.json) ctx.io.out(JSON.stringify({ workflowId, started }));
     else
       ctx.io.out(
-        `retention ${dryRun ? 'dry run' : 'run'} ${started ? 'started' : 'in progress'}: workflow ${workflowId} (\`scimflow retention status\` shows what it pruned once it has finished)`,
+        `retention ${dryRun ? 'dry run' : 'run'} ${started ? 'started' : 'in progress'}: workflow ${workflowId} (\`${cliPrefix()} retention status\` shows what it pruned once it has finished)`,
       );
     return 0;
   }
@@ -108,7 +109,7 @@ export async function retentionRun(ctx: CliContext, opts: { dryRun?: boolean; js
     ctx.io.out(
       `${n(report.busyOrganizations)} organization(s) were busy applying changes: their deactivated users are purged by the next run`,
     );
-  if (!report.complete) ctx.io.out('more is due: the next scheduled run goes on (or run `scimflow retention run` again)');
+  if (!report.complete) ctx.io.out('more is due: the next scheduled run goes on (or run `${cliPrefix()} retention run` again)');
   return 0;
 }
 
@@ -164,7 +165,7 @@ export async function retentionStatus(ctx: CliContext, opts: { json?: boolean; l
   ];
   for (const line of lines) ctx.io.out(line);
   if (runs.length === 0) {
-    ctx.io.out('runs      none yet (`scimflow retention run --dry-run` shows what a run would prune)');
+    ctx.io.out('runs      none yet (`${cliPrefix()} retention run --dry-run` shows what a run would prune)');
     return 0;
   }
   ctx.io.out('runs');

@@ -5,6 +5,7 @@ import type { CliContext } from './context';
 import { CliError } from './errors';
 import { n, table, time } from './format';
 import { requireOrganization } from './pause';
+import { cliPrefix } from '../domain/cli-command';
 
 /**
  * `roles list|map|unmap|default|why`: which directory groups grant which of the application's
@@ -25,7 +26,7 @@ export async function rolesList(ctx: CliContext, organizationId: string, opts: {
   const mapped = new Map(mappings.map((m) => [m.groupId, m]));
   ctx.io.out(`default role: ${defaultRole ?? '(none: users without a mapped group or a Scalekit role hold no role)'}`);
   if (groups.length === 0 && mappings.length === 0) {
-    ctx.io.out(`no groups in the directory of ${organizationId} yet: import it with \`scimflow import ${organizationId}\``);
+    ctx.io.out(`no groups in the directory of ${organizationId} yet: import it with \`${cliPrefix()} import ${organizationId}\``);
     return 0;
   }
   const rows = [
@@ -42,7 +43,7 @@ export async function rolesList(ctx: CliContext, organizationId: string, opts: {
   for (const line of table(['GROUP', 'NAME', 'MEMBERS', 'ROLE', 'PRECEDENCE', 'GRANTED'], rows)) ctx.io.out(line);
   ctx.io.out('');
   ctx.io.out('A user in several mapped groups gets the role with the lowest precedence; "granted" counts the users it won for.');
-  ctx.io.out(`Map a group with \`scimflow roles map ${organizationId} <groupId> <role> --precedence <n> --dry-run\`.`);
+  ctx.io.out(`Map a group with \`${cliPrefix()} roles map ${organizationId} <groupId> <role> --precedence <n> --dry-run\`.`);
   return 0;
 }
 
@@ -68,7 +69,7 @@ export async function rolesChange(
   ctx.io.out(`${verb} the roles of ${n(result.usersChanged)} users (${n(result.granted)} roles gained, ${n(result.revoked)} lost)`);
   if (result.reasonsChanged > 0) {
     ctx.io.out(
-      `${n(result.reasonsChanged)} more user(s) keep their roles but ${result.dryRun ? 'would hold' : 'now hold'} one for this reason (see \`scimflow roles why\`)`,
+      `${n(result.reasonsChanged)} more user(s) keep their roles but ${result.dryRun ? 'would hold' : 'now hold'} one for this reason (see \`${cliPrefix()} roles why\`)`,
     );
   }
   if (result.changes.length > 0) {

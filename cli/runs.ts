@@ -8,6 +8,7 @@ import { ago, duration, n, table, time, truncate } from './format';
 import { ProgressRenderer } from './progress';
 import { buildReport, directoryPlanLines, exitCodeFor, guardText, reportLines } from './report';
 import { watchRun } from './watch';
+import { cliPrefix } from '../domain/cli-command';
 
 /** `runs`, `plan`, `approve` and `cancel`: reading sync runs from the database, deciding through the workflow. */
 
@@ -22,7 +23,7 @@ export async function runsCommand(ctx: CliContext, organizationId: string, opts:
     return 0;
   }
   if (runs.length === 0) {
-    ctx.io.out(`no runs for ${organizationId} yet: start one with \`scimflow import ${organizationId}\``);
+    ctx.io.out(`no runs for ${organizationId} yet: start one with \`${cliPrefix()} import ${organizationId}\``);
     return 0;
   }
   const rows = runs.map((r) => [
@@ -39,7 +40,7 @@ export async function runsCommand(ctx: CliContext, organizationId: string, opts:
   for (const line of table(['RUN', 'KIND', 'TRIGGER', 'DRY RUN', 'STATUS', 'STARTED', 'DURATION', 'USERS FETCHED', 'DRIFT'], rows))
     ctx.io.out(line);
   const waiting = runs.find((r) => r.status === 'needs_approval' || r.status === 'planned');
-  if (waiting) ctx.io.out(`run ${waiting.id} waits for a decision: \`scimflow plan ${organizationId} ${waiting.id}\``);
+  if (waiting) ctx.io.out(`run ${waiting.id} waits for a decision: \`${cliPrefix()} plan ${organizationId} ${waiting.id}\``);
   return 0;
 }
 
@@ -65,7 +66,8 @@ export async function planCommand(
 ): Promise<number> {
   const { run, changes } = await ctx.withDb(async (db) => {
     const found = await getRun(db, organizationId, runId);
-    if (!found) throw new CliError(`run ${runId} of ${organizationId} does not exist: list runs with \`scimflow runs ${organizationId}\``);
+    if (!found)
+      throw new CliError(`run ${runId} of ${organizationId} does not exist: list runs with \`${cliPrefix()} runs ${organizationId}\``);
     return { run: found, changes: await listPlanChanges(db, runId, { limit: opts.limit, ...(opts.after ? { after: opts.after } : {}) }) };
   });
   const last = changes.at(-1);
@@ -91,7 +93,7 @@ export async function planCommand(
   );
   if (!p) {
     ctx.io.out(
-      `no plan yet: the run is in phase ${run.phase}${run.status === 'running' ? `; follow it with \`scimflow status ${organizationId}\`` : ''}`,
+      `no plan yet: the run is in phase ${run.phase}${run.status === 'running' ? `; follow it with \`${cliPrefix()} status ${organizationId}\`` : ''}`,
     );
     return 0;
   }
@@ -117,9 +119,9 @@ export async function planCommand(
     ]);
     for (const line of table(['ENTITY', 'ID', 'WHO', 'ACTION', 'OUTCOME', 'CHANGES'], rows)) ctx.io.out(line);
   }
-  if (nextCursor) ctx.io.out(`more: scimflow plan ${organizationId} ${runId} --limit ${opts.limit} --after ${nextCursor}`);
+  if (nextCursor) ctx.io.out(`more: ${cliPrefix()} plan ${organizationId} ${runId} --limit ${opts.limit} --after ${nextCursor}`);
   if (run.status === 'planned' || run.status === 'needs_approval') {
-    ctx.io.out(`decide: \`scimflow approve ${organizationId} ${runId}\` or \`scimflow cancel ${organizationId} ${runId}\``);
+    ctx.io.out(`decide: \`${cliPrefix()} approve ${organizationId} ${runId}\` or \`${cliPrefix()} cancel ${organizationId} ${runId}\``);
   }
   return 0;
 }
@@ -135,7 +137,8 @@ export async function decideCommand(
   await requireOrganization(ctx, organizationId);
   // The workflow would quietly "cancel" a run that never existed: check the id first.
   const known = await ctx.withDb((db) => getRun(db, organizationId, runId));
-  if (!known) throw new CliError(`run ${runId} of ${organizationId} does not exist: list runs with \`scimflow runs ${organizationId}\``);
+  if (!known)
+    throw new CliError(`run ${runId} of ${organizationId} does not exist: list runs with \`${cliPrefix()} runs ${organizationId}\``);
   const temporal = await ctx.temporal();
   let answer: { runId: string; status: string };
   try {
@@ -173,7 +176,9 @@ export async function decideCommand(
   }
   if (opts.json) ctx.io.out(JSON.stringify({ organizationId, ...answer }));
   else if (decision === 'approve') {
-    ctx.io.out(`approved: run ${runId} is ${answer.status}; follow it with \`scimflow status ${organizationId}\` (or approve with --wait)`);
+    ctx.io.out(
+      `approved: run ${runId} is ${answer.status}; follow it with \`${cliPrefix()} status ${organizationId}\` (or approve with --wait)`,
+    );
   } else ctx.io.out(`cancelled: run ${runId} is ${answer.status}; nothing of it was applied`);
   return 0;
 }

@@ -4,6 +4,7 @@ import { scheduleId } from '../workflows/messages';
 import type { ReconcileKind } from '../domain/reconcile';
 import type { CliContext } from './context';
 import { CliError } from './errors';
+import { cliPrefix } from '../domain/cli-command';
 
 /** `schedule pause|resume|trigger <orgId>`: the organization's reconcile schedules in Temporal. */
 
@@ -28,7 +29,7 @@ export async function scheduleCommand(
     if (err instanceof ScheduleNotFoundError) {
       throw new CliError(
         `${organizationId} has no ${kinds.join(' and ')} schedule (${kinds.map((k) => scheduleId(organizationId, k)).join(', ')}): ` +
-          `register it with \`scimflow orgs add ${organizationId}\``,
+          `register it with \`${cliPrefix()} orgs add ${organizationId}\``,
       );
     }
     throw ctx.temporalError(err);
@@ -41,7 +42,7 @@ export async function scheduleCommand(
   const ids = kinds.map((k) => scheduleId(organizationId, k)).join(', ');
   if (action === 'trigger') {
     ctx.io.out(`triggered ${ids}: the organization workflow reconciles now (skipped if a run is already in progress)`);
-    ctx.io.out(`follow it with \`scimflow status ${organizationId}\``);
+    ctx.io.out(`follow it with \`${cliPrefix()} status ${organizationId}\``);
   } else {
     ctx.io.out(`${action === 'pause' ? 'paused' : 'resumed'} ${ids}${opts.note ? ` (note: ${opts.note})` : ''}`);
     for (const s of states ?? []) ctx.io.out(`  ${s.kind.padEnd(5)}  ${!s.exists ? 'none' : s.paused ? 'paused' : 'active'}`);

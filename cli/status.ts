@@ -8,6 +8,7 @@ import type { CliContext } from './context';
 import { CliError } from './errors';
 import { ago, n, time } from './format';
 import { describeProgress } from './progress';
+import { cliPrefix } from '../domain/cli-command';
 
 /** `status <orgId>`: the organization workflow's own account (status query) and its schedules. */
 
@@ -20,7 +21,7 @@ function lastRunLine(s: OrganizationSyncStatus): string {
     const u = l.result.users;
     return `${head}: users created ${n(u.created)}, updated ${n(u.updated)}, deactivated ${n(u.deactivated)}, reactivated ${n(u.reactivated)}, unchanged ${n(u.unchanged)}; drift ${n(l.result.drift)}`;
   }
-  if (l.plan) return `${head}: plan of ${n(l.plan.drift)} changes (\`scimflow plan ${s.organizationId} ${l.runId}\`)`;
+  if (l.plan) return `${head}: plan of ${n(l.plan.drift)} changes (\`${cliPrefix()} plan ${s.organizationId} ${l.runId}\`)`;
   return head;
 }
 
@@ -63,7 +64,7 @@ async function directoryState(
 }
 
 function scheduleLine(sc: ScheduleState): string {
-  if (!sc.exists) return `  ${sc.kind.padEnd(5)}  none (create with \`scimflow orgs add <orgId>\`)`;
+  if (!sc.exists) return `  ${sc.kind.padEnd(5)}  none (create with \`${cliPrefix()} orgs add <orgId>\`)`;
   const state = sc.paused ? `paused${sc.note ? ` (${sc.note})` : ''}` : 'active';
   return `  ${sc.kind.padEnd(5)}  ${state} · next ${sc.paused ? '-' : time(sc.nextActionAt)} · last ${sc.lastActionAt ? ago(sc.lastActionAt) : 'never'}  [${sc.id}]`;
 }
@@ -87,7 +88,7 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
   }
   if (!status) {
     throw new CliError(
-      `no organization workflow for ${organizationId} (${organizationWorkflowId(organizationId)}): register it with \`scimflow orgs add ${organizationId}\``,
+      `no organization workflow for ${organizationId} (${organizationWorkflowId(organizationId)}): register it with \`${cliPrefix()} orgs add ${organizationId}\``,
     );
   }
   const s = status;
@@ -113,7 +114,7 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
       1,
       0,
       s.paused
-        ? `PAUSED     since ${time(s.paused.since)}${s.paused.note ? ` (${s.paused.note})` : ''}: ${count} kept, none applied; resume with \`scimflow resume ${organizationId}\``
+        ? `PAUSED     since ${time(s.paused.since)}${s.paused.note ? ` (${s.paused.note})` : ''}: ${count} kept, none applied; resume with \`${cliPrefix()} resume ${organizationId}\``
         : `RESUMING   applying the events kept during the pause in the order they arrived: ${count} to go`,
     );
   }
@@ -121,7 +122,7 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
     lines.push(`skipped    ${n(s.reconcilesSkipped)} scheduled run(s) skipped because a run was in progress or the sync was paused`);
   if (s.reconcile?.phase === 'awaiting_approval') {
     lines.push(
-      `decide     \`scimflow approve ${organizationId} ${s.reconcile.runId}\` or \`scimflow cancel ${organizationId} ${s.reconcile.runId}\``,
+      `decide     \`${cliPrefix()} approve ${organizationId} ${s.reconcile.runId}\` or \`${cliPrefix()} cancel ${organizationId} ${s.reconcile.runId}\``,
     );
   }
   if (stored && stored.directories.length > 0) lines.push('directories', ...stored.directories.map(directoryLine));
@@ -134,14 +135,14 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
   if (stored && stored.emailConflicts > 0) {
     lines.push(
       `CONFLICTS  ${n(stored.emailConflicts)} user(s) held back: a user of another directory has their e-mail ` +
-        `(\`scimflow events list ${organizationId} --outcome quarantined\`; the runbook's IdP migration section says what to do)`,
+        `(\`${cliPrefix()} events list ${organizationId} --outcome quarantined\`; the runbook's IdP migration section says what to do)`,
     );
   }
   if (stored?.emailPolicy && stored.emailPolicy.allowedDomains.length > 0) {
     const p = stored.emailPolicy;
     lines.push(
       `domains    ${p.allowedDomains.join(', ')} · ${n(p.heldUsers)} user(s) held out of the application` +
-        (p.heldUsers > 0 ? ` (\`scimflow domains held ${organizationId}\`)` : ''),
+        (p.heldUsers > 0 ? ` (\`${cliPrefix()} domains held ${organizationId}\`)` : ''),
     );
   }
   lines.push('schedules', ...schedules.map(scheduleLine));

@@ -2,6 +2,7 @@ import { getRun, type SyncRunRow } from '../db/repositories/sync-runs/runs';
 import type { ReconcileOutcome, ReconcileProgress } from '../domain/reconcile';
 import type { CliContext, Temporal } from './context';
 import type { ProgressRenderer } from './progress';
+import { cliPrefix } from '../domain/cli-command';
 
 /**
  * Follows one run by polling the organization workflow's status query (about 4 times a second)
@@ -92,7 +93,9 @@ export async function watchRun(
         warned = false;
         const s = polled.status;
         if (!s)
-          throw new Error(`the workflow of ${organizationId} is gone (terminated?); see the run with \`scimflow runs ${organizationId}\``);
+          throw new Error(
+            `the workflow of ${organizationId} is gone (terminated?); see the run with \`${cliPrefix()} runs ${organizationId}\``,
+          );
         if (s.reconcile?.runId === runId) {
           last = s.reconcile;
           renderer?.update(s.reconcile);

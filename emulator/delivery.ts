@@ -89,6 +89,21 @@ export interface DeliveryOptions {
   /** How long a partly filled reorder window waits for more events before it is released. */
   reorderFlushMs?: number;
   onAttempt?: (entry: DeliveryLogEntry) => void;
+  /** Called whenever what waits to be delivered changes (the emulator saves its state on it). */
+  onChange?: () => void;
+  /** Start with deliveries held until resume() (queued events wait, nothing is sent). */
+  paused?: boolean;
+}
+
+/** A delivery still to be made, as saved with the emulator's state. */
+export interface PendingDelivery {
+  event: EmittedEvent;
+  url: string;
+  copy: number;
+  /** Attempts already made (and failed). */
+  attempts: number;
+  /** When the next attempt is due (epoch ms). */
+  dueAt: number;
 }
 
 interface Message {
@@ -125,6 +140,10 @@ class MessageHeap {
       [a[i], a[p]] = [a[p]!, a[i]!];
       i = p;
     }
+  }
+
+  values(): readonly Message[] {
+    return this.items;
   }
 
   peek(): Message | undefined {
@@ -180,8 +199,11 @@ export class DeliveryEngine {
   private closed = false;
   private generation = 0;
   private lastFirstDue = 0;
+  private paused: boolean;
+  private readonly flying = new Set<Message>();
 
   constructor(private readonly options: DeliveryOptions) {
+    this.paused = options.paused === true;
     this.faultRng = new Rng(options.seed ^ 0xfa017);
     this.shuffleRng = new Rng(options.seed ^ 0x5b0ff1e);
   }
@@ -223,6 +245,43 @@ export class DeliveryEngine {
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) w();
+  }
+
+  /** Every delivery not made yet: queued, held for reordering, or in flight (to be sent again). */
+  pending(): PendingDelivery[] {
+    const all = [...this.queue.values(), ...this.holding, ...this.flying].filter((m) => m.generation === this.generation);
+    return all
+      .sort((a, b) => a.dueAt - b.dueAt || a.seq - b.seq)
+      .map((m) => ({
+        event: m.event,
+        url: m.url,
+        copy: m.copy,
+        attempts: this.flying.has(m) ? m.attempts - 1 : m.attempts,
+        dueAt: m.dueAt,
+      }));
+  }
+
+  /** Queues saved deliveries again, in their order (no fault decisions: they were made already). */
+  restorePending(pending: readonly PendingDelivery[]): void {
+    for (const p of pending) {
+      this.schedule({
+        event: p.event,
+        url: p.url,
+        copy: p.copy,
+        attempts: p.attempts,
+        dueAt: p.dueAt,
+        seq: 0,
+        generation: this.generation,
+      });
+      this.lastFirstDue = Math.max(this.lastFirstDue, p.dueAt);
+    }
+    this.pump();
+  }
+
+  /** Starts sending what is queued (after `paused: true`). */
+  resume(): void {
+    this.paused = false;
+    this.pump();
   }
 
   enqueue(event: EmittedEvent, url: string): void {
@@ -285,7 +344,8 @@ export class DeliveryEngine {
   }
 
   private pump(): void {
-    if (this.closed) return;
+    this.options.onChange?.();
+    if (this.closed || this.paused) return;
     while (this.inFlight < this.options.concurrency) {
       const next = this.queue.peek();
       if (!next) break;
@@ -296,6 +356,7 @@ export class DeliveryEngine {
       }
       this.queue.pop();
       this.inFlight++;
+      this.flying.add(next);
       void this.attempt(next);
     }
     this.checkSettled();
@@ -349,6 +410,7 @@ export class DeliveryEngine {
       clearTimeout(timer);
       this.controllers.delete(controller);
     }
+    this.flying.delete(message);
     if (this.closed) return;
     this.inFlight--;
     if (message.generation !== this.generation) {
@@ -407,6 +469,7 @@ export class DeliveryEngine {
     this.generation++;
     this.lastFirstDue = 0;
     this.queue.clear();
+    this.flying.clear();
     this.holding = [];
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.holdTimer = undefined;

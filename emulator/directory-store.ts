@@ -106,15 +106,27 @@ function applyPatch(target: Record<string, unknown>, patch: Record<string, unkno
 
 export class DirectoryStore {
   readonly organizations = new Map<string, StoredOrganization>();
-  private readonly ids: IdFactory;
+  readonly ids: IdFactory;
   private readonly rng: Rng;
+  /** Called after every change to the stored data (the emulator saves its state on it). */
+  onChange: (() => void) | undefined;
 
+  /**
+   * `uniqueIds`: ids never repeat across emulator starts (see IdFactory); `uuidSeed` seeds the
+   * generated SCIM external ids (dp_id) separately from the ids.
+   */
   constructor(
     seed: number,
     private readonly sink: EventSink,
+    options: { uniqueIds?: boolean; uuidSeed?: number } = {},
   ) {
-    this.ids = new IdFactory(seed);
-    this.rng = new Rng(seed ^ 0x0d1c7);
+    this.ids = new IdFactory(seed, { timeBased: options.uniqueIds === true });
+    this.rng = new Rng((options.uuidSeed ?? seed) ^ 0x0d1c7);
+  }
+
+  /** Marks the stored data changed (for changes that touch no directory's version). */
+  changed(): void {
+    this.onChange?.();
   }
 
   newId(prefix: string): string {
@@ -225,6 +237,7 @@ export class DirectoryStore {
 
   private touch(dir: StoredDirectory): void {
     dir.version++;
+    this.changed();
   }
 
   // -------------------------------------------------------------------------------------------
@@ -333,6 +346,7 @@ export class DirectoryStore {
       directories: [directory],
     };
     this.organizations.set(id, org);
+    this.changed();
     if (input.directoryEnabled !== false && input.withoutDirectory !== true) this.setDirectoryEnabled(id, true, options);
     return this.organizationView(org);
   }
@@ -345,6 +359,7 @@ export class DirectoryStore {
     const org = this.organization(organizationId);
     const dir = this.newDirectory(org.id, input, true);
     org.directories.push(dir);
+    this.changed();
     if (input.enabled !== false) this.setDirectoryEnabled(org.id, true, { ...options, directoryId: dir.id });
     return this.directoryView(dir);
   }
@@ -361,11 +376,13 @@ export class DirectoryStore {
       throw new EmulatorError('failed_precondition', `directory ${directoryId} is the only one of ${org.id}: disable it instead`);
     }
     org.directories = org.directories.filter((d) => d !== dir);
+    this.changed();
   }
 
   /** GetDirectory answers NotFound for the directory while `hidden`; its listing is unchanged. */
   setDirectoryDetailsHidden(organizationId: string, directoryId: string, hidden: boolean): void {
     this.directoryOf(this.organization(organizationId), directoryId).detailsHidden = hidden;
+    this.changed();
   }
 
   /** Returns false (and sends nothing) when the directory already was in that state. */
@@ -726,5 +743,6 @@ export class DirectoryStore {
 
   reset(): void {
     this.organizations.clear();
+    this.changed();
   }
 }

@@ -1,4 +1,5 @@
 import { connectNodeAdapter } from '@connectrpc/connect-node';
+import { randomInt } from 'node:crypto';
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -11,6 +12,7 @@ import { generateLarge, seedDemo, type GenerateLargeOptions, type GenerateLargeR
 import { createGrpcRoutes } from './grpc-services';
 import { Portal } from './portal';
 import { IdFactory, Rng } from './random';
+import { readState, restoreOrganizations, saveOrganizations, STATE_VERSION, writeState } from './state';
 import type {
   AddDirectoryInput,
   CreateGroupInput,
@@ -68,6 +70,21 @@ export interface EmulatorOptions {
   faults?: FaultOptions;
   /** Called after every delivery attempt (for progress output). */
   onDeliveryAttempt?: (entry: DeliveryLogEntry) => void;
+  /**
+   * A JSON file holding the emulator's state across restarts: loaded at start when it exists,
+   * written (atomically) shortly after every change and on close. Organizations, directories,
+   * users, groups, memberships, role assignments, the id sequences, the webhook URL and the
+   * deliveries still to be made are kept; the event history and the delivery log are not.
+   */
+  stateFile?: string;
+  /**
+   * Ids (and webhook message ids) that never repeat across starts, even when the state file is
+   * lost: each id is at least the current time. Default: on with `stateFile`, else off (then one
+   * seed gives one sequence of ids).
+   */
+  uniqueIds?: boolean;
+  /** Queue webhooks (and saved deliveries) but send nothing until `resumeDeliveries()`. */
+  holdDeliveries?: boolean;
 }
 
 export interface EmulatorStats {
@@ -91,6 +108,8 @@ export interface EmulatorHandle {
   readonly webhookSecrets: readonly string[];
   readonly environmentId: string;
   readonly webhookUrl: string | null;
+  /** True when the state was loaded from `stateFile` (a restart), false when it started empty. */
+  readonly restored: boolean;
 
   createOrganization(input: CreateOrganizationInput, options?: EmitOptions): OrganizationView;
   listOrganizations(): OrganizationView[];
@@ -129,6 +148,10 @@ export interface EmulatorHandle {
   createPortalLink(organizationId: string): { id: string; location: string; expireTime: string };
 
   setWebhookUrl(url: string | null): void;
+  /** Starts sending webhooks held by `holdDeliveries`. */
+  resumeDeliveries(): void;
+  /** Writes the state to `stateFile` now (it is also written shortly after each change, and on close). */
+  saveState(): void;
   setFaults(faults: FaultOptions): void;
   getFaults(): FaultOptions;
   /** Every delivery attempt so far, in order. */
@@ -162,6 +185,7 @@ export class Emulator implements EmulatorHandle {
   readonly webhookSecrets: readonly string[];
   readonly environmentId: string;
   webhookUrl: string | null;
+  restored = false;
 
   readonly store: DirectoryStore;
   readonly tokens: TokenIssuer;
@@ -176,9 +200,14 @@ export class Emulator implements EmulatorHandle {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private http1: http.Server | undefined;
   private h2: http2.Http2Server | undefined;
+  private saveTimer: NodeJS.Timeout | undefined;
+  private closed = false;
 
   constructor(readonly options: EmulatorOptions) {
     const seed = options.seed ?? 1;
+    const uniqueIds = options.uniqueIds ?? options.stateFile !== undefined;
+    // Unique ids: message ids and generated dp_ids from a seed of this start, not the fixed one.
+    const startSeed = uniqueIds ? randomInt(2 ** 31) : seed;
     this.clientId = options.clientId ?? `skc_${new IdFactory(seed ^ 0xc11e).next('')}`;
     this.clientSecret = options.clientSecret ?? `emu_sec_${randomSecret(24)}`;
     this.webhookSecrets = Object.freeze([...(options.webhookSecrets ?? [generateWebhookSecret()])]);
@@ -187,9 +216,9 @@ export class Emulator implements EmulatorHandle {
     }
     this.environmentId = options.environmentId ?? new IdFactory(seed ^ 0xe7).next('env_');
     this.webhookUrl = options.webhookUrl ?? null;
-    this.eventIds = new IdFactory(seed ^ 0xe0e0);
-    this.msgRng = new Rng(seed ^ 0x356);
-    this.store = new DirectoryStore(seed, (draft) => this.emit(draft));
+    this.eventIds = new IdFactory(seed ^ 0xe0e0, { timeBased: uniqueIds });
+    this.msgRng = new Rng(startSeed ^ 0x356);
+    this.store = new DirectoryStore(seed, (draft) => this.emit(draft), { uniqueIds, uuidSeed: startSeed });
     this.tokens = new TokenIssuer(this.clientId, this.clientSecret, options.tokenTtlSeconds ?? 86_399);
     this.delivery = new DeliveryEngine({
       secrets: () => this.webhookSecrets,
@@ -197,6 +226,8 @@ export class Emulator implements EmulatorHandle {
       timeoutMs: options.deliveryTimeoutMs ?? 15_000,
       seed,
       concurrency: options.deliveryConcurrency ?? 1,
+      paused: options.holdDeliveries === true,
+      onChange: () => this.stateChanged(),
       ...(options.onDeliveryAttempt ? { onAttempt: options.onDeliveryAttempt } : {}),
     });
     if (options.faults) this.delivery.setFaults(options.faults);
@@ -205,6 +236,53 @@ export class Emulator implements EmulatorHandle {
       { linkTtlSeconds: options.portalLinkTtlSeconds ?? 60, sessionSeconds: options.portalSessionSeconds ?? 6 * 3600 },
       () => this.url,
     );
+    if (options.stateFile) this.loadState(options.stateFile);
+    this.store.onChange = () => this.stateChanged();
+  }
+
+  // --- state across restarts ----------------------------------------------------------------------
+
+  private loadState(file: string): void {
+    const saved = readState(file);
+    if (!saved) return;
+    restoreOrganizations(this.store, saved.organizations);
+    this.store.ids.restore(saved.ids.directory);
+    this.eventIds.restore(saved.ids.events);
+    if (this.options.webhookUrl === undefined) this.webhookUrl = saved.webhookUrl;
+    this.delivery.restorePending(saved.pendingDeliveries ?? []);
+    this.restored = true;
+  }
+
+  /** A change: the state is written within a quarter of a second (one write for a burst of changes). */
+  private stateChanged(): void {
+    if (!this.options.stateFile || this.closed || this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.saveState();
+    }, 250);
+  }
+
+  saveState(): void {
+    const file = this.options.stateFile;
+    if (!file) return;
+    if (this.saveTimer) clearTimeout(this.saveTimer);
+    this.saveTimer = undefined;
+    try {
+      writeState(file, {
+        version: STATE_VERSION,
+        savedAt: new Date().toISOString(),
+        ids: { directory: this.store.ids.position, events: this.eventIds.position },
+        webhookUrl: this.webhookUrl,
+        organizations: saveOrganizations(this.store),
+        pendingDeliveries: this.delivery.pending(),
+      });
+    } catch (err) {
+      process.stderr.write(`emulator: could not save its state to ${file}: ${(err as Error).message}\n`);
+    }
+  }
+
+  resumeDeliveries(): void {
+    this.delivery.resume();
   }
 
   private emit(draft: EventDraft): void {
@@ -292,6 +370,8 @@ export class Emulator implements EmulatorHandle {
   }
 
   async close(): Promise<void> {
+    if (!this.closed) this.saveState();
+    this.closed = true;
     this.delivery.close();
     for (const s of this.sessions) s.destroy();
     this.http1?.closeAllConnections();
@@ -384,6 +464,7 @@ export class Emulator implements EmulatorHandle {
       if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('webhook URL must be http(s)');
     }
     this.webhookUrl = url;
+    this.stateChanged();
   }
 
   setFaults(faults: FaultOptions): void {

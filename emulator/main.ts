@@ -19,6 +19,8 @@ const HELP = `Usage: npm run emulator -- [options]
   --client-id <id>      OAuth client id (default: generated; or SCALEKIT_EMULATOR_CLIENT_ID)
   --client-secret <s>   OAuth client secret (default: generated; or SCALEKIT_EMULATOR_CLIENT_SECRET)
   --webhook-secret <s>  whsec_… signing secret (default: generated; or SCALEKIT_EMULATOR_WEBHOOK_SECRET)
+  --state <file>        keep the emulator's organizations, users, groups, id sequences and pending
+                        webhooks in this JSON file across restarts (ids then never repeat)
   --quiet               do not print delivery attempts
   -h, --help            show this help
 `;
@@ -49,6 +51,7 @@ async function main(): Promise<void> {
         'client-id': { type: 'string' },
         'client-secret': { type: 'string' },
         'webhook-secret': { type: 'string' },
+        state: { type: 'string' },
         quiet: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -86,6 +89,7 @@ async function main(): Promise<void> {
       ...(clientSecret !== undefined ? { clientSecret } : {}),
       ...(webhookSecret !== undefined ? { webhookSecrets: [webhookSecret] } : {}),
       ...(values['webhook-url'] !== undefined ? { webhookUrl: values['webhook-url'] } : {}),
+      ...(values.state !== undefined ? { stateFile: values.state } : {}),
       ...(values.quiet ? {} : { onDeliveryAttempt: printAttempt }),
     });
   } catch (err) {
@@ -103,14 +107,22 @@ async function main(): Promise<void> {
   out(`  SCALEKIT_CLIENT_SECRET=${emulator.clientSecret}`);
   out(`  SCALEKIT_WEBHOOK_SECRET=${emulator.webhookSecrets[0] ?? ''}`);
   out();
-  if (values['seed-demo']) {
+  if (values.state !== undefined) {
+    out(
+      emulator.restored
+        ? `Continued from ${values.state}: ${emulator.listOrganizations().length} organization(s)`
+        : `Started empty; the state is kept in ${values.state}`,
+    );
+    out();
+  }
+  if (values['seed-demo'] && !emulator.restored) {
     const org = emulator.seedDemo(seed !== undefined ? { seed } : {});
     const snap = emulator.snapshot(org.id);
     out(`Demo organization ${org.displayName}: ${org.id} (external id ${org.externalId}), directory ${org.directoryId}`);
     out(`  ${snap.users.length} users, ${snap.groups.length} groups, ${snap.directory.roleAssignments.length} role assignments`);
     out();
     out('Make a change and watch the webhook go out, e.g.:');
-    out(`  curl -s -X POST ${emulator.url}/_emulator/organizations/${org.id}/users \\`);
+    out(`  curl -s -X POST '${emulator.url}/_emulator/organizations/${org.id}/users' \\`);
     out(`    -H 'content-type: application/json' -d '{"email":"new.hire@acme.example","givenName":"New","familyName":"Hire"}'`);
     out();
   }

@@ -59,19 +59,49 @@ export class Rng {
   }
 }
 
-/** Scalekit-looking numeric ids (`diruser_53891546960887884`): increasing, unique, seeded. */
+/** Where Scalekit-looking ids start: 17 digits, like Scalekit's. */
+const ID_BASE = 50_000_000_000_000_000n;
+
+/**
+ * Scalekit-looking numeric ids (`diruser_53891546960887884`): increasing, unique, seeded.
+ *
+ * By default the sequence is a function of the seed alone, so a fresh emulator with one seed
+ * hands out the same ids (reproducible tests). With `timeBased`, every id is also at least the
+ * current time (in 100 ns steps above the base), so an emulator started again (its saved state
+ * lost or not) never hands out an id it handed out before; `restore` continues a saved sequence.
+ */
 export class IdFactory {
   private last: bigint;
   private readonly rng: Rng;
+  private readonly timeBased: boolean;
 
-  constructor(seed: number) {
+  constructor(seed: number, options: { timeBased?: boolean } = {}) {
     this.rng = new Rng(seed ^ 0x5eed1d5);
-    // 17 digits, like Scalekit's; the seed moves the starting point so two emulators differ.
-    this.last = 50_000_000_000_000_000n + BigInt(this.rng.int(0, 999_999)) * 1_000_000_000n;
+    this.timeBased = options.timeBased === true;
+    // The seed moves the starting point so two emulators differ.
+    this.last = ID_BASE + BigInt(this.rng.int(0, 999_999)) * 1_000_000_000n;
+    if (this.timeBased) this.last = 0n;
   }
 
   next(prefix: string): string {
-    this.last += BigInt(this.rng.int(1, 4096));
+    // Time-based ids step by less, so that even a burst (a 100,000-user directory) stays
+    // within a second or so of the clock.
+    this.last += BigInt(this.timeBased ? this.rng.int(1, 64) : this.rng.int(1, 4096));
+    if (this.timeBased) {
+      const now = ID_BASE + BigInt(Date.now()) * 10_000n;
+      if (this.last < now) this.last = now + BigInt(this.rng.int(0, 9_999));
+    }
     return `${prefix}${this.last.toString()}`;
+  }
+
+  /** The last number handed out (to save). */
+  get position(): string {
+    return this.last.toString();
+  }
+
+  /** Continues after a saved position (never goes back). */
+  restore(position: string): void {
+    const saved = BigInt(position);
+    if (saved > this.last) this.last = saved;
   }
 }

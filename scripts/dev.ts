@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describeEncryption } from '../temporal/codec';
 import { ConfigError, loadConfig, type Config } from '../config/index';
 import { createDatabase, migrateLatest } from '../db/connection';
 import { createAcmeDatabase, migrateAcme } from '../examples/acme-app/db';
-import { ensureDatabase, serverReachable, startEmbeddedPostgres } from './lib/postgres';
+import { DEV_SETTINGS_FILE } from '../cli/dev-settings';
+import { dropDatabase, ensureDatabase, serverReachable, startEmbeddedPostgres } from './lib/postgres';
 import { freePort, portInUse } from './lib/ports';
 import { ensureTemporalCli, PROJECT_ROOT, startDevServer, type DevServer } from './lib/temporal-server';
 
@@ -16,6 +17,11 @@ import { ensureTemporalCli, PROJECT_ROOT, startDevServer, type DevServer } from 
  * local Scalekit emulator when no Scalekit credentials are configured, then the worker and the
  * API, and beside them Acme, the reference application (examples/acme-app), which scimflow delivers
  * the directory's changes to (`--no-app` or SCIMFLOW_DEV_APP=0 leaves it out). Ctrl-C stops them all.
+ *
+ * Everything keeps its state in the data folder (.data/): scimflow's database (when embedded),
+ * the Temporal dev server's, and the emulator's (emulator-state.json), so a restart continues
+ * where the last run stopped. `--fresh` starts all of them clean together, so they never disagree.
+ * While it runs, `dev-settings.json` there tells the CLI (`npm run cli`) where everything is.
  */
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
@@ -55,6 +61,9 @@ function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.Wr
   });
 }
 
+/** The emulator's state across restarts, in the data folder. */
+const EMULATOR_STATE_FILE = 'emulator-state.json';
+
 const cleanups: (() => Promise<void> | void)[] = [];
 const children: ChildProcess[] = [];
 let stopping = false;
@@ -79,13 +88,34 @@ async function stopAll(code: number): Promise<void> {
   process.exit(code);
 }
 
+const USAGE = `Usage: npm run dev [-- --fresh] [-- --no-app]
+
+  --fresh    start clean: scimflow's database, the Temporal dev server's state and the local
+             Scalekit emulator's state are all reset together (the operator token is kept)
+  --no-app   leave Acme, the reference application, out (also SCIMFLOW_DEV_APP=0)
+`;
+
 async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const unknown = args.filter((a) => !['--fresh', '--no-app'].includes(a));
+  if (args.includes('--help') || args.includes('-h') || unknown.length > 0) {
+    process.stdout.write(unknown.length > 0 ? `unknown option ${unknown.join(' ')}\n\n${USAGE}` : USAGE);
+    process.exit(unknown.length > 0 ? 2 : 0);
+  }
+  const fresh = args.includes('--fresh');
   const config: Config = loadConfig();
   const dataDir = resolve(config.dev.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const secrets = devSecrets(dataDir);
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
+  const temporalDb = join(dataDir, 'temporal.sqlite');
+  const emulatorState = join(dataDir, EMULATOR_STATE_FILE);
+  const hadState = existsSync(temporalDb) || existsSync(emulatorState);
+  if (fresh) {
+    step("--fresh: starting clean (scimflow's database, the Temporal dev server's state, the emulator's state)");
+    for (const file of [temporalDb, `${temporalDb}-wal`, `${temporalDb}-shm`, emulatorState]) rmSync(file, { force: true });
+  }
 
   // PostgreSQL
   let databaseUrl = config.databaseUrl;
@@ -97,6 +127,19 @@ async function main(): Promise<void> {
     const embedded = await startEmbeddedPostgres(dataDir, 'scimflow');
     databaseUrl = embedded.url;
     cleanups.push(() => embedded.stop());
+  }
+  if (fresh) {
+    await dropDatabase(databaseUrl);
+    const acmeUrl = process.env.ACME_DATABASE_URL;
+    if (acmeUrl && acmeUrl !== databaseUrl) {
+      // Acme in a database of its own: its schema goes, the database stays.
+      const acmeDb = createAcmeDatabase(acmeUrl, { applicationName: 'acme-reset' });
+      try {
+        await acmeDb.raw('DROP SCHEMA IF EXISTS acme CASCADE');
+      } finally {
+        await acmeDb.destroy();
+      }
+    }
   }
   if (await ensureDatabase(databaseUrl)) step(`created database ${new URL(databaseUrl).pathname.slice(1)}`);
   const db = createDatabase({ url: databaseUrl });
@@ -181,19 +224,32 @@ async function main(): Promise<void> {
   }
 
   let startDemo: (() => string[]) | undefined;
+  let dataNote = fresh
+    ? `started fresh (--fresh): scimflow's database and Temporal reset`
+    : hadState
+      ? `continued from ${join(config.dev.dataDir, '/')}; \`npm run dev -- --fresh\` starts clean`
+      : `started fresh (state kept in ${join(config.dev.dataDir, '/')} from now on)`;
   if (!config.scalekit) {
     if (await portInUse(config.dev.emulatorPort)) {
       throw new Error(`port ${config.dev.emulatorPort} (the Scalekit emulator) is in use; pick another with EMULATOR_PORT.`);
     }
     const { startEmulator } = await import('../emulator/index');
-    const emulator = await startEmulator({
-      port: config.dev.emulatorPort,
-      clientId: secrets.emulatorClientId,
-      clientSecret: secrets.emulatorClientSecret,
-      webhookSecrets: [secrets.emulatorWebhookSecret],
-      // No deliveries until the API answers: a first attempt refused at start-up would wait
-      // Scalekit's full retry schedule (5 s, then 5 min).
-    });
+    let emulator: Awaited<ReturnType<typeof startEmulator>>;
+    try {
+      emulator = await startEmulator({
+        port: config.dev.emulatorPort,
+        clientId: secrets.emulatorClientId,
+        clientSecret: secrets.emulatorClientSecret,
+        webhookSecrets: [secrets.emulatorWebhookSecret],
+        // Its organizations, users, groups, id sequences and pending webhooks, across restarts.
+        stateFile: emulatorState,
+        // No deliveries until the API answers: a first attempt refused at start-up would wait
+        // Scalekit's full retry schedule (5 s, then 5 min).
+        holdDeliveries: true,
+      });
+    } catch (err) {
+      throw new Error(`${(err as Error).message}. \`npm run dev -- --fresh\` starts everything clean.`, { cause: err });
+    }
     cleanups.push(() => emulator.close());
     Object.assign(env, {
       SCALEKIT_ENVIRONMENT_URL: emulator.url,
@@ -203,14 +259,29 @@ async function main(): Promise<void> {
       SCALEKIT_WEBHOOK_SECRET: [secrets.emulatorWebhookSecret, ...config.webhookSecrets].join(','),
     });
     step(`no Scalekit credentials configured: the local Scalekit emulator runs at ${emulator.url}`);
+    const restored = emulator.restored;
+    dataNote = restored
+      ? `continued from ${join(config.dev.dataDir, '/')} (the emulator's ${emulator.listOrganizations().length} organization(s), scimflow's database, Temporal); \`npm run dev -- --fresh\` starts clean`
+      : fresh
+        ? `started fresh (--fresh): scimflow's database, Temporal and the emulator all reset`
+        : hadState
+          ? `the emulator started empty (no ${join(config.dev.dataDir, EMULATOR_STATE_FILE)}), but Temporal's state was kept: \`npm run dev -- --fresh\` starts both clean`
+          : `started fresh (state kept in ${join(config.dev.dataDir, '/')} from now on)`;
     startDemo = () => {
       emulator.setWebhookUrl(webhookUrl);
-      // The demo organization arrives the way a customer's directory does: through webhooks.
-      const demo = emulator.seedDemo({ emitWebhooks: true });
+      emulator.resumeDeliveries();
+      // The demo organization arrives the way a customer's directory does: through webhooks,
+      // once; after a restart it is still there (the emulator remembers it).
+      const existing = restored ? emulator.listOrganizations().find((o) => o.externalId === 'acme') : undefined;
+      const demo = existing ?? emulator.seedDemo({ emitWebhooks: true });
       const control = `${emulator.url}/_emulator`;
       const lines = [
-        `  Scalekit        local emulator at ${emulator.url} (demo organization ${demo.id} seeded;`,
-        `                  its webhooks are on their way)`,
+        ...(existing
+          ? [`  Scalekit        local emulator at ${emulator.url} (demo organization ${demo.id}, as the last run left it)`]
+          : [
+              `  Scalekit        local emulator at ${emulator.url} (demo organization ${demo.id} seeded;`,
+              `                  its webhooks are on their way)`,
+            ]),
         '',
         '  Make a change in the directory and watch it arrive:',
         `    curl -s -X POST '${control}/organizations/${demo.id}/users' \\`,
@@ -255,17 +326,32 @@ async function main(): Promise<void> {
     children.push(child);
   }
   await waitForApi(config.port);
+  // The CLI beside us (`npm run cli -- …`) finds everything here, with no exports; gone when we stop.
+  const settingsFile = join(dataDir, DEV_SETTINGS_FILE);
+  const { SCIMFLOW_EXIT_WITH_PARENT: _exitWithParent, ACME_DEV_LOGIN: _devLogin, ...cliEnv } = env;
+  writeFileSync(
+    settingsFile,
+    `${JSON.stringify({ pid: process.pid, env: { ...cliEnv, TEMPORAL_NAMESPACE: config.temporal.namespace, PORT: String(config.port) } }, null, 2)}\n`,
+    { mode: 0o600 },
+  );
+  cleanups.push(() => rmSync(settingsFile, { force: true }));
   if (acmeUrl) await waitForHttp(`${acmeUrl}/health`, 'Acme');
   const emulatorNote = startDemo?.() ?? [];
 
   say('');
   say('  scimflow is running');
   say(`  Webhook URL     ${webhookUrl}`);
-  say(`  Operator API    http://127.0.0.1:${config.port}/api  (Authorization: Bearer <token below>)`);
-  say(
-    `  Operator token  ${config.operatorApiToken ? '(OPERATOR_API_TOKEN from your environment)' : `${secrets.operatorApiToken}  (local only; in ${join(config.dev.dataDir, 'dev-secrets.json')})`}`,
-  );
+  say(`  Operator API    http://127.0.0.1:${config.port}/api  (Authorization: Bearer $OPERATOR_API_TOKEN)`);
+  if (config.operatorApiToken) say('  Operator token  (OPERATOR_API_TOKEN from your environment)');
+  else {
+    say(
+      `  Operator token  local only, kept in ${join(config.dev.dataDir, 'dev-secrets.json')}; in another terminal (the commands below use it):`,
+    );
+    say(`                    export OPERATOR_API_TOKEN='${secrets.operatorApiToken}'`);
+  }
   say(`  Temporal UI     ${temporalUi ?? `(your Temporal at ${temporalAddress})`}`);
+  say(`  Data            ${dataNote}`);
+  if (fresh && !temporalUi) say(`                  (your Temporal at ${temporalAddress} was not reset: its workflows are as they were)`);
   if (!config.scalekit && config.webhookSecrets.length > 0) {
     say(`  Webhook secrets the emulator's, and yours (SCALEKIT_WEBHOOK_SECRET): events signed with either are accepted`);
   }
@@ -282,6 +368,7 @@ async function main(): Promise<void> {
   }
   say('');
   say('  Send a signed test event yourself:  npm run send-event -- user_created --org org_test');
+  say('  The CLI finds all of this by itself while this runs:  npm run cli -- --help');
   say('  Ctrl-C stops everything.');
   say('');
 }

@@ -31,6 +31,7 @@ import {
   type OrganizationSyncStatus,
 } from '../workflows/messages';
 import type { OrganizationWorkflowInput } from '../workflows/organization-state';
+import { cliPrefix } from '../domain/cli-command';
 
 /** The Temporal boundary for API and CLI: connect, signal organizations, query them. */
 
@@ -82,7 +83,7 @@ export class WorkflowTimeoutError extends Error {
   ) {
     super(
       `the workflow of organization ${organizationId} did not answer "${command}" within ${Math.round(timeoutMs / 1000)} s; ` +
-        `it may still carry it out: see its status (scimflow status ${organizationId})`,
+        `it may still carry it out: see its status (${cliPrefix()} status ${organizationId})`,
     );
     this.name = 'WorkflowTimeoutError';
   }

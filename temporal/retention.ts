@@ -16,6 +16,7 @@ import {
   retentionWorkflowId,
   SCHEDULED_RETENTION_WORKFLOW_TYPE,
 } from '../workflows/retention-messages';
+import { cliPrefix } from '../domain/cli-command';
 
 /**
  * The retention schedule: one per task queue (not per organization), made at worker start. It
@@ -47,7 +48,7 @@ export async function ensureRetentionSchedule(client: Client, s: RetentionSchedu
       action,
       // A run still going when the next is due is not doubled; one missed in an outage runs once.
       policies: { overlap: 'SKIP', catchupWindow: '1 hour' },
-      state: { note: 'retention of events, sync runs and deactivated users (scimflow retention status)' },
+      state: { note: `retention of events, sync runs and deactivated users (${cliPrefix()} retention status)` },
     });
     return 'created';
   } catch (err) {

@@ -11,20 +11,14 @@ import { pushTaskQueue, reconcileTaskQueue, scalekitTaskQueue } from '../tempora
 import { wakeWaitingDeliveries } from '../activities/delivery';
 import { deliverySettings } from '../domain/delivery';
 import { createWorker } from './create';
+import { temporalLogTo } from './runtime-log';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel, base: { service: 'scimflow-worker' } });
   // The Temporal runtime's own lines go through the same structured logger (errors described the
-  // bounded way). The Scalekit and reconcile workers run activities only, which the runtime warns
-  // about at every start: that is by design, not news.
-  Runtime.install({
-    logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN', ({ level, message, meta }) => {
-      if (message.startsWith('No workflows registered')) return;
-      const write = level === 'ERROR' ? logger.error : level === 'WARN' ? logger.warn : level === 'INFO' ? logger.info : logger.debug;
-      write(message, { ...meta, source: 'temporal' });
-    }),
-  });
+  // bounded way; refusals as one line with the reason).
+  Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN', temporalLogTo(logger)) });
   const address = config.temporal.address ?? `127.0.0.1:${config.dev.temporalPort}`;
   // One connection per activity slot, so a full worker never waits for the pool; the Scalekit and
   // reconcile queues' activities (plans and applies hold one for minutes) get connections of their

@@ -31,6 +31,7 @@ import {
 } from './delivery-messages';
 import { failureMessage } from './failures';
 import { Lock } from './lock';
+import { cliPrefix } from '../domain/cli-command';
 
 // Reading records and writing the cursor retry until PostgreSQL answers: delivery waits, in order.
 const deliveryBookkeeping: ActivityOptions = {
@@ -134,7 +135,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
     setCurrentDetails(
       stop
         ? `**Stopped** at record ${stop.recordId ?? '?'} (sequence ${stop.sequence}), ${stop.kind}: ${stop.reason}\n\n` +
-            `Waiting for an operator: scimflow delivery retry|skip|rewind ${org}`
+            `Waiting for an operator: ${cliPrefix()} delivery retry|skip|rewind ${org}`
         : paused
           ? `**Paused** since ${paused.since}${paused.note ? ` (${paused.note})` : ''}; delivered up to sequence ${delivered}`
           : channel === 'webhook'

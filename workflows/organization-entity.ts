@@ -9,6 +9,7 @@ import type { OrganizationActivities } from './activities';
 import { failureMessage } from './failures';
 import type { OrganizationSyncStatus, SyncPause } from './messages';
 import { OrganizationState, type OrganizationWorkflowInput, type ScalekitStep, type ScalekitStepOutcome } from './organization-state';
+import { cliPrefix } from '../domain/cli-command';
 
 /** Deferred events applied per step on resume: one batch, like a live one. */
 export const DEFERRED_BATCH = 250;
@@ -256,12 +257,12 @@ export class OrganizationEntity {
       throw new Error('the note must be a text of at most 500 characters');
     if (state.transition.held) throw new Error(`a pause or resume of ${org} is being recorded; try again in a moment`);
     if (state.paused)
-      throw new Error(`the sync of ${org} is already paused since ${state.paused.since}; resume it with: scimflow resume ${org}`);
+      throw new Error(`the sync of ${org} is already paused since ${state.paused.since}; resume it with: ${cliPrefix()} resume ${org}`);
     const r = state.reconcile;
     if ((r && !r.dryRun) || state.opening) {
       throw new Error(
         r
-          ? `run ${r.runId} (${r.kind}, ${r.phase}) is in progress for ${org}; wait for it or cancel it (scimflow cancel ${org} ${r.runId}), then pause`
+          ? `run ${r.runId} (${r.kind}, ${r.phase}) is in progress for ${org}; wait for it or cancel it (${cliPrefix()} cancel ${org} ${r.runId}), then pause`
           : `a run is being started for ${org}; try again in a moment`,
       );
     }
@@ -323,9 +324,9 @@ export class OrganizationEntity {
     const { org } = this;
     const p = this.state.paused;
     if (p) {
-      return `the sync of ${org} is paused since ${p.since}${p.note ? ` (${p.note})` : ''}: ${what} waits until it is resumed (scimflow resume ${org}); a dry run is allowed`;
+      return `the sync of ${org} is paused since ${p.since}${p.note ? ` (${p.note})` : ''}: ${what} waits until it is resumed (${cliPrefix()} resume ${org}); a dry run is allowed`;
     }
-    return `the sync of ${org} is applying the events deferred during its pause; ${what} can start once they are applied (scimflow status ${org})`;
+    return `the sync of ${org} is applying the events deferred during its pause; ${what} can start once they are applied (${cliPrefix()} status ${org})`;
   }
 
   // The main loop's steps

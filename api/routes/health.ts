@@ -6,6 +6,7 @@ import { readDeliveryGauges, type DeliveryChannel, type DeliveryGauges } from '.
 import { readStateGauges, type StateGauges } from '../../db/repositories/state-gauges';
 import type { Gauge, Metrics } from '../../observability/metrics';
 import type { OrganizationWorkflows } from '../../temporal/client';
+import { cliPrefix } from '../../domain/cli-command';
 
 export interface HealthDeps {
   db: Knex;
@@ -39,7 +40,7 @@ async function stateGauges(db: Knex): Promise<Gauge[]> {
     g('scimflow_state_up', "Whether the organizations' state could be read from PostgreSQL for this scrape.", s ? 1 : 0),
     g(
       'scimflow_quarantined_events',
-      'Events kept but not applied, waiting for a look (scimflow events list <org> --outcome quarantined).',
+      `Events kept but not applied, waiting for a look (${cliPrefix()} events list <org> --outcome quarantined).`,
       s?.quarantinedEvents,
     ),
     g('scimflow_deferred_events', 'Events kept while organizations are paused, applied on resume.', s?.deferredEvents),
@@ -62,12 +63,12 @@ async function stateGauges(db: Knex): Promise<Gauge[]> {
     ),
     g(
       'scimflow_email_conflicts_between_directories',
-      'Users held back because a user of another directory of their organization has their e-mail (scimflow status <org>).',
+      `Users held back because a user of another directory of their organization has their e-mail (${cliPrefix()} status <org>).`,
       s?.emailConflictsBetweenDirectories,
     ),
     g(
       'scimflow_held_users',
-      "Users active in the directory held out of the application by their organization's allowed e-mail domains (scimflow domains held <org>).",
+      `Users active in the directory held out of the application by their organization's allowed e-mail domains (${cliPrefix()} domains held <org>).`,
       s?.heldUsers,
     ),
     {
@@ -106,14 +107,14 @@ const CHANNEL_GAUGES: Record<DeliveryChannel, { prefix: string; what: string; do
     prefix: 'scimflow_delivery',
     what: 'delivery to the application',
     done: 'delivered',
-    status: 'scimflow delivery status <org>',
+    status: `${cliPrefix()} delivery status <org>`,
   },
   // The signed HTTP push (APP_WEBHOOK_URL), whose cursors are its own.
   webhook: {
     prefix: 'scimflow_push',
     what: 'signed HTTP push to the application',
     done: 'pushed',
-    status: 'scimflow delivery status <org> --channel webhook',
+    status: `${cliPrefix()} delivery status <org> --channel webhook`,
   },
 };
 

@@ -51,7 +51,12 @@ export async function runAcmeWorker(options: { dataConverter?: DataConverter } =
     taskQueue: config.taskQueue,
     payloadCodec: options.dataConverter ? 'on' : 'off',
   });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => worker.shutdown());
+  // Ctrl-C reaches this process twice (the terminal's SIGINT, then `npm run dev`'s SIGTERM): stop once.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+    });
+  }
   await worker.run();
   await connection.close();
   await db.destroy();

@@ -179,7 +179,7 @@ describe('usage', () => {
       results.forEach((r, j) => {
         const c = batch[j] ?? [];
         expect(r.code, `${c.join(' ')} --help: ${r.stderr}`).toBe(0);
-        expect(r.stdout).toContain(`Usage: scimflow${c.length ? ` ${c.join(' ')}` : ''}`);
+        expect(r.stdout).toContain(`Usage: npm run cli --${c.length ? ` ${c.join(' ')}` : ''}`);
         expect(r.stdout.split('\n')[2]?.trim().length, `${c.join(' ')} has a description`).toBeGreaterThan(10);
       });
     }
@@ -204,6 +204,17 @@ describe('usage', () => {
     expect(badKind.stderr).toMatch(/Allowed choices are full, delta/);
     expect(viaNpm.code).toBe(2);
     expect(viaNpm.stderr).toMatch(/unknown command 'frobnicate'/);
+  });
+
+  it('ends quietly with 0 when the reader of its output goes away (`… | head`)', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    expect((await cli(['import', org.id, '--json'])).code).toBe(0);
+    // The reader closes before the CLI writes anything, so its first line meets a closed pipe.
+    const piped = startCli(['orgs', 'list']);
+    piped.child.stdout?.destroy();
+    const r = await piped.exited;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
   });
 
   it('says what to do when Temporal, the database or Scalekit credentials are missing', async () => {
@@ -392,8 +403,8 @@ describe('onboarding import', () => {
     const detached = await watching.exited;
     expect(detached.code).toBe(130);
     expect(detached.stdout).toMatch(new RegExp(`detached: run ${runId} goes on`));
-    expect(detached.stdout).toContain(`scimflow status ${org.id}`);
-    expect(detached.stdout).toContain(`scimflow runs ${org.id}`);
+    expect(detached.stdout).toContain(`npm run cli -- status ${org.id}`);
+    expect(detached.stdout).toContain(`npm run cli -- runs ${org.id}`);
 
     const outcome = await waitForRun(stack.workflows, org.id, runId);
     expect(outcome.status).toBe('completed');
@@ -427,7 +438,7 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect(dry.stdout).toMatch(new RegExp(`run ${dryRun} planned in .*nothing was changed`));
     expect(dry.stdout).toMatch(/users {3}create 1 · update 1 · deactivate 1 · reactivate 0/);
     expect(dry.stdout).toMatch(/drift {3}3\b/);
-    expect(dry.stdout).toContain(`scimflow approve ${org.id} ${dryRun}`);
+    expect(dry.stdout).toContain(`npm run cli -- approve ${org.id} ${dryRun}`);
     expect(await databaseView(stack.database.db, org.id)).toEqual(before);
 
     // The plan, a page at a time.
@@ -505,8 +516,8 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
         `run ${runId} stopped before applying anything: it would deactivate ${gone} of ${users.length} active users \\(\\d+%\\), beyond the guard \\(more than 20% and at least 10\\)`,
       ),
     );
-    expect(r.stdout).toContain(`scimflow approve ${org.id} ${runId}`);
-    expect(r.stdout).toContain(`scimflow cancel ${org.id} ${runId}`);
+    expect(r.stdout).toContain(`npm run cli -- approve ${org.id} ${runId}`);
+    expect(r.stdout).toContain(`npm run cli -- cancel ${org.id} ${runId}`);
     expect(r.stderr).toMatch(new RegExp(`run ${runId} \\(full\\) awaiting approval: it would deactivate ${gone} of ${users.length}`));
     expect(await databaseView(stack.database.db, org.id)).toEqual(before);
 
@@ -582,7 +593,7 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
 
     const missing = await cli(['schedule', 'pause', 'org_never_registered']);
     expect(missing.code).toBe(1);
-    expect(missing.stderr).toMatch(/has no full and delta schedule .*scimflow orgs add org_never_registered/);
+    expect(missing.stderr).toMatch(/has no full and delta schedule .*npm run cli -- orgs add org_never_registered/);
   });
 
   it('orgs add registers a new organization with its schedules and workflow', async () => {
@@ -593,7 +604,7 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect(r.stdout).toMatch(new RegExp(`directory   ${org.directoryId} \\(SCIM, .*enabled\\)`));
     expect(r.stdout).toContain('organizations row created');
     expect(r.stdout).toContain(`created scim-reconcile:${org.id}, scim-reconcile-delta:${org.id} (full every 6h, delta every 1h)`);
-    expect(r.stdout).toContain(`next: import its directory with \`scimflow import ${org.id}\``);
+    expect(r.stdout).toContain(`next: import its directory with \`npm run cli -- import ${org.id}\``);
     const schedules = await describeSchedules(stack.client, org.id);
     expect(schedules.map((s) => [s.kind, s.exists, s.paused])).toEqual([
       ['full', true, false],
@@ -719,7 +730,7 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     const paused = await cli(['pause', org.id, '--note', 'IdP migration']);
     expect(paused.code, paused.stderr).toBe(0);
     expect(paused.stdout).toMatch(new RegExp(`paused the sync of ${org.id} at .* \\(IdP migration\\)`));
-    expect(paused.stdout).toContain(`resume with \`scimflow resume ${org.id}\``);
+    expect(paused.stdout).toContain(`resume with \`npm run cli -- resume ${org.id}\``);
 
     const user = emulator.snapshot(org.id).users[0]!;
     const update = envelope(
@@ -756,7 +767,7 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     for (const r of [unknown, unknownRoles, ...unknownRuns]) {
       expect([r.code, r.stderr]).toEqual([
         1,
-        expect.stringMatching(/does not know organization org_never_seen yet; register it first: scimflow orgs add org_never_seen/),
+        expect.stringMatching(/does not know organization org_never_seen yet; register it first: npm run cli -- orgs add org_never_seen/),
       ]);
     }
     expect(await stack.workflows.status('org_never_seen')).toBeNull();
@@ -781,7 +792,7 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     const list = await cli(['events', 'list', org.id, '--outcome', 'quarantined']);
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toMatch(new RegExp(`${clash.id}\\s+user_created\\s+quarantined\\s+unique constraint violated`));
-    expect(list.stdout).toContain(`scimflow events retry ${org.id}`);
+    expect(list.stdout).toContain(`npm run cli -- events retry ${org.id}`);
 
     const [retry, missing, badOutcome] = await Promise.all([
       cli(['events', 'retry', org.id, clash.id]),

@@ -33,7 +33,7 @@ it('a command the workflow does not answer ends at its deadline with a clear err
   const err = await workflows.pauseSync(org, 'maintenance').catch((e: unknown) => e);
   expect(err).toBeInstanceOf(WorkflowTimeoutError);
   expect((err as Error).message).toBe(
-    `the workflow of organization ${org} did not answer "pauseSync" within 2 s; it may still carry it out: see its status (scimflow status ${org})`,
+    `the workflow of organization ${org} did not answer "pauseSync" within 2 s; it may still carry it out: see its status (npm run cli -- status ${org})`,
   );
   expect(Date.now() - started).toBeLessThan(15_000);
   const description = await client.workflow.getHandle(organizationWorkflowId(org)).describe();

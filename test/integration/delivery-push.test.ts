@@ -336,7 +336,7 @@ describe('operators steer each channel', () => {
       const text = out.join('\n');
       expect(text).toMatch(/delivery of .* to test-app-/);
       expect(text).toMatch(/push of .* to the application's URL: stopped/);
-      expect(text).toMatch(`scimflow delivery retry ${org} --channel webhook`);
+      expect(text).toMatch(`npm run cli -- delivery retry ${org} --channel webhook`);
       out.length = 0;
       expect(await deliveryStatusCommand(ctx, org, { channel: 'webhook', json: true })).toBe(0);
       expect(JSON.parse(out[0]!)).toMatchObject({ channel: 'webhook', state: 'stopped', channels: { temporal: {}, webhook: {} } });

@@ -332,7 +332,7 @@ describe('operator API', () => {
       expect(res.status, path).toBe(404);
       expect(await res.json()).toMatchObject({
         error: 'not_found',
-        message: expect.stringMatching(new RegExp(`does not know organization ${org} yet.*scimflow orgs add ${org}`)),
+        message: expect.stringMatching(new RegExp(`does not know organization ${org} yet.*npm run cli -- orgs add ${org}`)),
       });
     }
     expect(await stack.workflows.status(org)).toBeNull();

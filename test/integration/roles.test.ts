@@ -204,7 +204,7 @@ describe('bad input', () => {
       await send('PUT', `${base}/mappings/dirgroup_nope`, { role: 'admin' }),
       409,
       'refused',
-      /group dirgroup_nope is not in the directory.*scimflow roles list/,
+      /group dirgroup_nope is not in the directory.*npm run cli -- roles list/,
     );
     await expectError(
       await send('PUT', `${base}/mappings/${g.sales}`, { role: 'not a role!' }),
@@ -234,7 +234,7 @@ describe('bad input', () => {
       await send('PUT', `/api/organizations/org_${randomInt(1, 1e9)}/roles/default`, { role: 'member' }),
       404,
       'not_found',
-      /does not know organization.*scimflow orgs add/,
+      /does not know organization.*npm run cli -- orgs add/,
     );
     expect(await snapshot()).toEqual(before);
     expect((await effective(org))[u.bob]).toEqual(['developer']);

@@ -79,7 +79,7 @@ describe('pause and resume', () => {
       .catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(WorkflowRefusedError);
     expect((refused as Error).message).toMatch(
-      new RegExp(`the sync of ${org} is paused since .* \\(IdP migration\\).*scimflow resume ${org}`),
+      new RegExp(`the sync of ${org} is paused since .* \\(IdP migration\\).*npm run cli -- resume ${org}`),
     );
     const dry = await reconcileAndWait(env.stack.workflows, org, { dryRun: true });
     expect(dry.status).toBe('planned');
@@ -156,7 +156,7 @@ describe('pause and resume', () => {
     const refused = await env.stack.workflows.pauseSync(organization.id, null).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(WorkflowRefusedError);
     expect((refused as Error).message).toMatch(
-      new RegExp(`run ${run.runId} \\(full, \\w+\\) is in progress .*scimflow cancel ${organization.id} ${run.runId}`),
+      new RegExp(`run ${run.runId} \\(full, \\w+\\) is in progress .*npm run cli -- cancel ${organization.id} ${run.runId}`),
     );
     expect((await waitForRun(env.stack.workflows, organization.id, run.runId)).status).toBe('completed');
     expect((await env.stack.workflows.pauseSync(organization.id, null)).paused.since).toMatch(/^\d{4}-/);
@@ -195,7 +195,7 @@ describe('operator API', () => {
     await bad(`/api/organizations/${org}/pause`, { note: 'x'.repeat(501) }, 400, /at most 500 characters/);
     await bad(`/api/organizations/${org}/pause`, { reason: 'x' }, 400, /reason/);
     await bad(`/api/organizations/${org}/resume`, {}, 409, /is not paused/);
-    await bad(`/api/organizations/org_${randomInt(1, 1e9)}/pause`, {}, 404, /does not know organization .*scimflow orgs add/);
+    await bad(`/api/organizations/org_${randomInt(1, 1e9)}/pause`, {}, 404, /does not know organization .*npm run cli -- orgs add/);
     expect((await env.stack.workflows.status(org))?.paused).toBeNull();
   });
 });

@@ -14,9 +14,15 @@ export interface DevProcess {
   interrupt(): Promise<void>;
 }
 
-export function startDev(env: Record<string, string>, dataDir: string): DevProcess {
+/** `args` go to scripts/dev.ts (`npm run dev -- --fresh`). */
+export function startDev(env: Record<string, string>, dataDir: string, args: string[] = []): DevProcess {
   const fullEnv = { ...process.env, ...env, SCIMFLOW_DATA_DIR: dataDir };
-  const child = spawn('npm', ['run', 'dev'], { cwd: PROJECT_ROOT, env: fullEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn('npm', ['run', 'dev', ...(args.length > 0 ? ['--', ...args] : [])], {
+    cwd: PROJECT_ROOT,
+    env: fullEnv,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
