@@ -103,7 +103,7 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
   const quarantined = stored?.quarantinedEvents ?? s.quarantined;
   lines.push(
     quarantined > 0
-      ? `quarantined ${n(quarantined)} event(s) wait for a look: \`scimflow events list ${organizationId} --outcome quarantined\``
+      ? `quarantined ${n(quarantined)} event(s) wait for a look: \`${cliPrefix()} events list ${organizationId} --outcome quarantined\``
       : 'quarantined 0',
   );
   if (s.paused || s.resuming) {
