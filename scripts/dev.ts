@@ -91,9 +91,25 @@ async function stopAll(code: number): Promise<void> {
 const USAGE = `Usage: npm run dev [-- --fresh] [-- --no-app]
 
   --fresh    start clean: scimflow's database, the Temporal dev server's state and the local
-             Scalekit emulator's state are all reset together (the operator token is kept)
+             Scalekit emulator's state are all reset together (the operator token is kept); a
+             DATABASE_URL naming a database not called scimflow or scimflow_… is refused
   --no-app   leave Acme, the reference application, out (also SCIMFLOW_DEV_APP=0)
 `;
+
+/** The database a PostgreSQL URL names. */
+function databaseName(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  } catch {
+    return '';
+  }
+}
+
+/** Whether --fresh may drop the database: one named for scimflow (the default `scimflow`, or `scimflow_…`). */
+function scimflowDatabase(url: string): boolean {
+  const name = databaseName(url);
+  return name === 'scimflow' || name.startsWith('scimflow_');
+}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
@@ -112,6 +128,14 @@ async function main(): Promise<void> {
   const temporalDb = join(dataDir, 'temporal.sqlite');
   const emulatorState = join(dataDir, EMULATOR_STATE_FILE);
   const hadState = existsSync(temporalDb) || existsSync(emulatorState);
+  if (fresh && !scimflowDatabase(config.databaseUrl)) {
+    // A database not named for scimflow is someone's own: --fresh never drops it (and resets nothing, so the parts still agree).
+    process.stderr.write(
+      `--fresh drops scimflow's development database, and DATABASE_URL names "${databaseName(config.databaseUrl)}", which is not named for scimflow (scimflow or scimflow_…): nothing was reset.\n` +
+        `Unset DATABASE_URL to start clean with the default one, or point it at a database named scimflow_….\n`,
+    );
+    process.exit(2);
+  }
   if (fresh) {
     step("--fresh: starting clean (scimflow's database, the Temporal dev server's state, the emulator's state)");
     for (const file of [temporalDb, `${temporalDb}-wal`, `${temporalDb}-shm`, emulatorState]) rmSync(file, { force: true });
