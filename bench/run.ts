@@ -27,7 +27,7 @@ import { startScalekitGate } from '../test/support/scalekit-gate';
 import { createWorker, DEFAULT_ACTIVITY_SLOTS, DEFAULT_RECONCILE_SLOTS, DEFAULT_SCALEKIT_SLOTS } from '../worker/create';
 import { directoryEventSignal, ORGANIZATION_WORKFLOW_TYPE, organizationWorkflowId } from '../workflows/messages';
 import { deliveryScenario } from './delivery';
-import { mib, ms, percentile, rate, say, waitFor } from './lib';
+import { mib, ms, percentile, postWebhook, rate, say, waitFor } from './lib';
 
 /**
  * `npm run bench`: scimflow's speed on this machine, each figure next to a baseline measured in
@@ -241,21 +241,8 @@ async function main(): Promise<void> {
         16,
         async (i) => {
           const payload = body(org, i);
-          const id = `msg_${i}`;
-          const now = new Date();
           const started = performance.now();
-          const res = await fetch(url, {
-            method: 'POST',
-            headers: {
-              'content-type': 'application/json',
-              'webhook-id': id,
-              'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-              'webhook-signature': signer.sign(id, now, payload),
-            },
-            body: payload,
-          });
-          await res.arrayBuffer();
-          if (res.status !== 202) throw new Error(`webhook answered ${res.status}`);
+          await postWebhook(url, signer, `msg_${i}`, payload);
           latencies.push(performance.now() - started);
         },
       );
