@@ -10,8 +10,9 @@ import type { ChangeRecord } from '../../domain/changes';
  * - The stream of every organization is read by (txid, id), taking only records of transactions
  *   older than every one still running (`pg_snapshot_xmin`): a transaction that took its ids early
  *   and commits late is waited for, never passed over. The cursor is `<txid>-<id>` of the last
- *   record read. (A transaction left open anywhere in the cluster holds this stream back until
- *   it ends; one organization's stream does not wait for it.)
+ *   record read. (A transaction left open in this database holds this stream back until it
+ *   ends, one in another database of the cluster does not; one organization's stream waits for
+ *   neither.)
  */
 
 type Db = Knex | Knex.Transaction;
@@ -82,6 +83,23 @@ function toRecord(r: Record<string, unknown>): ChangeRecord {
   } as ChangeRecord;
 }
 
+/**
+ * The first transaction id whose records may not all be visible yet: the oldest transaction
+ * still running when the statement's snapshot was taken, leaving out those that run in another
+ * database of the cluster (they cannot write here). A transaction is left out only when
+ * pg_stat_activity, read after the snapshot, shows it in another database; one that ended
+ * meanwhile, or whose database is not shown, still counts, so the bound errs on waiting.
+ */
+const VISIBLE_BOUND = `
+  SELECT coalesce(
+           (SELECT min(x) FROM pg_snapshot_xip(snap.s) AS x
+             WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                                WHERE a.backend_xid IS NOT NULL AND a.datid IS NOT NULL
+                                  AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database())
+                                  AND a.backend_xid::text::bigint = x::text::bigint % 4294967296)),
+           pg_snapshot_xmax(snap.s))
+    FROM (SELECT pg_current_snapshot() AS s) snap`;
+
 const COLUMNS = `id, organization_id, sequence, kind, subject_type, subject_id, view, changes, cause, occurred_at, committed_at, txid::text AS txid`;
 
 /** Reads records after the cursor, in order (see the module's comment). */
@@ -126,7 +144,7 @@ export async function readChanges(db: Db, o: ReadChangesOptions): Promise<Change
   }
   const { rows } = await db.raw(
     `SELECT ${COLUMNS} FROM change_records
-      WHERE (txid, id) > (?::xid8, ?::bigint) AND txid < pg_snapshot_xmin(pg_current_snapshot())
+      WHERE (txid, id) > (?::xid8, ?::bigint) AND txid < (${VISIBLE_BOUND})
       ORDER BY txid, id LIMIT ?`,
     [from.txid, from.id, limit + 1],
   );

@@ -1,9 +1,11 @@
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createDatabase } from '../../db/connection';
 import { withMirrorWriter } from '../../db/mirror/writer';
 import { readChanges } from '../../db/repositories/changes';
 import { purgeDeactivatedUsers } from '../../db/repositories/retention';
 import type { ChangeRecord } from '../../domain/changes';
+import { adminUrl } from '../../scripts/lib/postgres';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 
 /**
@@ -100,6 +102,54 @@ describe('the stream of every organization', () => {
     }
     // A's records come before every record of a transaction that began after A.
     expect(seen.slice(0, 2).map((r) => r.organizationId)).toEqual(['org_feed_a', 'org_feed_a']);
+  });
+
+  it('a transaction left open in another database of the cluster does not hold the stream back; one in this database does', async () => {
+    const org = 'org_feed_neighbour';
+    await db()('organizations').insert({ id: org });
+    const tail = async (): Promise<string> => {
+      let cursor: string | null = null;
+      for (;;) {
+        const page = await readChanges(db(), { after: cursor, limit: 1_000 });
+        cursor = page.next;
+        if (!page.more) return cursor;
+      }
+    };
+    const start = await tail();
+    // A neighbour (another application's database on the same server) holds a transaction id, open.
+    const neighbour = createDatabase({ url: adminUrl(database.url), maxConnections: 1 });
+    const holdNeighbour = deferred();
+    const neighbourOpen = deferred();
+    const open = neighbour.transaction(async (trx) => {
+      await trx.raw('SELECT pg_current_xact_id()');
+      neighbourOpen.resolve();
+      await holdNeighbour.promise;
+    });
+    try {
+      await neighbourOpen.promise;
+      await toggle(db(), org, true);
+      const seen = await readChanges(db(), { after: start, limit: 10 });
+      expect(seen.records.map((r) => [r.organizationId, r.kind])).toEqual([[org, 'directory.enabled']]);
+
+      // The same in this database: the stream waits for it.
+      const holdHere = deferred();
+      const hereOpen = deferred();
+      const here = db().transaction(async (trx) => {
+        await trx.raw('SELECT pg_current_xact_id()');
+        hereOpen.resolve();
+        await holdHere.promise;
+      });
+      await hereOpen.promise;
+      await toggle(db(), org, false);
+      expect((await readChanges(db(), { after: seen.next, limit: 10 })).records).toEqual([]);
+      holdHere.resolve();
+      await here;
+      expect((await readChanges(db(), { after: seen.next, limit: 10 })).records.map((r) => r.kind)).toEqual(['directory.disabled']);
+    } finally {
+      holdNeighbour.resolve();
+      await open;
+      await neighbour.destroy();
+    }
   });
 
   it('reads one organization by sequence, replayable from any cursor', async () => {
