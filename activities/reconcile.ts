@@ -320,6 +320,10 @@ export function createReconcileActivities(deps: ReconcileDeps) {
               'RunEnded',
             );
           }
+          // Tens of thousands of rows each check their foreign keys with a plan this connection may
+          // have cached while the tables were small (a sequential scan per row, quadratic over
+          // the run): within this transaction each check is planned for the tables as they are.
+          await trx.raw('SET LOCAL plan_cache_mode = force_custom_plan');
           const options = {
             organizationId,
             run,

@@ -11,6 +11,7 @@ import * as runRoleAssignments from './20261126010000_run_role_assignments';
 import * as changeRecords from './20261201000000_change_records';
 import * as changeDeliveries from './20261201020000_change_deliveries';
 import * as emailPolicy from './20261201030000_email_policy';
+import * as lookupPlans from './20261202000000_lookup_plans';
 
 /**
  * Migrations are listed here rather than discovered on disk, so they load the same way under
@@ -29,6 +30,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261201000000_change_records': changeRecords,
   '20261201020000_change_deliveries': changeDeliveries,
   '20261201030000_email_policy': emailPolicy,
+  '20261202000000_lookup_plans': lookupPlans,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {
