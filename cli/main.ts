@@ -32,7 +32,7 @@ function organizationIdArg(value: string): string {
 }
 
 function runIdArg(value: string): string {
-  if (!isRunId(value)) throw new InvalidArgumentError('expected a run number, as `${cliPrefix()} runs <orgId>` lists them');
+  if (!isRunId(value)) throw new InvalidArgumentError(`expected a run number, as \`${cliPrefix()} runs <orgId>\` lists them`);
   return value;
 }
 

@@ -155,7 +155,7 @@ export async function orgsList(ctx: CliContext, opts: { json?: boolean }): Promi
     return 0;
   }
   if (orgs.length === 0) {
-    ctx.io.out('no organizations yet: register one with `${cliPrefix()} orgs add <orgId>` (or `${cliPrefix()} import <orgId>`)');
+    ctx.io.out(`no organizations yet: register one with \`${cliPrefix()} orgs add <orgId>\` (or \`${cliPrefix()} import <orgId>\`)`);
     return 0;
   }
   const rows = orgs.map((o, i) => [

@@ -109,7 +109,7 @@ export async function retentionRun(ctx: CliContext, opts: { dryRun?: boolean; js
     ctx.io.out(
       `${n(report.busyOrganizations)} organization(s) were busy applying changes: their deactivated users are purged by the next run`,
     );
-  if (!report.complete) ctx.io.out('more is due: the next scheduled run goes on (or run `${cliPrefix()} retention run` again)');
+  if (!report.complete) ctx.io.out(`more is due: the next scheduled run goes on (or run \`${cliPrefix()} retention run\` again)`);
   return 0;
 }
 
@@ -165,7 +165,7 @@ export async function retentionStatus(ctx: CliContext, opts: { json?: boolean; l
   ];
   for (const line of lines) ctx.io.out(line);
   if (runs.length === 0) {
-    ctx.io.out('runs      none yet (`${cliPrefix()} retention run --dry-run` shows what a run would prune)');
+    ctx.io.out(`runs      none yet (\`${cliPrefix()} retention run --dry-run\` shows what a run would prune)`);
     return 0;
   }
   ctx.io.out('runs');

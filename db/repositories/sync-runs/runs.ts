@@ -155,7 +155,7 @@ export async function finishRun(
       status,
       error: fields.error ?? null,
       updated_at: db.raw('now()'),
-      finished_at: status === 'needs_approval' || status === 'planned' ? null : db.raw('now()'),
+      finished_at: status === 'needs_approval' || status === 'planned' ? null : db.raw('clock_timestamp()'),
     });
 }
 
@@ -179,7 +179,10 @@ export async function claimRunForApply(db: Db, runId: string): Promise<boolean> 
   return claimed > 0;
 }
 
-/** Completes an applied run with its result. */
+/**
+ * Completes an applied run with its result. Its end is the clock's, not now(): the apply's
+ * transaction began when the apply did, and the run's duration must include it.
+ */
 export async function completeRun(db: Db, runId: string, result: ApplyCounts): Promise<void> {
   await db('sync_runs')
     .where('id', runId)
@@ -188,7 +191,7 @@ export async function completeRun(db: Db, runId: string, result: ApplyCounts): P
       phase: 'done',
       result: JSON.stringify(result),
       drift: result.drift,
-      finished_at: db.raw('now()'),
+      finished_at: db.raw('clock_timestamp()'),
       updated_at: db.raw('now()'),
     });
 }
