@@ -2,7 +2,8 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { withMirrorWriter } from '../db/mirror/writer';
 import { loadGroups } from '../db/repositories/directory';
-import { describeRoleChange, roleChangeProblem } from '../domain/roles';
+import { roleChangeAudience } from '../db/repositories/roles';
+import { describeRoleChange, explainUnchangedRoles, roleChangeProblem } from '../domain/roles';
 import type { RoleChangeRequest, RoleChangeResult } from '../domain/roles';
 import { withHeartbeat } from './heartbeat';
 import { cliPrefix } from '../domain/cli-command';
@@ -24,6 +25,7 @@ export async function changeRoleMappings(db: Knex, organizationId: string, reque
   const problem = roleChangeProblem(change);
   if (problem) throw ApplicationFailure.nonRetryable(problem, 'InvalidRoleChange');
   const summary = describeRoleChange(change);
+  let removedRole: string | null = null;
   try {
     return await withHeartbeat(() =>
       withMirrorWriter(db, organizationId, async (writer) => {
@@ -49,6 +51,7 @@ export async function changeRoleMappings(db: Knex, organizationId: string, reque
           }
           await writer.mapGroup({ groupId: change.groupId, role: change.role, precedence: change.precedence });
         } else if (change.action === 'unmap') {
+          removedRole = await mappedRole(writer.trx, organizationId, change.groupId);
           if (!(await writer.unmapGroup(change.groupId))) {
             throw ApplicationFailure.nonRetryable(`group ${change.groupId} has no role mapping in ${organizationId}`, 'MappingNotFound');
           }
@@ -59,7 +62,12 @@ export async function changeRoleMappings(db: Knex, organizationId: string, reque
           cause: { type: 'role_mapping', summary },
           occurredAt: null,
         });
-        const result: RoleChangeResult = { dryRun, summary, ...resolved };
+        const result: RoleChangeResult = { dryRun, summary, ...resolved, unchangedBecause: null };
+        if (resolved.usersChanged === 0) {
+          const role = change.action === 'map' ? change.role : change.action === 'unmap' ? removedRole : null;
+          const audience = await roleChangeAudience(writer.trx, organizationId, change.action === 'default' ? null : change.groupId, role);
+          result.unchangedBecause = explainUnchangedRoles(change, role, audience);
+        }
         if (dryRun) throw new Preview(result);
         return result;
       }),
@@ -68,4 +76,10 @@ export async function changeRoleMappings(db: Knex, organizationId: string, reque
     if (err instanceof Preview) return err.result;
     throw err;
   }
+}
+
+async function mappedRole(trx: Knex.Transaction, organizationId: string, groupId: string): Promise<string | null> {
+  const row = (await trx('role_mappings').where({ organization_id: organizationId, group_id: groupId }).first('role')) as
+    { role: string } | undefined;
+  return row?.role ?? null;
 }

@@ -67,6 +67,7 @@ export async function rolesChange(
   const verb = result.dryRun ? 'would change' : 'changed';
   ctx.io.out(`${result.dryRun ? 'dry run' : 'applied'}: ${result.summary}`);
   ctx.io.out(`${verb} the roles of ${n(result.usersChanged)} users (${n(result.granted)} roles gained, ${n(result.revoked)} lost)`);
+  if (result.unchangedBecause) ctx.io.out(`no one's roles ${result.dryRun ? 'would change' : 'changed'}: ${result.unchangedBecause}`);
   if (result.reasonsChanged > 0) {
     ctx.io.out(
       `${n(result.reasonsChanged)} more user(s) keep their roles but ${result.dryRun ? 'would hold' : 'now hold'} one for this reason (see \`${cliPrefix()} roles why\`)`,

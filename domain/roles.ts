@@ -173,4 +173,55 @@ export interface RoleChangeResult extends RoleCounts {
   summary: string;
   /** The first users whose roles change, with their role names before and after. */
   changes: { userId: string; email: string | null; before: string[]; after: string[] }[];
+  /** When no one's roles change: why (no members, Scalekit's roles, other groups…); else null. */
+  unchangedBecause?: string | null;
+}
+
+/**
+ * Who a role change could reach, as the tables hold them after it: for a group's mapping, the
+ * group's members; for the default role, every user. The active ones fall in one bucket each.
+ */
+export interface RoleChangeAudience {
+  /** Active users it reaches. */
+  active: number;
+  /** Deactivated users it reaches (they hold no role). */
+  inactive: number;
+  /** Active users Scalekit assigns the role to (for the default role: any role). */
+  scalekit: number;
+  /** Active users, not counted above, whose mapped role comes from another of their groups. */
+  otherGroup: number;
+}
+
+const users = (count: number) => `${count} ${count === 1 ? 'user' : 'users'}`;
+/** `1 user holds`, `2 users hold`. */
+const usersVerb = (count: number, one: string, many: string) => `${users(count)} ${count === 1 ? one : many}`;
+
+/**
+ * Why a role change changed no one's roles, in a sentence an operator can act on (called only
+ * when it changed none). `role` is the mapping's role: the new one for a map, the removed one for
+ * an unmap.
+ */
+export function explainUnchangedRoles(change: RoleChangeInput, role: string | null, a: RoleChangeAudience): string {
+  const inactive = a.inactive > 0 ? `; ${users(a.inactive)} deactivated, holding no role` : '';
+  if (change.action === 'default') {
+    if (a.active === 0) return `the organization has no active users${inactive}`;
+    return change.role === null
+      ? `no active user held the default role: all ${users(a.active)} hold a role from a mapping or from Scalekit`
+      : `the default role goes only to active users with no other role, and all ${users(a.active)} hold one from a mapping or from Scalekit`;
+  }
+  const group = `group ${change.groupId}`;
+  if (a.active === 0) return `${group} has no active members${inactive}`;
+  const rest = Math.max(0, a.active - a.scalekit - a.otherGroup);
+  const parts: string[] = [];
+  const name = role ?? 'its role';
+  if (a.scalekit > 0) parts.push(`${usersVerb(a.scalekit, 'holds', 'hold')} ${name} already: Scalekit assigns it to them`);
+  if (a.otherGroup > 0)
+    parts.push(`${usersVerb(a.otherGroup, 'keeps', 'keep')} the role of another of their groups, whose mapping has a lower precedence`);
+  if (rest > 0)
+    parts.push(
+      change.action === 'map'
+        ? `${users(rest)} held ${name} already, through a mapping (this one as it was, or another group's) or the organization's default`
+        : `${usersVerb(rest, 'gets', 'get')} the same role from the organization's default`,
+    );
+  return `of the ${users(a.active)} in ${group}: ${parts.join('; ')}${inactive}`;
 }

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { grantReason, type RoleMapping, type RoleSource } from '../../domain/roles';
+import { grantReason, type RoleChangeAudience, type RoleMapping, type RoleSource } from '../../domain/roles';
 
 /**
  * Reads of role mappings (directory group → role) and of the roles each user holds because of
@@ -133,4 +133,40 @@ export async function userRoleReport(
     { id: string; email: string | null; active: boolean } | undefined;
   if (!user) return undefined;
   return { userId: user.id, email: user.email, active: user.active, roles: await explainUserRoles(db, organizationId, userId) };
+}
+
+/**
+ * Who a role change reaches, as the tables hold them now (after it): a group's members, or every
+ * user (`groupId` null). `role` narrows the Scalekit bucket to that role (null: any role).
+ */
+export async function roleChangeAudience(
+  db: Db,
+  organizationId: string,
+  groupId: string | null,
+  role: string | null,
+): Promise<RoleChangeAudience> {
+  const { rows } = await db.raw(
+    `WITH audience AS (
+       SELECT u.id, u.active FROM directory_users u
+        WHERE u.organization_id = :org
+          AND (:group::text IS NULL OR EXISTS (SELECT 1 FROM group_memberships m
+                                               WHERE m.organization_id = u.organization_id AND m.user_id = u.id AND m.group_id = :group))
+     ),
+     held AS (
+       SELECT a.active,
+              EXISTS (SELECT 1 FROM user_roles r WHERE r.organization_id = :org AND r.user_id = a.id
+                         AND r.source = 'scalekit' AND (:role::text IS NULL OR r.role = :role)) AS scalekit,
+              EXISTS (SELECT 1 FROM user_roles r WHERE r.organization_id = :org AND r.user_id = a.id
+                         AND r.source = 'mapping' AND r.group_id IS DISTINCT FROM :group) AS other_group
+         FROM audience a
+     )
+     SELECT count(*) FILTER (WHERE active)::int AS active,
+            count(*) FILTER (WHERE NOT active)::int AS inactive,
+            count(*) FILTER (WHERE active AND scalekit)::int AS scalekit,
+            count(*) FILTER (WHERE active AND NOT scalekit AND other_group)::int AS other_group
+       FROM held`,
+    { org: organizationId, group: groupId, role },
+  );
+  const r = (rows as { active: number; inactive: number; scalekit: number; other_group: number }[])[0]!;
+  return { active: r.active, inactive: r.inactive, scalekit: r.scalekit, otherGroup: r.other_group };
 }

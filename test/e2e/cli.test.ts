@@ -663,6 +663,12 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect(why.stdout).toMatch(/developer: member of group "Engineering" .* precedence 5/);
     expect(why.stdout).toContain(`by role mapping: ${eng.id} → developer (precedence 5)`);
 
+    // The same mapping again changes no one, and says why.
+    const again = await cli(['roles', 'map', org.id, eng.id, 'developer', '--precedence', '5', '--dry-run']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(/would change the roles of 0 users/);
+    expect(again.stdout).toMatch(new RegExp(`no one's roles would change: of the \\d+ users? in group ${eng.id}: .*developer already`));
+
     const [neither, badRole, unknownGroup, unknownUser] = await Promise.all([
       cli(['roles', 'default', org.id]),
       cli(['roles', 'map', org.id, eng.id, 'two words']),

@@ -111,6 +111,19 @@ describe('role resolution', () => {
     // A mapping that grants a role a user already holds changes no role, only its reason.
     const sameRole = await change(`/api/organizations/${org}/roles/mappings/${g.sales}`, { role: 'member', precedence: 50 });
     expect(sameRole).toMatchObject({ usersChanged: 0, reasonsChanged: 1, granted: 0, revoked: 0, changes: [] });
+    expect(sameRole.unchangedBecause).toBe(
+      `of the 1 user in group ${g.sales}: 1 user held member already, through a mapping (this one as it was, or another group's) or the organization's default`,
+    );
+    // Scalekit already gives Dave the role a mapping of his group would: nothing changes, and it says why.
+    const scalekitRole = await change(`/api/organizations/${org}/roles/mappings/${g.support}`, {
+      role: 'support_agent',
+      precedence: 30,
+      dryRun: true,
+    });
+    expect(scalekitRole).toMatchObject({ usersChanged: 0, changes: [] });
+    expect(scalekitRole.unchangedBecause).toBe(
+      `of the 1 user in group ${g.support}: 1 user holds support_agent already: Scalekit assigns it to them`,
+    );
     const carol = await env.stack.api<{ roles: { role: string; source: string }[] }>(`/api/organizations/${org}/users/${u.carol}/roles`);
     expect(carol.roles).toEqual([expect.objectContaining({ role: 'member', source: 'mapping' })]);
 

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   describeRoleChange,
   diffGrants,
+  explainUnchangedRoles,
   precedenceProblem,
   resolveRoles,
   roleChangeProblem,
@@ -112,5 +113,41 @@ describe('validation', () => {
     expect(describeRoleChange({ action: 'map', groupId: 'g1', role: 'admin', precedence: 10 })).toBe('g1 → admin (precedence 10)');
     expect(describeRoleChange({ action: 'unmap', groupId: 'g1' })).toBe('g1 unmapped');
     expect(describeRoleChange({ action: 'default', role: null })).toBe('no default role');
+  });
+});
+
+describe('explainUnchangedRoles', () => {
+  const none = { active: 0, inactive: 0, scalekit: 0, otherGroup: 0 };
+  const map = { action: 'map', groupId: 'grp_1', role: 'admin', precedence: 10 } as const;
+
+  it('says a group has no active members, counting the deactivated ones', () => {
+    expect(explainUnchangedRoles(map, 'admin', none)).toBe('group grp_1 has no active members');
+    expect(explainUnchangedRoles(map, 'admin', { ...none, inactive: 2 })).toBe(
+      'group grp_1 has no active members; 2 users deactivated, holding no role',
+    );
+  });
+
+  it("names Scalekit's roles, other groups' mappings and the rest, each once", () => {
+    expect(explainUnchangedRoles(map, 'admin', { active: 1, inactive: 0, scalekit: 1, otherGroup: 0 })).toBe(
+      'of the 1 user in group grp_1: 1 user holds admin already: Scalekit assigns it to them',
+    );
+    expect(explainUnchangedRoles(map, 'admin', { active: 6, inactive: 1, scalekit: 3, otherGroup: 2 })).toBe(
+      'of the 6 users in group grp_1: 3 users hold admin already: Scalekit assigns it to them; ' +
+        '2 users keep the role of another of their groups, whose mapping has a lower precedence; ' +
+        "1 user held admin already, through a mapping (this one as it was, or another group's) or the organization's default; 1 user deactivated, holding no role",
+    );
+    expect(
+      explainUnchangedRoles({ action: 'unmap', groupId: 'grp_1' }, 'admin', { active: 2, inactive: 0, scalekit: 0, otherGroup: 2 }),
+    ).toBe('of the 2 users in group grp_1: 2 users keep the role of another of their groups, whose mapping has a lower precedence');
+  });
+
+  it('says the default role goes only to users who hold no other role', () => {
+    expect(explainUnchangedRoles({ action: 'default', role: 'member' }, null, { active: 4, inactive: 0, scalekit: 1, otherGroup: 3 })).toBe(
+      'the default role goes only to active users with no other role, and all 4 users hold one from a mapping or from Scalekit',
+    );
+    expect(explainUnchangedRoles({ action: 'default', role: null }, null, { active: 4, inactive: 0, scalekit: 1, otherGroup: 3 })).toBe(
+      'no active user held the default role: all 4 users hold a role from a mapping or from Scalekit',
+    );
+    expect(explainUnchangedRoles({ action: 'default', role: 'member' }, null, none)).toBe('the organization has no active users');
   });
 });
