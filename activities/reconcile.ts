@@ -13,6 +13,7 @@ import { NoDirectoryError, OrganizationNotFoundError, type Page, type ScalekitDi
 import type { ApplyCounts, PlanSummary, ReconcileCursor, ReconcileRequest, SnapshotGroup, SnapshotUser } from '../domain/reconcile';
 import { retryConflicts } from './apply-events';
 import { withHeartbeat } from './heartbeat';
+import { stepReporter } from './run-steps';
 
 export interface ReconcileSettings {
   /** Mass-deprovision guard: stop when a run would deactivate more than this share of active users… */
@@ -283,20 +284,26 @@ export function createReconcileActivities(deps: ReconcileDeps) {
     async planSyncRun(organizationId: string, runId: string): Promise<PlanSummary> {
       const planned = runFailure(await runs.getRun(deps.db, organizationId, runId), organizationId, runId);
       const roleAssignments = await roleAssignmentsOf(deps, organizationId, planned);
-      return withHeartbeat(() =>
-        inTransaction(deps.db, async (trx) => {
-          const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
-          const plan = await computePlan(trx, {
-            organizationId,
-            run,
-            roleAssignments,
-            guard: { share: deps.settings.guardShare, minimum: deps.settings.guardMinimum },
-          });
-          if (run.dryRun) await runs.finishRun(trx, runId, 'planned');
-          else if (plan.needsApproval) await runs.finishRun(trx, runId, 'needs_approval');
-          return plan;
-        }),
-      );
+      const onStep = stepReporter(deps.db, runId, 'plan');
+      try {
+        return await withHeartbeat(() =>
+          inTransaction(deps.db, async (trx) => {
+            const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
+            const plan = await computePlan(trx, {
+              organizationId,
+              run,
+              roleAssignments,
+              guard: { share: deps.settings.guardShare, minimum: deps.settings.guardMinimum },
+              onStep,
+            });
+            if (run.dryRun) await runs.finishRun(trx, runId, 'planned');
+            else if (plan.needsApproval) await runs.finishRun(trx, runId, 'needs_approval');
+            return plan;
+          }),
+        );
+      } finally {
+        await onStep.settled();
+      }
     },
 
     /** Applies the stored plan with freshness rechecked per row; completes the run. */
@@ -305,6 +312,7 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       // A retry after the apply committed must not need Scalekit to say so.
       if (done?.status === 'completed' && done.result) return done.result;
       const roleAssignments = await roleAssignmentsOf(deps, organizationId, runFailure(done, organizationId, runId));
+      const onStep = stepReporter(deps.db, runId, 'apply');
       // Under the organization's lock: serialized with event batches of the same organization.
       return withHeartbeat(() =>
         withMirrorWriter(deps.db, organizationId, async (writer) => {
@@ -329,10 +337,14 @@ export function createReconcileActivities(deps: ReconcileDeps) {
             run,
             roleAssignments,
             guard: { share: deps.settings.guardShare, minimum: deps.settings.guardMinimum },
+            onStep,
           };
           // Events applied since the plan (or while it waited for approval) are in the tables now:
           // plan again under the lock, so the apply starts from what is really there.
-          if (replan) await computePlan(trx, options);
+          if (replan) {
+            onStep('planning again');
+            await computePlan(trx, { ...options, onStep: undefined });
+          }
           const result = await writer.applySyncRunPlan(options);
           // A user the run deactivated or renamed may have freed an email a quarantined event wants.
           if (result.drift > 0) {
@@ -342,9 +354,11 @@ export function createReconcileActivities(deps: ReconcileDeps) {
               await runs.recordResult(trx, runId, result);
             }
           }
+          // The writer makes the transaction's change records when this returns, before the commit.
+          onStep('change records');
           return result;
         }),
-      );
+      ).finally(() => onStep.settled());
     },
 
     /** A dry run's plan (status planned), to be applied on approval; refuses other runs. */

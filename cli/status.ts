@@ -9,6 +9,7 @@ import { CliError } from './errors';
 import { ago, n, time } from './format';
 import { describeProgress } from './progress';
 import { cliPrefix } from '../domain/cli-command';
+import { getStep } from '../db/repositories/sync-runs/steps';
 
 /** `status <orgId>`: the organization workflow's own account (status query) and its schedules. */
 
@@ -92,11 +93,16 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
     );
   }
   const s = status;
+  const r = s.reconcile;
+  const step =
+    r && (r.phase === 'plan' || r.phase === 'apply')
+      ? await ctx.withDb((db) => getStep(db, r.runId)).then((st) => (st?.phase === r.phase ? st : null))
+      : null;
   const lines = [
     `organization ${s.organizationId}  (workflow ${organizationWorkflowId(s.organizationId)}, first started ${ago(s.firstStartedAt)}, continued as new ${n(s.continuedAsNew)}×)`,
     `events     queued ${n(s.queued)} · received ${n(s.received)} · applied ${n(s.applied)} · duplicates ${n(s.duplicates)} · stale ${n(s.stale)} · batches ${n(s.batches)}`,
     `last event ${s.lastAppliedEventAt ? `${time(s.lastAppliedEventAt)} (occurred)` : 'none applied yet'}${s.lastBatchAt ? ` · last batch ${ago(s.lastBatchAt)}` : ''}`,
-    `run        ${s.reconcile ? describeProgress(s.reconcile, null, Date.now() - Date.parse(s.reconcile.startedAt)) : 'none in progress'}`,
+    `run        ${r ? describeProgress(r, null, Date.now() - Date.parse(r.startedAt), step) : 'none in progress'}`,
     `last run   ${lastRunLine(s)}`,
   ];
   // Quarantined is the ledger's answer: the webhook quarantines what it cannot read before any workflow sees it.

@@ -1,4 +1,5 @@
 import { getRun, type SyncRunRow } from '../db/repositories/sync-runs/runs';
+import { getStep } from '../db/repositories/sync-runs/steps';
 import type { ReconcileOutcome, ReconcileProgress } from '../domain/reconcile';
 import type { CliContext, Temporal } from './context';
 import type { ProgressRenderer } from './progress';
@@ -98,7 +99,18 @@ export async function watchRun(
           );
         if (s.reconcile?.runId === runId) {
           last = s.reconcile;
-          renderer?.update(s.reconcile);
+          // A plan or an apply is one long transaction: the step it has reached is in the database.
+          const phase = s.reconcile.phase;
+          const step =
+            renderer && (phase === 'plan' || phase === 'apply')
+              ? await ctx
+                  .withDb((db) => getStep(db, runId))
+                  .then(
+                    (st) => (st?.phase === phase ? st : null),
+                    () => null,
+                  )
+              : null;
+          renderer?.update(s.reconcile, step);
           if (s.reconcile.phase === 'awaiting_approval') return { kind: 'awaiting_approval', progress: s.reconcile };
         } else if (s.lastReconcile?.runId === runId) {
           return { kind: 'ended', outcome: s.lastReconcile, last };

@@ -94,6 +94,49 @@ export interface ReconcileProgress {
 }
 
 /**
+ * The steps of a run's plan and of its apply, in order. Each is one transaction of set-based
+ * statements; between statements the activity reports which step it has reached (RunStep), so
+ * a long plan or apply shows where it is.
+ */
+export const PLAN_STEPS = ['users in the directory', 'users no longer in it', 'groups', 'summary'] as const;
+export const APPLY_STEPS = [
+  'planning again',
+  'groups',
+  'deactivations',
+  'e-mail conflicts',
+  'users created and updated',
+  'memberships',
+  'outcomes',
+  'directories',
+  'roles',
+  'change records',
+] as const;
+export type RunStepName = (typeof PLAN_STEPS)[number] | (typeof APPLY_STEPS)[number];
+
+/** Where a run's plan or apply is (read by the CLI and the API while it runs). */
+export interface RunStep {
+  phase: 'plan' | 'apply';
+  step: RunStepName;
+  /** 1-based position of the step in its phase, and the number of steps. */
+  index: number;
+  of: number;
+  /** Within a step that works in chunks (roles): how far it is. */
+  done: number | null;
+  total: number | null;
+  phaseStartedAt: string;
+  updatedAt: string;
+}
+
+/** Reports the step a plan or apply has reached; never throws, never waits. */
+export type StepReporter = (step: RunStepName, progress?: { done: number; total: number }) => void;
+
+/** The position of a step in its phase (1-based) and the phase's number of steps. */
+export function stepPosition(phase: RunStep['phase'], step: RunStepName): { index: number; of: number } {
+  const steps: readonly string[] = phase === 'plan' ? PLAN_STEPS : APPLY_STEPS;
+  return { index: steps.indexOf(step) + 1, of: steps.length };
+}
+
+/**
  * What the workflow keeps of a run between steps: a cursor, never directory data. It walks the
  * directories the run reads (`directoryIds`), each one's users then groups, page by page. A
  * cursor without `directoryIds` (a run started before organizations had several directories)

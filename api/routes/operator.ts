@@ -11,6 +11,7 @@ import { requireOperatorToken } from '../auth';
 import { ApiError, callTemporal } from '../errors';
 import { checkedRouter, type CheckedRouter } from '../params';
 import { parse, readJson } from '../request';
+import { getStep } from '../../db/repositories/sync-runs/steps';
 
 export interface OperatorDeps {
   db: Knex;
@@ -156,6 +157,8 @@ export function operatorRouter(deps: OperatorDeps): CheckedRouter<'orgId' | 'run
     const last = changes[changes.length - 1];
     ctx.body = {
       run,
+      // The step its plan or apply has reached (the last one, once it has ended); null before.
+      step: await getStep(deps.db, runId),
       changes,
       nextCursor: changes.length === q.limit && last ? `${last.entity}:${last.entityId}` : null,
     };

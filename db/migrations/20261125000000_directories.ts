@@ -88,7 +88,7 @@ export async function down(knex: Knex): Promise<void> {
            directory_enabled = d.enabled, directory_state_ns = d.state_ns
       FROM organization_directories d
      WHERE d.organization_id = o.id AND d.removed_at IS NULL;
-    DROP INDEX directory_users_directory;
+    DROP INDEX IF EXISTS directory_users_directory; -- (a later migration may have replaced it; dropping the column drops that one)
     ALTER TABLE directory_users DROP COLUMN directory_id;
     DROP TABLE organization_directories;
   `);

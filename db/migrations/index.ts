@@ -12,6 +12,7 @@ import * as changeRecords from './20261201000000_change_records';
 import * as changeDeliveries from './20261201020000_change_deliveries';
 import * as emailPolicy from './20261201030000_email_policy';
 import * as lookupPlans from './20261202000000_lookup_plans';
+import * as runSteps from './20261202010000_run_steps';
 
 /**
  * Migrations are listed here rather than discovered on disk, so they load the same way under
@@ -31,6 +32,7 @@ const migrations: Record<string, Knex.Migration> = {
   '20261201020000_change_deliveries': changeDeliveries,
   '20261201030000_email_policy': emailPolicy,
   '20261202000000_lookup_plans': lookupPlans,
+  '20261202010000_run_steps': runSteps,
 };
 
 export const migrationSource: Knex.MigrationSource<string> = {

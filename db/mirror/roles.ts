@@ -136,6 +136,8 @@ export async function resolveUserRoles(
   organizationId: string,
   scope: readonly string[] | 'all',
   origin: (userId: string) => string,
+  /** Told after each chunk of a whole organization: users resolved so far, of how many. */
+  progress?: (done: number, total: number) => void,
 ): Promise<RoleResolution> {
   const out = emptyResolution();
   if (scope !== 'all' && scope.length === 0) return out;
@@ -148,6 +150,10 @@ export async function resolveUserRoles(
     }
     return out;
   }
+  const total = progress
+    ? Number(((await trx('directory_users').where('organization_id', organizationId).count('* as n').first()) as { n: string }).n)
+    : 0;
+  let done = 0;
   let after = '';
   for (;;) {
     const ids = (
@@ -162,6 +168,8 @@ export async function resolveUserRoles(
     if (ids.length === 0) break;
     await resolveChunk(trx, organizationId, ids, mappings, defaultRole, origin, out);
     after = ids[ids.length - 1]!;
+    done += ids.length;
+    progress?.(done, total);
   }
   return out;
 }

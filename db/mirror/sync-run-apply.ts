@@ -32,6 +32,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
   const applied = async (sql: string): Promise<string[]> => ((await trx.raw(sql, params)).rows as { id: string }[]).map((r) => r.id);
 
   // Groups first (memberships refer to them).
+  o.onStep?.('groups');
   const groupsUpserted = await applied(
     `INSERT INTO directory_groups AS g (organization_id, id, display_name, directory_id, source_ns, source_event_id)
      SELECT :org, s.id, s.display_name, s.directory_id, :ns, 'sync_run:' || :run
@@ -59,6 +60,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
     ]);
   }
 
+  o.onStep?.('deactivations');
   const usersDeactivated = await applied(
     `UPDATE directory_users u
         SET active = false, deactivated_at = now(), source_ns = :ns, source_event_id = 'sync_run:' || :run, updated_at = now()
@@ -78,6 +80,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
   // this run leaves as it is. Those users fail up front (one statement), the rest go in one upsert.
   // The reason names both users and their directories (see domain/conflicts.ts).
   const failed = new Map<string, string>();
+  o.onStep?.('e-mail conflicts');
   const collisions = (
     await trx.raw(
       `WITH up AS MATERIALIZED (
@@ -149,6 +152,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
      WHERE u.source_ns <= :ns
     RETURNING u.id`;
   let usersUpserted: string[];
+  o.onStep?.('users created and updated');
   try {
     usersUpserted = await trx.transaction(async (sp) => {
       await sp.raw(freeEmails(), params);
@@ -182,6 +186,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
       }
     }
   }
+  o.onStep?.('memberships');
   if (usersUpserted.length > 0) {
     await trx.raw(
       `WITH ${DESIRED_USERS},
@@ -203,6 +208,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
   }
 
   // Record each planned change's outcome: applied, skipped (changed since the plan), or failed.
+  o.onStep?.('outcomes');
   const appliedUsers = [...usersUpserted, ...usersDeactivated];
   const appliedGroups = [...groupsUpserted, ...groupsDeleted];
   await trx.raw(
@@ -245,6 +251,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
         AND ((:full AND ${judged('g')}) OR EXISTS (SELECT 1 FROM sync_snapshot_groups s WHERE s.run_id = :run AND s.id = g.id))`,
     sweep,
   );
+  o.onStep?.('directories');
   await learnDirectories(trx, o.organizationId, run.id);
   // A full run listed every directory of the organization: one it did not list is marked gone
   // (its users are deactivated by the next full run that does not list it either).
@@ -258,7 +265,14 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
 
   const result = await appliedCounts(trx, run.id, failed.size);
   // Roles follow: every user's grants are resolved again (this also repairs any that drifted).
-  const roleChanges = await resolveUserRoles(trx, o.organizationId, 'all', () => `sync_run:${run.id}`);
+  o.onStep?.('roles');
+  const roleChanges = await resolveUserRoles(
+    trx,
+    o.organizationId,
+    'all',
+    () => `sync_run:${run.id}`,
+    o.onStep && ((done, total) => o.onStep?.('roles', { done, total })),
+  );
   result.roles = { usersChanged: roleChanges.usersChanged, granted: roleChanges.granted, revoked: roleChanges.revoked };
   await completeRun(trx, run.id, result);
   // The snapshot has done its job; the plan stays as the audit record.

@@ -295,6 +295,19 @@ describe('onboarding import', () => {
     const run = await db('sync_runs').where('id', runId).first();
     expect(run).toMatchObject({ trigger: 'import', status: 'completed', users_fetched: 10_000 });
     expect((await describeSchedules(stack.client, org.id)).every((s) => s.exists && !s.paused)).toBe(true);
+    // The plan and the apply said where they were as they went: the apply's last step is recorded.
+    expect(await db('sync_run_steps').where('run_id', runId).first()).toMatchObject({ phase: 'apply', step: 'change records' });
+    // Steps seen by the progress lines are in order, each with its position.
+    const steps = r.stderr.split('\n').flatMap((l) => {
+      const m = / (plan|apply)\b.* · step (\d+)\/(\d+) /.exec(l);
+      return m ? [`${m[1]}:${m[2]}/${m[3]}`] : [];
+    });
+    const order = (k: string) => (k.startsWith('plan') ? 0 : 100) + Number(k.split(':')[1]!.split('/')[0]);
+    expect(steps.length, r.stderr).toBeGreaterThan(0);
+    expect(
+      [...steps].sort((a, b) => order(a) - order(b)),
+      r.stderr,
+    ).toEqual(steps);
   });
 
   it('imports every enabled directory of an organization; the report, orgs list and status show each directory', async () => {

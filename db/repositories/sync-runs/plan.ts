@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { PlanSummary } from '../../../domain/reconcile';
+import type { PlanSummary, StepReporter } from '../../../domain/reconcile';
 import { needsApproval, type DeprovisionGuard } from '../../../domain/deprovision-guard';
 import { absenceScopeOfRun, summarizeDirectories } from '../run-directories';
 import { recordPlan, type SyncRunRow } from './runs';
@@ -17,6 +17,8 @@ export interface PlanOptions {
   run: SyncRunRow;
   roleAssignments: { groupId: string; roleName: string }[];
   guard: DeprovisionGuard;
+  /** Told which step the plan or apply has reached (see PLAN_STEPS, APPLY_STEPS). */
+  onStep?: StepReporter;
 }
 
 /**
@@ -86,6 +88,7 @@ export async function computePlan(trx: Knex.Transaction, o: PlanOptions): Promis
   await trx.raw(`ANALYZE sync_snapshot_users, sync_snapshot_groups`);
 
   // Users present in the directory: create, reactivate or update.
+  o.onStep?.('users in the directory');
   await trx.raw(
     `WITH ${DESIRED_USERS},
      diff AS (
@@ -112,6 +115,7 @@ export async function computePlan(trx: Knex.Transaction, o: PlanOptions): Promis
     params,
   );
   // Users no longer in the directory (full runs only): deactivate.
+  o.onStep?.('users no longer in it');
   if (!delta) {
     await trx.raw(
       `INSERT INTO sync_plan_changes (run_id, entity, entity_id, action, changes, outcome, detail)
@@ -126,6 +130,7 @@ export async function computePlan(trx: Knex.Transaction, o: PlanOptions): Promis
     );
   }
   // Groups: create, restore, rename; for full runs, delete those absent.
+  o.onStep?.('groups');
   await trx.raw(
     `INSERT INTO sync_plan_changes (run_id, entity, entity_id, action, changes, outcome, detail)
      SELECT :run::bigint, 'group', s.id,
@@ -150,6 +155,7 @@ export async function computePlan(trx: Knex.Transaction, o: PlanOptions): Promis
     params,
   );
 
+  o.onStep?.('summary');
   await trx.raw(`ANALYZE sync_plan_changes`);
   const tally = await tallyChanges(trx, run.id);
   const n = (entity: 'user' | 'group', action: string) => tally({ entity, action, outcome: null });
