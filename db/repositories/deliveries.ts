@@ -97,11 +97,27 @@ export async function saveDelivered(db: Db, organizationId: string, channel: Del
 
 export type DeliveryPage = { records: ChangeRecord[]; more: boolean } | { gone: string };
 
+/**
+ * The most a batch's records may weigh, as JSON. A batch travels through Temporal twice (the read's
+ * result, the application's activity input), and Temporal refuses a payload over 2 MB: a batch of
+ * users in many groups would otherwise stop the delivery for good. One record always goes.
+ */
+export const MAX_BATCH_BYTES = 1024 * 1024;
+
 /** The organization's next records after `after`, or why they cannot be read any more (retention). */
-export async function readDeliveryBatch(db: Db, organizationId: string, after: number, limit: number): Promise<DeliveryPage> {
+export async function readDeliveryBatch(
+  db: Db,
+  organizationId: string,
+  after: number,
+  limit: number,
+  maxBytes = MAX_BATCH_BYTES,
+): Promise<DeliveryPage> {
   try {
     // From the start: the oldest records kept (retention may have removed older ones before delivery was turned on).
     const page = await readChanges(db, { organizationId, after: after === 0 ? null : String(after), limit });
+    let bytes = 0;
+    const fits = page.records.findIndex((r, i) => (bytes += Buffer.byteLength(JSON.stringify(r))) > maxBytes && i > 0);
+    if (fits !== -1) return { records: page.records.slice(0, fits), more: true };
     return { records: page.records, more: page.more };
   } catch (err) {
     if (err instanceof ChangeCursorError && err.status === 410) return { gone: err.message };

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase } from '../../db/connection';
 import { withMirrorWriter } from '../../db/mirror/writer';
 import { readChanges } from '../../db/repositories/changes';
+import { readDeliveryBatch } from '../../db/repositories/deliveries';
 import { purgeDeactivatedUsers } from '../../db/repositories/retention';
 import type { ChangeRecord } from '../../domain/changes';
 import { adminUrl } from '../../scripts/lib/postgres';
@@ -171,6 +172,28 @@ describe('the stream of every organization', () => {
     expect(page.records.map((r) => r.sequence)).toEqual([3, 4]);
     expect(page).toMatchObject({ next: '4', more: true });
     expect(await readChanges(db(), { organizationId: org, after: '5', limit: 2 })).toEqual({ records: [], next: '5', more: false });
+  });
+});
+
+describe('a delivery batch', () => {
+  it('stops before its records weigh more than the budget, always with one record, and says more are there', async () => {
+    const org = 'org_feed_weight';
+    await db()('organizations').insert({ id: org });
+    for (let i = 0; i < 5; i++) await toggle(db(), org, i % 2 === 0);
+    const all = await readDeliveryBatch(db(), org, 0, 10);
+    if (!('records' in all)) throw new Error('records expected');
+    expect(all.records.map((r) => r.sequence)).toEqual([1, 2, 3, 4, 5]);
+    expect(all.more).toBe(false);
+    const sizes = all.records.map((r) => Buffer.byteLength(JSON.stringify(r)));
+
+    const two = await readDeliveryBatch(db(), org, 0, 10, sizes[0]! + sizes[1]! + 1);
+    expect(two).toMatchObject({ more: true });
+    expect('records' in two && two.records.map((r) => r.sequence)).toEqual([1, 2]);
+    const one = await readDeliveryBatch(db(), org, 3, 10, 1);
+    expect(one).toMatchObject({ more: true });
+    expect('records' in one && one.records.map((r) => r.sequence)).toEqual([4]);
+    // The last record alone: nothing more.
+    expect(await readDeliveryBatch(db(), org, 4, 10, 1)).toMatchObject({ more: false });
   });
 });
 
