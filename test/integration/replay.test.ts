@@ -1,12 +1,15 @@
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
 import { historyFromJSON, historyToJSON, type History } from '@temporalio/common/lib/proto-utils';
-import { Worker, type ReplayResult } from '@temporalio/worker';
-import { expect, it } from 'vitest';
+import { NativeConnection, Worker, type ReplayResult } from '@temporalio/worker';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import type { ChangeBatch, ChangeBatchResult } from '../../contract/index';
+import { deliverySettings } from '../../domain/delivery';
 import { controlSchedule } from '../../temporal/schedules';
+import { deliveryWorkflowId } from '../../workflows/delivery-messages';
 import { organizationWorkflowId } from '../../workflows/messages';
 import { reconcileAndWait, waitForRun } from '../support/reconcile';
 import { useEmulatorStack } from '../support/emulator-stack';
@@ -22,7 +25,36 @@ import { eventually, workflowBundle } from '../support/stack';
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'histories');
 
-const env = useEmulatorStack({ webhooks: true });
+// Delivery to an application on a queue of its own is on, so its workflow's histories are recorded too.
+const appQueue = `replay-app-${randomBytes(6).toString('hex')}`;
+const env = useEmulatorStack({
+  webhooks: true,
+  stack: { delivery: deliverySettings(appQueue, { batch: 20, maxAttempts: 2, maxRetryInterval: '1 second', idleCheck: '3 seconds' }) },
+});
+const delivered: number[] = [];
+let appConnection: NativeConnection | undefined;
+let appWorker: Worker | undefined;
+let appRunning: Promise<void> | undefined;
+beforeAll(async () => {
+  appConnection = await NativeConnection.connect({ address: inject('temporalAddress') });
+  appWorker = await Worker.create({
+    connection: appConnection,
+    taskQueue: appQueue,
+    activities: {
+      async applyDirectoryChanges(batch: ChangeBatch): Promise<ChangeBatchResult> {
+        delivered.push(...batch.records.map((r) => r.sequence));
+        return { applied: batch.records.length, alreadyApplied: 0 };
+      },
+    },
+    shutdownGraceTime: '1 second',
+  });
+  appRunning = appWorker.run();
+});
+afterAll(async () => {
+  appWorker?.shutdown();
+  await appRunning;
+  await appConnection?.close();
+});
 
 async function replay(histories: { workflowId: string; history: History }[]): Promise<ReplayResult[]> {
   const results: ReplayResult[] = [];
@@ -114,6 +146,17 @@ it('replays the histories of a session that uses every workflow feature', async 
   const delta = await reconcileAndWait(env.stack.workflows, org.id, { kind: 'delta' });
   expect(delta.status).toBe('completed');
 
+  // The delivery: paused and resumed, rewound, and caught up.
+  const deliveries = env.stack.deliveries;
+  const records = async () =>
+    Number((await env.stack.database.db('change_records').where('organization_id', org.id).max('sequence as m').first())?.m);
+  await eventually(async () => ((await deliveries.status(org.id))?.deliveredSequence ?? 0) === (await records()), { timeoutMs: 60_000 });
+  await deliveries.pause(org.id, 'replay');
+  await deliveries.resume(org.id);
+  expect((await deliveries.rewind(org.id, { toSequence: 2, dryRun: false })).fromSequence).toBe(2);
+  await eventually(async () => ((await deliveries.status(org.id))?.deliveredSequence ?? 0) === (await records()), { timeoutMs: 60_000 });
+  expect(new Set(delivered)).toEqual(new Set(Array.from({ length: await records() }, (_, i) => i + 1)));
+
   await controlSchedule(env.stack.client, org.id, 'delta', 'trigger');
   const scheduled = await eventually(async () => {
     for await (const wf of env.stack.client.workflow.list({
@@ -132,6 +175,11 @@ it('replays the histories of a session that uses every workflow feature', async 
     ...(await histories(env.stack.client, env.stack.taskQueue, organizationWorkflowId(org.id))).map((history, i) => ({
       name: `organization-${i + 1}`,
       workflowId: organizationWorkflowId(org.id),
+      history,
+    })),
+    ...(await histories(env.stack.client, env.stack.taskQueue, deliveryWorkflowId(org.id))).map((history, i) => ({
+      name: `delivery-${i + 1}`,
+      workflowId: deliveryWorkflowId(org.id),
       history,
     })),
     {
@@ -158,6 +206,9 @@ it('replays the histories of a session that uses every workflow feature', async 
       'deferDirectoryEvents',
       'applyDeferredEvents',
       'retryQuarantinedEvents',
+      'readDeliveryBatch',
+      'applyDirectoryChanges',
+      'saveDelivered',
     ]),
   );
 
