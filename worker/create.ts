@@ -1,5 +1,5 @@
 import type { DataConverter } from '@temporalio/common';
-import { Worker, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import { Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { fileURLToPath } from 'node:url';
 import { createActivities, pickActivities, type ActivityDeps } from '../activities/index';
@@ -29,7 +29,7 @@ export interface WorkerOptions {
   taskQueue: string;
   activities: ActivityDeps;
   /** A prebundled workflow bundle (tests bundle once per file); otherwise bundled at start. */
-  workflowBundle?: WorkflowBundle;
+  workflowBundle?: WorkflowBundleOption;
   shutdownGraceTime?: string;
   /** Encrypts payloads (see temporal/codec.ts); the same for the worker and every client. */
   dataConverter?: DataConverter;

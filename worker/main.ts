@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { ConfigError, exitWithParent, loadConfig } from '../config/index';
@@ -12,6 +14,15 @@ import { wakeWaitingDeliveries } from '../activities/delivery';
 import { deliverySettings } from '../domain/delivery';
 import { createWorker } from './create';
 import { temporalLogTo } from './runtime-log';
+
+/**
+ * The workflow bundle `npm run build` writes beside this file (dist/workflow-bundle.js), when this
+ * is the built worker; from source there is none, and the worker bundles the workflows at start.
+ */
+function prebuiltWorkflowBundle(): { codePath: string } | undefined {
+  const codePath = fileURLToPath(new URL('./workflow-bundle.js', import.meta.url));
+  return existsSync(codePath) ? { codePath } : undefined;
+}
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -50,7 +61,12 @@ async function main(): Promise<void> {
           push: config.push ? deliverySettings(pushTaskQueue(config.temporal.taskQueue), tuning) : undefined,
         }
       : undefined;
+  const workflowBundle = prebuiltWorkflowBundle();
+  logger.info(workflowBundle ? 'workflow code: the bundle built ahead of time' : 'workflow code: bundled now, from source', {
+    ...(workflowBundle ? { path: workflowBundle.codePath } : {}),
+  });
   const worker = await createWorker({
+    ...(workflowBundle ? { workflowBundle } : {}),
     dataConverter: converter,
     connection,
     namespace: config.temporal.namespace,
