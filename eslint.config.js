@@ -32,7 +32,7 @@ const nodeBuiltins = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'coverage/**'] },
+  { ignores: ['node_modules/**', '.tools/**', '.data/**', 'coverage/**', 'dist/**', '.build-test-*/**'] },
   ...tseslint.configs.recommended,
   {
     files: ['**/*.ts'],
