@@ -120,7 +120,10 @@ export function organizationActivities(taskQueue: string) {
     ),
     fetchDirectoryPages: summarized(fetchDirectoryPages, ([, cursor]) => fetchSummary(cursor)),
     planSyncRun: summarized(planSyncRun, ([, runId]) => `run ${runId}: plan`),
-    applySyncRun: summarized(applySyncRun, ([, runId, replan]) => `run ${runId}: apply${replan !== false ? ' (planning again first)' : ''}`),
+    applySyncRun: summarized(
+      applySyncRun,
+      ([, runId, replan]) => `run ${runId}: apply${replan !== false ? ' (planning again first)' : ''}`,
+    ),
     ensureOrganizationSchedules: summarized(ensureOrganizationSchedules, () => 'register the organization and its schedules'),
     searchAttributeRegistered: summarized(searchAttributeRegistered, ([name]) => `is search attribute ${name} registered`),
   };

@@ -19,6 +19,7 @@ import { OrganizationWorkflows } from '../../temporal/client';
 import { DeliveryWorkflows } from '../../temporal/delivery';
 import { dataConverter, encryptionCodec, type PayloadKey } from '../../temporal/codec';
 import { createWorker, WORKFLOWS_PATH, type ScimflowWorker } from '../../worker/create';
+import { organizationName } from '../../db/repositories/organizations';
 import { createTestDatabase, type TestDatabase } from './db';
 import { newSecret, signedHeaders } from './webhooks';
 
@@ -115,7 +116,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const codec = encryptionCodec(options.payloadKeys);
   const converter = dataConverter(options.payloadKeys, codec);
   const client = new Client({ connection, ...(converter ? { dataConverter: converter } : {}) });
-  const workflows = new OrganizationWorkflows(client, taskQueue, options.deliverTimeoutMs ?? 3_000);
+  const workflows = new OrganizationWorkflows(client, taskQueue, options.deliverTimeoutMs ?? 3_000).namedBy((id) =>
+    organizationName(database.db, id),
+  );
   const deliveries = new DeliveryWorkflows(client, taskQueue, options.delivery);
   const pushSettings = options.push ? deliverySettings(pushTaskQueue(taskQueue), options.push.settings) : undefined;
   const pushDeliveries = new DeliveryWorkflows(client, taskQueue, pushSettings, undefined, undefined, 'webhook');
