@@ -85,8 +85,8 @@ const events = (n: number) => (n === 1 ? '1 event' : `${n} events`);
 function fetchSummary(c: ReconcileCursor): string {
   const directories = c.directoryIds ?? [];
   const directory = directories.length > 1 ? `, directory ${(c.directoryIndex ?? 0) + 1} of ${directories.length}` : '';
-  const read = c.phase === 'groups' ? `${c.groupsFetched} groups read` : `${c.usersFetched} users read`;
-  return `run ${c.runId}: ${c.phase}${directory}, page ${c.pages + 1} on (${read})`;
+  const read = c.phase === 'groups' ? c.groupsFetched : c.usersFetched;
+  return `run ${c.runId}: read ${c.phase}${directory} (${read} so far, ${c.pages === 1 ? '1 page' : `${c.pages} pages`} in all)`;
 }
 
 /** What the organization workflow calls, for a workflow running on `taskQueue`. */
