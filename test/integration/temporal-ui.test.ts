@@ -1,11 +1,13 @@
 import { randomInt } from 'node:crypto';
-import { defaultPayloadConverter, type Payload } from '@temporalio/common';
+import { defaultPayloadConverter, msToTs, type Payload } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { expect, it } from 'vitest';
 import { upsertOrganization } from '../../db/repositories/organizations';
 import { organizationWorkflowId } from '../../workflows/messages';
 import { reconcileAndWait } from '../support/reconcile';
 import { useEmulatorStack } from '../support/emulator-stack';
-import { eventually } from '../support/stack';
+import { eventually, startStack } from '../support/stack';
+import { envelope, nanoTime, T } from '../support/webhooks';
 
 /**
  * What the Temporal UI shows of an organization's workflow, read back through the client as the
@@ -144,5 +146,38 @@ it("shows an organization's state, its activities and its name, and filters the 
       expect(text).not.toContain(p.givenName);
       expect(text).not.toContain(p.familyName);
     }
+  }
+});
+
+it('keeps applying events in a namespace without the ScimState search attribute, showing the details alone', async () => {
+  // A namespace set up before ScimState existed: it has ScimOrgId only.
+  const namespace = `scimflow-no-state-${randomInt(1, 1e9)}`;
+  const { client } = env.stack;
+  await client.workflowService.registerNamespace({ namespace, workflowExecutionRetentionPeriod: msToTs('1 day') });
+  await client.connection.operatorService.addSearchAttributes({
+    namespace,
+    searchAttributes: { ScimOrgId: temporal.api.enums.v1.IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD },
+  });
+  const stack = await startStack({ namespace });
+  try {
+    const org = `org_bare_${randomInt(1, 1e9)}`;
+    // A new namespace reaches every cache of the server in a few seconds: until then, deliveries are refused (503).
+    await eventually(
+      async () =>
+        (await stack.deliver(envelope(T.userCreated, org, { id: 'diruser_1', email: 'bare@example.com', active: true }, nanoTime(1)))).ok,
+    );
+    await eventually(async () => (await stack.workflows.status(org))?.applied === 1);
+    const handle = stack.client.workflow.getHandle(organizationWorkflowId(org));
+    await eventually(async () => {
+      const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+      return metadata.currentDetails?.startsWith('**Idle**') ?? false;
+    });
+    const events = (await handle.fetchHistory()).events ?? [];
+    const asked = events.find((e) => decode(e.userMetadata?.summary) === 'is search attribute ScimState registered');
+    expect(asked?.activityTaskScheduledEventAttributes).toBeTruthy();
+    expect(events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.ScimState)).toEqual([]);
+    expect(events.filter((e) => e.workflowTaskFailedEventAttributes)).toEqual([]);
+  } finally {
+    await stack.stop();
   }
 });
