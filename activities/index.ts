@@ -19,6 +19,7 @@ import { retryQuarantinedEvents } from './retry-quarantined';
 import { changeRoleMappings } from './roles';
 import { changeEmailPolicy } from './email-policy';
 import { createScheduleActivities } from './schedules';
+import { createSearchAttributeActivities } from './search-attributes';
 
 export interface ActivityDeps {
   db: Knex;
@@ -84,6 +85,7 @@ export function createActivities(deps: ActivityDeps) {
         directory: deps.directory,
         ...(deps.registrationLimit !== undefined ? { registrationLimit: deps.registrationLimit } : {}),
       }),
+      ...createSearchAttributeActivities(deps.client),
       ...createRetentionActivities({ db: deps.db, options: { ...DEFAULT_RETENTION_OPTIONS, ...deps.retention } }),
       ...createDeliveryActivities(deps.db),
       ...createPushActivities(deps.push),

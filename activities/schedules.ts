@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { ensureOrganization } from '../db/repositories/directory';
+import { organizationName } from '../db/repositories/organizations';
 import { OrganizationNotFoundError, type ScalekitDirectory } from '../scalekit/directory';
 import type { ReconcileKind } from '../domain/reconcile';
 import { OrganizationWorkflows } from '../temporal/client';
@@ -22,7 +23,7 @@ export interface ScheduleDeps {
 export type ScheduleRegistration = 'ensured' | 'unknown_organization' | 'no_credentials';
 
 export function createScheduleActivities(deps: ScheduleDeps) {
-  const workflows = new OrganizationWorkflows(deps.client, deps.schedules.taskQueue, 10_000);
+  const workflows = new OrganizationWorkflows(deps.client, deps.schedules.taskQueue, 10_000).namedBy((id) => organizationName(deps.db, id));
   const limit = deps.registrationLimit ?? Infinity;
   let waiting = 0;
   const directory = deps.directory;

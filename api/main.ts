@@ -1,5 +1,6 @@
 import { ConfigError, exitWithParent, loadConfig } from '../config/index';
 import { createDatabase } from '../db/connection';
+import { organizationName } from '../db/repositories/organizations';
 import { createLogger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
 import { PortalLinks } from '../scalekit/portal';
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   });
   const app = createApp({
     db,
-    workflows: new OrganizationWorkflows(client, config.temporal.taskQueue),
+    workflows: new OrganizationWorkflows(client, config.temporal.taskQueue).namedBy((id) => organizationName(db, id)),
     verifier: new WebhookVerifier(config.webhookSecrets),
     operatorApiToken: config.operatorApiToken,
     appReadToken: config.appReadToken,

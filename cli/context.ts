@@ -2,6 +2,7 @@ import type { Client, Connection } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { ConfigError, loadConfig, type Config } from '../config/index';
 import { createDatabase } from '../db/connection';
+import { organizationName } from '../db/repositories/organizations';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { createLazyClient, OrganizationWorkflows, WorkflowRefusedError } from '../temporal/client';
 import { dataConverter, encryptionProblem } from '../temporal/codec';
@@ -96,7 +97,8 @@ export class CliContext {
         dataConverter: dataConverter(c.payloadKeys),
       });
       this.connection = connection;
-      const workflows = new OrganizationWorkflows(client, c.temporal.taskQueue, 10_000);
+      // The name of an organization registered just before (orgs add, import) is in the database.
+      const workflows = new OrganizationWorkflows(client, c.temporal.taskQueue, 10_000).namedBy((id) => organizationName(this.db(), id));
       if (!(await workflows.reachable())) throw temporalUnavailable(address, c.temporal.namespace);
       return { client, workflows, address, namespace: c.temporal.namespace, taskQueue: c.temporal.taskQueue };
     })();

@@ -89,6 +89,21 @@ export class WorkflowTimeoutError extends Error {
   }
 }
 
+/** How an organization's display name is found (null: it has none, or it is not known yet). */
+export type DisplayNames = (organizationId: string) => Promise<string | null>;
+
+/** A lookup of the display name that takes longer than this starts the workflow with the id alone. */
+const DISPLAY_NAME_WAIT_MS = 500;
+
+/**
+ * The workflow's summary in the Temporal UI, set when it starts: the organization's display name
+ * when it is known then (registered before its first event), otherwise its id alone.
+ */
+export function organizationSummary(organizationId: string, displayName: string | null): string {
+  const name = displayName?.replace(/\s+/g, ' ').trim().slice(0, 120);
+  return name ? `Directory sync for ${name} (${organizationId})` : `Directory sync for organization ${organizationId}`;
+}
+
 /** Upper bound for a command: longer than the workflow's own longest wait in one (a cancel waits 30 s for the run to stop). */
 export const DEFAULT_UPDATE_TIMEOUT_MS = 2 * 60_000;
 
@@ -105,32 +120,62 @@ export class OrganizationWorkflows {
     private readonly updateTimeoutMs = DEFAULT_UPDATE_TIMEOUT_MS,
   ) {}
 
+  private displayNames: DisplayNames | undefined;
+  /** Names found (they rarely change); bounded. A missing one is asked again next time. */
+  private readonly names = new Map<string, string>();
+
+  /** Starts the organizations' workflows with their display names in their summary (see organizationSummary). */
+  namedBy(displayNames: DisplayNames): this {
+    this.displayNames = displayNames;
+    return this;
+  }
+
+  /** The display name if it is at hand quickly; a failed or slow lookup never holds up a start. */
+  private async displayName(organizationId: string): Promise<string | null> {
+    const known = this.names.get(organizationId);
+    const lookup = this.displayNames;
+    if (known !== undefined || !lookup) return known ?? null;
+    let timer: NodeJS.Timeout | undefined;
+    const name = await Promise.race([
+      Promise.resolve()
+        .then(() => lookup(organizationId))
+        .catch(() => null),
+      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), DISPLAY_NAME_WAIT_MS))),
+    ]).finally(() => clearTimeout(timer));
+    if (name) {
+      if (this.names.size >= 10_000) this.names.clear();
+      this.names.set(organizationId, name);
+    }
+    return name;
+  }
+
   /** Durably hands an event to its organization's workflow, starting the workflow if needed. */
   async deliver(event: DirectoryEvent): Promise<void> {
+    const options = await this.startOptions(event.organizationId);
     await this.client.withDeadline(Date.now() + this.callTimeoutMs, () =>
       this.client.workflow.signalWithStart(ORGANIZATION_WORKFLOW_TYPE, {
-        ...this.startOptions(event.organizationId),
+        ...options,
         signal: directoryEventSignal,
         signalArgs: [event],
       }),
     );
   }
 
-  private startOptions(organizationId: string) {
+  private async startOptions(organizationId: string) {
     const input: OrganizationWorkflowInput = { organizationId };
     return {
       workflowId: organizationWorkflowId(organizationId),
       taskQueue: this.taskQueue,
       args: [input] as [OrganizationWorkflowInput],
       typedSearchAttributes: [{ key: SCIM_ORG_ID, value: organizationId }],
-      staticSummary: `Directory sync for organization ${organizationId}`,
+      staticSummary: organizationSummary(organizationId, await this.displayName(organizationId)),
     };
   }
 
   /** Starts the organization's workflow if it is not running (idempotent). */
   async ensureRunning(organizationId: string): Promise<void> {
     await this.client.workflow.start(ORGANIZATION_WORKFLOW_TYPE, {
-      ...this.startOptions(organizationId),
+      ...(await this.startOptions(organizationId)),
       workflowIdConflictPolicy: 'USE_EXISTING',
     });
   }
@@ -179,7 +224,7 @@ export class OrganizationWorkflows {
   /** Asks for a reconcile that is skipped if one is already running (what schedules do). */
   async requestReconcile(organizationId: string, request: ReconcileRequest): Promise<void> {
     await this.client.workflow.signalWithStart(ORGANIZATION_WORKFLOW_TYPE, {
-      ...this.startOptions(organizationId),
+      ...(await this.startOptions(organizationId)),
       signal: reconcileSignal,
       signalArgs: [request],
     });
@@ -200,7 +245,7 @@ export class OrganizationWorkflows {
       this.updateTimeoutMs,
       organizationId,
       new WithStartWorkflowOperation(ORGANIZATION_WORKFLOW_TYPE, {
-        ...this.startOptions(organizationId),
+        ...(await this.startOptions(organizationId)),
         workflowIdConflictPolicy: 'USE_EXISTING',
       }),
       update,

@@ -1,5 +1,6 @@
 import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities/index';
+import type { ReconcileCursor } from '../domain/reconcile';
 import { reconcileTaskQueue, scalekitTaskQueue } from '../temporal/task-queues';
 
 /**
@@ -67,6 +68,27 @@ export function queuedSteps(taskQueue: string) {
   };
 }
 
+/**
+ * An activity that carries a one-line summary, made from its arguments, in its scheduled event:
+ * what the Temporal UI lists for the step instead of its bare type. Counts and ids only, never
+ * directory data. Scheduled exactly when a plain call would be (no await in between).
+ */
+function summarized<A extends unknown[], R>(
+  activity: { executeWithOptions(options: ActivityOptions, args: A): Promise<R> },
+  summary: (args: NoInfer<A>) => string,
+): (...args: A) => Promise<R> {
+  return (...args) => activity.executeWithOptions({ summary: summary(args) }, args);
+}
+
+const events = (n: number) => (n === 1 ? '1 event' : `${n} events`);
+
+function fetchSummary(c: ReconcileCursor): string {
+  const directories = c.directoryIds ?? [];
+  const directory = directories.length > 1 ? `, directory ${(c.directoryIndex ?? 0) + 1} of ${directories.length}` : '';
+  const read = c.phase === 'groups' ? c.groupsFetched : c.usersFetched;
+  return `run ${c.runId}: read ${c.phase}${directory} (${read} so far, ${c.pages === 1 ? '1 page' : `${c.pages} pages`} in all)`;
+}
+
 /** What the organization workflow calls, for a workflow running on `taskQueue`. */
 export function organizationActivities(taskQueue: string) {
   const queued = queuedSteps(taskQueue);
@@ -77,21 +99,33 @@ export function organizationActivities(taskQueue: string) {
   const { fetchDirectoryPages } = proxyActivities<Activities>(queued.readPages);
   const { planSyncRun, applySyncRun } = proxyActivities<Activities>(queued.planAndApply);
   const { ensureOrganizationSchedules } = proxyActivities<Activities>(queued.registration);
+  const { searchAttributeRegistered } = proxyActivities<Activities>(bookkeeping);
   return {
-    applyDirectoryEvents,
-    deferDirectoryEvents,
-    applyDeferredEvents,
-    loadPlannedRun,
-    finishSyncRun,
-    recordSyncPause,
-    changeRoleMappings,
-    changeEmailPolicy,
-    retryQuarantinedEvents,
-    beginSyncRun,
-    fetchDirectoryPages,
-    planSyncRun,
-    applySyncRun,
-    ensureOrganizationSchedules,
+    applyDirectoryEvents: summarized(applyDirectoryEvents, ([, batch]) => `apply ${events(batch.length)}`),
+    deferDirectoryEvents: summarized(deferDirectoryEvents, ([, batch]) => `keep ${events(batch.length)} (sync paused)`),
+    applyDeferredEvents: summarized(applyDeferredEvents, ([, limit]) => `apply up to ${events(limit)} kept during the pause`),
+    loadPlannedRun: summarized(loadPlannedRun, ([, runId]) => `run ${runId}: load its plan for approval`),
+    finishSyncRun: summarized(finishSyncRun, ([, runId, status]) => `run ${runId}: record it ${status}`),
+    recordSyncPause: summarized(recordSyncPause, ([, pause]) => (pause ? 'record the pause' : 'record the resume')),
+    changeRoleMappings: summarized(changeRoleMappings, ([, r]) => (r.dryRun ? 'preview a role change' : 'change roles')),
+    changeEmailPolicy: summarized(changeEmailPolicy, ([, r]) =>
+      r.dryRun ? 'preview the allowed e-mail domains' : 'set the allowed e-mail domains',
+    ),
+    retryQuarantinedEvents: summarized(retryQuarantinedEvents, ([, r]) =>
+      r.eventIds ? `retry ${events(r.eventIds.length)} quarantined` : 'retry the quarantined events',
+    ),
+    beginSyncRun: summarized(
+      beginSyncRun,
+      ([, r]) => `open a ${r.kind}${r.dryRun ? ' dry' : ''} run (${r.trigger === 'import' ? 'import' : `asked by ${r.trigger}`})`,
+    ),
+    fetchDirectoryPages: summarized(fetchDirectoryPages, ([, cursor]) => fetchSummary(cursor)),
+    planSyncRun: summarized(planSyncRun, ([, runId]) => `run ${runId}: plan`),
+    applySyncRun: summarized(
+      applySyncRun,
+      ([, runId, replan]) => `run ${runId}: apply${replan !== false ? ' (planning again first)' : ''}`,
+    ),
+    ensureOrganizationSchedules: summarized(ensureOrganizationSchedules, () => 'register the organization and its schedules'),
+    searchAttributeRegistered: summarized(searchAttributeRegistered, ([name]) => `is search attribute ${name} registered`),
   };
 }
 

@@ -90,10 +90,17 @@ export function scheduleId(organizationId: string, kind: ReconcileKind): string 
   return kind === 'full' ? `scim-reconcile:${organizationId}` : `scim-reconcile-delta:${organizationId}`;
 }
 
-/** Search attributes: organization ids only, never personal data or secrets. */
+/** Search attributes: organization ids and states only, never personal data or secrets. */
 export const SCIM_ORG_ID = defineSearchAttributeKey('ScimOrgId', SearchAttributeType.KEYWORD);
 
-export const CUSTOM_SEARCH_ATTRIBUTES = { ScimOrgId: 'Keyword' } as const;
+/**
+ * What an organization's workflow is doing, for filtering the workflow list to what needs a
+ * person (`ScimState = "awaiting_approval"`, `ScimState = "paused"`).
+ */
+export const SCIM_STATE = defineSearchAttributeKey('ScimState', SearchAttributeType.KEYWORD);
+export type ScimState = 'idle' | 'applying' | 'reconciling' | 'awaiting_approval' | 'paused';
+
+export const CUSTOM_SEARCH_ATTRIBUTES = { ScimOrgId: 'Keyword', ScimState: 'Keyword' } as const;
 
 // ---------------------------------------------------------------------------------------------
 // Roles: group → role mappings and the organization's default role

@@ -1,4 +1,4 @@
-import { allHandlersFinished, condition, continueAsNew, patched, setHandler, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, continueAsNew, log, patched, setHandler, workflowInfo } from '@temporalio/workflow';
 import { organizationActivities } from './activities';
 import { failureMessage } from './failures';
 import {
@@ -13,15 +13,20 @@ import {
   reconcileSignal,
   startReconcileUpdate,
   statusQuery,
+  SCIM_STATE,
 } from './messages';
 import { approvalRemainingMs, DEFERRED_BATCH, OrganizationEntity } from './organization-entity';
 import type { OrganizationWorkflowInput } from './organization-state';
+import { OrganizationView } from './organization-view';
 
 /**
  * Opening a scheduled run and reading pages run beside the main loop, which keeps applying events
  * meanwhile. Runs recorded before awaited them in the loop, and keep doing so (same commands).
  */
 const SCALEKIT_STEPS_BESIDE_LOOP = 'scalekit-steps-beside-loop';
+
+/** The `ScimState` search attribute follows the state (its upserts are commands runs recorded before lack). */
+const STATE_SEARCH_ATTRIBUTE = 'state-search-attribute';
 
 /**
  * One long-lived workflow per organization (`scim-org:<orgId>`): every directory change of the
@@ -37,6 +42,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
   const activities = organizationActivities(workflowInfo().taskQueue);
   const entity = new OrganizationEntity(input, activities, patched(SCALEKIT_STEPS_BESIDE_LOOP));
   const { state, org } = entity;
+  const view = new OrganizationView(state, patched(STATE_SEARCH_ATTRIBUTE));
 
   setHandler(directoryEventSignal, (event) => entity.enqueue(event));
   setHandler(statusQuery, () => entity.status());
@@ -53,12 +59,22 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
   setHandler(retryQuarantinedUpdate, (request) => entity.retryQuarantined(request), {
     validator: (request) => entity.validateRetryQuarantined(request),
   });
-  setHandler(pauseSyncUpdate, (request) => entity.pauseSync(request), { validator: (request) => entity.validatePauseSync(request) });
-  setHandler(resumeSyncUpdate, () => entity.resumeSync(), { validator: () => entity.validateResumeSync() });
+  setHandler(pauseSyncUpdate, (request) => view.around(entity.pauseSync(request)), {
+    validator: (request) => entity.validatePauseSync(request),
+  });
+  setHandler(resumeSyncUpdate, () => view.around(entity.resumeSync()), { validator: () => entity.validateResumeSync() });
 
   entity.ensureSchedules();
+  if (view.upserts) {
+    // Beside the loop, like the registration: events are applied meanwhile.
+    void activities.searchAttributeRegistered(SCIM_STATE.name).then(
+      (registered) => registered && view.enableSearch(),
+      (err: unknown) => log.warn('could not tell whether the namespace has the ScimState search attribute', { error: failureMessage(err) }),
+    );
+  }
 
   for (;;) {
+    view.refresh();
     // Only while a run waits for approval is there a timer: its approval window closing.
     const waiting = entity.awaitingApproval;
     const woke = waiting
@@ -68,6 +84,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     if (state.queued > 0) {
       const batch = state.takeBatch();
       state.applying = true;
+      view.refresh();
       if (state.deferring) state.recordDeferred(await activities.deferDirectoryEvents(org, batch));
       else state.recordBatch(await activities.applyDirectoryEvents(org, batch), new Date());
       state.applying = false;
@@ -75,6 +92,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     if (state.resuming && !state.paused) {
       // Deferred events in arrival order; events that arrived meanwhile were deferred behind them.
       state.applying = true;
+      view.refresh();
       entity.deferredApplied(await activities.applyDeferredEvents(org, DEFERRED_BATCH));
     }
     const done = state.takeScalekitOutcome();
@@ -95,7 +113,10 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     }
     const run = state.reconcileRunnable ? state.reconcile : null;
     if (run && entity.readsBeside(run)) entity.readBeside(run);
-    else if (run) await entity.reconcileStep(run);
+    else if (run) {
+      view.refresh();
+      await entity.reconcileStep(run);
+    }
 
     if (entity.canHandOver()) {
       // A schedule registration or a page read still in flight is abandoned; the next run asks again.

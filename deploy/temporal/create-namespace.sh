@@ -8,7 +8,7 @@ NAMESPACE="${NAMESPACE:-default}"
 RETENTION="${RETENTION:-72h}"
 # name=Type pairs; keep in step with CUSTOM_SEARCH_ATTRIBUTES in workflows/messages.ts
 # (test/unit/compose.test.ts checks that every one is registered here).
-SEARCH_ATTRIBUTES="ScimOrgId=Keyword"
+SEARCH_ATTRIBUTES="ScimOrgId=Keyword ScimState=Keyword"
 ADDRESS="${TEMPORAL_ADDRESS:-temporal:7233}"
 
 # Prefer the server's IPv4 address: the CLI has been seen to stall on a name that also resolves

@@ -19,6 +19,7 @@ import { OrganizationWorkflows } from '../../temporal/client';
 import { DeliveryWorkflows } from '../../temporal/delivery';
 import { dataConverter, encryptionCodec, type PayloadKey } from '../../temporal/codec';
 import { createWorker, WORKFLOWS_PATH, type ScimflowWorker } from '../../worker/create';
+import { organizationName } from '../../db/repositories/organizations';
 import { createTestDatabase, type TestDatabase } from './db';
 import { newSecret, signedHeaders } from './webhooks';
 
@@ -98,6 +99,8 @@ export interface StackOptions {
   portalTimeoutMs?: number;
   /** How long the API waits for Temporal to take an event before answering 503 (3 s by default). */
   deliverTimeoutMs?: number;
+  /** The Temporal namespace (default: `default`, which the dev server gives every custom search attribute). */
+  namespace?: string;
   /** Temporal-native delivery of the change stream (the worker wakes it, the API steers it); off by default. */
   delivery?: DeliverySettings;
   /** Signed HTTP push of the change stream to `url` (its queue is the stack's push queue); off by default. */
@@ -114,8 +117,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const connection = Connection.lazy({ address, connectTimeout: '2s' });
   const codec = encryptionCodec(options.payloadKeys);
   const converter = dataConverter(options.payloadKeys, codec);
-  const client = new Client({ connection, ...(converter ? { dataConverter: converter } : {}) });
-  const workflows = new OrganizationWorkflows(client, taskQueue, options.deliverTimeoutMs ?? 3_000);
+  const namespace = options.namespace ?? 'default';
+  const client = new Client({ connection, namespace, ...(converter ? { dataConverter: converter } : {}) });
+  const workflows = new OrganizationWorkflows(client, taskQueue, options.deliverTimeoutMs ?? 3_000).namedBy((id) =>
+    organizationName(database.db, id),
+  );
   const deliveries = new DeliveryWorkflows(client, taskQueue, options.delivery);
   const pushSettings = options.push ? deliverySettings(pushTaskQueue(taskQueue), options.push.settings) : undefined;
   const pushDeliveries = new DeliveryWorkflows(client, taskQueue, pushSettings, undefined, undefined, 'webhook');
@@ -177,7 +183,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       nativeConnection ??= await NativeConnection.connect({ address });
       worker = await createWorker({
         connection: nativeConnection,
-        namespace: 'default',
+        namespace,
         taskQueue,
         activities: {
           db: database.db,
