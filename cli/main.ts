@@ -3,6 +3,7 @@ import { CliContext } from './context';
 import { classifyError, describeError } from '../db/errors';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors';
 import { orgsAdd, orgsList } from './orgs';
+import { orgsRemove, type RemoveOptions } from './remove';
 import { eventsList, eventsRetry } from './events';
 import { deliveryCommand, deliveryStatusCommand } from './delivery';
 import { pauseCommand } from './pause';
@@ -116,7 +117,7 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     );
   const run = (fn: () => Promise<number>) => async () => setExitCode(await fn());
 
-  const orgs = program.command('orgs').description('register and list organizations');
+  const orgs = program.command('orgs').description('register, list and remove organizations');
   orgs
     .command('add')
     .description(
@@ -130,6 +131,24 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .description('organizations with their directory, user counts, last run and schedule state')
     .option('--json', 'print JSON')
     .action((opts: { json?: boolean }) => run(() => orgsList(ctx, opts))());
+  orgs
+    .command('remove')
+    .description(
+      'remove an organization: terminate its workflows, delete its reconcile schedules and, with --data, its rows in the database',
+    )
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--dry-run', 'list what would be removed (with --data: rows per table); change nothing')
+    .option('--data', "also delete the organization's rows in the database (one transaction)")
+    .option('--yes', 'remove (required: it cannot be undone)')
+    .option('--force', 'remove even while a run is in progress (the run is stopped)')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
+Webhooks and commands for the organization start its workflow again: turn its directory off in
+Scalekit first when it leaves for good. Already removed: says so and exits 0.`,
+    )
+    .action((orgId: string, opts: RemoveOptions) => run(() => orgsRemove(ctx, orgId, opts))());
 
   program
     .command('import')

@@ -97,6 +97,11 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     if (run && entity.readsBeside(run)) entity.readBeside(run);
     else if (run) await entity.reconcileStep(run);
 
+    if (entity.nothingToKeep()) {
+      await condition(allHandlersFinished);
+      if (entity.nothingToKeep()) return;
+    }
+
     if (entity.canHandOver()) {
       // A schedule registration or a page read still in flight is abandoned; the next run asks again.
       // A cancel that arrives while handlers finish is served by the loop first.
