@@ -14,6 +14,7 @@ import { domainsChange, domainsHeld, domainsShow } from './domains';
 import { decideCommand, planCommand, runsCommand } from './runs';
 import { scheduleCommand, type ScheduleAction, type ScheduleKindOption } from './schedule';
 import { statusCommand } from './status';
+import { continueAsNewCommand, workflowsList } from './workflows';
 import { isRunId, organizationIdProblem } from '../domain/ids';
 import { DEFAULT_PRECEDENCE, MAX_PRECEDENCE, roleNameProblem } from '../domain/roles';
 import { LEDGER_OUTCOMES, type LedgerOutcome } from '../db/repositories/ledger';
@@ -417,6 +418,25 @@ Scalekit first when it leaves for good. Already removed: says so and exits 0.`,
     .option('--limit <n>', 'how many users', positiveInt(10_000), 100)
     .option('--json', 'print JSON')
     .action((orgId: string, opts: { json?: boolean; limit: number }) => run(() => domainsHeld(ctx, orgId, opts))());
+
+  const workflows = program
+    .command('workflows')
+    .description('the running organization workflows: which run started before a time; ask them to continue as new (after a key rotation)');
+  workflows
+    .command('list')
+    .description('running organization workflows on this task queue and when their current run started (after the last continue-as-new)')
+    .option('--started-before <time>', 'only those whose current run started before this time (ISO 8601): not yet renewed', timeArg)
+    .option('--json', 'print JSON')
+    .action((opts: { startedBefore?: string; json?: boolean }) => run(() => workflowsList(ctx, opts))());
+  workflows
+    .command('continue-as-new')
+    .description(
+      "ask an organization's workflow (or --all) to continue as new at its next idle point, so what it keeps is sealed with today's payload key",
+    )
+    .argument('[orgId]', 'Scalekit organization id', organizationIdArg)
+    .option('--all', 'every organization workflow running on this task queue')
+    .option('--json', 'print JSON')
+    .action((orgId: string | undefined, opts: { all?: boolean; json?: boolean }) => run(() => continueAsNewCommand(ctx, orgId, opts))());
 
   const retention = program
     .command('retention')

@@ -64,6 +64,8 @@ export class OrganizationEntity {
   readonly org: string;
   /** Neither registered nor known to Scalekit (see END_WHEN_UNKNOWN). */
   private unknown = false;
+  /** An operator asked for a continue-as-new (continueAsNewSignal). */
+  private handOverAsked = false;
 
   constructor(
     input: OrganizationWorkflowInput,
@@ -87,6 +89,10 @@ export class OrganizationEntity {
 
   requestReconcile(request: ReconcileRequest): void {
     this.state.requestReconcile(request);
+  }
+
+  requestHandOver(): void {
+    this.handOverAsked = true;
   }
 
   // Updates: each validator refuses what the handler must not start.
@@ -405,7 +411,7 @@ export class OrganizationEntity {
   canHandOver(): boolean {
     const { state } = this;
     return (
-      state.continueAsNewDue(workflowInfo().continueAsNewSuggested) &&
+      (state.continueAsNewDue(workflowInfo().continueAsNewSuggested) || this.handOverAsked) &&
       state.canCarryQueue() &&
       state.canHandOverSteps &&
       !(state.reconcile?.cancelRequested ?? false)

@@ -9,6 +9,7 @@ import {
   pauseSyncUpdate,
   resumeSyncUpdate,
   retryQuarantinedUpdate,
+  continueAsNewSignal,
   directoryEventSignal,
   reconcileSignal,
   startReconcileUpdate,
@@ -41,6 +42,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
   setHandler(directoryEventSignal, (event) => entity.enqueue(event));
   setHandler(statusQuery, () => entity.status());
   setHandler(reconcileSignal, (request) => entity.requestReconcile(request));
+  setHandler(continueAsNewSignal, () => entity.requestHandOver());
   setHandler(startReconcileUpdate, (request) => entity.startReconcile(request), {
     validator: (request) => entity.validateStartReconcile(request),
   });
