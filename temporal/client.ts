@@ -33,6 +33,7 @@ import {
 } from '../workflows/messages';
 import type { OrganizationWorkflowInput } from '../workflows/organization-state';
 import { cliPrefix } from '../domain/cli-command';
+import { workerPresence, type WorkerPresence } from './workers';
 
 /** The Temporal boundary for API and CLI: connect, signal organizations, query them. */
 
@@ -253,6 +254,11 @@ export class OrganizationWorkflows {
       out.push({ organizationId: w.workflowId.slice(prefix.length), workflowId: w.workflowId, runStartedAt: w.startTime.toISOString() });
     }
     return out.sort((a, b) => a.organizationId.localeCompare(b.organizationId));
+  }
+
+  /** Whether a worker polls this task queue, and when one last did (see temporal/workers.ts). */
+  async workerPresence(): Promise<WorkerPresence> {
+    return this.client.withDeadline(Date.now() + this.callTimeoutMs, () => workerPresence(this.client, this.taskQueue));
   }
 
   /** True when the Temporal frontend answers. */
