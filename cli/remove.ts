@@ -36,7 +36,7 @@ function footprintLines(organizationId: string, f: Footprint): string[] {
   const lines = [
     ...f.workflows.map((w) => `  workflow  ${w.workflowId}  ${w.type}, running since ${ago(w.startedAt)}`),
     ...f.schedules.map((id) => `  schedule  ${id}`),
-    ...f.runs.map((r) => `  run       ${r.id} (${r.kind}) ${r.status}: stopped with the workflow`),
+    ...f.runs.map((r) => `  run       ${r.id} (${r.kind}) ${r.status}: in progress (--force stops it with the workflow)`),
   ];
   if (f.rows) {
     const tables = Object.entries(f.rows);
@@ -82,16 +82,21 @@ export async function orgsRemove(ctx: CliContext, organizationId: string, opts: 
     return 0;
   }
   const again = `${cliPrefix()} orgs remove ${organizationId}${opts.data ? ' --data' : ''}`;
+  const refuse = (reason: string): number => {
+    if (opts.json) ctx.io.out(JSON.stringify({ ...summary, status: 'refused', error: reason }));
+    else throw new CliError(`refused: ${reason}`);
+    return 1;
+  };
   if (f.runs.length > 0 && !opts.force) {
     const r = f.runs[0]!;
-    throw new CliError(
-      `refused: run ${r.id} (${r.kind}, ${r.status}) is in progress for ${organizationId}: wait for it or cancel it ` +
+    return refuse(
+      `run ${r.id} (${r.kind}, ${r.status}) is in progress for ${organizationId}: wait for it or cancel it ` +
         `(\`${cliPrefix()} cancel ${organizationId} ${r.id}\`), then remove; or stop it with the rest: \`${again} --yes --force\``,
     );
   }
   if (!opts.yes) {
-    for (const line of footprintLines(organizationId, f)) ctx.io.err(line);
-    throw new CliError(`refused: removing cannot be undone; to remove the above, run \`${again} --yes\``);
+    if (!opts.json) for (const line of footprintLines(organizationId, f)) ctx.io.err(line);
+    return refuse(`removing cannot be undone; to remove the above, run \`${again} --yes\``);
   }
 
   let removed: Awaited<ReturnType<typeof removeFromTemporal>>;
