@@ -77,7 +77,7 @@ export function workerLine(w: WorkerPresence | null, taskQueue: string): string 
   const missing = w.queues.filter((q) => q.pollers === 0).map((q) => `${q.taskQueue} (${q.type})`);
   if (!w.polling) {
     return (
-      `WORKER     none polls task queue "${taskQueue}"${w.lastSeenAt ? ` since ${ago(w.lastSeenAt)}` : ' (none seen in the last minutes)'}: ` +
+      `WORKER     none polls task queue "${taskQueue}" (${w.lastSeenAt ? `last seen ${ago(w.lastSeenAt)}` : 'none seen in the last minutes'}): ` +
       `events and runs wait until one does; start it (\`npm run start:worker\`, the scimflow-worker service, or \`npm run dev\`)`
     );
   }

@@ -10,16 +10,23 @@ import { reconcileTaskQueue, scalekitTaskQueue } from './task-queues';
  * worker has no endpoint of its own: this is how `status` and /readyz's details notice one is gone.
  */
 
+/**
+ * A poller last seen longer ago than this has stopped: a live worker's long poll returns within
+ * about a minute and it polls again at once, while Temporal keeps listing a gone one for minutes.
+ */
+export const POLLER_STALE_AFTER_MS = 2 * 60_000;
+
 export interface QueuePollers {
   taskQueue: string;
   type: 'workflow' | 'activity';
+  /** Pollers seen within POLLER_STALE_AFTER_MS. */
   pollers: number;
   /** The most recent poll of any of them. */
   lastSeenAt: string | null;
 }
 
 export interface WorkerPresence {
-  /** Some worker polls the main queue for workflow tasks and for activity tasks. */
+  /** Some worker polls the main queue for workflow tasks and for activity tasks (seen within POLLER_STALE_AFTER_MS). */
   polling: boolean;
   /** The most recent poll on the main queue. */
   lastSeenAt: string | null;
@@ -38,7 +45,7 @@ async function pollers(client: Client, taskQueue: string, type: 'workflow' | 'ac
   return {
     taskQueue,
     type,
-    pollers: res.pollers?.length ?? 0,
+    pollers: seen.filter((t) => Date.now() - t < POLLER_STALE_AFTER_MS).length,
     lastSeenAt: seen.length > 0 ? new Date(Math.max(...seen)).toISOString() : null,
   };
 }
