@@ -133,9 +133,10 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
     return status ? 0 : 1;
   }
   if (!status) {
-    const ended = workflow ? ` ended ${workflow.status.toLowerCase()}${workflow.closedAt ? ` ${ago(workflow.closedAt)}` : ''};` : '';
+    // A workflow that ended (removed, refused as unknown) says how and when.
+    const ended = workflow ? `: ended ${workflow.status.toLowerCase()}${workflow.closedAt ? ` ${ago(workflow.closedAt)}` : ''}` : '';
     throw new CliError(
-      `no organization workflow running for ${organizationId} (${organizationWorkflowId(organizationId)}${ended ? `:${ended.slice(0, -1)}` : ''}): ` +
+      `no organization workflow running for ${organizationId} (${organizationWorkflowId(organizationId)}${ended}): ` +
         `register it with \`${cliPrefix()} orgs add ${organizationId}\``,
     );
   }
