@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { ensureOrganization } from '../db/repositories/directory';
-import { organizationName } from '../db/repositories/organizations';
+import { organizationExists, organizationName } from '../db/repositories/organizations';
 import { OrganizationNotFoundError, type ScalekitDirectory } from '../scalekit/directory';
 import type { ReconcileKind } from '../domain/reconcile';
 import { OrganizationWorkflows } from '../temporal/client';
@@ -19,8 +19,12 @@ export interface ScheduleDeps {
   registrationLimit?: number;
 }
 
-/** What registering an organization did. */
-export type ScheduleRegistration = 'ensured' | 'unknown_organization' | 'no_credentials';
+/**
+ * What registering an organization did. `unknown_unregistered`: Scalekit does not know the id and
+ * the database has no row for it either (a typo in a command); `unknown_organization`: Scalekit
+ * does not know it but it was registered before (its data is kept).
+ */
+export type ScheduleRegistration = 'ensured' | 'unknown_organization' | 'unknown_unregistered' | 'no_credentials';
 
 export function createScheduleActivities(deps: ScheduleDeps) {
   const workflows = new OrganizationWorkflows(deps.client, deps.schedules.taskQueue, 10_000).namedBy((id) => organizationName(deps.db, id));
@@ -60,7 +64,8 @@ export function createScheduleActivities(deps: ScheduleDeps) {
       try {
         await registerOrganization(access, organizationId, { listDirectories: false, requireDirectory: false });
       } catch (err) {
-        if (err instanceof OrganizationNotFoundError) return 'unknown_organization';
+        if (err instanceof OrganizationNotFoundError)
+          return (await organizationExists(deps.db, organizationId)) ? 'unknown_organization' : 'unknown_unregistered';
         throw err;
       }
       return 'ensured';

@@ -27,6 +27,7 @@ export interface AppDeps {
     | 'deliver'
     | 'status'
     | 'reachable'
+    | 'workerPresence'
     | 'startReconcile'
     | 'approveRun'
     | 'cancelRun'

@@ -3,6 +3,7 @@ import { CliContext } from './context';
 import { classifyError, describeError } from '../db/errors';
 import { CliError, EXIT_FAILURE, EXIT_USAGE } from './errors';
 import { orgsAdd, orgsList } from './orgs';
+import { orgsRemove, type RemoveOptions } from './remove';
 import { eventsList, eventsRetry } from './events';
 import { deliveryCommand, deliveryStatusCommand } from './delivery';
 import { pauseCommand } from './pause';
@@ -13,6 +14,7 @@ import { domainsChange, domainsHeld, domainsShow } from './domains';
 import { decideCommand, planCommand, runsCommand } from './runs';
 import { scheduleCommand, type ScheduleAction, type ScheduleKindOption } from './schedule';
 import { statusCommand } from './status';
+import { continueAsNewCommand, workflowsList } from './workflows';
 import { isRunId, organizationIdProblem } from '../domain/ids';
 import { DEFAULT_PRECEDENCE, MAX_PRECEDENCE, roleNameProblem } from '../domain/roles';
 import { LEDGER_OUTCOMES, type LedgerOutcome } from '../db/repositories/ledger';
@@ -116,7 +118,7 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     );
   const run = (fn: () => Promise<number>) => async () => setExitCode(await fn());
 
-  const orgs = program.command('orgs').description('register and list organizations');
+  const orgs = program.command('orgs').description('register, list and remove organizations');
   orgs
     .command('add')
     .description(
@@ -130,6 +132,24 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .description('organizations with their directory, user counts, last run and schedule state')
     .option('--json', 'print JSON')
     .action((opts: { json?: boolean }) => run(() => orgsList(ctx, opts))());
+  orgs
+    .command('remove')
+    .description(
+      'remove an organization: terminate its workflows, delete its reconcile schedules and, with --data, its rows in the database',
+    )
+    .argument('<orgId>', 'Scalekit organization id', organizationIdArg)
+    .option('--dry-run', 'list what would be removed (with --data: rows per table); change nothing')
+    .option('--data', "also delete the organization's rows in the database (one transaction)")
+    .option('--yes', 'remove (required: it cannot be undone)')
+    .option('--force', 'remove even while a run is in progress (the run is stopped)')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `
+Webhooks and commands for the organization start its workflow again: turn its directory off in
+Scalekit first when it leaves for good. Already removed: says so and exits 0.`,
+    )
+    .action((orgId: string, opts: RemoveOptions) => run(() => orgsRemove(ctx, orgId, opts))());
 
   program
     .command('import')
@@ -398,6 +418,25 @@ Exit codes: 0 ok, 1 failure or refusal, 2 usage error, 130 detached with Ctrl-C.
     .option('--limit <n>', 'how many users', positiveInt(10_000), 100)
     .option('--json', 'print JSON')
     .action((orgId: string, opts: { json?: boolean; limit: number }) => run(() => domainsHeld(ctx, orgId, opts))());
+
+  const workflows = program
+    .command('workflows')
+    .description('the running organization workflows: which run started before a time; ask them to continue as new (after a key rotation)');
+  workflows
+    .command('list')
+    .description('running organization workflows on this task queue and when their current run started (after the last continue-as-new)')
+    .option('--started-before <time>', 'only those whose current run started before this time (ISO 8601): not yet renewed', timeArg)
+    .option('--json', 'print JSON')
+    .action((opts: { startedBefore?: string; json?: boolean }) => run(() => workflowsList(ctx, opts))());
+  workflows
+    .command('continue-as-new')
+    .description(
+      "ask an organization's workflow (or --all) to continue as new at its next idle point, so what it keeps is sealed with today's payload key",
+    )
+    .argument('[orgId]', 'Scalekit organization id', organizationIdArg)
+    .option('--all', 'every organization workflow running on this task queue')
+    .option('--json', 'print JSON')
+    .action((orgId: string | undefined, opts: { all?: boolean; json?: boolean }) => run(() => continueAsNewCommand(ctx, orgId, opts))());
 
   const retention = program
     .command('retention')

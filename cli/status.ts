@@ -2,7 +2,9 @@ import { countEmailConflicts } from '../db/repositories/conflicts';
 import { getEmailPolicy } from '../db/repositories/email-policy';
 import { listOrganizationDirectories, usersWithoutDirectory, type OrganizationDirectory } from '../db/repositories/directories';
 import { countDeferred, countOutcome } from '../db/repositories/ledger';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { describeSchedules, type ScheduleState } from '../temporal/schedules';
+import { workerPresence, type WorkerPresence } from '../temporal/workers';
 import { organizationWorkflowId, type OrganizationSyncStatus } from '../workflows/messages';
 import type { CliContext } from './context';
 import { CliError } from './errors';
@@ -70,26 +72,73 @@ function scheduleLine(sc: ScheduleState): string {
   return `  ${sc.kind.padEnd(5)}  ${state} · next ${sc.paused ? '-' : time(sc.nextActionAt)} · last ${sc.lastActionAt ? ago(sc.lastActionAt) : 'never'}  [${sc.id}]`;
 }
 
+/** The worker line: whether a worker polls the task queue, and when one last did. */
+export function workerLine(w: WorkerPresence | null, taskQueue: string): string {
+  if (!w) return `worker     unknown (Temporal did not describe task queue "${taskQueue}")`;
+  const missing = w.queues.filter((q) => q.pollers === 0).map((q) => `${q.taskQueue} (${q.type})`);
+  if (!w.polling) {
+    return (
+      `WORKER     none polls task queue "${taskQueue}" (${w.lastSeenAt ? `last seen ${ago(w.lastSeenAt)}` : 'none seen in the last minutes'}): ` +
+      `events and runs wait until one does; start it (\`npm run start:worker\`, the scimflow-worker service, or \`npm run dev\`)`
+    );
+  }
+  const pollers = Math.max(...w.queues.slice(0, 2).map((q) => q.pollers));
+  return (
+    `worker     ${pollers} polling task queue "${taskQueue}", last seen ${ago(w.lastSeenAt)}` +
+    (missing.length > 0 ? `; none polls ${missing.join(', ')} (set aside for another process?)` : '')
+  );
+}
+
+/** The workflow's state in Temporal: null when there is none; `RUNNING`, or how it ended. */
+async function workflowState(ctx: CliContext, organizationId: string): Promise<{ status: string; closedAt: string | null } | null> {
+  const temporal = await ctx.temporal();
+  try {
+    const d = await temporal.client.workflow.getHandle(organizationWorkflowId(organizationId)).describe();
+    return { status: d.status.name, closedAt: d.closeTime?.toISOString() ?? null };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return null;
+    throw err;
+  }
+}
+
 export async function statusCommand(ctx: CliContext, organizationId: string, opts: { json?: boolean }): Promise<number> {
   const temporal = await ctx.temporal();
   let status: OrganizationSyncStatus | null;
   let schedules: ScheduleState[];
+  let workflow: Awaited<ReturnType<typeof workflowState>>;
+  let worker: WorkerPresence | null;
   try {
-    [status, schedules] = await Promise.all([
-      temporal.workflows.status(organizationId),
+    [workflow, schedules, worker] = await Promise.all([
+      workflowState(ctx, organizationId),
       describeSchedules(temporal.client, organizationId),
+      workerPresence(temporal.client, temporal.taskQueue).catch(() => null),
     ]);
+    // A workflow that ended (removed, or refused as unknown) is no organization's account any more.
+    status = workflow?.status === 'RUNNING' ? await temporal.workflows.status(organizationId) : null;
   } catch (err) {
     throw ctx.temporalError(err);
   }
   const stored = await directoryState(ctx, organizationId);
   if (opts.json) {
-    ctx.io.out(JSON.stringify({ organizationId, workflowId: organizationWorkflowId(organizationId), status, schedules, ...stored }));
+    ctx.io.out(
+      JSON.stringify({
+        organizationId,
+        workflowId: organizationWorkflowId(organizationId),
+        workflow,
+        status,
+        schedules,
+        worker,
+        ...stored,
+      }),
+    );
     return status ? 0 : 1;
   }
   if (!status) {
+    // A workflow that ended (removed, refused as unknown) says how and when.
+    const ended = workflow ? `: ended ${workflow.status.toLowerCase()}${workflow.closedAt ? ` ${ago(workflow.closedAt)}` : ''}` : '';
     throw new CliError(
-      `no organization workflow for ${organizationId} (${organizationWorkflowId(organizationId)}): register it with \`${cliPrefix()} orgs add ${organizationId}\``,
+      `no organization workflow running for ${organizationId} (${organizationWorkflowId(organizationId)}${ended}): ` +
+        `register it with \`${cliPrefix()} orgs add ${organizationId}\``,
     );
   }
   const s = status;
@@ -104,6 +153,7 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
     `last event ${s.lastAppliedEventAt ? `${time(s.lastAppliedEventAt)} (occurred)` : 'none applied yet'}${s.lastBatchAt ? ` · last batch ${ago(s.lastBatchAt)}` : ''}`,
     `run        ${r ? describeProgress(r, null, Date.now() - Date.parse(r.startedAt), step) : 'none in progress'}`,
     `last run   ${lastRunLine(s)}`,
+    workerLine(worker, temporal.taskQueue),
   ];
   // Quarantined is the ledger's answer: the webhook quarantines what it cannot read before any workflow sees it.
   const quarantined = stored?.quarantinedEvents ?? s.quarantined;

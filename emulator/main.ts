@@ -68,9 +68,10 @@ async function main(): Promise<void> {
   const port = numberOption(values.port ?? env.SCALEKIT_EMULATOR_PORT, 'port') ?? 8280;
   const seed = numberOption(values.seed, 'seed');
   const timeScale = numberOption(values['time-scale'], 'time-scale');
-  const clientId = values['client-id'] ?? env.SCALEKIT_EMULATOR_CLIENT_ID;
-  const clientSecret = values['client-secret'] ?? env.SCALEKIT_EMULATOR_CLIENT_SECRET;
-  const webhookSecret = values['webhook-secret'] ?? env.SCALEKIT_EMULATOR_WEBHOOK_SECRET;
+  // Empty counts as unset (Compose passes `${VAR:-}` through as an empty string).
+  const clientId = values['client-id'] ?? (env.SCALEKIT_EMULATOR_CLIENT_ID || undefined);
+  const clientSecret = values['client-secret'] ?? (env.SCALEKIT_EMULATOR_CLIENT_SECRET || undefined);
+  const webhookSecret = values['webhook-secret'] ?? (env.SCALEKIT_EMULATOR_WEBHOOK_SECRET || undefined);
 
   const printAttempt = (e: DeliveryLogEntry): void => {
     const result = e.outcome === 'delivered' ? `${e.status}` : e.outcome === 'dropped' ? 'dropped (fault)' : `${e.status ?? e.error}`;

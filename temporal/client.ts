@@ -16,6 +16,7 @@ import {
   approveRunUpdate,
   cancelRunUpdate,
   changeRolesUpdate,
+  continueAsNewSignal,
   setEmailPolicyUpdate,
   pauseSyncUpdate,
   resumeSyncUpdate,
@@ -32,6 +33,7 @@ import {
 } from '../workflows/messages';
 import type { OrganizationWorkflowInput } from '../workflows/organization-state';
 import { cliPrefix } from '../domain/cli-command';
+import { workerPresence, type WorkerPresence } from './workers';
 
 /** The Temporal boundary for API and CLI: connect, signal organizations, query them. */
 
@@ -57,6 +59,14 @@ export function createLazyClient(settings: TemporalSettings): { client: Client; 
       ...(settings.dataConverter ? { dataConverter: settings.dataConverter } : {}),
     }),
   };
+}
+
+/** A running organization workflow, as Temporal's visibility lists it. */
+export interface RunningOrganization {
+  organizationId: string;
+  workflowId: string;
+  /** When its current run started (its latest continue-as-new, or its first start). */
+  runStartedAt: string;
 }
 
 /** The organization workflow refused a command (reconcile, approve, cancel, role change); `message` says why and what to do. */
@@ -263,6 +273,37 @@ export class OrganizationWorkflows {
       if (err instanceof WorkflowNotFoundError) return null;
       throw err;
     }
+  }
+
+  /**
+   * Asks the organization's running workflow to continue as new at its next idle point.
+   * WorkflowNotFoundError when none runs.
+   */
+  async requestContinueAsNew(organizationId: string): Promise<void> {
+    await this.client.withDeadline(Date.now() + this.callTimeoutMs, () =>
+      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).signal(continueAsNewSignal),
+    );
+  }
+
+  /**
+   * The organization workflows running on this task queue (Temporal's visibility, which may lag a
+   * second behind), only those whose current run started before `startedBefore` when given.
+   */
+  async listRunning(startedBefore?: Date): Promise<RunningOrganization[]> {
+    const clauses = [`WorkflowType = '${ORGANIZATION_WORKFLOW_TYPE}'`, `ExecutionStatus = 'Running'`, `TaskQueue = '${this.taskQueue}'`];
+    if (startedBefore) clauses.push(`StartTime < '${startedBefore.toISOString()}'`);
+    const out: RunningOrganization[] = [];
+    for await (const w of this.client.workflow.list({ query: clauses.join(' AND ') })) {
+      const prefix = organizationWorkflowId('');
+      if (!w.workflowId.startsWith(prefix)) continue;
+      out.push({ organizationId: w.workflowId.slice(prefix.length), workflowId: w.workflowId, runStartedAt: w.startTime.toISOString() });
+    }
+    return out.sort((a, b) => a.organizationId.localeCompare(b.organizationId));
+  }
+
+  /** Whether a worker polls this task queue, and when one last did (see temporal/workers.ts). */
+  async workerPresence(): Promise<WorkerPresence> {
+    return this.client.withDeadline(Date.now() + this.callTimeoutMs, () => workerPresence(this.client, this.taskQueue));
   }
 
   /** True when the Temporal frontend answers. */

@@ -72,6 +72,12 @@ export const resumeSyncUpdate = defineUpdate<{ resumed: SyncPause; deferred: num
 
 export const statusQuery = defineQuery<OrganizationSyncStatus>('status');
 
+/**
+ * Continue as new at the next point the workflow can hand over (no batch, open step or run being
+ * opened in the way): its state is then carried in a new run, sealed with today's payload key.
+ */
+export const continueAsNewSignal = defineSignal('continueAsNew');
+
 // ---------------------------------------------------------------------------------------------
 // Reconciliation and imports
 

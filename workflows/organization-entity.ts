@@ -25,6 +25,13 @@ const APPROVAL_WINDOW_HOURS = 24;
  */
 const ONE_CHANGE_AT_A_TIME = 'one-change-at-a-time';
 
+/**
+ * A workflow started for an id nobody knows (not registered, unknown to Scalekit: a typo in a
+ * command whose refusal started it) ends by itself once it has nothing to do. Runs recorded before
+ * stayed; the patch is asked for only when the registration says so.
+ */
+export const END_WHEN_UNKNOWN = 'end-when-unknown';
+
 export function approvalRemainingMs(c: ReconcileCursor): number {
   const since = c.awaitingSince ? Date.parse(c.awaitingSince) : Date.now();
   return Math.max(1, since + APPROVAL_WINDOW_HOURS * 3_600_000 - Date.now());
@@ -55,6 +62,10 @@ function refusal(err: unknown): ApplicationFailure {
 export class OrganizationEntity {
   readonly state: OrganizationState;
   readonly org: string;
+  /** Neither registered nor known to Scalekit (see END_WHEN_UNKNOWN). */
+  private unknown = false;
+  /** An operator asked for a continue-as-new (continueAsNewSignal). */
+  private handOverAsked = false;
 
   constructor(
     input: OrganizationWorkflowInput,
@@ -78,6 +89,10 @@ export class OrganizationEntity {
 
   requestReconcile(request: ReconcileRequest): void {
     this.state.requestReconcile(request);
+  }
+
+  requestHandOver(): void {
+    this.handOverAsked = true;
   }
 
   // Updates: each validator refuses what the handler must not start.
@@ -341,7 +356,8 @@ export class OrganizationEntity {
     void this.activities.ensureOrganizationSchedules(this.org).then(
       (registration) => {
         // An id Scalekit does not know is asked again after the next continue-as-new.
-        this.state.schedulesEnsured = registration !== 'unknown_organization';
+        this.state.schedulesEnsured = registration !== 'unknown_organization' && registration !== 'unknown_unregistered';
+        if (registration === 'unknown_unregistered' && patched(END_WHEN_UNKNOWN)) this.unknown = true;
       },
       (err: unknown) => {
         log.warn('could not create the reconcile schedules; the next run of this workflow tries again', { error: failureMessage(err) });
@@ -363,7 +379,28 @@ export class OrganizationEntity {
       state.reconcileRunnable ||
       state.scalekitOutcome !== null ||
       (state.pendingReconcile !== null && !state.reconcileBusy) ||
-      this.canHandOver()
+      this.canHandOver() ||
+      this.nothingToKeep()
+    );
+  }
+
+  /**
+   * Whether this workflow may end: nobody knows the organization (END_WHEN_UNKNOWN) and it holds
+   * nothing: no event ever came, no run, no pause, no change in flight. What refused the request
+   * that started it has answered by then (the loop waits for every handler first).
+   */
+  nothingToKeep(): boolean {
+    const { state } = this;
+    return (
+      this.unknown &&
+      state.counters.received === 0 &&
+      state.queued === 0 &&
+      !state.reconcileBusy &&
+      state.pendingReconcile === null &&
+      state.scalekitOutcome === null &&
+      state.paused === null &&
+      !state.resuming &&
+      state.changing === 0
     );
   }
 
@@ -374,7 +411,7 @@ export class OrganizationEntity {
   canHandOver(): boolean {
     const { state } = this;
     return (
-      state.continueAsNewDue(workflowInfo().continueAsNewSuggested) &&
+      (state.continueAsNewDue(workflowInfo().continueAsNewSuggested) || this.handOverAsked) &&
       state.canCarryQueue() &&
       state.canHandOverSteps &&
       !(state.reconcile?.cancelRequested ?? false)

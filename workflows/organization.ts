@@ -9,6 +9,7 @@ import {
   pauseSyncUpdate,
   resumeSyncUpdate,
   retryQuarantinedUpdate,
+  continueAsNewSignal,
   directoryEventSignal,
   reconcileSignal,
   startReconcileUpdate,
@@ -47,6 +48,7 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
   setHandler(directoryEventSignal, (event) => entity.enqueue(event));
   setHandler(statusQuery, () => entity.status());
   setHandler(reconcileSignal, (request) => entity.requestReconcile(request));
+  setHandler(continueAsNewSignal, () => entity.requestHandOver());
   setHandler(startReconcileUpdate, (request) => entity.startReconcile(request), {
     validator: (request) => entity.validateStartReconcile(request),
   });
@@ -116,6 +118,11 @@ export async function organizationWorkflow(input: OrganizationWorkflowInput): Pr
     else if (run) {
       view.refresh();
       await entity.reconcileStep(run);
+    }
+
+    if (entity.nothingToKeep()) {
+      await condition(allHandlersFinished);
+      if (entity.nothingToKeep()) return;
     }
 
     if (entity.canHandOver()) {

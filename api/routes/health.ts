@@ -10,7 +10,7 @@ import { cliPrefix } from '../../domain/cli-command';
 
 export interface HealthDeps {
   db: Knex;
-  workflows: Pick<OrganizationWorkflows, 'reachable'>;
+  workflows: Pick<OrganizationWorkflows, 'reachable' | 'workerPresence'>;
   metrics: Metrics;
 }
 
@@ -177,6 +177,16 @@ async function retentionGauges(db: Knex): Promise<Gauge[]> {
   ];
 }
 
+/** Whether a worker polls the task queue, and when one last did; null when Temporal does not say. */
+async function worker(deps: HealthDeps): Promise<{ polling: boolean; lastSeenAt: string | null } | null> {
+  try {
+    const { polling, lastSeenAt } = await deps.workflows.workerPresence();
+    return { polling, lastSeenAt };
+  } catch {
+    return null;
+  }
+}
+
 /** /healthz (the process is up), /readyz (its dependencies answer), /metrics (Prometheus). */
 export function healthRouter(deps: HealthDeps): Router {
   const router = new Router();
@@ -187,7 +197,9 @@ export function healthRouter(deps: HealthDeps): Router {
     const [postgres, temporal] = await Promise.all([postgresReachable(deps.db), deps.workflows.reachable()]);
     const ready = postgres && temporal;
     ctx.status = ready ? 200 : 503;
-    ctx.body = { status: ready ? 'ready' : 'not_ready', checks: { postgres, temporal } };
+    // A detail, not a check: with no worker the API still takes webhooks (Temporal keeps them until
+    // one is back), so taking it out of the load balancer would lose what it can still accept.
+    ctx.body = { status: ready ? 'ready' : 'not_ready', checks: { postgres, temporal }, worker: temporal ? await worker(deps) : null };
   });
   router.get('/metrics', async (ctx) => {
     ctx.type = 'text/plain; version=0.0.4';

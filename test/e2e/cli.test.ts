@@ -6,6 +6,7 @@ import { startEmulator, type EmulatorHandle } from '../../emulator/index';
 import { PROJECT_ROOT } from '../../scripts/lib/temporal-server';
 import { freePort } from '../../scripts/lib/ports';
 import { describeSchedules } from '../../temporal/schedules';
+import { ORGANIZATION_TABLES } from '../../db/repositories/organization-data';
 import { processEnv } from '../support/process-env';
 import { databaseView, directoryView, waitForRun } from '../support/reconcile';
 import { eventually, startStack, type Stack } from '../support/stack';
@@ -138,6 +139,7 @@ describe('usage', () => {
       ['orgs'],
       ['orgs', 'add'],
       ['orgs', 'list'],
+      ['orgs', 'remove'],
       ['import'],
       ['reconcile'],
       ['runs'],
@@ -172,6 +174,9 @@ describe('usage', () => {
       ['delivery', 'pause'],
       ['delivery', 'resume'],
       ['delivery', 'rewind'],
+      ['workflows'],
+      ['workflows', 'list'],
+      ['workflows', 'continue-as-new'],
     ];
     for (let i = 0; i < commands.length; i += 5) {
       const batch = commands.slice(i, i + 5);
@@ -428,6 +433,138 @@ describe('onboarding import', () => {
   }, 600_000);
 });
 
+describe('removing an organization, renewing workflows', () => {
+  const noScalekit = { SCALEKIT_ENVIRONMENT_URL: '', SCALEKIT_CLIENT_ID: '', SCALEKIT_CLIENT_SECRET: '' };
+  const describeWorkflow = (org: string) => stack.client.workflow.getHandle(`scim-org:${org}`).describe();
+
+  it('an import refused because nobody knows the organization leaves no workflow behind (the worker looks it up)', async () => {
+    const org = `org_nope_${randomInt(1, 2 ** 31)}`;
+    const r = await cli(['import', org], noScalekit);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`refused: Scalekit does not know organization ${org}`));
+    // The workflow the refused request started ends by itself.
+    await eventually(async () => (await describeWorkflow(org)).status.name === 'COMPLETED');
+    const status = await cli(['status', org]);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toMatch(
+      new RegExp(`no organization workflow running for ${org} \\(scim-org:${org}: ended completed .*orgs add ${org}`),
+    );
+    expect(await stack.database.db('organizations').where('id', org).first()).toBeUndefined();
+    expect((await describeSchedules(stack.client, org)).some((s) => s.exists)).toBe(false);
+    const remove = await cli(['orgs', 'remove', org, '--data', '--yes']);
+    expect(remove.code, remove.stderr).toBe(0);
+    expect(remove.stdout).toContain(`nothing to remove for ${org}`);
+  });
+
+  it('orgs remove: a dry run lists it all, a run in progress and a missing --yes refuse, then everything goes, once', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    expect((await cli(['import', org.id, '--json'])).code).toBe(0);
+    const users = emulator.snapshot(org.id).users;
+    // A run the deprovision guard stops stays in progress, waiting for a person.
+    for (const u of users.slice(0, Math.ceil(users.length * 0.6))) emulator.deleteUser(org.id, u.id, noEmit);
+    const stopped = await cli(['reconcile', org.id]);
+    const runId = /accepted: run (\d+)/.exec(stopped.stdout)?.[1] ?? '';
+    expect(runId).not.toBe('');
+
+    const dry = await cli(['orgs', 'remove', org.id, '--dry-run', '--data']);
+    expect(dry.code, dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`workflow  scim-org:${org.id}  organizationWorkflow, running since`);
+    expect(dry.stdout).toContain(`schedule  scim-reconcile:${org.id}`);
+    expect(dry.stdout).toContain(`schedule  scim-reconcile-delta:${org.id}`);
+    expect(dry.stdout).toContain(`run       ${runId} (full) needs_approval`);
+    expect(dry.stdout).toMatch(new RegExp(`data {6}.*directory_users ${users.length}\\b.*organizations 1`));
+    expect(dry.stdout).toContain(`npm run cli -- orgs remove ${org.id} --data --yes`);
+
+    const busy = await cli(['orgs', 'remove', org.id, '--data', '--yes']);
+    expect(busy.code).toBe(1);
+    expect(busy.stderr).toMatch(
+      new RegExp(
+        `refused: run ${runId} \\(full, needs_approval\\) is in progress for ${org.id}: .*cancel ${org.id} ${runId}.*--yes --force`,
+      ),
+    );
+    expect(json(await cli(['orgs', 'remove', org.id, '--yes', '--json']))).toMatchObject({
+      status: 'refused',
+      error: expect.stringMatching(new RegExp(`^run ${runId} `)),
+    });
+    const unconfirmed = await cli(['orgs', 'remove', org.id, '--data', '--force']);
+    expect(unconfirmed.code).toBe(1);
+    expect(unconfirmed.stderr).toMatch(
+      /refused: removing cannot be undone; to remove the above, run `npm run cli -- orgs remove .* --data --yes`/,
+    );
+    // Refusals and the dry run changed nothing.
+    expect((await describeWorkflow(org.id)).status.name).toBe('RUNNING');
+    expect((await describeSchedules(stack.client, org.id)).map((s) => s.exists)).toEqual([true, true]);
+    expect(await stack.database.db('organizations').where('id', org.id).first()).toBeDefined();
+
+    const removed = json<{
+      status: string;
+      workflowsTerminated: string[];
+      schedulesDeleted: string[];
+      rowsDeleted: Record<string, number>;
+    }>(await cli(['orgs', 'remove', org.id, '--data', '--yes', '--force', '--json']));
+    expect(removed.status).toBe('removed');
+    expect(removed.workflowsTerminated).toContain(`scim-org:${org.id}`);
+    expect(removed.schedulesDeleted).toEqual([`scim-reconcile:${org.id}`, `scim-reconcile-delta:${org.id}`]);
+    expect(removed.rowsDeleted).toMatchObject({ organizations: 1, directory_users: users.length });
+    // The import and the stopped run (and a scheduled one, should its moment have come meanwhile).
+    expect(removed.rowsDeleted.sync_runs).toBeGreaterThanOrEqual(2);
+    expect((await describeWorkflow(org.id)).status.name).toBe('TERMINATED');
+    expect((await describeSchedules(stack.client, org.id)).some((s) => s.exists)).toBe(false);
+    // No table with an organization column keeps a row of it, and every such table is one the removal knows.
+    const { rows: tables } = (await stack.database.db.raw(
+      `SELECT table_name FROM information_schema.columns WHERE column_name = 'organization_id' AND table_schema = current_schema()`,
+    )) as { rows: { table_name: string }[] };
+    for (const { table_name } of tables) {
+      expect([...ORGANIZATION_TABLES, 'sync_runs'], table_name).toContain(table_name);
+      expect(Number((await stack.database.db(table_name).where('organization_id', org.id).count({ c: '*' }))[0]?.c), table_name).toBe(0);
+    }
+    expect(await stack.database.db('sync_plan_changes').where('run_id', runId).first()).toBeUndefined();
+
+    const again = await cli(['orgs', 'remove', org.id, '--data', '--yes']);
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain(`nothing to remove for ${org.id}`);
+    const status = await cli(['status', org.id]);
+    expect(status.code).toBe(1);
+    expect(status.stderr).toMatch(/ended terminated/);
+  });
+
+  it('workflows continue-as-new renews a workflow now; workflows list --started-before shows which have not yet', async () => {
+    const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
+    expect((await cli(['import', org.id, '--json'])).code).toBe(0);
+    const before = (await stack.workflows.status(org.id))!;
+    const listed = async (startedBefore: string) =>
+      json<{ workflows: { organizationId: string }[] }>(
+        await cli(['workflows', 'list', '--started-before', startedBefore, '--json']),
+      ).workflows.map((w) => w.organizationId);
+    await eventually(async () => (await listed(new Date().toISOString())).includes(org.id));
+
+    const asked = await cli(['workflows', 'continue-as-new', org.id]);
+    expect(asked.code, asked.stderr).toBe(0);
+    expect(asked.stdout).toContain('asked 1 organization workflow(s) to continue as new');
+    const askedAt = /workflows list --started-before (\S+)`/.exec(asked.stdout)?.[1] ?? '';
+    expect(askedAt).not.toBe('');
+    const after = await eventually(async () => {
+      const s = await stack.workflows.status(org.id);
+      return s && s.continuedAsNew === before.continuedAsNew + 1 ? s : undefined;
+    });
+    // Its state went along: its counters since it first started.
+    expect(after.firstStartedAt).toBe(before.firstStartedAt);
+    expect(after.applied).toBe(before.applied);
+    expect(Date.parse(after.runStartedAt)).toBeGreaterThan(Date.parse(before.runStartedAt));
+    await eventually(async () => !(await listed(askedAt)).includes(org.id));
+
+    const all = json<{ asked: string[] }>(await cli(['workflows', 'continue-as-new', '--all', '--json']));
+    expect(all.asked).toContain(org.id);
+    const [none, neither] = await Promise.all([
+      cli(['workflows', 'continue-as-new', 'org_never_started']),
+      cli(['workflows', 'continue-as-new']),
+    ]);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no organization workflow running for org_never_started/);
+    expect(neither.code).toBe(2);
+  });
+});
+
 describe('dry run, plan, approve, runs, status and schedules', () => {
   it('a dry run prints the plan and changes nothing; approve applies it; runs and plan list them', async () => {
     const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
@@ -558,6 +695,10 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect(status.stdout).toContain(`organization ${org.id}  (workflow scim-org:${org.id}`);
     expect(status.stdout).toMatch(/events {5}queued 0 · received \d+ · applied \d+ · duplicates 0/);
     expect(status.stdout).toMatch(/full {3}active · next \d{4}-/);
+    // A worker (the stack's) polls the task queue; none polls a queue no worker serves.
+    expect(status.stdout).toMatch(new RegExp(`worker {5}\\d+ polling task queue "${stack.taskQueue}", last seen .* ago`));
+    const elsewhere = await cli(['status', org.id], { TEMPORAL_TASK_QUEUE: `${stack.taskQueue}-nobody` });
+    expect(elsewhere.stdout).toMatch(new RegExp(`WORKER {5}none polls task queue "${stack.taskQueue}-nobody" .*npm run start:worker`));
     const statusJson = json<{ schedules: { exists: boolean }[] }>(await cli(['status', org.id, '--json']));
     expect(statusJson.schedules.map((s) => s.exists)).toEqual([true, true]);
 

@@ -109,8 +109,8 @@ it('catches a workflow change that is not deterministic', async () => {
 
 it('replays the histories of a session that uses every workflow feature', async () => {
   // Events (with a duplicate), an import, a role mapping previewed and changed, a pause with
-  // events kept and a resume, a retry of quarantined events, a dry run approved, a guarded run cancelled, a delta, and a scheduled reconcile: the histories this
-  // code writes today replay against it.
+  // events kept and a resume, a retry of quarantined events, a dry run approved, a guarded run cancelled, a delta, a scheduled reconcile,
+  // a continue-as-new on request, and a workflow an unknown id started ending by itself: the histories this code writes today replay against it.
   const org = env.emulator.seedDemo({ seed: randomInt(1, 2 ** 31), emitWebhooks: true });
   await env.emulator.settled(30_000);
   await eventually(async () => ((await env.stack.workflows.status(org.id))?.applied ?? 0) > 0);
@@ -171,6 +171,18 @@ it('replays the histories of a session that uses every workflow feature', async 
     return s && !s.reconcile && s.lastReconcile && s.lastReconcile.runId !== delta.runId;
   });
 
+  // Continued as new on request: the next run carries on.
+  const renewals = (await env.stack.workflows.status(org.id))!.continuedAsNew;
+  await env.stack.workflows.requestContinueAsNew(org.id);
+  await eventually(async () => (await env.stack.workflows.status(org.id))?.continuedAsNew === renewals + 1);
+
+  // An id nobody knows: the workflow its refused command started ends by itself.
+  const unknown = organizationWorkflowId(`org_unknown_${randomInt(1, 2 ** 31)}`);
+  await expect(
+    env.stack.workflows.startReconcile(unknown.slice(organizationWorkflowId('').length), { kind: 'full', dryRun: false, trigger: 'test' }),
+  ).rejects.toThrow(/does not know organization/);
+  await eventually(async () => (await env.stack.client.workflow.getHandle(unknown).describe()).status.name === 'COMPLETED');
+
   const recorded = [
     ...(await histories(env.stack.client, env.stack.taskQueue, organizationWorkflowId(org.id))).map((history, i) => ({
       name: `organization-${i + 1}`,
@@ -182,6 +194,7 @@ it('replays the histories of a session that uses every workflow feature', async 
       workflowId: deliveryWorkflowId(org.id),
       history,
     })),
+    { name: 'unknown-organization', workflowId: unknown, history: await env.stack.client.workflow.getHandle(unknown).fetchHistory() },
     {
       name: 'scheduled-reconcile',
       workflowId: scheduled.workflowId,

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { GroupView, UserView } from '../../db/repositories/directory';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OrganizationWorkflows } from '../../temporal/client';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { envelope, nanoTime, signedHeaders, T } from '../support/webhooks';
 
@@ -453,7 +454,22 @@ describe('operator API', () => {
   it('reports readiness and exposes metrics without secrets', async () => {
     const ready = await fetch(`${stack.baseUrl}/readyz`);
     expect(ready.status).toBe(200);
-    expect(await ready.json()).toEqual({ status: 'ready', checks: { postgres: true, temporal: true } });
+    // The stack's worker polls the task queue: a detail of readiness, never a reason for 503.
+    expect(await ready.json()).toEqual({
+      status: 'ready',
+      checks: { postgres: true, temporal: true },
+      worker: { polling: true, lastSeenAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+    });
+    // A task queue no worker polls: still ready (webhooks are kept in Temporal), and it says so.
+    const unpolled = new OrganizationWorkflows(stack.client, `${stack.taskQueue}-nobody`);
+    const alone = await stack.withApi({ workflows: unpolled }, async (base) => {
+      const res = await fetch(`${base}/readyz`);
+      return { status: res.status, body: (await res.json()) as unknown };
+    });
+    expect(alone).toEqual({
+      status: 200,
+      body: { status: 'ready', checks: { postgres: true, temporal: true }, worker: { polling: false, lastSeenAt: null } },
+    });
     const metrics = await (await fetch(`${stack.baseUrl}/metrics`)).text();
     expect(metrics).toMatch(/scimflow_webhook_deliveries_total\{result="accepted",status="202"\} \d+/);
     expect(metrics).toMatch(/scimflow_webhook_deliveries_total\{result="rejected",status="400"\} \d+/);

@@ -34,6 +34,7 @@ interface Service {
   volumes?: (string | { type?: string; source?: string; target: string })[];
   healthcheck?: { test?: string | string[]; disable?: boolean };
   restart?: string;
+  profiles?: string[];
 }
 interface Compose {
   version?: unknown;
@@ -63,6 +64,8 @@ const EXPECTED_SERVICES = [
   'scimflow-api',
 ] as const;
 const SCIMFLOW_SERVICES = ['scimflow-migrate', 'scimflow-worker', 'scimflow-api'] as const;
+/** Services only `docker compose run` or `--profile <name>` starts, by profile. */
+const PROFILE_SERVICES = { cli: 'tools', emulator: 'emulator' } as const;
 const APP_SERVICES = ['scimflow-worker', 'scimflow-api'] as const;
 
 function service(c: Compose, name: string): Service {
@@ -289,7 +292,7 @@ const COMPOSE_VARIABLES: Record<string, Passing> = {
   TEMPORAL_CLI: { notForCompose: 'the Temporal CLI `npm run dev` runs; Compose runs the Temporal server image' },
   TEMPORAL_DEV_PORT: { notForCompose: 'a port of `npm run dev`' },
   TEMPORAL_UI_PORT: { notForCompose: 'a port of `npm run dev`' },
-  EMULATOR_PORT: { notForCompose: 'a port of `npm run dev` (the emulator is not part of the Compose stack)' },
+  EMULATOR_PORT: { notForCompose: "a port of `npm run dev` (Compose's emulator profile listens on 8280)" },
   SCIMFLOW_DEV_APP: { notForCompose: '`npm run dev` only: whether it starts the reference application beside scimflow' },
   SCIMFLOW_EXIT_WITH_PARENT: { notForCompose: 'for processes a parent starts (`npm run dev`, tests); Compose runs services' },
 };
@@ -625,6 +628,86 @@ const composeRules = {
       const line = commandLine(service(c, name));
       if (!pattern.test(line)) problems.push(`${name} runs "${line}"`);
       if (!existsSync(fromRoot(file))) problems.push(`${file} does not exist`);
+    }
+    return problems;
+  },
+
+  /** The profiles' services stay out of `docker compose up`, and the default stack needs none of them. */
+  profilesApart: (c) => {
+    const problems: string[] = [];
+    for (const [name, profile] of Object.entries(PROFILE_SERVICES)) {
+      const s = c.services[name];
+      if (!s) problems.push(`service ${name} (profile ${profile}) is missing`);
+      else if (!(s.profiles ?? []).includes(profile)) problems.push(`${name} is not in the profile ${profile}`);
+    }
+    for (const [name, s] of Object.entries(c.services)) {
+      if (name in PROFILE_SERVICES) continue;
+      if (s.profiles?.length) problems.push(`${name} is in a profile: \`docker compose up\` would leave it out`);
+      for (const dep of Object.keys(dependencies(s))) {
+        if (dep in PROFILE_SERVICES) problems.push(`${name} depends on ${dep}, which only a profile starts`);
+      }
+    }
+    return problems;
+  },
+
+  /** `docker compose run --rm cli <command>`: the CLI in scimflow's image, with the api's settings, once the stack is up. */
+  cliService: (c) => {
+    const problems: string[] = [];
+    const s = service(c, 'cli');
+    const line = words(s.entrypoint).join(' ');
+    if (!/^(node --import tsx|npx tsx|tsx) cli\/main\.ts$/.test(line)) problems.push(`cli's entrypoint is "${line}", not the CLI`);
+    if (!existsSync(fromRoot('cli/main.ts'))) problems.push('cli/main.ts does not exist');
+    if (s.image !== service(c, 'scimflow-api').image) problems.push("cli does not run scimflow's image");
+    const mine = resolvedEnv(c, 'cli');
+    const api = resolvedEnv(c, 'scimflow-api');
+    for (const key of [
+      'DATABASE_URL',
+      'TEMPORAL_ADDRESS',
+      'TEMPORAL_NAMESPACE',
+      'TEMPORAL_TASK_QUEUE',
+      'PAYLOAD_ENCRYPTION_KEYS',
+      'SCALEKIT_ENVIRONMENT_URL',
+    ]) {
+      if (mine[key] !== api[key]) problems.push(`cli: ${key} differs from the api's`);
+    }
+    const deps = dependencies(s);
+    if (deps.temporal !== 'service_healthy') problems.push('cli should wait for temporal to be healthy');
+    if (deps['scimflow-migrate'] !== 'service_completed_successfully') problems.push('cli should wait for the migrations');
+    if (['always', 'unless-stopped'].includes(s.restart ?? '')) problems.push('cli restarts: a command would run again and again');
+    return problems;
+  },
+
+  /** The local Scalekit: scimflow's credentials are its own, and it signs webhooks for scimflow-api. */
+  emulatorService: (c) => {
+    const problems: string[] = [];
+    const s = service(c, 'emulator');
+    const args = [...words(s.entrypoint), ...words(s.command)];
+    const line = args.join(' ');
+    if (!/^(node --import tsx|npx tsx|tsx) emulator\/main\.ts( |$)/.test(line)) problems.push(`emulator runs "${line}"`);
+    if (!existsSync(fromRoot('emulator/main.ts'))) problems.push('emulator/main.ts does not exist');
+    const option = (name: string) => {
+      const i = args.indexOf(name);
+      return i >= 0 ? args[i + 1] : undefined;
+    };
+    // Reachable from the other containers, and from the host for its control API.
+    if (option('--host') !== '0.0.0.0') problems.push('emulator listens only inside its container (--host 0.0.0.0)');
+    const port = Number(option('--port') ?? 8280);
+    if (!ports(s).some((p) => p.target === port)) problems.push(`emulator does not publish its port ${port}`);
+    if (!args.includes('--seed-demo')) problems.push('emulator starts without the demo organization (--seed-demo)');
+    const apiPort = Number(env(service(c, 'scimflow-api')).PORT ?? 3000);
+    if (option('--webhook-url') !== `http://scimflow-api:${apiPort}/webhooks/scalekit`)
+      problems.push(`emulator delivers webhooks to ${option('--webhook-url')}, not to scimflow-api`);
+    if (dependencies(s)['scimflow-api'] !== 'service_healthy') problems.push('emulator should wait for scimflow-api to be healthy');
+    // The credentials the app services are given are the emulator's own.
+    const raw = env(s);
+    for (const [key, from] of [
+      ['SCALEKIT_EMULATOR_CLIENT_ID', 'SCALEKIT_CLIENT_ID'],
+      ['SCALEKIT_EMULATOR_CLIENT_SECRET', 'SCALEKIT_CLIENT_SECRET'],
+      ['SCALEKIT_EMULATOR_WEBHOOK_SECRET', 'SCALEKIT_WEBHOOK_SECRET'],
+    ] as const) {
+      const host = { ...SAMPLE_HOST_ENV, [from]: 'from-the-host' };
+      if (interpolate(raw[key] ?? '', host) !== interpolate(env(service(c, 'scimflow-worker'))[from] ?? '', host))
+        problems.push(`emulator: ${key} is not what scimflow-worker gets as ${from}`);
     }
     return problems;
   },
@@ -985,6 +1068,61 @@ const composeMutations: [string, ComposeRuleName, (c: Compose) => void][] = [
     (c) => {
       service(c, 'scimflow-worker').command = ['node', '--import', 'tsx', 'api/main.ts'];
     },
+  ],
+  [
+    'the emulator joins the default stack',
+    'profilesApart',
+    (c) => {
+      delete service(c, 'emulator').profiles;
+    },
+  ],
+  [
+    'the api waits for the CLI',
+    'profilesApart',
+    (c) => {
+      service(c, 'scimflow-api').depends_on = {
+        ...(service(c, 'scimflow-api').depends_on as Record<string, { condition?: string }>),
+        cli: {},
+      };
+    },
+  ],
+  [
+    'the CLI runs the worker',
+    'cliService',
+    (c) => {
+      service(c, 'cli').entrypoint = ['node', '--import', 'tsx', 'worker/main.ts'];
+    },
+  ],
+  [
+    'the CLI talks to another database',
+    'cliService',
+    (c) => setEnv(c, 'cli', 'DATABASE_URL', 'postgres://postgres:postgres@elsewhere:5432/scimflow'),
+  ],
+  [
+    'the CLI restarts forever',
+    'cliService',
+    (c) => {
+      service(c, 'cli').restart = 'unless-stopped';
+    },
+  ],
+  [
+    'the emulator listens on its loopback',
+    'emulatorService',
+    (c) => {
+      service(c, 'emulator').command = words(service(c, 'emulator').command).map((w) => (w === '0.0.0.0' ? '127.0.0.1' : w));
+    },
+  ],
+  [
+    'the emulator delivers to itself',
+    'emulatorService',
+    (c) => {
+      service(c, 'emulator').command = words(service(c, 'emulator').command).map((w) => w.replace('scimflow-api', 'emulator'));
+    },
+  ],
+  [
+    'the emulator makes up its own client secret',
+    'emulatorService',
+    (c) => setEnv(c, 'emulator', 'SCALEKIT_EMULATOR_CLIENT_SECRET', undefined),
   ],
 ];
 
