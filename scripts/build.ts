@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { build, type Plugin } from 'esbuild';
 import { WORKFLOWS_PATH } from '../worker/create';
+import { ENTRY_POINTS } from './lib/entry-points';
 
 /**
  * `npm run build`: the production build in dist/. Each process's entry point is compiled with its
@@ -15,15 +16,6 @@ import { WORKFLOWS_PATH } from '../worker/create';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const DIST = path.join(ROOT, 'dist');
-
-/** dist/<name>.js ← its source. */
-export const ENTRY_POINTS = {
-  api: 'api/main.ts',
-  worker: 'worker/main.ts',
-  cli: 'cli/main.ts',
-  setup: 'scripts/setup.ts',
-  emulator: 'emulator/main.ts',
-} as const;
 
 /**
  * A package's file named without its extension (`pkg/lib/x_pb`): tsx finds it, Node's ESM loader

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { parseConfig } from '../../config/index';
 import { CUSTOM_SEARCH_ATTRIBUTES } from '../../workflows/messages';
+import { ENTRY_POINTS, type EntryPoint } from '../../scripts/lib/entry-points';
 
 /**
  * The Docker deployment files, checked without a Docker engine: docker-compose.yml is parsed
@@ -619,15 +620,16 @@ const composeRules = {
 
   commands: (c) => {
     const problems: string[] = [];
-    const expectations: [string, RegExp, string][] = [
-      ['scimflow-api', /^(node --import tsx|npx tsx|tsx) api\/main\.ts$/, 'api/main.ts'],
-      ['scimflow-worker', /^(node --import tsx|npx tsx|tsx) worker\/main\.ts$/, 'worker/main.ts'],
-      ['scimflow-migrate', /^npx tsx scripts\/setup\.ts$/, 'scripts/setup.ts'],
+    // The image holds the build (npm run build): each process is `node dist/<entry>.js`.
+    const expectations: [string, EntryPoint][] = [
+      ['scimflow-api', 'api'],
+      ['scimflow-worker', 'worker'],
+      ['scimflow-migrate', 'setup'],
     ];
-    for (const [name, pattern, file] of expectations) {
+    for (const [name, entry] of expectations) {
       const line = commandLine(service(c, name));
-      if (!pattern.test(line)) problems.push(`${name} runs "${line}"`);
-      if (!existsSync(fromRoot(file))) problems.push(`${file} does not exist`);
+      if (line !== `node dist/${entry}.js`) problems.push(`${name} runs "${line}"`);
+      if (!existsSync(fromRoot(ENTRY_POINTS[entry]))) problems.push(`${ENTRY_POINTS[entry]} does not exist`);
     }
     return problems;
   },
@@ -655,8 +657,8 @@ const composeRules = {
     const problems: string[] = [];
     const s = service(c, 'cli');
     const line = words(s.entrypoint).join(' ');
-    if (!/^(node --import tsx|npx tsx|tsx) cli\/main\.ts$/.test(line)) problems.push(`cli's entrypoint is "${line}", not the CLI`);
-    if (!existsSync(fromRoot('cli/main.ts'))) problems.push('cli/main.ts does not exist');
+    if (line !== 'node dist/cli.js') problems.push(`cli's entrypoint is "${line}", not the CLI`);
+    if (!existsSync(fromRoot(ENTRY_POINTS.cli))) problems.push(`${ENTRY_POINTS.cli} does not exist`);
     if (s.image !== service(c, 'scimflow-api').image) problems.push("cli does not run scimflow's image");
     const mine = resolvedEnv(c, 'cli');
     const api = resolvedEnv(c, 'scimflow-api');
@@ -683,8 +685,8 @@ const composeRules = {
     const s = service(c, 'emulator');
     const args = [...words(s.entrypoint), ...words(s.command)];
     const line = args.join(' ');
-    if (!/^(node --import tsx|npx tsx|tsx) emulator\/main\.ts( |$)/.test(line)) problems.push(`emulator runs "${line}"`);
-    if (!existsSync(fromRoot('emulator/main.ts'))) problems.push('emulator/main.ts does not exist');
+    if (!/^node dist\/emulator\.js( |$)/.test(line)) problems.push(`emulator runs "${line}"`);
+    if (!existsSync(fromRoot(ENTRY_POINTS.emulator))) problems.push(`${ENTRY_POINTS.emulator} does not exist`);
     const option = (name: string) => {
       const i = args.indexOf(name);
       return i >= 0 ? args[i + 1] : undefined;
@@ -1066,7 +1068,7 @@ const composeMutations: [string, ComposeRuleName, (c: Compose) => void][] = [
     'worker runs the api',
     'commands',
     (c) => {
-      service(c, 'scimflow-worker').command = ['node', '--import', 'tsx', 'api/main.ts'];
+      service(c, 'scimflow-worker').command = ['node', 'dist/api.js'];
     },
   ],
   [
@@ -1090,7 +1092,7 @@ const composeMutations: [string, ComposeRuleName, (c: Compose) => void][] = [
     'the CLI runs the worker',
     'cliService',
     (c) => {
-      service(c, 'cli').entrypoint = ['node', '--import', 'tsx', 'worker/main.ts'];
+      service(c, 'cli').entrypoint = ['node', 'dist/worker.js'];
     },
   ],
   [
