@@ -479,8 +479,11 @@ export async function main(argv: string[]): Promise<number> {
   return code;
 }
 
-// Run as the installed bin (`scimflow`, through `npm link`): hints say `scimflow …`; otherwise `npm run cli -- …`.
-if (/(^|[/\\])scimflow$/.test(process.argv[1] ?? '')) useCliPrefix('scimflow');
+// How its hints say to run it: as set where it runs (Compose: `docker compose run --rm cli`); as the
+// installed bin (`scimflow`, through `npm link`); otherwise `npm run cli -- …`.
+const givenPrefix = process.env.SCIMFLOW_CLI_PREFIX?.trim();
+if (givenPrefix) useCliPrefix(givenPrefix);
+else if (/(^|[/\\])scimflow$/.test(process.argv[1] ?? '')) useCliPrefix('scimflow');
 
 // Output to a reader that has gone (`… | head`): the rest is not wanted; end quietly, as `cat` does.
 for (const stream of [process.stdout, process.stderr]) {

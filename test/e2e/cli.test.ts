@@ -754,6 +754,9 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     const missing = await cli(['schedule', 'pause', 'org_never_registered']);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/has no full and delta schedule .*npm run cli -- orgs add org_never_registered/);
+    // Where it runs says how it is run (Compose sets SCIMFLOW_CLI_PREFIX for its cli service).
+    const inCompose = await cli(['schedule', 'pause', 'org_never_registered'], { SCIMFLOW_CLI_PREFIX: 'docker compose run --rm cli' });
+    expect(inCompose.stderr).toContain('docker compose run --rm cli orgs add org_never_registered');
   });
 
   it('orgs add registers a new organization with its schedules and workflow', async () => {

@@ -660,6 +660,7 @@ const composeRules = {
     if (line !== 'node dist/cli.js') problems.push(`cli's entrypoint is "${line}", not the CLI`);
     if (!existsSync(fromRoot(ENTRY_POINTS.cli))) problems.push(`${ENTRY_POINTS.cli} does not exist`);
     if (s.image !== service(c, 'scimflow-api').image) problems.push("cli does not run scimflow's image");
+    if (env(s).SCIMFLOW_CLI_PREFIX !== 'docker compose run --rm cli') problems.push("cli's hints do not say `docker compose run --rm cli`");
     const mine = resolvedEnv(c, 'cli');
     const api = resolvedEnv(c, 'scimflow-api');
     for (const key of [
@@ -1095,6 +1096,7 @@ const composeMutations: [string, ComposeRuleName, (c: Compose) => void][] = [
       service(c, 'cli').entrypoint = ['node', 'dist/worker.js'];
     },
   ],
+  ["the CLI's hints name npm", 'cliService', (c) => setEnv(c, 'cli', 'SCIMFLOW_CLI_PREFIX', undefined)],
   [
     'the CLI talks to another database',
     'cliService',
