@@ -296,6 +296,7 @@ const COMPOSE_VARIABLES: Record<string, Passing> = {
   EMULATOR_PORT: { notForCompose: "a port of `npm run dev` (Compose's emulator profile listens on 8280)" },
   SCIMFLOW_DEV_APP: { notForCompose: '`npm run dev` only: whether it starts the reference application beside scimflow' },
   SCIMFLOW_EXIT_WITH_PARENT: { notForCompose: 'for processes a parent starts (`npm run dev`, tests); Compose runs services' },
+  SCIMFLOW_CLI_PREFIX: { notForCompose: "the CLI's own; Compose's cli service sets it to the command that runs it there" },
 };
 
 /** Problems: a documented variable Compose neither passes to its readers nor lists as not for it. */
