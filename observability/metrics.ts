@@ -70,3 +70,60 @@ export interface Gauge {
   /** A total that only grows, read from the database (rate() applies): a counter. */
   type?: 'counter';
 }
+
+/** Seconds from a directory change to its commit: a webhook's second, a paused organization's days. */
+const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400];
+
+/** The worker's metrics, recorded where things happen (activities/event-metrics.ts, worker/activity-metrics.ts). */
+export class WorkerMetrics extends ProcessMetrics {
+  readonly events = new Counter({
+    name: 'scimflow_events_total',
+    help: 'Directory events resolved by the worker, by event type and ledger outcome (applied, duplicate, stale, quarantined, deferred).',
+    labelNames: ['event_type', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly quarantines = new Counter({
+    name: 'scimflow_events_quarantined_total',
+    help: 'Events the worker quarantined while applying them, by event type and reason class (unique_violation, integrity_constraint, invalid_data, database_other, unrecordable, other).',
+    labelNames: ['event_type', 'reason_class'] as const,
+    registers: [this.registry],
+  });
+  readonly provisioningSeconds = new Histogram({
+    name: 'scimflow_provisioning_latency_seconds',
+    help: "Time from a directory change (from=occurred: Scalekit's occurred_at; from=received: the webhook's receipt) to its commit in the mirror (to=mirror), for everything but deprovisioning.",
+    labelNames: ['from', 'to'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly deprovisioningSeconds = new Histogram({
+    name: 'scimflow_deprovisioning_latency_seconds',
+    help: 'As scimflow_provisioning_latency_seconds, for users deleted or deactivated in the directory.',
+    labelNames: ['from', 'to'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly activityFailures = new Counter({
+    name: 'scimflow_activity_failures_total',
+    help: 'Activity attempts that failed, by activity type and error class (the failure type Temporal records: DatabaseUnavailable, PermanentDataError, …).',
+    labelNames: ['activity', 'error_class'] as const,
+    registers: [this.registry],
+  });
+  readonly activityRetries = new Counter({
+    name: 'scimflow_activity_retries_total',
+    help: 'Activity attempts after the first (Temporal retrying), by activity type.',
+    labelNames: ['activity'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileDrift = new Counter({
+    name: 'scimflow_reconcile_drift_total',
+    help: 'What full reconciles found drifted from the directory and corrected, by kind (users, memberships, roles).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileRolesRight = new Histogram({
+    name: 'scimflow_reconcile_roles_right_ratio',
+    help: 'Per full reconcile, the share of its users whose roles were already right.',
+    buckets: [0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 1],
+    registers: [this.registry],
+  });
+}
