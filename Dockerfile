@@ -40,5 +40,6 @@ COPY . .
 # The image's unprivileged `node` user (uid 1000). tsx caches compiled files in /tmp.
 USER node
 
-EXPOSE 3000
+# The API; the worker's scrape target (WORKER_METRICS_PORT).
+EXPOSE 3000 9464
 CMD ["node", "--import", "tsx", "api/main.ts"]
