@@ -1,5 +1,6 @@
 import type { LedgerOutcome } from '../db/repositories/ledger';
 import type { DirectoryEvent } from '../domain/events';
+import type { DeliveredRecord, DeliveryChannel } from '../db/repositories/deliveries';
 import type { ApplyCounts } from '../domain/reconcile';
 import type { WorkerMetrics } from '../observability/metrics';
 
@@ -61,4 +62,21 @@ export function observeFullReconcile(metrics: WorkerMetrics, counts: ApplyCounts
   metrics.reconcileDrift.inc({ kind: 'roles' }, counts.roles?.usersChanged ?? 0);
   const users = u.created + u.updated + u.deactivated + u.reactivated + u.unchanged;
   if (users > 0 && counts.roles) metrics.reconcileRolesRight.observe(Math.max(0, users - counts.roles.usersChanged) / users);
+}
+
+/** Where the application's commit is measured to: Temporal-native delivery, or the signed HTTP push. */
+const APPLICATION: Record<DeliveryChannel, string> = { temporal: 'application', webhook: 'application_push' };
+
+/**
+ * The latency of records the application has committed (its activity returned, or its push
+ * handler answered 2xx), from the directory change and from the commit in the mirror. A record
+ * delivered again after a rewind counts again.
+ */
+export function observeDelivered(metrics: WorkerMetrics, channel: DeliveryChannel, records: readonly DeliveredRecord[]): void {
+  const to = APPLICATION[channel];
+  for (const r of records) {
+    const histogram = r.kind === 'user.deactivated' ? metrics.deprovisioningSeconds : metrics.provisioningSeconds;
+    if (r.secondsSinceOccurred !== null) histogram.observe({ from: 'occurred', to }, r.secondsSinceOccurred);
+    histogram.observe({ from: 'committed', to }, r.secondsSinceCommitted);
+  }
 }

@@ -92,7 +92,7 @@ export function createActivities(deps: ActivityDeps) {
         ...(deps.registrationLimit !== undefined ? { registrationLimit: deps.registrationLimit } : {}),
       }),
       ...createRetentionActivities({ db: deps.db, options: { ...DEFAULT_RETENTION_OPTIONS, ...deps.retention } }),
-      ...createDeliveryActivities(deps.db),
+      ...createDeliveryActivities(deps.db, metrics),
       ...createPushActivities(deps.push),
     },
     { permanentIsFinal: true },

@@ -90,7 +90,7 @@ export class WorkerMetrics extends ProcessMetrics {
   });
   readonly provisioningSeconds = new Histogram({
     name: 'scimflow_provisioning_latency_seconds',
-    help: "Time from a directory change (from=occurred: Scalekit's occurred_at; from=received: the webhook's receipt) to its commit in the mirror (to=mirror), for everything but deprovisioning.",
+    help: "Time from a directory change (from=occurred: Scalekit's occurred_at; from=received: the webhook's receipt; from=committed: its commit in the mirror) to its commit in the mirror (to=mirror) or in the application (to=application: Temporal-native delivery; to=application_push: the signed HTTP push), for everything but deprovisioning.",
     labelNames: ['from', 'to'] as const,
     buckets: LATENCY_BUCKETS,
     registers: [this.registry],

@@ -1,5 +1,7 @@
 import { temporalMetricsUrl } from '../support/temporal-metrics';
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startEmulator, type EmulatorHandle } from '../../emulator/index';
 import { samples } from '../support/metrics';
@@ -11,13 +13,17 @@ import { envelope, nanoTime, T } from '../support/webhooks';
 /**
  * The worker's scrape target after a short scenario: an import (drift, roles already right),
  * webhooks applied and quarantined, a user deleted (deprovisioning), and an
- * import that fails while Scalekit refuses connections and passes on a retry. Each family the
+ * import that fails while Scalekit refuses connections and passes on a retry; the change records
+ * pushed to the application. Each family the
  * worker reports is there and has moved, next to the process's and the Temporal runtime's own.
  */
 
 let emulator: EmulatorHandle;
 let gate: ScalekitGate;
 let stack: Stack;
+/** The application's push handler: takes every batch. */
+let receiver: Server;
+let pushed = 0;
 
 // The refused connections are what the last step causes.
 expectActivityFailures('beginSyncRun', 'fetchDirectoryPages', 'ensureOrganizationSchedules');
@@ -25,9 +31,21 @@ expectActivityFailures('beginSyncRun', 'fetchDirectoryPages', 'ensureOrganizatio
 beforeAll(async () => {
   emulator = await startEmulator({ port: 0, seed: randomInt(1, 2 ** 31) });
   gate = await startScalekitGate(emulator.url);
+  receiver = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      pushed += 1;
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   stack = await startStack({
     scalekit: { environmentUrl: gate.url, clientId: emulator.clientId, clientSecret: emulator.clientSecret },
     temporalMetricsUrl,
+    push: {
+      url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/scimflow/changes`,
+      secret: `whsec_${randomBytes(32).toString('base64')}`,
+    },
   });
 });
 
@@ -35,6 +53,7 @@ afterAll(async () => {
   await stack?.stop();
   await gate?.close();
   await emulator?.close();
+  await new Promise((r) => receiver?.close(r));
 });
 
 async function scrape(): Promise<{ text: string; values: Map<string, number> }> {
@@ -96,6 +115,12 @@ it('serves /healthz, and on /metrics the process, the Temporal runtime and every
   await gate.set('open');
   expect((await waitForRun(stack.workflows, failing.id, (await starting).runId)).status).toBe('completed');
 
+  // The application has taken the deletion's record (pushed, answered 2xx).
+  await eventually(
+    async () => total((await scrape()).values, 'scimflow_deprovisioning_latency_seconds_count', { to: 'application_push' }) > 0,
+  );
+  expect(pushed).toBeGreaterThan(0);
+
   const { text, values: after } = await scrape();
   const moved = (name: string, labels: Record<string, string> = {}) =>
     expect(total(after, name, labels), `${name} ${JSON.stringify(labels)}`).toBeGreaterThan(total(before, name, labels));
@@ -108,6 +133,9 @@ it('serves /healthz, and on /metrics the process, the Temporal runtime and every
   moved('scimflow_provisioning_latency_seconds_count', { from: 'received', to: 'mirror' });
   moved('scimflow_deprovisioning_latency_seconds_count', { from: 'occurred', to: 'mirror' });
   moved('scimflow_deprovisioning_latency_seconds_count', { from: 'received', to: 'mirror' });
+  moved('scimflow_provisioning_latency_seconds_count', { from: 'occurred', to: 'application_push' });
+  moved('scimflow_provisioning_latency_seconds_count', { from: 'committed', to: 'application_push' });
+  moved('scimflow_deprovisioning_latency_seconds_count', { from: 'committed', to: 'application_push' });
   moved('scimflow_activity_failures_total');
   moved('scimflow_activity_retries_total');
   moved('scimflow_reconcile_drift_total', { kind: 'users' });
@@ -116,7 +144,7 @@ it('serves /healthz, and on /metrics the process, the Temporal runtime and every
   expect(text).toMatch(/^scimflow_reconcile_drift_total\{kind="roles"\} \d+$/m);
   moved('scimflow_reconcile_roles_right_ratio_count');
   // The deleted user's deletion is deprovisioning, not provisioning.
-  expect(total(after, 'scimflow_deprovisioning_latency_seconds_count', { from: 'occurred' })).toBe(1);
+  expect(total(after, 'scimflow_deprovisioning_latency_seconds_count', { from: 'occurred', to: 'mirror' })).toBe(1);
   // Labels stay bounded: no organization ids, no e-mails.
   expect(text).not.toContain(org.id);
   expect(text).not.toContain(other);

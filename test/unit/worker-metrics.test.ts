@@ -2,7 +2,13 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isDeprovisioning, observeEvents, observeFullReconcile, quarantineReasonClass } from '../../activities/event-metrics';
+import {
+  isDeprovisioning,
+  observeDelivered,
+  observeEvents,
+  observeFullReconcile,
+  quarantineReasonClass,
+} from '../../activities/event-metrics';
 import { parseDirectoryWebhook, type DirectoryEvent } from '../../domain/events';
 import type { ApplyCounts } from '../../domain/reconcile';
 import { WorkerMetrics } from '../../observability/metrics';
@@ -76,6 +82,22 @@ describe('what the worker records of the events it resolves', () => {
       OCCURRED - 1_000,
     );
     expect(samples(await m.render()).get('scimflow_provisioning_latency_seconds_sum{from="occurred",to="mirror"}')).toBe(0);
+  });
+
+  it('times the records the application committed, per channel, a deactivation as deprovisioning', async () => {
+    const m = new WorkerMetrics();
+    observeDelivered(m, 'temporal', [
+      { kind: 'user.provisioned', secondsSinceOccurred: 9, secondsSinceCommitted: 2 },
+      { kind: 'group.created', secondsSinceOccurred: null, secondsSinceCommitted: 1 },
+      { kind: 'user.deactivated', secondsSinceOccurred: 4, secondsSinceCommitted: 3 },
+    ]);
+    observeDelivered(m, 'webhook', [{ kind: 'user.updated', secondsSinceOccurred: 5, secondsSinceCommitted: 5 }]);
+    const v = samples(await m.render());
+    expect(v.get('scimflow_provisioning_latency_seconds_sum{from="occurred",to="application"}')).toBe(9);
+    expect(v.get('scimflow_provisioning_latency_seconds_count{from="committed",to="application"}')).toBe(2);
+    expect(v.get('scimflow_provisioning_latency_seconds_sum{from="committed",to="application"}')).toBe(3);
+    expect(v.get('scimflow_deprovisioning_latency_seconds_sum{from="committed",to="application"}')).toBe(3);
+    expect(v.get('scimflow_provisioning_latency_seconds_count{from="committed",to="application_push"}')).toBe(1);
   });
 
   it("counts a full reconcile's drift by kind and the share of its users whose roles were already right", async () => {
