@@ -50,5 +50,6 @@ COPY --from=build /app/dist ./dist
 # The image's unprivileged `node` user (uid 1000).
 USER node
 
-EXPOSE 3000
+# The API; the worker's scrape target (WORKER_METRICS_PORT).
+EXPOSE 3000 9464
 CMD ["node", "dist/api.js"]

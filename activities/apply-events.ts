@@ -8,6 +8,7 @@ import * as roles from '../db/repositories/roles';
 import type { DirectoryEvent } from '../domain/events';
 import { entitiesOf, planBatch, type BatchPlan } from '../domain/plan';
 import { explainEmailConflict } from './email-conflicts';
+import type { EventObserver, ResolvedEvent } from './event-metrics';
 import type { RoleCounts } from '../domain/roles';
 
 export interface ApplyResult {
@@ -177,10 +178,17 @@ export async function resolveRolesAfter(writer: MirrorWriter, applied: readonly 
  * applyIsolating). Any transient error propagates, the transaction rolls back, and Temporal
  * retries the activity.
  */
-async function applyBatch(db: Knex, organizationId: string, events: readonly DirectoryEvent[], deferred: boolean): Promise<ApplyResult> {
+async function applyBatch(
+  db: Knex,
+  organizationId: string,
+  events: readonly DirectoryEvent[],
+  deferred: boolean,
+  observe: EventObserver | undefined,
+): Promise<ApplyResult> {
+  let resolved: ResolvedEvent[] = [];
   // The organization's lock before any write (ledger rows included): every writer takes them in
   // the same order, so none waits on another in a cycle.
-  return withMirrorWriter(
+  const result = await withMirrorWriter(
     db,
     organizationId,
     async (writer) => {
@@ -217,6 +225,7 @@ async function applyBatch(db: Knex, organizationId: string, events: readonly Dir
           lastAppliedOccurredAt = e.occurredAt;
         }
       }
+      resolved = resolvedEvents(events, outcomes, unrecordable);
       return {
         roles: { usersChanged: roleChanges.usersChanged, granted: roleChanges.granted, revoked: roleChanges.revoked },
         applied: count('applied'),
@@ -229,6 +238,31 @@ async function applyBatch(db: Knex, organizationId: string, events: readonly Dir
     },
     { ensureOrganization: true, deferredEvents: deferred },
   );
+  // Committed: only now is what the batch did true.
+  observe?.(resolved);
+  return result;
+}
+
+/**
+ * Each event of a batch with the outcome its ledger row has now: `outcomes` for those applied
+ * here, quarantined for those the ledger could not hold, duplicate for the rest (recorded before,
+ * or a second copy in the batch).
+ */
+function resolvedEvents(
+  events: readonly DirectoryEvent[],
+  outcomes: ReadonlyMap<string, Outcome>,
+  unrecordable: ReadonlyMap<string, string>,
+): ResolvedEvent[] {
+  const seen = new Set<string>();
+  return events.map((event) => {
+    const first = !seen.has(event.id);
+    seen.add(event.id);
+    const o = first ? outcomes.get(event.id) : undefined;
+    if (o) return { event, outcome: o.outcome, detail: o.detail };
+    const reason = first ? unrecordable.get(event.id) : undefined;
+    if (reason !== undefined) return { event, outcome: 'quarantined', detail: `could not be recorded: ${reason}` };
+    return { event, outcome: 'duplicate', detail: null };
+  });
 }
 
 const emptyResult = (): ApplyResult => ({
@@ -267,14 +301,14 @@ export async function applyDirectoryEvents(
   db: Knex,
   organizationId: string,
   events: readonly DirectoryEvent[],
-  options: { deferred?: boolean } = {},
+  options: { deferred?: boolean; observe?: EventObserver } = {},
 ): Promise<ApplyResult> {
   try {
-    return await applyBatch(db, organizationId, events, options.deferred === true);
+    return await applyBatch(db, organizationId, events, options.deferred === true, options.observe);
   } catch (err) {
     const reason = await isolationReason(err, () => ping(db));
     if (!reason) throw err;
-    if (events.length === 1) return quarantineEvent(db, organizationId, events[0]!, reason);
+    if (events.length === 1) return quarantineEvent(db, organizationId, events[0]!, reason, options.observe);
     const half = Math.ceil(events.length / 2);
     const result = await applyDirectoryEvents(db, organizationId, events.slice(0, half), options);
     return addResult(result, await applyDirectoryEvents(db, organizationId, events.slice(half), options));
@@ -282,12 +316,19 @@ export async function applyDirectoryEvents(
 }
 
 /** Keeps an event that cannot be applied as quarantined, with its payload when it can be stored. */
-async function quarantineEvent(db: Knex, organizationId: string, event: DirectoryEvent, reason: string): Promise<ApplyResult> {
+async function quarantineEvent(
+  db: Knex,
+  organizationId: string,
+  event: DirectoryEvent,
+  reason: string,
+  observe: EventObserver | undefined,
+): Promise<ApplyResult> {
   const result = emptyResult();
   const outcome = await withMirrorWriter(db, organizationId, (writer) => ledger.recordQuarantined(writer.trx, event, reason), {
     ensureOrganization: true,
   });
   if (outcome === 'duplicate') result.duplicate = 1;
   else result.quarantined = 1;
+  observe?.([{ event, outcome: outcome === 'duplicate' ? 'duplicate' : 'quarantined', detail: reason }]);
   return result;
 }

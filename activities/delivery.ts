@@ -8,6 +8,7 @@ import {
   loadDelivery,
   organizationsWithUndelivered,
   readDeliveryBatch,
+  recordsDeliveredThrough,
   recordSkip,
   saveDelivered,
   saveDelivery,
@@ -25,6 +26,8 @@ import {
   type DeliveryWorkflowInput,
 } from '../workflows/delivery-messages';
 import { SCIM_ORG_ID } from '../workflows/messages';
+import type { WorkerMetrics } from '../observability/metrics';
+import { observeDelivered } from './event-metrics';
 
 /** Temporal-native delivery as the worker runs it: on when APP_TASK_QUEUE is set. */
 export interface DeliveryDeps {
@@ -45,7 +48,7 @@ export function enabledChannels(deps: Pick<DeliveryDeps, 'settings' | 'push'>): 
 }
 
 /** The delivery workflow's steps: the cursor and state it keeps in PostgreSQL, and reading records. */
-export function createDeliveryActivities(db: Knex) {
+export function createDeliveryActivities(db: Knex, metrics?: WorkerMetrics) {
   return {
     async readDeliveryBatch(organizationId: string, after: number, limit: number): Promise<DeliveryPage> {
       return readDeliveryBatch(db, organizationId, after, limit);
@@ -55,7 +58,10 @@ export function createDeliveryActivities(db: Knex) {
       return loadDelivery(db, organizationId, channel);
     },
     async saveDelivered(organizationId: string, sequence: number, channel: DeliveryChannel = 'temporal'): Promise<void> {
+      // Read before the cursor moves: the records this save marks delivered.
+      const delivered = metrics ? await recordsDeliveredThrough(db, organizationId, channel, sequence) : [];
       await saveDelivered(db, organizationId, channel, sequence);
+      if (metrics) observeDelivered(metrics, channel, delivered);
     },
     async saveDelivery(organizationId: string, snapshot: DeliverySnapshot, channel: DeliveryChannel = 'temporal'): Promise<void> {
       await saveDelivery(db, organizationId, channel, snapshot);

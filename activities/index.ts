@@ -6,10 +6,12 @@ import type { QuarantineRetryRequest, QuarantineRetryResult } from '../domain/qu
 import type { RoleChangeRequest, RoleChangeResult } from '../domain/roles';
 import type { EmailPolicyRequest, EmailPolicyResult } from '../domain/email-policy';
 import type { ScheduleSettings } from '../temporal/schedules';
+import type { WorkerMetrics } from '../observability/metrics';
 
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
 import { createPushActivities, type PushDeps } from './push';
 import { createDeliveryActivities, DeliveryNotifier, wakingDelivery, type DeliveryDeps } from './delivery';
+import { observeEvents, type EventObserver } from './event-metrics';
 import { reported, type ReportOptions } from './failures';
 import { withHeartbeat } from './heartbeat';
 import { createReconcileActivities, DEFAULT_RECONCILE_SETTINGS, type ReconcileSettings } from './reconcile';
@@ -36,6 +38,8 @@ export interface ActivityDeps {
   delivery?: DeliveryDeps;
   /** Signed HTTP push to the application (APP_WEBHOOK_URL); undefined: off. */
   push?: PushDeps;
+  /** Where the activities record what they did (the worker's /metrics); undefined: nowhere. */
+  metrics?: WorkerMetrics;
 }
 
 /**
@@ -43,17 +47,19 @@ export interface ActivityDeps {
  * `proxyActivities<Activities>` with `import type`.
  */
 export function createActivities(deps: ActivityDeps) {
+  const metrics = deps.metrics;
+  const observe: EventObserver | undefined = metrics && ((resolved) => observeEvents(metrics, resolved));
   // Applying never ends for a permanent error: bad events are isolated inside, the rest retries.
   const applying = reportEach(
     {
       async applyDirectoryEvents(organizationId: string, events: DirectoryEvent[]): Promise<ApplyResult> {
-        return withHeartbeat(() => applyDirectoryEvents(deps.db, organizationId, events));
+        return withHeartbeat(() => applyDirectoryEvents(deps.db, organizationId, events, observe ? { observe } : {}));
       },
       async deferDirectoryEvents(organizationId: string, events: DirectoryEvent[]): Promise<DeferResult> {
-        return withHeartbeat(() => deferDirectoryEvents(deps.db, organizationId, events));
+        return withHeartbeat(() => deferDirectoryEvents(deps.db, organizationId, events, observe));
       },
       async applyDeferredEvents(organizationId: string, limit: number): Promise<DeferredApplyResult> {
-        return withHeartbeat(() => applyDeferredEvents(deps.db, organizationId, limit));
+        return withHeartbeat(() => applyDeferredEvents(deps.db, organizationId, limit, observe));
       },
     },
     { permanentIsFinal: false },
@@ -77,6 +83,7 @@ export function createActivities(deps: ActivityDeps) {
         db: deps.db,
         directory: deps.directory,
         settings: { ...DEFAULT_RECONCILE_SETTINGS, ...deps.reconcile },
+        ...(metrics ? { metrics } : {}),
       }),
       ...createScheduleActivities({
         db: deps.db,
@@ -87,7 +94,7 @@ export function createActivities(deps: ActivityDeps) {
       }),
       ...createSearchAttributeActivities(deps.client),
       ...createRetentionActivities({ db: deps.db, options: { ...DEFAULT_RETENTION_OPTIONS, ...deps.retention } }),
-      ...createDeliveryActivities(deps.db),
+      ...createDeliveryActivities(deps.db, metrics),
       ...createPushActivities(deps.push),
     },
     { permanentIsFinal: true },

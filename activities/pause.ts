@@ -5,6 +5,7 @@ import * as ledger from '../db/repositories/ledger';
 import { recordSyncPause as recordPause } from '../db/repositories/organizations';
 import type { DirectoryEvent } from '../domain/events';
 import { applyDirectoryEvents, type ApplyResult } from './apply-events';
+import type { EventObserver } from './event-metrics';
 import { cliPrefix } from '../domain/cli-command';
 
 /**
@@ -20,19 +21,35 @@ export interface DeferResult {
   quarantined: number;
 }
 
-export async function deferDirectoryEvents(db: Knex, organizationId: string, events: readonly DirectoryEvent[]): Promise<DeferResult> {
+export async function deferDirectoryEvents(
+  db: Knex,
+  organizationId: string,
+  events: readonly DirectoryEvent[],
+  observe?: EventObserver,
+): Promise<DeferResult> {
   // Under the organization's lock, like the batches whose ledger rows these may become.
-  return withMirrorWriter(
+  const { fresh, unrecordable } = await withMirrorWriter(
     db,
     organizationId,
     async (writer) => {
       const seen = new Set<string>();
       const unique = events.filter((e) => (seen.has(e.id) ? false : (seen.add(e.id), true)));
-      const { fresh, unrecordable } = await ledger.recordDeferred(writer.trx, unique);
-      return { deferred: fresh.size, duplicate: events.length - fresh.size - unrecordable.size, quarantined: unrecordable.size };
+      return ledger.recordDeferred(writer.trx, unique);
     },
     { ensureOrganization: true },
   );
+  // Committed. A deferred event is counted again, with its final outcome, when it is applied.
+  const counted = new Set<string>();
+  observe?.(
+    events.map((event) => {
+      const first = !counted.has(event.id);
+      counted.add(event.id);
+      const reason = first ? unrecordable.get(event.id) : undefined;
+      if (reason !== undefined) return { event, outcome: 'quarantined', detail: `could not be recorded: ${reason}` };
+      return { event, outcome: first && fresh.has(event.id) ? 'deferred' : 'duplicate', detail: null };
+    }),
+  );
+  return { deferred: fresh.size, duplicate: events.length - fresh.size - unrecordable.size, quarantined: unrecordable.size };
 }
 
 export interface DeferredApplyResult extends ApplyResult {
@@ -43,9 +60,14 @@ export interface DeferredApplyResult extends ApplyResult {
 }
 
 /** Applies the oldest `limit` deferred events of the organization, exactly as a batch. */
-export async function applyDeferredEvents(db: Knex, organizationId: string, limit: number): Promise<DeferredApplyResult> {
+export async function applyDeferredEvents(
+  db: Knex,
+  organizationId: string,
+  limit: number,
+  observe?: EventObserver,
+): Promise<DeferredApplyResult> {
   const events = await ledger.loadDeferred(db, organizationId, limit);
-  const result = await applyDirectoryEvents(db, organizationId, events, { deferred: true });
+  const result = await applyDirectoryEvents(db, organizationId, events, { deferred: true, ...(observe ? { observe } : {}) });
   return { ...result, taken: events.length, remaining: await ledger.countDeferred(db, organizationId) };
 }
 

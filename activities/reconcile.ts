@@ -11,7 +11,9 @@ import { deleteSnapshot, insertSnapshotGroups, insertSnapshotUsers } from '../db
 import { directoriesToRead, whyNotRead, type DirectoryInfo } from '../domain/directories';
 import { NoDirectoryError, OrganizationNotFoundError, type Page, type ScalekitDirectory } from '../scalekit/directory';
 import type { ApplyCounts, PlanSummary, ReconcileCursor, ReconcileRequest, SnapshotGroup, SnapshotUser } from '../domain/reconcile';
+import type { WorkerMetrics } from '../observability/metrics';
 import { retryConflicts } from './apply-events';
+import { observeFullReconcile } from './event-metrics';
 import { withHeartbeat } from './heartbeat';
 import { stepReporter } from './run-steps';
 
@@ -40,6 +42,8 @@ export interface ReconcileDeps {
   db: Knex;
   directory: ScalekitDirectory | undefined;
   settings: ReconcileSettings;
+  /** Where a full reconcile's drift is recorded; undefined: nowhere. */
+  metrics?: WorkerMetrics;
 }
 
 function requireDirectory(deps: ReconcileDeps): ScalekitDirectory {
@@ -313,8 +317,10 @@ export function createReconcileActivities(deps: ReconcileDeps) {
       if (done?.status === 'completed' && done.result) return done.result;
       const roleAssignments = await roleAssignmentsOf(deps, organizationId, runFailure(done, organizationId, runId));
       const onStep = stepReporter(deps.db, runId, 'apply');
+      // Set when this attempt applied a full run (not when it found the run applied already).
+      let appliedFull = false;
       // Under the organization's lock: serialized with event batches of the same organization.
-      return withHeartbeat(() =>
+      const counts = await withHeartbeat(() =>
         withMirrorWriter(deps.db, organizationId, async (writer) => {
           const trx = writer.trx;
           const run = runFailure(await runs.getRun(trx, organizationId, runId), organizationId, runId);
@@ -356,9 +362,13 @@ export function createReconcileActivities(deps: ReconcileDeps) {
           }
           // The writer makes the transaction's change records when this returns, before the commit.
           onStep('change records');
+          appliedFull = run.kind === 'full';
           return result;
         }),
       ).finally(() => onStep.settled());
+      // Committed: what the run found drifted is now corrected.
+      if (appliedFull && deps.metrics) observeFullReconcile(deps.metrics, counts);
+      return counts;
     },
 
     /** A dry run's plan (status planned), to be applied on approval; refuses other runs. */

@@ -209,6 +209,15 @@ const schema = z
     WORKER_ACTIVITY_SLOTS: slots(20, 1),
     WORKER_SCALEKIT_SLOTS: slots(10, 0),
     WORKER_RECONCILE_SLOTS: slots(4, 0),
+    WORKER_METRICS_HOST: z.preprocess(
+      blankAsUnset,
+      z
+        .string()
+        .regex(/^[^\s:/]+$/, { message: 'expected a host or IP address to listen on, such as 0.0.0.0 or 127.0.0.1' })
+        .default('0.0.0.0'),
+    ),
+    WORKER_METRICS_PORT: port(9464),
+    WORKER_TEMPORAL_METRICS_PORT: port(9465),
     PORT: port(3000),
     PUBLIC_BASE_URL: optionalString.pipe(
       z
@@ -390,6 +399,11 @@ export interface Config {
   push: { url: string; secret: string } | undefined;
   /** Concurrent activities of the worker: the main task queue's, the Scalekit queue's and the reconcile queue's (0: not polled here). */
   worker: { activitySlots: number; scalekitSlots: number; reconcileSlots: number };
+  /**
+   * The worker's scrape target (`/metrics`, `/healthz`), and the local port of the Temporal
+   * runtime's own Prometheus exporter, which that `/metrics` includes.
+   */
+  workerMetrics: { host: string; port: number; temporalPort: number };
   port: number;
   /** Keys that encrypt what scimflow stores in Temporal (the first encrypts); none: stored as is. */
   payloadKeys: { id: string; key: Buffer }[];
@@ -457,6 +471,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     delivery: { appTaskQueue: e.APP_TASK_QUEUE, batch: e.APP_DELIVERY_BATCH, maxAttempts: e.APP_DELIVERY_ATTEMPTS },
     push: e.APP_WEBHOOK_URL && e.APP_WEBHOOK_SECRET ? { url: e.APP_WEBHOOK_URL, secret: e.APP_WEBHOOK_SECRET } : undefined,
     worker: { activitySlots: e.WORKER_ACTIVITY_SLOTS, scalekitSlots: e.WORKER_SCALEKIT_SLOTS, reconcileSlots: e.WORKER_RECONCILE_SLOTS },
+    workerMetrics: { host: e.WORKER_METRICS_HOST, port: e.WORKER_METRICS_PORT, temporalPort: e.WORKER_TEMPORAL_METRICS_PORT },
     port: e.PORT,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     trustProxy: e.TRUST_PROXY === 'true' || e.TRUST_PROXY === '1',

@@ -65,6 +65,8 @@ export interface ApplyCounts {
   };
   groups: { created: number; updated: number; deleted: number; restored: number; skippedNewer: number };
   drift: number;
+  /** Group memberships the run added or removed (absent in runs recorded before they were counted). */
+  memberships?: number;
   /** Role grants the run changed (absent in runs recorded before roles were resolved). */
   roles?: RoleCounts;
   /** Quarantined events applied after the run, their conflict cleared by it (absent in older runs). */

@@ -1,96 +1,129 @@
+import { collectDefaultMetrics, Counter, Gauge as PromGauge, Histogram, Registry } from 'prom-client';
+
 /**
- * A small Prometheus text-format registry: counters and histograms with labels. Label values are
- * bounded enums (status, outcome, reason), never ids, emails or secrets.
+ * The processes' Prometheus metrics, on prom-client (with its default process metrics: CPU,
+ * memory, event loop lag, GC). Label values are bounded enums (status, outcome, reason, event
+ * type, activity type), never ids, emails or secrets.
  */
+export abstract class ProcessMetrics {
+  readonly registry = new Registry();
+  /** Metrics read at scrape time (Gauge below), made on first use: their names come from the caller. */
+  private readonly scraped = new Map<string, PromGauge | Counter>();
 
-type Labels = Record<string, string>;
-
-function key(labels: Labels): string {
-  return Object.keys(labels)
-    .sort()
-    .map((k) => `${k}="${String(labels[k]).replace(/["\\\n]/g, '_')}"`)
-    .join(',');
-}
-
-class Counter {
-  private readonly values = new Map<string, number>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-  ) {}
-  inc(labels: Labels = {}, by = 1): void {
-    const k = key(labels);
-    this.values.set(k, (this.values.get(k) ?? 0) + by);
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
   }
-  get(labels: Labels = {}): number {
-    return this.values.get(key(labels)) ?? 0;
-  }
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
-    for (const [k, v] of this.values) lines.push(`${this.name}${k ? `{${k}}` : ''} ${v}`);
-    return lines.join('\n');
-  }
-}
 
-class Histogram {
-  private readonly series = new Map<string, { buckets: number[]; sum: number; count: number }>();
-  constructor(
-    readonly name: string,
-    readonly help: string,
-    readonly bounds: number[],
-  ) {}
-  observe(value: number, labels: Labels = {}): void {
-    const k = key(labels);
-    let s = this.series.get(k);
-    if (!s) {
-      s = { buckets: this.bounds.map(() => 0), sum: 0, count: 0 };
-      this.series.set(k, s);
+  /** The Prometheus text format: this process's metrics, then `gauges` (values read for this scrape). */
+  async render(gauges: Gauge[] = []): Promise<string> {
+    for (const g of gauges) this.setScraped(g);
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  private setScraped(g: Gauge): void {
+    let metric = this.scraped.get(g.name);
+    if (!metric) {
+      const config = { name: g.name, help: g.help, registers: [this.registry] };
+      metric = g.type === 'counter' ? new Counter(config) : new PromGauge(config);
+      this.scraped.set(g.name, metric);
     }
-    this.bounds.forEach((b, i) => {
-      if (value <= b) s.buckets[i] = (s.buckets[i] ?? 0) + 1;
-    });
-    s.sum += value;
-    s.count += 1;
-  }
-  render(): string {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} histogram`];
-    for (const [k, s] of this.series) {
-      const sep = k ? `${k},` : '';
-      this.bounds.forEach((b, i) => lines.push(`${this.name}_bucket{${sep}le="${b}"} ${s.buckets[i]}`));
-      lines.push(`${this.name}_bucket{${sep}le="+Inf"} ${s.count}`);
-      lines.push(`${this.name}_sum${k ? `{${k}}` : ''} ${s.sum}`);
-      lines.push(`${this.name}_count${k ? `{${k}}` : ''} ${s.count}`);
-    }
-    return lines.join('\n');
+    // Unknown right now: the family is listed without a sample, not given a made-up value.
+    metric.reset();
+    if (g.value === null) metric.remove();
+    else if (metric instanceof Counter) metric.inc(g.value);
+    else metric.set(g.value);
   }
 }
 
-export class Metrics {
-  readonly webhookDeliveries = new Counter(
-    'scimflow_webhook_deliveries_total',
-    'Webhook deliveries by HTTP status and result (accepted, ignored, quarantined, rejected, aborted by the client, unavailable).',
-  );
-  readonly webhookSeconds = new Histogram(
-    'scimflow_webhook_duration_seconds',
-    'Time to answer a webhook delivery.',
-    [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-  );
-  readonly httpRequests = new Counter('scimflow_http_requests_total', 'HTTP requests by route and status.');
-
-  render(gauges: Gauge[] = []): string {
-    const parts = [this.webhookDeliveries.render(), this.webhookSeconds.render(), this.httpRequests.render()];
-    for (const g of gauges) {
-      parts.push(`# HELP ${g.name} ${g.help}\n# TYPE ${g.name} ${g.type ?? 'gauge'}${g.value === null ? '' : `\n${g.name} ${g.value}`}`);
-    }
-    return `${parts.join('\n')}\n`;
-  }
+/** The API's metrics. */
+export class Metrics extends ProcessMetrics {
+  readonly webhookDeliveries = new Counter({
+    name: 'scimflow_webhook_deliveries_total',
+    help: 'Webhook deliveries by HTTP status and result (accepted, ignored, quarantined, rejected, aborted by the client, unavailable).',
+    labelNames: ['result', 'status'] as const,
+    registers: [this.registry],
+  });
+  readonly webhookSeconds = new Histogram({
+    name: 'scimflow_webhook_duration_seconds',
+    help: 'Time to answer a webhook delivery.',
+    labelNames: ['result'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly httpRequests = new Counter({
+    name: 'scimflow_http_requests_total',
+    help: 'HTTP requests by route and status.',
+    labelNames: ['route', 'status'] as const,
+    registers: [this.registry],
+  });
 }
 
-/** A value read at scrape time; null: unknown right now (the line is left out, not faked). */
+/** A value read at scrape time; null: unknown right now (the sample is left out, not faked). */
 export interface Gauge {
   name: string;
   help: string;
   value: number | null;
   /** A total that only grows, read from the database (rate() applies): a counter. */
   type?: 'counter';
+}
+
+/** Seconds from a directory change to its commit: a webhook's second, a paused organization's days. */
+const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400];
+
+/** The worker's metrics, recorded where things happen (activities/event-metrics.ts, worker/activity-metrics.ts). */
+export class WorkerMetrics extends ProcessMetrics {
+  readonly events = new Counter({
+    name: 'scimflow_events_total',
+    help: 'Directory events resolved by the worker, by event type and ledger outcome (applied, duplicate, stale, quarantined, deferred).',
+    labelNames: ['event_type', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly quarantines = new Counter({
+    name: 'scimflow_events_quarantined_total',
+    help: 'Events the worker quarantined while applying them, by event type and reason class (unique_violation, integrity_constraint, invalid_data, database_other, unrecordable, other).',
+    labelNames: ['event_type', 'reason_class'] as const,
+    registers: [this.registry],
+  });
+  readonly provisioningSeconds = new Histogram({
+    name: 'scimflow_provisioning_latency_seconds',
+    help: "Time from a directory change (from=occurred: Scalekit's occurred_at; from=received: the webhook's receipt; from=committed: its commit in the mirror) to its commit in the mirror (to=mirror) or in the application (to=application: Temporal-native delivery; to=application_push: the signed HTTP push), for everything but deprovisioning.",
+    labelNames: ['from', 'to'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly deprovisioningSeconds = new Histogram({
+    name: 'scimflow_deprovisioning_latency_seconds',
+    help: 'As scimflow_provisioning_latency_seconds, for users deleted or deactivated in the directory.',
+    labelNames: ['from', 'to'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly activityFailures = new Counter({
+    name: 'scimflow_activity_failures_total',
+    help: 'Activity attempts that failed, by activity type and error class (the failure type Temporal records: DatabaseUnavailable, PermanentDataError, …).',
+    labelNames: ['activity', 'error_class'] as const,
+    registers: [this.registry],
+  });
+  readonly activityRetries = new Counter({
+    name: 'scimflow_activity_retries_total',
+    help: 'Activity attempts after the first (Temporal retrying), by activity type.',
+    labelNames: ['activity'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileDrift = new Counter({
+    name: 'scimflow_reconcile_drift_total',
+    help: 'What full reconciles found drifted from the directory and corrected, by kind (users, memberships, roles).',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileRolesRight = new Histogram({
+    name: 'scimflow_reconcile_roles_right_ratio',
+    help: 'Per full reconcile, the share of its users whose roles were already right.',
+    buckets: [0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.999, 1],
+    registers: [this.registry],
+  });
 }

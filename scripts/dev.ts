@@ -219,6 +219,8 @@ async function main(): Promise<void> {
     TEMPORAL_ADDRESS: temporalAddress,
     OPERATOR_API_TOKEN: config.operatorApiToken ?? secrets.operatorApiToken,
     SCIMFLOW_EXIT_WITH_PARENT: '1',
+    // The worker's metrics on this machine only.
+    WORKER_METRICS_HOST: process.env.WORKER_METRICS_HOST || '127.0.0.1',
   };
   if (codecListen && !config.codecListen && temporalUi) {
     const ui = new URL(temporalUi);

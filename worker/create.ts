@@ -3,6 +3,7 @@ import { Worker, type NativeConnection, type WorkflowBundleOption } from '@tempo
 import type { Knex } from 'knex';
 import { fileURLToPath } from 'node:url';
 import { createActivities, pickActivities, type ActivityDeps } from '../activities/index';
+import { activityMetrics } from './activity-metrics';
 import {
   PUSH_ACTIVITIES,
   pushTaskQueue,
@@ -92,6 +93,7 @@ export async function createWorker(options: WorkerOptions): Promise<ScimflowWork
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
     // Let in-flight batches finish on deploys instead of abandoning them.
     shutdownGraceTime: options.shutdownGraceTime ?? '30 seconds',
+    ...(options.activities.metrics ? { interceptors: { activity: [activityMetrics(options.activities.metrics)] } } : {}),
   };
   const activitySlots = options.activitySlots ?? DEFAULT_ACTIVITY_SLOTS;
   const main = await Worker.create({

@@ -5,6 +5,7 @@ import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { ConfigError, exitWithParent, loadConfig } from '../config/index';
 import { createDatabase } from '../db/connection';
 import { createLogger } from '../observability/logger';
+import { WorkerMetrics } from '../observability/metrics';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { dataConverter, describeEncryption } from '../temporal/codec';
 import { keepEnsuringRetentionSchedule } from '../temporal/retention';
@@ -13,6 +14,7 @@ import { pushTaskQueue, reconcileTaskQueue, scalekitTaskQueue } from '../tempora
 import { wakeWaitingDeliveries } from '../activities/delivery';
 import { deliverySettings } from '../domain/delivery';
 import { createWorker } from './create';
+import { serveWorkerMetrics } from './metrics-server';
 import { temporalLogTo } from './runtime-log';
 
 /**
@@ -29,7 +31,21 @@ async function main(): Promise<void> {
   const logger = createLogger({ level: config.logLevel, base: { service: 'scimflow-worker' } });
   // The Temporal runtime's own lines go through the same structured logger (errors described the
   // bounded way; refusals as one line with the reason).
-  Runtime.install({ logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN', temporalLogTo(logger)) });
+  // Its metrics (the Temporal SDK's own: task slots, poll and schedule-to-start latencies, …) on
+  // this machine only: the worker's /metrics includes them.
+  const temporalMetrics = `127.0.0.1:${config.workerMetrics.temporalPort}`;
+  Runtime.install({
+    logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN', temporalLogTo(logger)),
+    telemetryOptions: { metrics: { prometheus: { bindAddress: temporalMetrics } } },
+  });
+  const metrics = new WorkerMetrics();
+  // Before the worker runs: a worker nobody can scrape fails at start, not silently.
+  const metricsServer = await serveWorkerMetrics({
+    metrics,
+    host: config.workerMetrics.host,
+    port: config.workerMetrics.port,
+    temporalMetricsUrl: `http://${temporalMetrics}/metrics`,
+  });
   const address = config.temporal.address ?? `127.0.0.1:${config.dev.temporalPort}`;
   // One connection per activity slot, so a full worker never waits for the pool; the Scalekit and
   // reconcile queues' activities (plans and applies hold one for minutes) get connections of their
@@ -89,6 +105,7 @@ async function main(): Promise<void> {
       retention: { ...config.retention, logger },
       ...(deliveryDeps ? { delivery: deliveryDeps } : {}),
       ...(config.push ? { push: config.push } : {}),
+      metrics,
     },
   });
   if (deliveryDeps) {
@@ -153,6 +170,7 @@ async function main(): Promise<void> {
     appTaskQueue: config.delivery.appTaskQueue ?? null,
     // The push's URL and secret are not logged.
     appPush: config.push !== undefined,
+    metrics: `http://${config.workerMetrics.host}:${config.workerMetrics.port}/metrics`,
   });
   await worker.run();
   stopping.abort();
@@ -162,6 +180,7 @@ async function main(): Promise<void> {
   await db.destroy();
   await scalekitDb?.destroy();
   await reconcileDb?.destroy();
+  await new Promise((resolve) => metricsServer.close(resolve));
   logger.info('worker stopped');
 }
 

@@ -202,9 +202,9 @@ export function healthRouter(deps: HealthDeps): Router {
     ctx.body = { status: ready ? 'ready' : 'not_ready', checks: { postgres, temporal }, worker: temporal ? await worker(deps) : null };
   });
   router.get('/metrics', async (ctx) => {
-    ctx.type = 'text/plain; version=0.0.4';
     const [state, retention, delivery] = await Promise.all([stateGauges(deps.db), retentionGauges(deps.db), deliveryGauges(deps.db)]);
-    ctx.body = deps.metrics.render([...state, ...retention, ...delivery]);
+    ctx.body = await deps.metrics.render([...state, ...retention, ...delivery]);
+    ctx.type = deps.metrics.contentType;
   });
   return router;
 }

@@ -46,8 +46,8 @@ export function webhookRouter(deps: WebhookDeps): Router {
   router.post(WEBHOOK_PATH, async (ctx) => {
     const started = process.hrtime.bigint();
     const finish = (result: string) => {
-      deps.metrics.webhookDeliveries.inc({ status: String(ctx.status), result });
-      deps.metrics.webhookSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9, { result });
+      deps.metrics.webhookDeliveries.inc({ result, status: String(ctx.status) });
+      deps.metrics.webhookSeconds.observe({ result }, Number(process.hrtime.bigint() - started) / 1e9);
     };
     try {
       await handle(ctx, deps, finish);
@@ -59,8 +59,8 @@ export function webhookRouter(deps: WebhookDeps): Router {
         deps.logger.info('webhook upload aborted by the client; nothing recorded', { webhookId: ctx.get('webhook-id') || undefined });
       }
       deps.metrics.webhookDeliveries.inc({
-        status: String(status),
         result: aborted ? 'aborted' : status < 500 ? 'rejected' : 'unavailable',
+        status: String(status),
       });
       throw err;
     }

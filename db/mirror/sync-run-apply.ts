@@ -187,8 +187,9 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
     }
   }
   o.onStep?.('memberships');
+  let memberships = 0;
   if (usersUpserted.length > 0) {
-    await trx.raw(
+    const removed = await trx.raw(
       `WITH ${DESIRED_USERS},
        target AS (SELECT d.id, d.groups FROM desired d WHERE d.id = ANY(:upserted::text[]))
        DELETE FROM group_memberships m
@@ -196,7 +197,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
         WHERE m.organization_id = :org AND m.user_id = t.id AND NOT (m.group_id = ANY(t.groups))`,
       { ...params, upserted: usersUpserted },
     );
-    await trx.raw(
+    const added = await trx.raw(
       `WITH ${DESIRED_USERS}
        INSERT INTO group_memberships (organization_id, group_id, user_id)
        SELECT :org, g, d.id FROM desired d, unnest(d.groups) g
@@ -205,6 +206,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
        ON CONFLICT DO NOTHING`,
       { ...params, upserted: usersUpserted },
     );
+    memberships = rowCount(removed) + rowCount(added);
   }
 
   // Record each planned change's outcome: applied, skipped (changed since the plan), or failed.
@@ -264,6 +266,7 @@ export async function applyPlan(trx: Knex.Transaction, o: PlanOptions): Promise<
     );
 
   const result = await appliedCounts(trx, run.id, failed.size);
+  result.memberships = memberships;
   // Roles follow: every user's grants are resolved again (this also repairs any that drifted).
   o.onStep?.('roles');
   const roleChanges = await resolveUserRoles(
@@ -300,4 +303,9 @@ export async function learnDirectories(trx: Knex.Transaction, organizationId: st
         AND g.directory_id IS DISTINCT FROM s.directory_id`,
     [runId, organizationId],
   );
+}
+
+/** Rows a statement changed, from knex's raw result on PostgreSQL. */
+function rowCount(result: unknown): number {
+  return Number((result as { rowCount?: number | null }).rowCount ?? 0);
 }

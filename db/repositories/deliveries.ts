@@ -85,6 +85,41 @@ export async function saveDelivery(db: Db, organizationId: string, channel: Deli
 }
 
 /** Records that the application acknowledged every record up to `sequence`. */
+/** A record the application has just committed: how long since its directory change and since its commit in the mirror. */
+export interface DeliveredRecord {
+  kind: string;
+  /** Null when the record's directory change time is not known. */
+  secondsSinceOccurred: number | null;
+  secondsSinceCommitted: number;
+}
+
+/**
+ * The records after the channel's cursor up to `sequence`: what a delivery that reached
+ * `sequence` has just delivered (none when the cursor is there already: a retried save).
+ */
+export async function recordsDeliveredThrough(
+  db: Db,
+  organizationId: string,
+  channel: DeliveryChannel,
+  sequence: number,
+): Promise<DeliveredRecord[]> {
+  const { rows } = (await db.raw(
+    `SELECT r.kind,
+            extract(epoch FROM clock_timestamp() - r.occurred_at)::float8 AS occurred,
+            extract(epoch FROM clock_timestamp() - r.committed_at)::float8 AS committed
+       FROM change_records r
+      WHERE r.organization_id = ?
+        AND r.sequence > coalesce((SELECT d.delivered_sequence FROM change_deliveries d WHERE d.organization_id = ? AND d.channel = ?), 0)
+        AND r.sequence <= ?`,
+    [organizationId, organizationId, channel, sequence],
+  )) as { rows: { kind: string; occurred: number | null; committed: number }[] };
+  return rows.map((r) => ({
+    kind: r.kind,
+    secondsSinceOccurred: r.occurred === null ? null : Math.max(0, Number(r.occurred)),
+    secondsSinceCommitted: Math.max(0, Number(r.committed)),
+  }));
+}
+
 export async function saveDelivered(db: Db, organizationId: string, channel: DeliveryChannel, sequence: number): Promise<void> {
   await db.raw(
     `INSERT INTO change_deliveries AS d (organization_id, channel, delivered_sequence, delivered_at, updated_at)

@@ -8,6 +8,7 @@ import { decodeSecret } from '../../scalekit/webhook';
 import { freePort } from '../../scripts/lib/ports';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { envelope, nanoTime, T } from '../support/webhooks';
+import { counterValue } from '../support/metrics';
 
 /**
  * Scalekit retries a 5xx a few times over hours and then drops the event: a 5xx that is not an
@@ -124,7 +125,7 @@ describe('the webhook address', () => {
   });
 
   it('counts an upload the client aborts as the client’s, not as an outage, and logs no error', async () => {
-    const before = stack.metrics.webhookDeliveries.get({ status: '400', result: 'aborted' });
+    const before = await counterValue(stack.metrics.webhookDeliveries, { status: '400', result: 'aborted' });
     const url = new URL(stack.baseUrl);
     await new Promise<void>((resolve, reject) => {
       const socket = connect(Number(url.port), url.hostname, () => {
@@ -144,10 +145,13 @@ describe('the webhook address', () => {
       socket.on('close', () => resolve());
       socket.on('error', reject);
     });
-    await eventually(async () => stack.metrics.webhookDeliveries.get({ status: '400', result: 'aborted' }) === before + 1, {
-      timeoutMs: 60_000,
-    });
-    expect(stack.metrics.webhookDeliveries.get({ status: '500', result: 'unavailable' })).toBe(0);
+    await eventually(
+      async () => (await counterValue(stack.metrics.webhookDeliveries, { status: '400', result: 'aborted' })) === before + 1,
+      {
+        timeoutMs: 60_000,
+      },
+    );
+    expect(await counterValue(stack.metrics.webhookDeliveries, { status: '500', result: 'unavailable' })).toBe(0);
     const lines = stack.logs.map((l) => JSON.parse(l) as { level: string; msg: string });
     expect(lines.filter((l) => l.level === 'error')).toEqual([]);
     expect(lines.some((l) => l.msg.includes('aborted by the client'))).toBe(true);
@@ -427,7 +431,7 @@ describe('any signed delivery', () => {
       const orgs = new Set(accepted.map((s) => (JSON.parse(s.body.toString()) as { organization_id: string }).organization_id));
       for (const org of orgs) duplicates += (await stack.workflows.status(org))?.duplicates ?? 0;
       expect(duplicates).toBe(accepted.length);
-      expect(stack.metrics.webhookDeliveries.get({ status: '503', result: 'unavailable' })).toBe(0);
+      expect(await counterValue(stack.metrics.webhookDeliveries, { status: '503', result: 'unavailable' })).toBe(0);
     },
     900_000 * Math.ceil(RUNS / DEFAULT_RUNS),
   );

@@ -2,7 +2,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, type WorkflowBundle } from '@temporalio/worker';
+import { bundleWorkflowCode, NativeConnection, type WorkflowBundle } from '@temporalio/worker';
 import { inject } from 'vitest';
 import type { ReconcileSettings } from '../../activities/reconcile';
 import type { RetentionOptions } from '../../activities/retention';
@@ -11,7 +11,7 @@ import type { ScalekitCredentials } from '../../config/index';
 import { createScalekitClient, ScalekitDirectory } from '../../scalekit/directory';
 import { PortalLinks } from '../../scalekit/portal';
 import { memoryLogger } from '../../observability/logger';
-import { Metrics } from '../../observability/metrics';
+import { Metrics, WorkerMetrics } from '../../observability/metrics';
 import { WebhookVerifier } from '../../scalekit/webhook';
 import { deliverySettings, type DeliverySettings } from '../../domain/delivery';
 import { pushTaskQueue } from '../../temporal/task-queues';
@@ -20,28 +20,14 @@ import { DeliveryWorkflows } from '../../temporal/delivery';
 import { dataConverter, encryptionCodec, type PayloadKey } from '../../temporal/codec';
 import { createWorker, WORKFLOWS_PATH, type ScimflowWorker } from '../../worker/create';
 import { organizationName } from '../../db/repositories/organizations';
+import { serveWorkerMetrics } from '../../worker/metrics-server';
 import { createTestDatabase, type TestDatabase } from './db';
 import { newSecret, signedHeaders } from './webhooks';
+import { installTestRuntime } from './runtime';
 
-/** Activity types whose failures a test causes on purpose (Scalekit unreachable): not test output. */
-const expectedFailures = new Set<string>();
-export function expectActivityFailures(...activityTypes: string[]): void {
-  for (const t of activityTypes) expectedFailures.add(t);
-}
+export { expectActivityFailures } from './runtime';
 
-// Worker state changes are not test output; warnings and errors still show.
-try {
-  Runtime.install({
-    logger: new DefaultLogger('WARN', ({ level, message, meta, timestampNanos }) => {
-      if (message === 'Activity failed' && expectedFailures.has(String(meta?.activityType))) return;
-      // The Scalekit and reconcile queues' workers run activities only, as they should.
-      if (message.startsWith('No workflows registered')) return;
-      console.error(`${new Date(Number(timestampNanos / 1_000_000n)).toISOString()} [${level}] ${message}`, meta ?? '');
-    }),
-  });
-} catch {
-  // already installed in this process
-}
+installTestRuntime();
 
 let bundle: Promise<WorkflowBundle> | undefined;
 /** The workflow bundle, built once per test file. */
@@ -66,6 +52,9 @@ export interface Stack {
   /** Operators' commands to the signed HTTP push (throw DeliveryOffError without `push`). */
   pushDeliveries: DeliveryWorkflows;
   metrics: Metrics;
+  /** The worker's metrics, served at `workerMetricsUrl` as the worker process serves them. */
+  workerMetrics: WorkerMetrics;
+  workerMetricsUrl: string;
   logs: string[];
   /** POSTs a signed delivery of `body` (a string is sent byte for byte). */
   deliver(body: string | object, headers?: Record<string, string>): Promise<Response>;
@@ -105,6 +94,11 @@ export interface StackOptions {
   delivery?: DeliverySettings;
   /** Signed HTTP push of the change stream to `url` (its queue is the stack's push queue); off by default. */
   push?: { url: string; secret: string; settings?: Partial<Omit<DeliverySettings, 'appTaskQueue'>> };
+  /**
+   * The Temporal runtime's metrics exporter (installed by the test file first, see
+   * support/runtime.ts): the worker's /metrics includes what it serves.
+   */
+  temporalMetricsUrl?: string;
 }
 
 /** API + worker in this process against the run's Temporal dev server and a fresh database. */
@@ -141,6 +135,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
   const server = await listen(createApp(deps));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const workerMetrics = new WorkerMetrics();
+  const metricsServer = await serveWorkerMetrics({
+    metrics: workerMetrics,
+    host: '127.0.0.1',
+    port: 0,
+    ...(options.temporalMetricsUrl ? { temporalMetricsUrl: options.temporalMetricsUrl } : {}),
+  });
+  const workerMetricsUrl = `http://127.0.0.1:${(metricsServer.address() as AddressInfo).port}/metrics`;
 
   let worker: ScimflowWorker | undefined;
   let running: Promise<void> | undefined;
@@ -157,6 +159,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     deliveries,
     pushDeliveries,
     metrics,
+    workerMetrics,
+    workerMetricsUrl,
     logs: logger.lines,
     async deliver(body, headers) {
       const text = typeof body === 'string' ? body : JSON.stringify(body);
@@ -194,6 +198,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
           retention: options.retention,
           ...(options.delivery || pushSettings ? { delivery: { taskQueue, settings: options.delivery, push: pushSettings } } : {}),
           ...(options.push ? { push: { url: options.push.url, secret: options.push.secret } } : {}),
+          metrics: workerMetrics,
         },
         workflowBundle: await workflowBundle(),
         ...(options.scalekitSlots !== undefined ? { scalekitSlots: options.scalekitSlots } : {}),
@@ -216,6 +221,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       // Workflows of this file end with it, so the shared server does not keep retrying them.
       await terminateAll(client, taskQueue).catch(() => undefined);
       await new Promise((r) => server.close(r));
+      await new Promise((r) => metricsServer.close(r));
       await connection.close();
       await database.drop();
     },

@@ -28,6 +28,7 @@ describe('parseConfig defaults', () => {
       temporal: { address: undefined, namespace: 'default', taskQueue: 'scimflow' },
       delivery: { appTaskQueue: undefined, batch: 500, maxAttempts: 10 },
       worker: { activitySlots: 20, scalekitSlots: 10, reconcileSlots: 4 },
+      workerMetrics: { host: '0.0.0.0', port: 9464, temporalPort: 9465 },
       port: 3000,
       publicBaseUrl: undefined,
       trustProxy: false,
@@ -118,6 +119,9 @@ describe('parseConfig defaults', () => {
       APP_DELIVERY_ATTEMPTS: '4',
       WORKER_SCALEKIT_SLOTS: '0',
       WORKER_RECONCILE_SLOTS: '2',
+      WORKER_METRICS_HOST: '10.0.0.5',
+      WORKER_METRICS_PORT: '19464',
+      WORKER_TEMPORAL_METRICS_PORT: '19465',
     });
     expect(config).toEqual({
       // Trailing slashes dropped so paths can be appended.
@@ -128,6 +132,7 @@ describe('parseConfig defaults', () => {
       temporal: { address: 'temporal:7233', namespace: 'prod', taskQueue: 'scim' },
       delivery: { appTaskQueue: 'acme-app', batch: 200, maxAttempts: 4 },
       worker: { activitySlots: 40, scalekitSlots: 0, reconcileSlots: 2 },
+      workerMetrics: { host: '10.0.0.5', port: 19464, temporalPort: 19465 },
       port: 8080,
       publicBaseUrl: 'https://scim.example.com',
       trustProxy: true,

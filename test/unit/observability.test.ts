@@ -139,31 +139,35 @@ describe('logger', () => {
   });
 });
 
-describe('metrics (Prometheus text format)', () => {
+describe('metrics (Prometheus text format, prom-client)', () => {
   function section(text: string, name: string): string[] {
-    return text.split('\n').filter((l) => l.includes(name));
+    return text.split('\n').filter((l) => l.startsWith(`${name}`) || l.startsWith(`# HELP ${name} `) || l.startsWith(`# TYPE ${name} `));
   }
 
-  it('renders HELP and TYPE for each metric even before any observation, and ends with a newline', () => {
-    const text = new Metrics().render();
+  it('lists each scimflow family with HELP and TYPE even before any observation, and ends with a newline', async () => {
+    const text = await new Metrics().render();
     expect(text.endsWith('\n')).toBe(true);
     expect(text).toContain('# TYPE scimflow_webhook_deliveries_total counter');
     expect(text).toContain('# TYPE scimflow_webhook_duration_seconds histogram');
     expect(text).toContain('# TYPE scimflow_http_requests_total counter');
     expect(text).toMatch(/^# HELP scimflow_webhook_deliveries_total \S.*$/m);
-    // No samples yet.
-    expect(text.split('\n').filter((l) => l !== '' && !l.startsWith('#'))).toEqual([]);
+    // No scimflow samples yet.
+    expect(text.split('\n').filter((l) => l.startsWith('scimflow_'))).toEqual([]);
   });
 
-  it('renders counters per label set, labels sorted by name', () => {
+  it("includes the process's default metrics", async () => {
+    const text = await new Metrics().render();
+    expect(text).toContain('# TYPE process_cpu_user_seconds_total counter');
+    expect(text).toContain('# TYPE nodejs_eventloop_lag_seconds gauge');
+    expect(text).toMatch(/^process_resident_memory_bytes \d+/m);
+  });
+
+  it('counts per label set, with the labels as the webhook route and the tests read them', async () => {
     const m = new Metrics();
-    m.webhookDeliveries.inc({ status: '202', result: 'accepted' });
-    m.webhookDeliveries.inc({ result: 'accepted', status: '202' }); // same series, other key order
-    m.webhookDeliveries.inc({ status: '400', result: 'rejected' }, 3);
-    expect(m.webhookDeliveries.get({ status: '202', result: 'accepted' })).toBe(2);
-    expect(m.webhookDeliveries.get({ status: '500', result: 'nope' })).toBe(0);
-    const lines = section(m.render(), 'scimflow_webhook_deliveries_total');
-    expect(lines).toEqual([
+    m.webhookDeliveries.inc({ result: 'accepted', status: '202' });
+    m.webhookDeliveries.inc({ status: '202', result: 'accepted' }); // same series, other key order
+    m.webhookDeliveries.inc({ result: 'rejected', status: '400' }, 3);
+    expect(section(await m.render(), 'scimflow_webhook_deliveries_total')).toEqual([
       expect.stringMatching(/^# HELP scimflow_webhook_deliveries_total /),
       '# TYPE scimflow_webhook_deliveries_total counter',
       'scimflow_webhook_deliveries_total{result="accepted",status="202"} 2',
@@ -171,82 +175,63 @@ describe('metrics (Prometheus text format)', () => {
     ]);
   });
 
-  it('renders an unlabelled counter without braces', () => {
+  it('renders histograms with cumulative buckets (le is "less or equal"), +Inf, sum and count', async () => {
     const m = new Metrics();
-    m.httpRequests.inc();
-    m.httpRequests.inc();
-    expect(section(m.render(), 'scimflow_http_requests_total').at(-1)).toBe('scimflow_http_requests_total 2');
-  });
-
-  it('neutralizes quotes, backslashes and newlines in label values', () => {
-    const m = new Metrics();
-    m.httpRequests.inc({ route: 'a"b\\c\nd' });
-    const sample = section(m.render(), 'scimflow_http_requests_total').at(-1) ?? '';
-    expect(sample).toBe('scimflow_http_requests_total{route="a_b_c_d"} 1');
-  });
-
-  it('renders histograms with cumulative buckets, +Inf, sum and count', () => {
-    const m = new Metrics();
-    for (const v of [0.003, 0.02, 0.02, 0.7, 9]) m.webhookSeconds.observe(v, { result: 'accepted' });
-    const lines = section(m.render(), 'scimflow_webhook_duration_seconds');
+    for (const v of [0.003, 0.02, 0.1, 0.7, 9]) m.webhookSeconds.observe({ result: 'accepted' }, v);
+    const lines = section(await m.render(), 'scimflow_webhook_duration_seconds');
     expect(lines).toEqual([
       expect.stringMatching(/^# HELP scimflow_webhook_duration_seconds /),
       '# TYPE scimflow_webhook_duration_seconds histogram',
-      'scimflow_webhook_duration_seconds_bucket{result="accepted",le="0.005"} 1',
-      'scimflow_webhook_duration_seconds_bucket{result="accepted",le="0.01"} 1',
-      'scimflow_webhook_duration_seconds_bucket{result="accepted",le="0.025"} 3',
-      'scimflow_webhook_duration_seconds_bucket{result="accepted",le="0.05"} 3',
-      'scimflow_webhook_duration_seconds_bucket{result="accepted",le="0.1"} 3',
-      'scimflow_webhook_duration_seconds_bucket{result="accepted",le="0.25"} 3',
-      'scimflow_webhook_duration_seconds_bucket{result="accepted",le="0.5"} 3',
-      'scimflow_webhook_duration_seconds_bucket{result="accepted",le="1"} 4',
-      'scimflow_webhook_duration_seconds_bucket{result="accepted",le="2.5"} 4',
-      'scimflow_webhook_duration_seconds_bucket{result="accepted",le="5"} 4',
-      'scimflow_webhook_duration_seconds_bucket{result="accepted",le="+Inf"} 5',
-      'scimflow_webhook_duration_seconds_sum{result="accepted"} 9.743',
+      'scimflow_webhook_duration_seconds_bucket{le="0.005",result="accepted"} 1',
+      'scimflow_webhook_duration_seconds_bucket{le="0.01",result="accepted"} 1',
+      'scimflow_webhook_duration_seconds_bucket{le="0.025",result="accepted"} 2',
+      'scimflow_webhook_duration_seconds_bucket{le="0.05",result="accepted"} 2',
+      'scimflow_webhook_duration_seconds_bucket{le="0.1",result="accepted"} 3',
+      'scimflow_webhook_duration_seconds_bucket{le="0.25",result="accepted"} 3',
+      'scimflow_webhook_duration_seconds_bucket{le="0.5",result="accepted"} 3',
+      'scimflow_webhook_duration_seconds_bucket{le="1",result="accepted"} 4',
+      'scimflow_webhook_duration_seconds_bucket{le="2.5",result="accepted"} 4',
+      'scimflow_webhook_duration_seconds_bucket{le="5",result="accepted"} 4',
+      'scimflow_webhook_duration_seconds_bucket{le="+Inf",result="accepted"} 5',
+      'scimflow_webhook_duration_seconds_sum{result="accepted"} 9.823',
       'scimflow_webhook_duration_seconds_count{result="accepted"} 5',
     ]);
   });
 
-  it('counts a value equal to a bound in that bucket (le is "less or equal")', () => {
+  it('escapes quotes, backslashes and newlines in label values', async () => {
     const m = new Metrics();
-    m.webhookSeconds.observe(0.1);
-    const text = m.render();
-    expect(text).toContain('scimflow_webhook_duration_seconds_bucket{le="0.05"} 0\n');
-    expect(text).toContain('scimflow_webhook_duration_seconds_bucket{le="0.1"} 1\n');
+    m.httpRequests.inc({ route: 'a"b\\c\nd', status: '200' });
+    expect(section(await m.render(), 'scimflow_http_requests_total').at(-1)).toBe(
+      'scimflow_http_requests_total{route="a\\"b\\\\c\\nd",status="200"} 1',
+    );
   });
 
-  it('renders an unlabelled histogram series with only `le` in its buckets and no braces on sum/count', () => {
+  it('renders the values read at scrape time, leaves an unknown one without a sample, and types a total as a counter', async () => {
     const m = new Metrics();
-    m.webhookSeconds.observe(2);
-    const text = m.render();
-    expect(text).toContain('scimflow_webhook_duration_seconds_bucket{le="+Inf"} 1\n');
-    expect(text).toContain('scimflow_webhook_duration_seconds_sum 2\n');
-    expect(text).toContain('scimflow_webhook_duration_seconds_count 1\n');
+    const read = (held: number | null) => [
+      { name: 'scimflow_held_users', help: 'Held.', value: held },
+      { name: 'scimflow_change_records_written_total', help: 'Written.', value: 7, type: 'counter' as const },
+    ];
+    let text = await m.render(read(3));
+    expect(text).toContain('# TYPE scimflow_held_users gauge\nscimflow_held_users 3\n');
+    expect(text).toContain('# TYPE scimflow_change_records_written_total counter\nscimflow_change_records_written_total 7\n');
+    text = await m.render(read(null));
+    expect(text).toContain('# TYPE scimflow_held_users gauge\n');
+    expect(text).not.toMatch(/^scimflow_held_users /m);
+    // A total read again is the value read, not added to the last one.
+    expect(text).toContain('scimflow_change_records_written_total 7\n');
   });
 
-  it('keeps histogram series with different labels apart', () => {
-    const m = new Metrics();
-    m.webhookSeconds.observe(0.001, { result: 'accepted' });
-    m.webhookSeconds.observe(3, { result: 'rejected' });
-    const text = m.render();
-    expect(text).toContain('scimflow_webhook_duration_seconds_count{result="accepted"} 1\n');
-    expect(text).toContain('scimflow_webhook_duration_seconds_count{result="rejected"} 1\n');
-    expect(text).toContain('scimflow_webhook_duration_seconds_bucket{result="accepted",le="0.005"} 1\n');
-    expect(text).toContain('scimflow_webhook_duration_seconds_bucket{result="rejected",le="0.005"} 0\n');
-  });
-
-  it('every sample line is well formed', () => {
+  it('every sample line is well formed', async () => {
     const m = new Metrics();
     m.webhookDeliveries.inc({ status: '202', result: 'accepted' });
-    m.webhookSeconds.observe(0.2, { result: 'accepted' });
+    m.webhookSeconds.observe({ result: 'accepted' }, 0.2);
     m.httpRequests.inc({ route: '/healthz', status: '200' });
     const sample = /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*"(,[a-zA-Z_][a-zA-Z0-9_]*="[^"\\\n]*")*\})? -?[0-9.e+-]+$/;
-    const lines = m
-      .render()
+    const lines = (await m.render())
       .trimEnd()
       .split('\n')
-      .filter((l) => !l.startsWith('#'));
+      .filter((l) => l.startsWith('scimflow_'));
     expect(lines.length).toBeGreaterThan(0);
     for (const l of lines) expect(l).toMatch(sample);
   });
