@@ -16,6 +16,7 @@ import { deliverySettings } from '../domain/delivery';
 import { createWorker } from './create';
 import { serveWorkerMetrics } from './metrics-server';
 import { temporalLogTo } from './runtime-log';
+import { portInUse } from '../scripts/lib/ports';
 
 /**
  * The workflow bundle `npm run build` writes beside this file (dist/workflow-bundle.js), when this
@@ -33,18 +34,31 @@ async function main(): Promise<void> {
   // bounded way; refusals as one line with the reason).
   // Its metrics (the Temporal SDK's own: task slots, poll and schedule-to-start latencies, …) on
   // this machine only: the worker's /metrics includes them.
+  // A port another process holds (a second worker on the host, another exporter) leaves the
+  // worker without that endpoint, said in the log, and working: Prometheus shows the target down.
   const temporalMetrics = `127.0.0.1:${config.workerMetrics.temporalPort}`;
+  const temporalMetricsFree = !(await portInUse(config.workerMetrics.temporalPort));
+  if (!temporalMetricsFree) {
+    logger.error("the Temporal runtime's metrics are not exported: the port is in use (WORKER_TEMPORAL_METRICS_PORT)", {
+      address: temporalMetrics,
+    });
+  }
   Runtime.install({
     logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN', temporalLogTo(logger)),
-    telemetryOptions: { metrics: { prometheus: { bindAddress: temporalMetrics } } },
+    ...(temporalMetricsFree ? { telemetryOptions: { metrics: { prometheus: { bindAddress: temporalMetrics } } } } : {}),
   });
   const metrics = new WorkerMetrics();
-  // Before the worker runs: a worker nobody can scrape fails at start, not silently.
   const metricsServer = await serveWorkerMetrics({
     metrics,
     host: config.workerMetrics.host,
     port: config.workerMetrics.port,
-    temporalMetricsUrl: `http://${temporalMetrics}/metrics`,
+    ...(temporalMetricsFree ? { temporalMetricsUrl: `http://${temporalMetrics}/metrics` } : {}),
+  }).catch((err: unknown) => {
+    logger.error("the worker's /metrics is not served: its port is in use (WORKER_METRICS_PORT)", {
+      address: `${config.workerMetrics.host}:${config.workerMetrics.port}`,
+      error: (err as Error).message,
+    });
+    return undefined;
   });
   const address = config.temporal.address ?? `127.0.0.1:${config.dev.temporalPort}`;
   // One connection per activity slot, so a full worker never waits for the pool; the Scalekit and
@@ -170,7 +184,7 @@ async function main(): Promise<void> {
     appTaskQueue: config.delivery.appTaskQueue ?? null,
     // The push's URL and secret are not logged.
     appPush: config.push !== undefined,
-    metrics: `http://${config.workerMetrics.host}:${config.workerMetrics.port}/metrics`,
+    metrics: metricsServer ? `http://${config.workerMetrics.host}:${config.workerMetrics.port}/metrics` : null,
   });
   await worker.run();
   stopping.abort();
@@ -180,7 +194,7 @@ async function main(): Promise<void> {
   await db.destroy();
   await scalekitDb?.destroy();
   await reconcileDb?.destroy();
-  await new Promise((resolve) => metricsServer.close(resolve));
+  if (metricsServer) await new Promise((resolve) => metricsServer.close(resolve));
   logger.info('worker stopped');
 }
 
