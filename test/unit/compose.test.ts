@@ -66,7 +66,7 @@ const EXPECTED_SERVICES = [
 ] as const;
 const SCIMFLOW_SERVICES = ['scimflow-migrate', 'scimflow-worker', 'scimflow-api'] as const;
 /** Services only `docker compose run` or `--profile <name>` starts, by profile. */
-const PROFILE_SERVICES = { cli: 'tools', emulator: 'emulator' } as const;
+const PROFILE_SERVICES = { cli: 'tools', emulator: 'emulator', prometheus: 'monitoring', grafana: 'monitoring' } as const;
 const APP_SERVICES = ['scimflow-worker', 'scimflow-api'] as const;
 
 function service(c: Compose, name: string): Service {
@@ -685,6 +685,27 @@ const composeRules = {
   },
 
   /** The local Scalekit: scimflow's credentials are its own, and it signs webhooks for scimflow-api. */
+  /** `--profile monitoring`: Prometheus scrapes the API and the worker where they listen, with the alert rules; Grafana loads the dashboard. */
+  monitoring: (c) => {
+    const problems: string[] = [];
+    const prom = service(c, 'prometheus');
+    const configPath = hostPathOf(prom, '/etc/prometheus/prometheus.yml');
+    if (!configPath || !existsSync(fromRoot(configPath))) return ['prometheus: deploy/prometheus is not mounted at /etc/prometheus'];
+    const config = parse(read(configPath)) as { rule_files?: string[]; scrape_configs?: { static_configs?: { targets?: string[] }[] }[] };
+    const targets = (config.scrape_configs ?? []).flatMap((j) => (j.static_configs ?? []).flatMap((sc) => sc.targets ?? []));
+    const apiPort = env(service(c, 'scimflow-api')).PORT ?? 3000;
+    const workerPort = resolvedEnv(c, 'scimflow-worker').WORKER_METRICS_PORT || 9464;
+    for (const target of [`scimflow-api:${apiPort}`, `scimflow-worker:${workerPort}`]) {
+      if (!targets.includes(target)) problems.push(`prometheus does not scrape ${target}`);
+    }
+    if (!(config.rule_files ?? []).includes('alerts.yml')) problems.push('prometheus does not load the alert rules (alerts.yml)');
+    const grafana = service(c, 'grafana');
+    const dashboard = hostPathOf(grafana, '/var/lib/grafana/dashboards/scimflow.json');
+    if (!dashboard || !existsSync(fromRoot(dashboard))) problems.push('grafana does not mount deploy/grafana/scimflow.json');
+    if (!hostPathOf(grafana, '/etc/grafana/provisioning/dashboards/scimflow.yml')) problems.push('grafana has no provisioning');
+    return problems;
+  },
+
   emulatorService: (c) => {
     const problems: string[] = [];
     const s = service(c, 'emulator');
@@ -1098,6 +1119,20 @@ const composeMutations: [string, ComposeRuleName, (c: Compose) => void][] = [
     'cliService',
     (c) => {
       service(c, 'cli').entrypoint = ['node', 'dist/worker.js'];
+    },
+  ],
+  [
+    'prometheus without the rules',
+    'monitoring',
+    (c) => {
+      service(c, 'prometheus').volumes = [];
+    },
+  ],
+  [
+    'grafana without the dashboard',
+    'monitoring',
+    (c) => {
+      service(c, 'grafana').volumes = ['./deploy/grafana/provisioning:/etc/grafana/provisioning:ro'];
     },
   ],
   ["the CLI's hints name npm", 'cliService', (c) => setEnv(c, 'cli', 'SCIMFLOW_CLI_PREFIX', undefined)],
