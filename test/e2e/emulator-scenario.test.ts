@@ -345,10 +345,10 @@ async function expectDatabaseEqualsDirectory(run: ScenarioRun, snap: DirectorySn
 }
 
 /** Every attempt got a 2xx; nothing was rejected (signature) or failed. */
-function expectEveryDeliveryAccepted(c: Converged): void {
+async function expectEveryDeliveryAccepted(c: Converged): Promise<void> {
   expect(c.log.filter((d) => d.outcome !== 'delivered' || !OK.has(d.status ?? 0))).toEqual([]);
   expect(new Set(c.log.map((d) => d.eventId))).toEqual(new Set(c.events.map((e) => e.id)));
-  expect(stack.metrics.render()).not.toMatch(/scimflow_webhook_deliveries_total\{[^}]*result="(rejected|unavailable)"/);
+  expect(await stack.metrics.render()).not.toMatch(/scimflow_webhook_deliveries_total\{[^}]*result="(rejected|unavailable)"/);
   expect(stack.logs.filter((l) => l.includes('webhook rejected'))).toEqual([]);
 }
 
@@ -389,7 +389,7 @@ describe('a scenario scripted through the emulator control API', () => {
         'organization.directory.group_deleted',
       ]),
     );
-    expectEveryDeliveryAccepted(c);
+    await expectEveryDeliveryAccepted(c);
     // No faults: one attempt per event, in emission order.
     expect(c.log.map((d) => [d.eventId, d.attempt, d.copy])).toEqual(c.events.map((e) => [e.id, 1, 0]));
     expectLedgerMatchesEvents(c, ['applied']);
@@ -412,7 +412,7 @@ describe('a scenario scripted through the emulator control API', () => {
     }
     const snap = await control<DirectorySnapshot>('GET', `/organizations/${run.org}`);
 
-    expectEveryDeliveryAccepted(c);
+    await expectEveryDeliveryAccepted(c);
     expectLedgerMatchesEvents(c, ['applied', 'stale']);
 
     // The duplicates happened: event ids delivered twice (same webhook id), each applied once.
