@@ -1,12 +1,14 @@
 /**
- * Structured JSON logs, one line each. Callers pass fields, never secrets: the redaction below is a
- * second line of defence for field names that must never be printed.
+ * Structured JSON logs, one line each, written by pino. Callers pass fields, never secrets: the
+ * redaction below (one place, for every process) is a second line of defence for field names that
+ * must never be printed, at any depth, and turns errors into their bounded description.
+ * `npm run dev` shows the same lines through pino-pretty on a terminal (scripts/dev.ts).
  */
 
+import { pino, stdTimeFunctions, type DestinationStream } from 'pino';
 import { safeErrorMessage } from '../db/errors';
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
-const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 const SECRET_FIELD = /secret|token|password|authorization|signature|portal.?link|location/i;
 
 export interface Logger {
@@ -27,26 +29,45 @@ function redact(value: unknown, depth = 0): unknown {
   return out;
 }
 
-const CORE_FIELDS = new Set(['time', 'level', 'msg']);
+/** The line's own time, level and message: no field overwrites them. */
+const CORE_FIELDS = ['time', 'level', 'msg'];
+
+function fieldsOf(object: Record<string, unknown>): Record<string, unknown> {
+  const out = redact(object) as Record<string, unknown>;
+  for (const k of CORE_FIELDS) delete out[k];
+  return out;
+}
+
+function wrap(p: pino.Logger): Logger {
+  return {
+    debug: (m, f) => p.debug(f ?? {}, m),
+    info: (m, f) => p.info(f ?? {}, m),
+    warn: (m, f) => p.warn(f ?? {}, m),
+    error: (m, f) => p.error(f ?? {}, m),
+    child: (fields) => wrap(p.child(fieldsOf(fields))),
+  };
+}
 
 export function createLogger(options: { level?: LogLevel; base?: Record<string, unknown>; write?: (line: string) => void } = {}): Logger {
-  const min = ORDER[options.level ?? 'info'];
-  const base = options.base ?? {};
-  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const log = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
-    if (ORDER[level] < min) return;
-    const extra = redact({ ...base, ...fields }) as Record<string, unknown>;
-    // The line's own time, level and message cannot be overwritten by a field.
-    for (const k of CORE_FIELDS) delete extra[k];
-    write(JSON.stringify({ time: new Date().toISOString(), level, msg, ...extra }));
-  };
-  return {
-    debug: (m, f) => log('debug', m, f),
-    info: (m, f) => log('info', m, f),
-    warn: (m, f) => log('warn', m, f),
-    error: (m, f) => log('error', m, f),
-    child: (fields) => createLogger({ level: options.level, base: { ...base, ...fields }, write }),
-  };
+  // Synchronous: a line is out before the next statement runs (and before a crash ends the process).
+  const destination: DestinationStream = options.write
+    ? { write: (line: string) => options.write!(line.replace(/\n$/, '')) }
+    : pino.destination({ dest: 1, sync: true });
+  const logger = pino(
+    {
+      level: options.level ?? 'info',
+      base: options.base ?? {},
+      messageKey: 'msg',
+      timestamp: stdTimeFunctions.isoTime,
+      formatters: {
+        level: (label) => ({ level: label }),
+        bindings: fieldsOf,
+        log: fieldsOf,
+      },
+    },
+    destination,
+  );
+  return wrap(logger);
 }
 
 /** A logger that keeps lines in memory (tests). */

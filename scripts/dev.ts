@@ -10,6 +10,7 @@ import { DEV_SETTINGS_FILE } from '../cli/dev-settings';
 import { dropDatabase, ensureDatabase, serverReachable, startEmbeddedPostgres } from './lib/postgres';
 import { freePort, portInUse } from './lib/ports';
 import { ensureTemporalCli, PROJECT_ROOT, startDevServer, type DevServer } from './lib/temporal-server';
+import { prettyFactory } from 'pino-pretty';
 
 /**
  * `npm run dev`: everything scimflow needs on one machine, in the foreground.
@@ -48,14 +49,32 @@ function devSecrets(dataDir: string): DevSecrets {
   return secrets;
 }
 
+/**
+ * On a terminal, the processes' JSON log lines read as pino-pretty prints them (time, level,
+ * message, then the fields); piped (a file, a test), they stay JSON, one per line.
+ */
+const pretty = (out: NodeJS.WritableStream): ((line: string) => string) => {
+  if (!(out as NodeJS.WriteStream).isTTY) return (line) => line;
+  const format = prettyFactory({ colorize: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'service', singleLine: true });
+  return (line) => {
+    if (!line.startsWith('{"level":')) return line;
+    try {
+      return format(JSON.parse(line) as object).replace(/\n$/, '');
+    } catch {
+      return line;
+    }
+  };
+};
+
 function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream): void {
+  const show = pretty(out);
   let buffer = '';
   stream.setEncoding('utf8');
   stream.on('data', (chunk: string) => {
     buffer += chunk;
     let nl: number;
     while ((nl = buffer.indexOf('\n')) >= 0) {
-      out.write(`[${name}] ${buffer.slice(0, nl)}\n`);
+      out.write(`[${name}] ${show(buffer.slice(0, nl))}\n`);
       buffer = buffer.slice(nl + 1);
     }
   });
