@@ -250,14 +250,12 @@ export class OrganizationWorkflows {
     update: UpdateDefinition<Ret, Args>,
     ...args: Args
   ): Promise<Ret> {
+    const options = await this.startOptions(organizationId);
     return runCommand(
       this.client,
       this.updateTimeoutMs,
       organizationId,
-      new WithStartWorkflowOperation(ORGANIZATION_WORKFLOW_TYPE, {
-        ...(await this.startOptions(organizationId)),
-        workflowIdConflictPolicy: 'USE_EXISTING',
-      }),
+      () => new WithStartWorkflowOperation(ORGANIZATION_WORKFLOW_TYPE, { ...options, workflowIdConflictPolicy: 'USE_EXISTING' }),
       update,
       ...args,
     );
@@ -327,29 +325,43 @@ export async function runCommand<Ret, Args extends unknown[]>(
   client: Client,
   timeoutMs: number,
   organizationId: string,
+  /** A new start operation for each try (one can be used once). */
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  start: WithStartWorkflowOperation<any>,
+  start: () => WithStartWorkflowOperation<any>,
   update: UpdateDefinition<Ret, Args>,
   ...args: Args
 ): Promise<Ret> {
   const deadline = Date.now() + timeoutMs;
-  try {
-    return await client.withDeadline(deadline, () =>
-      client.workflow.executeUpdateWithStart(update, { args, startWorkflowOperation: start }),
-    );
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) {
-      const cause = err.cause as { message?: string; type?: string } | undefined;
-      throw new WorkflowRefusedError(organizationId, cause?.message ?? err.message, cause?.type ?? null);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await client.withDeadline(deadline, () =>
+        client.workflow.executeUpdateWithStart(update, { args, startWorkflowOperation: start() }),
+      );
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        const cause = err.cause as { message?: string; type?: string } | undefined;
+        const message = cause?.message ?? err.message;
+        // The run that took it continued as new before handling it: the update never ran, and the
+        // workflow's next run takes it when sent again.
+        if ((UPDATE_OUTRUN.test(message) || UPDATE_OUTRUN.test(err.message)) && attempt < MAX_UPDATE_TRIES && Date.now() < deadline) {
+          continue;
+        }
+        throw new WorkflowRefusedError(organizationId, message, cause?.type ?? null);
+      }
+      // The call ran until the deadline: Temporal took the command, the workflow did not answer it
+      // in time. (A connection that could not be made fails long before, and is thrown as it is.)
+      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError && Date.now() >= deadline - DEADLINE_SLACK_MS) {
+        throw new WorkflowTimeoutError(organizationId, update.name, timeoutMs);
+      }
+      throw err;
     }
-    // The call ran until the deadline: Temporal took the command, the workflow did not answer it
-    // in time. (A connection that could not be made fails long before, and is thrown as it is.)
-    if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError && Date.now() >= deadline - DEADLINE_SLACK_MS) {
-      throw new WorkflowTimeoutError(organizationId, update.name, timeoutMs);
-    }
-    throw err;
   }
 }
+
+/** Temporal's failure for an update whose run ended (or continued as new) before it was handled. */
+export const UPDATE_OUTRUN = /completed before the Update completed/i;
+/** Sends of one command, when runs keep ending under it. */
+const MAX_UPDATE_TRIES = 3;
 
 /**
  * Why Temporal refuses an event itself, or null. Only a payload over Temporal's size limits is

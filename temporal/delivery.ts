@@ -118,10 +118,11 @@ export class DeliveryWorkflows {
       this.client,
       this.updateTimeoutMs,
       organizationId,
-      new WithStartWorkflowOperation(DELIVERY_WORKFLOW_TYPE, {
-        ...this.startOptions(organizationId),
-        workflowIdConflictPolicy: 'USE_EXISTING',
-      }),
+      () =>
+        new WithStartWorkflowOperation(DELIVERY_WORKFLOW_TYPE, {
+          ...this.startOptions(organizationId),
+          workflowIdConflictPolicy: 'USE_EXISTING',
+        }),
       update,
       ...args,
     );

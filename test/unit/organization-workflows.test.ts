@@ -80,6 +80,31 @@ describe('OrganizationWorkflows commands', () => {
     expect((err as Error).message).toMatch(/org_1 did not answer "cancelRun" within 0 s; it may still carry it out/);
   });
 
+  it('sent again when the run that took it continued as new before handling it, to the next run, a few times at most', async () => {
+    const outrun = () =>
+      new WorkflowUpdateFailedError(
+        'Workflow Update failed',
+        ApplicationFailure.create({ message: 'Workflow Update failed because the Workflow completed before the Update completed.' }),
+      );
+    let calls = 0;
+    const { client, sent } = fakeClient(async () => {
+      calls += 1;
+      if (calls === 1) throw outrun();
+      return { paused: { since: 'now', note: null }, deferred: 0 };
+    });
+    await expect(new OrganizationWorkflows(client, 'scimflow').pauseSync('org_1', null)).resolves.toMatchObject({ deferred: 0 });
+    expect(sent).toHaveLength(2);
+    // Each send has a start operation of its own (one can be used once).
+    expect(sent[0]!.start).not.toBe(sent[1]!.start);
+
+    const always = fakeClient(async () => {
+      throw outrun();
+    });
+    const err = await new OrganizationWorkflows(always.client, 'scimflow').pauseSync('org_1', null).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(WorkflowRefusedError);
+    expect(always.sent).toHaveLength(3);
+  });
+
   it('a call cut short before the deadline (Temporal unreachable) is thrown as it is', async () => {
     const cut = new WorkflowUpdateRPCTimeoutOrCancelledError('Workflow update call timeout or cancelled');
     const { client } = fakeClient(async () => {
