@@ -11,7 +11,7 @@ import { CliError } from './errors';
 import { ago, n, time } from './format';
 import { describeProgress } from './progress';
 import { cliPrefix } from '../domain/cli-command';
-import { getStep } from '../db/repositories/sync-runs/steps';
+import { stepOfPhase } from '../db/repositories/sync-runs/steps';
 
 /** `status <orgId>`: the organization workflow's own account (status query) and its schedules. */
 
@@ -143,10 +143,7 @@ export async function statusCommand(ctx: CliContext, organizationId: string, opt
   }
   const s = status;
   const r = s.reconcile;
-  const step =
-    r && (r.phase === 'plan' || r.phase === 'apply')
-      ? await ctx.withDb((db) => getStep(db, r.runId)).then((st) => (st?.phase === r.phase ? st : null))
-      : null;
+  const step = r ? await ctx.withDb((db) => stepOfPhase(db, r)) : null;
   const lines = [
     `organization ${s.organizationId}  (workflow ${organizationWorkflowId(s.organizationId)}, first started ${ago(s.firstStartedAt)}, continued as new ${n(s.continuedAsNew)}×)`,
     `events     queued ${n(s.queued)} · received ${n(s.received)} · applied ${n(s.applied)} · duplicates ${n(s.duplicates)} · stale ${n(s.stale)} · batches ${n(s.batches)}`,

@@ -1,5 +1,5 @@
 import { getRun, type SyncRunRow } from '../db/repositories/sync-runs/runs';
-import { getStep } from '../db/repositories/sync-runs/steps';
+import { stepOfPhase } from '../db/repositories/sync-runs/steps';
 import type { ReconcileOutcome, ReconcileProgress } from '../domain/reconcile';
 import type { CliContext, Temporal } from './context';
 import type { ProgressRenderer } from './progress';
@@ -100,16 +100,8 @@ export async function watchRun(
         if (s.reconcile?.runId === runId) {
           last = s.reconcile;
           // A plan or an apply is one long transaction: the step it has reached is in the database.
-          const phase = s.reconcile.phase;
-          const step =
-            renderer && (phase === 'plan' || phase === 'apply')
-              ? await ctx
-                  .withDb((db) => getStep(db, runId))
-                  .then(
-                    (st) => (st?.phase === phase ? st : null),
-                    () => null,
-                  )
-              : null;
+          const progress = s.reconcile;
+          const step = renderer ? await ctx.withDb((db) => stepOfPhase(db, progress)).catch(() => null) : null;
           renderer?.update(s.reconcile, step);
           if (s.reconcile.phase === 'awaiting_approval') return { kind: 'awaiting_approval', progress: s.reconcile };
         } else if (s.lastReconcile?.runId === runId) {

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { stepPosition, type RunStep, type RunStepName } from '../../../domain/reconcile';
+import { stepPosition, type ReconcilePhase, type RunStep, type RunStepName } from '../../../domain/reconcile';
 
 /** Where a run's plan or apply is (table sync_run_steps). */
 
@@ -36,4 +36,14 @@ export async function getStep(db: Db, runId: string): Promise<RunStep | null> {
     phaseStartedAt: row.phase_started_at.toISOString(),
     updatedAt: row.updated_at.toISOString(),
   };
+}
+
+/**
+ * The step of a run in its plan or apply phase, as the run's progress names the phase; null in
+ * other phases (nothing is read) or when the step recorded is another phase's.
+ */
+export async function stepOfPhase(db: Db, run: { runId: string; phase: ReconcilePhase }): Promise<RunStep | null> {
+  if (run.phase !== 'plan' && run.phase !== 'apply') return null;
+  const step = await getStep(db, run.runId);
+  return step?.phase === run.phase ? step : null;
 }
