@@ -81,15 +81,16 @@ async function access(token: string): Promise<Record<string, number>> {
 
 const WAIT = { timeoutMs: 120_000 };
 
-it('prints the way through the chain, with quoted URLs', () => {
+it('prints the way through the chain, with quoted URLs', async () => {
+  // Acme's worker reads the encrypted batches with scimflow's payload codec. It may start polling
+  // after the banner on a busy machine: deliveries wait for it either way.
+  await dev.waitFor(/\[acme-worker\] .*"message":"polling".*"taskQueue":"acme-app","payloadCodec":"on"/, 100_000);
   const out = dev.output();
   expect(out).toContain(`Application     Acme (examples/acme-app) at ${acme}, changes delivered to task queue acme-app`);
   expect(out).toContain(`ACME_TOKEN=$(curl -s -X POST '${acme}/dev/tokens'`);
   expect(out).toContain(`curl -s '${acme}/billing' -H "Authorization: Bearer $ACME_TOKEN"`);
-  // Acme's worker reads the encrypted batches with scimflow's payload codec.
-  expect(out).toMatch(/\[acme-worker\] .*"message":"polling".*"taskQueue":"acme-app","payloadCodec":"on"/);
   expect(out).toMatch(/curl -s -X DELETE 'http:\/\/127\.0\.0\.1:\d+\/_emulator\/organizations\/org_\w+\/users\/<diruser_…>'/);
-});
+}, 120_000);
 
 it('a person added in the directory becomes an Acme user with the permissions of their groups, loses admin with the group, and their token with their deletion', async () => {
   const out = dev.output();
