@@ -1,4 +1,5 @@
 import type Router from '@koa/router';
+import type { PayloadCodec } from '@temporalio/common';
 import Koa, { type DefaultState } from 'koa';
 import type { Knex } from 'knex';
 import type { Logger } from '../observability/logger';
@@ -14,7 +15,6 @@ import { operatorRouter } from './routes/operator';
 import { rolesRouter } from './routes/roles';
 import { policyRouter } from './routes/policy';
 import { codecRouter } from './routes/codec';
-import type { EncryptionCodec } from '../temporal/codec';
 import { settingsLinkRouter, settingsRouter, type SettingsDeps } from './routes/settings';
 import { SettingsLinks } from './settings-link';
 import type { PortalLinks } from '../scalekit/portal';
@@ -51,7 +51,7 @@ export interface AppDeps {
   /** Who may frame the settings page (CSP frame-ancestors): origins or "'self'"; none by default. */
   settingsFrameAncestors?: readonly string[];
   /** Decrypts payloads for operators (/codec, operator token); undefined when payloads are not encrypted. */
-  codec?: { codec: EncryptionCodec };
+  codec?: { codec: PayloadCodec };
   /** Scalekit's admin portal, for the settings page; undefined without Scalekit credentials. */
   portal?: PortalLinks;
   /** Operators' commands to organizations' deliveries to the application; undefined: APP_TASK_QUEUE is not set. */
@@ -137,7 +137,7 @@ export function isClientDisconnect(err: unknown): boolean {
  * The codec endpoint alone, for the Temporal UI: served on its own listener (CODEC_LISTEN), which
  * operators reach and the internet does not. Browsers from `origins` get CORS headers.
  */
-export function createCodecApp(deps: { codec: EncryptionCodec; origins: readonly string[]; listenHost: string; logger: Logger }): Koa {
+export function createCodecApp(deps: { codec: PayloadCodec; origins: readonly string[]; listenHost: string; logger: Logger }): Koa {
   const app = new Koa();
   app.use(errorMapper);
   const router = codecRouter({

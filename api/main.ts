@@ -9,7 +9,7 @@ import { deliverySettings } from '../domain/delivery';
 import { createLazyClient, OrganizationWorkflows } from '../temporal/client';
 import { DeliveryWorkflows } from '../temporal/delivery';
 import { pushTaskQueue } from '../temporal/task-queues';
-import { dataConverter, describeEncryption, encryptionCodec } from '../temporal/codec';
+import { dataConverter, describePayloads, payloadCodec } from '../temporal/codec';
 import { createApp, createCodecApp } from './app';
 
 async function main(): Promise<void> {
@@ -20,8 +20,8 @@ async function main(): Promise<void> {
   }
   const address = config.temporal.address ?? `127.0.0.1:${config.dev.temporalPort}`;
   const db = createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-api' });
-  const codec = encryptionCodec(config.payloadKeys);
-  const converter = dataConverter(config.payloadKeys, codec);
+  const codec = payloadCodec(config);
+  const converter = dataConverter(codec);
   const { client, connection } = createLazyClient({
     address,
     namespace: config.temporal.namespace,
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
       port: config.port,
       webhook: `/webhooks/scalekit`,
       temporal: address,
-      payloads: describeEncryption(config.payloadKeys),
+      payloads: describePayloads(config),
     });
   });
   // The Temporal UI's codec endpoint, on its own listener (operators' network only).

@@ -3,6 +3,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
+import type { DataConverter } from '@temporalio/common';
 import type { NativeConnection } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { Webhook } from 'standardwebhooks';
@@ -20,8 +21,9 @@ import type { ScalekitDirectory } from '../scalekit/directory';
 import { WebhookVerifier } from '../scalekit/webhook';
 import { OrganizationWorkflows } from '../temporal/client';
 import { createWorker } from '../worker/create';
+import { deliveryWorkflowId } from '../workflows/delivery-messages';
 import { organizationWorkflowId } from '../workflows/messages';
-import { CommitWatch, ms, percentile, postWebhook, rate, say, sleep, steady } from './lib';
+import { CommitWatch, mib, ms, percentile, postWebhook, rate, say, sleep, steady } from './lib';
 
 /**
  * The delivery scenario: scimflow with Temporal-native delivery on, the reference application
@@ -43,6 +45,8 @@ export interface DeliveryContext {
   db: Knex;
   dbUrl: string;
   client: Client;
+  /** scimflow's payload codec (compression), for its worker and Acme's. */
+  dataConverter: DataConverter;
   nativeConnection: NativeConnection;
   emulator: EmulatorHandle;
   directory: ScalekitDirectory;
@@ -95,8 +99,15 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
       delivery: { taskQueue, settings },
     },
     shutdownGraceTime: '5 seconds',
+    dataConverter: ctx.dataConverter,
   });
-  const acmeWorker = await createAcmeWorker({ connection: ctx.nativeConnection, taskQueue: appQueue, db: acmeDb, logger: quiet });
+  const acmeWorker = await createAcmeWorker({
+    connection: ctx.nativeConnection,
+    taskQueue: appQueue,
+    db: acmeDb,
+    logger: quiet,
+    dataConverter: ctx.dataConverter,
+  });
   const running = Promise.all([worker.run(), acmeWorker.run()]);
   const workflows = new OrganizationWorkflows(client, taskQueue, 30_000);
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
@@ -302,6 +313,7 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
       `  scimflow  Acme: every user.provisioned applied ${ms(delivered)} after the mirror's commit (${rate(ctx.users, delivered)}), ${ms(acmeAt - t0)} after the import started`,
     );
     say(`  ratio     Acme's apply rate / the mirror's = ${(applyStep / delivered).toFixed(2)}x (target ≥ 0.8x)`);
+    say(`  where     ${await deliveryBreakdown(client, org)}`);
     say(
       `  (load average ${loadAtStart.toFixed(1)} when the scenario started, ${loadavg()[0]!.toFixed(1)} at its end, on ${availableParallelism()} cores)`,
     );
@@ -314,4 +326,70 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
     await acmeDb.destroy();
     await watchDb.destroy();
   }
+}
+
+/**
+ * Where the delivery of an organization's records spent its time, from its workflow's history: the
+ * application's activity waiting on its queue, running in the application, and the workflow between
+ * one call's completion and the next call.
+ */
+async function deliveryBreakdown(client: Client, organizationId: string): Promise<string> {
+  const at = (e: { eventTime?: { seconds?: unknown; nanos?: unknown } | null }) =>
+    Number(e.eventTime?.seconds ?? 0) * 1000 + Number(e.eventTime?.nanos ?? 0) / 1e6;
+  let queued = 0;
+  let running = 0;
+  let between = 0;
+  let calls = 0;
+  let runs = 0;
+  let handover = 0;
+  let bytes = 0;
+  const workflowId = deliveryWorkflowId(organizationId);
+  const histories = [];
+  for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    // Page by page, small pages: a page of batches is larger than a gRPC message may be.
+    const events = [];
+    let nextPageToken: Uint8Array | undefined;
+    do {
+      const page = await client.workflowService.getWorkflowExecutionHistory({
+        namespace: client.options.namespace,
+        execution: { workflowId, runId: run.runId },
+        maximumPageSize: 20,
+        ...(nextPageToken ? { nextPageToken } : {}),
+      });
+      events.push(...(page.history?.events ?? []));
+      nextPageToken = page.nextPageToken && page.nextPageToken.length > 0 ? page.nextPageToken : undefined;
+    } while (nextPageToken);
+    histories.push({ events });
+  }
+  histories.sort((a, b) => at(a.events![0]!) - at(b.events![0]!));
+  let previousEnd: number | null = null;
+  for (const history of histories) {
+    runs++;
+    const events = history.events ?? [];
+    const byId = new Map(events.map((e) => [String(e.eventId), e]));
+    let lastCompleted: number | null = null;
+    let first: number | null = null;
+    for (const e of events) {
+      const scheduled = e.activityTaskScheduledEventAttributes;
+      if (scheduled?.activityType?.name === 'applyDirectoryChanges') {
+        if (lastCompleted !== null) between += at(e) - lastCompleted;
+        first ??= at(e);
+        calls++;
+        for (const p of scheduled.input?.payloads ?? []) bytes += p.data?.length ?? 0;
+      }
+      const completed = e.activityTaskCompletedEventAttributes;
+      if (completed) {
+        const s = byId.get(String(completed.scheduledEventId));
+        if (s?.activityTaskScheduledEventAttributes?.activityType?.name !== 'applyDirectoryChanges') continue;
+        const started = byId.get(String(completed.startedEventId));
+        if (!started) continue;
+        queued += at(started) - at(s);
+        running += at(e) - at(started);
+        lastCompleted = at(e);
+      }
+    }
+    if (previousEnd !== null && first !== null) handover += first - previousEnd;
+    previousEnd = lastCompleted ?? previousEnd;
+  }
+  return `${runs} runs, ${calls} calls of applyDirectoryChanges (${mib(bytes)} of input as stored): ${ms(queued)} on Acme's queue, ${ms(running)} in Acme, ${ms(between)} between calls of a run, ${ms(handover)} from a run's last call to the next run's first`;
 }

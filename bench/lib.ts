@@ -5,7 +5,7 @@ import type { Webhook } from 'standardwebhooks';
 export const say = (line = '') => process.stdout.write(`${line}\n`);
 export const ms = (n: number) => `${n.toFixed(0)} ms`;
 export const rate = (count: number, millis: number) => `${Math.round((count / millis) * 1000).toLocaleString('en-US')}/s`;
-export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+export const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(bytes < 10 * 1024 * 1024 ? 1 : 0)} MiB`;
 export const sleep = (millis: number) => new Promise<void>((r) => setTimeout(r, millis));
 
 export function percentile(sorted: number[], p: number): number {

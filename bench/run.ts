@@ -26,6 +26,7 @@ import { pool } from '../test/support/pool';
 import { startScalekitGate } from '../test/support/scalekit-gate';
 import { createWorker, DEFAULT_ACTIVITY_SLOTS, DEFAULT_RECONCILE_SLOTS, DEFAULT_SCALEKIT_SLOTS } from '../worker/create';
 import { directoryEventSignal, ORGANIZATION_WORKFLOW_TYPE, organizationWorkflowId } from '../workflows/messages';
+import { dataConverter } from '../temporal/codec';
 import { deliveryScenario } from './delivery';
 import { mib, ms, percentile, postWebhook, rate, say, waitFor } from './lib';
 
@@ -86,7 +87,9 @@ async function main(): Promise<void> {
   await migrateLatest(db);
   const emulator = await startEmulator({ port: 0, seed: 7 });
   const connection = await Connection.connect({ address: server.address });
-  const client = new Client({ connection });
+  // Payloads as scimflow stores them by default: compressed (not encrypted: no keys here).
+  const converter = dataConverter({})!;
+  const client = new Client({ connection, dataConverter: converter });
   const taskQueue = `bench-${randomBytes(4).toString('hex')}`;
   const workflows = new OrganizationWorkflows(client, taskQueue, 30_000);
   const directory = new ScalekitDirectory(
@@ -99,6 +102,7 @@ async function main(): Promise<void> {
     taskQueue,
     activities: { db, directory, client, schedules: { taskQueue, fullInterval: '6h', deltaInterval: '1h' } },
     shutdownGraceTime: '5 seconds',
+    dataConverter: converter,
   });
   const running = worker.run();
 
@@ -314,6 +318,7 @@ async function main(): Promise<void> {
           schedules: { taskQueue: outageQueue, fullInterval: '6h', deltaInterval: '1h' },
         },
         shutdownGraceTime: '1 second',
+        dataConverter: converter,
       });
       const outageRunning = outageWorker.run();
       const outageWorkflows = new OrganizationWorkflows(client, outageQueue, 30_000);
@@ -447,7 +452,17 @@ async function main(): Promise<void> {
     }
 
     if (want('delivery')) {
-      await deliveryScenario({ db, dbUrl, client, nativeConnection, emulator, directory, taskQueue, users: USERS });
+      await deliveryScenario({
+        db,
+        dbUrl,
+        client,
+        dataConverter: converter,
+        nativeConnection,
+        emulator,
+        directory,
+        taskQueue,
+        users: USERS,
+      });
     }
   } finally {
     worker.shutdown();

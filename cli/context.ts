@@ -94,7 +94,7 @@ export class CliContext {
         address,
         namespace: c.temporal.namespace,
         taskQueue: c.temporal.taskQueue,
-        dataConverter: dataConverter(c.payloadKeys),
+        dataConverter: dataConverter(c),
       });
       this.connection = connection;
       // The name of an organization registered just before (orgs add, import) is in the database.

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { PAYLOAD_COMPRESSIONS, type PayloadCompression } from '../temporal/codec';
 import { MAX_CHANGES_LIMIT } from '../db/repositories/changes';
 import { DEFAULT_DELIVERY_ATTEMPTS, DEFAULT_DELIVERY_BATCH } from '../domain/delivery';
 import {
@@ -230,6 +231,10 @@ const schema = z
     TRUST_PROXY: z.preprocess(blankAsUnset, z.enum(['true', 'false', '1', '0'], { message: 'expected true or false' }).default('false')),
     SETTINGS_FRAME_ANCESTORS: frameAncestors,
     PAYLOAD_ENCRYPTION_KEYS: payloadKeys,
+    PAYLOAD_COMPRESSION: z.preprocess(
+      blankAsUnset,
+      z.enum(PAYLOAD_COMPRESSIONS, { message: 'expected zlib (compress payloads, the default) or off' }).default('zlib'),
+    ),
     CODEC_ALLOWED_ORIGINS: origins,
     CODEC_LISTEN: optionalString.pipe(
       z
@@ -324,11 +329,11 @@ const schema = z
     if (new Set(ids).size !== ids.length) {
       ctx.addIssue({ code: 'custom', path: ['PAYLOAD_ENCRYPTION_KEYS'], message: 'expected each key id once' });
     }
-    if (env.CODEC_LISTEN && ids.length === 0) {
+    if (env.CODEC_LISTEN && ids.length === 0 && env.PAYLOAD_COMPRESSION === 'off') {
       ctx.addIssue({
         code: 'custom',
         path: ['CODEC_LISTEN'],
-        message: 'expected only with PAYLOAD_ENCRYPTION_KEYS (there is nothing to decode without them)',
+        message: 'expected only with PAYLOAD_ENCRYPTION_KEYS or PAYLOAD_COMPRESSION=zlib (there is nothing to decode without them)',
       });
     }
     if ((env.APP_WEBHOOK_URL === undefined) !== (env.APP_WEBHOOK_SECRET === undefined)) {
@@ -407,6 +412,8 @@ export interface Config {
   port: number;
   /** Keys that encrypt what scimflow stores in Temporal (the first encrypts); none: stored as is. */
   payloadKeys: { id: string; key: Buffer }[];
+  /** How payloads are compressed before they are encrypted and stored in Temporal. */
+  payloadCompression: PayloadCompression;
   /** Where the codec endpoint for the Temporal UI listens (host:port, operators' network only). */
   codecListen: { host: string; port: number } | undefined;
   /** Browser origins (the Temporal UI) that get CORS headers from that listener. */
@@ -477,6 +484,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     trustProxy: e.TRUST_PROXY === 'true' || e.TRUST_PROXY === '1',
     settingsFrameAncestors: [...new Set(e.SETTINGS_FRAME_ANCESTORS)],
     payloadKeys: e.PAYLOAD_ENCRYPTION_KEYS,
+    payloadCompression: e.PAYLOAD_COMPRESSION,
     codecListen: e.CODEC_LISTEN
       ? {
           host: e.CODEC_LISTEN.slice(0, e.CODEC_LISTEN.lastIndexOf(':')),

@@ -89,3 +89,14 @@ export function rewoundCursor(delivered: number, first: number | null): number {
 export function batchesFor(records: number, batch: number): number {
   return Math.ceil(records / batch);
 }
+
+/**
+ * The reason a delivery stopped, as operators read it: the application's failure, and what to do
+ * when it is the application's worker not reading scimflow's payloads (no payload codec).
+ */
+export function stopReason(failure: string): string {
+  if (/binary\/zlib|binary\/encrypted/.test(failure) && !/payload codec/.test(failure)) {
+    return `${failure} (the application's worker reads scimflow's payloads without scimflow's payload codec: give its worker dataConverter() of temporal/codec.ts with the same PAYLOAD_COMPRESSION and PAYLOAD_ENCRYPTION_KEYS, then: delivery retry)`;
+  }
+  return failure;
+}

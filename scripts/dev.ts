@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { describeEncryption } from '../temporal/codec';
+import { describePayloads } from '../temporal/codec';
 import { ConfigError, loadConfig, type Config } from '../config/index';
 import { createDatabase, migrateLatest } from '../db/connection';
 import { createAcmeDatabase, migrateAcme } from '../examples/acme-app/db';
@@ -190,9 +190,9 @@ async function main(): Promise<void> {
   await db.destroy();
   step(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database schema is up to date');
 
-  // Encrypted payloads: the Temporal UI decodes them through a codec listener of the API's own.
+  // Compressed or encrypted payloads: the Temporal UI decodes them through a codec listener of the API's own.
   const codecListen =
-    config.payloadKeys.length > 0
+    config.payloadKeys.length > 0 || config.payloadCompression !== 'off'
       ? config.codecListen
         ? `${config.codecListen.host}:${config.codecListen.port}`
         : `127.0.0.1:${await freePort()}`
@@ -223,7 +223,7 @@ async function main(): Promise<void> {
       namespace: config.temporal.namespace,
       logFile: join(dataDir, 'temporal.log'),
       watchPid: process.pid,
-      // Encrypted payloads: the UI decodes them through the API's codec endpoint.
+      // Compressed or encrypted payloads: the UI decodes them through the API's codec endpoint.
       ...(codecListen ? { uiCodecEndpoint: `http://${codecListen}/codec` } : {}),
     });
     cleanups.push(() => server.stop());
@@ -357,7 +357,7 @@ async function main(): Promise<void> {
     ['worker', 'worker/main.ts'],
     ['api', 'api/main.ts'],
   ];
-  if (acmeUrl) processes.push(['acme-worker', 'scripts/dev-acme-worker.ts'], ['acme', 'examples/acme-app/server.ts']);
+  if (acmeUrl) processes.push(['acme-worker', 'examples/acme-app/worker.ts'], ['acme', 'examples/acme-app/server.ts']);
   for (const [name, entry] of processes) {
     const child = spawn(tsx, [entry], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     prefixLines(name, child.stdout, process.stdout);
@@ -404,7 +404,7 @@ async function main(): Promise<void> {
   if (acmeUrl) say(`  Application     Acme (examples/acme-app) at ${acmeUrl}, changes delivered to task queue ${env.APP_TASK_QUEUE}`);
   if (config.payloadKeys.length > 0) {
     say(
-      `  Payloads        ${describeEncryption(config.payloadKeys)} in Temporal${codecListen ? `; the UI decodes them through http://${codecListen}/codec` : ''}`,
+      `  Payloads        ${describePayloads(config)} in Temporal${codecListen ? `; the UI decodes them through http://${codecListen}/codec` : ''}`,
     );
   }
   if (emulatorNote.length) {

@@ -7,7 +7,7 @@ import { createDatabase } from '../db/connection';
 import { createLogger } from '../observability/logger';
 import { WorkerMetrics } from '../observability/metrics';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
-import { dataConverter, describeEncryption } from '../temporal/codec';
+import { dataConverter, describePayloads } from '../temporal/codec';
 import { keepEnsuringRetentionSchedule } from '../temporal/retention';
 import { alignScheduleOffsets } from '../temporal/schedules';
 import { pushTaskQueue, reconcileTaskQueue, scalekitTaskQueue } from '../temporal/task-queues';
@@ -76,7 +76,7 @@ async function main(): Promise<void> {
       : undefined;
   const connection = await NativeConnection.connect({ address });
   const clientConnection = await Connection.connect({ address });
-  const converter = dataConverter(config.payloadKeys);
+  const converter = dataConverter(config);
   const client = new Client({
     connection: clientConnection,
     namespace: config.temporal.namespace,
@@ -180,7 +180,7 @@ async function main(): Promise<void> {
     scalekitSlots,
     reconcileTaskQueue: reconcileSlots > 0 ? reconcileTaskQueue(config.temporal.taskQueue) : null,
     reconcileSlots,
-    payloads: describeEncryption(config.payloadKeys),
+    payloads: describePayloads(config),
     appTaskQueue: config.delivery.appTaskQueue ?? null,
     // The push's URL and secret are not logged.
     appPush: config.push !== undefined,

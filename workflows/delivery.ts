@@ -16,7 +16,7 @@ import {
 import type { Activities } from '../activities/index';
 import type { DeliveryPage } from '../db/repositories/deliveries';
 import type { ApplicationActivities, ChangeBatch, ChangeRecord } from '../domain/changes';
-import { deliveryState, invalidRewind, rewoundCursor, type DeliverySettings, type DeliveryStop } from '../domain/delivery';
+import { deliveryState, invalidRewind, rewoundCursor, stopReason, type DeliverySettings, type DeliveryStop } from '../domain/delivery';
 import {
   changesAvailableSignal,
   deliveryStatusQuery,
@@ -409,6 +409,10 @@ async function deliver(apply: (batch: ChangeBatch) => Promise<unknown>, organiza
     if (isCancellation(err)) throw err;
     const cause = err instanceof ActivityFailure ? err.cause : err;
     const rejected = cause instanceof ApplicationFailure && cause.nonRetryable === true;
-    return { ok: false, kind: rejected ? 'rejected' : 'retries_exhausted', reason: failureMessage(cause ?? err).slice(0, 1000) };
+    return {
+      ok: false,
+      kind: rejected ? 'rejected' : 'retries_exhausted',
+      reason: stopReason(failureMessage(cause ?? err).slice(0, 1000)),
+    };
   }
 }

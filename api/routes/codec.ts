@@ -2,16 +2,15 @@ import { isIP } from 'node:net';
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { JSONToPayload, payloadToJSON, type JSONPayload } from '@temporalio/common/lib/proto-utils';
-import type { Payload } from '@temporalio/common';
+import type { Payload, PayloadCodec } from '@temporalio/common';
 import { z } from 'zod';
-import type { EncryptionCodec } from '../../temporal/codec';
 import type { Logger } from '../../observability/logger';
 import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
 import { readJson } from '../request';
 
 /**
- * A codec endpoint for the Temporal UI and `temporal --codec-endpoint`: it decrypts payloads so
+ * A codec endpoint for the Temporal UI and `temporal --codec-endpoint`: it decompresses and decrypts payloads so
  * operators can read workflow histories. On the API's public port it answers the operator token
  * only. For the Temporal UI (a browser, which cannot send that token) the API also serves it on a
  * separate listener (CODEC_LISTEN) that operators reach and the internet does not; there, the
@@ -22,7 +21,7 @@ import { readJson } from '../request';
  */
 
 export interface CodecDeps {
-  codec: EncryptionCodec | undefined;
+  codec: PayloadCodec | undefined;
   /** 'token': the public port (operator token required); 'internal': the CODEC_LISTEN listener. */
   access: 'token' | 'internal';
   origins: readonly string[];
@@ -57,7 +56,13 @@ export function codecRouter(deps: CodecDeps): Router {
   const token = requireOperatorToken(deps.operatorApiToken);
 
   async function guard(ctx: Context, next: Next): Promise<void> {
-    if (!deps.codec) throw new ApiError(404, 'not_found', 'payloads are not encrypted here (PAYLOAD_ENCRYPTION_KEYS is not set)');
+    if (!deps.codec) {
+      throw new ApiError(
+        404,
+        'not_found',
+        'payloads are stored as they are here (PAYLOAD_COMPRESSION=off and PAYLOAD_ENCRYPTION_KEYS is not set): nothing to decode',
+      );
+    }
     if (deps.access === 'internal') {
       if (!listenerHost(ctx.get('host'), deps.listenHost)) {
         throw new ApiError(
@@ -99,17 +104,17 @@ export function codecRouter(deps: CodecDeps): Router {
     } catch {
       throw new ApiError(400, 'invalid_request', 'payload metadata and data must be base64');
     }
-    const codec = deps.codec as EncryptionCodec;
+    const codec = deps.codec as PayloadCodec;
     let out: Payload[];
     if (direction === 'encode') out = await codec.encode(payloads);
     else {
-      // One payload that does not decrypt (a retired key) must not hide the rest of a history.
+      // One payload that does not decode (a retired key) must not hide the rest of a history.
       out = await Promise.all(
         payloads.map(async (p) => {
           try {
             return (await codec.decode([p]))[0] as Payload;
           } catch (err) {
-            deps.logger.warn('a payload sent to /codec/decode does not decrypt; returned as it is', { error: (err as Error).message });
+            deps.logger.warn('a payload sent to /codec/decode does not decode; returned as it is', { error: (err as Error).message });
             return p;
           }
         }),

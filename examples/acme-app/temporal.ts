@@ -8,8 +8,8 @@ import { createAcmeActivities, type ChangeLogger } from './directory-changes';
 /**
  * Acme's Temporal worker: the contract's activity `applyDirectoryChanges` on Acme's own task queue.
  * scimflow's delivery workflow calls it by name on that queue; Acme runs no workflows of its own.
- * When scimflow encrypts its Temporal payloads, the worker needs the same payload codec
- * (`dataConverter`) to read its batches.
+ * scimflow compresses (and may encrypt) its Temporal payloads: the worker reads its batches
+ * through the same payload codec (`dataConverter`, scimflow's `dataConverter()`).
  */
 export function createAcmeWorker(options: {
   connection: NativeConnection;

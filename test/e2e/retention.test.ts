@@ -9,6 +9,7 @@ import { retentionScheduleId } from '../../workflows/retention-messages';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { processEnv } from '../support/process-env';
 import { eventually } from '../support/stack';
+import { dataConverter } from '../../temporal/codec';
 
 /**
  * Retention as operators meet it: the worker process (`npm run start:worker`) creates the
@@ -63,7 +64,7 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
 beforeAll(async () => {
   database = await createTestDatabase();
   connection = await Connection.connect({ address: inject('temporalAddress') });
-  client = new Client({ connection });
+  client = new Client({ connection, dataConverter: dataConverter({}) });
   worker = spawn(join(PROJECT_ROOT, 'node_modules/.bin/tsx'), ['worker/main.ts'], {
     cwd: PROJECT_ROOT,
     env: env(),

@@ -9,6 +9,7 @@ import { OrganizationWorkflows } from '../../temporal/client';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { databaseView, directoryView, waitForRun } from '../support/reconcile';
 import { eventually } from '../support/stack';
+import { dataConverter } from '../../temporal/codec';
 
 /**
  * The worker is a real process here, killed with SIGKILL in the middle of an import and started
@@ -63,7 +64,7 @@ beforeAll(async () => {
   emulator = await startEmulator({ port: 0, seed: randomInt(1, 2 ** 31) });
   database = await createTestDatabase();
   connection = await Connection.connect({ address: inject('temporalAddress') });
-  workflows = new OrganizationWorkflows(new Client({ connection }), taskQueue);
+  workflows = new OrganizationWorkflows(new Client({ connection, dataConverter: dataConverter({}) }), taskQueue);
 });
 afterAll(async () => {
   for (const w of workers) await kill(w, 'SIGKILL');

@@ -35,6 +35,8 @@ beforeAll(async () => {
   appWorker = await Worker.create({
     connection: appConnection,
     taskQueue: appQueue,
+    // scimflow compresses its payloads: the application's worker reads them with scimflow's codec.
+    dataConverter: stack.dataConverter,
     activities: {
       async applyDirectoryChanges(batch: ChangeBatch): Promise<ChangeBatchResult> {
         const list = applied.get(batch.organizationId) ?? [];

@@ -141,6 +141,8 @@ beforeAll(async () => {
   appWorker = await Worker.create({
     connection: appConnection,
     taskQueue: appQueue,
+    // scimflow compresses its payloads: the application's worker reads them with scimflow's codec.
+    dataConverter: stack.dataConverter,
     activities: temporalApp.activities,
     shutdownGraceTime: '1 second',
   });

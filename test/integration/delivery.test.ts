@@ -87,11 +87,13 @@ let appConnection: NativeConnection | undefined;
 let appWorker: Worker | undefined;
 let appRunning: Promise<void> | undefined;
 
-async function startApp(): Promise<void> {
+async function startApp(options: { codec: boolean } = { codec: true }): Promise<void> {
   appConnection ??= await NativeConnection.connect({ address: inject('temporalAddress') });
   appWorker = await Worker.create({
     connection: appConnection,
     taskQueue: appQueue,
+    // scimflow compresses its payloads: the application's worker reads them with scimflow's codec.
+    ...(options.codec ? { dataConverter: stack.dataConverter } : {}),
     activities: app.activities,
     shutdownGraceTime: '1 second',
   });
@@ -349,6 +351,31 @@ describe('Temporal-native delivery', () => {
     }
     await eventually(async () => app.effectsOf(org).length === 5);
     expect(app.effectsOf(org)).toEqual(range(1, 5));
+  });
+
+  it("stops at the first record when the application's worker lacks scimflow's payload codec, saying what to do; a retry with it delivers", async () => {
+    const org = newOrg();
+    await stopApp();
+    try {
+      await startApp({ codec: false });
+      await createGroups(org, ['a', 'b']);
+      const stopped = await eventually(
+        async () => {
+          const s = await status(org);
+          return s.state === 'stopped' ? s : null;
+        },
+        { timeoutMs: 30_000 },
+      );
+      expect(stopped.stop).toMatchObject({ sequence: 1 });
+      expect(stopped.stop!.reason).toMatch(/binary\/zlib.*without scimflow's payload codec: give its worker dataConverter\(\)/);
+      expect(app.effectsOf(org)).toEqual([]);
+    } finally {
+      await stopApp();
+      await startApp();
+    }
+    await stack.deliveries.retry(org);
+    await eventually(async () => app.effectsOf(org).length === 2);
+    expect(app.effectsOf(org)).toEqual([1, 2]);
   });
 
   it("loses no record when scimflow's worker stops in the middle of a batch", async () => {

@@ -91,12 +91,12 @@ describe('key rotation', () => {
     const next = { id: 'next-key', key: randomBytes(32) };
     const connection = await Connection.connect({ address: inject('temporalAddress') });
     try {
-      const onlyNext = new Client({ connection, dataConverter: dataConverter([next]) });
+      const onlyNext = new Client({ connection, dataConverter: dataConverter({ payloadKeys: [next] }) });
       // The schedules' workflow arguments are still sealed with the old key.
       await expect(onlyNext.schedule.getHandle(scheduleId(org.id, 'full')).describe()).rejects.toThrow(
         /key "test-key", which is not among/,
       );
-      const both = new Client({ connection, dataConverter: dataConverter([next, key]) });
+      const both = new Client({ connection, dataConverter: dataConverter({ payloadKeys: [next, key] }) });
       expect(await ensureSchedules(both, org.id, { taskQueue: env.stack.taskQueue, fullInterval: '6h', deltaInterval: '1h' })).toEqual([]);
       for (const kind of ['full', 'delta'] as const) {
         const d = await onlyNext.schedule.getHandle(scheduleId(org.id, kind)).describe();
@@ -242,8 +242,8 @@ describe('/codec', () => {
     expect(await mixed.json()).toEqual({ payloads: [forged, plain] });
   });
 
-  it('is not there when payloads are not encrypted', async () => {
-    const plainStack = await startStack({ startWorker: false });
+  it('is not there when payloads are neither compressed nor encrypted', async () => {
+    const plainStack = await startStack({ startWorker: false, payloadCompression: 'off' });
     try {
       const res = await fetch(`${plainStack.baseUrl}/codec/decode`, {
         method: 'POST',
@@ -251,7 +251,7 @@ describe('/codec', () => {
         body: '{"payloads":[]}',
       });
       expect(res.status).toBe(404);
-      expect(((await res.json()) as { message: string }).message).toMatch(/PAYLOAD_ENCRYPTION_KEYS is not set/);
+      expect(((await res.json()) as { message: string }).message).toMatch(/PAYLOAD_COMPRESSION=off and PAYLOAD_ENCRYPTION_KEYS is not set/);
     } finally {
       await plainStack.stop();
     }

@@ -12,6 +12,7 @@ import { OrganizationWorkflows } from '../../temporal/client';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { databaseView, directoryView, reconcileAndWait } from '../support/reconcile';
 import { eventually } from '../support/stack';
+import { dataConverter } from '../../temporal/codec';
 
 /**
  * The production build (`npm run build`): plain `node` runs the built API, worker and CLI, with no
@@ -88,7 +89,7 @@ it('runs the API, the worker (with the prebuilt workflow bundle) and the CLI wit
 
   // An import through the built worker: workflows from the bundle, activities from worker.js.
   const org = emulator.seedDemo({ seed: randomInt(1, 2 ** 31) });
-  const workflows = new OrganizationWorkflows(new Client({ connection }), taskQueue);
+  const workflows = new OrganizationWorkflows(new Client({ connection, dataConverter: dataConverter({}) }), taskQueue);
   const imported = await reconcileAndWait(workflows, org.id, { trigger: 'import' });
   expect(imported.status, worker.output()).toBe('completed');
   expect(await databaseView(database.db, org.id)).toEqual(directoryView(emulator, org.id));

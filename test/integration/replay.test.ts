@@ -14,6 +14,7 @@ import { organizationWorkflowId } from '../../workflows/messages';
 import { reconcileAndWait, waitForRun } from '../support/reconcile';
 import { useEmulatorStack } from '../support/emulator-stack';
 import { eventually, workflowBundle } from '../support/stack';
+import { dataConverter } from '../../temporal/codec';
 
 /**
  * Workflow code must stay deterministic for the histories already running in production: a
@@ -40,6 +41,8 @@ beforeAll(async () => {
   appWorker = await Worker.create({
     connection: appConnection,
     taskQueue: appQueue,
+    // scimflow compresses its payloads: the application's worker reads them with scimflow's codec.
+    dataConverter: env.stack.dataConverter,
     activities: {
       async applyDirectoryChanges(batch: ChangeBatch): Promise<ChangeBatchResult> {
         delivered.push(...batch.records.map((r) => r.sequence));
@@ -58,7 +61,8 @@ afterAll(async () => {
 
 async function replay(histories: { workflowId: string; history: History }[]): Promise<ReplayResult[]> {
   const results: ReplayResult[] = [];
-  const options = { workflowBundle: await workflowBundle(), replayName: 'scimflow-replay' };
+  // Histories of compressed payloads (scimflow's default) replay through scimflow's codec; older plain ones pass through it.
+  const options = { workflowBundle: await workflowBundle(), replayName: 'scimflow-replay', dataConverter: dataConverter({}) };
   for await (const r of Worker.runReplayHistories(options, histories)) results.push(r);
   return results;
 }

@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { DataConverter } from '@temporalio/common';
 import type { Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
@@ -17,7 +18,7 @@ import { deliverySettings, type DeliverySettings } from '../../domain/delivery';
 import { pushTaskQueue } from '../../temporal/task-queues';
 import { OrganizationWorkflows } from '../../temporal/client';
 import { DeliveryWorkflows } from '../../temporal/delivery';
-import { dataConverter, encryptionCodec, type PayloadKey } from '../../temporal/codec';
+import { dataConverter, payloadCodec, type PayloadCompression, type PayloadKey } from '../../temporal/codec';
 import { createWorker, WORKFLOWS_PATH, type ScimflowWorker } from '../../worker/create';
 import { organizationName } from '../../db/repositories/organizations';
 import { serveWorkerMetrics } from '../../worker/metrics-server';
@@ -45,6 +46,8 @@ export interface Stack {
   operatorToken: string;
   database: TestDatabase;
   client: Client;
+  /** scimflow's data converter (compression, and encryption with keys): what an application's worker uses too. */
+  dataConverter: DataConverter | undefined;
   taskQueue: string;
   workflows: OrganizationWorkflows;
   /** Operators' delivery commands (throw DeliveryOffError without `delivery`). */
@@ -82,6 +85,8 @@ export interface StackOptions {
   webhookSecret?: string;
   /** Encrypt payloads in Temporal with these keys (the API serves /codec for the operator token). */
   payloadKeys?: PayloadKey[];
+  /** Compress payloads in Temporal (zlib, the default, as in production) or not. */
+  payloadCompression?: PayloadCompression;
   /** Activity slots of the worker's Scalekit task queue (the default otherwise). */
   scalekitSlots?: number;
   /** Deadline of an admin portal link (the default otherwise). */
@@ -109,8 +114,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const operatorToken = randomBytes(24).toString('hex');
   const taskQueue = `test-${randomBytes(6).toString('hex')}`;
   const connection = Connection.lazy({ address, connectTimeout: '2s' });
-  const codec = encryptionCodec(options.payloadKeys);
-  const converter = dataConverter(options.payloadKeys, codec);
+  const codec = payloadCodec(options);
+  const converter = dataConverter(codec);
   const namespace = options.namespace ?? 'default';
   const client = new Client({ connection, namespace, ...(converter ? { dataConverter: converter } : {}) });
   const workflows = new OrganizationWorkflows(client, taskQueue, options.deliverTimeoutMs ?? 3_000).namedBy((id) =>
@@ -154,6 +159,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     operatorToken,
     database,
     client,
+    dataConverter: converter,
     taskQueue,
     workflows,
     deliveries,

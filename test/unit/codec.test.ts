@@ -1,6 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { DECRYPT_ONLY, ENCRYPTED_ENCODING, EncryptionCodec, encryptionProblem, PayloadDecryptionError } from '../../temporal/codec';
+import { deflateSync, inflateSync } from 'node:zlib';
+import proto from '@temporalio/proto';
+import {
+  COMPRESSED_ENCODING,
+  CompressionCodec,
+  dataConverter,
+  DECRYPT_ONLY,
+  describePayloads,
+  ENCRYPTED_ENCODING,
+  EncryptionCodec,
+  encryptionProblem,
+  MAX_INFLATED_BYTES,
+  payloadCodec,
+  PayloadDecompressionError,
+  PayloadDecryptionError,
+} from '../../temporal/codec';
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const text = (b: Uint8Array | null | undefined) => new TextDecoder().decode(b ?? new Uint8Array());
@@ -74,5 +89,80 @@ describe('EncryptionCodec', () => {
   it('needs 32-byte keys, at least one', () => {
     expect(() => new EncryptionCodec([])).toThrow(/at least one/);
     expect(() => new EncryptionCodec([{ id: 'short', key: randomBytes(16) }])).toThrow(/short must be 32 bytes/);
+  });
+});
+
+describe('CompressionCodec and the chain scimflow uses', () => {
+  // A batch of change records: JSON with the same keys again and again.
+  const records = Array.from({ length: 200 }, (_, i) => ({
+    id: String(1000 + i),
+    organizationId: 'org_1',
+    kind: 'user.provisioned',
+    view: { id: `diruser_${i}`, email: `person.${i}@example.com`, active: true, groups: [{ id: 'dirgroup_1', name: 'Engineering' }] },
+  }));
+  const batch = { metadata: { encoding: utf8('json/plain') }, data: utf8(JSON.stringify({ organizationId: 'org_1', records })) };
+
+  it('compresses a batch of records severalfold in the Go SDK ZlibCodec format, and decodes it back exactly', async () => {
+    const [packed] = await new CompressionCodec().encode([batch]);
+    expect(text(packed?.metadata?.encoding)).toBe(COMPRESSED_ENCODING);
+    expect(packed!.data!.length).toBeLessThan(batch.data.length / 5);
+    // The format other SDKs read: the whole Payload (its metadata too), protobuf-encoded, as a zlib stream.
+    const inner = proto.temporal.api.common.v1.Payload.decode(inflateSync(packed!.data!));
+    expect(text(inner.metadata?.encoding)).toBe('json/plain');
+    expect(text(inner.data)).toBe(text(batch.data));
+    const [back] = await new CompressionCodec().decode([packed!]);
+    expect(text(back?.data)).toBe(text(batch.data));
+    expect(text(back?.metadata?.encoding)).toBe('json/plain');
+  });
+
+  it('leaves small payloads, and those that would not shrink, as they are', async () => {
+    const small = { metadata: { encoding: utf8('json/plain') }, data: utf8('{"sequence":12}') };
+    const noise = { metadata: { encoding: utf8('binary/plain') }, data: randomBytes(4096) };
+    const out = await new CompressionCodec().encode([small, noise]);
+    expect(out).toEqual([small, noise]);
+    // And passes payloads of other encodings through on the way back.
+    expect(await new CompressionCodec().decode([small, noise])).toEqual([small, noise]);
+  });
+
+  it('refuses what expands beyond the limit, and what is not a zlib stream, with a clear error', async () => {
+    const bomb = { metadata: { encoding: utf8(COMPRESSED_ENCODING) }, data: deflateSync(Buffer.alloc(MAX_INFLATED_BYTES + 1)) };
+    await expect(new CompressionCodec().decode([bomb])).rejects.toThrow(/expands beyond 64 MiB: refused/);
+    await expect(new CompressionCodec().decode([bomb])).rejects.toBeInstanceOf(PayloadDecompressionError);
+    const garbage = { metadata: { encoding: utf8(COMPRESSED_ENCODING) }, data: randomBytes(100) };
+    await expect(new CompressionCodec().decode([garbage])).rejects.toThrow(/not a zlib stream/);
+    const notPayload = { metadata: { encoding: utf8(COMPRESSED_ENCODING) }, data: deflateSync(Buffer.from([0xff, 0xff, 0xff])) };
+    await expect(new CompressionCodec().decode([notPayload])).rejects.toThrow(/does not hold a Temporal payload/);
+  });
+
+  it('compresses before it encrypts (ciphertext does not compress), and reads back through both', async () => {
+    const codec = payloadCodec({ payloadKeys: [key('k1')] })!;
+    const [sealed] = await codec.encode([batch]);
+    expect(text(sealed?.metadata?.encoding)).toBe(ENCRYPTED_ENCODING);
+    expect(sealed!.data!.length).toBeLessThan(batch.data.length / 5);
+    const [opened] = await codec.decode([sealed!]);
+    expect(text(opened?.data)).toBe(text(batch.data));
+    // Encryption alone (compression off) keeps the size.
+    const [encryptedOnly] = await payloadCodec({ payloadKeys: [key('k1')], payloadCompression: 'off' })!.encode([batch]);
+    expect(encryptedOnly!.data!.length).toBeGreaterThan(batch.data.length);
+  });
+
+  it('is on by default; off and without keys there is no codec at all', () => {
+    expect(payloadCodec({})?.codecs.map((c) => c.constructor.name)).toEqual(['CompressionCodec']);
+    expect(payloadCodec({ payloadKeys: [key('k1')] })?.codecs.map((c) => c.constructor.name)).toEqual([
+      'CompressionCodec',
+      'EncryptionCodec',
+    ]);
+    expect(payloadCodec({ payloadCompression: 'off' })).toBeUndefined();
+    expect(dataConverter({ payloadCompression: 'off' })).toBeUndefined();
+    expect(dataConverter({})?.payloadCodecs).toHaveLength(1);
+  });
+
+  it('tells a process without the codec what to do when it meets a compressed payload', () => {
+    expect(encryptionProblem(new Error('Unknown encoding: binary/zlib'))).toMatch(/dataConverter\(\).*PAYLOAD_COMPRESSION=off/);
+  });
+
+  it('describes the payloads for banners and logs', () => {
+    expect(describePayloads({})).toBe('compressed (zlib), not encrypted');
+    expect(describePayloads({ payloadKeys: [key('k1')], payloadCompression: 'off' })).toBe('not compressed, encrypted (key k1)');
   });
 });

@@ -34,6 +34,7 @@ describe('parseConfig defaults', () => {
       trustProxy: false,
       settingsFrameAncestors: [],
       payloadKeys: [],
+      payloadCompression: 'zlib',
       codecListen: undefined,
       codecOrigins: [],
       operatorApiToken: undefined,
@@ -92,6 +93,7 @@ describe('parseConfig defaults', () => {
       TRUST_PROXY: 'true',
       SETTINGS_FRAME_ANCESTORS: "https://App.example.com/, 'self'",
       PAYLOAD_ENCRYPTION_KEYS: `2026-07:${KEY_B64}, 2026-01:${KEY_B64_OLD}`,
+      PAYLOAD_COMPRESSION: 'off',
       CODEC_ALLOWED_ORIGINS: 'https://Temporal-UI.example.com:443/, http://127.0.0.1:8233',
       CODEC_LISTEN: '10.0.0.5:8234',
       OPERATOR_API_TOKEN: '0123456789abcdef',
@@ -137,6 +139,7 @@ describe('parseConfig defaults', () => {
       publicBaseUrl: 'https://scim.example.com',
       trustProxy: true,
       settingsFrameAncestors: ['https://app.example.com', "'self'"],
+      payloadCompression: 'off',
       payloadKeys: [
         { id: '2026-07', key: Buffer.from(KEY_B64, 'base64') },
         { id: '2026-01', key: Buffer.from(KEY_B64_OLD, 'base64') },
@@ -351,7 +354,14 @@ describe('parseConfig errors', () => {
     );
     expect(parseConfig({ PAYLOAD_ENCRYPTION_KEYS: `none,k1:${KEY_B64}` }).payloadKeys.map((k) => k.id)).toEqual(['none', 'k1']);
     expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64},none` }).message).toMatch(/"none" \(decrypt only\) goes first/);
-    expect(configError({ CODEC_LISTEN: '127.0.0.1:8234' }).message).toMatch(/CODEC_LISTEN: expected only with PAYLOAD_ENCRYPTION_KEYS/);
+    expect(configError({ CODEC_LISTEN: '127.0.0.1:8234', PAYLOAD_COMPRESSION: 'off' }).message).toMatch(
+      /CODEC_LISTEN: expected only with PAYLOAD_ENCRYPTION_KEYS or PAYLOAD_COMPRESSION=zlib/,
+    );
+    // Compressed payloads (the default) are what the UI decodes through it, keys or not.
+    expect(parseConfig({ CODEC_LISTEN: '127.0.0.1:8234' }).codecListen).toEqual({ host: '127.0.0.1', port: 8234 });
+    expect(configError({ PAYLOAD_COMPRESSION: 'gzip' }).message).toMatch(
+      /PAYLOAD_COMPRESSION: expected zlib \(compress payloads, the default\) or off/,
+    );
     expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64}`, CODEC_ALLOWED_ORIGINS: 'http://127.0.0.1:8233' }).message).toMatch(
       /CODEC_ALLOWED_ORIGINS: expected only with CODEC_LISTEN/,
     );

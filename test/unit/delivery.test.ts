@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig, ConfigError } from '../../config/index';
-import { batchesFor, deliverySettings, deliveryState, invalidRewind, rewoundCursor } from '../../domain/delivery';
+import { batchesFor, deliverySettings, deliveryState, invalidRewind, rewoundCursor, stopReason } from '../../domain/delivery';
 
 describe('delivery settings', () => {
   it('defaults to 500 records a call and 10 tries', () => {
@@ -64,5 +64,16 @@ describe('delivery state', () => {
     expect(batchesFor(1, 500)).toBe(1);
     expect(batchesFor(10_000, 500)).toBe(20);
     expect(batchesFor(7, 3)).toBe(3);
+  });
+});
+
+describe('stop reason', () => {
+  it("says what to do when the application's worker cannot read scimflow's payloads", () => {
+    expect(stopReason('Unknown encoding: binary/zlib')).toMatch(
+      /^Unknown encoding: binary\/zlib \(the application's worker reads scimflow's payloads without scimflow's payload codec: give its worker dataConverter\(\).*then: delivery retry\)$/,
+    );
+    expect(stopReason('Unknown encoding: binary/encrypted')).toMatch(/without scimflow's payload codec/);
+    // Any other failure is the application's own words.
+    expect(stopReason('record 12 belongs to another organization')).toBe('record 12 belongs to another organization');
   });
 });
