@@ -259,6 +259,7 @@ const COMPOSE_VARIABLES: Record<string, Passing> = {
   SCALEKIT_WEBHOOK_SECRET: { services: APP_SERVICES },
   OPERATOR_API_TOKEN: { services: APP_SERVICES },
   PAYLOAD_ENCRYPTION_KEYS: { services: APP_SERVICES },
+  PAYLOAD_COMPRESSION: { services: APP_SERVICES },
   LOG_LEVEL: { services: APP_SERVICES },
   DATABASE_URL: { services: ALL_SCIMFLOW, fixed: 'the postgres service' },
   TEMPORAL_ADDRESS: { services: ALL_SCIMFLOW, fixed: 'the temporal service' },
@@ -673,6 +674,7 @@ const composeRules = {
       'TEMPORAL_NAMESPACE',
       'TEMPORAL_TASK_QUEUE',
       'PAYLOAD_ENCRYPTION_KEYS',
+      'PAYLOAD_COMPRESSION',
       'SCALEKIT_ENVIRONMENT_URL',
     ]) {
       if (mine[key] !== api[key]) problems.push(`cli: ${key} differs from the api's`);
