@@ -173,10 +173,16 @@ const retentionPeriod = (fallback: number, minimum: number, why: string) =>
 
 /** An http(s) URL of an OTLP/HTTP collector (`what` says which one is expected). */
 const otlpUrl = (what: string) =>
-  z
-    .string()
-    .url({ message: `expected ${what}` })
-    .refine((u) => /^https?:\/\//i.test(u), { message: `expected an http:// or https:// URL: ${what} (OTLP over HTTP)` });
+  z.string().refine(
+    (u) => {
+      try {
+        return ['http:', 'https:'].includes(new URL(u).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected ${what} (OTLP over HTTP: an http:// or https:// URL)` },
+  );
 
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/scimflow';
 

@@ -330,7 +330,11 @@ describe('parseConfig errors', () => {
     ],
     ['LOG_LEVEL', 'verbose', /LOG_LEVEL: .*debug.*info.*warn.*error/],
     ['OTEL_EXPORTER_OTLP_ENDPOINT', 'collector:4318', /OTEL_EXPORTER_OTLP_ENDPOINT: expected the base URL of an OTLP\/HTTP collector/],
-    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'grpc://collector:4317', /OTEL_EXPORTER_OTLP_ENDPOINT: expected an http:\/\/ or https:\/\/ URL/],
+    [
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+      'grpc://collector:4317',
+      /OTEL_EXPORTER_OTLP_ENDPOINT: expected the base URL of an OTLP\/HTTP collector.*an http:\/\/ or https:\/\/ URL/,
+    ],
     [
       'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
       'not a url',
