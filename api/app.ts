@@ -165,12 +165,16 @@ export function createCodecApp(deps: { codec: EncryptionCodec; origins: readonly
  * router's middleware answered (a 401 from the token check) the router's prefix, not the regular
  * expression @koa/router builds from it.
  */
+/** Probes and scrapes: frequent, and nothing to follow. */
+const UNTRACED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
 /**
  * A server span for each request, named by its method and route (never its path or query: a
  * settings link's path holds a token). A trace context the caller sends (traceparent) is its parent.
  */
 function traceRequest(tracer: Tracer): Koa.Middleware {
   return async function traceRequest(ctx, next) {
+    if (UNTRACED_PATHS.has(ctx.path)) return next();
     const parent = propagation.extract(context.active(), ctx.headers);
     await tracer.startActiveSpan(
       ctx.method,

@@ -1,11 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { DROP_WORKFLOW_SPANS } from '../../observability/tracing';
+import { buildProduction } from '../../scripts/build';
 import { freePort } from '../../scripts/lib/ports';
 import { PROJECT_ROOT } from '../../scripts/lib/temporal-server';
 import { organizationWorkflowId } from '../../workflows/messages';
@@ -15,8 +18,8 @@ import { eventually, workflowBundle } from '../support/stack';
 import { envelope, nanoTime, newSecret, signedHeaders, T } from '../support/webhooks';
 
 /**
- * Tracing on (OTEL_EXPORTER_OTLP_ENDPOINT): the API and the worker, as `npm run start:api` and
- * `npm run start:worker` run them, send their spans to an OTLP/HTTP collector (here, one in this
+ * Tracing on (OTEL_EXPORTER_OTLP_ENDPOINT): the API as `npm run start:api` runs it and the worker
+ * as the image runs it (`node dist/worker.js`, with the workflow bundle built ahead of time) send their spans to an OTLP/HTTP collector (here, one in this
  * process that keeps what it receives). One webhook's trace holds the request, the Temporal
  * client's signalWithStart, the workflow's handling of the signal and scheduling of the activity,
  * the activity, and the mirror's transaction, each below the one before.
@@ -61,9 +64,13 @@ interface OtlpRequest {
   }[];
 }
 
-function start(entry: string, vars: Record<string, string>): { child: ChildProcess; output: () => string } {
+// One level below the project, as dist/ is (see production-build.test.ts).
+const out = join(PROJECT_ROOT, `.build-test-${process.pid}-${randomBytes(3).toString('hex')}`);
+
+/** Starts `node <args>` in the project, collecting what it prints. */
+function start(args: string[], vars: Record<string, string>): { child: ChildProcess; output: () => string } {
   let output = '';
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+  const child = spawn(process.execPath, args, {
     cwd: PROJECT_ROOT,
     detached: true,
     env: processEnv(vars),
@@ -104,6 +111,7 @@ beforeAll(async () => {
     });
   });
   await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
+  await buildProduction(out);
   database = await createTestDatabase();
   connection = await Connection.connect({ address: inject('temporalAddress') });
 
@@ -117,13 +125,13 @@ beforeAll(async () => {
     OTEL_BSP_SCHEDULE_DELAY: '200',
     LOG_LEVEL: 'debug',
   };
-  const worker = start('worker/main.ts', {
+  const worker = start([join(out, 'worker.js')], {
     ...common,
     WORKER_METRICS_HOST: '127.0.0.1',
     WORKER_METRICS_PORT: String(workerMetricsPort),
     WORKER_TEMPORAL_METRICS_PORT: String(temporalMetricsPort),
   });
-  const api = start('api/main.ts', { ...common, PORT: String(apiPort) });
+  const api = start(['--import', 'tsx', 'api/main.ts'], { ...common, PORT: String(apiPort) });
   apiUrl = `http://127.0.0.1:${apiPort}`;
   for (const p of [worker, api]) {
     await eventually(async () => /"msg":"(worker started|api listening)"/.test(p.output()) || p.child.exitCode !== null, {
@@ -131,6 +139,7 @@ beforeAll(async () => {
     });
     expect(p.child.exitCode, p.output()).toBeNull();
   }
+  expect(worker.output()).toContain('the bundle built ahead of time');
 }, 180_000);
 
 afterAll(async () => {
@@ -144,6 +153,7 @@ afterAll(async () => {
   await connection?.close();
   await database?.drop();
   await new Promise((r) => collector?.close(r));
+  await rm(out, { recursive: true, force: true });
 });
 
 async function deliver(body: object): Promise<number> {
@@ -152,19 +162,30 @@ async function deliver(body: object): Promise<number> {
   return res.status;
 }
 
-/** The spans of the trace of the webhook request that carried `webhookId`, once its commit is there. */
-async function traceOfCommit(requestSpanCount: number): Promise<Span[]> {
+/**
+ * The spans of the trace of the `nth` webhook request, once `names` are all there (spans arrive in
+ * batches, and a workflow's span of scheduling an activity ends when the activity does).
+ */
+async function traceOf(nth: number, names: string[]): Promise<Span[]> {
   return eventually(
     async () => {
       const requestSpans = spans.filter((s) => s.name === 'POST /webhooks/scalekit');
-      if (requestSpans.length < requestSpanCount) return null;
-      const traceId = requestSpans[requestSpanCount - 1]!.traceId;
+      if (requestSpans.length < nth) return null;
+      const traceId = requestSpans[nth - 1]!.traceId;
       const trace = spans.filter((s) => s.traceId === traceId);
-      return trace.some((s) => s.name === 'mirror transaction') ? trace : null;
+      return names.every((n) => trace.some((s) => s.name === n)) ? trace : null;
     },
     { timeoutMs: 90_000, intervalMs: 250 },
   );
 }
+
+const WEBHOOK_TO_COMMIT = [
+  'POST /webhooks/scalekit',
+  'SignalWithStartWorkflow:organizationWorkflow',
+  'StartActivity:applyDirectoryEvents',
+  'RunActivity:applyDirectoryEvents',
+  'mirror transaction',
+];
 
 /** The span's chain of parents, nearest first, as far as the trace has them. */
 function ancestors(trace: Span[], span: Span): string[] {
@@ -189,7 +210,7 @@ it('follows one webhook from the request to the commit in one trace, for a new a
   expect(await deliver(envelope(T.userCreated, org, { id: 'diruser_ada', email, given_name: 'Ada' }, nanoTime(0)))).toBe(202);
 
   // The first webhook starts the organization's workflow.
-  const first = await traceOfCommit(1);
+  const first = await traceOf(1, WEBHOOK_TO_COMMIT);
   const request = only(first, 'POST /webhooks/scalekit');
   const signalWithStart = only(first, 'SignalWithStartWorkflow:organizationWorkflow');
   const runActivity = only(first, 'RunActivity:applyDirectoryEvents');
@@ -217,7 +238,7 @@ it('follows one webhook from the request to the commit in one trace, for a new a
   expect(await deliver(envelope(T.userUpdated, org, { id: 'diruser_ada', email, given_name: 'Ada', family_name: 'L' }, nanoTime(10)))).toBe(
     202,
   );
-  const second = await traceOfCommit(2);
+  const second = await traceOf(2, [...WEBHOOK_TO_COMMIT, 'HandleSignal:directoryEvent']);
   expect(second[0]!.traceId).not.toBe(first[0]!.traceId);
   const secondCommit = only(second, 'mirror transaction');
   expect(ancestors(second, secondCommit)).toEqual([
