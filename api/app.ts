@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
 import type { PayloadCodec } from '@temporalio/common';
+import { context, propagation, SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import Koa, { type DefaultState } from 'koa';
 import type { Knex } from 'knex';
 import type { Logger } from '../observability/logger';
@@ -58,6 +59,8 @@ export interface AppDeps {
   deliveries?: DeliveryDeps['deliveries'];
   /** Operators' commands to organizations' signed HTTP push; undefined: APP_WEBHOOK_URL is not set. */
   pushDeliveries?: DeliveryDeps['pushDeliveries'];
+  /** Traces each request (a server span) when tracing is on (observability/tracing.ts); undefined: off. */
+  tracer?: Tracer;
 }
 
 export function createApp(deps: AppDeps): Koa {
@@ -65,6 +68,8 @@ export function createApp(deps: AppDeps): Koa {
   // Forwarded headers are anyone's to send: only a proxy that sets them makes them true.
   app.proxy = deps.trustProxy ?? false;
 
+  const tracer = deps.tracer;
+  if (tracer) app.use(traceRequest(tracer));
   app.use(async function requestMetrics(ctx, next) {
     try {
       await next();
@@ -160,6 +165,36 @@ export function createCodecApp(deps: { codec: PayloadCodec; origins: readonly st
  * router's middleware answered (a 401 from the token check) the router's prefix, not the regular
  * expression @koa/router builds from it.
  */
+/** Probes and scrapes: frequent, and nothing to follow. */
+const UNTRACED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * A server span for each request, named by its method and route (never its path or query: a
+ * settings link's path holds a token). A trace context the caller sends (traceparent) is its parent.
+ */
+function traceRequest(tracer: Tracer): Koa.Middleware {
+  return async function traceRequest(ctx, next) {
+    if (UNTRACED_PATHS.has(ctx.path)) return next();
+    const parent = propagation.extract(context.active(), ctx.headers);
+    await tracer.startActiveSpan(
+      ctx.method,
+      { kind: SpanKind.SERVER, attributes: { 'http.request.method': ctx.method } },
+      parent,
+      async (span) => {
+        try {
+          await next();
+        } finally {
+          const route = routeLabel((ctx as { _matchedRoute?: string | RegExp })._matchedRoute);
+          span.updateName(`${ctx.method} ${route}`);
+          span.setAttributes({ 'http.route': route, 'http.response.status_code': ctx.status });
+          if (ctx.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+          span.end();
+        }
+      },
+    );
+  };
+}
+
 export function routeLabel(matched: string | RegExp | undefined): string {
   if (matched === undefined) return 'unmatched';
   return String(matched).replace(/\(\?:.*$/, '') || '/';

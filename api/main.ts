@@ -2,6 +2,7 @@ import { ConfigError, exitWithParent, loadConfig } from '../config/index';
 import { createDatabase } from '../db/connection';
 import { organizationName } from '../db/repositories/organizations';
 import { createLogger } from '../observability/logger';
+import { describeTracing, startTracing } from '../observability/tracing';
 import { Metrics } from '../observability/metrics';
 import { PortalLinks } from '../scalekit/portal';
 import { WebhookVerifier } from '../scalekit/webhook';
@@ -18,6 +19,7 @@ async function main(): Promise<void> {
   if (config.webhookSecrets.length === 0) {
     throw new ConfigError(['SCALEKIT_WEBHOOK_SECRET: required to verify webhooks (whsec_…; from Scalekit > Webhooks)']);
   }
+  const tracing = await startTracing(config.tracing, { defaultServiceName: 'scimflow-api' });
   const address = config.temporal.address ?? `127.0.0.1:${config.dev.temporalPort}`;
   const db = createDatabase({ url: config.databaseUrl, applicationName: 'scimflow-api' });
   const codec = payloadCodec(config);
@@ -27,6 +29,7 @@ async function main(): Promise<void> {
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.taskQueue,
     dataConverter: converter,
+    ...(tracing ? { interceptors: tracing.clientInterceptors } : {}),
   });
   const app = createApp({
     db,
@@ -36,6 +39,7 @@ async function main(): Promise<void> {
     appReadToken: config.appReadToken,
     logger,
     metrics: new Metrics(),
+    ...(tracing ? { tracer: tracing.tracer } : {}),
     publicBaseUrl: config.publicBaseUrl,
     trustProxy: config.trustProxy,
     settingsFrameAncestors: config.settingsFrameAncestors,
@@ -68,6 +72,7 @@ async function main(): Promise<void> {
       webhook: `/webhooks/scalekit`,
       temporal: address,
       payloads: describePayloads(config),
+      tracing: describeTracing(config.tracing),
     });
   });
   // The Temporal UI's codec endpoint, on its own listener (operators' network only).
@@ -88,7 +93,7 @@ async function main(): Promise<void> {
     logger.info('api stopping');
     codecServer?.close();
     server.close(() => {
-      void Promise.allSettled([connection.close(), db.destroy()]).then(() => process.exit(0));
+      void Promise.allSettled([connection.close(), db.destroy(), tracing?.shutdown()]).then(() => process.exit(0));
     });
     setTimeout(() => process.exit(0), 10_000).unref();
   };

@@ -172,6 +172,19 @@ const retentionPeriod = (fallback: number, minimum: number, why: string) =>
       .default(fallback),
   );
 
+/** An http(s) URL of an OTLP/HTTP collector (`what` says which one is expected). */
+const otlpUrl = (what: string) =>
+  z.string().refine(
+    (u) => {
+      try {
+        return ['http:', 'https:'].includes(new URL(u).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected ${what} (OTLP over HTTP: an http:// or https:// URL)` },
+  );
+
 export const DEFAULT_DATABASE_URL = 'postgres://postgres@127.0.0.1:5432/scimflow';
 
 const schema = z
@@ -308,6 +321,15 @@ const schema = z
         .regex(/^[1-9]\d*\s*(m|h|d)$/, { message: 'expected a duration such as 1h, 30m or 1d' })
         .default(DEFAULT_RETENTION.interval),
     ),
+    // OpenTelemetry tracing (observability/tracing.ts): off unless an OTLP endpoint is set. The
+    // standard variables: the traces URL as it is, or the collector's base URL (+ /v1/traces).
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: optionalString.pipe(
+      otlpUrl('the traces URL of an OTLP/HTTP collector, such as http://collector:4318/v1/traces').optional(),
+    ),
+    OTEL_EXPORTER_OTLP_ENDPOINT: optionalString.pipe(
+      otlpUrl('the base URL of an OTLP/HTTP collector, such as http://collector:4318').optional(),
+    ),
+    OTEL_SERVICE_NAME: optionalString,
     LOG_LEVEL: z.preprocess(blankAsUnset, z.enum(['debug', 'info', 'warn', 'error']).default('info')),
     // Local tooling (npm run dev, npm test): where state lives and which Temporal CLI to run.
     SCIMFLOW_DATA_DIR: z.preprocess(blankAsUnset, z.string().trim().min(1).default('.data')),
@@ -428,6 +450,12 @@ export interface Config {
   /** The application's read-only token of the change stream (GET /api/changes); nothing else accepts it. */
   appReadToken: string | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /**
+   * OpenTelemetry tracing: where spans are sent (OTLP over HTTP) and the service name they carry
+   * (OTEL_SERVICE_NAME; unset: each process's own, scimflow-api or scimflow-worker). Undefined:
+   * tracing is off and nothing of it is loaded.
+   */
+  tracing: { tracesUrl: string; serviceName: string | undefined } | undefined;
   reconcile: { fullInterval: string; deltaInterval: string; guardShare: number; guardMinimum: number };
   /** How long what is kept about people stays (seconds; 0 keeps forever), and how often that is enforced. */
   retention: RetentionSettings;
@@ -462,6 +490,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     throw new ConfigError(problems);
   }
   const e = result.data;
+  const tracesUrl = otlpTracesUrl(e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, e.OTEL_EXPORTER_OTLP_ENDPOINT);
   return {
     scalekit:
       e.SCALEKIT_ENVIRONMENT_URL && e.SCALEKIT_CLIENT_ID && e.SCALEKIT_CLIENT_SECRET
@@ -495,6 +524,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     operatorApiToken: e.OPERATOR_API_TOKEN,
     appReadToken: e.APP_READ_TOKEN,
     logLevel: e.LOG_LEVEL,
+    tracing: tracesUrl ? { tracesUrl, serviceName: e.OTEL_SERVICE_NAME } : undefined,
     reconcile: {
       fullInterval: e.RECONCILE_FULL_INTERVAL,
       deltaInterval: e.RECONCILE_DELTA_INTERVAL,
@@ -518,6 +548,16 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       exitWithParent: e.SCIMFLOW_EXIT_WITH_PARENT === '1' || e.SCIMFLOW_EXIT_WITH_PARENT === 'true',
     },
   };
+}
+
+/**
+ * Where spans go, as the OpenTelemetry specification reads the two variables: the traces endpoint
+ * as it is, else the base endpoint with `/v1/traces` appended.
+ */
+function otlpTracesUrl(traces: string | undefined, base: string | undefined): string | undefined {
+  if (traces) return traces;
+  if (base) return `${base.replace(/\/+$/, '')}/v1/traces`;
+  return undefined;
 }
 
 /** Exits the process when its parent goes away (the parent's Ctrl-C handler never ran). */

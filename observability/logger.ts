@@ -5,6 +5,7 @@
  * `npm run dev` shows the same lines through pino-pretty on a terminal (scripts/dev.ts).
  */
 
+import { isSpanContextValid, trace } from '@opentelemetry/api';
 import { pino, stdTimeFunctions, type DestinationStream } from 'pino';
 import { safeErrorMessage } from '../db/errors';
 
@@ -38,6 +39,15 @@ function fieldsOf(object: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+/**
+ * A line written inside a traced request or activity names its trace (observability/tracing.ts);
+ * with tracing off there is never a current span, and nothing is added.
+ */
+function traceFields(): Record<string, string> {
+  const context = trace.getActiveSpan()?.spanContext();
+  return context && isSpanContextValid(context) ? { trace_id: context.traceId, span_id: context.spanId } : {};
+}
+
 function wrap(p: pino.Logger): Logger {
   return {
     debug: (m, f) => p.debug(f ?? {}, m),
@@ -59,6 +69,7 @@ export function createLogger(options: { level?: LogLevel; base?: Record<string, 
       base: options.base ?? {},
       messageKey: 'msg',
       timestamp: stdTimeFunctions.isoTime,
+      mixin: traceFields,
       formatters: {
         level: (label) => ({ level: label }),
         bindings: fieldsOf,

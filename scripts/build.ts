@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { build, type Plugin } from 'esbuild';
-import { WORKFLOWS_PATH } from '../worker/create';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../worker/create';
 import { ENTRY_POINTS } from './lib/entry-points';
 
 /**
@@ -67,7 +67,7 @@ export async function buildProduction(outdir = DIST): Promise<{ files: string[];
     // own location (import.meta) sees dist/, one level below the root, as it sees its source folder.
   });
   const bundle = await bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
+    ...WORKFLOW_BUNDLE_OPTIONS,
     logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error } as never,
   });
   await writeFile(path.join(outdir, 'workflow-bundle.js'), bundle.code);

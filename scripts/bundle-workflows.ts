@@ -1,10 +1,10 @@
 import { bundleWorkflowCode } from '@temporalio/worker';
-import { WORKFLOWS_PATH } from '../worker/create';
+import { WORKFLOW_BUNDLE_OPTIONS } from '../worker/create';
 
 /** `npm run check`: bundle the workflow code as the worker would, so a bad import fails here. */
 const started = Date.now();
 const bundle = await bundleWorkflowCode({
-  workflowsPath: WORKFLOWS_PATH,
+  ...WORKFLOW_BUNDLE_OPTIONS,
   logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error } as never,
 });
 process.stdout.write(`workflow bundle ok: ${(bundle.code.length / 1024).toFixed(0)} KiB in ${Date.now() - started} ms\n`);

@@ -1,6 +1,7 @@
 import {
   Client,
   Connection,
+  type WorkflowClientInterceptor,
   WithStartWorkflowOperation,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
@@ -43,6 +44,8 @@ export interface TemporalSettings {
   taskQueue: string;
   /** Encrypts payloads (see temporal/codec.ts); undefined: payloads as they are. */
   dataConverter?: DataConverter;
+  /** Tracing's interceptors when it is on (observability/tracing.ts). */
+  interceptors?: WorkflowClientInterceptor[];
 }
 
 /**
@@ -57,6 +60,7 @@ export function createLazyClient(settings: TemporalSettings): { client: Client; 
       connection,
       namespace: settings.namespace,
       ...(settings.dataConverter ? { dataConverter: settings.dataConverter } : {}),
+      ...(settings.interceptors ? { interceptors: { workflow: settings.interceptors } } : {}),
     }),
   };
 }

@@ -4,6 +4,7 @@ import type { Knex } from 'knex';
 import { fileURLToPath } from 'node:url';
 import { createActivities, pickActivities, type ActivityDeps } from '../activities/index';
 import { activityMetrics } from './activity-metrics';
+import { DROP_WORKFLOW_SPANS, type Tracing } from '../observability/tracing';
 import {
   PUSH_ACTIVITIES,
   pushTaskQueue,
@@ -15,6 +16,14 @@ import {
 } from '../temporal/task-queues';
 
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+/**
+ * The workflow interceptors, in every bundle (built ahead of time, at start, or by tests): they
+ * trace only calls that arrive with a trace context (workflows/tracing.ts).
+ */
+export const WORKFLOW_INTERCEPTOR_MODULES = [fileURLToPath(new URL('../workflows/tracing.ts', import.meta.url))];
+
+/** What bundleWorkflowCode needs to bundle the workflows as the worker runs them. */
+export const WORKFLOW_BUNDLE_OPTIONS = { workflowsPath: WORKFLOWS_PATH, workflowInterceptorModules: WORKFLOW_INTERCEPTOR_MODULES };
 
 /** Defaults of WORKER_ACTIVITY_SLOTS, WORKER_SCALEKIT_SLOTS and WORKER_RECONCILE_SLOTS. */
 export const DEFAULT_ACTIVITY_SLOTS = 20;
@@ -46,6 +55,8 @@ export interface WorkerOptions {
   reconcileDb?: Knex;
   /** Pushes to the application run at once on the push queue (polled when `activities.push` is set). */
   pushSlots?: number;
+  /** Tracing, when it is on (observability/tracing.ts): the activities' spans and the workflows' sink. */
+  tracing?: Pick<Tracing, 'activityInterceptor' | 'workflowSinks'>;
 }
 
 /**
@@ -93,7 +104,17 @@ export async function createWorker(options: WorkerOptions): Promise<ScimflowWork
     ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
     // Let in-flight batches finish on deploys instead of abandoning them.
     shutdownGraceTime: options.shutdownGraceTime ?? '30 seconds',
-    ...(options.activities.metrics ? { interceptors: { activity: [activityMetrics(options.activities.metrics)] } } : {}),
+    interceptors: {
+      // Tracing first: the metrics' interceptor (and the activity) run inside the activity's span.
+      activity: [
+        ...(options.tracing ? [options.tracing.activityInterceptor] : []),
+        ...(options.activities.metrics ? [activityMetrics(options.activities.metrics)] : []),
+      ],
+      // Only when the worker bundles the workflows itself; a bundle built ahead of time has them.
+      ...(options.workflowBundle ? {} : { workflowModules: WORKFLOW_INTERCEPTOR_MODULES }),
+    },
+    // The workflows' spans: exported, or dropped when this worker does not trace.
+    sinks: options.tracing?.workflowSinks ?? DROP_WORKFLOW_SPANS,
   };
   const activitySlots = options.activitySlots ?? DEFAULT_ACTIVITY_SLOTS;
   const main = await Worker.create({

@@ -5,6 +5,7 @@ import { NativeConnection, Runtime, DefaultLogger } from '@temporalio/worker';
 import { ConfigError, exitWithParent, loadConfig } from '../config/index';
 import { createDatabase } from '../db/connection';
 import { createLogger } from '../observability/logger';
+import { describeTracing, startTracing } from '../observability/tracing';
 import { WorkerMetrics } from '../observability/metrics';
 import { createScalekitClient, ScalekitDirectory } from '../scalekit/directory';
 import { dataConverter, describePayloads } from '../temporal/codec';
@@ -47,6 +48,7 @@ async function main(): Promise<void> {
     logger: new DefaultLogger(config.logLevel === 'debug' ? 'DEBUG' : 'WARN', temporalLogTo(logger)),
     ...(temporalMetricsFree ? { telemetryOptions: { metrics: { prometheus: { bindAddress: temporalMetrics } } } } : {}),
   });
+  const tracing = await startTracing(config.tracing, { defaultServiceName: 'scimflow-worker' });
   const metrics = new WorkerMetrics();
   const metricsServer = await serveWorkerMetrics({
     metrics,
@@ -81,6 +83,7 @@ async function main(): Promise<void> {
     connection: clientConnection,
     namespace: config.temporal.namespace,
     ...(converter ? { dataConverter: converter } : {}),
+    ...(tracing ? { interceptors: { workflow: tracing.clientInterceptors } } : {}),
   });
   const tuning = { batch: config.delivery.batch, maxAttempts: config.delivery.maxAttempts };
   const deliveryDeps =
@@ -106,6 +109,7 @@ async function main(): Promise<void> {
     ...(scalekitDb ? { scalekitDb } : {}),
     reconcileSlots,
     ...(reconcileDb ? { reconcileDb } : {}),
+    ...(tracing ? { tracing } : {}),
     activities: {
       db,
       directory: config.scalekit ? new ScalekitDirectory(createScalekitClient(config.scalekit)) : undefined,
@@ -185,6 +189,7 @@ async function main(): Promise<void> {
     // The push's URL and secret are not logged.
     appPush: config.push !== undefined,
     metrics: metricsServer ? `http://${config.workerMetrics.host}:${config.workerMetrics.port}/metrics` : null,
+    tracing: describeTracing(config.tracing),
   });
   await worker.run();
   stopping.abort();
@@ -195,6 +200,7 @@ async function main(): Promise<void> {
   await scalekitDb?.destroy();
   await reconcileDb?.destroy();
   if (metricsServer) await new Promise((resolve) => metricsServer.close(resolve));
+  await tracing?.shutdown();
   logger.info('worker stopped');
 }
 

@@ -1,3 +1,4 @@
+import { SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Knex } from 'knex';
 import type { ChangeCause } from '../../domain/changes';
 import type { DirectoryEvent } from '../../domain/events';
@@ -263,7 +264,19 @@ export async function withMirrorWriter<T>(
     await changes.finish(trx);
     return result;
   };
-  return db.isTransaction ? run(db as Knex.Transaction) : db.transaction(run);
+  if (db.isTransaction) return run(db as Knex.Transaction);
+  // A span from the transaction's start to its commit (or rollback), when tracing is on
+  // (observability/tracing.ts); OpenTelemetry's no-op tracer otherwise.
+  return trace.getTracer('scimflow').startActiveSpan('mirror transaction', { attributes: { 'db.system': 'postgresql' } }, async (span) => {
+    try {
+      return await db.transaction(run);
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (err as Error).name });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
 }
 
 /**

@@ -19,7 +19,7 @@ import { pushTaskQueue } from '../../temporal/task-queues';
 import { OrganizationWorkflows } from '../../temporal/client';
 import { DeliveryWorkflows } from '../../temporal/delivery';
 import { dataConverter, payloadCodec, type PayloadCompression, type PayloadKey } from '../../temporal/codec';
-import { createWorker, WORKFLOWS_PATH, type ScimflowWorker } from '../../worker/create';
+import { createWorker, WORKFLOW_BUNDLE_OPTIONS, type ScimflowWorker } from '../../worker/create';
 import { organizationName } from '../../db/repositories/organizations';
 import { serveWorkerMetrics } from '../../worker/metrics-server';
 import { createTestDatabase, type TestDatabase } from './db';
@@ -34,7 +34,7 @@ let bundle: Promise<WorkflowBundle> | undefined;
 /** The workflow bundle, built once per test file. */
 export function workflowBundle(): Promise<WorkflowBundle> {
   bundle ??= bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
+    ...WORKFLOW_BUNDLE_OPTIONS,
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never,
   });
   return bundle;

@@ -39,6 +39,7 @@ describe('parseConfig defaults', () => {
       codecOrigins: [],
       operatorApiToken: undefined,
       logLevel: 'info',
+      tracing: undefined,
       reconcile: { fullInterval: '6h', deltaInterval: '1h', guardShare: 0.2, guardMinimum: 10 },
       retention: {
         eventPayloadSeconds: 30 * 86_400,
@@ -261,6 +262,22 @@ describe('parseConfig defaults', () => {
     expect(parseConfig({ WORKER_RECONCILE_SLOTS: '0' }).worker.reconcileSlots).toBe(0);
   });
 
+  it('tracing is off unless an OTLP endpoint is set; the traces endpoint wins over the base one', () => {
+    expect(parseConfig({ OTEL_SERVICE_NAME: 'scimflow-eu' }).tracing).toBeUndefined();
+    expect(parseConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: ' ' }).tracing).toBeUndefined();
+    expect(parseConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/' }).tracing).toEqual({
+      tracesUrl: 'http://collector:4318/v1/traces',
+      serviceName: undefined,
+    });
+    expect(
+      parseConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'https://traces.example.com/otlp/v1/traces',
+        OTEL_SERVICE_NAME: 'scimflow-eu',
+      }).tracing,
+    ).toEqual({ tracesUrl: 'https://traces.example.com/otlp/v1/traces', serviceName: 'scimflow-eu' });
+  });
+
   it('ignores variables it does not know', () => {
     expect(parseConfig({ HOME: '/root', PATH: '/bin' }).port).toBe(3000);
   });
@@ -315,6 +332,17 @@ describe('parseConfig errors', () => {
       /PUBLIC_BASE_URL: expected the URL people reach the API at, scheme and host only/,
     ],
     ['LOG_LEVEL', 'verbose', /LOG_LEVEL: .*debug.*info.*warn.*error/],
+    ['OTEL_EXPORTER_OTLP_ENDPOINT', 'collector:4318', /OTEL_EXPORTER_OTLP_ENDPOINT: expected the base URL of an OTLP\/HTTP collector/],
+    [
+      'OTEL_EXPORTER_OTLP_ENDPOINT',
+      'grpc://collector:4317',
+      /OTEL_EXPORTER_OTLP_ENDPOINT: expected the base URL of an OTLP\/HTTP collector.*an http:\/\/ or https:\/\/ URL/,
+    ],
+    [
+      'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT',
+      'not a url',
+      /OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: expected the traces URL of an OTLP\/HTTP collector/,
+    ],
   ])('%s=%j names the variable and what it expects', (name, value, pattern) => {
     // The Scalekit credentials go together; give the other two so only `name` is wrong.
     const creds = { SCALEKIT_ENVIRONMENT_URL: 'https://acme.scalekit.dev', SCALEKIT_CLIENT_ID: 'skc_1', SCALEKIT_CLIENT_SECRET: 'test_1' };
