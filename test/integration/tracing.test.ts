@@ -16,6 +16,7 @@ import { createTestDatabase, type TestDatabase } from '../support/db';
 import { processEnv } from '../support/process-env';
 import { eventually, workflowBundle } from '../support/stack';
 import { envelope, nanoTime, newSecret, signedHeaders, T } from '../support/webhooks';
+import { dataConverter } from '../../temporal/codec';
 
 /**
  * Tracing on (OTEL_EXPORTER_OTLP_ENDPOINT): the API as `npm run start:api` runs it and the worker
@@ -267,9 +268,13 @@ it('follows one webhook from the request to the commit in one trace, for a new a
   expect(accepted[0]!.span_id).toBe(request.spanId);
 
   // The traced history replays against the workflow bundle (tracing follows what the history holds).
-  const client = new Client({ connection });
+  // Its payloads are compressed, as the worker stores them by default.
+  const client = new Client({ connection, dataConverter: dataConverter({}) });
   const history = await client.workflow.getHandle(organizationWorkflowId(org)).fetchHistory();
-  await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), replayName: 'traced', sinks: DROP_WORKFLOW_SPANS }, history);
+  await Worker.runReplayHistory(
+    { workflowBundle: await workflowBundle(), replayName: 'traced', sinks: DROP_WORKFLOW_SPANS, dataConverter: dataConverter({}) },
+    history,
+  );
   // The worker had a sink for every span its workflows sent.
   expect(children[0]!.output()).not.toMatch(/unregistered external sink/);
 }, 240_000);
