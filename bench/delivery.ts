@@ -198,6 +198,7 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
     const toAcme = await acmeWatch.drain();
     say(`  baseline  ${latencyLine('webhook 202 → committed in the mirror:', toMirror)}`);
     say(`  scimflow  ${latencyLine('webhook 202 → committed in Acme:', toAcme)}`);
+    say(`  where     ${await deliveryBreakdown(client, orgs[0]!)} (one of the ${ORGANIZATIONS} organizations)`);
     say(
       `  ratio     in Acme / in the mirror = p50 ${(percentile(toAcme, 50) / percentile(toMirror, 50)).toFixed(2)}x, p99 ${(percentile(toAcme, 99) / percentile(toMirror, 99)).toFixed(2)}x (target ≤ 1.5x; tables polled every ${POLL_MS} ms)`,
     );
@@ -343,6 +344,8 @@ async function deliveryBreakdown(client: Client, organizationId: string): Promis
   let runs = 0;
   let handover = 0;
   let bytes = 0;
+  let woken = 0;
+  let wakes = 0;
   const workflowId = deliveryWorkflowId(organizationId);
   const histories = [];
   for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
@@ -369,9 +372,16 @@ async function deliveryBreakdown(client: Client, organizationId: string): Promis
     const byId = new Map(events.map((e) => [String(e.eventId), e]));
     let lastCompleted: number | null = null;
     let first: number | null = null;
+    let signalled: number | null = null;
     for (const e of events) {
+      if (e.workflowExecutionSignaledEventAttributes && signalled === null) signalled = at(e);
       const scheduled = e.activityTaskScheduledEventAttributes;
       if (scheduled?.activityType?.name === 'applyDirectoryChanges') {
+        if (signalled !== null) {
+          woken += at(e) - signalled;
+          wakes++;
+        }
+        signalled = null;
         if (lastCompleted !== null) between += at(e) - lastCompleted;
         first ??= at(e);
         calls++;
@@ -391,5 +401,5 @@ async function deliveryBreakdown(client: Client, organizationId: string): Promis
     if (previousEnd !== null && first !== null) handover += first - previousEnd;
     previousEnd = lastCompleted ?? previousEnd;
   }
-  return `${runs} runs, ${calls} calls of applyDirectoryChanges (${mib(bytes)} of input as stored): ${ms(queued)} on Acme's queue, ${ms(running)} in Acme, ${ms(between)} between calls of a run, ${ms(handover)} from a run's last call to the next run's first`;
+  return `${runs} runs, ${calls} calls of applyDirectoryChanges (${mib(bytes)} of input as stored): ${ms(queued)} on Acme's queue, ${ms(running)} in Acme, ${ms(between)} between calls of a run, ${ms(handover)} from a run's last call to the next run's first; ${wakes} calls after a wake-up, ${ms(wakes ? woken / wakes : 0)} from the signal to the call on average`;
 }
