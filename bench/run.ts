@@ -88,7 +88,7 @@ async function main(): Promise<void> {
   const emulator = await startEmulator({ port: 0, seed: 7 });
   const connection = await Connection.connect({ address: server.address });
   // Payloads as scimflow stores them by default: compressed (not encrypted: no keys here).
-  const converter = dataConverter({})!;
+  const converter = dataConverter({});
   const client = new Client({ connection, dataConverter: converter });
   const taskQueue = `bench-${randomBytes(4).toString('hex')}`;
   const workflows = new OrganizationWorkflows(client, taskQueue, 30_000);

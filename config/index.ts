@@ -351,13 +351,6 @@ const schema = z
     if (new Set(ids).size !== ids.length) {
       ctx.addIssue({ code: 'custom', path: ['PAYLOAD_ENCRYPTION_KEYS'], message: 'expected each key id once' });
     }
-    if (env.CODEC_LISTEN && ids.length === 0 && env.PAYLOAD_COMPRESSION === 'off') {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['CODEC_LISTEN'],
-        message: 'expected only with PAYLOAD_ENCRYPTION_KEYS or PAYLOAD_COMPRESSION=zlib (there is nothing to decode without them)',
-      });
-    }
     if ((env.APP_WEBHOOK_URL === undefined) !== (env.APP_WEBHOOK_SECRET === undefined)) {
       ctx.addIssue({
         code: 'custom',

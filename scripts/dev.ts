@@ -190,13 +190,10 @@ async function main(): Promise<void> {
   await db.destroy();
   step(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database schema is up to date');
 
-  // Compressed or encrypted payloads: the Temporal UI decodes them through a codec listener of the API's own.
-  const codecListen =
-    config.payloadKeys.length > 0 || config.payloadCompression !== 'off'
-      ? config.codecListen
-        ? `${config.codecListen.host}:${config.codecListen.port}`
-        : `127.0.0.1:${await freePort()}`
-      : undefined;
+  // Compressed (and with keys encrypted) payloads: the Temporal UI decodes them through a codec listener of the API's own.
+  const codecListen: string | undefined = config.codecListen
+    ? `${config.codecListen.host}:${config.codecListen.port}`
+    : `127.0.0.1:${await freePort()}`;
 
   // Temporal
   let temporalAddress = config.temporal.address;

@@ -33,7 +33,11 @@ export const PAYLOAD_COMPRESSIONS: readonly PayloadCompression[] = ['zlib', 'off
 export class PayloadDecompressionError extends Error {}
 
 export class CompressionCodec implements PayloadCodec {
+  /** `compress` false: payloads go out as they are, and compressed ones still decode (turning compression off). */
+  constructor(readonly compress = true) {}
+
   async encode(payloads: Payload[]): Promise<Payload[]> {
+    if (!this.compress) return payloads;
     return payloads.map((p) => {
       if ((p.data?.length ?? 0) < COMPRESS_FROM_BYTES) return p;
       const plain = temporal.api.common.v1.Payload.encode(p).finish();
@@ -90,19 +94,20 @@ export interface PayloadOptions {
   payloadCompression?: PayloadCompression | undefined;
 }
 
-/** The codec for these options; undefined when payloads are neither compressed nor encrypted. */
-export function payloadCodec(options: PayloadOptions): CodecChain | undefined {
-  const codecs: PayloadCodec[] = [];
-  if ((options.payloadCompression ?? 'zlib') === 'zlib') codecs.push(new CompressionCodec());
+/**
+ * The codec for these options. Compressed payloads always decode, compression off included (what
+ * was written before it was turned off is still read).
+ */
+export function payloadCodec(options: PayloadOptions): CodecChain {
+  const codecs: PayloadCodec[] = [new CompressionCodec((options.payloadCompression ?? 'zlib') === 'zlib')];
   const encryption = encryptionCodec(options.payloadKeys);
   if (encryption) codecs.push(encryption);
-  return codecs.length > 0 ? new CodecChain(codecs) : undefined;
+  return new CodecChain(codecs);
 }
 
 /** The data converter every Temporal client and worker of scimflow uses (and the application's worker). */
-export function dataConverter(options: PayloadOptions | CodecChain | undefined): DataConverter | undefined {
-  const codec = options instanceof CodecChain || options === undefined ? options : payloadCodec(options);
-  return codec ? { payloadCodecs: [codec] } : undefined;
+export function dataConverter(options: PayloadOptions | CodecChain): DataConverter {
+  return { payloadCodecs: [options instanceof CodecChain ? options : payloadCodec(options)] };
 }
 
 /**
@@ -203,7 +208,7 @@ export function encryptionProblem(err: unknown): string | null {
       return `${message}; set PAYLOAD_ENCRYPTION_KEYS to the keys the worker uses`;
     }
     if (/Unknown encoding: binary\/zlib/.test(message)) {
-      return "Temporal holds this payload compressed (binary/zlib), and this process reads it without scimflow's payload codec: use dataConverter() from temporal/codec.ts, or set PAYLOAD_COMPRESSION=off on scimflow's processes";
+      return "Temporal holds this payload compressed (binary/zlib), and this process reads it without scimflow's payload codec: use dataConverter() from temporal/codec.ts";
     }
   }
   return null;
@@ -211,7 +216,8 @@ export function encryptionProblem(err: unknown): string | null {
 
 /** For logs and start-up banners: how payloads are stored in Temporal with these options. */
 export function describePayloads(options: PayloadOptions): string {
-  const compressed = (options.payloadCompression ?? 'zlib') === 'zlib' ? 'compressed (zlib)' : 'not compressed';
+  const compressed =
+    (options.payloadCompression ?? 'zlib') === 'zlib' ? 'compressed (zlib)' : 'not compressed (compressed ones still read)';
   return `${compressed}, ${describeEncryption(options.payloadKeys ?? [])}`;
 }
 

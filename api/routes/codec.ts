@@ -57,11 +57,7 @@ export function codecRouter(deps: CodecDeps): Router {
 
   async function guard(ctx: Context, next: Next): Promise<void> {
     if (!deps.codec) {
-      throw new ApiError(
-        404,
-        'not_found',
-        'payloads are stored as they are here (PAYLOAD_COMPRESSION=off and PAYLOAD_ENCRYPTION_KEYS is not set): nothing to decode',
-      );
+      throw new ApiError(404, 'not_found', 'this API has no payload codec: nothing to decode');
     }
     if (deps.access === 'internal') {
       if (!listenerHost(ctx.get('host'), deps.listenHost)) {

@@ -9,5 +9,4 @@ import { runAcmeWorker } from './temporal';
  * are compressed by default, and encrypted with keys.
  */
 
-const converter = dataConverter(loadConfig());
-await runAcmeWorker(converter ? { dataConverter: converter } : {});
+await runAcmeWorker({ dataConverter: dataConverter(loadConfig()) });

@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { historyToJSON, JSONToPayload, payloadToJSON } from '@temporalio/common/lib/proto-utils';
 import { describe, expect, inject, it } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import { request, type Server } from 'node:http';
 import { createCodecApp } from '../../api/app';
 import { memoryLogger } from '../../observability/logger';
-import { dataConverter, EncryptionCodec } from '../../temporal/codec';
+import { CompressionCodec, dataConverter, EncryptionCodec } from '../../temporal/codec';
 import { describeSchedules, ensureSchedules } from '../../temporal/schedules';
 import { organizationWorkflowId, scheduleId } from '../../workflows/messages';
 import { useEmulatorStack } from '../support/emulator-stack';
@@ -242,18 +242,26 @@ describe('/codec', () => {
     expect(await mixed.json()).toEqual({ payloads: [forged, plain] });
   });
 
-  it('is not there when payloads are neither compressed nor encrypted', async () => {
-    const plainStack = await startStack({ startWorker: false, payloadCompression: 'off' });
+  it('with compression turned off, encodes as it is and still decodes what was compressed before', async () => {
+    const offStack = await startStack({ startWorker: false, payloadCompression: 'off' });
     try {
-      const res = await fetch(`${plainStack.baseUrl}/codec/decode`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${plainStack.operatorToken}` },
-        body: '{"payloads":[]}',
-      });
-      expect(res.status).toBe(404);
-      expect(((await res.json()) as { message: string }).message).toMatch(/PAYLOAD_COMPRESSION=off and PAYLOAD_ENCRYPTION_KEYS is not set/);
+      const big = {
+        metadata: { encoding: Buffer.from('json/plain').toString('base64') },
+        data: Buffer.from(JSON.stringify({ records: Array.from({ length: 50 }, (_, i) => ({ email: `p${i}@example.com` })) })).toString(
+          'base64',
+        ),
+      };
+      const headers = { authorization: `Bearer ${offStack.operatorToken}` };
+      const encoded = await post(offStack.baseUrl, 'encode', { payloads: [big] }, headers);
+      expect(encoded.status).toBe(200);
+      expect(await encoded.json()).toEqual({ payloads: [big] });
+      const [compressed] = await new CompressionCodec().encode([JSONToPayload(big)]);
+      expect(Buffer.from(compressed!.metadata!.encoding!).toString()).toBe('binary/zlib');
+      const decoded = await post(offStack.baseUrl, 'decode', { payloads: [payloadToJSON(compressed!)] }, headers);
+      expect(decoded.status).toBe(200);
+      expect(await decoded.json()).toEqual({ payloads: [big] });
     } finally {
-      await plainStack.stop();
+      await offStack.stop();
     }
   });
 });

@@ -382,10 +382,7 @@ describe('parseConfig errors', () => {
     );
     expect(parseConfig({ PAYLOAD_ENCRYPTION_KEYS: `none,k1:${KEY_B64}` }).payloadKeys.map((k) => k.id)).toEqual(['none', 'k1']);
     expect(configError({ PAYLOAD_ENCRYPTION_KEYS: `k1:${KEY_B64},none` }).message).toMatch(/"none" \(decrypt only\) goes first/);
-    expect(configError({ CODEC_LISTEN: '127.0.0.1:8234', PAYLOAD_COMPRESSION: 'off' }).message).toMatch(
-      /CODEC_LISTEN: expected only with PAYLOAD_ENCRYPTION_KEYS or PAYLOAD_COMPRESSION=zlib/,
-    );
-    // Compressed payloads (the default) are what the UI decodes through it, keys or not.
+    // Compressed payloads (the default, and what was written before it was turned off) are what the UI decodes through it, keys or not.
     expect(parseConfig({ CODEC_LISTEN: '127.0.0.1:8234' }).codecListen).toEqual({ host: '127.0.0.1', port: 8234 });
     expect(configError({ PAYLOAD_COMPRESSION: 'gzip' }).message).toMatch(
       /PAYLOAD_COMPRESSION: expected zlib \(compress payloads, the default\) or off/,
