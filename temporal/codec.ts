@@ -22,8 +22,12 @@ const text = (b: Uint8Array | null | undefined) => (b ? new TextDecoder().decode
  * stay as they are.
  */
 export const COMPRESSED_ENCODING = 'binary/zlib';
-/** Payloads smaller than this stay as they are (one change record is larger). */
-const COMPRESS_FROM_BYTES = 256;
+/**
+ * Payloads smaller than this stay as they are: what people read in the Temporal UI without a codec
+ * endpoint (summaries, current details, a single event or change record) stays readable there, and
+ * what makes histories large (batches of events and records, plans, pages) is compressed.
+ */
+export const COMPRESS_FROM_BYTES = 4096;
 /** What a compressed payload may expand to (Temporal refuses payloads far smaller): more is refused, not inflated. */
 export const MAX_INFLATED_BYTES = 64 * 1024 * 1024;
 

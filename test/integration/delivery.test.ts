@@ -358,7 +358,8 @@ describe('Temporal-native delivery', () => {
     await stopApp();
     try {
       await startApp({ codec: false });
-      await createGroups(org, ['a', 'b']);
+      // Records large enough to be compressed (small payloads stay as they are).
+      await createGroups(org, ['a'.repeat(3000), 'b'.repeat(3000)]);
       const stopped = await eventually(
         async () => {
           const s = await status(org);

@@ -247,7 +247,7 @@ describe('/codec', () => {
     try {
       const big = {
         metadata: { encoding: Buffer.from('json/plain').toString('base64') },
-        data: Buffer.from(JSON.stringify({ records: Array.from({ length: 50 }, (_, i) => ({ email: `p${i}@example.com` })) })).toString(
+        data: Buffer.from(JSON.stringify({ records: Array.from({ length: 500 }, (_, i) => ({ email: `p${i}@example.com` })) })).toString(
           'base64',
         ),
       };

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { deflateSync, inflateSync } from 'node:zlib';
 import proto from '@temporalio/proto';
 import {
+  COMPRESS_FROM_BYTES,
   COMPRESSED_ENCODING,
   CompressionCodec,
   dataConverter,
@@ -116,7 +117,10 @@ describe('CompressionCodec and the chain scimflow uses', () => {
   });
 
   it('leaves small payloads, and those that would not shrink, as they are', async () => {
-    const small = { metadata: { encoding: utf8('json/plain') }, data: utf8('{"sequence":12}') };
+    // Under COMPRESS_FROM_BYTES, however compressible: what people read in the Temporal UI stays readable there.
+    const small = { metadata: { encoding: utf8('json/plain') }, data: utf8(`"${'a'.repeat(COMPRESS_FROM_BYTES - 3)}"`) };
+    const [justLarge] = await new CompressionCodec().encode([{ ...small, data: utf8(`"${'a'.repeat(COMPRESS_FROM_BYTES - 2)}"`) }]);
+    expect(text(justLarge?.metadata?.encoding)).toBe(COMPRESSED_ENCODING);
     const noise = { metadata: { encoding: utf8('binary/plain') }, data: randomBytes(4096) };
     const out = await new CompressionCodec().encode([small, noise]);
     expect(out).toEqual([small, noise]);
