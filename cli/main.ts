@@ -421,20 +421,24 @@ Scalekit first when it leaves for good. Already removed: says so and exits 0.`,
 
   const workflows = program
     .command('workflows')
-    .description('the running organization workflows: which run started before a time; ask them to continue as new (after a key rotation)');
+    .description(
+      'the running organization and delivery workflows: which run started before a time; ask them to continue as new (after a key rotation)',
+    );
   workflows
     .command('list')
-    .description('running organization workflows on this task queue and when their current run started (after the last continue-as-new)')
+    .description(
+      'running organization and delivery workflows on this task queue and when their current run started (after the last continue-as-new)',
+    )
     .option('--started-before <time>', 'only those whose current run started before this time (ISO 8601): not yet renewed', timeArg)
     .option('--json', 'print JSON')
     .action((opts: { startedBefore?: string; json?: boolean }) => run(() => workflowsList(ctx, opts))());
   workflows
     .command('continue-as-new')
     .description(
-      "ask an organization's workflow (or --all) to continue as new at its next idle point, so what it keeps is sealed with today's payload key",
+      "ask an organization's workflow and its deliveries (or --all) to continue as new at their next idle point, so what they keep is sealed with today's payload key",
     )
     .argument('[orgId]', 'Scalekit organization id', organizationIdArg)
-    .option('--all', 'every organization workflow running on this task queue')
+    .option('--all', 'every organization and delivery workflow running on this task queue')
     .option('--json', 'print JSON')
     .action((orgId: string | undefined, opts: { all?: boolean; json?: boolean }) => run(() => continueAsNewCommand(ctx, orgId, opts))());
 

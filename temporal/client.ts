@@ -35,6 +35,7 @@ import {
 import type { OrganizationWorkflowInput } from '../workflows/organization-state';
 import { cliPrefix } from '../domain/cli-command';
 import { workerPresence, type WorkerPresence } from './workers';
+import { DELIVERY_CHANNELS, DELIVERY_WORKFLOW_TYPE, deliveryWorkflowId } from '../workflows/delivery-messages';
 
 /** The Temporal boundary for API and CLI: connect, signal organizations, query them. */
 
@@ -65,12 +66,24 @@ export function createLazyClient(settings: TemporalSettings): { client: Client; 
   };
 }
 
-/** A running organization workflow, as Temporal's visibility lists it. */
+/** A running workflow of an organization (its own, or one of its deliveries), as Temporal's visibility lists it. */
 export interface RunningOrganization {
   organizationId: string;
   workflowId: string;
+  kind: 'organization' | 'delivery';
   /** When its current run started (its latest continue-as-new, or its first start). */
   runStartedAt: string;
+}
+
+/** The organization and kind of one of scimflow's workflow ids (`scim-org:…`, `scim-delivery…:…`), or null. */
+export function workflowOrganization(workflowId: string): { organizationId: string; kind: RunningOrganization['kind'] } | null {
+  const org = organizationWorkflowId('');
+  if (workflowId.startsWith(org)) return { organizationId: workflowId.slice(org.length), kind: 'organization' };
+  for (const channel of DELIVERY_CHANNELS) {
+    const prefix = deliveryWorkflowId('', channel);
+    if (workflowId.startsWith(prefix)) return { organizationId: workflowId.slice(prefix.length), kind: 'delivery' };
+  }
+  return null;
 }
 
 /** The organization workflow refused a command (reconcile, approve, cancel, role change); `message` says why and what to do. */
@@ -278,29 +291,33 @@ export class OrganizationWorkflows {
   }
 
   /**
-   * Asks the organization's running workflow to continue as new at its next idle point.
-   * WorkflowNotFoundError when none runs.
+   * Asks a running workflow (the organization's by default, or one of its deliveries by id) to
+   * continue as new at its next idle point. WorkflowNotFoundError when it does not run.
    */
-  async requestContinueAsNew(organizationId: string): Promise<void> {
+  async requestContinueAsNew(organizationId: string, workflowId = organizationWorkflowId(organizationId)): Promise<void> {
     await this.client.withDeadline(Date.now() + this.callTimeoutMs, () =>
-      this.client.workflow.getHandle(organizationWorkflowId(organizationId)).signal(continueAsNewSignal),
+      this.client.workflow.getHandle(workflowId).signal(continueAsNewSignal),
     );
   }
 
   /**
-   * The organization workflows running on this task queue (Temporal's visibility, which may lag a
-   * second behind), only those whose current run started before `startedBefore` when given.
+   * The organization workflows and delivery workflows running on this task queue (Temporal's
+   * visibility, which may lag a second behind), only those whose current run started before
+   * `startedBefore` when given.
    */
   async listRunning(startedBefore?: Date): Promise<RunningOrganization[]> {
-    const clauses = [`WorkflowType = '${ORGANIZATION_WORKFLOW_TYPE}'`, `ExecutionStatus = 'Running'`, `TaskQueue = '${this.taskQueue}'`];
+    const clauses = [
+      `(WorkflowType = '${ORGANIZATION_WORKFLOW_TYPE}' OR WorkflowType = '${DELIVERY_WORKFLOW_TYPE}')`,
+      `ExecutionStatus = 'Running'`,
+      `TaskQueue = '${this.taskQueue}'`,
+    ];
     if (startedBefore) clauses.push(`StartTime < '${startedBefore.toISOString()}'`);
     const out: RunningOrganization[] = [];
     for await (const w of this.client.workflow.list({ query: clauses.join(' AND ') })) {
-      const prefix = organizationWorkflowId('');
-      if (!w.workflowId.startsWith(prefix)) continue;
-      out.push({ organizationId: w.workflowId.slice(prefix.length), workflowId: w.workflowId, runStartedAt: w.startTime.toISOString() });
+      const of = workflowOrganization(w.workflowId);
+      if (of) out.push({ ...of, workflowId: w.workflowId, runStartedAt: w.startTime.toISOString() });
     }
-    return out.sort((a, b) => a.organizationId.localeCompare(b.organizationId));
+    return out.sort((a, b) => a.organizationId.localeCompare(b.organizationId) || a.workflowId.localeCompare(b.workflowId));
   }
 
   /** Whether a worker polls this task queue, and when one last did (see temporal/workers.ts). */

@@ -11,6 +11,8 @@ export const DELIVERY_WORKFLOW_TYPE = 'deliveryWorkflow';
 
 /** 'temporal': the application's activity on APP_TASK_QUEUE; 'webhook': signed HTTP push to APP_WEBHOOK_URL. */
 export type DeliveryChannelName = 'temporal' | 'webhook';
+/** Every delivery channel (each its own workflow per organization). */
+export const DELIVERY_CHANNELS: readonly DeliveryChannelName[] = ['temporal', 'webhook'];
 
 /** `scim-delivery:<org>` for Temporal-native delivery, `scim-delivery-webhook:<org>` for the push: each channel has its own order and cursor. */
 export function deliveryWorkflowId(organizationId: string, channel: DeliveryChannelName = 'temporal'): string {

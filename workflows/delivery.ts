@@ -31,6 +31,7 @@ import {
 } from './delivery-messages';
 import { failureMessage } from './failures';
 import { Lock } from './lock';
+import { continueAsNewSignal } from './messages';
 import { cliPrefix } from '../domain/cli-command';
 
 // Reading records and writing the cursor retry until PostgreSQL answers: delivery waits, in order.
@@ -155,6 +156,13 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
     await cursorWrites;
     await steps.saveDelivery(org, snapshot(), ...ch);
   };
+
+  // An operator asked for a new run (after a payload key rotation: the state it carries is then sealed with the new key).
+  let handOverAsked = false;
+  setHandler(continueAsNewSignal, () => {
+    handOverAsked = true;
+  });
+  const continueAsNewDue = () => handOverAsked || workflowInfo().continueAsNewSuggested;
 
   setHandler(changesAvailableSignal, ({ sequence, settings: latest }) => {
     known = Math.max(known, sequence);
@@ -393,10 +401,6 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
       release();
     }
   }
-}
-
-function continueAsNewDue(): boolean {
-  return workflowInfo().continueAsNewSuggested;
 }
 
 type Outcome = { ok: true } | { ok: false; kind: 'rejected' | 'retries_exhausted'; reason: string };

@@ -540,7 +540,7 @@ describe('removing an organization, renewing workflows', () => {
 
     const asked = await cli(['workflows', 'continue-as-new', org.id]);
     expect(asked.code, asked.stderr).toBe(0);
-    expect(asked.stdout).toContain('asked 1 organization workflow(s) to continue as new');
+    expect(asked.stdout).toContain('asked 1 organization workflow(s) and 0 delivery workflow(s) to continue as new');
     const askedAt = /workflows list --started-before (\S+)`/.exec(asked.stdout)?.[1] ?? '';
     expect(askedAt).not.toBe('');
     const after = await eventually(async () => {
@@ -560,7 +560,7 @@ describe('removing an organization, renewing workflows', () => {
       cli(['workflows', 'continue-as-new']),
     ]);
     expect(none.code).toBe(1);
-    expect(none.stderr).toMatch(/no organization workflow running for org_never_started/);
+    expect(none.stderr).toMatch(/no workflow of org_never_started is running/);
     expect(neither.code).toBe(2);
   });
 });

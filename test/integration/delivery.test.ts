@@ -11,7 +11,8 @@ import { deliveryStatus } from '../../db/repositories/deliveries';
 import type { ChangeBatch, ChangeBatchResult } from '../../domain/changes';
 import { deliverySettings } from '../../domain/delivery';
 import { WorkflowRefusedError } from '../../temporal/client';
-import { deliveryWorkflowId } from '../../workflows/delivery-messages';
+import { deliveryStatusQuery, deliveryWorkflowId } from '../../workflows/delivery-messages';
+import { continueAsNewCommand, workflowsList } from '../../cli/workflows';
 import { createGroups as createGroupsVia, range } from '../support/changes';
 import { eventually, expectActivityFailures, startStack, type Stack } from '../support/stack';
 
@@ -496,6 +497,45 @@ describe('the CLI', () => {
     }
     return { ctx: new Context(io), out };
   }
+
+  it('workflows continue-as-new renews the delivery workflows too, keeping their state; workflows list shows them', async () => {
+    const org = newOrg();
+    await createGroups(org, ['a']);
+    await eventually(async () => app.effectsOf(org).length === 1);
+    await stack.deliveries.pause(org, 'kept across the new run');
+    const handle = stack.client.workflow.getHandle(deliveryWorkflowId(org));
+    const before = await handle.query(deliveryStatusQuery);
+    const { ctx, out } = cliContext();
+    try {
+      const listed = async (startedBefore: string) => {
+        out.length = 0;
+        expect(await workflowsList(ctx, { startedBefore, json: true })).toBe(0);
+        return (JSON.parse(out[0]!) as { workflows: { workflowId: string; kind: string }[] }).workflows;
+      };
+      await eventually(async () => (await listed(new Date().toISOString())).some((w) => w.workflowId === deliveryWorkflowId(org)));
+      expect((await listed(new Date().toISOString())).find((w) => w.workflowId === deliveryWorkflowId(org))?.kind).toBe('delivery');
+      out.length = 0;
+      expect(await continueAsNewCommand(ctx, org, {})).toBe(0);
+      // The organization's own workflow and its (Temporal-native) delivery; the push is off here.
+      expect(out[0]).toContain('asked 1 organization workflow(s) and 1 delivery workflow(s) to continue as new');
+      const askedAt = /--started-before (\S+)`/.exec(out[1] ?? '')?.[1] ?? '';
+      const after = await eventually(async () => {
+        const s = await handle.query(deliveryStatusQuery);
+        return s.counters.continuedAsNew === before.counters.continuedAsNew + 1 ? s : undefined;
+      });
+      // Its state went along: the cursor, the pause and the counters.
+      expect(after).toMatchObject({ deliveredSequence: 1, state: 'paused', paused: { note: 'kept across the new run' } });
+      expect(after.counters.records).toBe(before.counters.records);
+      await eventually(async () => !(await listed(askedAt)).some((w) => w.workflowId === deliveryWorkflowId(org)));
+      // And it still delivers, after a resume.
+      await stack.deliveries.resume(org);
+      await createGroups(org, ['b']);
+      await eventually(async () => app.effectsOf(org).length === 2);
+      expect(app.effectsOf(org)).toEqual([1, 2]);
+    } finally {
+      await ctx.close();
+    }
+  });
 
   it('delivery status says where and why it stopped; skip, pause, resume and rewind steer it', async () => {
     const org = newOrg();
