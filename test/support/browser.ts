@@ -1,0 +1,93 @@
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { chromium, type Browser, type BrowserServer } from 'playwright-core';
+
+/**
+ * A real Chromium for the tests of the pages people open: the system's (Debian's `chromium`
+ * package, which `.ci/run` and `node scripts/bootstrap.mjs --test` install as root), driven by
+ * playwright-core, which downloads no browser of its own.
+ */
+
+const NAMES = ['chromium', 'chromium-browser', 'google-chrome-stable', 'google-chrome'];
+
+const HOW_TO_INSTALL =
+  'The browser tests need Chromium: install it (Debian/Ubuntu: `sudo apt-get install chromium`; as root, ' +
+  '`node scripts/bootstrap.mjs --test` does it) or set CHROMIUM_PATH to a Chromium or Chrome executable.';
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** CHROMIUM_PATH, else the first of chromium, chromium-browser, google-chrome on PATH; throws saying how to install it. */
+export function chromiumPath(env: NodeJS.ProcessEnv = process.env): string {
+  const configured = env.CHROMIUM_PATH?.trim();
+  if (configured) {
+    if (executable(configured)) return configured;
+    throw new Error(`CHROMIUM_PATH=${configured} is not an executable file. ${HOW_TO_INSTALL}`);
+  }
+  for (const name of NAMES) {
+    for (const dir of (env.PATH ?? '').split(delimiter)) {
+      if (dir && executable(join(dir, name))) return join(dir, name);
+    }
+  }
+  throw new Error(`No Chromium found on PATH (looked for ${NAMES.join(', ')}). ${HOW_TO_INSTALL}`);
+}
+
+export interface TestBrowser {
+  browser: Browser;
+  close(): Promise<void>;
+}
+
+/** Launches the system Chromium headless; `close()` ends it (by its pid if closing hangs). */
+export async function launchChromium(): Promise<TestBrowser> {
+  const executablePath = chromiumPath();
+  const args = [
+    // Containers give /dev/shm 64 MB, too little for Chromium's shared memory: use the temp dir.
+    '--disable-dev-shm-usage',
+    // Nothing from outside: no component updates, no metrics, no background network.
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--no-first-run',
+  ];
+  // Chromium's sandbox refuses to start as root (it relies on dropping privileges through user
+  // namespaces or a setuid helper, which root in a container does not have): CI and these
+  // machines run as root. The pages it loads are the test's own, served on 127.0.0.1.
+  if (process.getuid?.() === 0) args.push('--no-sandbox');
+  let server: BrowserServer;
+  try {
+    // launchServer (rather than launch) for the browser's pid. Chromium itself is driven over a
+    // pipe (it opens no port); Playwright's own socket listens on 127.0.0.1 only.
+    server = await chromium.launchServer({ executablePath, headless: true, args, host: '127.0.0.1', port: 0, timeout: 120_000 });
+  } catch (err) {
+    throw new Error(`Chromium (${executablePath}) did not start: ${(err as Error).message}\n${HOW_TO_INSTALL}`, { cause: err });
+  }
+  const pid = server.process().pid;
+  const browser = await chromium.connect(server.wsEndpoint(), { timeout: 120_000 });
+  return {
+    browser,
+    async close() {
+      const exited = new Promise<void>((resolve) => {
+        const child = server.process();
+        if (child.exitCode !== null || child.signalCode !== null) resolve();
+        else child.once('exit', () => resolve());
+      });
+      await browser.close().catch(() => undefined);
+      let timer: NodeJS.Timeout | undefined;
+      const hung = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), 15_000)));
+      const outcome = await Promise.race([server.close().then(() => exited), hung]);
+      clearTimeout(timer);
+      if (outcome === 'hung' && pid !== undefined) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    },
+  };
+}
