@@ -1,6 +1,5 @@
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { chromium, type Browser, type BrowserServer } from 'playwright-core';
+import { findChromium, INSTALL_CHROMIUM } from '../../scripts/lib/chromium';
 
 /**
  * A real Chromium for the tests of the pages people open: the system's (Debian's `chromium`
@@ -8,34 +7,11 @@ import { chromium, type Browser, type BrowserServer } from 'playwright-core';
  * playwright-core, which downloads no browser of its own.
  */
 
-const NAMES = ['chromium', 'chromium-browser', 'google-chrome-stable', 'google-chrome'];
-
-const HOW_TO_INSTALL =
-  'The browser tests need Chromium: install it (Debian/Ubuntu: `sudo apt-get install chromium`; as root, ' +
-  '`node scripts/bootstrap.mjs --test` does it) or set CHROMIUM_PATH to a Chromium or Chrome executable.';
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** CHROMIUM_PATH, else the first of chromium, chromium-browser, google-chrome on PATH; throws saying how to install it. */
-export function chromiumPath(env: NodeJS.ProcessEnv = process.env): string {
-  const configured = env.CHROMIUM_PATH?.trim();
-  if (configured) {
-    if (executable(configured)) return configured;
-    throw new Error(`CHROMIUM_PATH=${configured} is not an executable file. ${HOW_TO_INSTALL}`);
-  }
-  for (const name of NAMES) {
-    for (const dir of (env.PATH ?? '').split(delimiter)) {
-      if (dir && executable(join(dir, name))) return join(dir, name);
-    }
-  }
-  throw new Error(`No Chromium found on PATH (looked for ${NAMES.join(', ')}). ${HOW_TO_INSTALL}`);
+/** The Chromium to drive; throws saying how to install it when there is none. */
+export function chromiumPath(): string {
+  const found = findChromium();
+  if (found.path === undefined) throw new Error(`The browser tests need Chromium. ${found.problem} ${INSTALL_CHROMIUM}`);
+  return found.path;
 }
 
 export interface TestBrowser {
@@ -64,7 +40,7 @@ export async function launchChromium(): Promise<TestBrowser> {
     // pipe (it opens no port); Playwright's own socket listens on 127.0.0.1 only.
     server = await chromium.launchServer({ executablePath, headless: true, args, host: '127.0.0.1', port: 0, timeout: 120_000 });
   } catch (err) {
-    throw new Error(`Chromium (${executablePath}) did not start: ${(err as Error).message}\n${HOW_TO_INSTALL}`, { cause: err });
+    throw new Error(`Chromium (${executablePath}) did not start: ${(err as Error).message}\n${INSTALL_CHROMIUM}`, { cause: err });
   }
   const pid = server.process().pid;
   const browser = await chromium.connect(server.wsEndpoint(), { timeout: 120_000 });
