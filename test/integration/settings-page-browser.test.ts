@@ -5,7 +5,7 @@ import type { BrowserContext, Frame, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '../../emulator/emulator';
 import { startEmulator, type EmulatorHandle } from '../../emulator/index';
-import { launchChromium, type TestBrowser } from '../support/browser';
+import { launchChromium, type TestBrowser } from '../../scripts/lib/browser';
 import { startStack, type Stack } from '../support/stack';
 
 /**

@@ -1,8 +1,8 @@
 import { chromium, type Browser, type BrowserServer } from 'playwright-core';
-import { findChromium, INSTALL_CHROMIUM } from '../../scripts/lib/chromium';
+import { findChromium, INSTALL_CHROMIUM } from './chromium';
 
 /**
- * A real Chromium for the tests of the pages people open: the system's (Debian's `chromium`
+ * A real Chromium for the tests of the pages people open (and docs/images' screenshots): the system's (Debian's `chromium`
  * package, which `.ci/run` and `node scripts/bootstrap.mjs --test` install as root), driven by
  * playwright-core, which downloads no browser of its own.
  */
