@@ -75,8 +75,15 @@ it("shows an organization's workflow by its name and state, in the list and on i
     // Its page, under User Metadata: the summary names the organization; the current details say
     // its state and last run (the UI renders their markdown in a frame of its own).
     await page.goto(`${ui}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`);
-    await page.getByText('User Metadata', { exact: true }).first().click();
-    await page.getByText(`Directory sync for ${displayName} (${org})`).first().waitFor();
+    // (Clicked again until it shows: a click before the page's script is ready does nothing.)
+    await eventually(
+      async () => {
+        await page.getByText('User Metadata', { exact: true }).first().click();
+        await page.getByText(`Directory sync for ${displayName} (${org})`).first().waitFor({ timeout: 5_000 });
+        return true;
+      },
+      { timeoutMs: 2 * WAIT },
+    );
     const shown = async () =>
       (
         await Promise.all(
