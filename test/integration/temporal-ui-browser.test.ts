@@ -73,17 +73,8 @@ it("shows an organization's workflow by its name and state, in the list and on i
     );
 
     // Its page, under User Metadata: the summary names the organization; the current details say
-    // its state and last run (the UI renders their markdown in a frame of its own).
-    await page.goto(`${ui}/workflows/${encodeURIComponent(workflowId)}/${runId}/history`);
-    // (Clicked again until it shows: a click before the page's script is ready does nothing.)
-    await eventually(
-      async () => {
-        await page.getByText('User Metadata', { exact: true }).first().click();
-        await page.getByText(`Directory sync for ${displayName} (${org})`).first().waitFor({ timeout: 5_000 });
-        return true;
-      },
-      { timeoutMs: 2 * WAIT },
-    );
+    // its state and last run. (The UI renders each as markdown in a frame of its own.)
+    await page.goto(`${ui}/workflows/${encodeURIComponent(workflowId)}/${runId}/user-metadata`);
     const shown = async () =>
       (
         await Promise.all(
@@ -98,9 +89,11 @@ it("shows an organization's workflow by its name and state, in the list and on i
     const details = await eventually(
       async () => {
         const all = await shown();
-        return all.includes(`Last run ${imported.runId} (full): completed`) ? all : undefined;
+        return all.includes(`Directory sync for ${displayName} (${org})`) && all.includes(`Last run ${imported.runId} (full): completed`)
+          ? all
+          : undefined;
       },
-      { timeoutMs: WAIT },
+      { timeoutMs: 2 * WAIT },
     );
     expect(details).toMatch(/^Idle$/m);
     // Counts, ids and times only: no person's name or e-mail.
