@@ -8,7 +8,7 @@ import { freePort } from '../../scripts/lib/ports';
 import { startDevServer, type DevServer } from '../../scripts/lib/temporal-server';
 import { useEmulatorStack } from '../support/emulator-stack';
 import { reconcileAndWait } from '../support/reconcile';
-import { eventually } from '../support/stack';
+import { eventually, type StackOptions } from '../support/stack';
 
 /**
  * What the README promises the Temporal UI shows of an organization, in a real browser (the
@@ -17,23 +17,35 @@ import { eventually } from '../support/stack';
  * its current details, without running a query.
  */
 
-const port = await freePort();
-const uiPort = await freePort();
+let uiPort: number;
 let server: DevServer;
 let chromium: TestBrowser;
+/** Read by the stack's beforeAll (registered below), once the dev server is up. */
+const stackOptions: StackOptions = {};
 
 /** Generous: two cores shared with other test files. */
 const WAIT = 45_000;
 
 beforeAll(async () => {
+  // Free ports, taken again if another process got one first (the server then exits at start).
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    uiPort = await freePort();
+    try {
+      server = await startDevServer({
+        cli: inject('temporalCli'),
+        port,
+        uiPort,
+        watchPid: process.pid,
+        logFile: join(inject('tmpRoot'), `temporal-ui-${port}.log`),
+      });
+      break;
+    } catch (err) {
+      if (attempt === 3) throw err;
+    }
+  }
+  stackOptions.temporalAddress = server.address;
   chromium = await launchChromium();
-  server = await startDevServer({
-    cli: inject('temporalCli'),
-    port,
-    uiPort,
-    watchPid: process.pid,
-    logFile: join(inject('tmpRoot'), `temporal-ui-${port}.log`),
-  });
 });
 // After this file's stack (registered below, so stopped first).
 afterAll(async () => {
@@ -41,7 +53,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const env = useEmulatorStack({ webhooks: true, stack: { temporalAddress: `127.0.0.1:${port}` } });
+const env = useEmulatorStack({ webhooks: true, stack: stackOptions });
 
 it("shows an organization's workflow by its name and state, in the list and on its page", { timeout: 240_000 }, async () => {
   const displayName = `Umbrella ${randomInt(1, 1e9)}`;
