@@ -2,9 +2,9 @@ import { chromium, type Browser, type BrowserServer } from 'playwright-core';
 import { findChromium, INSTALL_CHROMIUM } from './chromium';
 
 /**
- * A real Chromium for the tests of the pages people open (and docs/images' screenshots): the system's (Debian's `chromium`
- * package, which `.ci/run` and `node scripts/bootstrap.mjs --test` install as root), driven by
- * playwright-core, which downloads no browser of its own.
+ * A real Chromium for the tests of the pages people open (and for docs/images): the system's
+ * (Debian's `chromium` package, which `.ci/run` and `node scripts/bootstrap.mjs --test` install as
+ * root), driven by playwright-core, which downloads no browser of its own.
  */
 
 /** The Chromium to drive; throws saying how to install it when there is none. */
@@ -52,10 +52,14 @@ export async function launchChromium(): Promise<TestBrowser> {
         if (child.exitCode !== null || child.signalCode !== null) resolve();
         else child.once('exit', () => resolve());
       });
-      await browser.close().catch(() => undefined);
+      const closed = (async () => {
+        await browser.close().catch(() => undefined);
+        await server.close().catch(() => undefined);
+        await exited;
+      })();
       let timer: NodeJS.Timeout | undefined;
       const hung = new Promise<'hung'>((resolve) => (timer = setTimeout(() => resolve('hung'), 15_000)));
-      const outcome = await Promise.race([server.close().then(() => exited), hung]);
+      const outcome = await Promise.race([closed, hung]);
       clearTimeout(timer);
       if (outcome === 'hung' && pid !== undefined) {
         try {
