@@ -1,9 +1,13 @@
 import { ConfigError, loadConfig } from '../config/index';
 import { createDatabase, migrateLatest } from '../db/connection';
 import { ensureDatabase, serverReachable, startEmbeddedPostgres } from './lib/postgres';
+import { ensureChromium } from './lib/chromium';
 import { ensureTemporalCli } from './lib/temporal-server';
 
-/** Second half of the bootstrap: the Temporal CLI, then (unless --test) database and migrations. */
+/**
+ * Second half of the bootstrap: the Temporal CLI; with --test, Chromium for the browser tests
+ * (installed with apt-get as root); otherwise the database and its migrations.
+ */
 async function main(): Promise<void> {
   const args = new Set(process.argv.slice(2));
   const say = (line: string) => process.stdout.write(`[bootstrap] ${line}\n`);
@@ -12,6 +16,10 @@ async function main(): Promise<void> {
   if (!config.temporal.address || args.has('--test')) {
     const cli = ensureTemporalCli(config.dev.temporalCli, say);
     say(`Temporal CLI: ${cli}`);
+  }
+  if (args.has('--test')) {
+    const chromium = ensureChromium(say);
+    if (chromium) say(`Chromium: ${chromium}`);
   }
   if (args.has('--test') || args.has('--no-database')) return;
 
