@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { Logger } from '../../observability/logger';
 import { requireOperatorToken } from '../auth';
 import { ApiError } from '../errors';
+import { MAX_INFLATED_BYTES } from '../../temporal/codec';
 import { readJson } from '../request';
 
 /**
@@ -104,17 +105,28 @@ export function codecRouter(deps: CodecDeps): Router {
     let out: Payload[];
     if (direction === 'encode') out = await codec.encode(payloads);
     else {
-      // One payload that does not decode (a retired key) must not hide the rest of a history.
-      out = await Promise.all(
-        payloads.map(async (p) => {
-          try {
-            return (await codec.decode([p]))[0] as Payload;
-          } catch (err) {
-            deps.logger.warn('a payload sent to /codec/decode does not decode; returned as it is', { error: (err as Error).message });
-            return p;
-          }
-        }),
-      );
+      // One payload that does not decode (a retired key) must not hide the rest of a history. What
+      // they expand to is bounded as a whole, not only each one (a body of small zlib bombs).
+      out = [];
+      let expanded = 0;
+      for (const p of payloads) {
+        let decoded: Payload;
+        try {
+          decoded = (await codec.decode([p]))[0] as Payload;
+        } catch (err) {
+          deps.logger.warn('a payload sent to /codec/decode does not decode; returned as it is', { error: (err as Error).message });
+          decoded = p;
+        }
+        expanded += decoded.data?.length ?? 0;
+        if (expanded > MAX_INFLATED_BYTES) {
+          throw new ApiError(
+            413,
+            'payload_too_large',
+            `these payloads expand beyond ${MAX_INFLATED_BYTES / 1024 / 1024} MiB together: send fewer at a time`,
+          );
+        }
+        out.push(decoded);
+      }
     }
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { payloads: out.map((p) => payloadToJSON(p)) };

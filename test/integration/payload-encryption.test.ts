@@ -12,6 +12,8 @@ import { organizationWorkflowId, scheduleId } from '../../workflows/messages';
 import { useEmulatorStack } from '../support/emulator-stack';
 import { reconcileAndWait } from '../support/reconcile';
 import { eventually, startStack } from '../support/stack';
+import { deflateSync } from 'node:zlib';
+import proto from '@temporalio/proto';
 
 /**
  * With PAYLOAD_ENCRYPTION_KEYS, what scimflow stores in Temporal (events with people's names and
@@ -240,6 +242,23 @@ describe('/codec', () => {
     const mixed = await post(env.stack.baseUrl, 'decode', { payloads: [forged, plain] }, auth());
     expect(mixed.status).toBe(200);
     expect(await mixed.json()).toEqual({ payloads: [forged, plain] });
+  });
+
+  it('refuses payloads that expand beyond 64 MiB together (small zlib bombs), and answers the next request', async () => {
+    // Each about 8 KiB compressed, 8 MiB decoded: ten of them are 80 MiB.
+    const inner = proto.temporal.api.common.v1.Payload.encode({
+      metadata: { encoding: Buffer.from('binary/plain') },
+      data: Buffer.alloc(8 * 1024 * 1024),
+    }).finish();
+    const bomb = { metadata: { encoding: Buffer.from('binary/zlib').toString('base64') }, data: deflateSync(inner).toString('base64') };
+    expect(bomb.data.length).toBeLessThan(64 * 1024);
+    const refused = await post(env.stack.baseUrl, 'decode', { payloads: Array.from({ length: 10 }, () => bomb) }, auth());
+    expect(refused.status).toBe(413);
+    expect(((await refused.json()) as { message: string }).message).toMatch(/expand beyond 64 MiB together: send fewer at a time/);
+    const one = await post(env.stack.baseUrl, 'decode', { payloads: [bomb] }, auth());
+    expect(one.status).toBe(200);
+    const [decoded] = ((await one.json()) as { payloads: { data: string }[] }).payloads;
+    expect(Buffer.from(decoded!.data, 'base64').length).toBe(8 * 1024 * 1024);
   });
 
   it('with compression turned off, encodes as it is and still decodes what was compressed before', async () => {
