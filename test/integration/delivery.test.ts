@@ -359,8 +359,9 @@ describe('Temporal-native delivery', () => {
     await stopApp();
     try {
       await startApp({ codec: false });
-      // Records large enough to be compressed (small payloads stay as they are).
-      await createGroups(org, ['a'.repeat(3000), 'b'.repeat(3000)]);
+      // Each record large enough to be compressed on its own (small payloads stay as they are),
+      // however the records fall into batches.
+      await createGroups(org, ['a'.repeat(6000), 'b'.repeat(6000)]);
       const stopped = await eventually(
         async () => {
           const s = await status(org);
