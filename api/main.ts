@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     publicBaseUrl: config.publicBaseUrl,
     trustProxy: config.trustProxy,
     settingsFrameAncestors: config.settingsFrameAncestors,
-    codec: codec ? { codec } : undefined,
+    codec: { codec },
     portal: config.scalekit ? PortalLinks.fromCredentials(config.scalekit) : undefined,
     deliveries: config.delivery.appTaskQueue
       ? new DeliveryWorkflows(
@@ -76,19 +76,18 @@ async function main(): Promise<void> {
     });
   });
   // The Temporal UI's codec endpoint, on its own listener (operators' network only).
-  const codecServer =
-    codec && config.codecListen
-      ? createCodecApp({ codec, origins: config.codecOrigins, listenHost: config.codecListen.host, logger }).listen(
-          config.codecListen.port,
-          config.codecListen.host,
-          () => {
-            logger.info('codec endpoint listening', {
-              at: `${config.codecListen?.host}:${config.codecListen?.port}`,
-              origins: config.codecOrigins,
-            });
-          },
-        )
-      : undefined;
+  const codecServer = config.codecListen
+    ? createCodecApp({ codec, origins: config.codecOrigins, listenHost: config.codecListen.host, logger }).listen(
+        config.codecListen.port,
+        config.codecListen.host,
+        () => {
+          logger.info('codec endpoint listening', {
+            at: `${config.codecListen?.host}:${config.codecListen?.port}`,
+            origins: config.codecOrigins,
+          });
+        },
+      )
+    : undefined;
   const stop = () => {
     logger.info('api stopping');
     codecServer?.close();

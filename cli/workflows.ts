@@ -23,7 +23,7 @@ export async function continueAsNewCommand(
   const temporal = await ctx.temporal();
   // Before the first signal: every run that starts after it is a renewed one.
   const askedAt = new Date();
-  const asked: RunningOrganization[] = [];
+  const asked: Omit<RunningOrganization, 'runStartedAt'>[] = [];
   try {
     // One organization: its workflow and its deliveries (each channel's), those that run.
     const targets = organizationId
@@ -39,7 +39,7 @@ export async function continueAsNewCommand(
     for (const target of targets) {
       try {
         await temporal.workflows.requestContinueAsNew(target.organizationId, target.workflowId);
-        asked.push({ ...target, runStartedAt: '' });
+        asked.push(target);
       } catch (err) {
         if (!(err instanceof WorkflowNotFoundError)) throw err;
       }

@@ -191,9 +191,7 @@ async function main(): Promise<void> {
   step(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database schema is up to date');
 
   // Compressed (and with keys encrypted) payloads: the Temporal UI decodes them through a codec listener of the API's own.
-  const codecListen: string | undefined = config.codecListen
-    ? `${config.codecListen.host}:${config.codecListen.port}`
-    : `127.0.0.1:${await freePort()}`;
+  const codecListen = config.codecListen ? `${config.codecListen.host}:${config.codecListen.port}` : `127.0.0.1:${await freePort()}`;
 
   // Temporal
   let temporalAddress = config.temporal.address;
@@ -221,7 +219,7 @@ async function main(): Promise<void> {
       logFile: join(dataDir, 'temporal.log'),
       watchPid: process.pid,
       // Compressed or encrypted payloads: the UI decodes them through the API's codec endpoint.
-      ...(codecListen ? { uiCodecEndpoint: `http://${codecListen}/codec` } : {}),
+      uiCodecEndpoint: `http://${codecListen}/codec`,
     });
     cleanups.push(() => server.stop());
     temporalAddress = server.address;
@@ -238,7 +236,7 @@ async function main(): Promise<void> {
     // The worker's metrics on this machine only.
     WORKER_METRICS_HOST: process.env.WORKER_METRICS_HOST || '127.0.0.1',
   };
-  if (codecListen && !config.codecListen && temporalUi) {
+  if (!config.codecListen && temporalUi) {
     const ui = new URL(temporalUi);
     env.CODEC_LISTEN = codecListen;
     env.CODEC_ALLOWED_ORIGINS = [`http://127.0.0.1:${ui.port}`, `http://localhost:${ui.port}`].join(',');
@@ -400,9 +398,7 @@ async function main(): Promise<void> {
   say(`  Health          http://127.0.0.1:${config.port}/readyz`);
   if (acmeUrl) say(`  Application     Acme (examples/acme-app) at ${acmeUrl}, changes delivered to task queue ${env.APP_TASK_QUEUE}`);
   if (config.payloadKeys.length > 0) {
-    say(
-      `  Payloads        ${describePayloads(config)} in Temporal${codecListen ? `; the UI decodes them through http://${codecListen}/codec` : ''}`,
-    );
+    say(`  Payloads        ${describePayloads(config)} in Temporal; the UI decodes them through http://${codecListen}/codec`);
   }
   if (emulatorNote.length) {
     say('');

@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   const client = new Client({
     connection: clientConnection,
     namespace: config.temporal.namespace,
-    ...(converter ? { dataConverter: converter } : {}),
+    dataConverter: converter,
     ...(tracing ? { interceptors: { workflow: tracing.clientInterceptors } } : {}),
   });
   const tuning = { batch: config.delivery.batch, maxAttempts: config.delivery.maxAttempts };

@@ -122,6 +122,16 @@ async function newContext(): Promise<BrowserContext> {
   return context;
 }
 
+/** Runs `fn` in a browser profile of its own, closed afterwards. */
+async function inContext(fn: (context: BrowserContext) => Promise<void>): Promise<void> {
+  const context = await newContext();
+  try {
+    await fn(context);
+  } finally {
+    await context.close();
+  }
+}
+
 const violations = (target: Page | Frame) => target.evaluate(() => (globalThis as unknown as Browser).cspViolations);
 
 /** Waits until the element's text matches. */
@@ -173,8 +183,7 @@ describe('the directory settings page in Chromium', { timeout: 240_000 }, () => 
     const directory = emulator.snapshot(org).directory;
     expect(directory.enabled).toBe(true);
     const link = await settingsLink(org);
-    const context = await newContext();
-    try {
+    await inContext(async (context) => {
       const page = await context.newPage();
       const response = await page.goto(link);
       expect(response?.status()).toBe(200);
@@ -243,16 +252,13 @@ describe('the directory settings page in Chromium', { timeout: 240_000 }, () => 
         expect(source).not.toContain(secret);
         expect(await page.content()).not.toContain(secret);
       }
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it('opens once: the link again shows that it was used; reloading the page brings a fresh portal', async () => {
     const org = await organization();
     const link = await settingsLink(org);
-    const context = await newContext();
-    try {
+    await inContext(async (context) => {
       const page = await context.newPage();
       await page.goto(link);
       await connected(page);
@@ -287,16 +293,13 @@ describe('the directory settings page in Chromium', { timeout: 240_000 }, () => 
       } finally {
         await elsewhere.close();
       }
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it('shows a page, not a blank one, for an organization Scalekit does not know (404) and without a session (403)', async () => {
     const unknown = `org_unknown${randomInt(1, 2 ** 31)}`;
     await stack.database.db('organizations').insert({ id: unknown });
-    const context = await newContext();
-    try {
+    await inContext(async (context) => {
       const page = await context.newPage();
       const res = await page.goto(await settingsLink(unknown));
       expect(res?.status()).toBe(404);
@@ -313,15 +316,12 @@ describe('the directory settings page in Chromium', { timeout: 240_000 }, () => 
         expect(await page.locator('h1').textContent()).toBe('Open this page from your account settings');
       }
       expect(await violations(page)).toEqual([]);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it("frames the portal's origin only: a frame from anywhere else is blocked by the browser", async () => {
     const org = await organization();
-    const context = await newContext();
-    try {
+    await inContext(async (context) => {
       const elsewhere = await serve(context, 'http://other.test/**', '<!doctype html><title>other</title><h1>other site</h1>');
       const page = await context.newPage();
       await page.goto(await settingsLink(org));
@@ -351,15 +351,12 @@ describe('the directory settings page in Chromium', { timeout: 240_000 }, () => 
       }, location);
       await waitForText(page.frameLocator('#second-portal').locator('#status'), /^Enabled$/);
       expect(await violations(page)).toHaveLength(1);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it('cannot be framed by another page, even of its own origin, unless SETTINGS_FRAME_ANCESTORS allows it', async () => {
     const org = await organization();
-    const context = await newContext();
-    try {
+    await inContext(async (context) => {
       const page = await context.newPage();
       // An open session: framed, the page would show the real settings.
       await page.goto(await settingsLink(org));
@@ -414,15 +411,12 @@ describe('the directory settings page in Chromium', { timeout: 240_000 }, () => 
           await admin.close();
         }
       });
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it("listens to the portal's origin only", async () => {
     const org = await organization();
-    const context = await newContext();
-    try {
+    await inContext(async (context) => {
       const page = await context.newPage();
       await page.goto(await settingsLink(org));
       await connected(page);
@@ -471,15 +465,12 @@ describe('the directory settings page in Chromium', { timeout: 240_000 }, () => 
       const { origin, status } = (await heard) ?? { origin: '', status: '' };
       expect(origin).toBe('http://other.test');
       expect(status).toMatch(/^Connected\./);
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it("warns before the portal's session ends, and reloads with a fresh link when it has", async () => {
     const org = await organization();
-    const context = await newContext();
-    try {
+    await inContext(async (context) => {
       const page = await context.newPage();
       const link = await settingsLink(org);
       // This page's portal session lasts 20 s: the portal warns after 10 and expires after 20. (The
@@ -496,15 +487,12 @@ describe('the directory settings page in Chromium', { timeout: 240_000 }, () => 
       const second = (await portalFrame(page)).url();
       expect(second).not.toBe(first);
       expect(await page.evaluate(() => (globalThis as unknown as Browser).sessionStorage.getItem('scimflow-portal-reloads'))).toBeNull();
-    } finally {
-      await context.close();
-    }
+    });
   });
 
   it('tries a fresh portal link three times when the portal fails to load, then says so; a later load recovers', async () => {
     const org = await organization();
-    const context = await newContext();
-    try {
+    await inContext(async (context) => {
       const page = await context.newPage();
       const pageUrl = `${stack.baseUrl}/settings/directory/${org}`;
       let loads = 0;
@@ -526,8 +514,6 @@ describe('the directory settings page in Chromium', { timeout: 240_000 }, () => 
       await connected(page);
       expect(await page.evaluate(() => (globalThis as unknown as Browser).sessionStorage.getItem('scimflow-portal-reloads'))).toBeNull();
       expect(loads).toBe(5);
-    } finally {
-      await context.close();
-    }
+    });
   });
 });

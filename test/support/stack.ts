@@ -47,7 +47,7 @@ export interface Stack {
   database: TestDatabase;
   client: Client;
   /** scimflow's data converter (compression, and encryption with keys): what an application's worker uses too. */
-  dataConverter: DataConverter | undefined;
+  dataConverter: DataConverter;
   taskQueue: string;
   workflows: OrganizationWorkflows;
   /** Operators' delivery commands (throw DeliveryOffError without `delivery`). */
@@ -117,7 +117,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const codec = payloadCodec(options);
   const converter = dataConverter(codec);
   const namespace = options.namespace ?? 'default';
-  const client = new Client({ connection, namespace, ...(converter ? { dataConverter: converter } : {}) });
+  const client = new Client({ connection, namespace, dataConverter: converter });
   const workflows = new OrganizationWorkflows(client, taskQueue, options.deliverTimeoutMs ?? 3_000).namedBy((id) =>
     organizationName(database.db, id),
   );
@@ -134,7 +134,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     logger,
     metrics,
     portal: options.scalekit ? PortalLinks.fromCredentials(options.scalekit, options.portalTimeoutMs) : undefined,
-    codec: codec ? { codec } : undefined,
+    codec: { codec },
     ...(options.delivery ? { deliveries } : {}),
     ...(options.push ? { pushDeliveries } : {}),
   };
