@@ -1,6 +1,7 @@
 import { Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
+import type { ChangeRecord } from '../domain/changes';
 import type { DeliverySettings } from '../domain/delivery';
 import {
   firstSequenceAt,
@@ -80,13 +81,19 @@ export function createDeliveryActivities(db: Knex, metrics?: WorkerMetrics) {
   };
 }
 
+/** The most records a wake-up carries, and their most weight as JSON: a live change's few records travel in it; an import's do not. */
+export const WAKE_UP_RECORDS = 50;
+export const WAKE_UP_BYTES = 64 * 1024;
+
 /**
  * Wakes an organization's delivery workflow (starting it on the organization's first record)
  * right after a step that may have committed records: the workflow starts delivering within
  * moments of the commit instead of at its next idle check. A wake-up is sent only when the
- * organization's newest sequence moved since this process last sent one, so steps that recorded
- * nothing (duplicates, a paused sync) cost one indexed read. A failure to wake is not the step's:
- * it is logged, and the delivery's idle check finds the records anyway.
+ * organization has records newer than this process last told of, so steps that recorded nothing
+ * (duplicates, a paused sync) cost one indexed read. The wake-up carries those records when they
+ * are few (a live change): a delivery that is caught up hands them to the application at once,
+ * without reading them again. A failure to wake is not the step's: it is logged, and the
+ * delivery's idle check finds the records anyway.
  */
 export class DeliveryNotifier {
   private readonly notified = new Map<string, number>();
@@ -120,10 +127,13 @@ export class DeliveryNotifier {
    * process has not told them of; throws what fails.
    */
   async wake(organizationId: string, only?: DeliveryChannel): Promise<void> {
-    const sequence = await latestSequence(this.db, organizationId);
+    const channels = this.channels.filter(([channel]) => !only || channel === only);
+    if (channels.length === 0) return;
+    const told = channels.map(([channel]) => this.notified.get(`${channel}:${organizationId}`));
+    const since = told.some((t) => t === undefined) ? undefined : Math.min(...(told as number[]));
+    const { sequence, records } = await this.newest(organizationId, since);
     if (sequence === 0) return;
-    for (const [channel, settings] of this.channels) {
-      if (only && channel !== only) continue;
+    for (const [channel, settings] of channels) {
       const key = `${channel}:${organizationId}`;
       if ((this.notified.get(key) ?? 0) >= sequence) continue;
       const input: DeliveryWorkflowInput = deliveryInput(organizationId, channel, settings);
@@ -132,7 +142,7 @@ export class DeliveryNotifier {
         taskQueue: this.deps.taskQueue,
         args: [input],
         signal: changesAvailableSignal,
-        signalArgs: [{ sequence, settings }],
+        signalArgs: [records ? { sequence, settings, records } : { sequence, settings }],
         typedSearchAttributes: [{ key: SCIM_ORG_ID, value: organizationId }],
         staticSummary: deliverySummary(organizationId, channel, settings),
       });
@@ -140,6 +150,25 @@ export class DeliveryNotifier {
       if (this.notified.size > 10_000) this.notified.clear();
       this.notified.set(key, sequence);
     }
+  }
+
+  /**
+   * The organization's newest sequence, and the records a wake-up carries: those after `since` (what
+   * this process told of last) when they are few, or else the newest few.
+   */
+  private async newest(organizationId: string, since: number | undefined): Promise<{ sequence: number; records?: ChangeRecord[] }> {
+    if (since !== undefined) {
+      const page = await readDeliveryBatch(this.db, organizationId, since, WAKE_UP_RECORDS, WAKE_UP_BYTES);
+      if ('gone' in page) return { sequence: await latestSequence(this.db, organizationId) };
+      const last = page.records[page.records.length - 1];
+      if (!last) return { sequence: since };
+      return page.more ? { sequence: await latestSequence(this.db, organizationId) } : { sequence: last.sequence, records: page.records };
+    }
+    const sequence = await latestSequence(this.db, organizationId);
+    if (sequence === 0) return { sequence };
+    const page = await readDeliveryBatch(this.db, organizationId, Math.max(0, sequence - WAKE_UP_RECORDS), WAKE_UP_RECORDS, WAKE_UP_BYTES);
+    if ('gone' in page || page.more || page.records[page.records.length - 1]?.sequence !== sequence) return { sequence };
+    return { sequence, records: page.records };
   }
 }
 

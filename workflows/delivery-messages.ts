@@ -1,4 +1,5 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ChangeRecord } from '../domain/changes';
 import type { DeliverySettings, DeliveryStop, RewindRequest, RewindResult } from '../domain/delivery';
 
 /**
@@ -79,8 +80,11 @@ export interface DeliveryWorkflowStatus {
  * New records were committed for the organization (up to `sequence`). Sent with start, so the
  * first change of an organization starts its delivery. `settings`: the sender's configuration,
  * which the workflow adopts (a changed APP_TASK_QUEUE reaches a running delivery this way).
+ * `records`: the newest records, in order and without a gap, up to `sequence`, when they are few
+ * (a live change): a delivery whose cursor is among them delivers them without reading them.
  */
-export const changesAvailableSignal = defineSignal<[{ sequence: number; settings: DeliverySettings }]>('changesAvailable');
+export const changesAvailableSignal =
+  defineSignal<[{ sequence: number; settings: DeliverySettings; records?: ChangeRecord[] }]>('changesAvailable');
 
 export const deliveryStatusQuery = defineQuery<DeliveryWorkflowStatus>('deliveryStatus');
 

@@ -16,6 +16,7 @@ import {
 import type { Activities } from '../activities/index';
 import type { DeliveryPage } from '../db/repositories/deliveries';
 import type { ApplicationActivities, ChangeBatch, ChangeRecord } from '../domain/changes';
+import { OfferedRecords } from '../domain/offered-records';
 import { deliveryState, invalidRewind, rewoundCursor, stopReason, type DeliverySettings, type DeliveryStop } from '../domain/delivery';
 import {
   changesAvailableSignal,
@@ -78,6 +79,13 @@ function pushOptions(settings: DeliverySettings): ActivityOptions {
  */
 const PIPELINED = 'delivery-pipelined';
 
+/**
+ * Patch: a wake-up's records are delivered as they came. A delivery whose cursor is among the
+ * records a wake-up carried (a live change, when it is caught up) hands them to the application
+ * without reading them first: one call after the signal.
+ */
+const RECORDS_IN_WAKE_UP = 'delivery-records-in-wake-up';
+
 const refuse = (message: string) => ApplicationFailure.create({ message, type: 'Refused', nonRetryable: true });
 
 /** A validator's refusal: throws when `refused`. */
@@ -119,6 +127,8 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
   let delivering = false;
   /** Sequence up to which batches go one record at a time (narrowing a refused batch). */
   let narrowUntil = 0;
+  /** Records wake-ups carried and not yet delivered, in order without a gap. */
+  const offered = new OfferedRecords();
   const counters: DeliveryCounters = carried?.counters ?? {
     batches: 0,
     records: 0,
@@ -164,10 +174,11 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
   });
   const continueAsNewDue = () => handOverAsked || workflowInfo().continueAsNewSuggested;
 
-  setHandler(changesAvailableSignal, ({ sequence, settings: latest }) => {
+  setHandler(changesAvailableSignal, ({ sequence, settings: latest, records }) => {
     known = Math.max(known, sequence);
     settings = latest;
     wake = true;
+    if (records && records.length > 0) offered.add(records);
   });
   setHandler(deliveryStatusQuery, () => ({
     organizationId: org,
@@ -325,10 +336,22 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
   const pipelined = patched(PIPELINED);
   /** The next batch, read while the one before it was delivered: used when it starts where the cursor now is. */
   let ahead: { after: number; limit: number; page: Promise<DeliveryPage> } | null = null;
+  let offersUsed: boolean | undefined;
+  /** The records after `after` that wake-ups carried, when they start there (a patched run only). */
+  const fromOffers = (after: number, limit: number): DeliveryPage | null => {
+    if (!offered.startsAt(after + 1)) return null;
+    offersUsed ??= patched(RECORDS_IN_WAKE_UP);
+    if (!offersUsed) return null;
+    const records = offered.take(after, limit);
+    const last = records[records.length - 1]!.sequence;
+    return { records, more: offered.last > last || known > last };
+  };
   const read = (after: number, limit: number): Promise<DeliveryPage> => {
     const next = ahead;
     ahead = null;
     if (next && next.after === after && next.limit === limit) return next.page;
+    const page = fromOffers(after, limit);
+    if (page) return Promise.resolve(page);
     return (pipelined ? local : steps).readDeliveryBatch(org, after, limit);
   };
 
@@ -366,7 +389,7 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
       const records = page.records;
       if (records.length === 0) continue;
       known = Math.max(known, records[records.length - 1]!.sequence);
-      if (pipelined && page.more && limit > 1) {
+      if (pipelined && page.more && limit > 1 && !offered.startsAt(records[records.length - 1]!.sequence + 1)) {
         const after = records[records.length - 1]!.sequence;
         const next = steps.readDeliveryBatch(org, after, limit);
         // Not used if the batch is refused or an operator moves the cursor; its failure (a cancellation) is the loop's only then.

@@ -13,6 +13,7 @@ import { deliverySettings } from '../../domain/delivery';
 import { WorkflowRefusedError } from '../../temporal/client';
 import { deliveryStatusQuery, deliveryWorkflowId } from '../../workflows/delivery-messages';
 import { continueAsNewCommand, workflowsList } from '../../cli/workflows';
+import { continueAsNewSignal } from '../../workflows/messages';
 import { createGroups as createGroupsVia, range } from '../support/changes';
 import { eventually, expectActivityFailures, startStack, type Stack } from '../support/stack';
 
@@ -148,6 +149,10 @@ describe('Temporal-native delivery', () => {
     const org = newOrg();
     await stack.deliveries.pause(org, 'batching');
     await createGroups(org, ['A', 'B', 'C', 'D', 'E', 'F', 'G']);
+    // A new run holds none of the records its wake-ups carried: it reads them.
+    const delivery = stack.client.workflow.getHandle(deliveryWorkflowId(org));
+    await delivery.signal(continueAsNewSignal);
+    await eventually(async () => (await delivery.query(deliveryStatusQuery)).counters.continuedAsNew === 1);
     let open!: () => void;
     app.gate = new Promise((r) => (open = r));
     try {
@@ -175,6 +180,30 @@ describe('Temporal-native delivery', () => {
     await eventually(async () => app.effectsOf(org).length === 7);
     expect(app.callsOf(org).map((c) => c.sequences)).toEqual([[1, 2, 3], [4, 5, 6], [7]]);
     await eventually(async () => (await status(org)).deliveredSequence === 7);
+  });
+
+  it('hands a live change to the application straight from its wake-up, without reading it again', async () => {
+    const org = newOrg();
+    await createGroups(org, ['first']);
+    await eventually(async () => app.effectsOf(org).length === 1);
+    await eventually(async () => (await status(org)).deliveredSequence === 1);
+    await createGroups(org, ['second', 'third']);
+    await eventually(async () => app.effectsOf(org).length === 3);
+    expect(app.effectsOf(org)).toEqual([1, 2, 3]);
+    const events = (await stack.client.workflow.getHandle(deliveryWorkflowId(org)).fetchHistory()).events ?? [];
+    const calls = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'applyDirectoryChanges');
+    // Every call after the first follows a wake-up with no read (an activity, or a local one's marker) in between.
+    expect(calls.length).toBeGreaterThanOrEqual(2);
+    for (const call of calls.slice(1)) {
+      const before = events.filter((e) => Number(e.eventId) < Number(call.eventId));
+      const woke = before
+        .map((e) => Number(e.eventId) * (e.workflowExecutionSignaledEventAttributes ? 1 : 0))
+        .reduce((a, b) => Math.max(a, b));
+      expect(woke).toBeGreaterThan(0);
+      const between = before.filter((e) => Number(e.eventId) > woke);
+      expect(between.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'readDeliveryBatch')).toEqual([]);
+      expect(between.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity')).toEqual([]);
+    }
   });
 
   it('starts delivering new records within moments of their commit', async () => {
