@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +15,6 @@ import { deliverySettings, DEFAULT_DELIVERY_BATCH } from '../domain/delivery';
 import type { EmulatorHandle } from '../emulator/index';
 import { createAcmeApp } from '../examples/acme-app/app';
 import { createAcmeDatabase, migrateAcme } from '../examples/acme-app/db';
-import { createAcmeWorker } from '../examples/acme-app/temporal';
 import { issueToken } from '../examples/acme-app/tokens';
 import { createLogger } from '../observability/logger';
 import { Metrics } from '../observability/metrics';
@@ -52,6 +53,7 @@ export interface DeliveryContext {
   directory: ScalekitDirectory;
   taskQueue: string;
   users: number;
+  temporalAddress: string;
 }
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -101,14 +103,9 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
     shutdownGraceTime: '5 seconds',
     dataConverter: ctx.dataConverter,
   });
-  const acmeWorker = await createAcmeWorker({
-    connection: ctx.nativeConnection,
-    taskQueue: appQueue,
-    db: acmeDb,
-    logger: quiet,
-    dataConverter: ctx.dataConverter,
-  });
-  const running = Promise.all([worker.run(), acmeWorker.run()]);
+  // Acme's worker in a process of its own, as an application runs it (and as `npm run dev` does).
+  const acmeWorker = await startAcmeWorker(ctx, appQueue);
+  const running = Promise.all([worker.run(), acmeWorker.exited]);
   const workflows = new OrganizationWorkflows(client, taskQueue, 30_000);
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
   const api = await listen(
@@ -199,6 +196,7 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
     say(`  baseline  ${latencyLine('webhook 202 → committed in the mirror:', toMirror)}`);
     say(`  scimflow  ${latencyLine('webhook 202 → committed in Acme:', toAcme)}`);
     say(`  where     ${await deliveryBreakdown(client, orgs[0]!)} (one of the ${ORGANIZATIONS} organizations)`);
+    say(`  mirror    ${await organizationBreakdown(client, orgs[0]!)}`);
     say(
       `  ratio     in Acme / in the mirror = p50 ${(percentile(toAcme, 50) / percentile(toMirror, 50)).toFixed(2)}x, p99 ${(percentile(toAcme, 99) / percentile(toMirror, 99)).toFixed(2)}x (target ≤ 1.5x; tables polled every ${POLL_MS} ms)`,
     );
@@ -320,7 +318,7 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
     );
   } finally {
     worker.shutdown();
-    acmeWorker.shutdown();
+    acmeWorker.stop();
     await running;
     await close(api.server);
     await close(acmeApi.server);
@@ -346,6 +344,9 @@ async function deliveryBreakdown(client: Client, organizationId: string): Promis
   let bytes = 0;
   let woken = 0;
   let wakes = 0;
+  let dispatch = 0;
+  let inWorker = 0;
+  let tasks = 0;
   const workflowId = deliveryWorkflowId(organizationId);
   const histories = [];
   for await (const run of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
@@ -373,8 +374,17 @@ async function deliveryBreakdown(client: Client, organizationId: string): Promis
     let lastCompleted: number | null = null;
     let first: number | null = null;
     let signalled: number | null = null;
+    let wftScheduled: number | null = null;
+    let wftStarted: number | null = null;
     for (const e of events) {
       if (e.workflowExecutionSignaledEventAttributes && signalled === null) signalled = at(e);
+      if (e.workflowTaskScheduledEventAttributes) wftScheduled = at(e);
+      if (e.workflowTaskStartedEventAttributes) wftStarted = at(e);
+      if (e.workflowTaskCompletedEventAttributes && signalled !== null && wftScheduled !== null && wftStarted !== null) {
+        dispatch += wftStarted - wftScheduled;
+        inWorker += at(e) - wftStarted;
+        tasks++;
+      }
       const scheduled = e.activityTaskScheduledEventAttributes;
       if (scheduled?.activityType?.name === 'applyDirectoryChanges') {
         if (signalled !== null) {
@@ -401,5 +411,53 @@ async function deliveryBreakdown(client: Client, organizationId: string): Promis
     if (previousEnd !== null && first !== null) handover += first - previousEnd;
     previousEnd = lastCompleted ?? previousEnd;
   }
-  return `${runs} runs, ${calls} calls of applyDirectoryChanges (${mib(bytes)} of input as stored): ${ms(queued)} on Acme's queue, ${ms(running)} in Acme, ${ms(between)} between calls of a run, ${ms(handover)} from a run's last call to the next run's first; ${wakes} calls after a wake-up, ${ms(wakes ? woken / wakes : 0)} from the signal to the call on average`;
+  return `${runs} runs, ${calls} calls of applyDirectoryChanges (${mib(bytes)} of input as stored): ${ms(queued)} on Acme's queue, ${ms(running)} in Acme, ${ms(between)} between calls of a run, ${ms(handover)} from a run's last call to the next run's first; ${wakes} calls after a wake-up, ${ms(wakes ? woken / wakes : 0)} from the signal to the call on average (${tasks} workflow tasks between a wake-up and its call: ${ms(tasks ? dispatch / tasks : 0)} to dispatch, ${ms(tasks ? inWorker / tasks : 0)} in the worker on average)`;
+}
+
+/** examples/acme-app/worker.ts on `taskQueue`, with the benchmark's payload codec (compression, no keys); resolves once it polls. */
+async function startAcmeWorker(ctx: DeliveryContext, taskQueue: string): Promise<{ stop: () => void; exited: Promise<void> }> {
+  const { PAYLOAD_ENCRYPTION_KEYS: _keys, ...env } = process.env;
+  const child = spawn(join(process.cwd(), 'node_modules', '.bin', 'tsx'), ['examples/acme-app/worker.ts'], {
+    env: { ...env, DATABASE_URL: ctx.dbUrl, APP_TASK_QUEUE: taskQueue, TEMPORAL_ADDRESS: ctx.temporalAddress, PAYLOAD_COMPRESSION: 'zlib' },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  let tail = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      tail = (tail + d.toString()).slice(-4000);
+      if (tail.includes('"message":"polling"')) resolve();
+    });
+    void exited.then(() => reject(new Error(`Acme's worker exited before polling:\n${tail}`)));
+  });
+  return { stop: () => child.kill('SIGTERM'), exited };
+}
+
+/** Where the organization workflow's applies spent their time, from its history: its workflow tasks and the apply activity. */
+async function organizationBreakdown(client: Client, organizationId: string): Promise<string> {
+  const at = (e: { eventTime?: { seconds?: unknown; nanos?: unknown } | null }) =>
+    Number(e.eventTime?.seconds ?? 0) * 1000 + Number(e.eventTime?.nanos ?? 0) / 1e6;
+  const history = await client.workflow.getHandle(organizationWorkflowId(organizationId)).fetchHistory();
+  const events = history.events ?? [];
+  const byId = new Map(events.map((e) => [String(e.eventId), e]));
+  const task = { dispatch: 0, inWorker: 0, count: 0, scheduled: 0, started: 0 };
+  const applies = { queued: 0, running: 0, count: 0 };
+  for (const e of events) {
+    if (e.workflowTaskScheduledEventAttributes) task.scheduled = at(e);
+    if (e.workflowTaskStartedEventAttributes) task.started = at(e);
+    if (e.workflowTaskCompletedEventAttributes) {
+      task.dispatch += task.started - task.scheduled;
+      task.inWorker += at(e) - task.started;
+      task.count++;
+    }
+    const completed = e.activityTaskCompletedEventAttributes;
+    const scheduled = completed ? byId.get(String(completed.scheduledEventId)) : undefined;
+    const started = completed ? byId.get(String(completed.startedEventId)) : undefined;
+    if (scheduled?.activityTaskScheduledEventAttributes?.activityType?.name !== 'applyDirectoryEvents' || !started) continue;
+    applies.queued += at(started) - at(scheduled);
+    applies.running += at(e) - at(started);
+    applies.count++;
+  }
+  const avg = (total: number, n: number) => ms(n ? total / n : 0);
+  return `${task.count} workflow tasks: ${avg(task.dispatch, task.count)} to dispatch, ${avg(task.inWorker, task.count)} in the worker on average; ${applies.count} calls of applyDirectoryEvents: ${avg(applies.queued, applies.count)} queued, ${avg(applies.running, applies.count)} running on average (the wake-up of the delivery included)`;
 }

@@ -462,6 +462,7 @@ async function main(): Promise<void> {
         directory,
         taskQueue,
         users: USERS,
+        temporalAddress: server.address,
       });
     }
   } finally {
