@@ -24,7 +24,7 @@ import { OrganizationWorkflows } from '../temporal/client';
 import { createWorker } from '../worker/create';
 import { deliveryWorkflowId } from '../workflows/delivery-messages';
 import { organizationWorkflowId } from '../workflows/messages';
-import { CommitWatch, mib, ms, percentile, postWebhook, rate, say, sleep, steady } from './lib';
+import { CommitNotices, latencies, mib, ms, percentile, postWebhook, rate, say, sleep, steady } from './lib';
 
 /**
  * The delivery scenario: scimflow with Temporal-native delivery on, the reference application
@@ -123,23 +123,53 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
   const watchDb = createDatabase({ url: ctx.dbUrl, maxConnections: 4 });
   const signer = new Webhook(secret);
 
-  // The commit of an event in the mirror: its ledger row, written in the same transaction as its effects.
-  const inMirror = async (eventIds: string[]) =>
-    (await watchDb('directory_events').whereIn('id', eventIds).where('outcome', 'applied').pluck('id')) as string[];
-  // Its commit in Acme: every change record of the mirror's transaction that applied it (its ledger row's
-  // xmin) claimed in Acme's applied_changes, which Acme writes in the transaction of its own writes.
-  // (Events applied together share their records: a user created and renamed in one batch is one record.)
-  const inAcme = async (eventIds: string[]) =>
-    (
+  // Commits as they happen: the benchmark's triggers announce rows at their transaction's commit.
+  // - In the mirror: an event's ledger row turning 'applied', written in the same transaction as its effects.
+  // - In Acme: a change record claimed in applied_changes, which Acme writes in the transaction of its own writes.
+  // - A token refused: Acme's authenticate() refuses a revoked token, or one of a user made inactive.
+  await watchDb.raw(`
+    CREATE OR REPLACE FUNCTION bench_notify_event() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_notify('bench_mirror', NEW.id); RETURN NULL; END $$;
+    CREATE OR REPLACE TRIGGER bench_event_applied AFTER INSERT OR UPDATE OF outcome ON directory_events
+      FOR EACH ROW WHEN (NEW.outcome = 'applied') EXECUTE FUNCTION bench_notify_event();
+    CREATE OR REPLACE FUNCTION bench_notify_claim() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_notify('bench_acme', NEW.record_id); RETURN NULL; END $$;
+    CREATE OR REPLACE TRIGGER bench_record_claimed AFTER INSERT ON acme.applied_changes
+      FOR EACH ROW EXECUTE FUNCTION bench_notify_claim();
+    CREATE OR REPLACE FUNCTION bench_notify_inactive() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_notify('bench_refused', NEW.directory_user_id); RETURN NULL; END $$;
+    CREATE OR REPLACE TRIGGER bench_user_inactive AFTER UPDATE OF active ON acme.users
+      FOR EACH ROW WHEN (NOT NEW.active) EXECUTE FUNCTION bench_notify_inactive();
+    CREATE OR REPLACE FUNCTION bench_notify_revoked() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN PERFORM pg_notify('bench_refused', (SELECT directory_user_id FROM acme.users WHERE id = NEW.user_id)); RETURN NULL; END $$;
+    CREATE OR REPLACE TRIGGER bench_token_revoked AFTER UPDATE OF revoked_at ON acme.api_tokens
+      FOR EACH ROW WHEN (NEW.revoked_at IS NOT NULL) EXECUTE FUNCTION bench_notify_revoked();
+  `);
+  const notices = await CommitNotices.listen(ctx.dbUrl, ['bench_mirror', 'bench_acme', 'bench_refused']);
+  const dropTriggers = () =>
+    watchDb.raw(`
+      DROP TRIGGER IF EXISTS bench_event_applied ON directory_events;
+      DROP TRIGGER IF EXISTS bench_record_claimed ON acme.applied_changes;
+      DROP TRIGGER IF EXISTS bench_user_inactive ON acme.users;
+      DROP TRIGGER IF EXISTS bench_token_revoked ON acme.api_tokens;
+    `);
+  const inMirror = (eventId: string, accepted: number) => notices.when('bench_mirror', eventId).then((at) => at - accepted);
+  // In Acme: once every change record of the mirror's transaction that applied the event (its ledger
+  // row's xmin) is claimed. (Events applied together share their records: a user created and renamed
+  // in one batch is one record.)
+  const inAcme = async (eventId: string, accepted: number) => {
+    await notices.when('bench_mirror', eventId);
+    const ids = (
       await watchDb.raw<{ rows: { id: string }[] }>(
-        `SELECT e.id FROM directory_events e
-          WHERE e.id = ANY(?::text[]) AND e.outcome = 'applied'
-            AND NOT EXISTS (
-              SELECT 1 FROM change_records c LEFT JOIN acme.applied_changes a ON a.record_id = c.id::text
-               WHERE c.organization_id = e.organization_id AND c.txid::xid = e.xmin AND a.record_id IS NULL)`,
-        [eventIds],
+        `SELECT c.id::text AS id FROM directory_events e
+           JOIN change_records c ON c.organization_id = e.organization_id AND c.txid::xid = e.xmin
+          WHERE e.id = ?`,
+        [eventId],
       )
     ).rows.map((r) => r.id);
+    const claimed = await Promise.all(ids.map((id) => notices.when('bench_acme', id)));
+    return Math.max(...claimed, await notices.when('bench_mirror', eventId)) - accepted;
+  };
 
   const loadAtStart = loadavg()[0]!;
   try {
@@ -166,8 +196,8 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
       return { i, org, user, type: 'user_created' as const };
     });
     const eventId = (prefix: string, i: number) => `evt_${prefix}${String(i).padStart(6, '0')}`;
-    const mirrorWatch = new CommitWatch(inMirror, POLL_MS);
-    const acmeWatch = new CommitWatch(inAcme, POLL_MS);
+    const toMirrorPending: Promise<number>[] = [];
+    const toAcmePending: Promise<number>[] = [];
     await steady(events, RATE, async (e) => {
       const id = eventId('live', e.i);
       const payload = JSON.stringify({
@@ -188,17 +218,17 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
       });
       await postWebhook(webhookUrl, signer, `msg_live${e.i}`, payload);
       const accepted = performance.now();
-      mirrorWatch.start(id, accepted);
-      acmeWatch.start(id, accepted);
+      toMirrorPending.push(inMirror(id, accepted));
+      toAcmePending.push(inAcme(id, accepted));
     });
-    const toMirror = await mirrorWatch.drain();
-    const toAcme = await acmeWatch.drain();
+    const toMirror = await latencies(toMirrorPending);
+    const toAcme = await latencies(toAcmePending);
     say(`  baseline  ${latencyLine('webhook 202 → committed in the mirror:', toMirror)}`);
     say(`  scimflow  ${latencyLine('webhook 202 → committed in Acme:', toAcme)}`);
     say(`  where     ${await deliveryBreakdown(client, orgs[0]!)} (one of the ${ORGANIZATIONS} organizations)`);
     say(`  mirror    ${await organizationBreakdown(client, orgs[0]!)}`);
     say(
-      `  ratio     in Acme / in the mirror = p50 ${(percentile(toAcme, 50) / percentile(toMirror, 50)).toFixed(2)}x, p99 ${(percentile(toAcme, 99) / percentile(toMirror, 99)).toFixed(2)}x (target ≤ 1.5x; tables polled every ${POLL_MS} ms)`,
+      `  ratio     in Acme / in the mirror = p50 ${(percentile(toAcme, 50) / percentile(toMirror, 50)).toFixed(2)}x, p99 ${(percentile(toAcme, 99) / percentile(toMirror, 99)).toFixed(2)}x (target ≤ 1.5x; commits seen as PostgreSQL announces them)`,
     );
 
     // 2. Deprovisioning: users holding an Acme token deleted in the directory; 202 → the token no longer authenticates.
@@ -224,18 +254,8 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
       (await fetch(`${acmeApi.url}/me`, { headers: { authorization: `Bearer ${token}` } }).then(async (r) => (await r.arrayBuffer(), r)))
         .status;
     for (const token of tokens.values()) if ((await status(token)) !== 200) throw new Error('a fresh token does not authenticate');
-    // What Acme's authenticate() refuses (tokens.ts): revoked, or its user inactive; read-only, so the poll takes no locks.
-    const revoked = async (users: string[]) =>
-      (
-        await watchDb.raw<{ rows: { directory_user_id: string }[] }>(
-          `SELECT u.directory_user_id
-             FROM acme.api_tokens t JOIN acme.users u ON u.id = t.user_id
-            WHERE u.organization_id = ANY(?::text[]) AND u.directory_user_id = ANY(?::text[]) AND (t.revoked_at IS NOT NULL OR NOT u.active)`,
-          [orgs, users],
-        )
-      ).rows.map((r) => r.directory_user_id);
-    const deactivatedWatch = new CommitWatch(inMirror, POLL_MS);
-    const revokedWatch = new CommitWatch(revoked, POLL_MS);
+    const toDeactivatedPending: Promise<number>[] = [];
+    const toRevokedPending: Promise<number>[] = [];
     await steady(
       victims.map((v, i) => ({ ...v, i })),
       RATE,
@@ -252,12 +272,14 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
         });
         await postWebhook(webhookUrl, signer, `msg_gone${v.i}`, payload);
         const accepted = performance.now();
-        deactivatedWatch.start(id, accepted);
-        revokedWatch.start(v.user, accepted);
+        toDeactivatedPending.push(inMirror(id, accepted));
+        toRevokedPending.push(notices.when('bench_refused', v.user).then((at) => at - accepted));
       },
     );
-    const toDeactivated = await deactivatedWatch.drain();
-    const toRevoked = await revokedWatch.drain();
+    const toDeactivated = await latencies(toDeactivatedPending);
+    const toRevoked = await latencies(toRevokedPending);
+    // The import's 10,000 claims are counted, not announced.
+    await dropTriggers();
     let refused = 0;
     for (const token of tokens.values()) if ((await status(token)) === 401) refused++;
     if (refused !== tokens.size) throw new Error(`${tokens.size - refused} deprovisioned users' tokens still authenticate`);
@@ -323,6 +345,8 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
     await close(api.server);
     await close(acmeApi.server);
     await acmeDb.destroy();
+    await dropTriggers().catch(() => undefined);
+    await notices.close();
     await watchDb.destroy();
   }
 }

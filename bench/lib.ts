@@ -1,3 +1,4 @@
+import pg from 'pg';
 import type { Webhook } from 'standardwebhooks';
 
 /** What the benchmark scenarios share: printing, percentiles, waiting, steady senders, signed webhooks. */
@@ -50,48 +51,57 @@ export async function postWebhook(url: string, signer: Webhook, id: string, payl
 }
 
 /**
- * Polls `committed` every `everyMs` with the keys still waiting and records, for each key it
- * answers, the time from the key's start (the 202) to the poll that saw it committed.
+ * Commits as PostgreSQL announces them: triggers the benchmark adds to its own database NOTIFY a
+ * key per row, and PostgreSQL delivers a notification when its transaction commits. Nothing is
+ * polled, so measuring adds no load to what it measures.
  */
-export class CommitWatch<K> {
-  readonly latencies: number[] = [];
-  private readonly waiting = new Map<K, number>();
-  private stopped = false;
-  private readonly loop: Promise<void>;
+export class CommitNotices {
+  private readonly seen = new Map<string, number>();
+  private readonly waiters = new Map<string, ((at: number) => void)[]>();
 
-  constructor(
-    private readonly committed: (keys: K[]) => Promise<K[]>,
-    everyMs = 5,
-  ) {
-    this.loop = (async () => {
-      while (!this.stopped) {
-        if (this.waiting.size > 0) {
-          const done = await this.committed([...this.waiting.keys()]);
-          const now = performance.now();
-          for (const key of done) {
-            const start = this.waiting.get(key);
-            if (start === undefined) continue;
-            this.latencies.push(now - start);
-            this.waiting.delete(key);
-          }
-        }
-        await sleep(everyMs);
-      }
-    })();
+  private constructor(private readonly client: pg.Client) {
+    client.on('notification', (n) => {
+      const at = performance.now();
+      const key = `${n.channel}:${n.payload ?? ''}`;
+      if (this.seen.has(key)) return;
+      this.seen.set(key, at);
+      for (const resolve of this.waiters.get(key) ?? []) resolve(at);
+      this.waiters.delete(key);
+    });
   }
 
-  start(key: K, at: number): void {
-    this.waiting.set(key, at);
+  static async listen(connectionString: string, channels: string[]): Promise<CommitNotices> {
+    const client = new pg.Client({ connectionString, application_name: 'bench-notices' });
+    await client.connect();
+    for (const channel of channels) await client.query(`LISTEN ${channel}`);
+    return new CommitNotices(client);
   }
 
-  /** Waits until every key started is seen committed, then stops polling; answers the sorted latencies. */
-  async drain(timeoutMs = 120_000): Promise<number[]> {
-    try {
-      await waitFor(async () => this.waiting.size === 0, timeoutMs);
-    } finally {
-      this.stopped = true;
-      await this.loop;
-    }
-    return [...this.latencies].sort((a, b) => a - b);
+  /** When `key` was announced on `channel` (performance.now()), waiting for it if need be. */
+  when(channel: string, key: string): Promise<number> {
+    const at = this.seen.get(`${channel}:${key}`);
+    if (at !== undefined) return Promise.resolve(at);
+    return new Promise((resolve) => {
+      const list = this.waiters.get(`${channel}:${key}`) ?? [];
+      list.push(resolve);
+      this.waiters.set(`${channel}:${key}`, list);
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.client.end();
+  }
+}
+
+/** The latencies `pending` resolve to, sorted; fails when they are not all known within `timeoutMs`. */
+export async function latencies(pending: Promise<number>[], timeoutMs = 120_000): Promise<number[]> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`not every commit was seen within ${timeoutMs} ms`)), timeoutMs);
+  });
+  try {
+    return (await Promise.race([Promise.all(pending), timeout])).sort((a, b) => a - b);
+  } finally {
+    clearTimeout(timer);
   }
 }
