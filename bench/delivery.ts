@@ -1,35 +1,26 @@
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { availableParallelism, loadavg } from 'node:os';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
-import type { DataConverter } from '@temporalio/common';
-import type { NativeConnection } from '@temporalio/worker';
-import type { Knex } from 'knex';
 import { Webhook } from 'standardwebhooks';
-import { createApp } from '../api/app';
 import { createDatabase } from '../db/connection';
-import { deliverySettings, DEFAULT_DELIVERY_BATCH } from '../domain/delivery';
+import { DEFAULT_DELIVERY_BATCH } from '../domain/delivery';
 import type { EmulatorHandle } from '../emulator/index';
 import { createAcmeApp } from '../examples/acme-app/app';
 import { createAcmeDatabase, migrateAcme } from '../examples/acme-app/db';
 import { issueToken } from '../examples/acme-app/tokens';
-import { createLogger } from '../observability/logger';
-import { Metrics } from '../observability/metrics';
-import type { ScalekitDirectory } from '../scalekit/directory';
-import { WebhookVerifier } from '../scalekit/webhook';
 import { OrganizationWorkflows } from '../temporal/client';
-import { createWorker } from '../worker/create';
 import { deliveryWorkflowId } from '../workflows/delivery-messages';
 import { organizationWorkflowId } from '../workflows/messages';
+import { freePort, startProcess, type BenchProcess } from './processes';
 import { CommitNotices, latencies, mib, ms, percentile, postWebhook, rate, say, sleep, steady } from './lib';
 
 /**
  * The delivery scenario: scimflow with Temporal-native delivery on, the reference application
- * (examples/acme-app) on a task queue of its own, all in this process. Each figure is next to the
- * same work's commit in scimflow's mirror, measured the same way in the same run.
+ * (examples/acme-app) on a task queue of its own, each in its own processes as deployed (scimflow's
+ * worker and API, Acme's worker). Each figure is next to the same work's commit in scimflow's
+ * mirror, measured the same way in the same run: commits as PostgreSQL announces them.
  */
 
 /** Webhooks per second, and for how long, in the live part. */
@@ -43,14 +34,10 @@ const DEPROVISIONED = 200;
 const POLL_MS = 10;
 
 export interface DeliveryContext {
-  db: Knex;
   dbUrl: string;
+  /** A client with scimflow's payload codec (compression). */
   client: Client;
-  /** scimflow's payload codec (compression), for its worker and Acme's. */
-  dataConverter: DataConverter;
-  nativeConnection: NativeConnection;
   emulator: EmulatorHandle;
-  directory: ScalekitDirectory;
   taskQueue: string;
   users: number;
   temporalAddress: string;
@@ -83,43 +70,44 @@ const latencyLine = (label: string, sorted: number[]) =>
   `${label} p50 ${ms(percentile(sorted, 50))}, p99 ${ms(percentile(sorted, 99))}, max ${ms(sorted[sorted.length - 1] ?? 0)} (${sorted.length} events)`;
 
 export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
-  const { db, client, emulator } = ctx;
+  const { client, emulator } = ctx;
   const acmeDb = createAcmeDatabase(ctx.dbUrl, { maxConnections: 10, applicationName: 'acme-bench' });
   await migrateAcme(acmeDb);
   const taskQueue = `${ctx.taskQueue}-delivery`;
   const appQueue = `${ctx.taskQueue}-acme`;
-  const settings = deliverySettings(appQueue);
-  const worker = await createWorker({
-    connection: ctx.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    activities: {
-      db,
-      directory: ctx.directory,
-      client,
-      schedules: { taskQueue, fullInterval: '6h', deltaInterval: '1h' },
-      delivery: { taskQueue, settings },
-    },
-    shutdownGraceTime: '5 seconds',
-    dataConverter: ctx.dataConverter,
-  });
-  // Acme's worker in a process of its own, as an application runs it (and as `npm run dev` does).
-  const acmeWorker = await startAcmeWorker(ctx, appQueue);
-  const running = Promise.all([worker.run(), acmeWorker.exited]);
-  const workflows = new OrganizationWorkflows(client, taskQueue, 30_000);
   const secret = `whsec_${randomBytes(32).toString('base64')}`;
-  const api = await listen(
-    createApp({
-      db,
-      workflows,
-      verifier: new WebhookVerifier([secret]),
-      operatorApiToken: undefined,
-      logger: createLogger({ level: 'error' }),
-      metrics: new Metrics(),
-    }),
-  );
+  // scimflow's worker and API, and Acme's worker, each in a process of its own, as they are deployed
+  // (and as `npm run dev` runs them); the benchmark's own work (sending, watching) stays out of them.
+  const apiPort = await freePort();
+  const env = {
+    DATABASE_URL: ctx.dbUrl,
+    TEMPORAL_ADDRESS: ctx.temporalAddress,
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    APP_TASK_QUEUE: appQueue,
+    SCALEKIT_ENVIRONMENT_URL: emulator.url,
+    SCALEKIT_CLIENT_ID: emulator.clientId,
+    SCALEKIT_CLIENT_SECRET: emulator.clientSecret,
+    SCALEKIT_WEBHOOK_SECRET: secret,
+    RECONCILE_FULL_INTERVAL: '6h',
+    RECONCILE_DELTA_INTERVAL: '1h',
+    PORT: String(apiPort),
+    WORKER_METRICS_PORT: String(await freePort()),
+    WORKER_TEMPORAL_METRICS_PORT: String(await freePort()),
+    LOG_LEVEL: 'info',
+  };
+  const processes: BenchProcess[] = [];
+  const stopAll = () => Promise.all(processes.map((p) => p.stop()));
+  try {
+    processes.push(await startProcess('worker', 'worker/main.ts', env, '"worker started"'));
+    processes.push(await startProcess('api', 'api/main.ts', env, '"api listening"'));
+    processes.push(await startProcess("Acme's worker", 'examples/acme-app/worker.ts', env, '"message":"polling"'));
+  } catch (err) {
+    await stopAll();
+    throw err;
+  }
+  const workflows = new OrganizationWorkflows(client, taskQueue, 30_000);
   const acmeApi = await listen(createAcmeApp({ db: acmeDb, logger: quiet }));
-  const webhookUrl = `${api.url}/webhooks/scalekit`;
+  const webhookUrl = `http://127.0.0.1:${apiPort}/webhooks/scalekit`;
   const watchDb = createDatabase({ url: ctx.dbUrl, maxConnections: 4 });
   const signer = new Webhook(secret);
 
@@ -339,10 +327,7 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
       `  (load average ${loadAtStart.toFixed(1)} when the scenario started, ${loadavg()[0]!.toFixed(1)} at its end, on ${availableParallelism()} cores)`,
     );
   } finally {
-    worker.shutdown();
-    acmeWorker.stop();
-    await running;
-    await close(api.server);
+    await stopAll();
     await close(acmeApi.server);
     await acmeDb.destroy();
     await dropTriggers().catch(() => undefined);
@@ -436,25 +421,6 @@ async function deliveryBreakdown(client: Client, organizationId: string): Promis
     previousEnd = lastCompleted ?? previousEnd;
   }
   return `${runs} runs, ${calls} calls of applyDirectoryChanges (${mib(bytes)} of input as stored): ${ms(queued)} on Acme's queue, ${ms(running)} in Acme, ${ms(between)} between calls of a run, ${ms(handover)} from a run's last call to the next run's first; ${wakes} calls after a wake-up, ${ms(wakes ? woken / wakes : 0)} from the signal to the call on average (${tasks} workflow tasks between a wake-up and its call: ${ms(tasks ? dispatch / tasks : 0)} to dispatch, ${ms(tasks ? inWorker / tasks : 0)} in the worker on average)`;
-}
-
-/** examples/acme-app/worker.ts on `taskQueue`, with the benchmark's payload codec (compression, no keys); resolves once it polls. */
-async function startAcmeWorker(ctx: DeliveryContext, taskQueue: string): Promise<{ stop: () => void; exited: Promise<void> }> {
-  const { PAYLOAD_ENCRYPTION_KEYS: _keys, ...env } = process.env;
-  const child = spawn(join(process.cwd(), 'node_modules', '.bin', 'tsx'), ['examples/acme-app/worker.ts'], {
-    env: { ...env, DATABASE_URL: ctx.dbUrl, APP_TASK_QUEUE: taskQueue, TEMPORAL_ADDRESS: ctx.temporalAddress, PAYLOAD_COMPRESSION: 'zlib' },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  let tail = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => {
-      tail = (tail + d.toString()).slice(-4000);
-      if (tail.includes('"message":"polling"')) resolve();
-    });
-    void exited.then(() => reject(new Error(`Acme's worker exited before polling:\n${tail}`)));
-  });
-  return { stop: () => child.kill('SIGTERM'), exited };
 }
 
 /** Where the organization workflow's applies spent their time, from its history: its workflow tasks and the apply activity. */

@@ -453,13 +453,9 @@ async function main(): Promise<void> {
 
     if (want('delivery')) {
       await deliveryScenario({
-        db,
         dbUrl,
         client,
-        dataConverter: converter,
-        nativeConnection,
         emulator,
-        directory,
         taskQueue,
         users: USERS,
         temporalAddress: server.address,
