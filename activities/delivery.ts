@@ -5,7 +5,6 @@ import type { ChangeRecord } from '../domain/changes';
 import type { DeliverySettings } from '../domain/delivery';
 import {
   firstSequenceAt,
-  latestSequence,
   loadDelivery,
   organizationsWithUndelivered,
   readDeliveryBatch,
@@ -18,6 +17,7 @@ import {
   type DeliveryRow,
   type DeliverySnapshot,
 } from '../db/repositories/deliveries';
+import { newestChanges } from '../db/repositories/changes';
 import {
   changesAvailableSignal,
   DELIVERY_WORKFLOW_TYPE,
@@ -154,21 +154,17 @@ export class DeliveryNotifier {
 
   /**
    * The organization's newest sequence, and the records a wake-up carries: those after `since` (what
-   * this process told of last) when they are few, or else the newest few.
+   * this process told of last) when they are few and light, or else the newest few (this process
+   * told of nothing yet). One indexed read.
    */
   private async newest(organizationId: string, since: number | undefined): Promise<{ sequence: number; records?: ChangeRecord[] }> {
-    if (since !== undefined) {
-      const page = await readDeliveryBatch(this.db, organizationId, since, WAKE_UP_RECORDS, WAKE_UP_BYTES);
-      if ('gone' in page) return { sequence: await latestSequence(this.db, organizationId) };
-      const last = page.records[page.records.length - 1];
-      if (!last) return { sequence: since };
-      return page.more ? { sequence: await latestSequence(this.db, organizationId) } : { sequence: last.sequence, records: page.records };
-    }
-    const sequence = await latestSequence(this.db, organizationId);
-    if (sequence === 0) return { sequence };
-    const page = await readDeliveryBatch(this.db, organizationId, Math.max(0, sequence - WAKE_UP_RECORDS), WAKE_UP_RECORDS, WAKE_UP_BYTES);
-    if ('gone' in page || page.more || page.records[page.records.length - 1]?.sequence !== sequence) return { sequence };
-    return { sequence, records: page.records };
+    const page = await newestChanges(this.db, organizationId, since ?? 0, WAKE_UP_RECORDS);
+    const last = page.records[page.records.length - 1];
+    if (!last) return { sequence: since ?? 0 };
+    let bytes = 0;
+    for (const r of page.records) bytes += Buffer.byteLength(JSON.stringify(r));
+    const carried = (since === undefined || !page.more) && bytes <= WAKE_UP_BYTES;
+    return carried ? { sequence: last.sequence, records: page.records } : { sequence: last.sequence };
   }
 }
 

@@ -159,6 +159,25 @@ export async function readChanges(db: Db, o: ReadChangesOptions): Promise<Change
 }
 
 /**
+ * The organization's newest records after sequence `after`, at most `limit`, in order, and whether
+ * there are more of them than that (those left out are the older ones). One indexed read; what a
+ * wake-up carries.
+ */
+export async function newestChanges(
+  db: Db,
+  organizationId: string,
+  after: number,
+  limit: number,
+): Promise<{ records: ChangeRecord[]; more: boolean }> {
+  const { rows } = await db.raw(
+    `SELECT ${COLUMNS} FROM change_records WHERE organization_id = ? AND sequence > ? ORDER BY sequence DESC LIMIT ?`,
+    [organizationId, after, limit + 1],
+  );
+  const list = rows as Record<string, unknown>[];
+  return { records: list.slice(0, limit).reverse().map(toRecord), more: list.length > limit };
+}
+
+/**
  * Deletes records committed longer ago than `seconds`, at most `limit`, and remembers the newest
  * position removed (per organization and for the whole stream), so a cursor before it is told it
  * is gone rather than silently skipping records. Returns the records deleted.

@@ -261,13 +261,6 @@ export async function deliveryStatus(db: Db, organizationId: string, channel: De
   };
 }
 
-/** The organization's newest record's sequence (0: none). */
-export async function latestSequence(db: Db, organizationId: string): Promise<number> {
-  const row = (await db('change_records').where('organization_id', organizationId).max('sequence as latest').first()) as
-    { latest: string | number | null } | undefined;
-  return Number(row?.latest ?? 0);
-}
-
 /** Deliveries as /metrics reports them: what waits for an operator, and how far behind the application is. */
 export interface DeliveryGauges {
   stoppedDeliveries: number;

@@ -207,9 +207,15 @@ it('replays the histories of a session that uses every workflow feature', async 
   ];
   const results = await replay(recorded);
   expect(results.map((r) => r.error?.message)).toEqual(recorded.map(() => undefined));
+  // Activities scheduled through the server, and local ones (their markers name them).
+  const localActivity = (e: NonNullable<History['events']>[number]) => {
+    const marker = e.markerRecordedEventAttributes;
+    const data = marker?.markerName === 'core_local_activity' ? marker.details?.data?.payloads?.[0]?.data : undefined;
+    return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as { activity_type?: string }).activity_type : undefined;
+  };
   const kinds = new Set(
     recorded.flatMap((r) =>
-      (r.history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter(Boolean),
+      (r.history.events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? localActivity(e)).filter(Boolean),
     ),
   );
   expect([...kinds]).toEqual(
