@@ -86,13 +86,6 @@ const PIPELINED = 'delivery-pipelined';
  */
 const RECORDS_IN_WAKE_UP = 'delivery-records-in-wake-up';
 
-/**
- * Patch: the cursor of an acknowledged batch is written by a local activity, in the workflow task
- * that takes the application's answer: no activity through the server and no workflow task of its
- * own per batch. Cursor writes stay in order, and the state's other writes wait for them.
- */
-const CURSOR_WRITTEN_LOCALLY = 'delivery-cursor-written-locally';
-
 const refuse = (message: string) => ApplicationFailure.create({ message, type: 'Refused', nonRetryable: true });
 
 /** A validator's refusal: throws when `refused`. */
@@ -162,12 +155,9 @@ export async function deliveryWorkflow(input: DeliveryWorkflowInput): Promise<vo
     );
   /** The cursor writes of acknowledged batches, in order; the state's other writes wait for them. */
   let cursorWrites: Promise<void> = Promise.resolve();
-  let cursorLocally: boolean | undefined;
   const saveCursor = async (sequence: number) => {
     if (!pipelined) return steps.saveDelivered(org, sequence, ...ch);
-    cursorLocally ??= patched(CURSOR_WRITTEN_LOCALLY);
-    const writer = cursorLocally ? local : steps;
-    cursorWrites = cursorWrites.then(() => writer.saveDelivered(org, sequence, ...ch));
+    cursorWrites = cursorWrites.then(() => steps.saveDelivered(org, sequence, ...ch));
     // Awaited by the next write of the state (a failure is a cancellation: it surfaces there).
     cursorWrites.catch(() => undefined);
   };
