@@ -120,7 +120,10 @@ it('after a restart the emulator still has the demo organization, and a new hire
   });
   expect(d.output()).not.toMatch(/^\s+at /m);
 
-  await d.interrupt();
+  // SIGINT to npm's process alone (as `kill <pid>` or a process manager sends it) stops everything too.
+  await d.interrupt({ npmOnly: true });
+  expect(d.output()).toContain('[dev] stopped');
+  await eventually(async () => !d.anyLeft() || undefined);
   d = await startAndWait();
   expect(d.output()).toMatch(/Data {12}continued from /);
   expect(d.output()).toContain(`demo organization ${demo}, as the last run left it`);
