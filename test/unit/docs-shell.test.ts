@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { shellBlocks } from '../support/docs';
 
 /**
  * The shell blocks of the documentation are pasted into terminals as they are, in bash and in zsh
@@ -19,27 +20,6 @@ const DOCS = [
     .filter((f) => f.endsWith('.md'))
     .map((f) => `docs/${f}`),
 ];
-
-interface Block {
-  file: string;
-  line: number;
-  text: string;
-}
-
-function shellBlocks(file: string): Block[] {
-  const blocks: Block[] = [];
-  const lines = readFileSync(join(ROOT, file), 'utf8').split('\n');
-  for (let i = 0; i < lines.length; i++) {
-    const open = /^```(\w*)\s*$/.exec(lines[i] as string);
-    if (!open) continue;
-    const start = i;
-    while (++i < lines.length && !/^```\s*$/.test(lines[i] as string));
-    if (['sh', 'bash', 'shell', 'zsh'].includes(open[1] as string)) {
-      blocks.push({ file, line: start + 1, text: lines.slice(start + 1, i).join('\n') });
-    }
-  }
-  return blocks;
-}
 
 /**
  * What an interactive zsh would trip on, outside quotes: the characters are read as the shell
