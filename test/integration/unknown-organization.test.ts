@@ -59,7 +59,11 @@ function declaredRoutes(): string[] {
     .filter((f) => f.endsWith('.ts'))
     .flatMap((f) =>
       [...readFileSync(join(dir, f), 'utf8').matchAll(/router\.(get|post|put|delete|patch)\(\s*'\/organizations\/:orgId\/([^']+)'/g)].map(
-        (m) => `${(m[1] as string).toUpperCase()} ${(m[2] as string).replace(/:runId/, '1').replace(/:userId/, 'diruser_1').replace(/:groupId/, 'dirgroup_1')}`,
+        (m) =>
+          `${(m[1] as string).toUpperCase()} ${(m[2] as string)
+            .replace(/:runId/, '1')
+            .replace(/:userId/, 'diruser_1')
+            .replace(/:groupId/, 'dirgroup_1')}`,
       ),
     )
     .sort();
