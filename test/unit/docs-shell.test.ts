@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { shellBlocks } from '../support/docs';
@@ -97,6 +97,14 @@ describe('shell blocks of the documentation', () => {
 
   it('each pastes into an interactive zsh: no # comments, unquoted globs or <placeholders>', () => {
     for (const b of blocks) expect(zshHazards(b.text), `${b.file}:${b.line}`).toEqual([]);
+  });
+
+  it('name CLI commands the way that works in the project folder (npm run cli --), not as `scimflow …`, which is not on PATH', () => {
+    for (const file of DOCS) {
+      const text = readFileSync(join(ROOT, file), 'utf8');
+      expect(text.match(/`scimflow [a-z][^`]*`/g) ?? [], file).toEqual([]);
+      for (const b of shellBlocks(file)) expect(b.text, `${file}:${b.line}`).not.toMatch(/^scimflow /m);
+    }
   });
 
   it('the check finds each hazard', () => {
