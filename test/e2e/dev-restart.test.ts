@@ -151,3 +151,12 @@ it('--fresh starts scimflow, Temporal and the emulator clean together', async ()
   expect((await api(`/api/organizations/${previous}/users`)).status).toBe(404);
   await eventually(async () => ((await activeEmails(demo))?.length ?? 0) >= 40 || undefined);
 }, 600_000);
+
+it('a data folder without state beside a database of an earlier run: the banner says they disagree, and how to reset both', async () => {
+  await (dev as DevProcess).interrupt();
+  dataDir = mkdtempSync(join(inject('tmpRoot'), 'dev-restart-lost-'));
+  const d = await startAndWait();
+  expect(d.output()).toMatch(
+    /Data {12}the emulator and Temporal started fresh, but scimflow's database \(\w+\) holds \d+ organization\(s\) of an earlier run: `npm run dev -- --fresh` resets it too/,
+  );
+}, 600_000);
