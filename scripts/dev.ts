@@ -236,8 +236,9 @@ async function main(): Promise<void> {
     TEMPORAL_ADDRESS: temporalAddress,
     OPERATOR_API_TOKEN: config.operatorApiToken ?? secrets.operatorApiToken,
     SCIMFLOW_EXIT_WITH_PARENT: '1',
-    // The worker's metrics on this machine only.
+    // The worker's metrics and the API (webhooks, operator API) on this machine only.
     WORKER_METRICS_HOST: process.env.WORKER_METRICS_HOST || '127.0.0.1',
+    API_HOST: process.env.API_HOST || '127.0.0.1',
   };
   if (!config.codecListen && temporalUi) {
     const ui = new URL(temporalUi);

@@ -56,6 +56,8 @@ afterAll(async () => {
 it('prints where everything is', () => {
   const out = dev.output();
   expect(out).toContain(`Webhook URL     http://127.0.0.1:${port}/webhooks/scalekit`);
+  // On this machine only, as the banner's addresses say.
+  expect(out).toContain(`"port":${port},"host":"127.0.0.1"`);
   expect(out).toContain(`Temporal UI     http://127.0.0.1:${ports.TEMPORAL_UI_PORT}`);
   expect(out).toContain('local emulator at http://127.0.0.1:');
   expect(out).toContain(dev.secrets().operatorApiToken);
