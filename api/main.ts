@@ -66,9 +66,10 @@ async function main(): Promise<void> {
         )
       : undefined,
   });
-  const server = app.listen(config.port, () => {
+  const server = app.listen(config.port, config.apiHost, () => {
     logger.info('api listening', {
       port: config.port,
+      host: config.apiHost ?? 'every interface',
       webhook: `/webhooks/scalekit`,
       temporal: address,
       payloads: describePayloads(config),

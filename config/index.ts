@@ -233,6 +233,13 @@ const schema = z
     WORKER_METRICS_PORT: port(9464),
     WORKER_TEMPORAL_METRICS_PORT: port(9465),
     PORT: port(3000),
+    API_HOST: z.preprocess(
+      blankAsUnset,
+      z
+        .string()
+        .regex(/^[^\s/]+$/, { message: 'expected a host or IP address to listen on, such as 127.0.0.1 (unset: every interface)' })
+        .optional(),
+    ),
     PUBLIC_BASE_URL: optionalString.pipe(
       z
         .string()
@@ -425,6 +432,8 @@ export interface Config {
    */
   workerMetrics: { host: string; port: number; temporalPort: number };
   port: number;
+  /** Where the API listens (an address of this machine); undefined: every interface. */
+  apiHost: string | undefined;
   /** Keys that encrypt what scimflow stores in Temporal (the first encrypts); none: stored as is. */
   payloadKeys: { id: string; key: Buffer }[];
   /** How payloads are compressed before they are encrypted and stored in Temporal. */
@@ -502,6 +511,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
     worker: { activitySlots: e.WORKER_ACTIVITY_SLOTS, scalekitSlots: e.WORKER_SCALEKIT_SLOTS, reconcileSlots: e.WORKER_RECONCILE_SLOTS },
     workerMetrics: { host: e.WORKER_METRICS_HOST, port: e.WORKER_METRICS_PORT, temporalPort: e.WORKER_TEMPORAL_METRICS_PORT },
     port: e.PORT,
+    apiHost: e.API_HOST,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ''),
     trustProxy: e.TRUST_PROXY === 'true' || e.TRUST_PROXY === '1',
     settingsFrameAncestors: [...new Set(e.SETTINGS_FRAME_ANCESTORS)],

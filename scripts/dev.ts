@@ -187,6 +187,9 @@ async function main(): Promise<void> {
   if (await ensureDatabase(databaseUrl)) step(`created database ${new URL(databaseUrl).pathname.slice(1)}`);
   const db = createDatabase({ url: databaseUrl });
   const applied = await migrateLatest(db);
+  // Organizations in a database that a data folder without state did not write (the folder was
+  // removed, or another checkout's run used the database): the banner says the two disagree.
+  const earlierOrganizations = fresh || hadState ? 0 : Number((await db('organizations').count({ n: '*' }))[0]?.n ?? 0);
   await db.destroy();
   step(applied.length ? `applied migrations: ${applied.join(', ')}` : 'database schema is up to date');
 
@@ -233,8 +236,9 @@ async function main(): Promise<void> {
     TEMPORAL_ADDRESS: temporalAddress,
     OPERATOR_API_TOKEN: config.operatorApiToken ?? secrets.operatorApiToken,
     SCIMFLOW_EXIT_WITH_PARENT: '1',
-    // The worker's metrics on this machine only.
+    // The worker's metrics and the API (webhooks, operator API) on this machine only.
     WORKER_METRICS_HOST: process.env.WORKER_METRICS_HOST || '127.0.0.1',
+    API_HOST: process.env.API_HOST || '127.0.0.1',
   };
   if (!config.codecListen && temporalUi) {
     const ui = new URL(temporalUi);
@@ -263,12 +267,16 @@ async function main(): Promise<void> {
     acmeUrl = `http://127.0.0.1:${acmePort}`;
   }
 
+  const startedFresh =
+    earlierOrganizations > 0
+      ? `Temporal started fresh, but scimflow's database (${databaseName(databaseUrl)}) holds ${earlierOrganizations} organization(s) of an earlier run: \`npm run dev -- --fresh\` resets it too`
+      : `started fresh (state kept in ${join(config.dev.dataDir, '/')} from now on)`;
   let startDemo: (() => string[]) | undefined;
   let dataNote = fresh
     ? `started fresh (--fresh): scimflow's database and Temporal reset`
     : hadState
       ? `continued from ${join(config.dev.dataDir, '/')}; \`npm run dev -- --fresh\` starts clean`
-      : `started fresh (state kept in ${join(config.dev.dataDir, '/')} from now on)`;
+      : startedFresh;
   if (!config.scalekit) {
     if (await portInUse(config.dev.emulatorPort)) {
       throw new Error(`port ${config.dev.emulatorPort} (the Scalekit emulator) is in use; pick another with EMULATOR_PORT.`);
@@ -306,7 +314,9 @@ async function main(): Promise<void> {
         ? `started fresh (--fresh): scimflow's database, Temporal and the emulator all reset`
         : hadState
           ? `the emulator started empty (no ${join(config.dev.dataDir, EMULATOR_STATE_FILE)}), but Temporal's state was kept: \`npm run dev -- --fresh\` starts both clean`
-          : `started fresh (state kept in ${join(config.dev.dataDir, '/')} from now on)`;
+          : earlierOrganizations > 0
+            ? `the emulator and Temporal started fresh, but scimflow's database (${databaseName(databaseUrl)}) holds ${earlierOrganizations} organization(s) of an earlier run: \`npm run dev -- --fresh\` resets it too`
+            : startedFresh;
     startDemo = () => {
       emulator.setWebhookUrl(webhookUrl);
       emulator.resumeDeliveries();

@@ -2,11 +2,13 @@ import { ConfigError, loadConfig } from '../config/index';
 import { createDatabase, migrateLatest } from '../db/connection';
 import { ensureDatabase, serverReachable, startEmbeddedPostgres } from './lib/postgres';
 import { ensureChromium } from './lib/chromium';
+import { ensureZsh } from './lib/zsh';
 import { ensureTemporalCli } from './lib/temporal-server';
 
 /**
  * Second half of the bootstrap: the Temporal CLI; with --test, Chromium for the browser tests
- * (installed with apt-get as root); otherwise the database and its migrations.
+ * and zsh for the test of the README's commands (installed with apt-get as root); otherwise the
+ * database and its migrations.
  */
 async function main(): Promise<void> {
   const args = new Set(process.argv.slice(2));
@@ -20,6 +22,8 @@ async function main(): Promise<void> {
   if (args.has('--test')) {
     const chromium = ensureChromium(say);
     if (chromium) say(`Chromium: ${chromium}`);
+    const zsh = ensureZsh(say);
+    if (zsh) say(`zsh: ${zsh}`);
   }
   if (args.has('--test') || args.has('--no-database')) return;
 

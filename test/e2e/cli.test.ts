@@ -385,6 +385,17 @@ describe('onboarding import', () => {
     const run = await stack.database.db('sync_runs').where('id', out.runId).first();
     expect(run.result).toEqual(out.result);
     expect(await databaseView(stack.database.db, org.id)).toEqual(directoryView(emulator, org.id));
+
+    // The duration the import reported is the one runs shows; orgs list shows the run and the directory.
+    const listed = json<{ runs: { id: string; createdAt: string; finishedAt: string }[] }>(await cli(['runs', org.id, '--json'])).runs.find(
+      (r) => r.id === out.runId,
+    );
+    expect(Date.parse(listed!.finishedAt) - Date.parse(listed!.createdAt)).toBe(out.durationMs);
+    const list = await cli(['orgs', 'list']);
+    const row = list.stdout.split('\n').find((l) => l.startsWith(org.id)) ?? '';
+    expect(row).toContain(org.directoryId);
+    expect(row).not.toMatch(/\bnone\b/);
+    expect(row).toMatch(new RegExp(`#${out.runId} full completed`));
   });
 
   it('refuses an unknown organization (exit 1) without registering it', async () => {
@@ -682,6 +693,19 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect(cancelled.stdout).toContain(`cancelled: run ${runId} is cancelled`);
     expect((await stack.database.db('sync_runs').where('id', runId).first()).status).toBe('cancelled');
     expect(await databaseView(stack.database.db, org.id)).toEqual(before);
+    // status (and the workflow's status query under it) says what runs says: cancelled.
+    const [status, statusJson, runs] = await Promise.all([
+      cli(['status', org.id]),
+      cli(['status', org.id, '--json']),
+      cli(['runs', org.id]),
+    ]);
+    expect(status.stdout).toMatch(new RegExp(`last run   run ${runId} full cancelled `));
+    expect(status.stdout).toMatch(/run {8}none in progress/);
+    expect(json<{ status: { lastReconcile: { runId: string; status: string } } }>(statusJson).status.lastReconcile).toMatchObject({
+      runId,
+      status: 'cancelled',
+    });
+    expect(runs.stdout).toMatch(new RegExp(`^\\s*${runId}\\s+full\\s+cli\\s+no\\s+cancelled\\s`, 'm'));
   });
 
   it('status shows the workflow and its schedules; pause shows in status and orgs list; trigger causes a run', async () => {
@@ -962,6 +986,10 @@ describe('dry run, plan, approve, runs, status and schedules', () => {
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toMatch(new RegExp(`${clash.id}\\s+user_created\\s+quarantined\\s+unique constraint violated`));
     expect(list.stdout).toContain(`npm run cli -- events retry ${org.id}`);
+    // status counts what the ledger lists.
+    const listed = json<{ events: unknown[] }>(await cli(['events', 'list', org.id, '--outcome', 'quarantined', '--json'])).events;
+    expect(listed).toHaveLength(1);
+    expect((await cli(['status', org.id])).stdout).toContain(`quarantined ${listed.length} event(s) wait for a look`);
 
     const [retry, missing, badOutcome] = await Promise.all([
       cli(['events', 'retry', org.id, clash.id]),

@@ -1,7 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, inject, it } from 'vitest';
 import { freePort, portInUse } from '../../scripts/lib/ports';
+import { PROJECT_ROOT } from '../../scripts/lib/temporal-server';
+import { findZsh, INSTALL_ZSH } from '../../scripts/lib/zsh';
+import { shellBlocks } from '../support/docs';
 import { createTestDatabase, type TestDatabase } from '../support/db';
 import { startDev, type DevProcess } from '../support/dev-process';
 import { eventually } from '../support/stack';
@@ -19,12 +23,14 @@ const userSecret = newSecret();
 let dev: DevProcess;
 let database: TestDatabase;
 let port: number;
+let dataDir: string;
 const ports: Record<string, number> = {};
 
 beforeAll(async () => {
   database = await createTestDatabase();
   for (const name of ['PORT', 'TEMPORAL_DEV_PORT', 'TEMPORAL_UI_PORT', 'EMULATOR_PORT', 'ACME_PORT']) ports[name] = await freePort();
   port = ports.PORT as number;
+  dataDir = mkdtempSync(join(inject('tmpRoot'), 'dev-'));
   dev = startDev(
     {
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
@@ -37,7 +43,7 @@ beforeAll(async () => {
       OPERATOR_API_TOKEN: '',
       TEMPORAL_ADDRESS: '',
     },
-    mkdtempSync(join(inject('tmpRoot'), 'dev-')),
+    dataDir,
   );
   await dev.waitFor('Ctrl-C stops everything.');
 }, 180_000);
@@ -50,6 +56,8 @@ afterAll(async () => {
 it('prints where everything is', () => {
   const out = dev.output();
   expect(out).toContain(`Webhook URL     http://127.0.0.1:${port}/webhooks/scalekit`);
+  // On this machine only, as the banner's addresses say.
+  expect(out).toContain(`"port":${port},"host":"127.0.0.1"`);
   expect(out).toContain(`Temporal UI     http://127.0.0.1:${ports.TEMPORAL_UI_PORT}`);
   expect(out).toContain('local emulator at http://127.0.0.1:');
   expect(out).toContain(dev.secrets().operatorApiToken);
@@ -134,6 +142,74 @@ it("applies every event type sent with npm run send-event (signed with the user'
   expect(status.applied).toBe(steps.length);
   // Ten `npm run send-event` processes one after the other: seconds each on a busy machine.
 }, 240_000);
+
+it('the README\'s "Try it", pasted into bash and then into zsh, works with only the organization id filled in', async () => {
+  const out = dev.output();
+  const demo = /demo organization (org_\w+)/.exec(out)?.[1] as string;
+  const exportLine = /^ +(export OPERATOR_API_TOKEN='[0-9a-f]+')$/m.exec(out)?.[1] as string;
+  expect(exportLine).toBeDefined();
+  const token = dev.secrets().operatorApiToken;
+  const activeEmails = async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/api/organizations/${demo}/users?active=true`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return ((await res.json()) as { users?: { email: string }[] }).users?.map((u) => u.email) ?? [];
+  };
+  await eventually(async () => (await activeEmails()).length >= 40 || undefined);
+
+  const blocks = shellBlocks('README.md').filter((b) => b.section === 'Try it');
+  // The first block is what the reader fills in: the banner's export line, and the organization id.
+  expect(blocks[0]?.text).toBe("export OPERATOR_API_TOKEN='…'\nORG=org_…");
+  const script = [exportLine, `ORG=${demo}`, ...blocks.slice(1).map((b) => b.text)]
+    .join('\n')
+    // This run's ports where the README has npm run dev's own.
+    .replaceAll('127.0.0.1:3000', `127.0.0.1:${port}`)
+    .replaceAll('127.0.0.1:8280', `127.0.0.1:${ports.EMULATOR_PORT}`);
+  expect(script).toContain('npm run cli -- events list "$ORG" | head');
+
+  for (const shell of [
+    ['bash', '-s'],
+    ['zsh', '-f', '-s'],
+  ] as const) {
+    if (shell[0] === 'zsh') expect(findZsh(), INSTALL_ZSH).toBeDefined();
+    // Another terminal of the project folder: nothing of npm run dev's exported (its data folder is this test's own).
+    const r = spawnSync(shell[0], shell.slice(1), {
+      input: script,
+      cwd: PROJECT_ROOT,
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        NO_COLOR: '1',
+        SCIMFLOW_DATA_DIR: dataDir,
+        PORT: String(port),
+        npm_config_update_notifier: 'false',
+      },
+      encoding: 'utf8',
+      timeout: 240_000,
+    });
+    const what = `${shell[0]}:\n${r.stdout}\n${r.stderr}`;
+    expect(r.status, what).toBe(0);
+    expect(r.stderr, what).not.toMatch(/command not found|no matches found|parse error|unmatched|EPIPE|bad pattern/);
+    expect(r.stdout, what).toContain('{"users":[{"id":"diruser_');
+    const hired =
+      /\{"id":"(diruser_\w+)","organizationId":"[^"]+","directoryId":"[^"]+","dpId":"[^"]+","email":"new\.hire@example\.com"/.exec(
+        r.stdout,
+      )?.[1];
+    expect(hired, what).toBeDefined();
+    expect(r.stdout.match(/: 202 \{"status":"accepted"/g), what).toHaveLength(2);
+    expect(r.stdout, what).toContain('{"events":[{"id":"evt_');
+    expect(r.stdout, what).toContain(`registered ${demo}`);
+    expect(r.stdout, what).toMatch(/run \d+ completed in /);
+    expect(r.stdout, what).toMatch(/RECEIVED\s+EVENT\s+TYPE\s+OUTCOME/);
+    await eventually(async () => (await activeEmails()).includes('new.hire@example.com') || undefined);
+    // The new hire leaves again before the next paste, which hires them again under the same address.
+    const gone = await fetch(`http://127.0.0.1:${ports.EMULATOR_PORT}/_emulator/organizations/${demo}/users/${hired}`, {
+      method: 'DELETE',
+    });
+    expect(gone.status).toBeLessThan(300);
+    await eventually(async () => !(await activeEmails()).includes('new.hire@example.com') || undefined);
+  }
+}, 600_000);
 
 it('brings the emulator demo organization in and stops everything on Ctrl-C', async () => {
   const token = dev.secrets().operatorApiToken;

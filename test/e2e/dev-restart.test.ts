@@ -120,7 +120,10 @@ it('after a restart the emulator still has the demo organization, and a new hire
   });
   expect(d.output()).not.toMatch(/^\s+at /m);
 
-  await d.interrupt();
+  // SIGINT to npm's process alone (as `kill <pid>` or a process manager sends it) stops everything too.
+  await d.interrupt({ npmOnly: true });
+  expect(d.output()).toContain('[dev] stopped');
+  await eventually(async () => !d.anyLeft() || undefined);
   d = await startAndWait();
   expect(d.output()).toMatch(/Data {12}continued from /);
   expect(d.output()).toContain(`demo organization ${demo}, as the last run left it`);
@@ -147,4 +150,13 @@ it('--fresh starts scimflow, Temporal and the emulator clean together', async ()
   // scimflow forgot the old organization with the emulator: it is unknown now.
   expect((await api(`/api/organizations/${previous}/users`)).status).toBe(404);
   await eventually(async () => ((await activeEmails(demo))?.length ?? 0) >= 40 || undefined);
+}, 600_000);
+
+it('a data folder without state beside a database of an earlier run: the banner says they disagree, and how to reset both', async () => {
+  await (dev as DevProcess).interrupt();
+  dataDir = mkdtempSync(join(inject('tmpRoot'), 'dev-restart-lost-'));
+  const d = await startAndWait();
+  expect(d.output()).toMatch(
+    /Data {12}the emulator and Temporal started fresh, but scimflow's database \(\w+\) holds \d+ organization\(s\) of an earlier run: `npm run dev -- --fresh` resets it too/,
+  );
 }, 600_000);

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { eventually, startStack, type Stack } from '../support/stack';
 import { envelope, nanoTime, T } from '../support/webhooks';
@@ -23,20 +25,53 @@ const ROUTES: [string, string][] = [
   ['GET', 'groups'],
   ['GET', 'directories'],
   ['GET', 'events'],
+  ['POST', 'events/retry'],
+  ['GET', 'changes'],
   ['GET', 'sync'],
   ['GET', 'runs'],
   ['GET', 'runs/1'],
+  ['POST', 'runs/1/approve'],
+  ['POST', 'runs/1/cancel'],
   ['GET', 'roles'],
   ['PUT', 'roles/default'],
+  ['PUT', 'roles/mappings/dirgroup_1'],
+  ['DELETE', 'roles/mappings/dirgroup_1'],
   ['GET', 'email-policy'],
+  ['PUT', 'email-policy'],
   ['GET', 'held-users'],
   ['GET', 'delivery'],
   ['POST', 'delivery/pause'],
+  ['POST', 'delivery/resume'],
+  ['POST', 'delivery/retry'],
+  ['POST', 'delivery/skip'],
+  ['POST', 'delivery/rewind'],
   ['POST', 'reconcile'],
   ['POST', 'pause'],
+  ['POST', 'resume'],
   ['POST', 'settings-link'],
   ['POST', 'portal-link'],
 ];
+
+/** Every route of the API that names an organization, as its routers declare them. */
+function declaredRoutes(): string[] {
+  const dir = join(import.meta.dirname, '../../api/routes');
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.ts'))
+    .flatMap((f) =>
+      [...readFileSync(join(dir, f), 'utf8').matchAll(/router\.(get|post|put|delete|patch)\(\s*'\/organizations\/:orgId\/([^']+)'/g)].map(
+        (m) =>
+          `${(m[1] as string).toUpperCase()} ${(m[2] as string)
+            .replace(/:runId/, '1')
+            .replace(/:userId/, 'diruser_1')
+            .replace(/:groupId/, 'dirgroup_1')}`,
+      ),
+    )
+    .sort();
+}
+
+it('the list below is every route that names an organization', () => {
+  expect(ROUTES.map(([method, path]) => `${method} ${path}`).sort()).toEqual(declaredRoutes());
+});
 
 const call = (method: string, org: string, path: string, token?: string) =>
   fetch(`${stack.baseUrl}/api/organizations/${org}/${path}`, {

@@ -10,8 +10,13 @@ export interface DevProcess {
   waitFor(text: string | RegExp, timeoutMs?: number): Promise<void>;
   secrets(): { operatorApiToken: string; emulatorWebhookSecret: string };
   run(args: string[]): { status: number | null; stdout: string; stderr: string };
-  /** Ctrl-C: SIGINT to the whole process group; resolves when npm has exited. */
-  interrupt(): Promise<void>;
+  /**
+   * Ctrl-C: SIGINT to the whole process group; resolves when npm has exited. `npmOnly`: to npm's
+   * process alone, as a process manager or `kill <pid>` sends it.
+   */
+  interrupt(opts?: { npmOnly?: boolean }): Promise<void>;
+  /** Whether a process of its group is still there. */
+  anyLeft(): boolean;
 }
 
 /** `args` go to scripts/dev.ts (`npm run dev -- --fresh`). */
@@ -44,10 +49,18 @@ export function startDev(env: Record<string, string>, dataDir: string, args: str
       const r = spawnSync('npm', ['run', '--silent', ...args], { cwd: PROJECT_ROOT, env: fullEnv, encoding: 'utf8' });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     },
-    async interrupt() {
+    anyLeft() {
+      try {
+        if (child.pid) process.kill(-child.pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    async interrupt(opts = {}) {
       const signal = (sig: NodeJS.Signals) => {
         try {
-          if (child.pid) process.kill(-child.pid, sig);
+          if (child.pid) process.kill(opts.npmOnly && sig === 'SIGINT' ? child.pid : -child.pid, sig);
         } catch {
           // the group is already gone
         }

@@ -274,6 +274,7 @@ const COMPOSE_VARIABLES: Record<string, Passing> = {
   APP_WEBHOOK_URL: { services: APP_SERVICES },
   APP_WEBHOOK_SECRET: { services: APP_SERVICES },
   PORT: { services: API, fixed: 'the port published on the host and probed by the healthcheck' },
+  API_HOST: { services: API },
   PUBLIC_BASE_URL: { services: API },
   TRUST_PROXY: { services: API },
   APP_READ_TOKEN: { services: API },

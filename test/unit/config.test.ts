@@ -123,6 +123,7 @@ describe('parseConfig defaults', () => {
       WORKER_SCALEKIT_SLOTS: '0',
       WORKER_RECONCILE_SLOTS: '2',
       WORKER_METRICS_HOST: '10.0.0.5',
+      API_HOST: '127.0.0.1',
       WORKER_METRICS_PORT: '19464',
       WORKER_TEMPORAL_METRICS_PORT: '19465',
     });
@@ -137,6 +138,7 @@ describe('parseConfig defaults', () => {
       worker: { activitySlots: 40, scalekitSlots: 0, reconcileSlots: 2 },
       workerMetrics: { host: '10.0.0.5', port: 19464, temporalPort: 19465 },
       port: 8080,
+      apiHost: '127.0.0.1',
       publicBaseUrl: 'https://scim.example.com',
       trustProxy: true,
       settingsFrameAncestors: ['https://app.example.com', "'self'"],
