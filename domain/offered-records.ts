@@ -1,7 +1,11 @@
 import type { ChangeRecord } from './changes';
 
-/** The most weight (JSON characters) of records a delivery keeps from wake-ups: under a batch's limit. */
-export const OFFERED_MAX_CHARS = 256 * 1024;
+/**
+ * The most weight (JSON characters) of records a delivery keeps from wake-ups: two full wake-ups,
+ * enough for the records that arrive while a batch is with the application, and little memory for
+ * a delivery that is paused or stopped (it reads when it goes on).
+ */
+export const OFFERED_MAX_CHARS = 128 * 1024;
 
 /**
  * The records wake-ups carried and not yet delivered: in order without a gap, the newest kept when
