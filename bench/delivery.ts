@@ -79,6 +79,7 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
   // scimflow's worker and API, and Acme's worker, each in a process of its own, as they are deployed
   // (and as `npm run dev` runs them); the benchmark's own work (sending, watching) stays out of them.
   const apiPort = await freePort();
+  const temporalMetricsPort = await freePort();
   const env = {
     DATABASE_URL: ctx.dbUrl,
     TEMPORAL_ADDRESS: ctx.temporalAddress,
@@ -92,7 +93,7 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
     RECONCILE_DELTA_INTERVAL: '1h',
     PORT: String(apiPort),
     WORKER_METRICS_PORT: String(await freePort()),
-    WORKER_TEMPORAL_METRICS_PORT: String(await freePort()),
+    WORKER_TEMPORAL_METRICS_PORT: String(temporalMetricsPort),
     LOG_LEVEL: 'info',
   };
   const processes: BenchProcess[] = [];
@@ -215,6 +216,7 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
     say(`  scimflow  ${latencyLine('webhook 202 → committed in Acme:', toAcme)}`);
     say(`  where     ${await deliveryBreakdown(client, orgs[0]!)} (one of the ${ORGANIZATIONS} organizations)`);
     say(`  mirror    ${await organizationBreakdown(client, orgs[0]!)}`);
+    say(`  worker    ${await workerTasks(`http://127.0.0.1:${temporalMetricsPort}/metrics`)}`);
     say(
       `  ratio     in Acme / in the mirror = p50 ${(percentile(toAcme, 50) / percentile(toMirror, 50)).toFixed(2)}x, p99 ${(percentile(toAcme, 99) / percentile(toMirror, 99)).toFixed(2)}x (target ≤ 1.5x; commits seen as PostgreSQL announces them)`,
     );
@@ -421,6 +423,28 @@ async function deliveryBreakdown(client: Client, organizationId: string): Promis
     previousEnd = lastCompleted ?? previousEnd;
   }
   return `${runs} runs, ${calls} calls of applyDirectoryChanges (${mib(bytes)} of input as stored): ${ms(queued)} on Acme's queue, ${ms(running)} in Acme, ${ms(between)} between calls of a run, ${ms(handover)} from a run's last call to the next run's first; ${wakes} calls after a wake-up, ${ms(wakes ? woken / wakes : 0)} from the signal to the call on average (${tasks} workflow tasks between a wake-up and its call: ${ms(tasks ? dispatch / tasks : 0)} to dispatch, ${ms(tasks ? inWorker / tasks : 0)} in the worker on average)`;
+}
+
+/**
+ * scimflow's workflow tasks as its worker measured them (the Temporal SDK's runtime metrics, in
+ * milliseconds): from scheduled to picked up, and run in the worker, by workflow type.
+ */
+async function workerTasks(metricsUrl: string): Promise<string> {
+  const text = await (await fetch(metricsUrl)).text();
+  const total = (metric: string, workflowType?: string) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith(`${metric}{`) && (!workflowType || l.includes(`workflow_type="${workflowType}"`)))
+      .reduce((sum, l) => sum + Number(l.slice(l.lastIndexOf(' ') + 1)), 0);
+  const average = (metric: string, workflowType?: string) => {
+    const count = total(`${metric}_count`, workflowType);
+    return ms(count ? total(`${metric}_sum`, workflowType) / count : 0);
+  };
+  const run = 'temporal_workflow_task_execution_latency';
+  return (
+    `workflow tasks, as the worker measured them: ${average('temporal_workflow_task_schedule_to_start_latency')} from scheduled to picked up; ` +
+    `run in the worker ${average(run, 'deliveryWorkflow')} (delivery), ${average(run, 'organizationWorkflow')} (organization) on average`
+  );
 }
 
 /** Where the organization workflow's applies spent their time, from its history: its workflow tasks and the apply activity. */
