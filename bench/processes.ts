@@ -22,14 +22,30 @@ export function freePort(): Promise<number> {
 }
 
 /**
- * Runs `entry` (a TypeScript entry point of the project) with `env` added to a copy of this
- * process's environment without the payload keys (the benchmark's codec compresses and does not
- * encrypt), and resolves once a line of its output contains `ready`. It exits with the benchmark.
+ * Settings of the user's environment or `.env` the benchmark's processes must not take: its payload
+ * codec compresses and does not encrypt, nothing is pushed to a URL or traced elsewhere, and the
+ * namespace is the dev server's. (Empty counts as unset, and `.env` does not override what is set.)
+ */
+const NEUTRAL: Record<string, string> = {
+  PAYLOAD_COMPRESSION: 'zlib',
+  PAYLOAD_ENCRYPTION_KEYS: '',
+  APP_WEBHOOK_URL: '',
+  APP_WEBHOOK_SECRET: '',
+  OTEL_EXPORTER_OTLP_ENDPOINT: '',
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: '',
+  CODEC_LISTEN: '',
+  CODEC_ALLOWED_ORIGINS: '',
+  TEMPORAL_NAMESPACE: 'default',
+};
+
+/**
+ * Runs `entry` (a TypeScript entry point of the project) with `env` over this process's
+ * environment and NEUTRAL, and resolves once a line of its output contains `ready`. It exits with
+ * the benchmark.
  */
 export async function startProcess(name: string, entry: string, env: Record<string, string>, ready: string): Promise<BenchProcess> {
-  const { PAYLOAD_ENCRYPTION_KEYS: _keys, ...inherited } = process.env;
   const child = spawn(join(process.cwd(), 'node_modules', '.bin', 'tsx'), [entry], {
-    env: { ...inherited, PAYLOAD_COMPRESSION: 'zlib', SCIMFLOW_EXIT_WITH_PARENT: '1', ...env },
+    env: { ...process.env, ...NEUTRAL, SCIMFLOW_EXIT_WITH_PARENT: '1', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
