@@ -313,8 +313,7 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
     const completed = history.events?.find(
       (e) => String(e.activityTaskCompletedEventAttributes?.scheduledEventId) === String(scheduled?.eventId),
     );
-    const seconds = (e: typeof started) => Number(e?.eventTime?.seconds ?? 0) * 1000 + Number(e?.eventTime?.nanos ?? 0) / 1e6;
-    const applyStep = seconds(completed) - seconds(started);
+    const applyStep = at(completed) - at(started);
     if (!started || !completed || applyStep <= 0) throw new Error('no applySyncRun step in the organization workflow history');
     const delivered = acmeAt - committedAt;
     say(
@@ -338,14 +337,17 @@ export async function deliveryScenario(ctx: DeliveryContext): Promise<void> {
   }
 }
 
+/** A history event's time, in milliseconds. */
+function at(e: { eventTime?: { seconds?: unknown; nanos?: unknown } | null } | undefined): number {
+  return Number(e?.eventTime?.seconds ?? 0) * 1000 + Number(e?.eventTime?.nanos ?? 0) / 1e6;
+}
+
 /**
  * Where the delivery of an organization's records spent its time, from its workflow's history: the
  * application's activity waiting on its queue, running in the application, and the workflow between
  * one call's completion and the next call.
  */
 async function deliveryBreakdown(client: Client, organizationId: string): Promise<string> {
-  const at = (e: { eventTime?: { seconds?: unknown; nanos?: unknown } | null }) =>
-    Number(e.eventTime?.seconds ?? 0) * 1000 + Number(e.eventTime?.nanos ?? 0) / 1e6;
   let queued = 0;
   let running = 0;
   let between = 0;
@@ -449,8 +451,6 @@ async function workerTasks(metricsUrl: string): Promise<string> {
 
 /** Where the organization workflow's applies spent their time, from its history: its workflow tasks and the apply activity. */
 async function organizationBreakdown(client: Client, organizationId: string): Promise<string> {
-  const at = (e: { eventTime?: { seconds?: unknown; nanos?: unknown } | null }) =>
-    Number(e.eventTime?.seconds ?? 0) * 1000 + Number(e.eventTime?.nanos ?? 0) / 1e6;
   const history = await client.workflow.getHandle(organizationWorkflowId(organizationId)).fetchHistory();
   const events = history.events ?? [];
   const byId = new Map(events.map((e) => [String(e.eventId), e]));
